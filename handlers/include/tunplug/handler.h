@@ -1,0 +1,108 @@
+/* tunplug — the handler interface, version 1.
+ *
+ * A handler decides what happens to each flow the gateway terminates. It is a
+ * versioned table of callbacks (struct tp_handler); the gateway gives it a
+ * table of host services (struct tp_host). Everything runs on the gateway's
+ * libuv loop thread: never call the host from another thread.
+ *
+ * Ownership: the host owns every struct tp_flow. A handler may keep a flow
+ * pointer from tcp_accept until flow_close has been called for it (or until
+ * it called host->flow_reject / host->flow_close itself and the host called
+ * flow_close back). */
+#ifndef TUNPLUG_HANDLER_H
+#define TUNPLUG_HANDLER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+#include <uv.h>
+
+#define TP_HANDLER_ABI_MAJOR 1
+#define TP_HANDLER_ABI_MINOR 0
+#define TP_HANDLER_ABI ((TP_HANDLER_ABI_MAJOR << 16) | TP_HANDLER_ABI_MINOR)
+
+/* Return values of tcp_accept. Negative values are -errno: reject at once. */
+#define TP_OK 0        /* accepted now: the handshake completes immediately */
+#define TP_PENDING 1   /* decision later through host->flow_decide() */
+#define TP_DECLINED 2  /* not mine: try the next handler (reject if none) */
+
+struct tp_flow;
+
+/* Original addresses of a flow, as the client sent them. */
+struct tp_flow_info {
+	int proto; /* IPPROTO_TCP */
+	struct sockaddr_storage src;
+	struct sockaddr_storage dst;
+};
+
+/* Callbacks for a handler that reads/writes a flow itself (echo); not
+ * needed with flow_splice. */
+struct tp_flow_io {
+	/* Bytes from the client. Return how many were consumed (0..len); if
+	 * fewer than len, delivery pauses until host->flow_resume(). len == 0
+	 * means end of stream (client sent FIN); return value ignored. */
+	size_t (*on_data)(struct tp_flow *f, void *ud, const void *buf, size_t len);
+	/* Room to write again after host->flow_write returned less than asked. */
+	void (*on_writable)(struct tp_flow *f, void *ud);
+};
+
+struct tp_host {
+	uint32_t abi_version;
+	uint32_t struct_size;
+	uv_loop_t *loop;
+
+	/* Logging; level 0 error, 1 warn, 2 info, 3 debug. */
+	void (*log)(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+	const struct tp_flow_info *(*flow_info)(const struct tp_flow *f);
+
+	/* Decide a TP_PENDING flow: err 0 completes the handshake; -errno
+	 * refuses it (-ECONNREFUSED, -ECONNRESET, -ETIMEDOUT, -EHOSTUNREACH,
+	 * -ENETUNREACH: the client gets a RST). After a refusal the host calls
+	 * flow_close. */
+	void (*flow_decide)(struct tp_flow *f, int err);
+
+	/* Relay the flow both ways with `stream` (connected; the host takes
+	 * ownership and closes it). Call after flow_decide(f, 0) or from
+	 * tcp_accept before returning TP_OK. Returns 0 or -errno. */
+	int (*flow_splice)(struct tp_flow *f, uv_stream_t *stream);
+
+	/* Do-it-yourself I/O. */
+	void (*flow_read_start)(struct tp_flow *f, const struct tp_flow_io *io, void *ud);
+	void (*flow_resume)(struct tp_flow *f);
+	/* Copy up to len bytes toward the client; returns bytes taken (0 = full,
+	 * on_writable follows) or -errno. */
+	long (*flow_write)(struct tp_flow *f, const void *buf, size_t len);
+	/* FIN toward the client once written data is out. */
+	void (*flow_shutdown)(struct tp_flow *f);
+	/* Close the flow; abort=true sends a RST. flow_close follows. */
+	void (*flow_close)(struct tp_flow *f, bool abort);
+
+	/* Prepare an outbound socket before connect: SO_MARK and
+	 * SO_BINDTODEVICE as configured so it cannot loop into the tun.
+	 * Returns 0 or -errno. */
+	int (*protect)(int fd, int family);
+	/* Per-flow slot for the handler's own data. */
+	void *(*flow_get_data)(const struct tp_flow *f);
+	void (*flow_set_data)(struct tp_flow *f, void *data);
+	/* Connect timeout configured for outbound connections, in ms. */
+	uint64_t connect_timeout_ms;
+};
+
+struct tp_handler {
+	uint32_t abi_version; /* TP_HANDLER_ABI */
+	uint32_t struct_size; /* sizeof(struct tp_handler) */
+	const char *name;
+
+	/* Called once. *state is the handler's; returned -errno aborts start-up. */
+	int (*init)(const struct tp_host *host, void **state);
+	/* A new TCP flow: TP_OK, TP_PENDING, TP_DECLINED or -errno. */
+	int (*tcp_accept)(void *state, struct tp_flow *f);
+	/* The flow is finished (either side closed, refused, or shutdown);
+	 * err 0 or -errno. Drop every reference to f. */
+	void (*flow_close)(void *state, struct tp_flow *f, int err);
+	void (*fini)(void *state);
+	void *reserved[8];
+};
+
+#endif

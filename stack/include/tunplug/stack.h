@@ -1,0 +1,132 @@
+/* tunplug — the userspace TCP/IP stack (lwIP, NO_SYS=1) behind the tun.
+ *
+ * stack/ knows nothing of libuv or file descriptors: packets go in with
+ * tp_stack_input(), packets come out through tp_stack_cfg.output, time comes
+ * from tp_stack_set_now(), and timers run from tp_stack_poll(). One stack per
+ * process (lwIP has global state); everything runs on one thread.
+ *
+ * TCP flows: every SYN to any address/port becomes a tp_tcp_flow in state
+ * PENDING and is reported through tp_stack_cfg.tcp_syn. The client's SYN is
+ * held (retransmissions are absorbed) until the owner calls
+ * tp_tcp_flow_accept() (the handshake then completes) or
+ * tp_tcp_flow_reject() (the client gets a RST). */
+#ifndef TUNPLUG_STACK_H
+#define TUNPLUG_STACK_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/uio.h>
+
+#include "tunplug/addr.h"
+#include "tunplug/packet.h"
+
+struct tp_tcp_flow;
+
+/* Endpoint of a flow: family AF_INET/AF_INET6, address in network order,
+ * port in host order. */
+struct tp_endpoint {
+	int family;
+	uint8_t addr[16];
+	uint16_t port;
+};
+
+/* Events of one TCP flow, delivered to its owner (set with
+ * tp_tcp_flow_set_events). All are optional except on_closed. */
+struct tp_tcp_events {
+	/* Handshake completed (after tp_tcp_flow_accept and the client's ACK). */
+	void (*established)(struct tp_tcp_flow *f, void *ud);
+	/* New bytes from the client are queued: see tp_tcp_flow_peek(). */
+	void (*readable)(struct tp_tcp_flow *f, void *ud);
+	/* The client sent FIN; no more data after what is queued. */
+	void (*eof)(struct tp_tcp_flow *f, void *ud);
+	/* Send space became available (the client ACKed data). */
+	void (*writable)(struct tp_tcp_flow *f, void *ud);
+	/* The flow is gone (reset, aborted, closed both ways, timed out, or
+	 * stack shutdown). `err` is 0 after a clean close, else -ECONNRESET,
+	 * -ETIMEDOUT, -ECONNABORTED. The flow pointer is invalid after return;
+	 * do not call any tp_tcp_flow_* from here. */
+	void (*closed)(struct tp_tcp_flow *f, void *ud, int err);
+};
+
+enum tp_tcp_state { TP_TCP_PENDING, TP_TCP_ACCEPTING, TP_TCP_OPEN };
+
+struct tp_stack_stats {
+	uint64_t pkts_in, pkts_out, bytes_in, bytes_out;
+	uint64_t drops[TP_DROP__COUNT];
+	uint64_t syn_held, syn_absorbed, syn_rst_limit, syn_rst_refused, syn_rst_loopback;
+	uint64_t tcp_flows_opened, tcp_flows_closed, tcp_flows_now;
+	uint64_t output_errors;
+	uint64_t lwip_mem_err;
+};
+
+struct tp_stack_cfg {
+	unsigned mtu;            /* of the tun; lwIP's netif MTU */
+	unsigned max_flows;      /* TCP flows (PENDING..OPEN) at once; beyond -> RST, counted */
+	bool allow_loopback;     /* else SYNs to 127/8, ::1, 0.0.0.0, ::, own addresses -> RST */
+	const struct tp_cidr *own; /* the tun's own addresses (refused like loopback) */
+	size_t n_own;
+	/* Emit one IP packet into the tun. buf is valid only during the call.
+	 * Return 0 or -errno (counted as output_errors; the packet is lost). */
+	int (*output)(void *ctx, const void *buf, size_t len);
+	/* A new TCP flow is waiting for a decision (state PENDING). The owner
+	 * must eventually call accept or reject exactly once. */
+	void (*tcp_syn)(void *ctx, struct tp_tcp_flow *f);
+	void *ctx;
+};
+
+/* Initialise lwIP and the tun netif. Only one stack may exist.
+ * Returns 0 or -errno. */
+int tp_stack_init(const struct tp_stack_cfg *cfg);
+/* Abort every flow (closed events fire with -ECONNABORTED), free lwIP state.
+ * After it, every lwIP pool is back to zero. */
+void tp_stack_shutdown(void);
+
+/* Set the clock (milliseconds, any epoch, monotonic). Call before input and poll. */
+void tp_stack_set_now(uint32_t now_ms);
+/* Feed one packet read from the tun (copied; buf stays the caller's).
+ * Returns TP_DROP_NONE or the reason it was dropped (already counted). */
+enum tp_drop tp_stack_input(const void *buf, size_t len);
+/* Run due lwIP timers. Returns milliseconds until the next one is due
+ * (UINT32_MAX if none). */
+uint32_t tp_stack_poll(void);
+
+const struct tp_stack_stats *tp_stack_stats(void);
+/* Sum of used entries over every lwIP memory pool + heap allocations.
+ * 0 when nothing is alive; tests assert on it. */
+size_t tp_stack_mem_in_use(void);
+
+/* ---- TCP flows ---- */
+/* Original client (src) and destination (dst) of the flow. */
+const struct tp_endpoint *tp_tcp_flow_src(const struct tp_tcp_flow *f);
+const struct tp_endpoint *tp_tcp_flow_dst(const struct tp_tcp_flow *f);
+enum tp_tcp_state tp_tcp_flow_state(const struct tp_tcp_flow *f);
+void tp_tcp_flow_set_events(struct tp_tcp_flow *f, const struct tp_tcp_events *ev, void *ud);
+
+/* PENDING -> ACCEPTING: complete the handshake. */
+void tp_tcp_flow_accept(struct tp_tcp_flow *f);
+/* PENDING only: refuse. err -ECONNREFUSED/-ECONNRESET/-ETIMEDOUT/... -> RST
+ * (-EHOSTUNREACH/-ENETUNREACH -> RST too, for now). The flow is freed at
+ * once; `closed` is NOT called. */
+void tp_tcp_flow_reject(struct tp_tcp_flow *f, int err);
+
+/* Client -> owner data. Fill up to n iovecs with queued bytes (in order);
+ * returns the iovec count. Pointers stay valid until tp_tcp_flow_consume. */
+int tp_tcp_flow_peek(struct tp_tcp_flow *f, struct iovec *iov, int n);
+/* Bytes queued for the owner. */
+size_t tp_tcp_flow_queued(const struct tp_tcp_flow *f);
+/* Drop the first n queued bytes and open the client's window by n. */
+void tp_tcp_flow_consume(struct tp_tcp_flow *f, size_t n);
+
+/* Owner -> client. Bytes that can be sent now (0 = wait for writable). */
+size_t tp_tcp_flow_send_space(const struct tp_tcp_flow *f);
+/* Copy up to len bytes into the send buffer; returns bytes taken (maybe 0),
+ * or -EPIPE after shutdown. more=true: more data follows (no PSH). */
+long tp_tcp_flow_send(struct tp_tcp_flow *f, const void *buf, size_t len, bool more);
+/* Send FIN after queued data (half-close toward the client). */
+void tp_tcp_flow_shutdown(struct tp_tcp_flow *f);
+/* Close: clean (FIN both ways when pending data went out) or abort (RST).
+ * `closed` fires later for a clean close, at once for abort. */
+void tp_tcp_flow_close(struct tp_tcp_flow *f, bool abort);
+
+#endif
