@@ -1,0 +1,858 @@
+/* tunplug — the stack: lwIP behind the tun, TCP flows with held SYNs.
+ *
+ * Input: every packet is validated by tp_pkt_parse (lengths, options,
+ * fragments, checksums) and counted/dropped there, so lwIP only ever sees
+ * well-formed packets. A new client SYN does not reach lwIP at first: it
+ * becomes a PENDING flow (a copy of the SYN is kept, retransmissions are
+ * absorbed) until the owner decides. Accept re-injects the SYN into lwIP,
+ * whose catch-all listener (patches 0001/0002) answers SYN-ACK; reject
+ * answers RST. The flow table is hashed on the 4-tuple.
+ *
+ * Client data stays in the pbufs lwIP delivered (no copy) until the owner
+ * consumes it; only then does the client's window reopen (tcp_recved). */
+#include <errno.h>
+#include <netinet/in.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include "lwip/init.h"
+#include "lwip/ip.h"
+#include "lwip/memp.h"
+#include "lwip/netif.h"
+#include "lwip/pbuf.h"
+#include "lwip/priv/tcp_priv.h"
+#include "lwip/stats.h"
+#include "lwip/tcp.h"
+#include "lwip/timeouts.h"
+
+#include "tunplug/stack.h"
+
+#define TCP_F_FIN 0x01
+#define TCP_F_SYN 0x02
+#define TCP_F_RST 0x04
+#define TCP_F_ACK 0x10
+
+struct tp_tcp_flow {
+	struct tp_tcp_flow *hnext;   /* hash chain */
+	struct tp_tcp_flow *dnext;   /* deferred-accept list */
+	uint32_t hash;
+	enum tp_tcp_state state;
+	struct tp_endpoint src, dst;
+	struct tcp_pcb *pcb;          /* NULL while PENDING and once lwIP dropped it */
+	uint8_t *syn;                 /* held SYN (PENDING/ACCEPTING before injection) */
+	uint16_t syn_len;
+	uint32_t syn_seq;
+	const struct tp_tcp_events *ev;
+	void *ud;
+	struct pbuf *rx_head, *rx_tail; /* single (unchained) pbufs, in order */
+	size_t rx_bytes;
+	bool eof;                     /* client FIN seen */
+	bool shut_wr;                 /* our FIN requested */
+};
+
+static struct {
+	bool lwip_ready;
+	bool up;
+	struct tp_stack_cfg cfg;
+	struct tp_cidr *own;
+	struct tp_stack_stats st;
+	struct netif netif;
+	struct tcp_pcb *listener;
+	struct tp_tcp_flow **buckets;
+	uint32_t nbuckets;            /* power of two */
+	uint32_t seed;
+	size_t nflows;
+	uint32_t now;
+	int in_lwip;                  /* depth of calls into lwIP input/timers */
+	struct tp_tcp_flow *deferred; /* accepted while inside lwIP */
+	struct tcp_pcb *cb_pcb;       /* pcb whose callback is running */
+	bool cb_aborted;              /* ... and that pcb was aborted by the owner */
+	uint8_t outbuf[65536 + 64];
+} S;
+
+/* ---- clock (used by port.c's sys_now) ---- */
+uint32_t tp_stack_now(void);
+uint32_t tp_stack_now(void)
+{
+	return S.now;
+}
+
+void tp_stack_set_now(uint32_t now_ms)
+{
+	S.now = now_ms;
+}
+
+const struct tp_stack_stats *tp_stack_stats(void)
+{
+	S.st.tcp_flows_now = S.nflows;
+	return &S.st;
+}
+
+size_t tp_stack_mem_in_use(void)
+{
+	size_t n = S.nflows;
+	for (int i = 0; i < MEMP_MAX; i++) {
+		if (i == MEMP_SYS_TIMEOUT) /* lwIP's own cyclic timers live forever */
+			continue;
+		n += memp_pools[i]->stats->used;
+	}
+	return n + lwip_stats.mem.used;
+}
+
+/* ---- endpoints and the flow table ---- */
+static void ep_to_ip(const struct tp_endpoint *e, ip_addr_t *ip)
+{
+	memset(ip, 0, sizeof(*ip));
+	if (e->family == AF_INET) {
+		IP_SET_TYPE_VAL(*ip, IPADDR_TYPE_V4);
+		memcpy(&ip_2_ip4(ip)->addr, e->addr, 4);
+	} else {
+		IP_SET_TYPE_VAL(*ip, IPADDR_TYPE_V6);
+		memcpy(ip_2_ip6(ip)->addr, e->addr, 16);
+	}
+}
+
+static bool ep_eq_ip(const struct tp_endpoint *e, const ip_addr_t *ip, u16_t port)
+{
+	if (e->port != port)
+		return false;
+	if (e->family == AF_INET)
+		return IP_IS_V4(ip) && memcmp(&ip_2_ip4(ip)->addr, e->addr, 4) == 0;
+	return IP_IS_V6(ip) && memcmp(ip_2_ip6(ip)->addr, e->addr, 16) == 0;
+}
+
+static uint32_t tuple_hash(const struct tp_endpoint *s, const struct tp_endpoint *d)
+{
+	/* FNV-1a over the tuple, seeded per run so clients cannot aim at a bucket. */
+	uint32_t h = 2166136261u ^ S.seed;
+	size_t alen = s->family == AF_INET ? 4 : 16;
+	const uint8_t *parts[2] = {s->addr, d->addr};
+	for (int k = 0; k < 2; k++)
+		for (size_t i = 0; i < alen; i++)
+			h = (h ^ parts[k][i]) * 16777619u;
+	uint32_t ports = ((uint32_t)s->port << 16) | d->port;
+	for (int i = 0; i < 4; i++)
+		h = (h ^ ((ports >> (8 * i)) & 0xff)) * 16777619u;
+	return h ^ (h >> 15);
+}
+
+static bool ep_eq(const struct tp_endpoint *a, const struct tp_endpoint *b)
+{
+	return a->family == b->family && a->port == b->port &&
+	       memcmp(a->addr, b->addr, a->family == AF_INET ? 4 : 16) == 0;
+}
+
+static struct tp_tcp_flow *flow_find(const struct tp_endpoint *s, const struct tp_endpoint *d,
+				     uint32_t h)
+{
+	for (struct tp_tcp_flow *f = S.buckets[h & (S.nbuckets - 1)]; f; f = f->hnext)
+		if (f->hash == h && ep_eq(&f->src, s) && ep_eq(&f->dst, d))
+			return f;
+	return NULL;
+}
+
+static void flow_unlink(struct tp_tcp_flow *f)
+{
+	struct tp_tcp_flow **pp = &S.buckets[f->hash & (S.nbuckets - 1)];
+	while (*pp && *pp != f)
+		pp = &(*pp)->hnext;
+	if (*pp)
+		*pp = f->hnext;
+	for (pp = &S.deferred; *pp; pp = &(*pp)->dnext) {
+		if (*pp == f) {
+			*pp = f->dnext;
+			break;
+		}
+	}
+}
+
+static void rx_free(struct tp_tcp_flow *f)
+{
+	struct pbuf *p = f->rx_head;
+	while (p) {
+		struct pbuf *n = p->next;
+		p->next = NULL;
+		pbuf_free(p);
+		p = n;
+	}
+	f->rx_head = f->rx_tail = NULL;
+	f->rx_bytes = 0;
+}
+
+/* Forget a flow entirely (pcb already detached or gone). */
+static void flow_free(struct tp_tcp_flow *f)
+{
+	flow_unlink(f);
+	rx_free(f);
+	free(f->syn);
+	free(f);
+	S.nflows--;
+	S.st.tcp_flows_closed++;
+}
+
+static void pcb_detach(struct tcp_pcb *pcb)
+{
+	tcp_arg(pcb, NULL);
+	tcp_recv(pcb, NULL);
+	tcp_sent(pcb, NULL);
+	tcp_err(pcb, NULL);
+}
+
+/* Deliver `closed` and free. */
+static void flow_finish(struct tp_tcp_flow *f, int err)
+{
+	const struct tp_tcp_events *ev = f->ev;
+	void *ud = f->ud;
+	flow_free(f);
+	if (ev && ev->closed)
+		ev->closed(f, ud, err);
+}
+
+/* ---- output ---- */
+static err_t emit(struct pbuf *p)
+{
+	const void *buf = p->payload;
+	size_t len = p->tot_len;
+	if (p->next) {
+		if (len > sizeof(S.outbuf)) {
+			S.st.output_errors++;
+			return ERR_OK;
+		}
+		pbuf_copy_partial(p, S.outbuf, (u16_t)len, 0);
+		buf = S.outbuf;
+	}
+	S.st.pkts_out++;
+	S.st.bytes_out += len;
+	if (S.cfg.output(S.cfg.ctx, buf, len) < 0)
+		S.st.output_errors++;
+	/* A lost packet is retransmitted by lwIP; never report an error up. */
+	return ERR_OK;
+}
+
+static err_t netif_out4(struct netif *n, struct pbuf *p, const ip4_addr_t *dst)
+{
+	(void)n;
+	(void)dst;
+	return emit(p);
+}
+
+static err_t netif_out6(struct netif *n, struct pbuf *p, const ip6_addr_t *dst)
+{
+	(void)n;
+	(void)dst;
+	return emit(p);
+}
+
+static err_t netif_init_cb(struct netif *n)
+{
+	n->name[0] = 't';
+	n->name[1] = 'p';
+	n->mtu = (u16_t)S.cfg.mtu;
+	n->mtu6 = (u16_t)S.cfg.mtu;
+	n->output = netif_out4;
+	n->output_ip6 = netif_out6;
+	n->flags = 0;
+	return ERR_OK;
+}
+
+/* ---- lwIP callbacks ---- */
+static err_t on_recv(void *arg, struct tcp_pcb *pcb, struct pbuf *p, err_t err);
+static err_t on_sent(void *arg, struct tcp_pcb *pcb, u16_t len);
+static void on_err(void *arg, err_t err);
+
+static void pcb_attach(struct tp_tcp_flow *f, struct tcp_pcb *pcb)
+{
+	f->pcb = pcb;
+	tcp_arg(pcb, f);
+	tcp_recv(pcb, on_recv);
+	tcp_sent(pcb, on_sent);
+	tcp_err(pcb, on_err);
+	tcp_nagle_disable(pcb); /* the relay writes whole reads; PSH/MORE decide */
+}
+
+static int lwip_err_to_errno(err_t err)
+{
+	switch (err) {
+	case ERR_RST:
+		return -ECONNRESET;
+	case ERR_ABRT:
+		return -ECONNABORTED;
+	case ERR_CLSD:
+		return 0;
+	case ERR_TIMEOUT:
+		return -ETIMEDOUT;
+	case ERR_MEM:
+		return -ENOMEM;
+	default:
+		return -EIO;
+	}
+}
+
+static void on_err(void *arg, err_t err)
+{
+	struct tp_tcp_flow *f = arg;
+	if (!f)
+		return;
+	f->pcb = NULL; /* lwIP already freed it */
+	flow_finish(f, lwip_err_to_errno(err));
+}
+
+/* Run an owner callback for pcb; returns ERR_ABRT if the owner aborted it. */
+#define RUN_CB(pcb_, call)                                                  \
+	do {                                                                \
+		struct tcp_pcb *saved_pcb_ = S.cb_pcb;                     \
+		bool saved_ab_ = S.cb_aborted;                              \
+		S.cb_pcb = (pcb_);                                          \
+		S.cb_aborted = false;                                       \
+		call;                                                       \
+		bool ab_ = S.cb_aborted;                                    \
+		S.cb_pcb = saved_pcb_;                                      \
+		S.cb_aborted = saved_ab_;                                   \
+		if (ab_)                                                    \
+			return ERR_ABRT;                                    \
+	} while (0)
+
+static err_t on_accept(void *arg, struct tcp_pcb *pcb, err_t err)
+{
+	struct tp_tcp_flow *f = arg;
+	if (err != ERR_OK || pcb == NULL) {
+		S.st.lwip_mem_err++;
+		return ERR_VAL;
+	}
+	if (!f) { /* not one of ours (cannot happen: SYNs are held) */
+		tcp_abort(pcb);
+		return ERR_ABRT;
+	}
+	f->state = TP_TCP_OPEN;
+	if (f->ev && f->ev->established)
+		RUN_CB(pcb, f->ev->established(f, f->ud));
+	return ERR_OK;
+}
+
+static err_t on_recv(void *arg, struct tcp_pcb *pcb, struct pbuf *p, err_t err)
+{
+	struct tp_tcp_flow *f = arg;
+	(void)err;
+	if (!f) {
+		if (p)
+			pbuf_free(p);
+		return ERR_OK;
+	}
+	if (!p) {
+		f->eof = true;
+		if (f->ev && f->ev->eof)
+			RUN_CB(pcb, f->ev->eof(f, f->ud));
+		return ERR_OK;
+	}
+	/* Unchain: each pbuf becomes its own queue entry, so the queue may
+	 * exceed the 16-bit tot_len of one chain. */
+	while (p) {
+		struct pbuf *n = p->next;
+		p->next = NULL;
+		p->tot_len = p->len;
+		if (p->len == 0) {
+			pbuf_free(p);
+		} else {
+			if (f->rx_tail)
+				f->rx_tail->next = p;
+			else
+				f->rx_head = p;
+			f->rx_tail = p;
+			f->rx_bytes += p->len;
+		}
+		p = n;
+	}
+	if (f->ev && f->ev->readable)
+		RUN_CB(pcb, f->ev->readable(f, f->ud));
+	return ERR_OK;
+}
+
+static err_t on_sent(void *arg, struct tcp_pcb *pcb, u16_t len)
+{
+	struct tp_tcp_flow *f = arg;
+	(void)len;
+	if (f && f->ev && f->ev->writable && tp_tcp_flow_send_space(f) > 0)
+		RUN_CB(pcb, f->ev->writable(f, f->ud));
+	return ERR_OK;
+}
+
+/* ---- feeding lwIP ---- */
+static void run_deferred(void);
+
+static void lwip_input(const void *buf, size_t len)
+{
+	struct pbuf *p = pbuf_alloc(PBUF_RAW, (u16_t)len, PBUF_RAM);
+	if (!p) {
+		S.st.drops[TP_DROP_NO_MEMORY]++;
+		return;
+	}
+	memcpy(p->payload, buf, len);
+	S.in_lwip++;
+	if (S.netif.input(p, &S.netif) != ERR_OK)
+		pbuf_free(p);
+	S.in_lwip--;
+	if (!S.in_lwip)
+		run_deferred();
+}
+
+/* Abort lwIP connections left over with this tuple (detached after an
+ * earlier close, e.g. in TIME-WAIT) so the new SYN starts afresh. */
+static void kill_stale(const struct tp_tcp_flow *f)
+{
+	struct tcp_pcb *lists[2] = {tcp_tw_pcbs, tcp_active_pcbs};
+	for (int i = 0; i < 2; i++) {
+		for (struct tcp_pcb *pcb = lists[i]; pcb; pcb = pcb->next) {
+			if (pcb->callback_arg == NULL && ep_eq_ip(&f->dst, &pcb->local_ip, pcb->local_port) &&
+			    ep_eq_ip(&f->src, &pcb->remote_ip, pcb->remote_port)) {
+				tcp_abort(pcb);
+				return;
+			}
+		}
+	}
+}
+
+static void inject_syn(struct tp_tcp_flow *f)
+{
+	uint8_t *syn = f->syn;
+	f->syn = NULL;
+	kill_stale(f);
+	lwip_input(syn, f->syn_len);
+	free(syn);
+	/* A SYN to the listener puts the new pcb at the head of the active list. */
+	struct tcp_pcb *pcb = tcp_active_pcbs;
+	if (pcb && pcb->state == SYN_RCVD && pcb->callback_arg == NULL &&
+	    ep_eq_ip(&f->dst, &pcb->local_ip, pcb->local_port) &&
+	    ep_eq_ip(&f->src, &pcb->remote_ip, pcb->remote_port)) {
+		pcb_attach(f, pcb);
+		return;
+	}
+	S.st.lwip_mem_err++;
+	flow_finish(f, -ENOMEM);
+}
+
+static void run_deferred(void)
+{
+	while (S.deferred) {
+		struct tp_tcp_flow *f = S.deferred;
+		S.deferred = f->dnext;
+		inject_syn(f);
+	}
+}
+
+/* ---- SYN handling ---- */
+static void send_rst_for(const struct tp_endpoint *src, const struct tp_endpoint *dst, uint32_t seq)
+{
+	ip_addr_t l, r;
+	ep_to_ip(dst, &l);
+	ep_to_ip(src, &r);
+	S.in_lwip++;
+	tcp_rst(NULL, 0, seq + 1, &l, &r, dst->port, src->port);
+	S.in_lwip--;
+}
+
+static bool dst_forbidden(const struct tp_endpoint *d)
+{
+	static const uint8_t zero[16], v6lo[16] = {[15] = 1};
+	static const uint8_t mapped[12] = {[10] = 0xff, [11] = 0xff};
+	if (S.cfg.allow_loopback)
+		return false;
+	if (d->family == AF_INET) {
+		if (d->addr[0] == 127 || memcmp(d->addr, zero, 4) == 0)
+			return true;
+	} else {
+		if (!memcmp(d->addr, zero, 16) || !memcmp(d->addr, v6lo, 16))
+			return true;
+		if (!memcmp(d->addr, mapped, 12) &&
+		    (d->addr[12] == 127 || !memcmp(d->addr + 12, zero, 4)))
+			return true;
+	}
+	for (size_t i = 0; i < S.cfg.n_own; i++) {
+		const struct tp_cidr *c = &S.own[i];
+		if (c->family == d->family &&
+		    !memcmp(c->addr, d->addr, d->family == AF_INET ? 4 : 16))
+			return true;
+	}
+	return false;
+}
+
+/* Returns true when the SYN was consumed here. */
+static bool syn_in(const uint8_t *buf, const struct tp_pkt *pk)
+{
+	struct tp_endpoint s = {.family = pk->family, .port = pk->sport};
+	struct tp_endpoint d = {.family = pk->family, .port = pk->dport};
+	size_t alen = pk->family == AF_INET ? 4 : 16;
+	memcpy(s.addr, pk->src, alen);
+	memcpy(d.addr, pk->dst, alen);
+	uint32_t h = tuple_hash(&s, &d);
+	struct tp_tcp_flow *f = flow_find(&s, &d, h);
+	if (f) {
+		if (f->state == TP_TCP_PENDING ||
+		    (f->state == TP_TCP_ACCEPTING && f->syn)) {
+			S.st.syn_absorbed++;
+			return true;
+		}
+		return false; /* lwIP owns the handshake now: let it see the retransmit */
+	}
+	if (dst_forbidden(&d)) {
+		S.st.syn_rst_loopback++;
+		send_rst_for(&s, &d, pk->seq);
+		return true;
+	}
+	if (S.nflows >= S.cfg.max_flows) {
+		S.st.syn_rst_limit++;
+		send_rst_for(&s, &d, pk->seq);
+		return true;
+	}
+	f = calloc(1, sizeof(*f));
+	uint8_t *copy = malloc(pk->len);
+	if (!f || !copy) {
+		free(f);
+		free(copy);
+		S.st.drops[TP_DROP_NO_MEMORY]++;
+		return true;
+	}
+	memcpy(copy, buf, pk->len);
+	f->syn = copy;
+	f->syn_len = pk->len;
+	f->syn_seq = pk->seq;
+	f->src = s;
+	f->dst = d;
+	f->hash = h;
+	f->state = TP_TCP_PENDING;
+	f->hnext = S.buckets[h & (S.nbuckets - 1)];
+	S.buckets[h & (S.nbuckets - 1)] = f;
+	S.nflows++;
+	S.st.syn_held++;
+	S.st.tcp_flows_opened++;
+	S.cfg.tcp_syn(S.cfg.ctx, f);
+	return true;
+}
+
+enum tp_drop tp_stack_input(const void *buf, size_t len)
+{
+	struct tp_pkt pk;
+	enum tp_drop r;
+
+	S.st.pkts_in++;
+	S.st.bytes_in += len;
+	if (!S.up) {
+		r = TP_DROP_UNSUPPORTED;
+		goto drop;
+	}
+	r = tp_pkt_parse(buf, len, TP_PKT_VERIFY_CSUM, &pk);
+	if (r != TP_DROP_NONE)
+		goto drop;
+	switch (pk.proto) {
+	case IPPROTO_TCP:
+		if ((pk.tcp_flags & (TCP_F_SYN | TCP_F_ACK | TCP_F_RST)) == TCP_F_SYN &&
+		    syn_in(buf, &pk))
+			return TP_DROP_NONE;
+		break;
+	case IPPROTO_ICMP: /* echo requests only: lwIP answers them */
+		if (((const uint8_t *)buf)[pk.l4_off] != 8) {
+			r = TP_DROP_UNSUPPORTED;
+			goto drop;
+		}
+		break;
+	case IPPROTO_ICMPV6:
+		if (((const uint8_t *)buf)[pk.l4_off] != 128) {
+			r = TP_DROP_UNSUPPORTED;
+			goto drop;
+		}
+		break;
+	default: /* UDP: not handled by this gateway yet */
+		r = TP_DROP_UNSUPPORTED;
+		goto drop;
+	}
+	lwip_input(buf, pk.len);
+	return TP_DROP_NONE;
+drop:
+	S.st.drops[r]++;
+	return r;
+}
+
+uint32_t tp_stack_poll(void)
+{
+	S.in_lwip++;
+	sys_check_timeouts();
+	S.in_lwip--;
+	if (!S.in_lwip)
+		run_deferred();
+	return sys_timeouts_sleeptime();
+}
+
+/* ---- lifecycle ---- */
+int tp_stack_init(const struct tp_stack_cfg *cfg)
+{
+	int err = 0;
+	if (S.up)
+		return -EBUSY;
+	if (!cfg || !cfg->output || !cfg->tcp_syn || cfg->mtu < 576 || cfg->mtu > 65535 ||
+	    cfg->max_flows == 0)
+		return -EINVAL;
+	uint32_t now = S.now;
+	memset(&S.st, 0, sizeof(S.st));
+	S.cfg = *cfg;
+	S.now = now;
+	S.own = NULL;
+	if (cfg->n_own) {
+		S.own = calloc(cfg->n_own, sizeof(*S.own));
+		if (!S.own) {
+			err = -ENOMEM;
+			goto out;
+		}
+		memcpy(S.own, cfg->own, cfg->n_own * sizeof(*S.own));
+	}
+	S.cfg.own = S.own;
+	S.nbuckets = 64;
+	while (S.nbuckets < cfg->max_flows && S.nbuckets < (1u << 20))
+		S.nbuckets <<= 1;
+	S.buckets = calloc(S.nbuckets, sizeof(*S.buckets));
+	if (!S.buckets) {
+		err = -ENOMEM;
+		goto out;
+	}
+	S.seed = (uint32_t)random();
+	if (!S.lwip_ready) {
+		lwip_init();
+		S.lwip_ready = true;
+	}
+
+	ip4_addr_t a, m, g;
+	IP4_ADDR(&a, 0, 0, 0, 1); /* any non-zero address: ip4_route wants one */
+	IP4_ADDR(&m, 255, 255, 255, 255);
+	IP4_ADDR(&g, 0, 0, 0, 0);
+	if (!netif_add(&S.netif, &a, &m, &g, NULL, netif_init_cb, ip_input)) {
+		err = -ENODEV;
+		goto out;
+	}
+	netif_set_default(&S.netif);
+	netif_set_up(&S.netif);
+	netif_set_link_up(&S.netif);
+
+	struct tcp_pcb *pcb = tcp_new_ip_type(IPADDR_TYPE_ANY);
+	if (!pcb) {
+		err = -ENOMEM;
+		goto out_netif;
+	}
+	if (tcp_bind(pcb, IP_ANY_TYPE, 1) != ERR_OK) {
+		tcp_abort(pcb);
+		err = -EADDRINUSE;
+		goto out_netif;
+	}
+	S.listener = tcp_listen(pcb); /* frees pcb on success */
+	if (!S.listener) {
+		tcp_abort(pcb);
+		err = -ENOMEM;
+		goto out_netif;
+	}
+	tcp_arg(S.listener, NULL);
+	tcp_accept(S.listener, on_accept);
+	S.up = true;
+	return 0;
+out_netif:
+	netif_remove(&S.netif);
+out:
+	free(S.buckets);
+	S.buckets = NULL;
+	free(S.own);
+	S.own = NULL;
+	return err;
+}
+
+void tp_stack_shutdown(void)
+{
+	if (!S.up)
+		return;
+	S.deferred = NULL;
+	for (uint32_t b = 0; b < S.nbuckets; b++) {
+		while (S.buckets[b]) {
+			struct tp_tcp_flow *f = S.buckets[b];
+			if (f->pcb) {
+				struct tcp_pcb *pcb = f->pcb;
+				f->pcb = NULL;
+				pcb_detach(pcb);
+				tcp_abort(pcb); /* RST to the client */
+			} else if (f->state == TP_TCP_PENDING || f->syn) {
+				send_rst_for(&f->src, &f->dst, f->syn_seq);
+			}
+			flow_finish(f, -ECONNABORTED);
+		}
+	}
+	/* Connections the owner already closed, still finishing in lwIP. */
+	while (tcp_active_pcbs)
+		tcp_abort(tcp_active_pcbs);
+	while (tcp_tw_pcbs)
+		tcp_abort(tcp_tw_pcbs);
+	if (S.listener) {
+		tcp_close(S.listener);
+		S.listener = NULL;
+	}
+	netif_remove(&S.netif);
+	memset(&S.netif, 0, sizeof(S.netif));
+	free(S.buckets);
+	S.buckets = NULL;
+	S.nbuckets = 0;
+	free(S.own);
+	S.own = NULL;
+	S.up = false;
+}
+
+/* ---- flow API ---- */
+const struct tp_endpoint *tp_tcp_flow_src(const struct tp_tcp_flow *f)
+{
+	return &f->src;
+}
+
+const struct tp_endpoint *tp_tcp_flow_dst(const struct tp_tcp_flow *f)
+{
+	return &f->dst;
+}
+
+enum tp_tcp_state tp_tcp_flow_state(const struct tp_tcp_flow *f)
+{
+	return f->state;
+}
+
+void tp_tcp_flow_set_events(struct tp_tcp_flow *f, const struct tp_tcp_events *ev, void *ud)
+{
+	f->ev = ev;
+	f->ud = ud;
+}
+
+void tp_tcp_flow_accept(struct tp_tcp_flow *f)
+{
+	if (f->state != TP_TCP_PENDING)
+		return;
+	f->state = TP_TCP_ACCEPTING;
+	if (S.in_lwip) { /* never re-enter lwIP's input */
+		f->dnext = S.deferred;
+		S.deferred = f;
+		return;
+	}
+	inject_syn(f);
+}
+
+void tp_tcp_flow_reject(struct tp_tcp_flow *f, int err)
+{
+	(void)err; /* every refusal is a RST for now; ICMP unreachable comes with UDP */
+	if (f->state != TP_TCP_PENDING)
+		return;
+	S.st.syn_rst_refused++;
+	send_rst_for(&f->src, &f->dst, f->syn_seq);
+	flow_free(f);
+}
+
+int tp_tcp_flow_peek(struct tp_tcp_flow *f, struct iovec *iov, int n)
+{
+	int i = 0;
+	for (struct pbuf *p = f->rx_head; p && i < n; p = p->next, i++) {
+		iov[i].iov_base = p->payload;
+		iov[i].iov_len = p->len;
+	}
+	return i;
+}
+
+size_t tp_tcp_flow_queued(const struct tp_tcp_flow *f)
+{
+	return f->rx_bytes;
+}
+
+void tp_tcp_flow_consume(struct tp_tcp_flow *f, size_t n)
+{
+	if (n > f->rx_bytes)
+		n = f->rx_bytes;
+	size_t left = n;
+	while (left && f->rx_head) {
+		struct pbuf *p = f->rx_head;
+		if (p->len <= left) {
+			left -= p->len;
+			f->rx_head = p->next;
+			if (!f->rx_head)
+				f->rx_tail = NULL;
+			p->next = NULL;
+			pbuf_free(p);
+		} else {
+			pbuf_remove_header(p, left);
+			left = 0;
+		}
+	}
+	f->rx_bytes -= n;
+	if (f->pcb) {
+		while (n) {
+			u16_t k = n > 0xffff ? 0xffff : (u16_t)n;
+			tcp_recved(f->pcb, k);
+			n -= k;
+		}
+	}
+}
+
+size_t tp_tcp_flow_send_space(const struct tp_tcp_flow *f)
+{
+	if (!f->pcb || f->shut_wr)
+		return 0;
+	if (tcp_sndqueuelen(f->pcb) + 4 >= TCP_SND_QUEUELEN)
+		return 0;
+	return tcp_sndbuf(f->pcb);
+}
+
+long tp_tcp_flow_send(struct tp_tcp_flow *f, const void *buf, size_t len, bool more)
+{
+	if (!f->pcb || f->shut_wr)
+		return -EPIPE;
+	size_t done = 0;
+	while (done < len) {
+		size_t space = tp_tcp_flow_send_space(f);
+		size_t n = len - done;
+		if (n > space)
+			n = space;
+		if (n == 0)
+			break;
+		bool last = done + n == len;
+		u8_t fl = TCP_WRITE_FLAG_COPY | ((more || !last) ? TCP_WRITE_FLAG_MORE : 0);
+		if (tcp_write(f->pcb, (const uint8_t *)buf + done, (u16_t)n, fl) != ERR_OK)
+			break;
+		done += n;
+	}
+	if (done)
+		tcp_output(f->pcb);
+	return (long)done;
+}
+
+void tp_tcp_flow_shutdown(struct tp_tcp_flow *f)
+{
+	if (!f->pcb || f->shut_wr)
+		return;
+	f->shut_wr = true;
+	tcp_shutdown(f->pcb, 0, 1);
+	tcp_output(f->pcb);
+}
+
+void tp_tcp_flow_close(struct tp_tcp_flow *f, bool abort)
+{
+	if (f->state == TP_TCP_PENDING) {
+		S.st.syn_rst_refused++;
+		send_rst_for(&f->src, &f->dst, f->syn_seq);
+		flow_finish(f, -ECONNABORTED);
+		return;
+	}
+	struct tcp_pcb *pcb = f->pcb;
+	if (!pcb && f->syn) /* accepted, SYN not yet re-injected */
+		send_rst_for(&f->src, &f->dst, f->syn_seq);
+	if (pcb) {
+		f->pcb = NULL;
+		pcb_detach(pcb);
+		/* Unread client data means the close cannot be clean (as a kernel
+		 * socket closed with unread data answers RST). */
+		if (!abort && f->rx_bytes == 0 && tcp_close(pcb) == ERR_OK) {
+			/* lwIP finishes the close on its own (FIN, TIME-WAIT). */
+		} else {
+			if (pcb == S.cb_pcb)
+				S.cb_aborted = true;
+			tcp_abort(pcb);
+			abort = true;
+		}
+	}
+	flow_finish(f, abort ? -ECONNABORTED : 0);
+}
