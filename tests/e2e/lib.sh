@@ -149,7 +149,7 @@ tp_topo_up() {
   trap 'exit 130' INT
   trap 'exit 143' TERM
   for ns in "$NS_C" "$NS_S"; do
-    if ip netns list | grep -qw "^$ns"; then
+    if grep -qw "^$ns" <<<"$(ip netns list)"; then
       for pid in $(ip netns pids "$ns" 2>/dev/null); do kill -KILL "$pid" 2>/dev/null || true; done
       ip netns del "$ns"
     fi
@@ -202,7 +202,7 @@ tp_bg() {
 tp_wait_listen() {
   local ns=$1 port=$2 t=${3:-5} i
   for ((i = 0; i < t * 20; i++)); do
-    ip netns exec "$ns" ss -Hltn "sport = :$port" 2>/dev/null | grep -q . && return 0
+    [[ -n $(ip netns exec "$ns" ss -Hltn "sport = :$port" 2>/dev/null) ]] && return 0
     sleep 0.05
   done
   fail "nothing listens on TCP port $port in $ns after ${t}s"

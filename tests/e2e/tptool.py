@@ -305,6 +305,9 @@ def cmd_hcclient(a):
 # ---------------------------------------------------------------- connect
 
 def cmd_connect(a):
+    """One connect(); --expect refused: ECONNREFUSED; --expect error: any error
+    (refused, unreachable, or a reset/EOF right after a completed handshake),
+    in both cases within --max seconds."""
     s = socket.socket(family_of(a.host), socket.SOCK_STREAM)
     s.settimeout(a.timeout)
     t0 = time.monotonic()
@@ -312,14 +315,14 @@ def cmd_connect(a):
     try:
         s.connect((a.host, a.port))
         r["result"] = "connected"
-        # A gateway that accepts first and resets later would land here: see
-        # whether the connection dies right away.
-        s.settimeout(2)
+        # A gateway that completes the handshake first and resets later lands
+        # here: see whether the connection dies within the allowed time.
+        s.settimeout(max(0.1, a.max - (time.monotonic() - t0)))
         try:
             d = s.recv(1)
             r["after_connect"] = "eof" if d == b"" else "data"
         except socket.timeout:
-            r["after_connect"] = "open"
+            r["after_connect"] = "still open"
         except OSError as e:
             r["after_connect"] = errno.errorcode.get(e.errno, str(e))
     except socket.timeout:
@@ -331,8 +334,10 @@ def cmd_connect(a):
     r["elapsed_s"] = round(time.monotonic() - t0, 3)
     if a.expect == "refused":
         good = r["result"] == "ECONNREFUSED"
+    elif r["result"] == "connected":
+        good = r.get("after_connect") not in ("data", "still open")
     else:
-        good = r["result"] not in ("connected", "timeout")
+        good = r["result"] != "timeout"
     good = good and r["elapsed_s"] <= a.max
     r["ok"] = good
     out(r)
