@@ -44,8 +44,13 @@ struct tp_tcp_events {
 	void (*writable)(struct tp_tcp_flow *f, void *ud);
 	/* The flow is gone (reset, aborted, closed both ways, timed out, or
 	 * stack shutdown). `err` is 0 after a clean close, else -ECONNRESET,
-	 * -ETIMEDOUT, -ECONNABORTED. The flow pointer is invalid after return;
-	 * do not call any tp_tcp_flow_* from here. */
+	 * -ETIMEDOUT, -ECONNABORTED, -ENOMEM. The flow pointer is invalid after
+	 * return; do not call any tp_tcp_flow_* from here. It fires exactly
+	 * once per flow that was accepted (and for PENDING flows only from
+	 * tp_stack_shutdown). It can fire synchronously from inside
+	 * tp_tcp_flow_close() (always), tp_tcp_flow_accept() (when lwIP could
+	 * not take the SYN), tp_stack_input(), tp_stack_poll() and
+	 * tp_stack_shutdown(). */
 	void (*closed)(struct tp_tcp_flow *f, void *ud, int err);
 };
 
@@ -125,8 +130,9 @@ size_t tp_tcp_flow_send_space(const struct tp_tcp_flow *f);
 long tp_tcp_flow_send(struct tp_tcp_flow *f, const void *buf, size_t len, bool more);
 /* Send FIN after queued data (half-close toward the client). */
 void tp_tcp_flow_shutdown(struct tp_tcp_flow *f);
-/* Close: clean (FIN both ways when pending data went out) or abort (RST).
- * `closed` fires later for a clean close, at once for abort. */
+/* Close: clean (lwIP sends what is queued, then FIN, and finishes the close
+ * on its own) or abort (RST). A clean close with unread client data becomes
+ * an abort. `closed` fires before this returns (err 0 or -ECONNABORTED). */
 void tp_tcp_flow_close(struct tp_tcp_flow *f, bool abort);
 
 #endif
