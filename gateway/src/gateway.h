@@ -1,0 +1,99 @@
+/* SPDX-License-Identifier: MIT */
+/* tunplug — the gateway object: loop, tun, netlink, stack, handler, host.
+ * Private to gateway/ (and its tests). */
+#ifndef TUNPLUG_GW_GATEWAY_H
+#define TUNPLUG_GW_GATEWAY_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "options.h"
+#include "tunplug/handler.h"
+#include "tunplug/netlink.h"
+#include "tunplug/stack.h"
+#include "tunplug/tun.h"
+
+/* Why a flow was refused, for the summary. */
+enum tp_refuse {
+	TP_REFUSE_CONNREFUSED,
+	TP_REFUSE_TIMEDOUT,
+	TP_REFUSE_HOSTUNREACH,
+	TP_REFUSE_NETUNREACH,
+	TP_REFUSE_CONNRESET,
+	TP_REFUSE_DECLINED,
+	TP_REFUSE_SHUTDOWN,
+	TP_REFUSE_NOMEM,
+	TP_REFUSE_OTHER,
+	TP_REFUSE__COUNT
+};
+
+struct tp_gw_stats {
+	uint64_t flows_seen;       /* SYNs dispatched to the handler */
+	uint64_t flows_accepted;   /* handler said yes (handshake completed) */
+	uint64_t flows_refused[TP_REFUSE__COUNT];
+	uint64_t flows_closed;     /* accepted flows that finished */
+	uint64_t flows_closed_err; /* ... with an error (RST, timeout, abort) */
+	uint64_t flows_idle;       /* closed by the idle timeout */
+	uint64_t upstream_errors;  /* relay aborted by an upstream error */
+	uint64_t bytes_up;         /* client -> upstream/handler */
+	uint64_t bytes_down;       /* upstream/handler -> client */
+	uint64_t tun_reads;
+	uint64_t tun_read_errors;
+	uint64_t out_drops_full;   /* tun write EAGAIN/ENOBUFS */
+	uint64_t out_errors;       /* other tun write errors */
+	uint64_t protect_errors;
+};
+
+struct tp_flow;
+
+struct tp_gw {
+	uv_loop_t loop;
+	const struct tp_options *opt;
+	struct tp_tun tun;
+	struct tp_nl *nl;
+	unsigned mtu;
+
+	uv_poll_t tun_poll;
+	uv_timer_t stack_timer;
+	uv_timer_t idle_timer;
+	uv_signal_t sig_int, sig_term, sig_usr1;
+	unsigned handles_live; /* uv handles above that are initialised */
+
+	struct tp_host host;
+	const struct tp_handler *handler;
+	void *hstate;
+	bool handler_up;
+	bool stack_up;
+	bool stopping;
+
+	struct tp_flow *flows; /* every live host flow (intrusive list) */
+	uint8_t *rxbuf;        /* one tun packet */
+	uint8_t *dlbuf;        /* shared upstream read buffer (see host.c) */
+	size_t dlbuf_len;
+	uint64_t start_ms;
+
+	struct tp_gw_stats st;
+};
+
+/* host.c: fill gw->host and make gw the (single) host context. */
+void tp_host_init(struct tp_gw *gw);
+/* host.c: the stack's tcp_syn callback (ctx = gw). */
+void tp_host_tcp_syn(void *ctx, struct tp_tcp_flow *tf);
+/* host.c: refuse pending flows, then abort every flow through
+ * tp_stack_shutdown(); upstream handles are closed (asynchronously). */
+void tp_host_shutdown_flows(struct tp_gw *gw);
+/* host.c: abort open flows idle for longer than idle_ms (now in loop ms). */
+void tp_host_sweep_idle(struct tp_gw *gw, uint64_t now, uint64_t idle_ms);
+/* host.c: number of host flows still allocated. */
+size_t tp_host_flow_count(const struct tp_gw *gw);
+
+/* gateway.c: keep lwIP's clock in step with the loop; call before any
+ * tp_stack_* / tp_tcp_flow_* call made from a libuv callback. */
+void tp_gw_clock(struct tp_gw *gw);
+
+/* gateway.c: run the gateway until a stop signal. Returns the exit status
+ * (0 clean stop, 1 start-up failure). opt is borrowed for the whole run. */
+int tp_gateway_run(const struct tp_options *opt);
+
+#endif

@@ -1,0 +1,53 @@
+/* SPDX-License-Identifier: MIT */
+/* tunplug — command-line options (pure parsing, no I/O). */
+#ifndef TUNPLUG_GW_OPTIONS_H
+#define TUNPLUG_GW_OPTIONS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "tunplug/addr.h"
+
+#define TP_OPT_MAX_ADDRS 16
+#define TP_OPT_MAX_ROUTES 64
+
+/* Log levels, also the host->log levels of handler.h. */
+enum tp_log_level { TP_LOG_ERROR = 0, TP_LOG_WARN, TP_LOG_INFO, TP_LOG_DEBUG };
+
+struct tp_options {
+	const char *tun_name;      /* points into argv or a literal */
+	int tun_fd;                /* -1 = open tun_name ourselves */
+	struct tp_cidr addrs[TP_OPT_MAX_ADDRS];
+	size_t n_addrs;
+	struct tp_cidr routes[TP_OPT_MAX_ROUTES];
+	size_t n_routes;
+	unsigned mtu;
+	bool mtu_set;
+	const char *handler;       /* points into argv or a literal */
+	const char *bind_interface; /* NULL = none */
+	uint32_t fwmark;
+	bool fwmark_set;
+	unsigned max_flows;
+	unsigned connect_timeout_s;
+	unsigned idle_timeout_s;   /* 0 = no idle timeout */
+	size_t flow_buffer;
+	bool allow_loopback;
+	int log_level;             /* enum tp_log_level */
+	bool help;
+	bool version;
+};
+
+/* Fill *o with the defaults. */
+void tp_options_defaults(struct tp_options *o);
+
+/* Parse argv into *o (defaults first). Returns 0, or -EINVAL with a
+ * one-line message (naming the option and the value, no newline) in
+ * err[0..errlen). Strings in *o borrow argv, which must outlive *o.
+ * Resets getopt's state, so it may be called repeatedly. */
+int tp_options_parse(struct tp_options *o, int argc, char **argv, char *err, size_t errlen);
+
+/* The --help text (static storage; never free it). */
+const char *tp_options_usage(void);
+
+#endif

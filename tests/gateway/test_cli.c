@@ -1,0 +1,320 @@
+/* SPDX-License-Identifier: MIT */
+/* tunplug — table test of the command-line parser (gateway/src/options.c).
+ * Prints "ok N <name>" / "not ok N <name>: why" lines; exits 1 on failure. */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include "options.h"
+
+#define MAX_ARGS 16
+
+struct cli_case {
+	const char *name;
+	const char *args[MAX_ARGS]; /* argv[1..], NULL-terminated */
+	int want_ret;               /* 0 or -EINVAL */
+	const char *want_err[3];    /* substrings the message must contain */
+	/* For successful cases: returns NULL or what is wrong. */
+	const char *(*check)(const struct tp_options *o);
+};
+
+static const char *check_defaults(const struct tp_options *o)
+{
+	if (strcmp(o->tun_name, "tunplug0"))
+		return "tun_name";
+	if (o->tun_fd != -1)
+		return "tun_fd";
+	if (o->n_addrs || o->n_routes)
+		return "addrs/routes";
+	if (o->mtu != 1500 || o->mtu_set)
+		return "mtu";
+	if (strcmp(o->handler, "direct"))
+		return "handler";
+	if (o->bind_interface || o->fwmark_set)
+		return "protect";
+	if (o->max_flows != 4096)
+		return "max_flows";
+	if (o->connect_timeout_s != 10)
+		return "connect_timeout";
+	if (o->idle_timeout_s != 300)
+		return "idle_timeout";
+	if (o->flow_buffer != 262144)
+		return "flow_buffer";
+	if (o->allow_loopback)
+		return "allow_loopback";
+	if (o->log_level != TP_LOG_INFO)
+		return "log_level";
+	if (o->help || o->version)
+		return "help/version";
+	return NULL;
+}
+
+static const char *check_all(const struct tp_options *o)
+{
+	static const uint8_t a4[4] = { 198, 19, 255, 1 };
+
+	if (strcmp(o->tun_name, "t0"))
+		return "tun_name";
+	if (o->n_addrs != 2 || o->addrs[0].family != AF_INET || o->addrs[0].prefix != 32 ||
+	    memcmp(o->addrs[0].addr, a4, 4) || o->addrs[1].family != AF_INET6 ||
+	    o->addrs[1].prefix != 64)
+		return "addrs";
+	if (o->n_routes != 3 || o->routes[0].prefix != 16 || o->routes[1].prefix != 8 ||
+	    o->routes[2].family != AF_INET6 || o->routes[2].prefix != 48)
+		return "routes";
+	if (o->mtu != 9000 || !o->mtu_set)
+		return "mtu";
+	if (strcmp(o->handler, "echo"))
+		return "handler";
+	if (!o->bind_interface || strcmp(o->bind_interface, "eth0"))
+		return "bind_interface";
+	if (!o->fwmark_set || o->fwmark != 0x1234)
+		return "fwmark";
+	if (o->max_flows != 1000000)
+		return "max_flows";
+	if (o->connect_timeout_s != 3)
+		return "connect_timeout";
+	if (o->idle_timeout_s != 0)
+		return "idle_timeout";
+	if (o->flow_buffer != 4096)
+		return "flow_buffer";
+	if (!o->allow_loopback)
+		return "allow_loopback";
+	if (o->log_level != TP_LOG_DEBUG)
+		return "log_level";
+	return NULL;
+}
+
+static const char *check_tun_fd(const struct tp_options *o)
+{
+	return o->tun_fd == 3 ? NULL : "tun_fd";
+}
+
+static const char *check_fwmark_dec(const struct tp_options *o)
+{
+	return o->fwmark_set && o->fwmark == 4294967295u ? NULL : "fwmark";
+}
+
+static const char *check_help(const struct tp_options *o)
+{
+	return o->help ? NULL : "help";
+}
+
+static const char *check_version(const struct tp_options *o)
+{
+	return o->version ? NULL : "version";
+}
+
+static const char *check_level_error(const struct tp_options *o)
+{
+	return o->log_level == TP_LOG_ERROR ? NULL : "log_level";
+}
+
+static const char *check_equals_form(const struct tp_options *o)
+{
+	return o->mtu == 576 && o->idle_timeout_s == 604800 ? NULL : "mtu/idle";
+}
+
+#define BAD(nm, ...) { nm, { __VA_ARGS__, NULL }, -EINVAL, { 0 }, NULL }
+
+static const struct cli_case cases[] = {
+	{ "defaults", { NULL }, 0, { 0 }, check_defaults },
+	{ "help", { "--help", NULL }, 0, { 0 }, check_help },
+	{ "short help", { "-h", NULL }, 0, { 0 }, check_help },
+	{ "version", { "--version", NULL }, 0, { 0 }, check_version },
+	{ "tun-fd alone", { "--tun-fd", "3", "--handler", "echo", NULL }, 0, { 0 }, check_tun_fd },
+	{ "fwmark decimal max", { "--fwmark", "4294967295", NULL }, 0, { 0 }, check_fwmark_dec },
+	{ "log-level error", { "--log-level", "error", NULL }, 0, { 0 }, check_level_error },
+	{ "--opt=value form", { "--mtu=576", "--idle-timeout=604800", NULL }, 0, { 0 },
+	  check_equals_form },
+	/* bad values: the message names the option and the value */
+	{ "mtu not a number", { "--mtu", "abc", NULL }, -EINVAL,
+	  { "--mtu", "\"abc\"", "576..65535" }, NULL },
+	{ "mtu too small", { "--mtu", "575", NULL }, -EINVAL, { "--mtu", "575" }, NULL },
+	{ "mtu too big", { "--mtu", "65536", NULL }, -EINVAL, { "--mtu", "65536" }, NULL },
+	{ "mtu negative", { "--mtu", "-1500", NULL }, -EINVAL, { "--mtu", "-1500" }, NULL },
+	{ "mtu trailing junk", { "--mtu", "1500x", NULL }, -EINVAL, { "--mtu", "1500x" }, NULL },
+	{ "mtu empty", { "--mtu=", NULL }, -EINVAL, { "--mtu", "\"\"" }, NULL },
+	{ "mtu leading space", { "--mtu", " 1500", NULL }, -EINVAL, { "--mtu" }, NULL },
+	{ "tun-fd negative", { "--tun-fd", "-1", NULL }, -EINVAL, { "--tun-fd", "-1" }, NULL },
+	{ "tun-fd junk", { "--tun-fd", "x", NULL }, -EINVAL, { "--tun-fd", "\"x\"" }, NULL },
+	{ "tun-name too long", { "--tun-name", "abcdefghijklmnop", NULL }, -EINVAL,
+	  { "--tun-name", "abcdefghijklmnop" }, NULL },
+	{ "tun-name empty", { "--tun-name", "", NULL }, -EINVAL, { "--tun-name" }, NULL },
+	{ "tun-name slash", { "--tun-name", "a/b", NULL }, -EINVAL, { "--tun-name", "a/b" }, NULL },
+	{ "address bad", { "--address", "300.1.2.3/33", NULL }, -EINVAL,
+	  { "--address", "300.1.2.3/33" }, NULL },
+	{ "address junk", { "--address", "hello", NULL }, -EINVAL, { "--address", "hello" }, NULL },
+	{ "route bad prefix", { "--route", "10.0.0.0/40", NULL }, -EINVAL,
+	  { "--route", "10.0.0.0/40" }, NULL },
+	{ "route v6 bad", { "--route", "fd00::/129", NULL }, -EINVAL, { "--route", "fd00::/129" },
+	  NULL },
+	{ "route missing value", { "--route", NULL }, -EINVAL, { "--route", "value" }, NULL },
+	{ "handler unknown", { "--handler", "socks9", NULL }, -EINVAL,
+	  { "--handler", "socks9", "direct" }, NULL },
+	{ "bind-interface too long", { "--bind-interface", "0123456789abcdef", NULL }, -EINVAL,
+	  { "--bind-interface" }, NULL },
+	{ "fwmark too big", { "--fwmark", "4294967296", NULL }, -EINVAL,
+	  { "--fwmark", "4294967296" }, NULL },
+	{ "fwmark bad hex", { "--fwmark", "0xzz", NULL }, -EINVAL, { "--fwmark", "0xzz" }, NULL },
+	{ "fwmark octal-looking junk", { "--fwmark", "12ab", NULL }, -EINVAL, { "--fwmark" }, NULL },
+	{ "max-flows zero", { "--max-flows", "0", NULL }, -EINVAL, { "--max-flows", "\"0\"" }, NULL },
+	{ "max-flows too many", { "--max-flows", "1000001", NULL }, -EINVAL,
+	  { "--max-flows", "1000001" }, NULL },
+	{ "connect-timeout zero", { "--connect-timeout", "0", NULL }, -EINVAL,
+	  { "--connect-timeout" }, NULL },
+	{ "connect-timeout junk", { "--connect-timeout", "10s", NULL }, -EINVAL,
+	  { "--connect-timeout", "10s" }, NULL },
+	{ "idle-timeout junk", { "--idle-timeout", "forever", NULL }, -EINVAL,
+	  { "--idle-timeout", "forever" }, NULL },
+	{ "flow-buffer too small", { "--flow-buffer", "4095", NULL }, -EINVAL,
+	  { "--flow-buffer", "4095" }, NULL },
+	{ "flow-buffer overflow", { "--flow-buffer", "99999999999999999999999", NULL }, -EINVAL,
+	  { "--flow-buffer" }, NULL },
+	{ "log-level unknown", { "--log-level", "loud", NULL }, -EINVAL,
+	  { "--log-level", "loud", "debug" }, NULL },
+	{ "unknown long option", { "--no-such-option", NULL }, -EINVAL,
+	  { "--no-such-option", "--help" }, NULL },
+	{ "unknown short option", { "-z", NULL }, -EINVAL, { "-z", "--help" }, NULL },
+	{ "stray argument", { "extra", NULL }, -EINVAL, { "extra" }, NULL },
+	{ "allow-loopback takes no value", { "--allow-loopback=yes", NULL }, -EINVAL,
+	  { "--allow-loopback" }, NULL },
+	/* conflicts: an adopted fd gets no netlink setup */
+	{ "tun-fd with route", { "--tun-fd", "3", "--route", "10.0.0.0/8", NULL }, -EINVAL,
+	  { "--tun-fd", "--route" }, NULL },
+	{ "route then tun-fd", { "--route", "10.0.0.0/8", "--tun-fd", "3", NULL }, -EINVAL,
+	  { "--tun-fd", "--route" }, NULL },
+	{ "tun-fd with address", { "--tun-fd", "3", "--address", "10.0.0.1/32", NULL }, -EINVAL,
+	  { "--tun-fd", "--address" }, NULL },
+	{ "tun-fd with mtu", { "--tun-fd", "3", "--mtu", "1400", NULL }, -EINVAL,
+	  { "--tun-fd", "--mtu" }, NULL },
+};
+
+/* The "every option" case is split: getopt has a fixed argv size here. */
+static const char *const all_args[] = {
+	"--tun-name", "t0", "--address", "198.19.255.1/32", "--address", "fd00:19::1/64",
+	"--route", "198.19.0.0/16", "--route", "10.0.0.0/8", "--route", "fd00:19::/48",
+	"--mtu", "9000", "--handler", "echo", "--bind-interface", "eth0", "--fwmark", "0x1234",
+	"--max-flows", "1000000", "--connect-timeout", "3", "--idle-timeout", "0",
+	"--flow-buffer", "4096", "--allow-loopback", "--log-level", "debug", NULL,
+};
+
+static int run(const char *const *args, struct tp_options *o, char *err, size_t errlen)
+{
+	char *argv[64];
+	char store[64][64];
+	int argc = 0;
+
+	argv[argc++] = "tunplug";
+	for (int i = 0; args[i]; i++) {
+		snprintf(store[argc], sizeof(store[argc]), "%s", args[i]);
+		argv[argc] = store[argc];
+		argc++;
+	}
+	argv[argc] = NULL;
+	return tp_options_parse(o, argc, argv, err, errlen);
+}
+
+int main(void)
+{
+	static struct tp_options o;
+	char err[256];
+	int failures = 0;
+	int n = 0;
+	int ret;
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		const struct cli_case *c = &cases[i];
+		const char *why = NULL;
+
+		ret = run(c->args, &o, err, sizeof(err));
+		if (ret != c->want_ret) {
+			why = "unexpected return value";
+		} else if (ret == 0 && c->check) {
+			why = c->check(&o);
+		} else if (ret != 0) {
+			if (strncmp(err, "tunplug: ", 9) != 0)
+				why = "message does not start with \"tunplug: \"";
+			for (int k = 0; !why && k < 3 && c->want_err[k]; k++)
+				if (!strstr(err, c->want_err[k]))
+					why = c->want_err[k];
+		}
+		n++;
+		if (why) {
+			failures++;
+			printf("not ok %d %s: %s (ret %d, message \"%s\")\n", n, c->name, why, ret,
+			       err);
+		} else {
+			printf("ok %d %s%s%s\n", n, c->name, ret ? " -> " : "", ret ? err : "");
+		}
+	}
+
+	ret = run(all_args, &o, err, sizeof(err));
+	n++;
+	if (ret != 0 || check_all(&o)) {
+		failures++;
+		printf("not ok %d all options: %s (ret %d, \"%s\")\n", n,
+		       ret ? "parse failed" : check_all(&o), ret, err);
+	} else {
+		printf("ok %d all options at once\n", n);
+	}
+
+	/* A repeated parse starts from the defaults again (no state leaks). */
+	ret = run((const char *const[]){ NULL }, &o, err, sizeof(err));
+	n++;
+	if (ret != 0 || check_defaults(&o)) {
+		failures++;
+		printf("not ok %d re-parse resets to defaults\n", n);
+	} else {
+		printf("ok %d re-parse resets to defaults\n", n);
+	}
+
+	/* Too many --address: bounded, with a message. */
+	{
+		const char *many[2 * TP_OPT_MAX_ADDRS + 4];
+		int k = 0;
+
+		for (int j = 0; j <= TP_OPT_MAX_ADDRS; j++) {
+			many[k++] = "--address";
+			many[k++] = "10.0.0.1/32";
+		}
+		many[k] = NULL;
+		ret = run(many, &o, err, sizeof(err));
+		n++;
+		if (ret != -EINVAL || !strstr(err, "--address")) {
+			failures++;
+			printf("not ok %d too many --address (ret %d, \"%s\")\n", n, ret, err);
+		} else {
+			printf("ok %d too many --address -> %s\n", n, err);
+		}
+	}
+
+	/* The usage text mentions every option. */
+	{
+		static const char *const names[] = {
+			"--tun-name", "--tun-fd", "--address", "--route", "--mtu", "--handler",
+			"--bind-interface", "--fwmark", "--max-flows", "--connect-timeout",
+			"--idle-timeout", "--flow-buffer", "--allow-loopback", "--log-level",
+			"--help", "--version", NULL,
+		};
+		const char *u = tp_options_usage();
+		const char *missing = NULL;
+
+		for (int j = 0; names[j] && !missing; j++)
+			if (!strstr(u, names[j]))
+				missing = names[j];
+		n++;
+		if (missing) {
+			failures++;
+			printf("not ok %d usage mentions %s\n", n, missing);
+		} else {
+			printf("ok %d usage text mentions every option\n", n);
+		}
+	}
+
+	printf("1..%d\n", n);
+	return failures ? 1 : 0;
+}
