@@ -14,7 +14,7 @@ exit 0 only if everything they checked was right.
   connect      one connect(), expect refused / any error; measures the time
   echoserver   selector-based TCP echo for many idle connections
   idle         open N connections to an echo server (1 byte verified each),
-               hold them until stdin closes (or --hold seconds), re-check
+               hold them --hold seconds (or until --stop-file exists), re-check
   connrate     short connections (connect, 1 byte each way, close) for D s
   procstat     CPU seconds and memory of a PID from /proc
 """
@@ -472,14 +472,12 @@ def cmd_idle(a):
     t_open = time.monotonic() - t0
     out({"event": "open", "opened": len(socks), "failed": failed,
          "open_s": round(t_open, 3)})
-    # hold: until stdin closes (the caller is done measuring) or --hold s
+    # hold them: --hold seconds, or until --stop-file exists
     deadline = time.monotonic() + a.hold
-    sel = selectors.DefaultSelector()
-    sel.register(sys.stdin, selectors.EVENT_READ)
     while time.monotonic() < deadline:
-        if sel.select(timeout=max(0.0, min(0.5, deadline - time.monotonic()))):
-            if not os.read(sys.stdin.fileno(), 4096):
-                break
+        if a.stop_file and os.path.exists(a.stop_file):
+            break
+        time.sleep(0.1)
     alive = check_alive(socks, 5) if a.recheck else None
     for s in socks:
         s.close()
@@ -604,7 +602,8 @@ def main():
     p.add_argument("--port", type=int, required=True)
     p.add_argument("-n", type=int, default=1000)
     p.add_argument("--open-timeout", type=float, default=15)
-    p.add_argument("--hold", type=float, default=60)
+    p.add_argument("--hold", type=float, default=60, help="seconds to keep them open")
+    p.add_argument("--stop-file", default="", help="stop holding once this file exists")
     p.add_argument("--recheck", action="store_true")
     p.set_defaults(fn=cmd_idle)
 

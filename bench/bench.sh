@@ -1,0 +1,163 @@
+#!/usr/bin/env bash
+# shellcheck source-path=SCRIPTDIR
+# bench.sh TUNPLUG [--out DIR] [--reps N] [--targets kernel,tunplug]
+#
+# One run, same topology as the e2e tests (tests/e2e/lib.sh): measures
+# kernel-direct (no tun, 198.19.0.0/16 routed over the veth) and tunplug
+# (direct handler) back to back:
+#   tcp1_up / tcp1_down   iperf3 -t BENCH_T single stream, upload and -R;
+#                         tunplug's CPU s/GB from /proc/PID/stat
+#   connrate_seq / _par   short connections (connect, 1 B echo, close) for
+#                         BENCH_CONNRATE_S s, 1 and 8 in flight
+#   idle                  BENCH_IDLE_N connections opened (1 B echo each) and
+#                         held; tunplug's VmRSS before and with them open
+# Output: DIR/raw.jsonl, DIR/raw/*.json (iperf3), DIR/machine.json,
+# DIR/summary.json, DIR/table.md (default DIR: bench/results/<date>).
+# Needs root, iproute2, iperf3, python3. Namespaces and processes are removed
+# on exit, even on failure. Every step is bounded in time.
+set -euo pipefail
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+# shellcheck disable=SC2034  # read by lib.sh
+TP_TEST=bench
+# shellcheck source=../tests/e2e/lib.sh
+source "$HERE/../tests/e2e/lib.sh"
+
+usage() { sed -n '3,18p' "$0"; }
+T=${BENCH_T:-10}
+CONNRATE_S=${BENCH_CONNRATE_S:-5}
+IDLE_N=${BENCH_IDLE_N:-1000}
+REPS=${BENCH_REPS:-1}
+TARGETS=${BENCH_TARGETS:-kernel,tunplug}
+OUT=""
+BIN=""
+while (($#)); do
+  case $1 in
+    --out) OUT=$2; shift 2 ;;
+    --reps) REPS=$2; shift 2 ;;
+    --targets) TARGETS=$2; shift 2 ;;
+    -h | --help) usage; exit 0 ;;
+    -*) echo "bench.sh: unknown option $1" >&2; usage >&2; exit 2 ;;
+    *) BIN=$1; shift ;;
+  esac
+done
+OUT=${OUT:-$HERE/results/$(date +%F)}
+IFS=, read -r -a TARGET_LIST <<<"$TARGETS"
+
+tp_require_root iperf3
+if [[ ,$TARGETS, == *,tunplug,* ]]; then tp_require_tunplug "$BIN"; else TUNPLUG=${BIN:-}; fi
+ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
+(($(ulimit -n) >= 4 * IDLE_N + 100)) || log "warning: open-file limit $(ulimit -n) is low for $IDLE_N idle connections"
+
+mkdir -p "$OUT/raw"
+RAW=$OUT/raw.jsonl
+: >"$RAW"
+"$PYTHON" "$HERE/report.py" machine --tunplug "${TUNPLUG:-}" \
+  --settings "{\"iperf_t\": $T, \"connrate_s\": $CONNRATE_S, \"idle_n\": $IDLE_N, \"reps\": $REPS}" >"$OUT/machine.json"
+tp_topo_up
+
+ECHO_PORT=7000
+IPERF_PORT=5201
+tp_bg echo "$NS_S" "$PYTHON" "$TP_TOOL" echoserver --host "$TP_DST4" --port "$ECHO_PORT" --timeout 3600
+tp_wait_listen "$NS_S" "$ECHO_PORT"
+
+gw_stat() { # procstat JSON of the running tunplug, {} for kernel-direct
+  if [[ $1 == tunplug ]]; then "$PYTHON" "$TP_TOOL" procstat --pid "$TP_GW_PID"; else echo "{}"; fi
+}
+
+iperf() { # TARGET up|down REP
+  local target=$1 dir=$2 rep=$3 flag=() f c0 c1 spid
+  [[ $dir == down ]] && flag=(-R)
+  f=$OUT/raw/$target-tcp1_$dir-$rep.json
+  tp_bg "iperf3-s" "$NS_S" timeout $((T + 30)) iperf3 -s -1 -B "$TP_DST4" -p "$IPERF_PORT"
+  spid=$TP_LAST_PID
+  tp_wait_listen "$NS_S" "$IPERF_PORT"
+  c0=$(gw_stat "$target")
+  nsc timeout $((T + 20)) iperf3 -c "$TP_DST4" -p "$IPERF_PORT" -t "$T" "${flag[@]}" -J \
+    --connect-timeout 3000 >"$f" 2>"$f.err" || log "iperf3 $target $dir failed (see $f)"
+  c1=$(gw_stat "$target")
+  wait "$spid" 2>/dev/null || true
+  "$PYTHON" "$HERE/report.py" iperf --target "$target" --test "tcp1_$dir" --rep "$rep" --file "$f" \
+    --cpu0 "$c0" --cpu1 "$c1" | tee -a "$RAW"
+}
+
+connrate() { # TARGET seq|par REP
+  local target=$1 kind=$2 rep=$3 c=1 j
+  [[ $kind == par ]] && c=8
+  j=$(nsc timeout $((CONNRATE_S + 20)) "$PYTHON" "$TP_TOOL" connrate --host "$TP_DST4" --port "$ECHO_PORT" \
+    --duration "$CONNRATE_S" --concurrency "$c") || j='{"error": "connrate client failed"}'
+  "$PYTHON" "$HERE/report.py" json --target "$target" --test "connrate_$kind" --rep "$rep" --json "$j" | tee -a "$RAW"
+  sleep 1 # let TIME_WAIT / closing flows settle a little between phases
+}
+
+idle() { # TARGET REP
+  local target=$1 rep=$2 s0 s1 log=$TP_TMP/idle.log pid i open done_line
+  rm -f "$TP_TMP/idle.stop"
+  s0=$(gw_stat "$target")
+  tp_bg idle "$NS_C" timeout 90 "$PYTHON" "$TP_TOOL" idle --host "$TP_DST4" --port "$ECHO_PORT" -n "$IDLE_N" \
+    --open-timeout 30 --hold 30 --stop-file "$TP_TMP/idle.stop" --recheck
+  pid=$TP_LAST_PID
+  for ((i = 0; i < 700; i++)); do
+    grep -q '"event": "open"' "$log" && break
+    tp_alive "$pid" || break
+    sleep 0.05
+  done
+  sleep 1 # all open and idle: measure
+  s1=$(gw_stat "$target")
+  touch "$TP_TMP/idle.stop"
+  wait "$pid" || true
+  open=$(grep '"event": "open"' "$log" || echo '{"error": "idle client never opened its connections"}')
+  done_line=$(grep '"event": "done"' "$log" || echo '{}')
+  "$PYTHON" "$HERE/report.py" json --target "$target" --test idle --rep "$rep" --json "$open" --json "$done_line" \
+    --json "$("$PYTHON" - "$s0" "$s1" "$IDLE_N" <<'PY'
+import json, sys
+s0, s1, n = json.loads(sys.argv[1]), json.loads(sys.argv[2]), int(sys.argv[3])
+r = {}
+if s0 and s1:
+    r = {"rss_base_mib": s0["rss_kib"] / 1024, "rss_open_mib": s1["rss_kib"] / 1024,
+         "kib_per_conn": (s1["rss_kib"] - s0["rss_kib"]) / n}
+print(json.dumps(r))
+PY
+)" | tee -a "$RAW"
+}
+
+final_rec() { # REP: tunplug's peak RSS and total CPU before it stops
+  local s
+  s=$(gw_stat tunplug)
+  "$PYTHON" "$HERE/report.py" json --target tunplug --test final --rep "$1" --json "$s" \
+    --json "$("$PYTHON" -c 'import json, sys
+s = json.loads(sys.argv[1])
+print(json.dumps({"hwm_mib": s["hwm_kib"] / 1024, "cpu_total_s": s["cpu_s"]}))' "$s")" | tee -a "$RAW"
+}
+
+run_target() { # TARGET REP
+  local target=$1 rep=$2
+  log "=== $target, repetition $rep"
+  case $target in
+    kernel) tp_route_kernel ;;
+    tunplug) tp_gw_start ;;
+    *) fail "unknown target $target" ;;
+  esac
+  iperf "$target" up "$rep"
+  iperf "$target" down "$rep"
+  connrate "$target" seq "$rep"
+  connrate "$target" par "$rep"
+  idle "$target" "$rep"
+  case $target in
+    kernel) tp_route_kernel_del ;;
+    tunplug)
+      final_rec "$rep"
+      tp_gw_stop_ok
+      printf '%s\n' "$TP_GW_SUMMARY" >"$OUT/raw/tunplug-summary-$rep.txt"
+      ;;
+  esac
+}
+
+for ((rep = 1; rep <= REPS; rep++)); do
+  # rotate the order each repetition so drift hits both alike
+  n=${#TARGET_LIST[@]}
+  for ((k = 0; k < n; k++)); do
+    run_target "${TARGET_LIST[$(((k + rep - 1) % n))]}" "$rep"
+  done
+done
+"$PYTHON" "$HERE/report.py" report "$OUT"
+log "results in $OUT"
