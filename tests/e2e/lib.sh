@@ -96,10 +96,21 @@ tp_alive() {
   [[ -n $st && $st != Z && $st != X ]]
 }
 
-# tp_stop_pid PID [SECONDS]: TERM, wait (bounded), KILL
+# true if PID runs in one of this run's namespaces (so it is ours, not a
+# recycled PID of someone else's process)
+tp_ours() {
+  local ino ns
+  ino=$(stat -L -c %i "/proc/$1/ns/net" 2>/dev/null) || return 1
+  for ns in "$NS_C" "$NS_S"; do
+    [[ -n $ns && $(stat -L -c %i "/run/netns/$ns" 2>/dev/null) == "$ino" ]] && return 0
+  done
+  return 1
+}
+
+# tp_stop_pid PID [SECONDS]: TERM, wait (bounded), KILL; only our own processes
 tp_stop_pid() {
   local pid=$1 t=${2:-3} i
-  tp_alive "$pid" || return 0
+  tp_alive "$pid" && tp_ours "$pid" || return 0
   kill -TERM "$pid" 2>/dev/null || true
   for ((i = 0; i < t * 20; i++)); do
     tp_alive "$pid" || return 0
@@ -131,7 +142,6 @@ tp_cleanup() {
     for pid in $(ip netns pids "$ns" 2>/dev/null); do kill -KILL "$pid" 2>/dev/null; done
     ip netns del "$ns" 2>/dev/null
   done
-  wait 2>/dev/null
   if [[ -n $TP_TMP && -d $TP_TMP ]]; then
     if [[ ${TP_KEEP:-0} == 1 ]]; then log "kept $TP_TMP"; else rm -rf "$TP_TMP"; fi
   fi
