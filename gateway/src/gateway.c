@@ -198,6 +198,7 @@ static void gw_stop(struct tp_gw *gw)
 		tp_gw_clock(gw);
 	tp_host_shutdown_flows(gw);
 	gw->stopping = true;
+	close_handle(gw, (uv_handle_t *)&gw->defer_idle);
 	close_handle(gw, (uv_handle_t *)&gw->tun_poll);
 	close_handle(gw, (uv_handle_t *)&gw->stack_timer);
 	close_handle(gw, (uv_handle_t *)&gw->idle_timer);
@@ -347,6 +348,9 @@ static int gw_init(struct tp_gw *gw, const struct tp_options *o)
 		goto uv_fail;
 	gw->tun_poll.data = gw;
 	gw->handles_live++;
+	uv_idle_init(&gw->loop, &gw->defer_idle);
+	gw->defer_idle.data = gw;
+	gw->handles_live++;
 	uv_timer_init(&gw->loop, &gw->stack_timer);
 	gw->stack_timer.data = gw;
 	gw->handles_live++;
@@ -400,6 +404,7 @@ static int gw_fini(struct tp_gw *gw)
 		uv_run(&gw->loop, UV_RUN_DEFAULT);
 	}
 	if (gw->handler_up) {
+		tp_host_run_deferred(gw);
 		gw->handler->fini(gw->hstate);
 		gw->handler_up = false;
 		uv_run(&gw->loop, UV_RUN_DEFAULT);
@@ -444,7 +449,7 @@ int tp_gateway_run(const struct tp_options *opt)
 	tp_log(TP_LOG_INFO, "ready tun=%s mtu=%u handler=%s%s", gw->tun.name, gw->mtu,
 	       gw->handler->name, gw->tun.adopted ? " (adopted fd)" : "");
 	uv_run(&gw->loop, UV_RUN_DEFAULT);
-	gw_fini(gw);
+	/* Every flow is closed by now; the counters are final. */
 	print_summary(gw);
-	return 0;
+	return gw_fini(gw) ? 1 : 0;
 }

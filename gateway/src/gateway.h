@@ -68,6 +68,9 @@ struct tp_gw {
 	bool stopping;
 
 	struct tp_flow *flows; /* every live host flow (intrusive list) */
+	struct tp_flow *deferred; /* flows whose handler flow_close is queued */
+	unsigned api_depth;    /* > 0 while inside a host->* call */
+	uv_idle_t defer_idle;  /* runs the queued flow_close calls */
 	uint8_t *rxbuf;        /* one tun packet */
 	uint8_t *dlbuf;        /* shared upstream read buffer (see host.c) */
 	size_t dlbuf_len;
@@ -85,6 +88,9 @@ void tp_host_tcp_syn(void *ctx, struct tp_tcp_flow *tf);
 void tp_host_shutdown_flows(struct tp_gw *gw);
 /* host.c: abort open flows idle for longer than idle_ms (now in loop ms). */
 void tp_host_sweep_idle(struct tp_gw *gw, uint64_t now, uint64_t idle_ms);
+/* host.c: run queued handler flow_close calls (never from a host->* call). */
+void tp_host_run_deferred(struct tp_gw *gw);
+void tp_host_defer_cb(uv_idle_t *idle);
 /* host.c: number of host flows still allocated. */
 size_t tp_host_flow_count(const struct tp_gw *gw);
 

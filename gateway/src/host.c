@@ -42,7 +42,9 @@ struct tp_flow {
 	void *hdata;                 /* the handler's slot */
 	unsigned refs;
 	uint8_t phase, mode;
-	bool handler_closed;         /* handler->flow_close has run */
+	bool handler_closed;         /* handler->flow_close has run (or is queued) */
+	int close_err;               /* for a queued flow_close */
+	struct tp_flow *defer_next;  /* gw->deferred */
 	const char *why;             /* our reason when we end the flow */
 	uint64_t last_active;        /* loop ms */
 	uint64_t bytes_up, bytes_down;
@@ -162,7 +164,12 @@ static enum tp_refuse refuse_reason(int err)
 	}
 }
 
-/* Call the handler's flow_close once, then drop the "alive" reference. */
+/* Call the handler's flow_close once, then drop the "alive" reference.
+ *
+ * Never from inside a host->* call the handler made (gw->api_depth > 0): the
+ * handler may still use f when that call returns (direct calls flow_splice
+ * right after flow_decide, and tp_tcp_flow_accept can fire `closed`). Such
+ * closes are queued and run from the loop (tp_host_run_deferred). */
 static void flow_finish(struct tp_flow *f, int err)
 {
 	struct tp_gw *gw = f->gw;
@@ -170,8 +177,36 @@ static void flow_finish(struct tp_flow *f, int err)
 	if (f->handler_closed)
 		return;
 	f->handler_closed = true;
+	if (gw->api_depth) {
+		f->close_err = err;
+		f->defer_next = gw->deferred;
+		gw->deferred = f;
+		if (!gw->stopping && !uv_is_active((uv_handle_t *)&gw->defer_idle))
+			uv_idle_start(&gw->defer_idle, tp_host_defer_cb);
+		return;
+	}
 	gw->handler->flow_close(gw->hstate, f, err);
 	flow_unref(f);
+}
+
+void tp_host_run_deferred(struct tp_gw *gw)
+{
+	struct tp_flow *f;
+
+	while ((f = gw->deferred) != NULL) {
+		gw->deferred = f->defer_next;
+		f->defer_next = NULL;
+		gw->handler->flow_close(gw->hstate, f, f->close_err);
+		flow_unref(f);
+	}
+}
+
+void tp_host_defer_cb(uv_idle_t *idle)
+{
+	struct tp_gw *gw = idle->data;
+
+	uv_idle_stop(idle);
+	tp_host_run_deferred(gw);
 }
 
 /* ---- upstream handle ---- */
@@ -252,6 +287,7 @@ static void splice_maybe_finish(struct tp_flow *f)
 }
 
 static void on_up_written(uv_write_t *req, int status);
+static void pump_down(struct tp_flow *f);
 static void on_up_shutdown(uv_shutdown_t *req, int status);
 static void on_up_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf);
 static void on_up_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf);
@@ -321,6 +357,8 @@ static void on_up_written(uv_write_t *req, int status)
 	f->wlen = 0;
 	touch(f);
 	pump_up(f);
+	if (f->up_eof && !f->down_fin)
+		pump_down(f);
 	splice_maybe_finish(f);
 	flow_unref(f);
 }
@@ -368,6 +406,11 @@ static void pump_down(struct tp_flow *f)
 		f->rest_off = 0;
 	}
 	if (f->up_eof) {
+		/* Both FINs exchanged makes lwIP end the flow and the stack drop
+		 * its queue: after the client's FIN, send ours only once its
+		 * data is all upstream. */
+		if (f->client_eof && (f->writing || tp_tcp_flow_queued(f->tcp)))
+			return;
 		if (!f->down_fin) {
 			f->down_fin = true;
 			tp_tcp_flow_shutdown(f->tcp);
@@ -645,6 +688,9 @@ static const struct tp_flow_info *host_flow_info(const struct tp_flow *f)
 
 static void host_flow_decide(struct tp_flow *f, int err)
 {
+	struct tp_gw *gw = f->gw;
+
+	gw->api_depth++;
 	flow_ref(f);
 	tp_gw_clock(f->gw);
 	if (err == 0) {
@@ -655,12 +701,15 @@ static void host_flow_decide(struct tp_flow *f, int err)
 		flow_reject(f, err, refuse_reason(err));
 	}
 	flow_unref(f);
+	gw->api_depth--;
 }
 
 static int host_flow_splice(struct tp_flow *f, uv_stream_t *stream)
 {
+	struct tp_gw *gw = f->gw;
 	int ret = 0;
 
+	gw->api_depth++;
 	flow_ref(f);
 	/* We own the stream from here, whatever happens. */
 	stream->data = f;
@@ -687,11 +736,14 @@ static int host_flow_splice(struct tp_flow *f, uv_stream_t *stream)
 	}
 out:
 	flow_unref(f);
+	gw->api_depth--;
 	return ret;
 }
 
 static void host_flow_read_start(struct tp_flow *f, const struct tp_flow_io *io, void *ud)
 {
+	struct tp_gw *gw = f->gw;
+
 	if (f->mode == MODE_SPLICE)
 		return;
 	f->mode = MODE_IO;
@@ -699,8 +751,10 @@ static void host_flow_read_start(struct tp_flow *f, const struct tp_flow_io *io,
 	f->io_ud = ud;
 	if (f->client_eof)
 		f->io_eof = true;
+	gw->api_depth++;
 	if (f->phase == PH_OPEN)
 		io_deliver(f);
+	gw->api_depth--;
 }
 
 static void host_flow_resume(struct tp_flow *f)
@@ -709,12 +763,18 @@ static void host_flow_resume(struct tp_flow *f)
 		return;
 	f->io_paused = false;
 	/* From inside on_data the outer io_deliver loop simply goes on. */
-	if (!f->io_delivering)
+	if (!f->io_delivering) {
+		struct tp_gw *gw = f->gw;
+
+		gw->api_depth++;
 		io_deliver(f);
+		gw->api_depth--;
+	}
 }
 
 static long host_flow_write(struct tp_flow *f, const void *buf, size_t len)
 {
+	struct tp_gw *gw = f->gw;
 	long n;
 
 	if (!f->tcp || f->io_shut)
@@ -723,7 +783,9 @@ static long host_flow_write(struct tp_flow *f, const void *buf, size_t len)
 		f->io_want_writable = true;
 		return 0;
 	}
+	gw->api_depth++;
 	n = tp_tcp_flow_send(f->tcp, buf, len, false);
+	gw->api_depth--;
 	if (n < 0)
 		return n;
 	if ((size_t)n < len)
@@ -737,17 +799,24 @@ static long host_flow_write(struct tp_flow *f, const void *buf, size_t len)
 
 static void host_flow_shutdown(struct tp_flow *f)
 {
+	struct tp_gw *gw = f->gw;
+
 	if (!f->tcp || f->io_shut)
 		return;
+	gw->api_depth++;
 	flow_ref(f);
 	f->io_shut = true;
 	tp_tcp_flow_shutdown(f->tcp);
 	io_maybe_finish(f);
 	flow_unref(f);
+	gw->api_depth--;
 }
 
 static void host_flow_close(struct tp_flow *f, bool abort)
 {
+	struct tp_gw *gw = f->gw;
+
+	gw->api_depth++;
 	flow_ref(f);
 	tp_gw_clock(f->gw);
 	if (f->phase == PH_PENDING) {
@@ -761,6 +830,7 @@ static void host_flow_close(struct tp_flow *f, bool abort)
 			close_upstream(f, true);
 	}
 	flow_unref(f);
+	gw->api_depth--;
 }
 
 static int host_protect(int fd, int family)
@@ -905,6 +975,7 @@ void tp_host_shutdown_flows(struct tp_gw *gw)
 		next = f->next;
 		flow_unref(f);
 	}
+	tp_host_run_deferred(gw);
 }
 
 void tp_host_sweep_idle(struct tp_gw *gw, uint64_t now, uint64_t idle_ms)

@@ -300,7 +300,10 @@ int tp_options_parse(struct tp_options *o, int argc, char **argv, char *err, siz
 			break;
 		case '?':
 		default:
-			if (optopt && optopt < 256)
+			if (optopt >= OPT_TUN_NAME || optopt == 'h' || optopt == 'V')
+				ret = fail(err, errlen, "tunplug: %s does not take a value",
+					   argv[optind - 1]);
+			else if (optopt && optopt < 256)
 				ret = fail(err, errlen,
 					   "tunplug: unknown option \"-%c\"; try 'tunplug --help'",
 					   optopt);
