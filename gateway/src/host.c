@@ -448,6 +448,21 @@ static void on_up_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 	*buf = uv_buf_init((char *)gw->dlbuf, (unsigned)cap);
 }
 
+/* Linux reports a RST that arrives behind queued data as a plain EOF once
+ * the data is read; the pending socket error still tells them apart. */
+static bool upstream_reset(uv_stream_t *s)
+{
+	uv_os_fd_t fd;
+	int err = 0;
+	socklen_t len = sizeof(err);
+
+	if (uv_fileno((uv_handle_t *)s, &fd) != 0)
+		return false;
+	if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0)
+		return false;
+	return err != 0;
+}
+
 static void on_up_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 {
 	struct tp_flow *f = s->data;
@@ -460,6 +475,11 @@ static void on_up_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 	if (nread == UV_ENOBUFS) {
 		uv_read_stop(s);
 		f->reading = false;
+		goto out;
+	}
+	if (nread == UV_EOF && upstream_reset(s)) {
+		f->gw->st.upstream_errors++;
+		flow_abort(f, "upstream reset");
 		goto out;
 	}
 	if (nread == UV_EOF) {
