@@ -64,7 +64,10 @@ struct tp_host {
 
 	/* Relay the flow both ways with `stream` (connected; the host takes
 	 * ownership and closes it). Call after flow_decide(f, 0) or from
-	 * tcp_accept before returning TP_OK. Returns 0 or -errno. */
+	 * tcp_accept before returning TP_OK. Returns 0 or -errno.
+	 * `stream` must be a handle of its own allocated with malloc(): the
+	 * host overwrites stream->data, uv_close()s it and free()s it in the
+	 * close callback. The host owns it even when this fails. */
 	int (*flow_splice)(struct tp_flow *f, uv_stream_t *stream);
 
 	/* Do-it-yourself I/O. */
@@ -99,7 +102,9 @@ struct tp_handler {
 	/* A new TCP flow: TP_OK, TP_PENDING, TP_DECLINED or -errno. */
 	int (*tcp_accept)(void *state, struct tp_flow *f);
 	/* The flow is finished (either side closed, refused, or shutdown);
-	 * err 0 or -errno. Drop every reference to f. */
+	 * err 0 or -errno. Drop every reference to f. Never called from inside
+	 * a host->* call (the host queues it to the loop), so f stays valid
+	 * until the handler's current callback returns. */
 	void (*flow_close)(void *state, struct tp_flow *f, int err);
 	void (*fini)(void *state);
 	void *reserved[8];
