@@ -63,7 +63,6 @@ static struct {
 	uint32_t nbuckets;            /* power of two */
 	uint32_t seed;
 	size_t nflows;
-	uint32_t now;
 	int in_lwip;                  /* depth of calls into lwIP input/timers */
 	struct tp_tcp_flow *deferred; /* accepted while inside lwIP */
 	struct tcp_pcb *cb_pcb;       /* pcb whose callback is running */
@@ -71,16 +70,12 @@ static struct {
 	uint8_t outbuf[65536 + 64];
 } S;
 
-/* ---- clock (used by port.c's sys_now) ---- */
-uint32_t tp_stack_now(void);
-uint32_t tp_stack_now(void)
-{
-	return S.now;
-}
+/* ---- clock (read by sys_now() in stack/port/sys_arch.c) ---- */
+extern uint32_t tp_lwip_now_ms;
 
 void tp_stack_set_now(uint32_t now_ms)
 {
-	S.now = now_ms;
+	tp_lwip_now_ms = now_ms;
 }
 
 const struct tp_stack_stats *tp_stack_stats(void)
@@ -591,10 +586,8 @@ int tp_stack_init(const struct tp_stack_cfg *cfg)
 	if (!cfg || !cfg->output || !cfg->tcp_syn || cfg->mtu < 576 || cfg->mtu > 65535 ||
 	    cfg->max_flows == 0)
 		return -EINVAL;
-	uint32_t now = S.now;
 	memset(&S.st, 0, sizeof(S.st));
 	S.cfg = *cfg;
-	S.now = now;
 	S.own = NULL;
 	if (cfg->n_own) {
 		S.own = calloc(cfg->n_own, sizeof(*S.own));

@@ -128,7 +128,10 @@ size_t tp_tcp_flow_send_space(const struct tp_tcp_flow *f);
 /* Copy up to len bytes into the send buffer; returns bytes taken (maybe 0),
  * or -EPIPE after shutdown. more=true: more data follows (no PSH). */
 long tp_tcp_flow_send(struct tp_tcp_flow *f, const void *buf, size_t len, bool more);
-/* Send FIN after queued data (half-close toward the client). */
+/* Send FIN after queued data (half-close toward the client). If the client
+ * already sent its FIN, lwIP completes the close by itself once the client
+ * ACKs ours, and `closed(0)` then discards whatever is still queued from the
+ * client: consume everything before calling this after `eof`. */
 void tp_tcp_flow_shutdown(struct tp_tcp_flow *f);
 /* Close: clean (lwIP sends what is queued, then FIN, and finishes the close
  * on its own) or abort (RST). A clean close with unread client data becomes
