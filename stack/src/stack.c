@@ -86,13 +86,17 @@ const struct tp_stack_stats *tp_stack_stats(void)
 
 size_t tp_stack_mem_in_use(void)
 {
-	size_t n = S.nflows;
+	/* With MEMP_MEM_MALLOC pool elements come from the heap too, so heap
+	 * bytes = pbufs etc. + pool elements; count pool elements once. */
+	size_t n = S.nflows, pool_bytes = 0;
 	for (int i = 0; i < MEMP_MAX; i++) {
-		if (i == MEMP_SYS_TIMEOUT) /* lwIP's own cyclic timers live forever */
-			continue;
-		n += memp_pools[i]->stats->used;
+		size_t used = memp_pools[i]->stats->used;
+		pool_bytes += used * LWIP_MEM_ALIGN_SIZE(memp_pools[i]->size);
+		if (i != MEMP_SYS_TIMEOUT) /* lwIP's own cyclic timers live forever */
+			n += used;
 	}
-	return n + lwip_stats.mem.used;
+	size_t heap = lwip_stats.mem.used;
+	return n + (heap > pool_bytes ? heap - pool_bytes : 0);
 }
 
 /* ---- endpoints and the flow table ---- */

@@ -27,8 +27,8 @@ int tp_nl_undo(struct tp_nl *nl);
 /* The operation that failed last, for error messages. */
 const char *tp_nl_last_op(const struct tp_nl *nl);
 
-/* Pure message builders (unit-tested): write one request into buf (at least
- * MNL_SOCKET_BUFFER_SIZE is plenty) and return its length, or -EINVAL. */
+/* Pure message builders (unit-tested): write one request into buf (cap >=
+ * 512 bytes) and return its length, or -EINVAL. */
 int tp_nl_build_addr(void *buf, size_t cap, uint16_t type, uint32_t seq, int ifindex,
 		     const struct tp_cidr *addr);
 int tp_nl_build_route(void *buf, size_t cap, uint16_t type, uint32_t seq, int ifindex,

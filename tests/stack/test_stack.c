@@ -1,0 +1,622 @@
+/* Stack tests: crafted packets into the stack, a fake clock, assertions on
+ * every packet it emits, and every lwIP pool back to zero after each case.
+ * No root, no tun, no loop. */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "tunplug/packet.h"
+#include "tunplug/stack.h"
+
+static int failures, checks;
+#define CHECK(c, ...)                                                                  \
+	do {                                                                           \
+		checks++;                                                              \
+		if (!(c)) {                                                            \
+			failures++;                                                    \
+			printf("FAIL %s:%d: %s: ", __FILE__, __LINE__, #c);            \
+			printf(__VA_ARGS__);                                           \
+			printf("\n");                                                  \
+		}                                                                      \
+	} while (0)
+
+#define FIN 0x01
+#define SYN 0x02
+#define RST 0x04
+#define PSH 0x08
+#define ACK 0x10
+
+/* ---- captured output ---- */
+#define MAXOUT 512
+static struct {
+	uint8_t buf[MAXOUT][2048];
+	size_t len[MAXOUT];
+	int n;
+} out;
+
+static int cap_output(void *ctx, const void *buf, size_t len)
+{
+	(void)ctx;
+	if (out.n < MAXOUT && len <= sizeof(out.buf[0])) {
+		memcpy(out.buf[out.n], buf, len);
+		out.len[out.n] = len;
+		out.n++;
+	}
+	return 0;
+}
+
+/* ---- the owner's side ---- */
+enum policy { P_HOLD, P_ACCEPT, P_REJECT };
+static enum policy policy;
+static struct tp_tcp_flow *last_flow;
+static int n_syn, n_est, n_readable, n_eof, n_writable, n_closed, closed_err;
+
+static void ev_established(struct tp_tcp_flow *f, void *ud) { (void)f; (void)ud; n_est++; }
+static void ev_readable(struct tp_tcp_flow *f, void *ud) { (void)f; (void)ud; n_readable++; }
+static void ev_eof(struct tp_tcp_flow *f, void *ud) { (void)f; (void)ud; n_eof++; }
+static void ev_writable(struct tp_tcp_flow *f, void *ud) { (void)f; (void)ud; n_writable++; }
+static void ev_closed(struct tp_tcp_flow *f, void *ud, int err)
+{
+	(void)ud;
+	n_closed++;
+	closed_err = err;
+	if (f == last_flow)
+		last_flow = NULL;
+}
+
+static const struct tp_tcp_events events = {
+	.established = ev_established,
+	.readable = ev_readable,
+	.eof = ev_eof,
+	.writable = ev_writable,
+	.closed = ev_closed,
+};
+
+static void on_syn(void *ctx, struct tp_tcp_flow *f)
+{
+	(void)ctx;
+	n_syn++;
+	last_flow = f;
+	tp_tcp_flow_set_events(f, &events, NULL);
+	if (policy == P_ACCEPT)
+		tp_tcp_flow_accept(f);
+	else if (policy == P_REJECT)
+		tp_tcp_flow_reject(f, -ECONNREFUSED);
+}
+
+/* ---- packet building ---- */
+struct peer {
+	int family;
+	uint8_t src[16], dst[16];
+	uint16_t sport, dport;
+	uint32_t seq; /* next sequence number the client sends */
+	uint32_t ack; /* what the client acknowledges */
+};
+
+static size_t build(uint8_t *b, const struct peer *p, uint8_t flags, uint32_t seq, uint32_t ack,
+		    const void *data, size_t dlen, int mss_opt)
+{
+	size_t ipl = p->family == AF_INET ? 20 : 40;
+	size_t thl = 20 + (mss_opt ? 4 : 0);
+	size_t tot = ipl + thl + dlen;
+	memset(b, 0, ipl + thl);
+	if (p->family == AF_INET) {
+		b[0] = 0x45;
+		b[2] = (uint8_t)(tot >> 8);
+		b[3] = (uint8_t)tot;
+		b[6] = 0x40; /* DF */
+		b[8] = 64;
+		b[9] = IPPROTO_TCP;
+		memcpy(b + 12, p->src, 4);
+		memcpy(b + 16, p->dst, 4);
+		uint16_t c = tp_csum_finish(tp_csum_add(0, b, 20));
+		b[10] = (uint8_t)(c >> 8);
+		b[11] = (uint8_t)c;
+	} else {
+		b[0] = 0x60;
+		b[4] = (uint8_t)((thl + dlen) >> 8);
+		b[5] = (uint8_t)(thl + dlen);
+		b[6] = IPPROTO_TCP;
+		b[7] = 64;
+		memcpy(b + 8, p->src, 16);
+		memcpy(b + 24, p->dst, 16);
+	}
+	uint8_t *t = b + ipl;
+	t[0] = (uint8_t)(p->sport >> 8);
+	t[1] = (uint8_t)p->sport;
+	t[2] = (uint8_t)(p->dport >> 8);
+	t[3] = (uint8_t)p->dport;
+	uint32_t s = htonl(seq), a = htonl(ack);
+	memcpy(t + 4, &s, 4);
+	memcpy(t + 8, &a, 4);
+	t[12] = (uint8_t)((thl / 4) << 4);
+	t[13] = flags;
+	t[14] = 0xff; /* window 65535 (unscaled: no wscale option) */
+	t[15] = 0xff;
+	if (mss_opt) {
+		t[20] = 2;
+		t[21] = 4;
+		t[22] = 0x05;
+		t[23] = 0xb4; /* 1460 */
+	}
+	if (dlen)
+		memcpy(t + thl, data, dlen);
+	uint32_t sum = tp_csum_pseudo(p->family, p->src, p->dst, IPPROTO_TCP, (uint32_t)(thl + dlen));
+	uint16_t c = tp_csum_finish(tp_csum_add(sum, t, thl + dlen));
+	t[16] = (uint8_t)(c >> 8);
+	t[17] = (uint8_t)c;
+	return tot;
+}
+
+static enum tp_drop send_pkt(struct peer *p, uint8_t flags, const void *data, size_t dlen)
+{
+	uint8_t b[2048];
+	size_t n = build(b, p, flags, p->seq, p->ack, data, dlen, (flags & SYN) != 0);
+	enum tp_drop r = tp_stack_input(b, n);
+	p->seq += (uint32_t)dlen + ((flags & (SYN | FIN)) ? 1 : 0);
+	return r;
+}
+
+/* Parse emitted packet i; check it is TCP from the peer's dst to its src. */
+static struct tp_pkt parse_out(int i)
+{
+	struct tp_pkt pk;
+	memset(&pk, 0, sizeof(pk));
+	enum tp_drop r = tp_pkt_parse(out.buf[i], out.len[i], TP_PKT_VERIFY_CSUM, &pk);
+	CHECK(r == TP_DROP_NONE, "emitted packet %d does not parse: %s", i, tp_drop_name(r));
+	return pk;
+}
+
+static void peer_init(struct peer *p, int family, const char *src, const char *dst, uint16_t sport,
+		      uint16_t dport)
+{
+	memset(p, 0, sizeof(*p));
+	p->family = family;
+	inet_pton(family, src, p->src);
+	inet_pton(family, dst, p->dst);
+	p->sport = sport;
+	p->dport = dport;
+	p->seq = 1000;
+}
+
+static uint32_t now;
+static void advance(uint32_t ms)
+{
+	for (uint32_t t = 0; t < ms; t += 50) {
+		now += 50;
+		tp_stack_set_now(now);
+		tp_stack_poll();
+	}
+}
+
+static void reset_counts(void)
+{
+	out.n = 0;
+	n_syn = n_est = n_readable = n_eof = n_writable = n_closed = 0;
+	closed_err = 1;
+	last_flow = NULL;
+}
+
+static struct tp_cidr own_addr;
+static size_t mem_base; /* in use right after init: the listener */
+
+static void stack_up(unsigned max_flows, int allow_loopback)
+{
+	struct tp_stack_cfg cfg = {
+		.mtu = 1500,
+		.max_flows = max_flows,
+		.allow_loopback = allow_loopback != 0,
+		.own = &own_addr,
+		.n_own = 1,
+		.output = cap_output,
+		.tcp_syn = on_syn,
+	};
+	tp_stack_set_now(now);
+	int r = tp_stack_init(&cfg);
+	CHECK(r == 0, "tp_stack_init: %d", r);
+	mem_base = tp_stack_mem_in_use();
+	reset_counts();
+}
+
+static void stack_down(const char *name)
+{
+	tp_stack_shutdown();
+	size_t m = tp_stack_mem_in_use();
+	CHECK(m == 0, "%s: lwIP pools/heap not back to zero after shutdown: %zu", name, m);
+}
+
+/* Client handshake against an accepting owner; returns with the flow OPEN. */
+static void handshake(struct peer *p)
+{
+	send_pkt(p, SYN, NULL, 0);
+	CHECK(out.n == 1, "SYN-ACK expected, got %d packets", out.n);
+	struct tp_pkt pk = parse_out(out.n - 1);
+	CHECK((pk.tcp_flags & (SYN | ACK)) == (SYN | ACK), "flags %#x", pk.tcp_flags);
+	CHECK(pk.ack == p->seq, "SYN-ACK acks %u, want %u", pk.ack, p->seq);
+	p->ack = pk.seq + 1;
+	send_pkt(p, ACK, NULL, 0);
+	CHECK(n_est == 1, "established events %d", n_est);
+}
+
+static void test_held_syn_accept_data_close(int family)
+{
+	const char *name = family == AF_INET ? "ipv4 held SYN, data both ways, half-close"
+					     : "ipv6 held SYN, data both ways, half-close";
+	struct peer p;
+	if (family == AF_INET)
+		peer_init(&p, AF_INET, "198.18.0.1", "198.19.1.1", 40000, 8080);
+	else
+		peer_init(&p, AF_INET6, "fd00:18::1", "fd00:19::1", 40000, 8080);
+	stack_up(16, 0);
+	policy = P_HOLD;
+
+	send_pkt(&p, SYN, NULL, 0);
+	CHECK(n_syn == 1 && out.n == 0, "SYN must be held: syn=%d out=%d", n_syn, out.n);
+	CHECK(tp_tcp_flow_state(last_flow) == TP_TCP_PENDING, "state PENDING");
+	const struct tp_endpoint *d = tp_tcp_flow_dst(last_flow), *s = tp_tcp_flow_src(last_flow);
+	CHECK(d->port == 8080 && s->port == 40000 && !memcmp(d->addr, p.dst, family == AF_INET ? 4 : 16),
+	      "original destination kept");
+	/* client retransmits the SYN while the handler decides */
+	p.seq--;
+	send_pkt(&p, SYN, NULL, 0);
+	CHECK(n_syn == 1 && out.n == 0, "retransmitted SYN absorbed");
+	CHECK(tp_stack_stats()->syn_absorbed == 1, "syn_absorbed counted");
+
+	tp_tcp_flow_accept(last_flow);
+	CHECK(out.n == 1, "SYN-ACK after accept (got %d)", out.n);
+	struct tp_pkt pk = parse_out(0);
+	CHECK(pk.family == family && !memcmp(pk.src, p.dst, family == AF_INET ? 4 : 16) &&
+		      pk.sport == 8080 && pk.dport == 40000,
+	      "SYN-ACK comes from the original destination");
+	CHECK((pk.tcp_flags & (SYN | ACK)) == (SYN | ACK) && pk.ack == p.seq, "SYN-ACK acks the SYN");
+	p.ack = pk.seq + 1;
+	send_pkt(&p, ACK, NULL, 0);
+	CHECK(n_est == 1 && tp_tcp_flow_state(last_flow) == TP_TCP_OPEN, "established");
+
+	/* client -> owner */
+	send_pkt(&p, ACK | PSH, "hello", 5);
+	CHECK(n_readable == 1 && tp_tcp_flow_queued(last_flow) == 5, "5 bytes queued");
+	struct iovec iov[4];
+	int n = tp_tcp_flow_peek(last_flow, iov, 4);
+	CHECK(n == 1 && iov[0].iov_len == 5 && !memcmp(iov[0].iov_base, "hello", 5), "peek");
+	tp_tcp_flow_consume(last_flow, 2);
+	n = tp_tcp_flow_peek(last_flow, iov, 4);
+	CHECK(n == 1 && iov[0].iov_len == 3 && !memcmp(iov[0].iov_base, "llo", 3), "partial consume");
+	tp_tcp_flow_consume(last_flow, 3);
+	CHECK(tp_tcp_flow_queued(last_flow) == 0, "all consumed");
+
+	/* owner -> client */
+	int before = out.n;
+	CHECK(tp_tcp_flow_send_space(last_flow) > 1000, "send space");
+	long w = tp_tcp_flow_send(last_flow, "world!", 6, false);
+	CHECK(w == 6, "send took %ld", w);
+	int data_pkt = -1;
+	for (int i = before; i < out.n; i++) {
+		pk = parse_out(i);
+		if (pk.len - pk.data_off == 6)
+			data_pkt = i;
+	}
+	CHECK(data_pkt >= 0, "data segment emitted");
+	if (data_pkt >= 0) {
+		pk = parse_out(data_pkt);
+		CHECK(!memcmp(out.buf[data_pkt] + pk.data_off, "world!", 6) && (pk.tcp_flags & PSH),
+		      "payload and PSH");
+		p.ack = pk.seq + 6;
+	}
+	send_pkt(&p, ACK, NULL, 0); /* ack our data */
+
+	/* client half-closes; owner still sends, then closes */
+	send_pkt(&p, ACK | FIN, NULL, 0);
+	CHECK(n_eof == 1, "eof event");
+	w = tp_tcp_flow_send(last_flow, "late", 4, false);
+	CHECK(w == 4, "send after client FIN works (half-close)");
+	pk = parse_out(out.n - 1);
+	p.ack = pk.seq + 4;
+	tp_tcp_flow_shutdown(last_flow);
+	pk = parse_out(out.n - 1);
+	CHECK(pk.tcp_flags & FIN, "our FIN emitted (flags %#x)", pk.tcp_flags);
+	p.ack = pk.seq + (uint32_t)(pk.len - pk.data_off) + 1;
+	tp_tcp_flow_close(last_flow, false);
+	CHECK(n_closed == 1 && closed_err == 0, "closed(0) on clean close");
+	send_pkt(&p, ACK, NULL, 0); /* ack our FIN: LAST_ACK -> CLOSED */
+	advance(1000);
+	size_t m = tp_stack_mem_in_use();
+	CHECK(m == mem_base, "pools back to baseline after the connection closed: %zu != %zu", m,
+	      mem_base);
+	stack_down(name);
+	printf("ok %s\n", name);
+}
+
+static void test_reject(int family)
+{
+	struct peer p;
+	if (family == AF_INET)
+		peer_init(&p, AF_INET, "198.18.0.1", "198.19.1.1", 40001, 81);
+	else
+		peer_init(&p, AF_INET6, "fd00:18::1", "fd00:19::1", 40001, 81);
+	stack_up(16, 0);
+	policy = P_REJECT;
+	send_pkt(&p, SYN, NULL, 0);
+	CHECK(out.n == 1, "RST expected");
+	struct tp_pkt pk = parse_out(0);
+	CHECK((pk.tcp_flags & (RST | ACK)) == (RST | ACK) && pk.ack == p.seq && pk.sport == 81,
+	      "RST|ACK acking the SYN (flags %#x ack %u)", pk.tcp_flags, pk.ack);
+	CHECK(tp_stack_stats()->syn_rst_refused == 1, "counted");
+	CHECK(tp_stack_mem_in_use() == mem_base, "nothing left");
+	stack_down("reject");
+	printf("ok %s refused SYN -> RST|ACK, nothing allocated\n", family == AF_INET ? "ipv4" : "ipv6");
+}
+
+static void test_forbidden(void)
+{
+	const char *dsts4[] = {"127.0.0.1", "127.1.2.3", "0.0.0.0", "198.19.255.1"};
+	inet_pton(AF_INET, "198.19.255.1", own_addr.addr);
+	own_addr.family = AF_INET;
+	own_addr.prefix = 32;
+	for (int allow = 0; allow < 2; allow++) {
+		stack_up(16, allow);
+		policy = P_HOLD;
+		for (size_t i = 0; i < sizeof(dsts4) / sizeof(dsts4[0]); i++) {
+			struct peer p;
+			peer_init(&p, AF_INET, "198.18.0.1", dsts4[i], (uint16_t)(41000 + i), 22);
+			out.n = 0;
+			n_syn = 0;
+			send_pkt(&p, SYN, NULL, 0);
+			if (!allow) {
+				CHECK(n_syn == 0, "%s must not reach the owner", dsts4[i]);
+				/* 0.0.0.0 cannot source a RST; the others get one */
+				if (i != 2)
+					CHECK(out.n == 1 && (out.buf[0][33] & RST), "RST for %s",
+					      dsts4[i]);
+			} else {
+				CHECK(n_syn == 1 && out.n == 0, "%s allowed with allow_loopback", dsts4[i]);
+			}
+		}
+		const char *dsts6[] = {"::1", "::", "::ffff:127.0.0.1"};
+		for (size_t i = 0; i < 3; i++) {
+			struct peer p;
+			peer_init(&p, AF_INET6, "fd00:18::1", dsts6[i], (uint16_t)(42000 + i), 22);
+			out.n = 0;
+			n_syn = 0;
+			send_pkt(&p, SYN, NULL, 0);
+			if (!allow)
+				CHECK(n_syn == 0 && (i == 1 || out.n == 1), "%s must be refused",
+				      dsts6[i]);
+			else
+				CHECK(n_syn == 1, "%s allowed", dsts6[i]);
+		}
+		if (!allow)
+			CHECK(tp_stack_stats()->syn_rst_loopback == 7, "counted: %llu",
+			      (unsigned long long)tp_stack_stats()->syn_rst_loopback);
+		stack_down("forbidden");
+	}
+	memset(&own_addr, 0, sizeof(own_addr));
+	own_addr.family = AF_INET;
+	printf("ok loopback/unspecified/own destinations -> RST unless allow_loopback\n");
+}
+
+static void test_max_flows(void)
+{
+	stack_up(2, 0);
+	policy = P_HOLD;
+	for (int i = 0; i < 3; i++) {
+		struct peer p;
+		peer_init(&p, AF_INET, "198.18.0.1", "198.19.1.1", (uint16_t)(43000 + i), 80);
+		send_pkt(&p, SYN, NULL, 0);
+	}
+	CHECK(n_syn == 2 && out.n == 1, "third SYN refused: syn=%d out=%d", n_syn, out.n);
+	CHECK(out.n == 1 && (parse_out(0).tcp_flags & RST), "with a RST");
+	CHECK(tp_stack_stats()->syn_rst_limit == 1, "counted");
+	stack_down("max flows");
+	CHECK(n_closed == 2 && closed_err == -ECONNABORTED, "pending flows closed on shutdown");
+	printf("ok --max-flows: SYN beyond the cap -> RST, counted\n");
+}
+
+static void test_client_rst_and_owner_abort(void)
+{
+	struct peer p;
+	stack_up(16, 0);
+	policy = P_ACCEPT;
+	peer_init(&p, AF_INET, "198.18.0.1", "198.19.1.1", 44000, 80);
+	handshake(&p);
+	send_pkt(&p, RST, NULL, 0);
+	CHECK(n_closed == 1 && closed_err == -ECONNRESET, "client RST -> closed(-ECONNRESET): %d %d",
+	      n_closed, closed_err);
+	CHECK(tp_stack_mem_in_use() == mem_base, "freed");
+
+	reset_counts();
+	peer_init(&p, AF_INET, "198.18.0.1", "198.19.1.1", 44001, 80);
+	handshake(&p);
+	send_pkt(&p, ACK | PSH, "unread", 6);
+	int before = out.n;
+	tp_tcp_flow_close(last_flow, false); /* unread data: must become a RST */
+	CHECK(out.n > before && (parse_out(out.n - 1).tcp_flags & RST), "close with unread data -> RST");
+	CHECK(n_closed == 1 && closed_err == -ECONNABORTED, "closed reports abort");
+
+	reset_counts();
+	peer_init(&p, AF_INET, "198.18.0.1", "198.19.1.1", 44002, 80);
+	handshake(&p);
+	tp_tcp_flow_close(last_flow, true);
+	CHECK(out.n == 2 && (parse_out(1).tcp_flags & RST), "abort -> RST (%d packets)", out.n);
+	CHECK(tp_stack_mem_in_use() == mem_base, "freed");
+	stack_down("rst");
+	printf("ok client RST -> closed(-ECONNRESET); owner abort and unread-data close -> RST\n");
+}
+
+static void test_handshake_timeout(void)
+{
+	struct peer p;
+	stack_up(16, 0);
+	policy = P_ACCEPT;
+	peer_init(&p, AF_INET, "198.18.0.1", "198.19.1.1", 45000, 80);
+	send_pkt(&p, SYN, NULL, 0);
+	CHECK(out.n == 1, "SYN-ACK");
+	/* the client never ACKs: lwIP retransmits SYN-ACK, then gives up */
+	advance(10 * 60 * 1000);
+	CHECK(out.n > 2, "SYN-ACK retransmitted (%d)", out.n);
+	CHECK(n_closed == 1 && closed_err < 0, "handshake timeout closes the flow (%d, %d)", n_closed,
+	      closed_err);
+	CHECK(tp_stack_mem_in_use() == mem_base, "freed");
+	stack_down("timeout");
+	printf("ok unanswered SYN-ACK: retransmitted, then closed with an error (fake clock)\n");
+}
+
+static void test_backpressure(void)
+{
+	struct peer p;
+	stack_up(16, 0);
+	policy = P_ACCEPT;
+	peer_init(&p, AF_INET, "198.18.0.1", "198.19.1.1", 46000, 80);
+	handshake(&p);
+	static uint8_t chunk[1400];
+	memset(chunk, 'x', sizeof(chunk));
+	/* The client has no window scaling (our SYN had no wscale option), so
+	 * the window is 65535 bytes. Send more than that without consuming:
+	 * lwIP must queue exactly the window and advertise 0. */
+	uint32_t start = p.seq;
+	for (int i = 0; i < 50; i++) /* 70000 bytes, in order */
+		send_pkt(&p, ACK, chunk, sizeof(chunk));
+	advance(300); /* flush the delayed ACK */
+	size_t q = tp_tcp_flow_queued(last_flow);
+	uint32_t acked = parse_out(out.n - 1).ack - start;
+	CHECK(q == 65535 && acked == 65535, "exactly one window queued (%zu, acked %u)", q, acked);
+	struct tp_pkt pk = parse_out(out.n - 1);
+	uint16_t wnd = (uint16_t)(out.buf[out.n - 1][pk.l4_off + 14] << 8 |
+				  out.buf[out.n - 1][pk.l4_off + 15]);
+	CHECK(wnd == 0, "advertised window is zero while unconsumed: %u", wnd);
+	struct iovec iov[256];
+	int n = tp_tcp_flow_peek(last_flow, iov, 256);
+	size_t total = 0;
+	for (int i = 0; i < n; i++) {
+		total += iov[i].iov_len;
+		CHECK(((uint8_t *)iov[i].iov_base)[0] == 'x', "payload intact");
+	}
+	CHECK(total == q, "peek sees everything in order (%zu)", total);
+	int before = out.n;
+	tp_tcp_flow_consume(last_flow, q);
+	CHECK(out.n > before, "window update sent after consuming");
+	if (out.n > before) {
+		pk = parse_out(out.n - 1);
+		wnd = (uint16_t)(out.buf[out.n - 1][pk.l4_off + 14] << 8 |
+				 out.buf[out.n - 1][pk.l4_off + 15]);
+		CHECK(wnd > 60000, "window reopened: %u", wnd);
+	}
+	stack_down("backpressure");
+	printf("ok receive window closes while data is unconsumed, reopens after consume\n");
+}
+
+static void test_bad_input(void)
+{
+	stack_up(16, 0);
+	struct peer p;
+	peer_init(&p, AF_INET, "198.18.0.1", "198.19.1.1", 47000, 80);
+	uint8_t b[2048];
+	size_t n = build(b, &p, SYN, 1, 0, NULL, 0, 1);
+	CHECK(tp_stack_input(b, 10) == TP_DROP_TRUNCATED, "truncated");
+	b[30] ^= 0xff; /* break the TCP checksum */
+	CHECK(tp_stack_input(b, n) == TP_DROP_L4_CSUM, "bad TCP checksum");
+	n = build(b, &p, SYN, 1, 0, NULL, 0, 1);
+	b[6] |= 0x20; /* MF */
+	b[10] = b[11] = 0;
+	uint16_t c = tp_csum_finish(tp_csum_add(0, b, 20));
+	b[10] = (uint8_t)(c >> 8);
+	b[11] = (uint8_t)c;
+	CHECK(tp_stack_input(b, n) == TP_DROP_FRAGMENT, "fragment");
+	n = build(b, &p, SYN, 1, 0, NULL, 0, 1);
+	b[9] = 47; /* GRE */
+	b[10] = b[11] = 0;
+	c = tp_csum_finish(tp_csum_add(0, b, 20));
+	b[10] = (uint8_t)(c >> 8);
+	b[11] = (uint8_t)c;
+	CHECK(tp_stack_input(b, n) == TP_DROP_PROTO, "unknown protocol");
+	const struct tp_stack_stats *st = tp_stack_stats();
+	CHECK(st->drops[TP_DROP_TRUNCATED] == 1 && st->drops[TP_DROP_L4_CSUM] == 1 &&
+		      st->drops[TP_DROP_FRAGMENT] == 1 && st->drops[TP_DROP_PROTO] == 1,
+	      "each drop counted by reason");
+	CHECK(out.n == 0 && n_syn == 0, "nothing reached lwIP or the owner");
+	/* random garbage never crashes */
+	srandom(1);
+	for (int i = 0; i < 20000; i++) {
+		size_t len = (size_t)(random() % 200);
+		for (size_t k = 0; k < len; k++)
+			b[k] = (uint8_t)random();
+		if (len)
+			b[0] = (uint8_t)((random() & 1) ? 0x45 : 0x60);
+		tp_stack_input(b, len);
+	}
+	stack_down("bad input");
+	printf("ok malformed packets counted by reason and dropped; 20000 random packets survived\n");
+}
+
+static void test_icmp_echo(void)
+{
+	stack_up(16, 0);
+	uint8_t b[64] = {0x45, 0, 0, 28, 0, 1, 0, 0, 64, IPPROTO_ICMP};
+	inet_pton(AF_INET, "198.18.0.1", b + 12);
+	inet_pton(AF_INET, "198.19.7.7", b + 16);
+	uint16_t c = tp_csum_finish(tp_csum_add(0, b, 20));
+	b[10] = (uint8_t)(c >> 8);
+	b[11] = (uint8_t)c;
+	b[20] = 8; /* echo request */
+	b[24] = 0x12;
+	b[26] = 0x00;
+	b[27] = 0x01;
+	c = tp_csum_finish(tp_csum_add(0, b + 20, 8));
+	b[22] = (uint8_t)(c >> 8);
+	b[23] = (uint8_t)c;
+	CHECK(tp_stack_input(b, 28) == TP_DROP_NONE, "echo accepted");
+	CHECK(out.n == 1, "echo reply emitted");
+	if (out.n == 1) {
+		struct tp_pkt pk = parse_out(0);
+		CHECK(pk.proto == IPPROTO_ICMP && out.buf[0][pk.l4_off] == 0 && !memcmp(pk.src, b + 16, 4),
+		      "reply from the pinged address");
+	}
+	stack_down("icmp");
+	printf("ok ICMP echo to any captured address answered\n");
+}
+
+static void test_many_flows(void)
+{
+	stack_up(4096, 0);
+	policy = P_ACCEPT;
+	for (int i = 0; i < 2000; i++) {
+		struct peer p;
+		char dst[32];
+		snprintf(dst, sizeof(dst), "198.19.%d.%d", i / 250, i % 250 + 1);
+		peer_init(&p, AF_INET, "198.18.0.1", dst, (uint16_t)(10000 + i), (uint16_t)(1 + i));
+		out.n = 0;
+		send_pkt(&p, SYN, NULL, 0);
+		struct tp_pkt pk = parse_out(0);
+		p.ack = pk.seq + 1;
+		send_pkt(&p, ACK, NULL, 0);
+	}
+	CHECK(n_est == 2000, "2000 flows established (%d)", n_est);
+	CHECK(tp_stack_stats()->tcp_flows_now == 2000, "tracked");
+	stack_down("many flows");
+	CHECK(n_closed == 2000, "all closed on shutdown");
+	printf("ok 2000 concurrent flows to distinct addresses/ports, all freed on shutdown\n");
+}
+
+int main(void)
+{
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	own_addr.family = AF_INET;
+	test_held_syn_accept_data_close(AF_INET);
+	test_held_syn_accept_data_close(AF_INET6);
+	test_reject(AF_INET);
+	test_reject(AF_INET6);
+	test_forbidden();
+	test_max_flows();
+	test_client_rst_and_owner_abort();
+	test_handshake_timeout();
+	test_backpressure();
+	test_bad_input();
+	test_icmp_echo();
+	test_many_flows();
+	printf("%d checks, %d failures\n", checks, failures);
+	return failures ? 1 : 0;
+}

@@ -1,0 +1,325 @@
+/* tunplug — rtnetlink through libmnl: link, addresses, routes, with undo.
+ *
+ * Builders are pure (they only fill a caller buffer) so they are
+ * unit-tested; tp_nl_parse_ack is pure and fuzzed. The stateful part keeps a
+ * journal of what it added so tp_nl_undo can remove exactly that. */
+#include <errno.h>
+#include <libmnl/libmnl.h>
+#include <linux/if.h>
+#include <linux/if_addr.h>
+#include <linux/rtnetlink.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+
+#include "tunplug/netlink.h"
+
+/* Requests are < 200 bytes; replies to them (ACK/error) < 1 KiB. */
+#define NL_BUF 8192
+
+enum nl_kind { NL_ADDR, NL_ROUTE };
+
+struct nl_entry {
+	enum nl_kind kind;
+	int ifindex;
+	struct tp_cidr cidr;
+	uint32_t table;
+};
+
+struct tp_nl {
+	struct mnl_socket *sock;
+	uint32_t portid;
+	uint32_t seq;
+	struct nl_entry *log;
+	size_t nlog, caplog;
+	char last_op[160];
+	char buf[NL_BUF];
+};
+
+static size_t alen(int family)
+{
+	return family == AF_INET ? 4 : 16;
+}
+
+int tp_nl_build_addr(void *buf, size_t cap, uint16_t type, uint32_t seq, int ifindex,
+		     const struct tp_cidr *addr)
+{
+	struct nlmsghdr *nlh;
+	struct ifaddrmsg *ifa;
+
+	if (cap < 512 || !addr || ifindex <= 0 ||
+	    (addr->family != AF_INET && addr->family != AF_INET6) ||
+	    (type != RTM_NEWADDR && type != RTM_DELADDR))
+		return -EINVAL;
+	nlh = mnl_nlmsg_put_header(buf);
+	nlh->nlmsg_type = type;
+	nlh->nlmsg_flags = NLM_F_REQUEST | NLM_F_ACK;
+	if (type == RTM_NEWADDR)
+		nlh->nlmsg_flags |= NLM_F_CREATE | NLM_F_REPLACE;
+	nlh->nlmsg_seq = seq;
+	ifa = mnl_nlmsg_put_extra_header(nlh, sizeof(*ifa));
+	ifa->ifa_family = (uint8_t)addr->family;
+	ifa->ifa_prefixlen = addr->prefix;
+	ifa->ifa_flags = IFA_F_PERMANENT | (addr->family == AF_INET6 ? IFA_F_NODAD : 0);
+	ifa->ifa_scope = RT_SCOPE_UNIVERSE;
+	ifa->ifa_index = (uint32_t)ifindex;
+	if (addr->family == AF_INET)
+		mnl_attr_put(nlh, IFA_LOCAL, 4, addr->addr);
+	mnl_attr_put(nlh, IFA_ADDRESS, alen(addr->family), addr->addr);
+	return (int)nlh->nlmsg_len;
+}
+
+int tp_nl_build_route(void *buf, size_t cap, uint16_t type, uint32_t seq, int ifindex,
+		      const struct tp_cidr *dst, uint32_t table)
+{
+	struct nlmsghdr *nlh;
+	struct rtmsg *rtm;
+	uint8_t net[16] = {0};
+
+	if (cap < 512 || !dst || ifindex <= 0 ||
+	    (dst->family != AF_INET && dst->family != AF_INET6) ||
+	    dst->prefix > (dst->family == AF_INET ? 32 : 128) ||
+	    (type != RTM_NEWROUTE && type != RTM_DELROUTE))
+		return -EINVAL;
+	/* the route's destination is the network: clear host bits */
+	for (unsigned i = 0, bits = dst->prefix; i < alen(dst->family); i++) {
+		unsigned take = bits >= 8 ? 8 : bits;
+		net[i] = take ? (uint8_t)(dst->addr[i] & (0xff << (8 - take))) : 0;
+		bits -= take;
+	}
+	nlh = mnl_nlmsg_put_header(buf);
+	nlh->nlmsg_type = type;
+	nlh->nlmsg_flags = NLM_F_REQUEST | NLM_F_ACK;
+	if (type == RTM_NEWROUTE)
+		nlh->nlmsg_flags |= NLM_F_CREATE | NLM_F_EXCL;
+	nlh->nlmsg_seq = seq;
+	rtm = mnl_nlmsg_put_extra_header(nlh, sizeof(*rtm));
+	rtm->rtm_family = (uint8_t)dst->family;
+	rtm->rtm_dst_len = dst->prefix;
+	rtm->rtm_table = RT_TABLE_UNSPEC;
+	rtm->rtm_protocol = RTPROT_STATIC;
+	rtm->rtm_scope = RT_SCOPE_LINK;
+	rtm->rtm_type = RTN_UNICAST;
+	if (dst->prefix)
+		mnl_attr_put(nlh, RTA_DST, alen(dst->family), net);
+	mnl_attr_put_u32(nlh, RTA_OIF, (uint32_t)ifindex);
+	mnl_attr_put_u32(nlh, RTA_TABLE, table ? table : RT_TABLE_MAIN);
+	return (int)nlh->nlmsg_len;
+}
+
+int tp_nl_build_link(void *buf, size_t cap, uint32_t seq, int ifindex, unsigned mtu, int up)
+{
+	struct nlmsghdr *nlh;
+	struct ifinfomsg *ifi;
+
+	if (cap < 512 || ifindex <= 0 || mtu > 65535)
+		return -EINVAL;
+	nlh = mnl_nlmsg_put_header(buf);
+	nlh->nlmsg_type = RTM_NEWLINK;
+	nlh->nlmsg_flags = NLM_F_REQUEST | NLM_F_ACK;
+	nlh->nlmsg_seq = seq;
+	ifi = mnl_nlmsg_put_extra_header(nlh, sizeof(*ifi));
+	ifi->ifi_family = AF_UNSPEC;
+	ifi->ifi_index = ifindex;
+	ifi->ifi_change = IFF_UP;
+	ifi->ifi_flags = up ? IFF_UP : 0;
+	if (mtu)
+		mnl_attr_put_u32(nlh, IFLA_MTU, mtu);
+	return (int)nlh->nlmsg_len;
+}
+
+int tp_nl_parse_ack(const void *buf, size_t len, uint32_t seq)
+{
+	const struct nlmsghdr *nlh = buf;
+	int n = (int)(len > 0x7fffffff ? 0x7fffffff : len);
+
+	if (!buf || !mnl_nlmsg_ok(nlh, n))
+		return -EBADMSG;
+	for (; mnl_nlmsg_ok(nlh, n); nlh = mnl_nlmsg_next(nlh, &n)) {
+		if (nlh->nlmsg_seq != seq)
+			continue;
+		if (nlh->nlmsg_type == NLMSG_ERROR) {
+			const struct nlmsgerr *e;
+			if (nlh->nlmsg_len < mnl_nlmsg_size(sizeof(*e)))
+				return -EBADMSG;
+			e = mnl_nlmsg_get_payload(nlh);
+			if (e->error > 0 || e->error < -4095)
+				return -EBADMSG;
+			return e->error; /* 0 = ACK */
+		}
+		if (nlh->nlmsg_type == NLMSG_DONE)
+			return 0;
+	}
+	return -EBADMSG;
+}
+
+/* ---- the stateful part ---- */
+
+int tp_nl_open(struct tp_nl **out)
+{
+	struct tp_nl *nl = calloc(1, sizeof(*nl));
+	int err;
+
+	*out = NULL;
+	if (!nl)
+		return -ENOMEM;
+	nl->sock = mnl_socket_open2(NETLINK_ROUTE, SOCK_CLOEXEC);
+	if (!nl->sock) {
+		err = -errno;
+		goto fail;
+	}
+	if (mnl_socket_bind(nl->sock, 0, MNL_SOCKET_AUTOPID) < 0) {
+		err = -errno;
+		goto fail;
+	}
+	nl->portid = mnl_socket_get_portid(nl->sock);
+	nl->seq = (uint32_t)time(NULL);
+	*out = nl;
+	return 0;
+fail:
+	if (nl->sock)
+		mnl_socket_close(nl->sock);
+	free(nl);
+	return err;
+}
+
+void tp_nl_close(struct tp_nl *nl)
+{
+	if (!nl)
+		return;
+	if (nl->sock)
+		mnl_socket_close(nl->sock);
+	free(nl->log);
+	free(nl);
+}
+
+const char *tp_nl_last_op(const struct tp_nl *nl)
+{
+	return nl && nl->last_op[0] ? nl->last_op : "netlink";
+}
+
+/* Send the request in nl->buf (length len) and wait for its ACK. */
+static int nl_talk(struct tp_nl *nl, int len)
+{
+	const struct nlmsghdr *req = (const void *)nl->buf;
+	uint32_t seq = req->nlmsg_seq;
+	char rbuf[NL_BUF];
+
+	if (mnl_socket_sendto(nl->sock, nl->buf, (size_t)len) < 0)
+		return -errno;
+	for (int tries = 0; tries < 16; tries++) {
+		ssize_t n = mnl_socket_recvfrom(nl->sock, rbuf, sizeof(rbuf));
+		if (n < 0)
+			return -errno;
+		int r = tp_nl_parse_ack(rbuf, (size_t)n, seq);
+		if (r != -EBADMSG)
+			return r;
+	}
+	return -EBADMSG;
+}
+
+static void set_op(struct tp_nl *nl, const char *verb, const struct tp_cidr *c, int ifindex,
+		   uint32_t table, bool route)
+{
+	char cb[64];
+	if (route)
+		snprintf(nl->last_op, sizeof(nl->last_op), "%s route %s dev %d table %s%.0u", verb,
+			 tp_cidr_format(c, cb, sizeof(cb)), ifindex, table ? "" : "main", table);
+	else
+		snprintf(nl->last_op, sizeof(nl->last_op), "%s address %s dev %d", verb,
+			 tp_cidr_format(c, cb, sizeof(cb)), ifindex);
+}
+
+static int journal(struct tp_nl *nl, enum nl_kind kind, int ifindex, const struct tp_cidr *c,
+		   uint32_t table)
+{
+	if (nl->nlog == nl->caplog) {
+		size_t ncap = nl->caplog ? nl->caplog * 2 : 8;
+		struct nl_entry *n = realloc(nl->log, ncap * sizeof(*n));
+		if (!n)
+			return -ENOMEM;
+		nl->log = n;
+		nl->caplog = ncap;
+	}
+	nl->log[nl->nlog++] = (struct nl_entry){kind, ifindex, *c, table};
+	return 0;
+}
+
+int tp_nl_link_up(struct tp_nl *nl, int ifindex, unsigned mtu)
+{
+	int len = tp_nl_build_link(nl->buf, sizeof(nl->buf), ++nl->seq, ifindex, mtu, 1);
+	snprintf(nl->last_op, sizeof(nl->last_op), "set link %d up mtu %u", ifindex, mtu);
+	if (len < 0)
+		return len;
+	return nl_talk(nl, len);
+}
+
+int tp_nl_addr_add(struct tp_nl *nl, int ifindex, const struct tp_cidr *addr)
+{
+	int len = tp_nl_build_addr(nl->buf, sizeof(nl->buf), RTM_NEWADDR, ++nl->seq, ifindex, addr);
+	int err;
+
+	set_op(nl, "add", addr, ifindex, 0, false);
+	if (len < 0)
+		return len;
+	err = nl_talk(nl, len);
+	if (err)
+		return err;
+	err = journal(nl, NL_ADDR, ifindex, addr, 0);
+	if (err) {
+		len = tp_nl_build_addr(nl->buf, sizeof(nl->buf), RTM_DELADDR, ++nl->seq, ifindex, addr);
+		nl_talk(nl, len);
+	}
+	return err;
+}
+
+int tp_nl_route_add(struct tp_nl *nl, int ifindex, const struct tp_cidr *dst, uint32_t table)
+{
+	int len = tp_nl_build_route(nl->buf, sizeof(nl->buf), RTM_NEWROUTE, ++nl->seq, ifindex, dst,
+				    table);
+	int err;
+
+	set_op(nl, "add", dst, ifindex, table, true);
+	if (len < 0)
+		return len;
+	err = nl_talk(nl, len);
+	if (err)
+		return err;
+	err = journal(nl, NL_ROUTE, ifindex, dst, table);
+	if (err) {
+		len = tp_nl_build_route(nl->buf, sizeof(nl->buf), RTM_DELROUTE, ++nl->seq, ifindex,
+					dst, table);
+		nl_talk(nl, len);
+	}
+	return err;
+}
+
+int tp_nl_undo(struct tp_nl *nl)
+{
+	int first = 0;
+
+	if (!nl)
+		return 0;
+	while (nl->nlog) {
+		struct nl_entry *e = &nl->log[--nl->nlog];
+		int len, err;
+		if (e->kind == NL_ROUTE) {
+			set_op(nl, "delete", &e->cidr, e->ifindex, e->table, true);
+			len = tp_nl_build_route(nl->buf, sizeof(nl->buf), RTM_DELROUTE, ++nl->seq,
+						e->ifindex, &e->cidr, e->table);
+		} else {
+			set_op(nl, "delete", &e->cidr, e->ifindex, 0, false);
+			len = tp_nl_build_addr(nl->buf, sizeof(nl->buf), RTM_DELADDR, ++nl->seq,
+					       e->ifindex, &e->cidr);
+		}
+		err = len < 0 ? len : nl_talk(nl, len);
+		/* already gone (device removed, route flushed with the address) */
+		if (err == -ENODEV || err == -ESRCH || err == -EADDRNOTAVAIL || err == -ENOENT)
+			err = 0;
+		if (err && !first)
+			first = err;
+	}
+	return first;
+}
