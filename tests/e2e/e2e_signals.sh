@@ -71,8 +71,7 @@ with_flows() {
   [[ $TP_GW_RC -eq 0 ]] || fail "exit status $TP_GW_RC after SIG$sig with open flows (want 0)"
   ok "SIG$sig with 21 open flows: exit 0 after ${TP_GW_STOP_MS} ms"
   [[ -n $TP_GW_SUMMARY ]] || fail "no summary on stderr after SIG$sig"
-  ok "summary after SIG$sig:"
-  printf '%s\n' "$TP_GW_SUMMARY" | sed 's/^/    /'
+  ok "summary after SIG$sig: $(wc -l <<<"$TP_GW_SUMMARY") lines on stderr (shown above)"
   nothing_left "after SIG$sig"
   # the clients' flows must not stay open against a dead gateway
   for ((i = 0; i < 100; i++)); do tp_alive "$busy_pid" || break; sleep 0.05; done
