@@ -93,19 +93,22 @@ while ((stop == 0)); do
   size=$(stat -c %s "$TP_GW_LOG")
   if ((size > off)); then tail -c +"$((off + 1))" "$TP_GW_LOG" | head -c "$((size - off))" | sed 's/^/  tunplug: /'; off=$size; fi
   tp_alive "$TP_GW_PID" || { say "tunplug exited by itself"; break; }
-  sleep 0.5
+  sleep 0.5 || true # Ctrl-C kills the sleep too; that must not end the script (set -e)
 done
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
 say "stopping"
+# A Ctrl-C in the terminal reaches tunplug too (it handles SIGINT itself), so
+# it may be stopping already; either way show everything it said since.
 if tp_alive "$TP_GW_PID"; then
-  tp_gw_stop_ok
-else # a terminal Ctrl-C reaches tunplug too; it may have exited already
+  TP_QUIET_STOP=1 tp_gw_stop TERM 3
+  rc=$TP_GW_RC
+else
   rc=0
   wait "$TP_GW_PID" || rc=$?
   TP_GW_PID=""
-  tail -c +"$((off + 1))" "$TP_GW_LOG" | sed 's/^/  /'
-  [[ $rc -eq 0 ]] || fail "tunplug exited with status $rc"
-  ok "tunplug exited 0"
 fi
+tail -c +"$((off + 1))" "$TP_GW_LOG" | sed 's/^/  /'
+[[ $rc -eq 0 ]] || fail "tunplug exited with status $rc"
+ok "tunplug exited 0; removing $TP_NS_C and $TP_NS_S"

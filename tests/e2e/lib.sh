@@ -267,8 +267,8 @@ tp_gw_stop() {
   wait "$pid" || TP_GW_RC=$?
   TP_GW_PID=""
   TP_GW_SUMMARY=$(tail -c +"$((off + 1))" "$TP_GW_LOG")
-  log "tunplug exited with status $TP_GW_RC ${TP_GW_STOP_MS} ms after SIG$sig; it said:"
-  printf '%s\n' "$TP_GW_SUMMARY" | sed 's/^/    /' >&2
+  log "tunplug exited with status $TP_GW_RC ${TP_GW_STOP_MS} ms after SIG$sig"
+  [[ ${TP_QUIET_STOP:-0} == 1 ]] || printf '%s\n' "$TP_GW_SUMMARY" | sed 's/^/    /' >&2
 }
 
 # tp_gw_stop_ok: SIGTERM, status 0 within 3 s
