@@ -8,6 +8,9 @@
 
 #include "tunplug/addr.h"
 
+/* s is borrowed; *out is caller-owned and zeroed first. Only the exact forms
+ * "addr" and "addr/digits" are accepted: no spaces, signs or trailing text
+ * (inet_pton itself refuses leading spaces and, for IPv4, short forms). */
 int tp_cidr_parse(const char *s, struct tp_cidr *out)
 {
 	char buf[INET6_ADDRSTRLEN + 8];
@@ -44,6 +47,7 @@ int tp_cidr_parse(const char *s, struct tp_cidr *out)
 	return 0;
 }
 
+/* c is borrowed; writes at most len bytes into the caller's buf. */
 char *tp_cidr_format(const struct tp_cidr *c, char *buf, size_t len)
 {
 	char a[INET6_ADDRSTRLEN] = "?";
@@ -52,13 +56,18 @@ char *tp_cidr_format(const struct tp_cidr *c, char *buf, size_t len)
 	return buf;
 }
 
+/* c and addr are borrowed. A prefix beyond the family's width counts as the
+ * full width, so a malformed struct never makes this read past addr. */
 bool tp_cidr_contains(const struct tp_cidr *c, int family, const void *addr)
 {
 	const uint8_t *a = addr;
 	unsigned bits = c->prefix, i = 0;
+	unsigned max = family == AF_INET ? 32 : 128;
 
-	if (c->family != family)
+	if (c->family != family || (family != AF_INET && family != AF_INET6))
 		return false;
+	if (bits > max)
+		bits = max;
 	for (; bits >= 8; bits -= 8, i++)
 		if (a[i] != c->addr[i])
 			return false;

@@ -8,10 +8,12 @@
 #include <linux/if.h>
 #include <linux/if_addr.h>
 #include <linux/rtnetlink.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <time.h>
 
 #include "tunplug/netlink.h"
@@ -32,10 +34,12 @@ struct tp_nl {
 	struct mnl_socket *sock;
 	uint32_t portid;
 	uint32_t seq;
-	struct nl_entry *log;
+	struct nl_entry *log; /* undo journal, oldest first */
 	size_t nlog, caplog;
-	char last_op[160];
-	char buf[NL_BUF];
+	char op[160];         /* the operation in progress */
+	char last_op[160];    /* the operation that failed last */
+	_Alignas(struct nlmsghdr) char buf[NL_BUF];
+	_Alignas(struct nlmsghdr) char rbuf[NL_BUF];
 };
 
 static size_t alen(int family)
@@ -49,8 +53,9 @@ int tp_nl_build_addr(void *buf, size_t cap, uint16_t type, uint32_t seq, int ifi
 	struct nlmsghdr *nlh;
 	struct ifaddrmsg *ifa;
 
-	if (cap < 512 || !addr || ifindex <= 0 ||
+	if (!buf || cap < 512 || !addr || ifindex <= 0 ||
 	    (addr->family != AF_INET && addr->family != AF_INET6) ||
+	    addr->prefix > (addr->family == AF_INET ? 32 : 128) ||
 	    (type != RTM_NEWADDR && type != RTM_DELADDR))
 		return -EINVAL;
 	nlh = mnl_nlmsg_put_header(buf);
@@ -78,7 +83,7 @@ int tp_nl_build_route(void *buf, size_t cap, uint16_t type, uint32_t seq, int if
 	struct rtmsg *rtm;
 	uint8_t net[16] = {0};
 
-	if (cap < 512 || !dst || ifindex <= 0 ||
+	if (!buf || cap < 512 || !dst || ifindex <= 0 ||
 	    (dst->family != AF_INET && dst->family != AF_INET6) ||
 	    dst->prefix > (dst->family == AF_INET ? 32 : 128) ||
 	    (type != RTM_NEWROUTE && type != RTM_DELROUTE))
@@ -114,7 +119,7 @@ int tp_nl_build_link(void *buf, size_t cap, uint32_t seq, int ifindex, unsigned 
 	struct nlmsghdr *nlh;
 	struct ifinfomsg *ifi;
 
-	if (cap < 512 || ifindex <= 0 || mtu > 65535)
+	if (!buf || cap < 512 || ifindex <= 0 || mtu > 65535)
 		return -EINVAL;
 	nlh = mnl_nlmsg_put_header(buf);
 	nlh->nlmsg_type = RTM_NEWLINK;
@@ -130,36 +135,68 @@ int tp_nl_build_link(void *buf, size_t cap, uint32_t seq, int ifindex, unsigned 
 	return (int)nlh->nlmsg_len;
 }
 
-int tp_nl_parse_ack(const void *buf, size_t len, uint32_t seq)
+/* NL_NOT_YET: no reply for seq in this datagram (read another one). */
+#define NL_NOT_YET 1
+
+/*
+ * Walk every message of one datagram with the mnl helpers, which check
+ * nlmsg_len against what is left of the buffer. Returns 0 (ACK or DONE),
+ * a -errno from the kernel, -EBADMSG for a malformed message, or NL_NOT_YET.
+ */
+/* mnl_nlmsg_ok() compares (int)nlmsg_len, so a length >= 2^31 turns
+ * negative and passes; compare unsigned as well. */
+static bool msg_ok(const struct nlmsghdr *nlh, int n)
+{
+	return mnl_nlmsg_ok(nlh, n) && nlh->nlmsg_len <= (uint32_t)n;
+}
+
+static int parse_reply(const void *buf, size_t len, uint32_t seq)
 {
 	const struct nlmsghdr *nlh = buf;
 	int n = (int)(len > 0x7fffffff ? 0x7fffffff : len);
 
-	if (!buf || !mnl_nlmsg_ok(nlh, n))
+	if (!buf || !msg_ok(nlh, n))
 		return -EBADMSG;
-	for (; mnl_nlmsg_ok(nlh, n); nlh = mnl_nlmsg_next(nlh, &n)) {
+	for (; msg_ok(nlh, n); nlh = mnl_nlmsg_next(nlh, &n)) {
+		const struct nlmsgerr *e;
+
 		if (nlh->nlmsg_seq != seq)
-			continue;
-		if (nlh->nlmsg_type == NLMSG_ERROR) {
-			const struct nlmsgerr *e;
-			if (nlh->nlmsg_len < mnl_nlmsg_size(sizeof(*e)))
-				return -EBADMSG;
-			e = mnl_nlmsg_get_payload(nlh);
-			if (e->error > 0 || e->error < -4095)
-				return -EBADMSG;
-			return e->error; /* 0 = ACK */
-		}
+			continue; /* a stale reply to an earlier request */
 		if (nlh->nlmsg_type == NLMSG_DONE)
 			return 0;
+		if (nlh->nlmsg_type != NLMSG_ERROR)
+			continue;
+		/* with NETLINK_CAP_ACK the echoed request is cut to its
+		 * header, so nlmsgerr itself is all there must be */
+		if (mnl_nlmsg_get_payload_len(nlh) < sizeof(*e))
+			return -EBADMSG;
+		e = mnl_nlmsg_get_payload(nlh);
+		if (e->error > 0 || e->error < -4095)
+			return -EBADMSG;
+		return e->error; /* 0 = ACK */
 	}
-	return -EBADMSG;
+	/* trailing bytes that are not a message */
+	if (n > 0)
+		return -EBADMSG;
+	return NL_NOT_YET;
+}
+
+/* buf is borrowed and only read; any alignment of the content is checked by
+ * length only, so buf must be 4-byte aligned (as recv buffers are). */
+int tp_nl_parse_ack(const void *buf, size_t len, uint32_t seq)
+{
+	int r = parse_reply(buf, len, seq);
+
+	return r == NL_NOT_YET ? -EBADMSG : r;
 }
 
 /* ---- the stateful part ---- */
 
+/* *out is new and owned by the caller (tp_nl_close). */
 int tp_nl_open(struct tp_nl **out)
 {
 	struct tp_nl *nl = calloc(1, sizeof(*nl));
+	struct timeval tv = {.tv_sec = 5};
 	int err;
 
 	*out = NULL;
@@ -174,6 +211,12 @@ int tp_nl_open(struct tp_nl **out)
 		err = -errno;
 		goto fail;
 	}
+	/* the kernel always answers NLM_F_ACK; the timeout only keeps a lost
+	 * reply from hanging start-up or shutdown */
+	if (setsockopt(mnl_socket_get_fd(nl->sock), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)) < 0) {
+		err = -errno;
+		goto fail;
+	}
 	nl->portid = mnl_socket_get_portid(nl->sock);
 	nl->seq = (uint32_t)time(NULL);
 	*out = nl;
@@ -185,6 +228,7 @@ fail:
 	return err;
 }
 
+/* Frees nl (NULL is fine); what was added stays unless tp_nl_undo ran. */
 void tp_nl_close(struct tp_nl *nl)
 {
 	if (!nl)
@@ -195,107 +239,123 @@ void tp_nl_close(struct tp_nl *nl)
 	free(nl);
 }
 
+/* The returned string is owned by nl and changes with the next failure. */
 const char *tp_nl_last_op(const struct tp_nl *nl)
 {
 	return nl && nl->last_op[0] ? nl->last_op : "netlink";
 }
 
-/* Send the request in nl->buf (length len) and wait for its ACK. */
+/* Send the request in nl->buf (length len) and wait for its ACK. On failure
+ * the operation described in nl->op becomes last_op. */
 static int nl_talk(struct tp_nl *nl, int len)
 {
 	const struct nlmsghdr *req = (const void *)nl->buf;
 	uint32_t seq = req->nlmsg_seq;
-	char rbuf[NL_BUF];
+	int err;
 
-	if (mnl_socket_sendto(nl->sock, nl->buf, (size_t)len) < 0)
-		return -errno;
-	for (int tries = 0; tries < 16; tries++) {
-		ssize_t n = mnl_socket_recvfrom(nl->sock, rbuf, sizeof(rbuf));
-		if (n < 0)
-			return -errno;
-		int r = tp_nl_parse_ack(rbuf, (size_t)n, seq);
-		if (r != -EBADMSG)
-			return r;
+	if (len < 0) {
+		err = len;
+		goto out;
 	}
-	return -EBADMSG;
+	if (mnl_socket_sendto(nl->sock, nl->buf, (size_t)len) < 0) {
+		err = -errno;
+		goto out;
+	}
+	for (;;) {
+		ssize_t n = mnl_socket_recvfrom(nl->sock, nl->rbuf, sizeof(nl->rbuf));
+		if (n < 0) {
+			err = errno == EAGAIN ? -ETIMEDOUT : -errno;
+			break;
+		}
+		err = parse_reply(nl->rbuf, (size_t)n, seq);
+		if (err != NL_NOT_YET)
+			break;
+	}
+out:
+	if (err)
+		memcpy(nl->last_op, nl->op, sizeof(nl->last_op));
+	return err;
 }
 
 static void set_op(struct tp_nl *nl, const char *verb, const struct tp_cidr *c, int ifindex,
 		   uint32_t table, bool route)
 {
 	char cb[64];
-	if (route)
-		snprintf(nl->last_op, sizeof(nl->last_op), "%s route %s dev %d table %s%.0u", verb,
-			 tp_cidr_format(c, cb, sizeof(cb)), ifindex, table ? "" : "main", table);
+
+	tp_cidr_format(c, cb, sizeof(cb));
+	if (!route)
+		snprintf(nl->op, sizeof(nl->op), "%s address %s dev %d", verb, cb, ifindex);
+	else if (table == 0 || table == RT_TABLE_MAIN)
+		snprintf(nl->op, sizeof(nl->op), "%s route %s dev %d table main", verb, cb, ifindex);
 	else
-		snprintf(nl->last_op, sizeof(nl->last_op), "%s address %s dev %d", verb,
-			 tp_cidr_format(c, cb, sizeof(cb)), ifindex);
+		snprintf(nl->op, sizeof(nl->op), "%s route %s dev %d table %u", verb, cb, ifindex,
+			 table);
 }
 
-static int journal(struct tp_nl *nl, enum nl_kind kind, int ifindex, const struct tp_cidr *c,
-		   uint32_t table)
+/* Make room for one more journal entry before touching the kernel, so a
+ * successful add is never left unrecorded. */
+static int journal_reserve(struct tp_nl *nl)
 {
-	if (nl->nlog == nl->caplog) {
-		size_t ncap = nl->caplog ? nl->caplog * 2 : 8;
-		struct nl_entry *n = realloc(nl->log, ncap * sizeof(*n));
-		if (!n)
-			return -ENOMEM;
-		nl->log = n;
-		nl->caplog = ncap;
-	}
-	nl->log[nl->nlog++] = (struct nl_entry){kind, ifindex, *c, table};
+	size_t ncap;
+	struct nl_entry *n;
+
+	if (nl->nlog < nl->caplog)
+		return 0;
+	ncap = nl->caplog ? nl->caplog * 2 : 8;
+	n = realloc(nl->log, ncap * sizeof(*n));
+	if (!n)
+		return -ENOMEM;
+	nl->log = n;
+	nl->caplog = ncap;
 	return 0;
 }
 
+/* nl is borrowed; nothing is recorded (links are not undone). */
 int tp_nl_link_up(struct tp_nl *nl, int ifindex, unsigned mtu)
 {
-	int len = tp_nl_build_link(nl->buf, sizeof(nl->buf), ++nl->seq, ifindex, mtu, 1);
-	snprintf(nl->last_op, sizeof(nl->last_op), "set link %d up mtu %u", ifindex, mtu);
-	if (len < 0)
-		return len;
-	return nl_talk(nl, len);
+	snprintf(nl->op, sizeof(nl->op), "set link dev %d up mtu %u", ifindex, mtu);
+	return nl_talk(nl, tp_nl_build_link(nl->buf, sizeof(nl->buf), ++nl->seq, ifindex, mtu, 1));
 }
 
+/* addr is borrowed (copied into the journal). */
 int tp_nl_addr_add(struct tp_nl *nl, int ifindex, const struct tp_cidr *addr)
 {
-	int len = tp_nl_build_addr(nl->buf, sizeof(nl->buf), RTM_NEWADDR, ++nl->seq, ifindex, addr);
 	int err;
 
 	set_op(nl, "add", addr, ifindex, 0, false);
-	if (len < 0)
-		return len;
-	err = nl_talk(nl, len);
+	err = journal_reserve(nl);
+	if (err) {
+		memcpy(nl->last_op, nl->op, sizeof(nl->last_op));
+		return err;
+	}
+	err = nl_talk(nl, tp_nl_build_addr(nl->buf, sizeof(nl->buf), RTM_NEWADDR, ++nl->seq,
+					   ifindex, addr));
 	if (err)
 		return err;
-	err = journal(nl, NL_ADDR, ifindex, addr, 0);
-	if (err) {
-		len = tp_nl_build_addr(nl->buf, sizeof(nl->buf), RTM_DELADDR, ++nl->seq, ifindex, addr);
-		nl_talk(nl, len);
-	}
-	return err;
+	nl->log[nl->nlog++] = (struct nl_entry){NL_ADDR, ifindex, *addr, 0};
+	return 0;
 }
 
+/* dst is borrowed (copied into the journal). */
 int tp_nl_route_add(struct tp_nl *nl, int ifindex, const struct tp_cidr *dst, uint32_t table)
 {
-	int len = tp_nl_build_route(nl->buf, sizeof(nl->buf), RTM_NEWROUTE, ++nl->seq, ifindex, dst,
-				    table);
 	int err;
 
 	set_op(nl, "add", dst, ifindex, table, true);
-	if (len < 0)
-		return len;
-	err = nl_talk(nl, len);
+	err = journal_reserve(nl);
+	if (err) {
+		memcpy(nl->last_op, nl->op, sizeof(nl->last_op));
+		return err;
+	}
+	err = nl_talk(nl, tp_nl_build_route(nl->buf, sizeof(nl->buf), RTM_NEWROUTE, ++nl->seq,
+					    ifindex, dst, table));
 	if (err)
 		return err;
-	err = journal(nl, NL_ROUTE, ifindex, dst, table);
-	if (err) {
-		len = tp_nl_build_route(nl->buf, sizeof(nl->buf), RTM_DELROUTE, ++nl->seq, ifindex,
-					dst, table);
-		nl_talk(nl, len);
-	}
-	return err;
+	nl->log[nl->nlog++] = (struct nl_entry){NL_ROUTE, ifindex, *dst, table};
+	return 0;
 }
 
+/* Empties the journal whatever happens; a second call does nothing. */
 int tp_nl_undo(struct tp_nl *nl)
 {
 	int first = 0;
@@ -303,8 +363,9 @@ int tp_nl_undo(struct tp_nl *nl)
 	if (!nl)
 		return 0;
 	while (nl->nlog) {
-		struct nl_entry *e = &nl->log[--nl->nlog];
+		const struct nl_entry *e = &nl->log[--nl->nlog];
 		int len, err;
+
 		if (e->kind == NL_ROUTE) {
 			set_op(nl, "delete", &e->cidr, e->ifindex, e->table, true);
 			len = tp_nl_build_route(nl->buf, sizeof(nl->buf), RTM_DELROUTE, ++nl->seq,
@@ -314,8 +375,9 @@ int tp_nl_undo(struct tp_nl *nl)
 			len = tp_nl_build_addr(nl->buf, sizeof(nl->buf), RTM_DELADDR, ++nl->seq,
 					       e->ifindex, &e->cidr);
 		}
-		err = len < 0 ? len : nl_talk(nl, len);
-		/* already gone (device removed, route flushed with the address) */
+		err = nl_talk(nl, len);
+		/* already gone: the device was removed, or the route went
+		 * with its address */
 		if (err == -ENODEV || err == -ESRCH || err == -EADDRNOTAVAIL || err == -ENOENT)
 			err = 0;
 		if (err && !first)

@@ -16,28 +16,62 @@ static inline uint32_t rd32(const uint8_t *p)
 	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
 }
 
+static inline uint64_t ld64(const uint8_t *p)
+{
+	uint64_t v;
+	memcpy(&v, p, sizeof(v)); /* any alignment, no aliasing UB */
+	return v;
+}
+
+/* 64-bit one's-complement add: the carry out of bit 63 wraps to bit 0. */
+static inline uint64_t add64(uint64_t acc, uint64_t v)
+{
+	acc += v;
+	return acc + (acc < v);
+}
+
+/*
+ * The sum is computed over native-order 64-bit words and folded to 16 bits;
+ * one's-complement addition commutes with byte swapping (RFC 1071 2(B)), so
+ * on a little-endian host a final 16-bit swap gives the sum of big-endian
+ * words. Word boundaries are counted from buf, so alignment does not matter.
+ * Returns sum plus the buffer's sum, folded to 32 bits (never overflows).
+ */
 uint32_t tp_csum_add(uint32_t sum, const void *buf, size_t len)
 {
 	const uint8_t *p = buf;
-	uint64_t acc = sum;
+	uint64_t acc = 0, a1 = 0;
 
-	/* 32-bit big-endian words into a 64-bit accumulator: carries cannot
-	 * overflow for any buffer shorter than 2^32 words. */
-	while (len >= 4) {
-		acc += rd32(p);
-		p += 4;
-		len -= 4;
+	while (len >= 32) {
+		acc = add64(acc, ld64(p));
+		a1 = add64(a1, ld64(p + 8));
+		acc = add64(acc, ld64(p + 16));
+		a1 = add64(a1, ld64(p + 24));
+		p += 32;
+		len -= 32;
 	}
-	if (len >= 2) {
-		acc += rd16(p);
-		p += 2;
-		len -= 2;
+	acc = add64(acc, a1);
+	while (len >= 8) {
+		acc = add64(acc, ld64(p));
+		p += 8;
+		len -= 8;
 	}
-	if (len)
-		acc += (uint32_t)p[0] << 8;
-	while (acc >> 32)
-		acc = (acc & 0xffffffffu) + (acc >> 32);
-	/* fold to 32 bits keeping the one's-complement value */
+	if (len) {
+		/* 1..7 trailing bytes, zero padded: the pad byte of an odd
+		 * length is the low-order byte of a big-endian word. */
+		uint8_t tail[8] = {0};
+		memcpy(tail, p, len);
+		acc = add64(acc, ld64(tail));
+	}
+	acc = (acc & 0xffffffffu) + (acc >> 32);
+	acc = (acc & 0xffffffffu) + (acc >> 32);
+	acc = (acc & 0xffffu) + (acc >> 16);
+	acc = (acc & 0xffffu) + (acc >> 16); /* <= 0xffff */
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+	acc = ((acc & 0xffu) << 8) | (acc >> 8);
+#endif
+	acc += sum;
+	acc = (acc & 0xffffffffu) + (acc >> 32);
 	return (uint32_t)acc;
 }
 
@@ -63,17 +97,17 @@ uint32_t tp_csum_pseudo(int family, const void *src, const void *dst, uint8_t pr
 static const char *const drop_names[TP_DROP__COUNT] = {
 	[TP_DROP_NONE] = "none",
 	[TP_DROP_TRUNCATED] = "truncated",
-	[TP_DROP_VERSION] = "ip_version",
-	[TP_DROP_HDR_LEN] = "ip_header_length",
-	[TP_DROP_TOTAL_LEN] = "ip_total_length",
-	[TP_DROP_IP_CSUM] = "ip_checksum",
+	[TP_DROP_VERSION] = "version",
+	[TP_DROP_HDR_LEN] = "hdr_len",
+	[TP_DROP_TOTAL_LEN] = "total_len",
+	[TP_DROP_IP_CSUM] = "ip_csum",
 	[TP_DROP_IP_OPTIONS] = "ip_options",
 	[TP_DROP_FRAGMENT] = "fragment",
-	[TP_DROP_IPV6_EXTHDR] = "ipv6_extension_header",
-	[TP_DROP_PROTO] = "protocol",
+	[TP_DROP_IPV6_EXTHDR] = "ipv6_exthdr",
+	[TP_DROP_PROTO] = "proto",
 	[TP_DROP_L4_TRUNCATED] = "l4_truncated",
-	[TP_DROP_L4_CSUM] = "l4_checksum",
-	[TP_DROP_BAD_ADDR] = "bad_source_address",
+	[TP_DROP_L4_CSUM] = "l4_csum",
+	[TP_DROP_BAD_ADDR] = "bad_addr",
 	[TP_DROP_UNSUPPORTED] = "unsupported",
 	[TP_DROP_NO_MEMORY] = "no_memory",
 };
@@ -85,9 +119,14 @@ const char *tp_drop_name(enum tp_drop reason)
 	return drop_names[reason];
 }
 
+/* Sources no host may use: 0.0.0.0, loopback 127/8, multicast 224/4 and the
+ * limited broadcast 255.255.255.255. */
 static bool bad_src4(const uint8_t *a)
 {
-	return a[0] == 127 || a[0] == 0 || a[0] >= 224; /* loopback, "this net", multicast, class E, broadcast */
+	static const uint8_t zero[4], bcast[4] = {255, 255, 255, 255};
+
+	return a[0] == 127 || (a[0] & 0xf0) == 224 || memcmp(a, zero, 4) == 0 ||
+	       memcmp(a, bcast, 4) == 0;
 }
 
 static bool bad_src6(const uint8_t *a)
@@ -98,7 +137,8 @@ static bool bad_src6(const uint8_t *a)
 	return memcmp(a, zero, 15) == 0 && (a[15] == 0 || a[15] == 1); /* :: and ::1 */
 }
 
-/* Validate the L4 header and fill ports/flags; off = L4 offset, len = IP length. */
+/* Validate the L4 header at o->l4_off (o->l4_len bytes, all inside b) and
+ * fill ports, flags, seq/ack and data_off. */
 static enum tp_drop parse_l4(const uint8_t *b, struct tp_pkt *o, unsigned flags)
 {
 	size_t off = o->l4_off, l4 = o->l4_len;
@@ -127,8 +167,10 @@ static enum tp_drop parse_l4(const uint8_t *b, struct tp_pkt *o, unsigned flags)
 		o->sport = rd16(b + off);
 		o->dport = rd16(b + off + 2);
 		o->data_off = (uint16_t)(off + 8);
+		/* RFC 8200 8.1: a zero UDP checksum over IPv6 is invalid, so
+		 * this is checked even without TP_PKT_VERIFY_CSUM. */
 		if (o->family == AF_INET6 && rd16(b + off + 6) == 0)
-			return TP_DROP_L4_CSUM; /* RFC 8200: mandatory over IPv6 */
+			return TP_DROP_L4_CSUM;
 		if (o->family == AF_INET && rd16(b + off + 6) == 0)
 			return TP_DROP_NONE; /* IPv4: no checksum sent */
 		break;
@@ -143,7 +185,10 @@ static enum tp_drop parse_l4(const uint8_t *b, struct tp_pkt *o, unsigned flags)
 	}
 	if (!(flags & TP_PKT_VERIFY_CSUM))
 		return TP_DROP_NONE;
-	sum = o->proto == IPPROTO_ICMP ? 0 : tp_csum_pseudo(o->family, o->src, o->dst, o->proto, (uint32_t)l4);
+	/* ICMPv4 sums only its own bytes; TCP, UDP and ICMPv6 add the pseudo-header. */
+	sum = o->proto == IPPROTO_ICMP ? 0
+				       : tp_csum_pseudo(o->family, o->src, o->dst, o->proto,
+							(uint32_t)l4);
 	if (tp_csum_finish(tp_csum_add(sum, b + off, l4)) != 0)
 		return TP_DROP_L4_CSUM;
 	return TP_DROP_NONE;
@@ -154,8 +199,6 @@ enum tp_drop tp_pkt_parse(const uint8_t *b, size_t len, unsigned flags, struct t
 	memset(o, 0, sizeof(*o));
 	if (len < 1)
 		return TP_DROP_TRUNCATED;
-	if (len > 65535 + 40)
-		return TP_DROP_TOTAL_LEN;
 	switch (b[0] >> 4) {
 	case 4: {
 		if (len < 20)
@@ -209,11 +252,13 @@ enum tp_drop tp_pkt_parse(const uint8_t *b, size_t len, unsigned flags, struct t
 		default:
 			return TP_DROP_PROTO;
 		}
+		/* struct tp_pkt.len is 16 bits: payloads over 65495 bytes
+		 * cannot come through a tun (MTU <= 65535) anyway. */
+		if (plen + 40 > 65535)
+			return TP_DROP_TOTAL_LEN;
 		o->family = AF_INET6;
 		o->proto = nh;
-		o->len = (uint16_t)(plen + 40 > 65535 ? 65535 : plen + 40);
-		if (plen + 40 > 65535)
-			return TP_DROP_TOTAL_LEN; /* jumbo-sized: nothing here carries it */
+		o->len = (uint16_t)(plen + 40);
 		o->l4_off = 40;
 		o->l4_len = (uint16_t)plen;
 		o->src = b + 8;

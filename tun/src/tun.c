@@ -36,6 +36,8 @@ out:
 	return err;
 }
 
+/* name is borrowed (NULL or "" lets the kernel choose one); *out is caller-owned and, on success, owns the new fd
+ * (release with tp_tun_close). On failure out->fd is -1. */
 int tp_tun_open(const char *name, struct tp_tun *out)
 {
 	struct ifreq ifr;
@@ -43,7 +45,7 @@ int tp_tun_open(const char *name, struct tp_tun *out)
 
 	memset(out, 0, sizeof(*out));
 	out->fd = -1;
-	if (!name || !*name || strlen(name) >= IFNAMSIZ)
+	if (name && strlen(name) >= IFNAMSIZ)
 		return -EINVAL;
 	out->fd = open("/dev/net/tun", O_RDWR | O_CLOEXEC | O_NONBLOCK);
 	if (out->fd < 0) {
@@ -52,7 +54,8 @@ int tp_tun_open(const char *name, struct tp_tun *out)
 	}
 	memset(&ifr, 0, sizeof(ifr));
 	ifr.ifr_flags = IFF_TUN | IFF_NO_PI;
-	strncpy(ifr.ifr_name, name, IFNAMSIZ - 1);
+	if (name) /* NULL or "": the kernel picks "tun%d" */
+		memcpy(ifr.ifr_name, name, strlen(name));
 	if (ioctl(out->fd, TUNSETIFF, &ifr) < 0) {
 		err = -errno;
 		goto fail;
@@ -70,6 +73,8 @@ fail:
 	return err;
 }
 
+/* On success *out owns fd (tp_tun_close closes it); on failure the caller
+ * still owns fd and its flags are unchanged. */
 int tp_tun_adopt(int fd, struct tp_tun *out)
 {
 	struct ifreq ifr;
@@ -80,25 +85,38 @@ int tp_tun_adopt(int fd, struct tp_tun *out)
 	if (fd < 0)
 		return -EBADF;
 	memset(&ifr, 0, sizeof(ifr));
-	if (ioctl(fd, TUNGETIFF, &ifr) < 0)
-		return errno == EBADF ? -EBADF : -ENOTTY; /* not a tun fd */
-	if (!(ifr.ifr_flags & IFF_TUN))
-		return -EPROTONOSUPPORT; /* a TAP device */
-	if (!(ifr.ifr_flags & IFF_NO_PI) || (ifr.ifr_flags & IFF_VNET_HDR))
-		return -EPROTONOSUPPORT;
-	fl = fcntl(fd, F_GETFL);
-	if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0)
-		return -errno;
+	/* ENOTTY/EINVAL: not a tun fd; EBADFD: a tun fd never attached */
+	if (ioctl(fd, TUNGETIFF, &ifr) < 0) {
+		err = -errno;
+		goto fail;
+	}
+	/* a TAP device, a packet-info prefix or a vnet header: the packet
+	 * path here expects bare IP packets */
+	if (!(ifr.ifr_flags & IFF_TUN) || !(ifr.ifr_flags & IFF_NO_PI) ||
+	    (ifr.ifr_flags & IFF_VNET_HDR)) {
+		err = -EPROTONOSUPPORT;
+		goto fail;
+	}
 	memcpy(out->name, ifr.ifr_name, IFNAMSIZ);
 	out->name[IFNAMSIZ - 1] = '\0';
 	err = tun_query(out);
 	if (err)
-		return err;
+		goto fail;
+	fl = fcntl(fd, F_GETFL);
+	if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0) {
+		err = -errno;
+		goto fail;
+	}
 	out->fd = fd;
 	out->adopted = true;
 	return 0;
+fail:
+	memset(out, 0, sizeof(*out));
+	out->fd = -1;
+	return err;
 }
 
+/* Safe on a zeroed-then-failed struct (fd == -1) and when called twice. */
 void tp_tun_close(struct tp_tun *t)
 {
 	if (t->fd >= 0)
