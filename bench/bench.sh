@@ -7,8 +7,8 @@
 # (direct handler) back to back:
 #   tcp1_up / tcp1_down   iperf3 -t BENCH_T single stream, upload and -R;
 #                         tunplug's CPU s/GB from /proc/PID/stat
-#   connrate_seq / _par   short connections (connect, 1 B echo, close) for
-#                         BENCH_CONNRATE_S s, 1 and 8 in flight
+#   connrate_seq/_par/_par32  short connections (connect, 1 B echo, close)
+#                         for BENCH_CONNRATE_S s, 1, 8 and 32 in flight
 #   idle                  BENCH_IDLE_N connections opened (1 B echo each) and
 #                         held; tunplug's VmRSS before and with them open
 # Output: DIR/raw.jsonl, DIR/raw/*.json (iperf3), DIR/machine.json,
@@ -22,7 +22,7 @@ TP_TEST=bench
 # shellcheck source=../tests/e2e/lib.sh
 source "$HERE/../tests/e2e/lib.sh"
 
-usage() { sed -n '3,18p' "$0"; }
+usage() { sed -n '3,17p' "$0"; }
 T=${BENCH_T:-10}
 CONNRATE_S=${BENCH_CONNRATE_S:-5}
 IDLE_N=${BENCH_IDLE_N:-1000}
@@ -80,9 +80,10 @@ iperf() { # TARGET up|down REP
     --cpu0 "$c0" --cpu1 "$c1" | tee -a "$RAW"
 }
 
-connrate() { # TARGET seq|par REP
+connrate() { # TARGET seq|par|par32 REP
   local target=$1 kind=$2 rep=$3 c=1 j
   [[ $kind == par ]] && c=8
+  [[ $kind == par32 ]] && c=32
   j=$(nsc timeout $((CONNRATE_S + 20)) "$PYTHON" "$TP_TOOL" connrate --host "$TP_DST4" --port "$ECHO_PORT" \
     --duration "$CONNRATE_S" --concurrency "$c") || j='{"error": "connrate client failed"}'
   "$PYTHON" "$HERE/report.py" json --target "$target" --test "connrate_$kind" --rep "$rep" --json "$j" | tee -a "$RAW"
@@ -141,6 +142,7 @@ run_target() { # TARGET REP
   iperf "$target" down "$rep"
   connrate "$target" seq "$rep"
   connrate "$target" par "$rep"
+  connrate "$target" par32 "$rep"
   idle "$target" "$rep"
   case $target in
     kernel) tp_route_kernel_del ;;
