@@ -75,6 +75,7 @@ iperf() { # TARGET up|down REP
   nsc timeout $((T + 20)) iperf3 -c "$TP_DST4" -p "$IPERF_PORT" -t "$T" "${flag[@]}" -J \
     --connect-timeout 3000 >"$f" 2>"$f.err" || log "iperf3 $target $dir failed (see $f)"
   c1=$(gw_stat "$target")
+  [[ -s $f.err ]] || rm -f "$f.err"
   wait "$spid" 2>/dev/null || true
   "$PYTHON" "$HERE/report.py" iperf --target "$target" --test "tcp1_$dir" --rep "$rep" --file "$f" \
     --cpu0 "$c0" --cpu1 "$c1" | tee -a "$RAW"
