@@ -47,6 +47,8 @@ static size_t alen(int family)
 	return family == AF_INET ? 4 : 16;
 }
 
+/* Builders: buf is the caller's (4-byte aligned, cap bytes), addr/dst are
+ * borrowed; nothing is kept. */
 int tp_nl_build_addr(void *buf, size_t cap, uint16_t type, uint32_t seq, int ifindex,
 		     const struct tp_cidr *addr)
 {

@@ -75,6 +75,7 @@ uint32_t tp_csum_add(uint32_t sum, const void *buf, size_t len)
 	return (uint32_t)acc;
 }
 
+/* Pure: no buffers. */
 uint16_t tp_csum_finish(uint32_t sum)
 {
 	while (sum >> 16)
@@ -82,6 +83,7 @@ uint16_t tp_csum_finish(uint32_t sum)
 	return (uint16_t)~sum;
 }
 
+/* src and dst are borrowed for the call only. */
 uint32_t tp_csum_pseudo(int family, const void *src, const void *dst, uint8_t proto,
 			uint32_t l4_len)
 {
@@ -112,6 +114,7 @@ static const char *const drop_names[TP_DROP__COUNT] = {
 	[TP_DROP_NO_MEMORY] = "no_memory",
 };
 
+/* Returns a static string (never NULL, never to be freed). */
 const char *tp_drop_name(enum tp_drop reason)
 {
 	if ((unsigned)reason >= TP_DROP__COUNT)
@@ -194,6 +197,12 @@ static enum tp_drop parse_l4(const uint8_t *b, struct tp_pkt *o, unsigned flags)
 	return TP_DROP_NONE;
 }
 
+/*
+ * b is borrowed; on TP_DROP_NONE, o->src and o->dst point into b and are
+ * valid as long as the caller keeps b. Checks run in header order, so the
+ * first problem found is the reason reported. *o is zeroed first; after a
+ * drop its contents are unspecified.
+ */
 enum tp_drop tp_pkt_parse(const uint8_t *b, size_t len, unsigned flags, struct tp_pkt *o)
 {
 	memset(o, 0, sizeof(*o));

@@ -59,6 +59,9 @@ struct tp_pkt {
 };
 
 #define TP_PKT_VERIFY_CSUM 0x1u /* also verify TCP/UDP/ICMP checksums */
+/* Without it the IPv4 header checksum is still verified, and an IPv6 UDP
+ * checksum of 0 (forbidden by RFC 8200) is still TP_DROP_L4_CSUM. IPv6
+ * packets longer than 65535 bytes in total are TP_DROP_TOTAL_LEN. */
 
 /* Validate and parse the IP packet buf[0..len). Returns TP_DROP_NONE and
  * fills *out, or the reason it must be dropped. Never reads outside buf. */
