@@ -33,11 +33,17 @@ static int attr_cb(const struct nlattr *a, void *arg)
 static size_t fixed_hdr(uint16_t type)
 {
 	switch (type) {
-	case RTM_NEWLINK: case RTM_DELLINK: case RTM_GETLINK:
+	case RTM_NEWLINK:
+	case RTM_DELLINK:
+	case RTM_GETLINK:
 		return sizeof(struct ifinfomsg);
-	case RTM_NEWADDR: case RTM_DELADDR: case RTM_GETADDR:
+	case RTM_NEWADDR:
+	case RTM_DELADDR:
+	case RTM_GETADDR:
 		return sizeof(struct ifaddrmsg);
-	case RTM_NEWROUTE: case RTM_DELROUTE: case RTM_GETROUTE:
+	case RTM_NEWROUTE:
+	case RTM_DELROUTE:
+	case RTM_GETROUTE:
 		return sizeof(struct rtmsg);
 	default:
 		return 0;

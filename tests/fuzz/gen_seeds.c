@@ -15,7 +15,7 @@
 static int failed;
 
 static void put(const char *dir, const char *name, const void *a, size_t alen, const void *b,
-		size_t blen)
+                size_t blen)
 {
 	char path[512];
 	FILE *f;

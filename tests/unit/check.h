@@ -13,20 +13,20 @@ static int check_failures;     /* all failed CHECKs */
 static int check_failed_since; /* failed CHECKs since the last OK() */
 static int check_count;        /* OK() lines printed */
 
-#define CHECK(cond, ...)                                                               \
-	do {                                                                           \
-		if (!(cond)) {                                                         \
+#define CHECK(cond, ...)                                                                         \
+	do {                                                                                     \
+		if (!(cond)) {                                                                   \
 			fprintf(stderr, "%s:%d: CHECK(%s) failed: ", __FILE__, __LINE__, #cond); \
-			fprintf(stderr, __VA_ARGS__);                                  \
-			fputc('\n', stderr);                                           \
-			check_failures++;                                              \
-			check_failed_since++;                                          \
-		}                                                                      \
+			fprintf(stderr, __VA_ARGS__);                                            \
+			fputc('\n', stderr);                                                     \
+			check_failures++;                                                        \
+			check_failed_since++;                                                    \
+		}                                                                                \
 	} while (0)
 
-#define CHECK_EQ(a, b, what)                                                           \
-	do {                                                                           \
-		long long check_a_ = (long long)(a), check_b_ = (long long)(b);        \
+#define CHECK_EQ(a, b, what)                                                                 \
+	do {                                                                                 \
+		long long check_a_ = (long long)(a), check_b_ = (long long)(b);              \
 		CHECK(check_a_ == check_b_, "%s: %lld != %lld", (what), check_a_, check_b_); \
 	} while (0)
 

@@ -96,11 +96,18 @@ static inline void pb_fix_l4(uint8_t *b)
 	if (!off)
 		return;
 	switch (proto) {
-	case IPPROTO_TCP: coff = 16; break;
-	case IPPROTO_UDP: coff = 6; break;
+	case IPPROTO_TCP:
+		coff = 16;
+		break;
+	case IPPROTO_UDP:
+		coff = 6;
+		break;
 	case IPPROTO_ICMP:
-	case IPPROTO_ICMPV6: coff = 2; break;
-	default: return;
+	case IPPROTO_ICMPV6:
+		coff = 2;
+		break;
+	default:
+		return;
 	}
 	pb_put16(b + off + coff, 0);
 	if (proto != IPPROTO_ICMP) {
@@ -121,7 +128,7 @@ static inline void pb_fix_l4(uint8_t *b)
  * tcp_flags, no options. UDP: 5353->53. ICMP: echo request. Returns length.
  */
 static inline size_t pb_build(uint8_t *buf, int family, uint8_t proto, size_t payload,
-			      uint8_t tcp_flags)
+                              uint8_t tcp_flags)
 {
 	size_t ipl = family == AF_INET ? 20 : 40;
 	size_t l4h = proto == IPPROTO_TCP ? 20 : 8;

@@ -34,13 +34,14 @@ static void test_rfc1071(void)
 	CHECK_EQ(tp_csum_finish(tp_csum_add(0, ex, 8)), (uint16_t)~0xddf2, "rfc1071 example");
 	memcpy(shifted + 1, ex, 8);
 	CHECK_EQ(tp_csum_finish(tp_csum_add(0, shifted + 1, 8)), (uint16_t)~0xddf2,
-		 "rfc1071 example, unaligned");
+	         "rfc1071 example, unaligned");
 	OK("csum: RFC 1071 example sums to 0xddf2 (aligned and unaligned)");
 
 	CHECK_EQ(tp_csum_finish(tp_csum_add(0, ex, 0)), 0xffff, "empty buffer");
 	CHECK_EQ(tp_csum_finish(tp_csum_add(0, ex, 1)), (uint16_t)~0x0000, "one zero byte");
-	CHECK_EQ(tp_csum_finish(tp_csum_add(0, ex + 2, 1)), (uint16_t)~0xf200, "odd byte is the high byte");
-	CHECK_EQ(tp_csum_finish(0x12345678u), (uint16_t)~(0x1234 + 0x5678), "finish folds");
+	CHECK_EQ(tp_csum_finish(tp_csum_add(0, ex + 2, 1)), (uint16_t)~0xf200,
+	         "odd byte is the high byte");
+	CHECK_EQ(tp_csum_finish(0x12345678u), (uint16_t) ~(0x1234 + 0x5678), "finish folds");
 	OK("csum: empty, single byte (padded low), finish folds the accumulator");
 }
 
@@ -59,7 +60,8 @@ static void test_random(void)
 			for (size_t i = 0; i < len; i++)
 				buf[off + i] = (uint8_t)rnd();
 			memcpy(p, buf + off, len);
-			if (tp_csum_finish(tp_csum_add(init, buf + off, len)) != naive(init, buf + off, len) ||
+			if (tp_csum_finish(tp_csum_add(init, buf + off, len)) !=
+			            naive(init, buf + off, len) ||
 			    tp_csum_finish(tp_csum_add(init, p, len)) != naive(init, p, len))
 				bad++;
 			runs++;
@@ -73,7 +75,7 @@ static void test_random(void)
 	memset(buf, 0xff, cap);
 	for (size_t len = 0; len <= 9001; len += 331)
 		CHECK_EQ(tp_csum_finish(tp_csum_add(0xffffffffu, buf + 1, len)),
-			 naive(0xffffffffu, buf + 1, len), "all ones");
+		         naive(0xffffffffu, buf + 1, len), "all ones");
 	memset(buf, 0, cap);
 	CHECK_EQ(tp_csum_finish(tp_csum_add(0, buf, 9001)), 0xffff, "all zeros");
 	OK("csum: all-0xff buffers with a 0xffffffff seed, all-zero buffer");
@@ -84,7 +86,7 @@ static void test_random(void)
 		for (size_t k = 0; k < a + b; k++)
 			buf[k] = (uint8_t)rnd();
 		CHECK_EQ(tp_csum_finish(tp_csum_add(tp_csum_add(0, buf, a), buf + a, b)),
-			 naive(0, buf, a + b), "chained sums");
+		         naive(0, buf, a + b), "chained sums");
 	}
 	OK("csum: chained tp_csum_add over split buffers == one pass");
 	free(buf);
@@ -103,7 +105,7 @@ static void test_pseudo(void)
 	pb_put16(ph + 10, 1480);
 	ref = pb_sum(0, ph, 12);
 	CHECK_EQ(tp_csum_finish(tp_csum_pseudo(AF_INET, pb_src4, pb_dst4, IPPROTO_TCP, 1480)),
-		 pb_fold(ref), "v4 pseudo");
+	         pb_fold(ref), "v4 pseudo");
 	/* IPv6: src, dst, 32-bit length, 3 zero bytes, next header */
 	memcpy(ph, pb_src6, 16);
 	memcpy(ph + 16, pb_dst6, 16);
@@ -112,7 +114,7 @@ static void test_pseudo(void)
 	ph[39] = IPPROTO_UDP;
 	ref = pb_sum(0, ph, 40);
 	CHECK_EQ(tp_csum_finish(tp_csum_pseudo(AF_INET6, pb_src6, pb_dst6, IPPROTO_UDP, 70000)),
-		 pb_fold(ref), "v6 pseudo");
+	         pb_fold(ref), "v6 pseudo");
 	OK("csum: pseudo-header sums for IPv4 and IPv6 (length > 65535 too)");
 }
 

@@ -65,7 +65,8 @@ static void test_addr(void)
 	if ((nlh = walk(len, sizeof(*ifa), &t))) {
 		ifa = mnl_nlmsg_get_payload(nlh);
 		CHECK_EQ(nlh->nlmsg_type, RTM_NEWADDR, "type");
-		CHECK_EQ(nlh->nlmsg_flags, NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_REPLACE, "flags");
+		CHECK_EQ(nlh->nlmsg_flags, NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_REPLACE,
+		         "flags");
 		CHECK_EQ(nlh->nlmsg_seq, 77, "seq");
 		CHECK_EQ(ifa->ifa_family, AF_INET, "family");
 		CHECK_EQ(ifa->ifa_prefixlen, 15, "prefix");
@@ -73,12 +74,15 @@ static void test_addr(void)
 		CHECK_EQ(ifa->ifa_scope, RT_SCOPE_UNIVERSE, "scope");
 		CHECK(!(ifa->ifa_flags & IFA_F_NODAD), "no nodad on v4");
 		CHECK(t.tb[IFA_LOCAL] && mnl_attr_get_payload_len(t.tb[IFA_LOCAL]) == 4 &&
-		      !memcmp(mnl_attr_get_payload(t.tb[IFA_LOCAL]), c4.addr, 4), "IFA_LOCAL");
+		              !memcmp(mnl_attr_get_payload(t.tb[IFA_LOCAL]), c4.addr, 4),
+		      "IFA_LOCAL");
 		CHECK(t.tb[IFA_ADDRESS] && mnl_attr_get_payload_len(t.tb[IFA_ADDRESS]) == 4 &&
-		      !memcmp(mnl_attr_get_payload(t.tb[IFA_ADDRESS]), c4.addr, 4), "IFA_ADDRESS");
+		              !memcmp(mnl_attr_get_payload(t.tb[IFA_ADDRESS]), c4.addr, 4),
+		      "IFA_ADDRESS");
 		CHECK_EQ(t.count, 2, "two attributes");
 	}
-	OK("netlink: RTM_NEWADDR v4: REQUEST|ACK|CREATE|REPLACE, ifaddrmsg, IFA_LOCAL + IFA_ADDRESS");
+	OK("netlink: RTM_NEWADDR v4: REQUEST|ACK|CREATE|REPLACE, ifaddrmsg, IFA_LOCAL + "
+	   "IFA_ADDRESS");
 
 	len = tp_nl_build_addr(buf, sizeof(buf), RTM_NEWADDR, 78, 9, &c6);
 	if ((nlh = walk(len, sizeof(*ifa), &t))) {
@@ -89,7 +93,8 @@ static void test_addr(void)
 		CHECK(ifa->ifa_flags & IFA_F_NODAD, "nodad on v6");
 		CHECK(!t.tb[IFA_LOCAL], "no IFA_LOCAL on v6");
 		CHECK(t.tb[IFA_ADDRESS] && mnl_attr_get_payload_len(t.tb[IFA_ADDRESS]) == 16 &&
-		      !memcmp(mnl_attr_get_payload(t.tb[IFA_ADDRESS]), c6.addr, 16), "IFA_ADDRESS");
+		              !memcmp(mnl_attr_get_payload(t.tb[IFA_ADDRESS]), c6.addr, 16),
+		      "IFA_ADDRESS");
 	}
 	OK("netlink: RTM_NEWADDR v6: IFA_F_NODAD, IFA_ADDRESS only");
 
@@ -104,21 +109,28 @@ static void test_addr(void)
 	{
 		struct tp_cidr bad = c4;
 		CHECK_EQ(tp_nl_build_addr(buf, 511, RTM_NEWADDR, 1, 7, &c4), -EINVAL, "cap 511");
-		CHECK_EQ(tp_nl_build_addr(buf, sizeof(buf), RTM_NEWADDR, 1, 0, &c4), -EINVAL, "ifindex 0");
-		CHECK_EQ(tp_nl_build_addr(buf, sizeof(buf), RTM_NEWROUTE, 1, 7, &c4), -EINVAL, "type");
-		CHECK_EQ(tp_nl_build_addr(buf, sizeof(buf), RTM_NEWADDR, 1, 7, NULL), -EINVAL, "NULL");
+		CHECK_EQ(tp_nl_build_addr(buf, sizeof(buf), RTM_NEWADDR, 1, 0, &c4), -EINVAL,
+		         "ifindex 0");
+		CHECK_EQ(tp_nl_build_addr(buf, sizeof(buf), RTM_NEWROUTE, 1, 7, &c4), -EINVAL,
+		         "type");
+		CHECK_EQ(tp_nl_build_addr(buf, sizeof(buf), RTM_NEWADDR, 1, 7, NULL), -EINVAL,
+		         "NULL");
 		bad.prefix = 33;
-		CHECK_EQ(tp_nl_build_addr(buf, sizeof(buf), RTM_NEWADDR, 1, 7, &bad), -EINVAL, "v4 /33");
+		CHECK_EQ(tp_nl_build_addr(buf, sizeof(buf), RTM_NEWADDR, 1, 7, &bad), -EINVAL,
+		         "v4 /33");
 		bad.family = AF_UNSPEC;
 		bad.prefix = 8;
-		CHECK_EQ(tp_nl_build_addr(buf, sizeof(buf), RTM_NEWADDR, 1, 7, &bad), -EINVAL, "family");
+		CHECK_EQ(tp_nl_build_addr(buf, sizeof(buf), RTM_NEWADDR, 1, 7, &bad), -EINVAL,
+		         "family");
 	}
-	OK("netlink: addr builder refuses small buffer, ifindex 0, wrong type, NULL, /33, bad family");
+	OK("netlink: addr builder refuses small buffer, ifindex 0, wrong type, NULL, /33, bad "
+	   "family");
 }
 
 static void test_route(void)
 {
-	struct tp_cidr d4 = cidr("198.19.5.7/16"), d6 = cidr("fd01::99/61"), def = cidr("0.0.0.0/0");
+	struct tp_cidr d4 = cidr("198.19.5.7/16"), d6 = cidr("fd01::99/61"),
+	               def = cidr("0.0.0.0/0");
 	static const uint8_t net4[4] = {198, 19, 0, 0};
 	uint8_t net6[16] = {0xfd, 0x01};
 	struct attrs t;
@@ -130,7 +142,8 @@ static void test_route(void)
 	if ((nlh = walk(len, sizeof(*rtm), &t))) {
 		rtm = mnl_nlmsg_get_payload(nlh);
 		CHECK_EQ(nlh->nlmsg_type, RTM_NEWROUTE, "type");
-		CHECK_EQ(nlh->nlmsg_flags, NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL, "flags");
+		CHECK_EQ(nlh->nlmsg_flags, NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL,
+		         "flags");
 		CHECK_EQ(nlh->nlmsg_seq, 5, "seq");
 		CHECK_EQ(rtm->rtm_family, AF_INET, "family");
 		CHECK_EQ(rtm->rtm_dst_len, 16, "dst_len");
@@ -138,11 +151,14 @@ static void test_route(void)
 		CHECK_EQ(rtm->rtm_protocol, RTPROT_STATIC, "proto static");
 		CHECK_EQ(rtm->rtm_type, RTN_UNICAST, "unicast");
 		CHECK(t.tb[RTA_DST] && mnl_attr_get_payload_len(t.tb[RTA_DST]) == 4 &&
-		      !memcmp(mnl_attr_get_payload(t.tb[RTA_DST]), net4, 4), "RTA_DST masked to 198.19.0.0");
+		              !memcmp(mnl_attr_get_payload(t.tb[RTA_DST]), net4, 4),
+		      "RTA_DST masked to 198.19.0.0");
 		CHECK(t.tb[RTA_OIF] && mnl_attr_get_u32(t.tb[RTA_OIF]) == 7, "RTA_OIF");
-		CHECK(t.tb[RTA_TABLE] && mnl_attr_get_u32(t.tb[RTA_TABLE]) == RT_TABLE_MAIN, "RTA_TABLE main");
+		CHECK(t.tb[RTA_TABLE] && mnl_attr_get_u32(t.tb[RTA_TABLE]) == RT_TABLE_MAIN,
+		      "RTA_TABLE main");
 	}
-	OK("netlink: RTM_NEWROUTE 198.19.5.7/16: CREATE|EXCL, scope link, static, unicast, RTA_DST 198.19.0.0, OIF, table main");
+	OK("netlink: RTM_NEWROUTE 198.19.5.7/16: CREATE|EXCL, scope link, static, unicast, RTA_DST "
+	   "198.19.0.0, OIF, table main");
 
 	len = tp_nl_build_route(buf, sizeof(buf), RTM_DELROUTE, 6, 3, &d6, 100);
 	if ((nlh = walk(len, sizeof(*rtm), &t))) {
@@ -152,7 +168,8 @@ static void test_route(void)
 		CHECK_EQ(rtm->rtm_family, AF_INET6, "family");
 		CHECK_EQ(rtm->rtm_dst_len, 61, "dst_len");
 		CHECK(t.tb[RTA_DST] && mnl_attr_get_payload_len(t.tb[RTA_DST]) == 16 &&
-		      !memcmp(mnl_attr_get_payload(t.tb[RTA_DST]), net6, 16), "RTA_DST masked to fd01::/61");
+		              !memcmp(mnl_attr_get_payload(t.tb[RTA_DST]), net6, 16),
+		      "RTA_DST masked to fd01::/61");
 		CHECK(t.tb[RTA_TABLE] && mnl_attr_get_u32(t.tb[RTA_TABLE]) == 100, "RTA_TABLE 100");
 		CHECK(t.tb[RTA_OIF] && mnl_attr_get_u32(t.tb[RTA_OIF]) == 3, "RTA_OIF");
 	}
@@ -169,9 +186,12 @@ static void test_route(void)
 	{
 		struct tp_cidr bad = d4;
 		bad.prefix = 40;
-		CHECK_EQ(tp_nl_build_route(buf, sizeof(buf), RTM_NEWROUTE, 1, 7, &bad, 0), -EINVAL, "/40");
-		CHECK_EQ(tp_nl_build_route(buf, sizeof(buf), RTM_NEWADDR, 1, 7, &d4, 0), -EINVAL, "type");
-		CHECK_EQ(tp_nl_build_route(buf, sizeof(buf), RTM_NEWROUTE, 1, -1, &d4, 0), -EINVAL, "ifindex");
+		CHECK_EQ(tp_nl_build_route(buf, sizeof(buf), RTM_NEWROUTE, 1, 7, &bad, 0), -EINVAL,
+		         "/40");
+		CHECK_EQ(tp_nl_build_route(buf, sizeof(buf), RTM_NEWADDR, 1, 7, &d4, 0), -EINVAL,
+		         "type");
+		CHECK_EQ(tp_nl_build_route(buf, sizeof(buf), RTM_NEWROUTE, 1, -1, &d4, 0), -EINVAL,
+		         "ifindex");
 		CHECK_EQ(tp_nl_build_route(buf, 100, RTM_NEWROUTE, 1, 7, &d4, 0), -EINVAL, "cap");
 	}
 	OK("netlink: route builder refuses /40 on v4, wrong type, bad ifindex, small buffer");
@@ -266,7 +286,8 @@ static void test_ack(void)
 	CHECK_EQ(tp_nl_parse_ack(buf, n + m, 42), 0, "second message");
 	CHECK_EQ(tp_nl_parse_ack(buf, n + m, 41), -EEXIST, "first message");
 	CHECK_EQ(tp_nl_parse_ack(buf, n + m - 1, 42), -EBADMSG, "second truncated");
-	OK("ack: two replies in one datagram: each seq finds its own; truncated second -> -EBADMSG");
+	OK("ack: two replies in one datagram: each seq finds its own; truncated second -> "
+	   "-EBADMSG");
 	/* trailing junk after a foreign message */
 	n = put_err(buf, 41, 0);
 	CHECK_EQ(tp_nl_parse_ack(buf, n + 8, 42), -EBADMSG, "junk");

@@ -31,11 +31,11 @@ static enum tp_drop parse(const uint8_t *b, size_t len, unsigned flags, struct t
 }
 
 /* One expectation: parse with flags must give want. */
-#define EXPECT(b, len, flags, want, ...)                                                   \
-	do {                                                                               \
-		enum tp_drop got_ = parse((b), (len), (flags), NULL);                      \
+#define EXPECT(b, len, flags, want, ...)                                                          \
+	do {                                                                                      \
+		enum tp_drop got_ = parse((b), (len), (flags), NULL);                             \
 		CHECK(got_ == (want), "got %s, want %s", tp_drop_name(got_), tp_drop_name(want)); \
-		OK(__VA_ARGS__);                                                           \
+		OK(__VA_ARGS__);                                                                  \
 	} while (0)
 
 static void test_names(void)
@@ -47,7 +47,7 @@ static void test_names(void)
 			CHECK(strcmp(n, tp_drop_name((enum tp_drop)j)) != 0, "%s used twice", n);
 	}
 	CHECK(strcmp(tp_drop_name(TP_DROP__COUNT), "unknown") == 0, "out of range");
-	CHECK(strcmp(tp_drop_name((enum tp_drop)-1), "unknown") == 0, "negative");
+	CHECK(strcmp(tp_drop_name((enum tp_drop) - 1), "unknown") == 0, "negative");
 	CHECK(strcmp(tp_drop_name(TP_DROP_IP_CSUM), "ip_csum") == 0, "ip_csum");
 	CHECK(strcmp(tp_drop_name(TP_DROP_TRUNCATED), "truncated") == 0, "truncated");
 	OK("names: every drop reason has a distinct name; out of range -> unknown");
@@ -60,9 +60,9 @@ static void test_good(void)
 		uint8_t proto;
 		const char *what;
 	} t[] = {
-		{AF_INET, IPPROTO_TCP, "ipv4 tcp"},   {AF_INET, IPPROTO_UDP, "ipv4 udp"},
-		{AF_INET, IPPROTO_ICMP, "ipv4 icmp"}, {AF_INET6, IPPROTO_TCP, "ipv6 tcp"},
-		{AF_INET6, IPPROTO_UDP, "ipv6 udp"},  {AF_INET6, IPPROTO_ICMPV6, "ipv6 icmpv6"},
+	        {AF_INET, IPPROTO_TCP, "ipv4 tcp"},   {AF_INET, IPPROTO_UDP, "ipv4 udp"},
+	        {AF_INET, IPPROTO_ICMP, "ipv4 icmp"}, {AF_INET6, IPPROTO_TCP, "ipv6 tcp"},
+	        {AF_INET6, IPPROTO_UDP, "ipv6 udp"},  {AF_INET6, IPPROTO_ICMPV6, "ipv6 icmpv6"},
 	};
 	static const size_t payloads[] = {0, 1, 2, 3, 100, 1379, 1432};
 
@@ -130,13 +130,15 @@ static void test_good(void)
 		pb_fix_l4(pkt);
 		CHECK_EQ(parse(pkt, len, V, NULL), TP_DROP_L4_TRUNCATED, "tcp offset 15");
 	}
-	OK("parse: ipv6 tcp with 12 bytes of options -> data_off 72; offset 15 beyond -> l4_truncated");
+	OK("parse: ipv6 tcp with 12 bytes of options -> data_off 72; offset 15 beyond -> "
+	   "l4_truncated");
 
 	/* IPv4 UDP without a checksum (0) is accepted even when verifying */
 	{
 		size_t len = pb_build(pkt, AF_INET, IPPROTO_UDP, 33, 0);
 		pb_put16(pkt + 20 + 6, 0);
-		EXPECT(pkt, len, V, TP_DROP_NONE, "parse: ipv4 udp checksum 0 (not present) -> none");
+		EXPECT(pkt, len, V, TP_DROP_NONE,
+		       "parse: ipv4 udp checksum 0 (not present) -> none");
 	}
 	/* unaligned buffer */
 	{
@@ -155,7 +157,8 @@ static void test_good(void)
 		memcpy(pkt + 16, (uint8_t[4]){224, 0, 0, 251}, 4);
 		pb_fix_ip(pkt);
 		pb_fix_l4(pkt);
-		EXPECT(pkt, len, V, TP_DROP_NONE, "parse: multicast destination is not a source problem -> none");
+		EXPECT(pkt, len, V, TP_DROP_NONE,
+		       "parse: multicast destination is not a source problem -> none");
 	}
 }
 
@@ -189,13 +192,15 @@ static void test_ip_drops(void)
 	len = pb_build(pkt, AF_INET, IPPROTO_TCP, 0, 2);
 	pb_put16(pkt + 2, (uint16_t)(len + 1));
 	pb_fix_ip(pkt);
-	EXPECT(pkt, len, V, TP_DROP_TOTAL_LEN, "parse: ipv4 total length beyond the buffer -> total_len");
+	EXPECT(pkt, len, V, TP_DROP_TOTAL_LEN,
+	       "parse: ipv4 total length beyond the buffer -> total_len");
 	pb_put16(pkt + 2, 19);
 	pb_fix_ip(pkt);
 	EXPECT(pkt, len, V, TP_DROP_TOTAL_LEN, "parse: ipv4 total length < IHL*4 -> total_len");
 	len = pb_build(pkt, AF_INET6, IPPROTO_UDP, 4, 0);
 	pb_put16(pkt + 4, (uint16_t)(len - 40 + 1));
-	EXPECT(pkt, len, V, TP_DROP_TOTAL_LEN, "parse: ipv6 payload length beyond the buffer -> total_len");
+	EXPECT(pkt, len, V, TP_DROP_TOTAL_LEN,
+	       "parse: ipv6 payload length beyond the buffer -> total_len");
 	memset(pkt + len, 0, sizeof(pkt) - len);
 	pb_put16(pkt + 4, 65535);
 	EXPECT(pkt, 40 + 65535, V, TP_DROP_TOTAL_LEN,
@@ -204,7 +209,8 @@ static void test_ip_drops(void)
 	len = pb_build(pkt, AF_INET, IPPROTO_TCP, 0, 2);
 	pkt[8] ^= 1; /* TTL, header checksum left stale */
 	EXPECT(pkt, len, V, TP_DROP_IP_CSUM, "parse: ipv4 header checksum wrong -> ip_csum");
-	EXPECT(pkt, len, 0, TP_DROP_IP_CSUM, "parse: ipv4 header checksum is checked without VERIFY_CSUM");
+	EXPECT(pkt, len, 0, TP_DROP_IP_CSUM,
+	       "parse: ipv4 header checksum is checked without VERIFY_CSUM");
 
 	/* IHL 6: four NOP option bytes between header and TCP */
 	len = pb_build(pkt + 4, AF_INET, IPPROTO_TCP, 0, 2) + 4;
@@ -238,7 +244,8 @@ static void test_ip_drops(void)
 		for (size_t i = 0; i < sizeof(ext); i++) {
 			len = pb_build(pkt, AF_INET6, IPPROTO_TCP, 8, 2);
 			pkt[6] = ext[i];
-			EXPECT(pkt, len, V, TP_DROP_IPV6_EXTHDR, "parse: ipv6 next header %u -> ipv6_exthdr", ext[i]);
+			EXPECT(pkt, len, V, TP_DROP_IPV6_EXTHDR,
+			       "parse: ipv6 next header %u -> ipv6_exthdr", ext[i]);
 		}
 	}
 
@@ -259,26 +266,31 @@ static void test_ip_drops(void)
 
 	{
 		static const uint8_t bad4[][4] = {
-			{127, 0, 0, 1}, {127, 255, 1, 2}, {224, 0, 0, 1}, {239, 255, 255, 250},
-			{255, 255, 255, 255}, {0, 0, 0, 0},
+		        {127, 0, 0, 1},       {127, 255, 1, 2},     {224, 0, 0, 1},
+		        {239, 255, 255, 250}, {255, 255, 255, 255}, {0, 0, 0, 0},
 		};
 		for (size_t i = 0; i < sizeof(bad4) / sizeof(bad4[0]); i++) {
 			len = pb_build(pkt, AF_INET, IPPROTO_TCP, 0, 2);
 			memcpy(pkt + 12, bad4[i], 4);
 			pb_fix_ip(pkt);
 			pb_fix_l4(pkt);
-			EXPECT(pkt, len, V, TP_DROP_BAD_ADDR, "parse: ipv4 source %u.%u.%u.%u -> bad_addr",
-			       bad4[i][0], bad4[i][1], bad4[i][2], bad4[i][3]);
+			EXPECT(pkt, len, V, TP_DROP_BAD_ADDR,
+			       "parse: ipv4 source %u.%u.%u.%u -> bad_addr", bad4[i][0], bad4[i][1],
+			       bad4[i][2], bad4[i][3]);
 		}
 		static const uint8_t bad6[][16] = {
-			{0xff, 0x02, [15] = 1}, {0xff, 0x0e, [15] = 0x42}, {0}, {[15] = 1},
+		        {0xff, 0x02, [15] = 1},
+		        {0xff, 0x0e, [15] = 0x42},
+		        {0},
+		        {[15] = 1},
 		};
 		static const char *const names6[] = {"ff02::1", "ff0e::42", "::", "::1"};
 		for (size_t i = 0; i < sizeof(bad6) / sizeof(bad6[0]); i++) {
 			len = pb_build(pkt, AF_INET6, IPPROTO_TCP, 0, 2);
 			memcpy(pkt + 8, bad6[i], 16);
 			pb_fix_l4(pkt);
-			EXPECT(pkt, len, V, TP_DROP_BAD_ADDR, "parse: ipv6 source %s -> bad_addr", names6[i]);
+			EXPECT(pkt, len, V, TP_DROP_BAD_ADDR, "parse: ipv6 source %s -> bad_addr",
+			       names6[i]);
 		}
 		len = pb_build(pkt, AF_INET6, IPPROTO_TCP, 0, 2);
 		memcpy(pkt + 8, (uint8_t[16]){[15] = 2}, 16); /* ::2 is odd but not banned */
@@ -307,30 +319,37 @@ static void test_l4_drops(void)
 		else
 			pb_put16(pkt + 4, 19);
 		pb_fix_ip(pkt);
-		EXPECT(pkt, len, V, TP_DROP_L4_TRUNCATED, "parse: %s tcp header 19 bytes -> l4_truncated", v);
+		EXPECT(pkt, len, V, TP_DROP_L4_TRUNCATED,
+		       "parse: %s tcp header 19 bytes -> l4_truncated", v);
 
 		len = pb_build(pkt, fam, IPPROTO_TCP, 40, 2);
 		pkt[ipl + 12] = 4 << 4;
 		pb_fix_l4(pkt);
-		EXPECT(pkt, len, V, TP_DROP_L4_TRUNCATED, "parse: %s tcp data offset 4 -> l4_truncated", v);
+		EXPECT(pkt, len, V, TP_DROP_L4_TRUNCATED,
+		       "parse: %s tcp data offset 4 -> l4_truncated", v);
 		pkt[ipl + 12] = 0;
 		pb_fix_l4(pkt);
-		EXPECT(pkt, len, V, TP_DROP_L4_TRUNCATED, "parse: %s tcp data offset 0 -> l4_truncated", v);
+		EXPECT(pkt, len, V, TP_DROP_L4_TRUNCATED,
+		       "parse: %s tcp data offset 0 -> l4_truncated", v);
 		len = pb_build(pkt, fam, IPPROTO_TCP, 20, 2);
 		pkt[ipl + 12] = 11 << 4; /* 44 > 40 */
 		pb_fix_l4(pkt);
-		EXPECT(pkt, len, V, TP_DROP_L4_TRUNCATED, "parse: %s tcp data offset past the packet -> l4_truncated", v);
+		EXPECT(pkt, len, V, TP_DROP_L4_TRUNCATED,
+		       "parse: %s tcp data offset past the packet -> l4_truncated", v);
 		pkt[ipl + 12] = 10 << 4; /* exactly 40: all options, no data */
 		pb_fix_l4(pkt);
-		EXPECT(pkt, len, V, TP_DROP_NONE, "parse: %s tcp data offset == segment length -> none", v);
+		EXPECT(pkt, len, V, TP_DROP_NONE,
+		       "parse: %s tcp data offset == segment length -> none", v);
 
 		len = pb_build(pkt, fam, IPPROTO_UDP, 20, 0);
 		pb_put16(pkt + ipl + 4, 27);
 		pb_fix_l4(pkt);
-		EXPECT(pkt, len, V, TP_DROP_L4_TRUNCATED, "parse: %s udp length < IP payload -> l4_truncated", v);
+		EXPECT(pkt, len, V, TP_DROP_L4_TRUNCATED,
+		       "parse: %s udp length < IP payload -> l4_truncated", v);
 		pb_put16(pkt + ipl + 4, 29);
 		pb_fix_l4(pkt);
-		EXPECT(pkt, len, V, TP_DROP_L4_TRUNCATED, "parse: %s udp length > IP payload -> l4_truncated", v);
+		EXPECT(pkt, len, V, TP_DROP_L4_TRUNCATED,
+		       "parse: %s udp length > IP payload -> l4_truncated", v);
 		len = pb_build(pkt, fam, IPPROTO_UDP, 0, 0);
 		len = ipl + 7;
 		if (fam == AF_INET)
@@ -339,7 +358,8 @@ static void test_l4_drops(void)
 			pb_put16(pkt + 4, 7);
 		pb_put16(pkt + ipl + 4, 7);
 		pb_fix_ip(pkt);
-		EXPECT(pkt, len, V, TP_DROP_L4_TRUNCATED, "parse: %s udp 7 bytes -> l4_truncated", v);
+		EXPECT(pkt, len, V, TP_DROP_L4_TRUNCATED, "parse: %s udp 7 bytes -> l4_truncated",
+		       v);
 
 		len = pb_build(pkt, fam, icmp, 0, 0);
 		len = ipl + 7;
@@ -348,32 +368,40 @@ static void test_l4_drops(void)
 		else
 			pb_put16(pkt + 4, 7);
 		pb_fix_ip(pkt);
-		EXPECT(pkt, len, V, TP_DROP_L4_TRUNCATED, "parse: %s icmp 7 bytes -> l4_truncated", v);
+		EXPECT(pkt, len, V, TP_DROP_L4_TRUNCATED, "parse: %s icmp 7 bytes -> l4_truncated",
+		       v);
 
 		/* checksums: wrong only matters with VERIFY_CSUM */
 		len = pb_build(pkt, fam, IPPROTO_TCP, 99, 0x18);
 		pkt[len - 1] ^= 0x40;
-		EXPECT(pkt, len, V, TP_DROP_L4_CSUM, "parse: %s tcp payload corrupted -> l4_csum", v);
-		EXPECT(pkt, len, 0, TP_DROP_NONE, "parse: %s tcp payload corrupted, no VERIFY_CSUM -> none", v);
+		EXPECT(pkt, len, V, TP_DROP_L4_CSUM, "parse: %s tcp payload corrupted -> l4_csum",
+		       v);
+		EXPECT(pkt, len, 0, TP_DROP_NONE,
+		       "parse: %s tcp payload corrupted, no VERIFY_CSUM -> none", v);
 		len = pb_build(pkt, fam, IPPROTO_TCP, 99, 0x18);
 		pkt[ipl - 1] ^= 1; /* last byte of dst: only the pseudo-header sees it */
 		pb_fix_ip(pkt);
-		EXPECT(pkt, len, V, TP_DROP_L4_CSUM, "parse: %s tcp pseudo-header (dst) changed -> l4_csum", v);
+		EXPECT(pkt, len, V, TP_DROP_L4_CSUM,
+		       "parse: %s tcp pseudo-header (dst) changed -> l4_csum", v);
 		len = pb_build(pkt, fam, IPPROTO_UDP, 64, 0);
 		pkt[ipl + 8] ^= 0xff;
-		EXPECT(pkt, len, V, TP_DROP_L4_CSUM, "parse: %s udp payload corrupted -> l4_csum", v);
-		EXPECT(pkt, len, 0, TP_DROP_NONE, "parse: %s udp payload corrupted, no VERIFY_CSUM -> none", v);
+		EXPECT(pkt, len, V, TP_DROP_L4_CSUM, "parse: %s udp payload corrupted -> l4_csum",
+		       v);
+		EXPECT(pkt, len, 0, TP_DROP_NONE,
+		       "parse: %s udp payload corrupted, no VERIFY_CSUM -> none", v);
 		len = pb_build(pkt, fam, icmp, 56, 0);
 		pkt[ipl + 4] ^= 1;
 		EXPECT(pkt, len, V, TP_DROP_L4_CSUM, "parse: %s icmp id corrupted -> l4_csum", v);
-		EXPECT(pkt, len, 0, TP_DROP_NONE, "parse: %s icmp id corrupted, no VERIFY_CSUM -> none", v);
+		EXPECT(pkt, len, 0, TP_DROP_NONE,
+		       "parse: %s icmp id corrupted, no VERIFY_CSUM -> none", v);
 	}
 
 	/* IPv6 UDP checksum 0 is invalid (RFC 8200), with or without VERIFY */
 	len = pb_build(pkt, AF_INET6, IPPROTO_UDP, 12, 0);
 	pb_put16(pkt + 40 + 6, 0);
 	EXPECT(pkt, len, V, TP_DROP_L4_CSUM, "parse: ipv6 udp checksum 0 -> l4_csum");
-	EXPECT(pkt, len, 0, TP_DROP_L4_CSUM, "parse: ipv6 udp checksum 0 without VERIFY_CSUM -> l4_csum");
+	EXPECT(pkt, len, 0, TP_DROP_L4_CSUM,
+	       "parse: ipv6 udp checksum 0 without VERIFY_CSUM -> l4_csum");
 
 	/* ICMPv6 includes the pseudo-header, ICMPv4 does not: a checksum over
 	 * the message alone is wrong for v6 and right for v4 */
@@ -383,14 +411,16 @@ static void test_l4_drops(void)
 		pb_put16(pkt + 40 + 2, 0);
 		s = pb_sum(0, pkt + 40, len - 40);
 		pb_put16(pkt + 40 + 2, pb_fold(s));
-		EXPECT(pkt, len, V, TP_DROP_L4_CSUM, "parse: icmpv6 checksum without pseudo-header -> l4_csum");
+		EXPECT(pkt, len, V, TP_DROP_L4_CSUM,
+		       "parse: icmpv6 checksum without pseudo-header -> l4_csum");
 		len = pb_build(pkt, AF_INET, IPPROTO_ICMP, 20, 0);
 		pb_put16(pkt + 20 + 2, 0);
 		s = pb_sum(0, pkt + 8 + 4, 8); /* v4 src+dst */
 		s += IPPROTO_ICMP + (len - 20);
 		s = pb_sum(s, pkt + 20, len - 20);
 		pb_put16(pkt + 20 + 2, pb_fold(s));
-		EXPECT(pkt, len, V, TP_DROP_L4_CSUM, "parse: icmpv4 checksum with a pseudo-header -> l4_csum");
+		EXPECT(pkt, len, V, TP_DROP_L4_CSUM,
+		       "parse: icmpv4 checksum with a pseudo-header -> l4_csum");
 	}
 }
 
@@ -405,11 +435,15 @@ static void test_sweep(void)
 
 	for (int f = 0; f < 2; f++) {
 		for (int q = 0; q < 3; q++) {
-			uint8_t proto = protos[q] == IPPROTO_ICMP && fams[f] == AF_INET6 ? IPPROTO_ICMPV6 : protos[q];
+			uint8_t proto = protos[q] == IPPROTO_ICMP && fams[f] == AF_INET6
+			                        ? IPPROTO_ICMPV6
+			                        : protos[q];
 			size_t len = pb_build(pkt, fams[f], proto, 37, 0x10);
 			for (size_t cut = 0; cut < len; cut++) {
-				CHECK(parse(pkt, cut, V, NULL) != TP_DROP_NONE, "cut at %zu accepted", cut);
-				CHECK(parse(pkt, cut, 0, NULL) != TP_DROP_NONE, "cut at %zu accepted", cut);
+				CHECK(parse(pkt, cut, V, NULL) != TP_DROP_NONE,
+				      "cut at %zu accepted", cut);
+				CHECK(parse(pkt, cut, 0, NULL) != TP_DROP_NONE,
+				      "cut at %zu accepted", cut);
 			}
 			for (size_t i = 0; i < len; i++) {
 				for (int bit = 0; bit < 8; bit++) {
@@ -417,8 +451,11 @@ static void test_sweep(void)
 					pkt[i] ^= (uint8_t)(1 << bit);
 					if (parse(pkt, len, 0, &p) == TP_DROP_NONE) {
 						accepted++;
-						CHECK(p.l4_off + p.l4_len == p.len && p.len <= len && p.data_off <= p.len,
-						      "offsets out of range after flipping byte %zu bit %d", i, bit);
+						CHECK(p.l4_off + p.l4_len == p.len &&
+						              p.len <= len && p.data_off <= p.len,
+						      "offsets out of range after flipping byte "
+						      "%zu bit %d",
+						      i, bit);
 					}
 					n++;
 					pkt[i] ^= (uint8_t)(1 << bit);
@@ -426,7 +463,8 @@ static void test_sweep(void)
 			}
 		}
 	}
-	OK("parse: every truncation of 6 good packets dropped; %d single-bit flips parsed safely (%d accepted without csum check)",
+	OK("parse: every truncation of 6 good packets dropped; %d single-bit flips parsed safely "
+	   "(%d accepted without csum check)",
 	   n, accepted);
 }
 

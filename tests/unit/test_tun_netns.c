@@ -62,7 +62,8 @@ static void test_open_adopt(void)
 	CHECK(fl >= 0 && (fl & O_NONBLOCK), "O_NONBLOCK");
 	fl = fcntl(t.fd, F_GETFD);
 	CHECK(fl >= 0 && (fl & FD_CLOEXEC), "FD_CLOEXEC");
-	OK("tun: open tptest0 -> name, ifindex %d, mtu 1500, non-blocking, close-on-exec", t.ifindex);
+	OK("tun: open tptest0 -> name, ifindex %d, mtu 1500, non-blocking, close-on-exec",
+	   t.ifindex);
 
 	fd = dup(t.fd);
 	fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
@@ -75,7 +76,8 @@ static void test_open_adopt(void)
 	tp_tun_close(&a);
 	CHECK_EQ(a.fd, -1, "close resets fd");
 	tp_tun_close(&a);
-	OK("tun: adopt a dup of the fd -> same name/ifindex/mtu, O_NONBLOCK set; close twice is safe");
+	OK("tun: adopt a dup of the fd -> same name/ifindex/mtu, O_NONBLOCK set; close twice is "
+	   "safe");
 
 	CHECK(pipe(p) == 0, "pipe");
 	r = tp_tun_adopt(p[0], &b);
@@ -110,7 +112,8 @@ static void test_open_adopt(void)
 	CHECK(fd >= 0, "tun with packet info");
 	if (have_sysfs) {
 		CHECK_EQ(tp_tun_adopt(fd, &b), -EPROTONOSUPPORT, "no IFF_NO_PI");
-		OK("tun: adopt of a tun without IFF_NO_PI -> -EPROTONOSUPPORT (via /sys tun_flags)");
+		OK("tun: adopt of a tun without IFF_NO_PI -> -EPROTONOSUPPORT (via /sys "
+		   "tun_flags)");
 	} else {
 		OK("tun: adopt of a tun without IFF_NO_PI # skip: no private /sys");
 	}
@@ -146,11 +149,12 @@ static int addr_cb(const struct nlmsghdr *nlh, void *data)
 	if (ifa->ifa_family != w->family || (int)ifa->ifa_index != w->ifindex ||
 	    ifa->ifa_prefixlen != w->plen)
 		return MNL_CB_OK;
-	mnl_attr_for_each(a, nlh, sizeof(*ifa))
-		if (mnl_attr_get_type(a) == IFA_ADDRESS &&
-		    mnl_attr_get_payload_len(a) == (w->family == AF_INET ? 4u : 16u) &&
-		    !memcmp(mnl_attr_get_payload(a), w->addr, mnl_attr_get_payload_len(a)))
-			w->found++;
+	mnl_attr_for_each(a, nlh, sizeof(*ifa)) if (mnl_attr_get_type(a) == IFA_ADDRESS &&
+	                                            mnl_attr_get_payload_len(a) ==
+	                                                    (w->family == AF_INET ? 4u : 16u) &&
+	                                            !memcmp(mnl_attr_get_payload(a), w->addr,
+	                                                    mnl_attr_get_payload_len(a)))
+	        w->found++;
 	return MNL_CB_OK;
 }
 
@@ -164,7 +168,8 @@ static int route_cb(const struct nlmsghdr *nlh, void *data)
 
 	if (rtm->rtm_family != w->family || rtm->rtm_dst_len != w->plen)
 		return MNL_CB_OK;
-	mnl_attr_for_each(a, nlh, sizeof(*rtm)) {
+	mnl_attr_for_each(a, nlh, sizeof(*rtm))
+	{
 		switch (mnl_attr_get_type(a)) {
 		case RTA_OIF:
 			oif = (int)mnl_attr_get_u32(a);
@@ -173,7 +178,8 @@ static int route_cb(const struct nlmsghdr *nlh, void *data)
 			table = mnl_attr_get_u32(a);
 			break;
 		case RTA_DST:
-			dst = !memcmp(mnl_attr_get_payload(a), w->addr, mnl_attr_get_payload_len(a));
+			dst = !memcmp(mnl_attr_get_payload(a), w->addr,
+			              mnl_attr_get_payload_len(a));
 			break;
 		}
 	}
@@ -211,7 +217,8 @@ static int count(uint16_t type, struct want *w)
 		goto out;
 	w->found = 0;
 	while ((n = mnl_socket_recvfrom(s, b, sizeof(b))) > 0) {
-		int cr = mnl_cb_run(b, (size_t)n, seq, portid, type == RTM_GETADDR ? addr_cb : route_cb, w);
+		int cr = mnl_cb_run(b, (size_t)n, seq, portid,
+		                    type == RTM_GETADDR ? addr_cb : route_cb, w);
 		if (cr == MNL_CB_STOP) {
 			r = w->found;
 			break;
@@ -262,7 +269,8 @@ static void test_netlink(void)
 	s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
 	memset(&ifr, 0, sizeof(ifr));
 	snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", t.name);
-	CHECK(ioctl(s, SIOCGIFMTU, &ifr) == 0 && ifr.ifr_mtu == 1400, "mtu 1400 (got %d)", ifr.ifr_mtu);
+	CHECK(ioctl(s, SIOCGIFMTU, &ifr) == 0 && ifr.ifr_mtu == 1400, "mtu 1400 (got %d)",
+	      ifr.ifr_mtu);
 	CHECK(ioctl(s, SIOCGIFFLAGS, &ifr) == 0 && (ifr.ifr_flags & IFF_UP), "IFF_UP");
 	OK("netlink: link up with mtu 1400 (checked with SIOCGIFMTU/SIOCGIFFLAGS)");
 
@@ -357,7 +365,7 @@ int main(void)
 	}
 	/* a sysfs of our own netns, in our own mount namespace */
 	have_sysfs = mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) == 0 &&
-		     mount("sysfs", "/sys", "sysfs", 0, NULL) == 0;
+	             mount("sysfs", "/sys", "sysfs", 0, NULL) == 0;
 	test_open_adopt();
 	test_netlink();
 	return check_exit();

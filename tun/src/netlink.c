@@ -36,8 +36,8 @@ struct tp_nl {
 	uint32_t seq;
 	struct nl_entry *log; /* undo journal, oldest first */
 	size_t nlog, caplog;
-	char op[160];         /* the operation in progress */
-	char last_op[160];    /* the operation that failed last */
+	char op[160];      /* the operation in progress */
+	char last_op[160]; /* the operation that failed last */
 	_Alignas(struct nlmsghdr) char buf[NL_BUF];
 	_Alignas(struct nlmsghdr) char rbuf[NL_BUF];
 };
@@ -50,7 +50,7 @@ static size_t alen(int family)
 /* Builders: buf is the caller's (4-byte aligned, cap bytes), addr/dst are
  * borrowed; nothing is kept. */
 int tp_nl_build_addr(void *buf, size_t cap, uint16_t type, uint32_t seq, int ifindex,
-		     const struct tp_cidr *addr)
+                     const struct tp_cidr *addr)
 {
 	struct nlmsghdr *nlh;
 	struct ifaddrmsg *ifa;
@@ -79,7 +79,7 @@ int tp_nl_build_addr(void *buf, size_t cap, uint16_t type, uint32_t seq, int ifi
 }
 
 int tp_nl_build_route(void *buf, size_t cap, uint16_t type, uint32_t seq, int ifindex,
-		      const struct tp_cidr *dst, uint32_t table)
+                      const struct tp_cidr *dst, uint32_t table)
 {
 	struct nlmsghdr *nlh;
 	struct rtmsg *rtm;
@@ -280,7 +280,7 @@ out:
 }
 
 static void set_op(struct tp_nl *nl, const char *verb, const struct tp_cidr *c, int ifindex,
-		   uint32_t table, bool route)
+                   uint32_t table, bool route)
 {
 	char cb[64];
 
@@ -288,10 +288,11 @@ static void set_op(struct tp_nl *nl, const char *verb, const struct tp_cidr *c, 
 	if (!route)
 		snprintf(nl->op, sizeof(nl->op), "%s address %s dev %d", verb, cb, ifindex);
 	else if (table == 0 || table == RT_TABLE_MAIN)
-		snprintf(nl->op, sizeof(nl->op), "%s route %s dev %d table main", verb, cb, ifindex);
+		snprintf(nl->op, sizeof(nl->op), "%s route %s dev %d table main", verb, cb,
+		         ifindex);
 	else
 		snprintf(nl->op, sizeof(nl->op), "%s route %s dev %d table %u", verb, cb, ifindex,
-			 table);
+		         table);
 }
 
 /* Make room for one more journal entry before touching the kernel, so a
@@ -331,7 +332,7 @@ int tp_nl_addr_add(struct tp_nl *nl, int ifindex, const struct tp_cidr *addr)
 		return err;
 	}
 	err = nl_talk(nl, tp_nl_build_addr(nl->buf, sizeof(nl->buf), RTM_NEWADDR, ++nl->seq,
-					   ifindex, addr));
+	                                   ifindex, addr));
 	if (err)
 		return err;
 	nl->log[nl->nlog++] = (struct nl_entry){NL_ADDR, ifindex, *addr, 0};
@@ -350,7 +351,7 @@ int tp_nl_route_add(struct tp_nl *nl, int ifindex, const struct tp_cidr *dst, ui
 		return err;
 	}
 	err = nl_talk(nl, tp_nl_build_route(nl->buf, sizeof(nl->buf), RTM_NEWROUTE, ++nl->seq,
-					    ifindex, dst, table));
+	                                    ifindex, dst, table));
 	if (err)
 		return err;
 	nl->log[nl->nlog++] = (struct nl_entry){NL_ROUTE, ifindex, *dst, table};
@@ -371,11 +372,11 @@ int tp_nl_undo(struct tp_nl *nl)
 		if (e->kind == NL_ROUTE) {
 			set_op(nl, "delete", &e->cidr, e->ifindex, e->table, true);
 			len = tp_nl_build_route(nl->buf, sizeof(nl->buf), RTM_DELROUTE, ++nl->seq,
-						e->ifindex, &e->cidr, e->table);
+			                        e->ifindex, &e->cidr, e->table);
 		} else {
 			set_op(nl, "delete", &e->cidr, e->ifindex, 0, false);
 			len = tp_nl_build_addr(nl->buf, sizeof(nl->buf), RTM_DELADDR, ++nl->seq,
-					       e->ifindex, &e->cidr);
+			                       e->ifindex, &e->cidr);
 		}
 		err = nl_talk(nl, len);
 		/* already gone: the device was removed, or the route went

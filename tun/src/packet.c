@@ -85,7 +85,7 @@ uint16_t tp_csum_finish(uint32_t sum)
 
 /* src and dst are borrowed for the call only. */
 uint32_t tp_csum_pseudo(int family, const void *src, const void *dst, uint8_t proto,
-			uint32_t l4_len)
+                        uint32_t l4_len)
 {
 	size_t alen = family == AF_INET ? 4 : 16;
 	uint32_t sum = tp_csum_add(0, src, alen);
@@ -97,21 +97,21 @@ uint32_t tp_csum_pseudo(int family, const void *src, const void *dst, uint8_t pr
 }
 
 static const char *const drop_names[TP_DROP__COUNT] = {
-	[TP_DROP_NONE] = "none",
-	[TP_DROP_TRUNCATED] = "truncated",
-	[TP_DROP_VERSION] = "version",
-	[TP_DROP_HDR_LEN] = "hdr_len",
-	[TP_DROP_TOTAL_LEN] = "total_len",
-	[TP_DROP_IP_CSUM] = "ip_csum",
-	[TP_DROP_IP_OPTIONS] = "ip_options",
-	[TP_DROP_FRAGMENT] = "fragment",
-	[TP_DROP_IPV6_EXTHDR] = "ipv6_exthdr",
-	[TP_DROP_PROTO] = "proto",
-	[TP_DROP_L4_TRUNCATED] = "l4_truncated",
-	[TP_DROP_L4_CSUM] = "l4_csum",
-	[TP_DROP_BAD_ADDR] = "bad_addr",
-	[TP_DROP_UNSUPPORTED] = "unsupported",
-	[TP_DROP_NO_MEMORY] = "no_memory",
+        [TP_DROP_NONE] = "none",
+        [TP_DROP_TRUNCATED] = "truncated",
+        [TP_DROP_VERSION] = "version",
+        [TP_DROP_HDR_LEN] = "hdr_len",
+        [TP_DROP_TOTAL_LEN] = "total_len",
+        [TP_DROP_IP_CSUM] = "ip_csum",
+        [TP_DROP_IP_OPTIONS] = "ip_options",
+        [TP_DROP_FRAGMENT] = "fragment",
+        [TP_DROP_IPV6_EXTHDR] = "ipv6_exthdr",
+        [TP_DROP_PROTO] = "proto",
+        [TP_DROP_L4_TRUNCATED] = "l4_truncated",
+        [TP_DROP_L4_CSUM] = "l4_csum",
+        [TP_DROP_BAD_ADDR] = "bad_addr",
+        [TP_DROP_UNSUPPORTED] = "unsupported",
+        [TP_DROP_NO_MEMORY] = "no_memory",
 };
 
 /* Returns a static string (never NULL, never to be freed). */
@@ -189,9 +189,9 @@ static enum tp_drop parse_l4(const uint8_t *b, struct tp_pkt *o, unsigned flags)
 	if (!(flags & TP_PKT_VERIFY_CSUM))
 		return TP_DROP_NONE;
 	/* ICMPv4 sums only its own bytes; TCP, UDP and ICMPv6 add the pseudo-header. */
-	sum = o->proto == IPPROTO_ICMP ? 0
-				       : tp_csum_pseudo(o->family, o->src, o->dst, o->proto,
-							(uint32_t)l4);
+	sum = o->proto == IPPROTO_ICMP
+	              ? 0
+	              : tp_csum_pseudo(o->family, o->src, o->dst, o->proto, (uint32_t)l4);
 	if (tp_csum_finish(tp_csum_add(sum, b + off, l4)) != 0)
 		return TP_DROP_L4_CSUM;
 	return TP_DROP_NONE;
