@@ -81,8 +81,18 @@ iperf() { # TARGET up|down REP
     --cpu0 "$c0" --cpu1 "$c1" | tee -a "$RAW"
 }
 
+# Every phase starts without TIME-WAIT sockets from the phases before (tens of
+# thousands after a connection-rate phase): through tunplug the clients' ports
+# can't be reused early (lwIP sends no TCP timestamps, which tcp_tw_reuse
+# needs), so leftovers of one phase would throttle the next one's connect().
+flush_tw() {
+  nsc ss -K -Htn state time-wait >/dev/null 2>&1 || true
+  nss ss -K -Htn state time-wait >/dev/null 2>&1 || true
+}
+
 connrate() { # TARGET seq|par|par32 REP
   local target=$1 kind=$2 rep=$3 c=1 j
+  flush_tw
   [[ $kind == par ]] && c=8
   [[ $kind == par32 ]] && c=32
   j=$(nsc timeout $((CONNRATE_S + 20)) "$PYTHON" "$TP_TOOL" connrate --host "$TP_DST4" --port "$ECHO_PORT" \
@@ -94,6 +104,7 @@ connrate() { # TARGET seq|par|par32 REP
 idle() { # TARGET REP
   local target=$1 rep=$2 s0 s1 log=$TP_TMP/idle.log pid i open done_line
   rm -f "$TP_TMP/idle.stop"
+  flush_tw
   s0=$(gw_stat "$target")
   tp_bg idle "$NS_C" timeout 90 "$PYTHON" "$TP_TOOL" idle --host "$TP_DST4" --port "$ECHO_PORT" -n "$IDLE_N" \
     --open-timeout 30 --hold 30 --stop-file "$TP_TMP/idle.stop" --recheck
