@@ -35,7 +35,7 @@ tp_mkfile "$TP_TMP/www/50MB.bin" 50
 want=$(sha_of "$TP_TMP/www/50MB.bin")
 tp_bg http4 "$NS_S" "$PYTHON" -m http.server --bind "$TP_DST4" --directory "$TP_TMP/www" 8080
 tp_bg http6 "$NS_S" "$PYTHON" -m http.server --bind "$TP_DST6" --directory "$TP_TMP/www" 8080
-tp_wait_listen "$NS_S" 8080
+tp_wait_listen "$NS_S" 8080 5 2 # v4 and v6
 ip -n "$NS_C" -br addr show
 ip -n "$NS_S" -br addr show
 

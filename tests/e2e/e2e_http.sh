@@ -18,8 +18,7 @@ want=$(sha_of "$TP_TMP/www/blob.bin")
 # one server per family (bound to the server addresses only)
 tp_bg http4 "$NS_S" "$PYTHON" -m http.server --bind "$TP_DST4" --directory "$TP_TMP/www" "$PORT"
 tp_bg http6 "$NS_S" "$PYTHON" -m http.server --bind "$TP_DST6" --directory "$TP_TMP/www" "$PORT"
-tp_wait_listen "$NS_S" "$PORT"
-sleep 0.2 # both listeners
+tp_wait_listen "$NS_S" "$PORT" 5 2 # v4 and v6
 tp_gw_start
 
 for url in "http://$TP_DST4:$PORT" "http://[$TP_DST6]:$PORT"; do

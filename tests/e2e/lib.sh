@@ -208,14 +208,15 @@ tp_bg() {
   TP_PIDS+=("$TP_LAST_PID")
 }
 
-# tp_wait_listen NS PORT [SECONDS]: until a TCP socket listens on PORT in NS
+# tp_wait_listen NS PORT [SECONDS] [COUNT]: until COUNT (1) TCP sockets listen on PORT in NS
 tp_wait_listen() {
-  local ns=$1 port=$2 t=${3:-5} i
+  local ns=$1 port=$2 t=${3:-5} want=${4:-1} i n=0
   for ((i = 0; i < t * 20; i++)); do
-    [[ -n $(ip netns exec "$ns" ss -Hltn "sport = :$port" 2>/dev/null) ]] && return 0
+    n=$(ip netns exec "$ns" ss -Hltn "sport = :$port" 2>/dev/null | wc -l) || n=0
+    ((n >= want)) && return 0
     sleep 0.05
   done
-  fail "nothing listens on TCP port $port in $ns after ${t}s"
+  fail "$n of $want listeners on TCP port $port in $ns after ${t}s"
 }
 
 # tp_gw_start [EXTRA ARGS...]: tunplug in $NS_C with the topology's args, wait for "ready"
