@@ -113,11 +113,15 @@ static void on_idle_timer(uv_timer_t *t)
 /* ---- summary ---- */
 
 static const char *const refuse_names[TP_REFUSE__COUNT] = {
-	[TP_REFUSE_CONNREFUSED] = "connrefused", [TP_REFUSE_TIMEDOUT] = "timedout",
-	[TP_REFUSE_HOSTUNREACH] = "hostunreach", [TP_REFUSE_NETUNREACH] = "netunreach",
-	[TP_REFUSE_CONNRESET] = "connreset",     [TP_REFUSE_DECLINED] = "declined",
-	[TP_REFUSE_SHUTDOWN] = "shutdown",       [TP_REFUSE_NOMEM] = "nomem",
-	[TP_REFUSE_OTHER] = "other",
+        [TP_REFUSE_CONNREFUSED] = "connrefused",
+        [TP_REFUSE_TIMEDOUT] = "timedout",
+        [TP_REFUSE_HOSTUNREACH] = "hostunreach",
+        [TP_REFUSE_NETUNREACH] = "netunreach",
+        [TP_REFUSE_CONNRESET] = "connreset",
+        [TP_REFUSE_DECLINED] = "declined",
+        [TP_REFUSE_SHUTDOWN] = "shutdown",
+        [TP_REFUSE_NOMEM] = "nomem",
+        [TP_REFUSE_OTHER] = "other",
 };
 
 static void print_summary(struct tp_gw *gw)
@@ -131,46 +135,51 @@ static void print_summary(struct tp_gw *gw)
 	for (int i = 0; i < TP_REFUSE__COUNT; i++)
 		refused += st->flows_refused[i];
 	fprintf(stderr, "tunplug: summary: uptime %.1f s, tun %s, handler %s\n",
-		(double)(uv_now(&gw->loop) - gw->start_ms) / 1000.0, gw->tun.name,
-		gw->handler ? gw->handler->name : "-");
+	        (double)(uv_now(&gw->loop) - gw->start_ms) / 1000.0, gw->tun.name,
+	        gw->handler ? gw->handler->name : "-");
 	if (ss) {
 		fprintf(stderr,
-			"tunplug:   packets in %llu (%llu bytes), out %llu (%llu bytes), output errors %llu, tun full drops %llu\n",
-			(unsigned long long)ss->pkts_in, (unsigned long long)ss->bytes_in,
-			(unsigned long long)ss->pkts_out, (unsigned long long)ss->bytes_out,
-			(unsigned long long)ss->output_errors,
-			(unsigned long long)st->out_drops_full);
+		        "tunplug:   packets in %llu (%llu bytes), out %llu (%llu bytes), output "
+		        "errors %llu, tun full drops %llu\n",
+		        (unsigned long long)ss->pkts_in, (unsigned long long)ss->bytes_in,
+		        (unsigned long long)ss->pkts_out, (unsigned long long)ss->bytes_out,
+		        (unsigned long long)ss->output_errors,
+		        (unsigned long long)st->out_drops_full);
 		off = (size_t)snprintf(line, sizeof(line), "tunplug:   drops:");
 		for (int i = 1; i < TP_DROP__COUNT && off < sizeof(line); i++)
 			off += (size_t)snprintf(line + off, sizeof(line) - off, " %s %llu",
-						tp_drop_name((enum tp_drop)i),
-						(unsigned long long)ss->drops[i]);
+			                        tp_drop_name((enum tp_drop)i),
+			                        (unsigned long long)ss->drops[i]);
 		fprintf(stderr, "%s\n", line);
 		fprintf(stderr,
-			"tunplug:   syn: held %llu, absorbed %llu, rst (limit %llu, refused %llu, loopback %llu)\n",
-			(unsigned long long)ss->syn_held, (unsigned long long)ss->syn_absorbed,
-			(unsigned long long)ss->syn_rst_limit,
-			(unsigned long long)ss->syn_rst_refused,
-			(unsigned long long)ss->syn_rst_loopback);
+		        "tunplug:   syn: held %llu, absorbed %llu, rst (limit %llu, refused %llu, "
+		        "loopback %llu)\n",
+		        (unsigned long long)ss->syn_held, (unsigned long long)ss->syn_absorbed,
+		        (unsigned long long)ss->syn_rst_limit,
+		        (unsigned long long)ss->syn_rst_refused,
+		        (unsigned long long)ss->syn_rst_loopback);
 		fprintf(stderr,
-			"tunplug:   stack tcp flows: opened %llu, closed %llu, now %llu; lwip mem errors %llu\n",
-			(unsigned long long)ss->tcp_flows_opened,
-			(unsigned long long)ss->tcp_flows_closed,
-			(unsigned long long)ss->tcp_flows_now, (unsigned long long)ss->lwip_mem_err);
+		        "tunplug:   stack tcp flows: opened %llu, closed %llu, now %llu; lwip mem "
+		        "errors %llu\n",
+		        (unsigned long long)ss->tcp_flows_opened,
+		        (unsigned long long)ss->tcp_flows_closed,
+		        (unsigned long long)ss->tcp_flows_now,
+		        (unsigned long long)ss->lwip_mem_err);
 	}
 	fprintf(stderr,
-		"tunplug:   flows: seen %llu, accepted %llu, refused %llu, closed %llu (with error %llu, idle %llu), upstream errors %llu\n",
-		(unsigned long long)st->flows_seen, (unsigned long long)st->flows_accepted, refused,
-		(unsigned long long)st->flows_closed, (unsigned long long)st->flows_closed_err,
-		(unsigned long long)st->flows_idle, (unsigned long long)st->upstream_errors);
+	        "tunplug:   flows: seen %llu, accepted %llu, refused %llu, closed %llu (with error "
+	        "%llu, idle %llu), upstream errors %llu\n",
+	        (unsigned long long)st->flows_seen, (unsigned long long)st->flows_accepted, refused,
+	        (unsigned long long)st->flows_closed, (unsigned long long)st->flows_closed_err,
+	        (unsigned long long)st->flows_idle, (unsigned long long)st->upstream_errors);
 	off = (size_t)snprintf(line, sizeof(line), "tunplug:   refused by reason:");
 	for (int i = 0; i < TP_REFUSE__COUNT && off < sizeof(line); i++)
 		off += (size_t)snprintf(line + off, sizeof(line) - off, " %s %llu", refuse_names[i],
-					(unsigned long long)st->flows_refused[i]);
+		                        (unsigned long long)st->flows_refused[i]);
 	fprintf(stderr, "%s\n", line);
 	fprintf(stderr, "tunplug:   bytes up %llu, down %llu; protect errors %llu\n",
-		(unsigned long long)st->bytes_up, (unsigned long long)st->bytes_down,
-		(unsigned long long)st->protect_errors);
+	        (unsigned long long)st->bytes_up, (unsigned long long)st->bytes_down,
+	        (unsigned long long)st->protect_errors);
 }
 
 /* ---- stop ---- */
@@ -239,7 +248,7 @@ static int netlink_setup(struct tp_gw *gw)
 		ret = tp_nl_route_add(gw->nl, gw->tun.ifindex, &o->routes[i], 0);
 	if (ret)
 		fprintf(stderr, "tunplug: netlink: %s: %s\n", tp_nl_last_op(gw->nl),
-			strerror(-ret));
+		        strerror(-ret));
 	return ret;
 }
 
@@ -247,12 +256,12 @@ static int handler_check(const struct tp_handler *h)
 {
 	if ((h->abi_version >> 16) != TP_HANDLER_ABI_MAJOR) {
 		fprintf(stderr, "tunplug: handler %s: ABI major %u, this gateway speaks %u\n",
-			h->name, h->abi_version >> 16, TP_HANDLER_ABI_MAJOR);
+		        h->name, h->abi_version >> 16, TP_HANDLER_ABI_MAJOR);
 		return -EPROTO;
 	}
 	if (h->struct_size < sizeof(struct tp_handler)) {
 		fprintf(stderr, "tunplug: handler %s: table is %u bytes, at least %zu expected\n",
-			h->name, h->struct_size, sizeof(struct tp_handler));
+		        h->name, h->struct_size, sizeof(struct tp_handler));
 		return -EPROTO;
 	}
 	return 0;
@@ -270,7 +279,7 @@ static int gw_init(struct tp_gw *gw, const struct tp_options *o)
 	gw->handler = tp_handler_builtin(o->handler);
 	if (!gw->handler) {
 		fprintf(stderr, "tunplug: --handler: \"%s\" is not a built-in handler\n",
-			o->handler);
+		        o->handler);
 		return -ENOENT;
 	}
 	ret = handler_check(gw->handler);
@@ -297,7 +306,7 @@ static int gw_init(struct tp_gw *gw, const struct tp_options *o)
 		ret = tp_tun_adopt(o->tun_fd, &gw->tun);
 		if (ret) {
 			fprintf(stderr, "tunplug: tun: adopt fd %d: %s\n", o->tun_fd,
-				strerror(-ret));
+			        strerror(-ret));
 			gw->tun.fd = -1;
 			return ret;
 		}
@@ -305,8 +314,7 @@ static int gw_init(struct tp_gw *gw, const struct tp_options *o)
 	} else {
 		ret = tp_tun_open(o->tun_name, &gw->tun);
 		if (ret) {
-			fprintf(stderr, "tunplug: tun: open %s: %s\n", o->tun_name,
-				strerror(-ret));
+			fprintf(stderr, "tunplug: tun: open %s: %s\n", o->tun_name, strerror(-ret));
 			gw->tun.fd = -1;
 			return ret;
 		}
@@ -337,7 +345,7 @@ static int gw_init(struct tp_gw *gw, const struct tp_options *o)
 	ret = gw->handler->init(&gw->host, &gw->hstate);
 	if (ret) {
 		fprintf(stderr, "tunplug: handler %s: init: %s\n", gw->handler->name,
-			strerror(-ret));
+		        strerror(-ret));
 		return ret;
 	}
 	gw->handler_up = true;
@@ -414,7 +422,7 @@ static int gw_fini(struct tp_gw *gw)
 
 		if (r) {
 			fprintf(stderr, "tunplug: netlink: undo %s: %s\n", tp_nl_last_op(gw->nl),
-				strerror(-r));
+			        strerror(-r));
 			ret = r;
 		}
 		tp_nl_close(gw->nl);

@@ -29,8 +29,8 @@ enum tp_refuse {
 };
 
 struct tp_gw_stats {
-	uint64_t flows_seen;       /* SYNs dispatched to the handler */
-	uint64_t flows_accepted;   /* handler said yes (handshake completed) */
+	uint64_t flows_seen;     /* SYNs dispatched to the handler */
+	uint64_t flows_accepted; /* handler said yes (handshake completed) */
 	uint64_t flows_refused[TP_REFUSE__COUNT];
 	uint64_t flows_closed;     /* accepted flows that finished */
 	uint64_t flows_closed_err; /* ... with an error (RST, timeout, abort) */
@@ -40,8 +40,8 @@ struct tp_gw_stats {
 	uint64_t bytes_down;       /* upstream/handler -> client */
 	uint64_t tun_reads;
 	uint64_t tun_read_errors;
-	uint64_t out_drops_full;   /* tun write EAGAIN/ENOBUFS */
-	uint64_t out_errors;       /* other tun write errors */
+	uint64_t out_drops_full; /* tun write EAGAIN/ENOBUFS */
+	uint64_t out_errors;     /* other tun write errors */
 	uint64_t protect_errors;
 };
 
@@ -67,12 +67,12 @@ struct tp_gw {
 	bool stack_up;
 	bool stopping;
 
-	struct tp_flow *flows; /* every live host flow (intrusive list) */
+	struct tp_flow *flows;    /* every live host flow (intrusive list) */
 	struct tp_flow *deferred; /* flows whose handler flow_close is queued */
-	unsigned api_depth;    /* > 0 while inside a host->* call */
-	uv_idle_t defer_idle;  /* runs the queued flow_close calls */
-	uint8_t *rxbuf;        /* one tun packet */
-	uint8_t *dlbuf;        /* shared upstream read buffer (see host.c) */
+	unsigned api_depth;       /* > 0 while inside a host->* call */
+	uv_idle_t defer_idle;     /* runs the queued flow_close calls */
+	uint8_t *rxbuf;           /* one tun packet */
+	uint8_t *dlbuf;           /* shared upstream read buffer (see host.c) */
 	size_t dlbuf_len;
 	uint64_t start_ms;
 

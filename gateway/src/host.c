@@ -37,16 +37,16 @@ enum flow_mode { MODE_NONE, MODE_IO, MODE_SPLICE };
 struct tp_flow {
 	struct tp_flow *prev, *next; /* gw->flows */
 	struct tp_gw *gw;
-	struct tp_tcp_flow *tcp;     /* NULL once the stack flow is gone */
+	struct tp_tcp_flow *tcp; /* NULL once the stack flow is gone */
 	struct tp_flow_info info;
-	void *hdata;                 /* the handler's slot */
+	void *hdata; /* the handler's slot */
 	unsigned refs;
 	uint8_t phase, mode;
-	bool handler_closed;         /* handler->flow_close has run (or is queued) */
-	int close_err;               /* for a queued flow_close */
-	struct tp_flow *defer_next;  /* gw->deferred */
-	const char *why;             /* our reason when we end the flow */
-	uint64_t last_active;        /* loop ms */
+	bool handler_closed;        /* handler->flow_close has run (or is queued) */
+	int close_err;              /* for a queued flow_close */
+	struct tp_flow *defer_next; /* gw->deferred */
+	const char *why;            /* our reason when we end the flow */
+	uint64_t last_active;       /* loop ms */
 	uint64_t bytes_up, bytes_down;
 
 	/* MODE_IO */
@@ -55,19 +55,19 @@ struct tp_flow {
 	bool io_paused, io_delivering, io_eof, io_eof_delivered, io_want_writable, io_shut;
 
 	/* MODE_SPLICE */
-	uv_stream_t *up;             /* heap handle, owned; NULL after its close cb */
+	uv_stream_t *up; /* heap handle, owned; NULL after its close cb */
 	bool up_closing;
-	bool writing;                /* one uv_write outstanding */
+	bool writing; /* one uv_write outstanding */
 	size_t wlen;
 	uv_write_t wreq;
 	uv_buf_t wbufs[PEEK_IOV];
 	uv_shutdown_t sreq;
-	bool client_eof;             /* client FIN seen */
-	bool shut_sent, shut_done;   /* upstream write side shut down */
+	bool client_eof;           /* client FIN seen */
+	bool shut_sent, shut_done; /* upstream write side shut down */
 	bool reading;
-	bool up_eof;                 /* upstream sent EOF */
-	bool down_fin;               /* FIN queued toward the client */
-	uint8_t *rest;               /* upstream bytes the client's buffer refused */
+	bool up_eof;   /* upstream sent EOF */
+	bool down_fin; /* FIN queued toward the client */
+	uint8_t *rest; /* upstream bytes the client's buffer refused */
 	size_t rest_off, rest_len;
 };
 
@@ -258,7 +258,9 @@ static void ev_closed(struct tp_tcp_flow *tf, void *ud, int err)
 		       fmt_sockaddr(&f->info.src, s, sizeof(s)),
 		       fmt_sockaddr(&f->info.dst, d, sizeof(d)), (unsigned long long)f->bytes_up,
 		       (unsigned long long)f->bytes_down,
-		       f->why ? f->why : err ? strerror(-err) : "closed");
+		       f->why ? f->why
+		       : err  ? strerror(-err)
+		              : "closed");
 	}
 	/* The client is gone (or we closed it): the upstream goes too. */
 	close_upstream(f, err != 0);
@@ -660,11 +662,11 @@ static void ev_writable(struct tp_tcp_flow *tf, void *ud)
 }
 
 static const struct tp_tcp_events flow_events = {
-	.established = ev_established,
-	.readable = ev_readable,
-	.eof = ev_eof,
-	.writable = ev_writable,
-	.closed = ev_closed,
+        .established = ev_established,
+        .readable = ev_readable,
+        .eof = ev_eof,
+        .writable = ev_writable,
+        .closed = ev_closed,
 };
 
 /* ---- host services (struct tp_host) ---- */
@@ -841,7 +843,7 @@ static void host_flow_close(struct tp_flow *f, bool abort)
 	tp_gw_clock(f->gw);
 	if (f->phase == PH_PENDING) {
 		flow_reject(f, abort ? -ECONNRESET : -ECONNREFUSED,
-			    abort ? TP_REFUSE_CONNRESET : TP_REFUSE_CONNREFUSED);
+		            abort ? TP_REFUSE_CONNRESET : TP_REFUSE_CONNREFUSED);
 	} else if (f->tcp) {
 		if (!f->why)
 			f->why = abort ? "handler abort" : "handler close";
@@ -872,7 +874,7 @@ static int host_protect(int fd, int family)
 	}
 	if (o->bind_interface) {
 		if (setsockopt(fd, SOL_SOCKET, SO_BINDTODEVICE, o->bind_interface,
-			       (socklen_t)strlen(o->bind_interface)) < 0) {
+		               (socklen_t)strlen(o->bind_interface)) < 0) {
 			ret = -errno;
 			what = "SO_BINDTODEVICE";
 			goto out;
@@ -952,7 +954,8 @@ void tp_host_tcp_syn(void *ctx, struct tp_tcp_flow *tf)
 	if (tp_log_enabled(TP_LOG_DEBUG)) {
 		char s[64], d[64];
 
-		tp_log(TP_LOG_DEBUG, "flow open: %s -> %s", fmt_sockaddr(&f->info.src, s, sizeof(s)),
+		tp_log(TP_LOG_DEBUG, "flow open: %s -> %s",
+		       fmt_sockaddr(&f->info.src, s, sizeof(s)),
 		       fmt_sockaddr(&f->info.dst, d, sizeof(d)));
 	}
 

@@ -9,7 +9,7 @@ static int log_level = TP_LOG_INFO;
 static struct timespec log_t0;
 static int log_t0_set;
 
-static const char *const level_tags[] = { "error", "warn", "info", "debug" };
+static const char *const level_tags[] = {"error", "warn", "info", "debug"};
 
 void tp_log_set_level(int level)
 {
@@ -44,7 +44,7 @@ void tp_logv(int level, const char *fmt, va_list ap)
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	/* One fprintf per line so lines from one process never interleave. */
 	fprintf(stderr, "%10.6f %-5s tunplug: %s\n", t,
-		level_tags[level > TP_LOG_DEBUG ? TP_LOG_DEBUG : level], msg);
+	        level_tags[level > TP_LOG_DEBUG ? TP_LOG_DEBUG : level], msg);
 }
 
 void tp_log(int level, const char *fmt, ...)

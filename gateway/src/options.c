@@ -32,64 +32,64 @@ enum {
 };
 
 static const struct option long_opts[] = {
-	{ "tun-name", required_argument, NULL, OPT_TUN_NAME },
-	{ "tun-fd", required_argument, NULL, OPT_TUN_FD },
-	{ "address", required_argument, NULL, OPT_ADDRESS },
-	{ "route", required_argument, NULL, OPT_ROUTE },
-	{ "mtu", required_argument, NULL, OPT_MTU },
-	{ "handler", required_argument, NULL, OPT_HANDLER },
-	{ "bind-interface", required_argument, NULL, OPT_BIND_IF },
-	{ "fwmark", required_argument, NULL, OPT_FWMARK },
-	{ "max-flows", required_argument, NULL, OPT_MAX_FLOWS },
-	{ "connect-timeout", required_argument, NULL, OPT_CONNECT_TIMEOUT },
-	{ "idle-timeout", required_argument, NULL, OPT_IDLE_TIMEOUT },
-	{ "flow-buffer", required_argument, NULL, OPT_FLOW_BUFFER },
-	{ "allow-loopback", no_argument, NULL, OPT_ALLOW_LOOPBACK },
-	{ "log-level", required_argument, NULL, OPT_LOG_LEVEL },
-	{ "help", no_argument, NULL, 'h' },
-	{ "version", no_argument, NULL, 'V' },
-	{ NULL, 0, NULL, 0 },
+        {"tun-name", required_argument, NULL, OPT_TUN_NAME},
+        {"tun-fd", required_argument, NULL, OPT_TUN_FD},
+        {"address", required_argument, NULL, OPT_ADDRESS},
+        {"route", required_argument, NULL, OPT_ROUTE},
+        {"mtu", required_argument, NULL, OPT_MTU},
+        {"handler", required_argument, NULL, OPT_HANDLER},
+        {"bind-interface", required_argument, NULL, OPT_BIND_IF},
+        {"fwmark", required_argument, NULL, OPT_FWMARK},
+        {"max-flows", required_argument, NULL, OPT_MAX_FLOWS},
+        {"connect-timeout", required_argument, NULL, OPT_CONNECT_TIMEOUT},
+        {"idle-timeout", required_argument, NULL, OPT_IDLE_TIMEOUT},
+        {"flow-buffer", required_argument, NULL, OPT_FLOW_BUFFER},
+        {"allow-loopback", no_argument, NULL, OPT_ALLOW_LOOPBACK},
+        {"log-level", required_argument, NULL, OPT_LOG_LEVEL},
+        {"help", no_argument, NULL, 'h'},
+        {"version", no_argument, NULL, 'V'},
+        {NULL, 0, NULL, 0},
 };
 
 /* Handlers the binary has built in; kept here so parsing stays pure. */
-static const char *const handler_names[] = { "direct", "echo" };
-static const char *const level_names[] = { "error", "warn", "info", "debug" };
+static const char *const handler_names[] = {"direct", "echo"};
+static const char *const level_names[] = {"error", "warn", "info", "debug"};
 
 #define FLOW_BUFFER_MAX (64u << 20)
 
 static const char usage_text[] =
-	"Usage: tunplug [OPTION]...\n"
-	"Terminate TCP flows routed into a TUN device in userspace and hand\n"
-	"each one to a handler (by default: connect to the original destination).\n"
-	"\n"
-	"TUN device and network setup:\n"
-	"  --tun-name NAME        TUN device to create or attach to (default tunplug0)\n"
-	"  --tun-fd FD            adopt an already-open TUN fd instead; no netlink\n"
-	"                         setup (cannot be combined with --address, --route, --mtu)\n"
-	"  --address CIDR         add an address to the TUN device (repeatable, IPv4/IPv6)\n"
-	"  --route CIDR           route a prefix into the TUN device (repeatable)\n"
-	"  --mtu N                device and stack MTU, 576..65535 (default 1500)\n"
-	"\n"
-	"Flows:\n"
-	"  --handler NAME         direct | echo (default direct)\n"
-	"  --max-flows N          concurrent TCP flows, 1..1000000 (default 4096)\n"
-	"  --connect-timeout SEC  upstream connect timeout, 1..3600 (default 10)\n"
-	"  --idle-timeout SEC     close flows idle this long, 0 = never (default 300)\n"
-	"  --flow-buffer BYTES    per-flow relay read size cap, >= 4096 (default 262144)\n"
-	"  --allow-loopback       allow destinations in loopback, unspecified and the\n"
-	"                         gateway's own addresses (refused by default)\n"
-	"\n"
-	"Outbound sockets (loop protection):\n"
-	"  --bind-interface IF    bind upstream sockets to IF (SO_BINDTODEVICE)\n"
-	"  --fwmark N             mark upstream sockets (SO_MARK), decimal or 0x hex\n"
-	"\n"
-	"Other:\n"
-	"  --log-level LEVEL      error | warn | info | debug (default info)\n"
-	"  -h, --help             show this text and exit\n"
-	"  -V, --version          show the version and exit\n"
-	"\n"
-	"Signals: SIGINT/SIGTERM stop (undoing the network setup) and print counters;\n"
-	"SIGUSR1 prints the counters and keeps running.\n";
+        "Usage: tunplug [OPTION]...\n"
+        "Terminate TCP flows routed into a TUN device in userspace and hand\n"
+        "each one to a handler (by default: connect to the original destination).\n"
+        "\n"
+        "TUN device and network setup:\n"
+        "  --tun-name NAME        TUN device to create or attach to (default tunplug0)\n"
+        "  --tun-fd FD            adopt an already-open TUN fd instead; no netlink\n"
+        "                         setup (cannot be combined with --address, --route, --mtu)\n"
+        "  --address CIDR         add an address to the TUN device (repeatable, IPv4/IPv6)\n"
+        "  --route CIDR           route a prefix into the TUN device (repeatable)\n"
+        "  --mtu N                device and stack MTU, 576..65535 (default 1500)\n"
+        "\n"
+        "Flows:\n"
+        "  --handler NAME         direct | echo (default direct)\n"
+        "  --max-flows N          concurrent TCP flows, 1..1000000 (default 4096)\n"
+        "  --connect-timeout SEC  upstream connect timeout, 1..3600 (default 10)\n"
+        "  --idle-timeout SEC     close flows idle this long, 0 = never (default 300)\n"
+        "  --flow-buffer BYTES    per-flow relay read size cap, >= 4096 (default 262144)\n"
+        "  --allow-loopback       allow destinations in loopback, unspecified and the\n"
+        "                         gateway's own addresses (refused by default)\n"
+        "\n"
+        "Outbound sockets (loop protection):\n"
+        "  --bind-interface IF    bind upstream sockets to IF (SO_BINDTODEVICE)\n"
+        "  --fwmark N             mark upstream sockets (SO_MARK), decimal or 0x hex\n"
+        "\n"
+        "Other:\n"
+        "  --log-level LEVEL      error | warn | info | debug (default info)\n"
+        "  -h, --help             show this text and exit\n"
+        "  -V, --version          show the version and exit\n"
+        "\n"
+        "Signals: SIGINT/SIGTERM stop (undoing the network setup) and print counters;\n"
+        "SIGUSR1 prints the counters and keeps running.\n";
 
 const char *tp_options_usage(void)
 {
@@ -111,7 +111,7 @@ void tp_options_defaults(struct tp_options *o)
 }
 
 static int fail(char *err, size_t errlen, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+        __attribute__((format(printf, 3, 4)));
 
 static int fail(char *err, size_t errlen, const char *fmt, ...)
 {
@@ -137,9 +137,9 @@ static bool parse_u64(const char *s, bool hex_ok, uint64_t min, uint64_t max, ui
 		base = 16;
 		s += 2;
 	}
-	if (base == 10 ? (*s < '0' || *s > '9') : !((*s >= '0' && *s <= '9') ||
-						   (*s >= 'a' && *s <= 'f') ||
-						   (*s >= 'A' && *s <= 'F')))
+	if (base == 10 ? (*s < '0' || *s > '9')
+	               : !((*s >= '0' && *s <= '9') || (*s >= 'a' && *s <= 'f') ||
+	                   (*s >= 'A' && *s <= 'F')))
 		return false;
 	errno = 0;
 	v = strtoull(s, &end, base);
@@ -150,16 +150,16 @@ static bool parse_u64(const char *s, bool hex_ok, uint64_t min, uint64_t max, ui
 }
 
 static int parse_num(const char *opt, const char *val, bool hex_ok, uint64_t min, uint64_t max,
-		     uint64_t *out, char *err, size_t errlen)
+                     uint64_t *out, char *err, size_t errlen)
 {
 	if (parse_u64(val, hex_ok, min, max, out))
 		return 0;
 	return fail(err, errlen, "tunplug: --%s: \"%s\" is not a number in %llu..%llu", opt, val,
-		    (unsigned long long)min, (unsigned long long)max);
+	            (unsigned long long)min, (unsigned long long)max);
 }
 
-static int pick(const char *opt, const char *val, const char *const *names, size_t n,
-		int *idx, char *err, size_t errlen)
+static int pick(const char *opt, const char *val, const char *const *names, size_t n, int *idx,
+                char *err, size_t errlen)
 {
 	char list[128] = "";
 
@@ -182,19 +182,22 @@ static int parse_ifname(const char *opt, const char *val, char *err, size_t errl
 	if (len == 0 || len >= IFNAMSIZ || strchr(val, '/') || strpbrk(val, " \t\n:") ||
 	    strcmp(val, ".") == 0 || strcmp(val, "..") == 0)
 		return fail(err, errlen,
-			    "tunplug: --%s: \"%s\" is not a valid interface name (1..%d characters, no '/', ':' or spaces)",
-			    opt, val, IFNAMSIZ - 1);
+		            "tunplug: --%s: \"%s\" is not a valid interface name (1..%d "
+		            "characters, no '/', ':' or spaces)",
+		            opt, val, IFNAMSIZ - 1);
 	return 0;
 }
 
-static int parse_cidr(const char *opt, const char *val, struct tp_cidr *list, size_t *n,
-		      size_t cap, char *err, size_t errlen)
+static int parse_cidr(const char *opt, const char *val, struct tp_cidr *list, size_t *n, size_t cap,
+                      char *err, size_t errlen)
 {
 	if (*n >= cap)
-		return fail(err, errlen, "tunplug: --%s: \"%s\": at most %zu allowed", opt, val, cap);
+		return fail(err, errlen, "tunplug: --%s: \"%s\": at most %zu allowed", opt, val,
+		            cap);
 	if (tp_cidr_parse(val, &list[*n]) != 0)
 		return fail(err, errlen,
-			    "tunplug: --%s: \"%s\" is not an IPv4 or IPv6 address/prefix", opt, val);
+		            "tunplug: --%s: \"%s\" is not an IPv4 or IPv6 address/prefix", opt,
+		            val);
 	(*n)++;
 	return 0;
 }
@@ -228,13 +231,13 @@ int tp_options_parse(struct tp_options *o, int argc, char **argv, char *err, siz
 			break;
 		case OPT_ADDRESS:
 			ret = parse_cidr("address", a, o->addrs, &o->n_addrs, TP_OPT_MAX_ADDRS, err,
-					 errlen);
+			                 errlen);
 			netcfg_opt = true;
 			netcfg_name = netcfg_name ? netcfg_name : "--address";
 			break;
 		case OPT_ROUTE:
-			ret = parse_cidr("route", a, o->routes, &o->n_routes, TP_OPT_MAX_ROUTES, err,
-					 errlen);
+			ret = parse_cidr("route", a, o->routes, &o->n_routes, TP_OPT_MAX_ROUTES,
+			                 err, errlen);
 			netcfg_opt = true;
 			netcfg_name = netcfg_name ? netcfg_name : "--route";
 			break;
@@ -247,7 +250,8 @@ int tp_options_parse(struct tp_options *o, int argc, char **argv, char *err, siz
 			break;
 		case OPT_HANDLER:
 			ret = pick("handler", a, handler_names,
-				   sizeof(handler_names) / sizeof(handler_names[0]), &idx, err, errlen);
+			           sizeof(handler_names) / sizeof(handler_names[0]), &idx, err,
+			           errlen);
 			o->handler = a;
 			break;
 		case OPT_BIND_IF:
@@ -257,8 +261,9 @@ int tp_options_parse(struct tp_options *o, int argc, char **argv, char *err, siz
 		case OPT_FWMARK:
 			if (!parse_u64(a, true, 0, UINT32_MAX, &v)) {
 				ret = fail(err, errlen,
-					   "tunplug: --fwmark: \"%s\" is not a number in 0..4294967295 (decimal or 0x hex)",
-					   a);
+				           "tunplug: --fwmark: \"%s\" is not a number in "
+				           "0..4294967295 (decimal or 0x hex)",
+				           a);
 				break;
 			}
 			o->fwmark = (uint32_t)v;
@@ -277,7 +282,8 @@ int tp_options_parse(struct tp_options *o, int argc, char **argv, char *err, siz
 			o->idle_timeout_s = (unsigned)v;
 			break;
 		case OPT_FLOW_BUFFER:
-			ret = parse_num("flow-buffer", a, false, 4096, FLOW_BUFFER_MAX, &v, err, errlen);
+			ret = parse_num("flow-buffer", a, false, 4096, FLOW_BUFFER_MAX, &v, err,
+			                errlen);
 			o->flow_buffer = (size_t)v;
 			break;
 		case OPT_ALLOW_LOOPBACK:
@@ -285,7 +291,7 @@ int tp_options_parse(struct tp_options *o, int argc, char **argv, char *err, siz
 			break;
 		case OPT_LOG_LEVEL:
 			ret = pick("log-level", a, level_names,
-				   sizeof(level_names) / sizeof(level_names[0]), &idx, err, errlen);
+			           sizeof(level_names) / sizeof(level_names[0]), &idx, err, errlen);
 			o->log_level = idx;
 			break;
 		case 'h':
@@ -296,34 +302,36 @@ int tp_options_parse(struct tp_options *o, int argc, char **argv, char *err, siz
 			break;
 		case ':':
 			ret = fail(err, errlen, "tunplug: %s needs a value; try 'tunplug --help'",
-				   argv[optind - 1]);
+			           argv[optind - 1]);
 			break;
 		case '?':
 		default:
 			if (optopt >= OPT_TUN_NAME || optopt == 'h' || optopt == 'V')
 				ret = fail(err, errlen, "tunplug: %s does not take a value",
-					   argv[optind - 1]);
+				           argv[optind - 1]);
 			else if (optopt && optopt < 256)
 				ret = fail(err, errlen,
-					   "tunplug: unknown option \"-%c\"; try 'tunplug --help'",
-					   optopt);
+				           "tunplug: unknown option \"-%c\"; try 'tunplug --help'",
+				           optopt);
 			else
 				ret = fail(err, errlen,
-					   "tunplug: unknown option \"%s\"; try 'tunplug --help'",
-					   argv[optind - 1]);
+				           "tunplug: unknown option \"%s\"; try 'tunplug --help'",
+				           argv[optind - 1]);
 			break;
 		}
 		if (ret)
 			return ret;
 	}
 	if (optind < argc)
-		return fail(err, errlen, "tunplug: unexpected argument \"%s\"; try 'tunplug --help'",
-			    argv[optind]);
+		return fail(err, errlen,
+		            "tunplug: unexpected argument \"%s\"; try 'tunplug --help'",
+		            argv[optind]);
 	if (o->help || o->version)
 		return 0;
 	if (o->tun_fd >= 0 && netcfg_opt)
 		return fail(err, errlen,
-			    "tunplug: --tun-fd cannot be combined with %s (no netlink setup on an adopted fd)",
-			    netcfg_name);
+		            "tunplug: --tun-fd cannot be combined with %s (no netlink setup on an "
+		            "adopted fd)",
+		            netcfg_name);
 	return 0;
 }

@@ -16,24 +16,24 @@
 enum tp_log_level { TP_LOG_ERROR = 0, TP_LOG_WARN, TP_LOG_INFO, TP_LOG_DEBUG };
 
 struct tp_options {
-	const char *tun_name;      /* points into argv or a literal */
-	int tun_fd;                /* -1 = open tun_name ourselves */
+	const char *tun_name; /* points into argv or a literal */
+	int tun_fd;           /* -1 = open tun_name ourselves */
 	struct tp_cidr addrs[TP_OPT_MAX_ADDRS];
 	size_t n_addrs;
 	struct tp_cidr routes[TP_OPT_MAX_ROUTES];
 	size_t n_routes;
 	unsigned mtu;
 	bool mtu_set;
-	const char *handler;       /* points into argv or a literal */
+	const char *handler;        /* points into argv or a literal */
 	const char *bind_interface; /* NULL = none */
 	uint32_t fwmark;
 	bool fwmark_set;
 	unsigned max_flows;
 	unsigned connect_timeout_s;
-	unsigned idle_timeout_s;   /* 0 = no idle timeout */
+	unsigned idle_timeout_s; /* 0 = no idle timeout */
 	size_t flow_buffer;
 	bool allow_loopback;
-	int log_level;             /* enum tp_log_level */
+	int log_level; /* enum tp_log_level */
 	bool help;
 	bool version;
 };

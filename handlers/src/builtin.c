@@ -5,8 +5,8 @@
 #include "builtin.h"
 
 static const struct tp_handler *const builtins[] = {
-	&tp__handler_direct,
-	&tp__handler_echo,
+        &tp__handler_direct,
+        &tp__handler_echo,
 };
 
 /* Returns a pointer into a static const table; never free it. */

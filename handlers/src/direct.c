@@ -24,7 +24,7 @@ struct direct_conn {
 	uv_timer_t timer;
 	uv_connect_t req;
 	unsigned refs;
-	bool timer_live;      /* initialised and not yet closing */
+	bool timer_live; /* initialised and not yet closing */
 };
 
 static const struct tp_host *direct_host;
@@ -141,7 +141,7 @@ static void on_timeout(uv_timer_t *t)
 	if (!f)
 		return;
 	direct_host->log(3, "direct: connect timed out after %llu ms",
-			 (unsigned long long)direct_host->connect_timeout_ms);
+	                 (unsigned long long)direct_host->connect_timeout_ms);
 	c->refs++;
 	direct_host->flow_decide(f, -ETIMEDOUT); /* -> direct_flow_close */
 	conn_unref(c);
@@ -243,11 +243,11 @@ static void direct_fini(void *state)
 }
 
 const struct tp_handler tp__handler_direct = {
-	.abi_version = TP_HANDLER_ABI,
-	.struct_size = sizeof(struct tp_handler),
-	.name = "direct",
-	.init = direct_init,
-	.tcp_accept = direct_tcp_accept,
-	.flow_close = direct_flow_close,
-	.fini = direct_fini,
+        .abi_version = TP_HANDLER_ABI,
+        .struct_size = sizeof(struct tp_handler),
+        .name = "direct",
+        .init = direct_init,
+        .tcp_accept = direct_tcp_accept,
+        .flow_close = direct_flow_close,
+        .fini = direct_fini,
 };

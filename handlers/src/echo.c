@@ -36,8 +36,8 @@ static void echo_on_writable(struct tp_flow *f, void *ud)
 }
 
 static const struct tp_flow_io echo_io = {
-	.on_data = echo_on_data,
-	.on_writable = echo_on_writable,
+        .on_data = echo_on_data,
+        .on_writable = echo_on_writable,
 };
 
 static int echo_init(const struct tp_host *host, void **state)
@@ -69,11 +69,11 @@ static void echo_fini(void *state)
 }
 
 const struct tp_handler tp__handler_echo = {
-	.abi_version = TP_HANDLER_ABI,
-	.struct_size = sizeof(struct tp_handler),
-	.name = "echo",
-	.init = echo_init,
-	.tcp_accept = echo_tcp_accept,
-	.flow_close = echo_flow_close,
-	.fini = echo_fini,
+        .abi_version = TP_HANDLER_ABI,
+        .struct_size = sizeof(struct tp_handler),
+        .name = "echo",
+        .init = echo_init,
+        .tcp_accept = echo_tcp_accept,
+        .flow_close = echo_flow_close,
+        .fini = echo_fini,
 };

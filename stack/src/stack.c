@@ -34,21 +34,21 @@
 #define TCP_F_ACK 0x10
 
 struct tp_tcp_flow {
-	struct tp_tcp_flow *hnext;   /* hash chain */
-	struct tp_tcp_flow *dnext;   /* deferred-accept list */
+	struct tp_tcp_flow *hnext; /* hash chain */
+	struct tp_tcp_flow *dnext; /* deferred-accept list */
 	uint32_t hash;
 	enum tp_tcp_state state;
 	struct tp_endpoint src, dst;
-	struct tcp_pcb *pcb;          /* NULL while PENDING and once lwIP dropped it */
-	uint8_t *syn;                 /* held SYN (PENDING/ACCEPTING before injection) */
+	struct tcp_pcb *pcb; /* NULL while PENDING and once lwIP dropped it */
+	uint8_t *syn;        /* held SYN (PENDING/ACCEPTING before injection) */
 	uint16_t syn_len;
 	uint32_t syn_seq;
 	const struct tp_tcp_events *ev;
 	void *ud;
 	struct pbuf *rx_head, *rx_tail; /* single (unchained) pbufs, in order */
 	size_t rx_bytes;
-	bool eof;                     /* client FIN seen */
-	bool shut_wr;                 /* our FIN requested */
+	bool eof;     /* client FIN seen */
+	bool shut_wr; /* our FIN requested */
 };
 
 static struct {
@@ -60,7 +60,7 @@ static struct {
 	struct netif netif;
 	struct tcp_pcb *listener;
 	struct tp_tcp_flow **buckets;
-	uint32_t nbuckets;            /* power of two */
+	uint32_t nbuckets; /* power of two */
 	uint32_t seed;
 	size_t nflows;
 	int in_lwip;                  /* depth of calls into lwIP input/timers */
@@ -143,7 +143,7 @@ static bool ep_eq(const struct tp_endpoint *a, const struct tp_endpoint *b)
 }
 
 static struct tp_tcp_flow *flow_find(const struct tp_endpoint *s, const struct tp_endpoint *d,
-				     uint32_t h)
+                                     uint32_t h)
 {
 	for (struct tp_tcp_flow *f = S.buckets[h & (S.nbuckets - 1)]; f; f = f->hnext)
 		if (f->hash == h && ep_eq(&f->src, s) && ep_eq(&f->dst, d))
@@ -298,18 +298,18 @@ static void on_err(void *arg, err_t err)
 }
 
 /* Run an owner callback for pcb; returns ERR_ABRT if the owner aborted it. */
-#define RUN_CB(pcb_, call)                                                  \
-	do {                                                                \
-		struct tcp_pcb *saved_pcb_ = S.cb_pcb;                     \
-		bool saved_ab_ = S.cb_aborted;                              \
-		S.cb_pcb = (pcb_);                                          \
-		S.cb_aborted = false;                                       \
-		call;                                                       \
-		bool ab_ = S.cb_aborted;                                    \
-		S.cb_pcb = saved_pcb_;                                      \
-		S.cb_aborted = saved_ab_;                                   \
-		if (ab_)                                                    \
-			return ERR_ABRT;                                    \
+#define RUN_CB(pcb_, call)                             \
+	do {                                           \
+		struct tcp_pcb *saved_pcb_ = S.cb_pcb; \
+		bool saved_ab_ = S.cb_aborted;         \
+		S.cb_pcb = (pcb_);                     \
+		S.cb_aborted = false;                  \
+		call;                                  \
+		bool ab_ = S.cb_aborted;               \
+		S.cb_pcb = saved_pcb_;                 \
+		S.cb_aborted = saved_ab_;              \
+		if (ab_)                               \
+			return ERR_ABRT;               \
 	} while (0)
 
 static err_t on_accept(void *arg, struct tcp_pcb *pcb, err_t err)
@@ -402,7 +402,8 @@ static void kill_stale(const struct tp_tcp_flow *f)
 	struct tcp_pcb *lists[2] = {tcp_tw_pcbs, tcp_active_pcbs};
 	for (int i = 0; i < 2; i++) {
 		for (struct tcp_pcb *pcb = lists[i]; pcb; pcb = pcb->next) {
-			if (pcb->callback_arg == NULL && ep_eq_ip(&f->dst, &pcb->local_ip, pcb->local_port) &&
+			if (pcb->callback_arg == NULL &&
+			    ep_eq_ip(&f->dst, &pcb->local_ip, pcb->local_port) &&
 			    ep_eq_ip(&f->src, &pcb->remote_ip, pcb->remote_port)) {
 				tcp_abort(pcb);
 				return;
@@ -486,8 +487,7 @@ static bool syn_in(const uint8_t *buf, const struct tp_pkt *pk)
 	uint32_t h = tuple_hash(&s, &d);
 	struct tp_tcp_flow *f = flow_find(&s, &d, h);
 	if (f) {
-		if (f->state == TP_TCP_PENDING ||
-		    (f->state == TP_TCP_ACCEPTING && f->syn)) {
+		if (f->state == TP_TCP_PENDING || (f->state == TP_TCP_ACCEPTING && f->syn)) {
 			S.st.syn_absorbed++;
 			return true;
 		}

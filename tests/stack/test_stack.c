@@ -13,15 +13,15 @@
 #include "tunplug/stack.h"
 
 static int failures, checks;
-#define CHECK(c, ...)                                                                  \
-	do {                                                                           \
-		checks++;                                                              \
-		if (!(c)) {                                                            \
-			failures++;                                                    \
-			printf("FAIL %s:%d: %s: ", __FILE__, __LINE__, #c);            \
-			printf(__VA_ARGS__);                                           \
-			printf("\n");                                                  \
-		}                                                                      \
+#define CHECK(c, ...)                                                       \
+	do {                                                                \
+		checks++;                                                   \
+		if (!(c)) {                                                 \
+			failures++;                                         \
+			printf("FAIL %s:%d: %s: ", __FILE__, __LINE__, #c); \
+			printf(__VA_ARGS__);                                \
+			printf("\n");                                       \
+		}                                                           \
 	} while (0)
 
 #define FIN 0x01
@@ -55,10 +55,30 @@ static enum policy policy;
 static struct tp_tcp_flow *last_flow;
 static int n_syn, n_est, n_readable, n_eof, n_writable, n_closed, closed_err;
 
-static void ev_established(struct tp_tcp_flow *f, void *ud) { (void)f; (void)ud; n_est++; }
-static void ev_readable(struct tp_tcp_flow *f, void *ud) { (void)f; (void)ud; n_readable++; }
-static void ev_eof(struct tp_tcp_flow *f, void *ud) { (void)f; (void)ud; n_eof++; }
-static void ev_writable(struct tp_tcp_flow *f, void *ud) { (void)f; (void)ud; n_writable++; }
+static void ev_established(struct tp_tcp_flow *f, void *ud)
+{
+	(void)f;
+	(void)ud;
+	n_est++;
+}
+static void ev_readable(struct tp_tcp_flow *f, void *ud)
+{
+	(void)f;
+	(void)ud;
+	n_readable++;
+}
+static void ev_eof(struct tp_tcp_flow *f, void *ud)
+{
+	(void)f;
+	(void)ud;
+	n_eof++;
+}
+static void ev_writable(struct tp_tcp_flow *f, void *ud)
+{
+	(void)f;
+	(void)ud;
+	n_writable++;
+}
 static void ev_closed(struct tp_tcp_flow *f, void *ud, int err)
 {
 	(void)ud;
@@ -69,11 +89,11 @@ static void ev_closed(struct tp_tcp_flow *f, void *ud, int err)
 }
 
 static const struct tp_tcp_events events = {
-	.established = ev_established,
-	.readable = ev_readable,
-	.eof = ev_eof,
-	.writable = ev_writable,
-	.closed = ev_closed,
+        .established = ev_established,
+        .readable = ev_readable,
+        .eof = ev_eof,
+        .writable = ev_writable,
+        .closed = ev_closed,
 };
 
 static void on_syn(void *ctx, struct tp_tcp_flow *f)
@@ -98,7 +118,7 @@ struct peer {
 };
 
 static size_t build(uint8_t *b, const struct peer *p, uint8_t flags, uint32_t seq, uint32_t ack,
-		    const void *data, size_t dlen, int mss_opt)
+                    const void *data, size_t dlen, int mss_opt)
 {
 	size_t ipl = p->family == AF_INET ? 20 : 40;
 	size_t thl = 20 + (mss_opt ? 4 : 0);
@@ -145,7 +165,8 @@ static size_t build(uint8_t *b, const struct peer *p, uint8_t flags, uint32_t se
 	}
 	if (dlen)
 		memcpy(t + thl, data, dlen);
-	uint32_t sum = tp_csum_pseudo(p->family, p->src, p->dst, IPPROTO_TCP, (uint32_t)(thl + dlen));
+	uint32_t sum =
+	        tp_csum_pseudo(p->family, p->src, p->dst, IPPROTO_TCP, (uint32_t)(thl + dlen));
 	uint16_t c = tp_csum_finish(tp_csum_add(sum, t, thl + dlen));
 	t[16] = (uint8_t)(c >> 8);
 	t[17] = (uint8_t)c;
@@ -172,7 +193,7 @@ static struct tp_pkt parse_out(int i)
 }
 
 static void peer_init(struct peer *p, int family, const char *src, const char *dst, uint16_t sport,
-		      uint16_t dport)
+                      uint16_t dport)
 {
 	memset(p, 0, sizeof(*p));
 	p->family = family;
@@ -207,13 +228,13 @@ static size_t mem_base; /* in use right after init: the listener */
 static void stack_up(unsigned max_flows, int allow_loopback)
 {
 	struct tp_stack_cfg cfg = {
-		.mtu = 1500,
-		.max_flows = max_flows,
-		.allow_loopback = allow_loopback != 0,
-		.own = &own_addr,
-		.n_own = 1,
-		.output = cap_output,
-		.tcp_syn = on_syn,
+	        .mtu = 1500,
+	        .max_flows = max_flows,
+	        .allow_loopback = allow_loopback != 0,
+	        .own = &own_addr,
+	        .n_own = 1,
+	        .output = cap_output,
+	        .tcp_syn = on_syn,
 	};
 	tp_stack_set_now(now);
 	int r = tp_stack_init(&cfg);
@@ -245,7 +266,7 @@ static void handshake(struct peer *p)
 static void test_held_syn_accept_data_close(int family)
 {
 	const char *name = family == AF_INET ? "ipv4 held SYN, data both ways, half-close"
-					     : "ipv6 held SYN, data both ways, half-close";
+	                                     : "ipv6 held SYN, data both ways, half-close";
 	struct peer p;
 	if (family == AF_INET)
 		peer_init(&p, AF_INET, "198.18.0.1", "198.19.1.1", 40000, 8080);
@@ -258,7 +279,8 @@ static void test_held_syn_accept_data_close(int family)
 	CHECK(n_syn == 1 && out.n == 0, "SYN must be held: syn=%d out=%d", n_syn, out.n);
 	CHECK(tp_tcp_flow_state(last_flow) == TP_TCP_PENDING, "state PENDING");
 	const struct tp_endpoint *d = tp_tcp_flow_dst(last_flow), *s = tp_tcp_flow_src(last_flow);
-	CHECK(d->port == 8080 && s->port == 40000 && !memcmp(d->addr, p.dst, family == AF_INET ? 4 : 16),
+	CHECK(d->port == 8080 && s->port == 40000 &&
+	              !memcmp(d->addr, p.dst, family == AF_INET ? 4 : 16),
 	      "original destination kept");
 	/* client retransmits the SYN while the handler decides */
 	p.seq--;
@@ -270,9 +292,10 @@ static void test_held_syn_accept_data_close(int family)
 	CHECK(out.n == 1, "SYN-ACK after accept (got %d)", out.n);
 	struct tp_pkt pk = parse_out(0);
 	CHECK(pk.family == family && !memcmp(pk.src, p.dst, family == AF_INET ? 4 : 16) &&
-		      pk.sport == 8080 && pk.dport == 40000,
+	              pk.sport == 8080 && pk.dport == 40000,
 	      "SYN-ACK comes from the original destination");
-	CHECK((pk.tcp_flags & (SYN | ACK)) == (SYN | ACK) && pk.ack == p.seq, "SYN-ACK acks the SYN");
+	CHECK((pk.tcp_flags & (SYN | ACK)) == (SYN | ACK) && pk.ack == p.seq,
+	      "SYN-ACK acks the SYN");
 	p.ack = pk.seq + 1;
 	send_pkt(&p, ACK, NULL, 0);
 	CHECK(n_est == 1 && tp_tcp_flow_state(last_flow) == TP_TCP_OPEN, "established");
@@ -285,7 +308,8 @@ static void test_held_syn_accept_data_close(int family)
 	CHECK(n == 1 && iov[0].iov_len == 5 && !memcmp(iov[0].iov_base, "hello", 5), "peek");
 	tp_tcp_flow_consume(last_flow, 2);
 	n = tp_tcp_flow_peek(last_flow, iov, 4);
-	CHECK(n == 1 && iov[0].iov_len == 3 && !memcmp(iov[0].iov_base, "llo", 3), "partial consume");
+	CHECK(n == 1 && iov[0].iov_len == 3 && !memcmp(iov[0].iov_base, "llo", 3),
+	      "partial consume");
 	tp_tcp_flow_consume(last_flow, 3);
 	CHECK(tp_tcp_flow_queued(last_flow) == 0, "all consumed");
 
@@ -348,7 +372,8 @@ static void test_reject(int family)
 	CHECK(tp_stack_stats()->syn_rst_refused == 1, "counted");
 	CHECK(tp_stack_mem_in_use() == mem_base, "nothing left");
 	stack_down("reject");
-	printf("ok %s refused SYN -> RST|ACK, nothing allocated\n", family == AF_INET ? "ipv4" : "ipv6");
+	printf("ok %s refused SYN -> RST|ACK, nothing allocated\n",
+	       family == AF_INET ? "ipv4" : "ipv6");
 }
 
 static void test_forbidden(void)
@@ -373,7 +398,8 @@ static void test_forbidden(void)
 					CHECK(out.n == 1 && (out.buf[0][33] & RST), "RST for %s",
 					      dsts4[i]);
 			} else {
-				CHECK(n_syn == 1 && out.n == 0, "%s allowed with allow_loopback", dsts4[i]);
+				CHECK(n_syn == 1 && out.n == 0, "%s allowed with allow_loopback",
+				      dsts4[i]);
 			}
 		}
 		const char *dsts6[] = {"::1", "::", "::ffff:127.0.0.1"};
@@ -424,8 +450,8 @@ static void test_client_rst_and_owner_abort(void)
 	peer_init(&p, AF_INET, "198.18.0.1", "198.19.1.1", 44000, 80);
 	handshake(&p);
 	send_pkt(&p, RST, NULL, 0);
-	CHECK(n_closed == 1 && closed_err == -ECONNRESET, "client RST -> closed(-ECONNRESET): %d %d",
-	      n_closed, closed_err);
+	CHECK(n_closed == 1 && closed_err == -ECONNRESET,
+	      "client RST -> closed(-ECONNRESET): %d %d", n_closed, closed_err);
 	CHECK(tp_stack_mem_in_use() == mem_base, "freed");
 
 	reset_counts();
@@ -434,7 +460,8 @@ static void test_client_rst_and_owner_abort(void)
 	send_pkt(&p, ACK | PSH, "unread", 6);
 	int before = out.n;
 	tp_tcp_flow_close(last_flow, false); /* unread data: must become a RST */
-	CHECK(out.n > before && (parse_out(out.n - 1).tcp_flags & RST), "close with unread data -> RST");
+	CHECK(out.n > before && (parse_out(out.n - 1).tcp_flags & RST),
+	      "close with unread data -> RST");
 	CHECK(n_closed == 1 && closed_err == -ECONNABORTED, "closed reports abort");
 
 	reset_counts();
@@ -458,8 +485,8 @@ static void test_handshake_timeout(void)
 	/* the client never ACKs: lwIP retransmits SYN-ACK, then gives up */
 	advance(10 * 60 * 1000);
 	CHECK(out.n > 2, "SYN-ACK retransmitted (%d)", out.n);
-	CHECK(n_closed == 1 && closed_err < 0, "handshake timeout closes the flow (%d, %d)", n_closed,
-	      closed_err);
+	CHECK(n_closed == 1 && closed_err < 0, "handshake timeout closes the flow (%d, %d)",
+	      n_closed, closed_err);
 	CHECK(tp_stack_mem_in_use() == mem_base, "freed");
 	stack_down("timeout");
 	printf("ok unanswered SYN-ACK: retransmitted, then closed with an error (fake clock)\n");
@@ -486,7 +513,7 @@ static void test_backpressure(void)
 	CHECK(q == 65535 && acked == 65535, "exactly one window queued (%zu, acked %u)", q, acked);
 	struct tp_pkt pk = parse_out(out.n - 1);
 	uint16_t wnd = (uint16_t)(out.buf[out.n - 1][pk.l4_off + 14] << 8 |
-				  out.buf[out.n - 1][pk.l4_off + 15]);
+	                          out.buf[out.n - 1][pk.l4_off + 15]);
 	CHECK(wnd == 0, "advertised window is zero while unconsumed: %u", wnd);
 	struct iovec iov[256];
 	int n = tp_tcp_flow_peek(last_flow, iov, 256);
@@ -502,7 +529,7 @@ static void test_backpressure(void)
 	if (out.n > before) {
 		pk = parse_out(out.n - 1);
 		wnd = (uint16_t)(out.buf[out.n - 1][pk.l4_off + 14] << 8 |
-				 out.buf[out.n - 1][pk.l4_off + 15]);
+		                 out.buf[out.n - 1][pk.l4_off + 15]);
 		CHECK(wnd > 60000, "window reopened: %u", wnd);
 	}
 	stack_down("backpressure");
@@ -535,7 +562,7 @@ static void test_bad_input(void)
 	CHECK(tp_stack_input(b, n) == TP_DROP_PROTO, "unknown protocol");
 	const struct tp_stack_stats *st = tp_stack_stats();
 	CHECK(st->drops[TP_DROP_TRUNCATED] == 1 && st->drops[TP_DROP_L4_CSUM] == 1 &&
-		      st->drops[TP_DROP_FRAGMENT] == 1 && st->drops[TP_DROP_PROTO] == 1,
+	              st->drops[TP_DROP_FRAGMENT] == 1 && st->drops[TP_DROP_PROTO] == 1,
 	      "each drop counted by reason");
 	CHECK(out.n == 0 && n_syn == 0, "nothing reached lwIP or the owner");
 	/* random garbage never crashes */
@@ -549,7 +576,8 @@ static void test_bad_input(void)
 		tp_stack_input(b, len);
 	}
 	stack_down("bad input");
-	printf("ok malformed packets counted by reason and dropped; 20000 random packets survived\n");
+	printf("ok malformed packets counted by reason and dropped; 20000 random packets "
+	       "survived\n");
 }
 
 static void test_icmp_echo(void)
@@ -572,7 +600,8 @@ static void test_icmp_echo(void)
 	CHECK(out.n == 1, "echo reply emitted");
 	if (out.n == 1) {
 		struct tp_pkt pk = parse_out(0);
-		CHECK(pk.proto == IPPROTO_ICMP && out.buf[0][pk.l4_off] == 0 && !memcmp(pk.src, b + 16, 4),
+		CHECK(pk.proto == IPPROTO_ICMP && out.buf[0][pk.l4_off] == 0 &&
+		              !memcmp(pk.src, b + 16, 4),
 		      "reply from the pinged address");
 	}
 	stack_down("icmp");

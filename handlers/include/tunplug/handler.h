@@ -23,9 +23,9 @@
 #define TP_HANDLER_ABI ((TP_HANDLER_ABI_MAJOR << 16) | TP_HANDLER_ABI_MINOR)
 
 /* Return values of tcp_accept. Negative values are -errno: reject at once. */
-#define TP_OK 0        /* accepted now: the handshake completes immediately */
-#define TP_PENDING 1   /* decision later through host->flow_decide() */
-#define TP_DECLINED 2  /* not mine: try the next handler (reject if none) */
+#define TP_OK 0       /* accepted now: the handshake completes immediately */
+#define TP_PENDING 1  /* decision later through host->flow_decide() */
+#define TP_DECLINED 2 /* not mine: try the next handler (reject if none) */
 
 struct tp_flow;
 

@@ -66,9 +66,9 @@ struct tp_stack_stats {
 };
 
 struct tp_stack_cfg {
-	unsigned mtu;            /* of the tun; lwIP's netif MTU */
-	unsigned max_flows;      /* TCP flows (PENDING..OPEN) at once; beyond -> RST, counted */
-	bool allow_loopback;     /* else SYNs to 127/8, ::1, 0.0.0.0, ::, own addresses -> RST */
+	unsigned mtu;              /* of the tun; lwIP's netif MTU */
+	unsigned max_flows;        /* TCP flows (PENDING..OPEN) at once; beyond -> RST, counted */
+	bool allow_loopback;       /* else SYNs to 127/8, ::1, 0.0.0.0, ::, own addresses -> RST */
 	const struct tp_cidr *own; /* the tun's own addresses (refused like loopback) */
 	size_t n_own;
 	/* Emit one IP packet into the tun. buf is valid only during the call.

@@ -6,7 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#define LWIP_ERRNO_STDINCLUDE 1    /* errno values from <errno.h> */
+#define LWIP_ERRNO_STDINCLUDE 1 /* errno values from <errno.h> */
 #define LWIP_TIMEVAL_PRIVATE 0
 #define LWIP_RAND() ((u32_t)random())
 #if __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
@@ -17,6 +17,9 @@
  * packets are validated first): report where, then abort. */
 void tp_lwip_assert_failed(const char *msg, const char *file, int line);
 #define LWIP_PLATFORM_ASSERT(x) tp_lwip_assert_failed((x), __FILE__, __LINE__)
-#define LWIP_PLATFORM_DIAG(x) do { printf x; } while (0)
+#define LWIP_PLATFORM_DIAG(x) \
+	do {                  \
+		printf x;     \
+	} while (0)
 
 #endif

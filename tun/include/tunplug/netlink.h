@@ -13,8 +13,8 @@
 
 struct tp_nl;
 
-int tp_nl_open(struct tp_nl **out);                   /* caller owns *out */
-void tp_nl_close(struct tp_nl *nl);                   /* does not undo */
+int tp_nl_open(struct tp_nl **out); /* caller owns *out */
+void tp_nl_close(struct tp_nl *nl); /* does not undo */
 /* Set MTU (0 = leave) and bring the link up. */
 int tp_nl_link_up(struct tp_nl *nl, int ifindex, unsigned mtu);
 /* Add an address (IPv6: nodad). Recorded for undo. */
@@ -30,9 +30,9 @@ const char *tp_nl_last_op(const struct tp_nl *nl);
 /* Pure message builders (unit-tested): write one request into buf (cap >=
  * 512 bytes) and return its length, or -EINVAL. */
 int tp_nl_build_addr(void *buf, size_t cap, uint16_t type, uint32_t seq, int ifindex,
-		     const struct tp_cidr *addr);
+                     const struct tp_cidr *addr);
 int tp_nl_build_route(void *buf, size_t cap, uint16_t type, uint32_t seq, int ifindex,
-		      const struct tp_cidr *dst, uint32_t table);
+                      const struct tp_cidr *dst, uint32_t table);
 int tp_nl_build_link(void *buf, size_t cap, uint32_t seq, int ifindex, unsigned mtu, int up);
 /* Parse a kernel reply (pure, fuzzed): returns 0 for ACK, -errno for an
  * error message, -EBADMSG for malformed input. */

@@ -18,25 +18,25 @@ uint16_t tp_csum_finish(uint32_t sum);
 /* Accumulator of the TCP/UDP pseudo-header; family AF_INET or AF_INET6,
  * src/dst 4 or 16 bytes, l4_len the TCP/UDP length (header + payload). */
 uint32_t tp_csum_pseudo(int family, const void *src, const void *dst, uint8_t proto,
-			uint32_t l4_len);
+                        uint32_t l4_len);
 
 /* Why a packet was dropped. Stable order: counters are indexed by it. */
 enum tp_drop {
 	TP_DROP_NONE = 0,
-	TP_DROP_TRUNCATED,     /* shorter than the IP header */
-	TP_DROP_VERSION,       /* IP version neither 4 nor 6 */
-	TP_DROP_HDR_LEN,       /* IPv4 IHL < 5 or beyond the packet */
-	TP_DROP_TOTAL_LEN,     /* IP total/payload length beyond the buffer or too small */
-	TP_DROP_IP_CSUM,       /* IPv4 header checksum wrong */
-	TP_DROP_IP_OPTIONS,    /* IPv4 options present */
-	TP_DROP_FRAGMENT,      /* IPv4 fragment or IPv6 fragment header */
-	TP_DROP_IPV6_EXTHDR,   /* IPv6 extension header */
-	TP_DROP_PROTO,         /* protocol other than TCP, UDP, ICMP, ICMPv6 */
-	TP_DROP_L4_TRUNCATED,  /* TCP/UDP/ICMP header beyond the packet, bad TCP offset, bad UDP length */
-	TP_DROP_L4_CSUM,       /* TCP/UDP/ICMP checksum wrong */
-	TP_DROP_BAD_ADDR,      /* source multicast/broadcast/unspecified/loopback */
-	TP_DROP_UNSUPPORTED,   /* valid, but nothing here handles it (e.g. UDP before UDP flows exist) */
-	TP_DROP_NO_MEMORY,     /* could not allocate to process it */
+	TP_DROP_TRUNCATED,   /* shorter than the IP header */
+	TP_DROP_VERSION,     /* IP version neither 4 nor 6 */
+	TP_DROP_HDR_LEN,     /* IPv4 IHL < 5 or beyond the packet */
+	TP_DROP_TOTAL_LEN,   /* IP total/payload length beyond the buffer or too small */
+	TP_DROP_IP_CSUM,     /* IPv4 header checksum wrong */
+	TP_DROP_IP_OPTIONS,  /* IPv4 options present */
+	TP_DROP_FRAGMENT,    /* IPv4 fragment or IPv6 fragment header */
+	TP_DROP_IPV6_EXTHDR, /* IPv6 extension header */
+	TP_DROP_PROTO,       /* protocol other than TCP, UDP, ICMP, ICMPv6 */
+	TP_DROP_L4_TRUNCATED, /* TCP/UDP/ICMP header beyond the packet, bad TCP offset, bad UDP length */
+	TP_DROP_L4_CSUM,      /* TCP/UDP/ICMP checksum wrong */
+	TP_DROP_BAD_ADDR,    /* source multicast/broadcast/unspecified/loopback */
+	TP_DROP_UNSUPPORTED, /* valid, but nothing here handles it (e.g. UDP before UDP flows exist) */
+	TP_DROP_NO_MEMORY, /* could not allocate to process it */
 	TP_DROP__COUNT
 };
 
@@ -45,17 +45,17 @@ const char *tp_drop_name(enum tp_drop reason);
 
 /* Result of parsing one packet. Pointers point into the parsed buffer. */
 struct tp_pkt {
-	int family;          /* AF_INET or AF_INET6 */
-	uint8_t proto;       /* IPPROTO_TCP, _UDP, _ICMP, _ICMPV6 */
-	uint16_t len;        /* IP total length (bytes after it are ignored) */
-	uint16_t l4_off;     /* offset of the TCP/UDP/ICMP header */
-	uint16_t l4_len;     /* len - l4_off */
-	uint16_t data_off;   /* offset of the TCP/UDP payload (== len for ICMP) */
-	const uint8_t *src;  /* 4 or 16 bytes */
+	int family;         /* AF_INET or AF_INET6 */
+	uint8_t proto;      /* IPPROTO_TCP, _UDP, _ICMP, _ICMPV6 */
+	uint16_t len;       /* IP total length (bytes after it are ignored) */
+	uint16_t l4_off;    /* offset of the TCP/UDP/ICMP header */
+	uint16_t l4_len;    /* len - l4_off */
+	uint16_t data_off;  /* offset of the TCP/UDP payload (== len for ICMP) */
+	const uint8_t *src; /* 4 or 16 bytes */
 	const uint8_t *dst;
 	uint16_t sport, dport; /* host order; 0 for ICMP */
-	uint8_t tcp_flags;     /* TCP only: FIN 0x01 SYN 0x02 RST 0x04 PSH 0x08 ACK 0x10 URG 0x20 ECE 0x40 CWR 0x80 */
-	uint32_t seq, ack;     /* TCP only, host order */
+	uint8_t tcp_flags; /* TCP only: FIN 0x01 SYN 0x02 RST 0x04 PSH 0x08 ACK 0x10 URG 0x20 ECE 0x40 CWR 0x80 */
+	uint32_t seq, ack; /* TCP only, host order */
 };
 
 #define TP_PKT_VERIFY_CSUM 0x1u /* also verify TCP/UDP/ICMP checksums */

@@ -6,11 +6,11 @@
 #include <stdbool.h>
 
 struct tp_tun {
-	int fd;                 /* non-blocking; owned by this struct */
+	int fd; /* non-blocking; owned by this struct */
 	char name[IFNAMSIZ];
 	int ifindex;
 	unsigned mtu;
-	bool adopted;           /* fd came from --tun-fd */
+	bool adopted; /* fd came from --tun-fd */
 };
 
 /* Create (or attach to) the TUN device `name` with IFF_TUN|IFF_NO_PI,
