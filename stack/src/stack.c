@@ -451,6 +451,12 @@ static void send_rst_for(const struct tp_endpoint *src, const struct tp_endpoint
 	S.in_lwip--;
 }
 
+static bool addr_unspecified(int family, const uint8_t *a)
+{
+	static const uint8_t zero[16];
+	return !memcmp(a, zero, family == AF_INET ? 4 : 16);
+}
+
 static bool dst_forbidden(const struct tp_endpoint *d)
 {
 	static const uint8_t zero[16], v6lo[16] = {[15] = 1};
@@ -542,6 +548,11 @@ enum tp_drop tp_stack_input(const void *buf, size_t len)
 	r = tp_pkt_parse(buf, len, TP_PKT_VERIFY_CSUM, &pk);
 	if (r != TP_DROP_NONE)
 		goto drop;
+	/* Nothing can answer from 0.0.0.0 or :: (lwIP would have no source). */
+	if (addr_unspecified(pk.family, pk.dst)) {
+		r = TP_DROP_BAD_ADDR;
+		goto drop;
+	}
 	switch (pk.proto) {
 	case IPPROTO_TCP:
 		if ((pk.tcp_flags & (TCP_F_SYN | TCP_F_ACK | TCP_F_RST)) == TCP_F_SYN &&

@@ -296,8 +296,9 @@ static const char *const all_args[] = {
 
 static int run(const char *const *args, struct tp_options *o, char *err, size_t errlen)
 {
-	char *argv[64];
-	char store[64][64];
+	/* static: the parsed options point into argv, as they do into main's */
+	static char *argv[64];
+	static char store[64][64];
 	int argc = 0;
 
 	argv[argc++] = "tunplug";
