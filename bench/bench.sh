@@ -147,7 +147,7 @@ run_target() { # TARGET REP
   log "=== $target, repetition $rep"
   case $target in
     kernel) tp_route_kernel ;;
-    tunplug) tp_gw_start ;;
+    tunplug) read -r -a _gw_extra <<<"${BENCH_TUNPLUG_ARGS:-}"; tp_gw_start "${_gw_extra[@]}" ;;
     *) fail "unknown target $target" ;;
   esac
   iperf "$target" up "$rep"
