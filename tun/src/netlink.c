@@ -4,6 +4,7 @@
  * unit-tested; tp_nl_parse_ack is pure and fuzzed. The stateful part keeps a
  * journal of what it added so tp_nl_undo can remove exactly that. */
 #include <errno.h>
+#include <net/if.h>
 #include <libmnl/libmnl.h>
 #include <linux/if.h>
 #include <linux/if_addr.h>
@@ -279,19 +280,27 @@ out:
 	return err;
 }
 
+/* "tp0" for the message; the number when the device is gone. */
+static const char *dev_name(int ifindex, char *buf)
+{
+	if (!if_indextoname((unsigned)ifindex, buf))
+		snprintf(buf, IF_NAMESIZE, "#%d", ifindex);
+	return buf;
+}
+
 static void set_op(struct tp_nl *nl, const char *verb, const struct tp_cidr *c, int ifindex,
                    uint32_t table, bool route)
 {
-	char cb[64];
+	char cb[64], dn[IF_NAMESIZE];
 
 	tp_cidr_format(c, cb, sizeof(cb));
+	dev_name(ifindex, dn);
 	if (!route)
-		snprintf(nl->op, sizeof(nl->op), "%s address %s dev %d", verb, cb, ifindex);
+		snprintf(nl->op, sizeof(nl->op), "%s address %s dev %s", verb, cb, dn);
 	else if (table == 0 || table == RT_TABLE_MAIN)
-		snprintf(nl->op, sizeof(nl->op), "%s route %s dev %d table main", verb, cb,
-		         ifindex);
+		snprintf(nl->op, sizeof(nl->op), "%s route %s dev %s table main", verb, cb, dn);
 	else
-		snprintf(nl->op, sizeof(nl->op), "%s route %s dev %d table %u", verb, cb, ifindex,
+		snprintf(nl->op, sizeof(nl->op), "%s route %s dev %s table %u", verb, cb, dn,
 		         table);
 }
 
@@ -316,7 +325,8 @@ static int journal_reserve(struct tp_nl *nl)
 /* nl is borrowed; nothing is recorded (links are not undone). */
 int tp_nl_link_up(struct tp_nl *nl, int ifindex, unsigned mtu)
 {
-	snprintf(nl->op, sizeof(nl->op), "set link dev %d up mtu %u", ifindex, mtu);
+	char dn[IF_NAMESIZE];
+	snprintf(nl->op, sizeof(nl->op), "set link dev %s up mtu %u", dev_name(ifindex, dn), mtu);
 	return nl_talk(nl, tp_nl_build_link(nl->buf, sizeof(nl->buf), ++nl->seq, ifindex, mtu, 1));
 }
 
