@@ -536,6 +536,11 @@ static bool syn_in(const uint8_t *buf, const struct tp_pkt *pk)
 
 enum tp_drop tp_stack_input(const void *buf, size_t len)
 {
+	return tp_stack_input_flags(buf, len, 0);
+}
+
+enum tp_drop tp_stack_input_flags(const void *buf, size_t len, unsigned flags)
+{
 	struct tp_pkt pk;
 	enum tp_drop r;
 
@@ -545,7 +550,7 @@ enum tp_drop tp_stack_input(const void *buf, size_t len)
 		r = TP_DROP_UNSUPPORTED;
 		goto drop;
 	}
-	r = tp_pkt_parse(buf, len, TP_PKT_VERIFY_CSUM, &pk);
+	r = tp_pkt_parse(buf, len, (flags & TP_STACK_IN_CSUM_OK) ? 0 : TP_PKT_VERIFY_CSUM, &pk);
 	if (r != TP_DROP_NONE)
 		goto drop;
 	/* Nothing can answer from 0.0.0.0 or :: (lwIP would have no source). */

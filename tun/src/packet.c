@@ -112,6 +112,8 @@ static const char *const drop_names[TP_DROP__COUNT] = {
         [TP_DROP_BAD_ADDR] = "bad_addr",
         [TP_DROP_UNSUPPORTED] = "unsupported",
         [TP_DROP_NO_MEMORY] = "no_memory",
+        [TP_DROP_VNET_HDR] = "vnet_hdr",
+        [TP_DROP_GSO] = "gso",
 };
 
 /* Returns a static string (never NULL, never to be freed). */

@@ -92,6 +92,11 @@ void tp_stack_set_now(uint32_t now_ms);
 /* Feed one packet read from the tun (copied; buf stays the caller's).
  * Returns TP_DROP_NONE or the reason it was dropped (already counted). */
 enum tp_drop tp_stack_input(const void *buf, size_t len);
+/* The same with flags: TP_STACK_IN_CSUM_OK = the kernel vouches for the
+ * TCP/UDP checksum (vnet NEEDS_CSUM or DATA_VALID; the field may hold only a
+ * partial sum), so it is not verified. */
+#define TP_STACK_IN_CSUM_OK 0x1u
+enum tp_drop tp_stack_input_flags(const void *buf, size_t len, unsigned flags);
 /* Run due lwIP timers. Returns milliseconds until the next one is due
  * (UINT32_MAX if none). */
 uint32_t tp_stack_poll(void);

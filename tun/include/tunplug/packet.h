@@ -37,6 +37,8 @@ enum tp_drop {
 	TP_DROP_BAD_ADDR,    /* source multicast/broadcast/unspecified/loopback */
 	TP_DROP_UNSUPPORTED, /* valid, but nothing here handles it (e.g. UDP before UDP flows exist) */
 	TP_DROP_NO_MEMORY, /* could not allocate to process it */
+	TP_DROP_VNET_HDR,  /* virtio_net_hdr invalid (offsets, gso_size 0, unknown gso_type) */
+	TP_DROP_GSO, /* GSO super-packet that cannot be split (type/IP mismatch, too many segments) */
 	TP_DROP__COUNT
 };
 

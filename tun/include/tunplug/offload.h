@@ -1,0 +1,108 @@
+/* tunplug — TUN offloads: virtio_net_hdr, GSO split on read, GRO coalescing
+ * on write. Pure code over caller buffers: no I/O, no syscalls, so it is
+ * table-tested and fuzzed. Facts: ../shared/docs/tun-offload-and-lwip.md B, C.
+ *
+ * Read path:  read() -> [vnet hdr | IP packet] -> tp_vnet_parse ->
+ *             tp_gso_split -> segments -> tp_stack_input_flags(CSUM_OK?)
+ * Write path: lwIP output packets -> tp_gro_add (per loop iteration) ->
+ *             tp_gro_flush -> one writev per (super-)packet. */
+#ifndef TUNPLUG_OFFLOAD_H
+#define TUNPLUG_OFFLOAD_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/uio.h>
+
+#include "tunplug/packet.h"
+
+#define TP_VNET_HDR_LEN 10 /* struct virtio_net_hdr, little-endian on the wire */
+
+#define TP_VNET_F_NEEDS_CSUM 0x01
+#define TP_VNET_F_DATA_VALID 0x02
+
+#define TP_GSO_NONE 0
+#define TP_GSO_TCPV4 1
+#define TP_GSO_UDP 3 /* legacy UFO: refused */
+#define TP_GSO_TCPV6 4
+#define TP_GSO_UDP_L4 5
+#define TP_GSO_ECN 0x80
+
+/* The header in host byte order. */
+struct tp_vnet_hdr {
+	uint8_t flags;
+	uint8_t gso_type;
+	uint16_t hdr_len;
+	uint16_t gso_size;
+	uint16_t csum_start;
+	uint16_t csum_offset;
+};
+
+/* Decode the first TP_VNET_HDR_LEN bytes of buf. Returns 0 or -EINVAL
+ * (len < TP_VNET_HDR_LEN). Does not validate against the packet. */
+int tp_vnet_parse(const uint8_t *buf, size_t len, struct tp_vnet_hdr *h);
+/* Encode h into buf[0..TP_VNET_HDR_LEN). */
+void tp_vnet_emit(uint8_t *buf, const struct tp_vnet_hdr *h);
+
+/* One segment produced by tp_gso_split: a complete IP packet. */
+struct tp_seg {
+	uint8_t *data;
+	uint16_t len;
+};
+
+#define TP_SPLIT_FILL_CSUM 0x1u /* write full TCP/UDP checksums into every segment */
+
+/* Validate header h against the IP packet pkt[0..len) exactly as the kernel
+ * would (B.2/B.6) and split it:
+ *  - gso_type NONE: one segment (pkt copied to out); with NEEDS_CSUM the
+ *    partial checksum is completed when TP_SPLIT_FILL_CSUM (else left).
+ *  - TCPV4/TCPV6: MSS-sized segments: seq advanced, IPv4 ID = first + i,
+ *    lengths fixed, IPv4 header checksum recomputed, FIN/PSH only on the
+ *    last, CWR only on the first (kept on all with ECN? no: ECN refused).
+ *  - UDP_L4: gso_size datagrams, UDP length fixed, checksum 0 -> 0xFFFF.
+ * Segments are written back to back into out[0..cap); at most max of them.
+ * Returns the number of segments (>= 1), or -1 with *why set (TP_DROP_VNET_HDR,
+ * TP_DROP_GSO, or a tp_pkt_parse reason for the inner packet). hdr_len from
+ * the kernel is not trusted (recomputed from the headers). */
+int tp_gso_split(const uint8_t *pkt, size_t len, const struct tp_vnet_hdr *h, unsigned flags,
+                 uint8_t *out, size_t cap, struct tp_seg *segs, int max, enum tp_drop *why);
+
+/* ---- GRO on write ---- */
+#define TP_GRO_TCP 0x1u /* coalesce TCP (needs IFF_VNET_HDR) */
+#define TP_GRO_UDP 0x2u /* coalesce UDP into UDP_L4 (kernel >= 6.2, USO granted) */
+#define TP_GRO_UDP_MAX_SEGS 64
+
+struct tp_gro;
+
+/* A batch able to hold max_pkts packets of up to 65535 bytes in total per
+ * coalesced item. Returns NULL on ENOMEM. Owned by the caller: tp_gro_free. */
+struct tp_gro *tp_gro_new(size_t max_pkts);
+void tp_gro_free(struct tp_gro *g);
+
+/* Append a copy of one outgoing IP packet with COMPLETE checksums (as lwIP
+ * emits it). Returns 0, or -ENOSPC when full (flush, then add again), or
+ * -EINVAL for a packet shorter than an IP header. */
+int tp_gro_add(struct tp_gro *g, const void *pkt, size_t len);
+size_t tp_gro_count(const struct tp_gro *g);
+
+/* Called once per resulting write: iov[0] is the TP_VNET_HDR_LEN-byte vnet
+ * header, iov[1..iovcnt) the packet bytes; nsegs = packets merged (1 = not
+ * coalesced); kind = TP_GRO_TCP/TP_GRO_UDP for merged items, 0 otherwise.
+ * Return 0 or -errno. */
+typedef int (*tp_gro_write_fn)(void *ctx, const struct iovec *iov, int iovcnt, unsigned nsegs,
+                               unsigned kind);
+
+/* Coalesce the batch (rules of the brief, C.2/C.3: same flow, contiguous
+ * seq, same ACK, only ACK/PSH, equal options and IP header fields, PSH only
+ * on the last, only the last shorter, <= 65535 bytes, UDP <= 64 datagrams
+ * of equal size but the last) for the kinds enabled in `kinds`, then write.
+ * Order within a flow is preserved. Unmerged packets go out unchanged with an
+ * all-zero header. If write returns -EINVAL for a merged item, the members
+ * are re-sent one by one and the kind is added to *refused (the caller then
+ * stops coalescing that kind). Empties the batch. Returns the number of
+ * writes made, or the first error other than EINVAL from write (the rest of
+ * the batch is still written). */
+int tp_gro_flush(struct tp_gro *g, unsigned kinds, tp_gro_write_fn write, void *ctx,
+                 unsigned *refused);
+
+#endif
