@@ -117,11 +117,14 @@ struct peer {
 	uint32_t ack; /* what the client acknowledges */
 };
 
+static uint32_t ts_val = 0x800000f1u; /* last wire byte >= 0x80: lwIP patch 0003 */
+
 static size_t build(uint8_t *b, const struct peer *p, uint8_t flags, uint32_t seq, uint32_t ack,
                     const void *data, size_t dlen, int mss_opt)
 {
 	size_t ipl = p->family == AF_INET ? 20 : 40;
-	size_t thl = 20 + (mss_opt ? 4 : 0);
+	/* mss_opt 1: MSS 1460; 2: MSS + NOP NOP + timestamp (tsval ts_val) */
+	size_t thl = 20 + (mss_opt ? 4 : 0) + (mss_opt == 2 ? 12 : 0);
 	size_t tot = ipl + thl + dlen;
 	memset(b, 0, ipl + thl);
 	if (p->family == AF_INET) {
@@ -162,6 +165,15 @@ static size_t build(uint8_t *b, const struct peer *p, uint8_t flags, uint32_t se
 		t[21] = 4;
 		t[22] = 0x05;
 		t[23] = 0xb4; /* 1460 */
+	}
+	if (mss_opt == 2) {
+		uint32_t tv = htonl(ts_val), te = 0;
+		t[24] = 1;
+		t[25] = 1;
+		t[26] = 8;
+		t[27] = 10;
+		memcpy(t + 28, &tv, 4);
+		memcpy(t + 32, &te, 4);
 	}
 	if (dlen)
 		memcpy(t + thl, data, dlen);
@@ -497,6 +509,45 @@ static void test_handshake_timeout(void)
 	printf("ok unanswered SYN-ACK: retransmitted, then closed with an error (fake clock)\n");
 }
 
+/* TCP timestamps: a SYN offering them (value 0x800000f1) gets a SYN-ACK
+ * echoing it. The value's last byte on the wire is >= 0x80: without lwIP
+ * patch 0003 UBSan stops here (shift into the sign bit). */
+static void test_timestamps(void)
+{
+	struct peer p;
+	uint8_t b[2048];
+	stack_up(16, 0);
+	policy = P_ACCEPT;
+	peer_init(&p, AF_INET, "198.18.0.1", "198.19.1.1", 48000, 80);
+	size_t n = build(b, &p, SYN, p.seq, 0, NULL, 0, 2);
+	tp_stack_input(b, n);
+	CHECK(out.n == 1, "SYN-ACK");
+	if (out.n == 1) {
+		struct tp_pkt pk = parse_out(0);
+		const uint8_t *o = out.buf[0] + pk.l4_off + 20;
+		size_t olen = pk.data_off - pk.l4_off - 20;
+		bool echoed = false;
+		for (size_t i = 0; i + 10 <= olen;) {
+			if (o[i] == 1) {
+				i++;
+				continue;
+			}
+			if (o[i] == 8 && o[i + 1] == 10) {
+				uint32_t ecr;
+				memcpy(&ecr, o + i + 6, 4);
+				echoed = ntohl(ecr) == ts_val;
+				break;
+			}
+			if (o[i] < 2 || o[i + 1] < 2)
+				break;
+			i += o[i + 1];
+		}
+		CHECK(echoed, "SYN-ACK carries a timestamp echoing %#x", ts_val);
+	}
+	stack_down("timestamps");
+	printf("ok timestamps negotiated and echoed (tsval %#x)\n", ts_val);
+}
+
 static void test_backpressure(void)
 {
 	struct peer p;
@@ -647,6 +698,7 @@ int main(void)
 	test_max_flows();
 	test_client_rst_and_owner_abort();
 	test_handshake_timeout();
+	test_timestamps();
 	test_backpressure();
 	test_bad_input();
 	test_icmp_echo();
