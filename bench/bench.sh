@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # shellcheck source-path=SCRIPTDIR
-# bench.sh TUNPLUG [--out DIR] [--reps N] [--targets kernel,tunplug]
+# bench.sh TUNPLUG [--out DIR] [--reps N] [--targets kernel,tunplug] [--no-offload-cmp]
 #
 # One run, same topology as the e2e tests (tests/e2e/lib.sh): measures
 # kernel-direct (no tun, 198.19.0.0/16 routed over the veth) and tunplug
@@ -11,6 +11,10 @@
 #                         for BENCH_CONNRATE_S s, 1, 8 and 32 in flight
 #   idle                  BENCH_IDLE_N connections opened (1 B echo each) and
 #                         held; tunplug's VmRSS before and with them open
+#   offload comparison    tcp1_up/down again with tunplug --no-offload and
+#                         --no-offload --mtu M for M in BENCH_OFFLOAD_MTUS
+#                         (9000 65535); tun reads+writes per GB from tunplug's
+#                         counters (SIGUSR1) for every tunplug variant
 # Output: DIR/raw.jsonl, DIR/raw/*.json (iperf3), DIR/machine.json,
 # DIR/summary.json, DIR/table.md (default DIR: bench/results/<date>).
 # Needs root, iproute2, iperf3, python3. Namespaces and processes are removed
@@ -22,12 +26,14 @@ TP_TEST=bench
 # shellcheck source=../tests/e2e/lib.sh
 source "$HERE/../tests/e2e/lib.sh"
 
-usage() { sed -n '3,17p' "$0"; }
+usage() { sed -n '3,21p' "$0"; }
 T=${BENCH_T:-10}
 CONNRATE_S=${BENCH_CONNRATE_S:-5}
 IDLE_N=${BENCH_IDLE_N:-1000}
 REPS=${BENCH_REPS:-1}
 TARGETS=${BENCH_TARGETS:-kernel,tunplug}
+OFFLOAD_CMP=${BENCH_OFFLOAD_CMP:-1}
+OFFLOAD_MTUS=${BENCH_OFFLOAD_MTUS:-9000 65535}
 OUT=""
 BIN=""
 while (($#)); do
@@ -35,6 +41,7 @@ while (($#)); do
     --out) OUT=$2; shift 2 ;;
     --reps) REPS=$2; shift 2 ;;
     --targets) TARGETS=$2; shift 2 ;;
+    --no-offload-cmp) OFFLOAD_CMP=0; shift ;;
     -h | --help) usage; exit 0 ;;
     -*) echo "bench.sh: unknown option $1" >&2; usage >&2; exit 2 ;;
     *) BIN=$1; shift ;;
@@ -52,7 +59,7 @@ mkdir -p "$OUT/raw"
 RAW=$OUT/raw.jsonl
 : >"$RAW"
 "$PYTHON" "$HERE/report.py" machine --tunplug "${TUNPLUG:-}" \
-  --settings "{\"iperf_t\": $T, \"connrate_s\": $CONNRATE_S, \"idle_n\": $IDLE_N, \"reps\": $REPS}" >"$OUT/machine.json"
+  --settings "{\"iperf_t\": $T, \"connrate_s\": $CONNRATE_S, \"idle_n\": $IDLE_N, \"reps\": $REPS, \"offload_cmp\": $OFFLOAD_CMP, \"offload_mtus\": \"$OFFLOAD_MTUS\", \"tunplug_args\": \"${BENCH_TUNPLUG_ARGS:-}\"}" >"$OUT/machine.json"
 tp_topo_up
 
 ECHO_PORT=7000
@@ -61,24 +68,41 @@ tp_bg echo "$NS_S" "$PYTHON" "$TP_TOOL" echoserver --host "$TP_DST4" --port "$EC
 tp_wait_listen "$NS_S" "$ECHO_PORT"
 
 gw_stat() { # procstat JSON of the running tunplug, {} for kernel-direct
-  if [[ $1 == tunplug ]]; then "$PYTHON" "$TP_TOOL" procstat --pid "$TP_GW_PID"; else echo "{}"; fi
+  if [[ $1 != kernel ]]; then "$PYTHON" "$TP_TOOL" procstat --pid "$TP_GW_PID"; else echo "{}"; fi
+}
+
+# gw_io TARGET: "READS WRITES" of the running tunplug (its SIGUSR1 summary),
+# "" for kernel-direct
+gw_io() {
+  local n0 i line
+  [[ $1 != kernel ]] || return 0
+  n0=$(grep -c 'tunplug:   tun: reads' "$TP_GW_LOG" || true)
+  tp_gw_signal USR1
+  for ((i = 0; i < 100; i++)); do
+    (($(grep -c 'tunplug:   tun: reads' "$TP_GW_LOG" || true) > n0)) && break
+    sleep 0.02
+  done
+  line=$(grep 'tunplug:   tun: reads' "$TP_GW_LOG" | tail -n 1)
+  sed -nE 's/.*tun: reads ([0-9]+), writes ([0-9]+),.*/\1 \2/p' <<<"$line"
 }
 
 iperf() { # TARGET up|down REP
-  local target=$1 dir=$2 rep=$3 flag=() f c0 c1 spid
+  local target=$1 dir=$2 rep=$3 flag=() f c0 c1 spid io0 io1
   [[ $dir == down ]] && flag=(-R)
   f=$OUT/raw/$target-tcp1_$dir-$rep.json
   tp_bg "iperf3-s" "$NS_S" timeout $((T + 30)) iperf3 -s -1 -B "$TP_DST4" -p "$IPERF_PORT"
   spid=$TP_LAST_PID
   tp_wait_listen "$NS_S" "$IPERF_PORT"
   c0=$(gw_stat "$target")
+  io0=$(gw_io "$target")
   nsc timeout $((T + 20)) iperf3 -c "$TP_DST4" -p "$IPERF_PORT" -t "$T" "${flag[@]}" -J \
     --connect-timeout 3000 >"$f" 2>"$f.err" || log "iperf3 $target $dir failed (see $f)"
   c1=$(gw_stat "$target")
+  io1=$(gw_io "$target")
   [[ -s $f.err ]] || rm -f "$f.err"
   wait "$spid" 2>/dev/null || true
   "$PYTHON" "$HERE/report.py" iperf --target "$target" --test "tcp1_$dir" --rep "$rep" --file "$f" \
-    --cpu0 "$c0" --cpu1 "$c1" | tee -a "$RAW"
+    --cpu0 "$c0" --cpu1 "$c1" --io0 "$io0" --io1 "$io1" | tee -a "$RAW"
 }
 
 # Every phase starts without TIME-WAIT sockets from the phases before (tens of
@@ -166,12 +190,32 @@ run_target() { # TARGET REP
   esac
 }
 
+# Offload comparison: single stream up/down only, tunplug variants started
+# with their own options (the default run above is "tunplug", offloads on).
+offload_variant() { # TARGET REP ARGS...
+  local target=$1 rep=$2
+  shift 2
+  log "=== $target ($*), repetition $rep"
+  tp_gw_start "$@"
+  iperf "$target" up "$rep"
+  iperf "$target" down "$rep"
+  tp_gw_stop_ok
+  printf '%s\n' "$TP_GW_SUMMARY" >"$OUT/raw/$target-summary-$rep.txt"
+}
+
 for ((rep = 1; rep <= REPS; rep++)); do
   # rotate the order each repetition so drift hits both alike
   n=${#TARGET_LIST[@]}
   for ((k = 0; k < n; k++)); do
     run_target "${TARGET_LIST[$(((k + rep - 1) % n))]}" "$rep"
   done
+  if [[ $OFFLOAD_CMP == 1 && ,$TARGETS, == *,tunplug,* ]]; then
+    read -r -a _gw_extra <<<"${BENCH_TUNPLUG_ARGS:-}"
+    offload_variant tunplug_nooff "$rep" "${_gw_extra[@]}" --no-offload
+    for m in $OFFLOAD_MTUS; do
+      offload_variant "tunplug_nooff_mtu$m" "$rep" "${_gw_extra[@]}" --no-offload --mtu "$m"
+    done
+  fi
 done
 "$PYTHON" "$HERE/report.py" report "$OUT"
 log "results in $OUT"

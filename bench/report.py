@@ -3,6 +3,7 @@
 
   report.py machine --tunplug PATH              machine/version facts as JSON
   report.py iperf --target T --test NAME --rep N --file IPERF.json [--cpu0 J --cpu1 J]
+            [--io0 "READS WRITES" --io1 "READS WRITES"]  (tunplug's tun counters)
   report.py connrate|idle --target T --test NAME --rep N --json J [...]
   report.py report DIR                          raw.jsonl -> summary.json + table.md
 Each record command prints one JSON line (appended to raw.jsonl by bench.sh).
@@ -88,6 +89,11 @@ def cmd_iperf(a):
                 r["gw_cpu_s_per_gb"] = r["gw_cpu_s"] / (r["bytes"] / 1e9)
             r["gw_rss_kib"] = c1.get("rss_kib")
             r["gw_hwm_kib"] = c1.get("hwm_kib")
+    if a.io0 and a.io1:
+        i0, i1 = [int(x) for x in a.io0.split()], [int(x) for x in a.io1.split()]
+        r["tun_reads"], r["tun_writes"] = i1[0] - i0[0], i1[1] - i0[1]
+        if r.get("bytes"):
+            r["tun_syscalls_per_gb"] = (r["tun_reads"] + r["tun_writes"]) / (r["bytes"] / 1e9)
     out(r)
 
 
@@ -209,6 +215,43 @@ def cmd_report(a):
                                                  ("%.3gx" % rt) if rt is not None else ""))
         summary["rows"].append({"metric": label, "unit": unit, "test": test, "field": field,
                                 "median": meds, "ratio": rt})
+    # offload comparison: one row per variant, single stream only
+    variants = ["kernel", "tunplug"] + sorted(
+        {r["target"] for r in recs if r["target"].startswith("tunplug_")},
+        key=lambda t: (len(t), t))
+    if len(variants) > 2:
+        names = {"kernel": "kernel-direct", "tunplug": "tunplug (offload on, default)",
+                 "tunplug_nooff": "tunplug --no-offload"}
+        lines.append("")
+        lines.append("Offload comparison (single stream; syscalls = tun reads + writes counted "
+                     "by tunplug during the iperf3 run, per GB received; ratios vs "
+                     "`--no-offload` of this run):")
+        lines.append("")
+        lines.append("| variant | upload Gbit/s | download Gbit/s | vs no-offload up / down | "
+                     "CPU s/GB up / down | tun syscalls/GB up / down | fewer syscalls than "
+                     "no-offload up / down |")
+        lines.append("|---|---|---|---|---|---|---|")
+        off = {d: cell("tunplug_nooff", "tcp1_" + d, "gbit_s")[0] for d in ("up", "down")}
+        offsc = {d: cell("tunplug_nooff", "tcp1_" + d, "tun_syscalls_per_gb")[0]
+                 for d in ("up", "down")}
+        for t in variants:
+            g = {d: cell(t, "tcp1_" + d, "gbit_s")[0] for d in ("up", "down")}
+            c = {d: cell(t, "tcp1_" + d, "gw_cpu_s_per_gb")[0] for d in ("up", "down")}
+            sc = {d: cell(t, "tcp1_" + d, "tun_syscalls_per_gb")[0] for d in ("up", "down")}
+            if g["up"] is None and g["down"] is None:
+                continue
+
+            def rt(a_, b_):
+                return ("%.2fx" % (a_ / b_)) if a_ is not None and b_ else "-"
+            name = names.get(t, t.replace("tunplug_nooff_mtu", "tunplug --no-offload --mtu "))
+            lines.append("| %s | %s | %s | %s / %s | %s / %s | %s / %s | %s / %s |" % (
+                name, fmt(g["up"]), fmt(g["down"]), rt(g["up"], off["up"]),
+                rt(g["down"], off["down"]), fmt(c["up"]), fmt(c["down"]),
+                fmt(sc["up"]), fmt(sc["down"]),
+                rt(offsc["up"], sc["up"]) if t != "kernel" else "-",
+                rt(offsc["down"], sc["down"]) if t != "kernel" else "-"))
+            summary["rows"].append({"metric": "offload_cmp", "target": t, "gbit_s": g,
+                                    "cpu_s_per_gb": c, "tun_syscalls_per_gb": sc})
     if summary["errors"]:
         lines.append("")
         lines.append("Errors:")
@@ -242,6 +285,8 @@ def main():
             p.add_argument("--file", required=True)
             p.add_argument("--cpu0", default="")
             p.add_argument("--cpu1", default="")
+            p.add_argument("--io0", default="")
+            p.add_argument("--io1", default="")
         else:
             p.add_argument("--json", action="append", default=[])
     p = sub.add_parser("report")

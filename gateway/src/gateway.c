@@ -9,15 +9,75 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include "gateway.h"
 #include "log.h"
 #include "tunplug/builtin.h"
 
-#define TUN_BATCH 256          /* packets per readable event */
-#define TUN_BUF 65536          /* one packet, MTU at most 65535 */
+#define TUN_BATCH 256 /* reads per readable event */
+/* one read: vnet header + a packet (or GSO super-packet) of up to 64 KiB;
+ * a shorter buffer would silently truncate (doc A.5) */
+#define TUN_BUF (TP_VNET_HDR_LEN + 65535 + 64)
+/* segments of one super-packet: 64 KiB of payload in MSS-sized pieces, each
+ * with its own copy of the headers; Linux's MSS floor is 48 bytes
+ * (tcp_min_snd_mss), i.e. at most 1366 segments of <= 48 + 120 bytes */
+#define SEG_MAX 1400
+#define SEG_BUF (SEG_MAX * 168)
+#define GRO_BATCH 1024         /* output packets held per loop iteration */
 #define STACK_TIMER_CAP_MS 250 /* never sleep longer than this on lwIP timers */
+
+#ifndef TP_HAVE_OFFLOAD
+/* tun/src/offload.c not built (see gateway/CMakeLists.txt): no vnet path;
+ * these stand-ins are never reached with offloads off. */
+#define TP_OFFLOAD_BUILT 0
+static int no_vnet_parse(const uint8_t *b, size_t n, struct tp_vnet_hdr *h)
+{
+	(void)b, (void)n, (void)h;
+	return -EINVAL;
+}
+static int no_gso_split(const uint8_t *p, size_t n, const struct tp_vnet_hdr *h, unsigned f,
+                        uint8_t *o, size_t c, struct tp_seg *s, int m, enum tp_drop *w)
+{
+	(void)p, (void)n, (void)h, (void)f, (void)o, (void)c, (void)s, (void)m;
+	*w = TP_DROP_VNET_HDR;
+	return -1;
+}
+static struct tp_gro *no_gro_new(size_t n)
+{
+	(void)n;
+	return NULL;
+}
+static void no_gro_free(struct tp_gro *g)
+{
+	(void)g;
+}
+static int no_gro_add(struct tp_gro *g, const void *b, size_t n)
+{
+	(void)g, (void)b, (void)n;
+	return -EINVAL;
+}
+static size_t no_gro_count(const struct tp_gro *g)
+{
+	(void)g;
+	return 0;
+}
+static int no_gro_flush(struct tp_gro *g, unsigned k, tp_gro_write_fn w, void *c, unsigned *r)
+{
+	(void)g, (void)k, (void)w, (void)c, (void)r;
+	return 0;
+}
+#define tp_vnet_parse no_vnet_parse
+#define tp_gso_split no_gso_split
+#define tp_gro_new no_gro_new
+#define tp_gro_free no_gro_free
+#define tp_gro_add no_gro_add
+#define tp_gro_count no_gro_count
+#define tp_gro_flush no_gro_flush
+#else
+#define TP_OFFLOAD_BUILT 1
+#endif
 
 static struct tp_gw gw_main;
 
@@ -28,23 +88,176 @@ void tp_gw_clock(struct tp_gw *gw)
 
 /* ---- packets out ---- */
 
-static int tun_output(void *ctx, const void *buf, size_t len)
+/* One write to the tun: a bare packet (no vnet) or [vnet header | packet]
+ * as iovecs. nsegs = packets in it (for the drop count). Returns 0 or -errno. */
+static int tun_writev(struct tp_gw *gw, const struct iovec *iov, int iovcnt, unsigned nsegs)
 {
-	struct tp_gw *gw = ctx;
 	ssize_t n;
 
 	do
-		n = write(gw->tun.fd, buf, len);
+		n = iovcnt == 1 ? write(gw->tun.fd, iov[0].iov_base, iov[0].iov_len)
+		                : writev(gw->tun.fd, iov, iovcnt);
 	while (n < 0 && errno == EINTR);
-	if (n >= 0)
+	if (n >= 0) {
+		gw->st.tun_writes++;
 		return 0;
+	}
 	if (errno == EAGAIN || errno == EWOULDBLOCK || errno == ENOBUFS) {
-		gw->st.out_drops_full++;
+		gw->st.out_drops_full += nsegs;
 		return -errno;
+	}
+	if (errno == EINVAL && nsegs > 1) {
+		/* a coalesced write the kernel refused: tp_gro_flush re-sends
+		 * the members one by one and reports the kind as refused */
+		gw->st.gro_einval++;
+		return -EINVAL;
 	}
 	if (gw->st.out_errors++ == 0)
 		tp_log(TP_LOG_WARN, "tun write: %s", strerror(errno));
 	return -errno;
+}
+
+/* tp_gro_flush's write callback. */
+static int gro_write(void *ctx, const struct iovec *iov, int iovcnt, unsigned nsegs, unsigned kind)
+{
+	struct tp_gw *gw = ctx;
+	int r;
+
+	(void)kind;
+	r = tun_writev(gw, iov, iovcnt, nsegs ? nsegs : 1);
+	if (r == 0 && nsegs > 1) {
+		gw->st.gro_out++;
+		gw->st.gro_out_segs += nsegs;
+	}
+	return r;
+}
+
+/* Write out whatever the stack emitted since the last flush, coalesced. */
+static void gro_flush(struct tp_gw *gw)
+{
+	unsigned refused = 0;
+
+	if (!gw->gro || tp_gro_count(gw->gro) == 0)
+		return;
+	tp_gro_flush(gw->gro, gw->gro_kinds, gro_write, gw, &refused);
+	refused &= gw->gro_kinds;
+	if (refused) {
+		gw->gro_kinds &= ~refused;
+		tp_log(TP_LOG_WARN,
+		       "offload: the kernel refused a coalesced %s write (EINVAL): %s coalescing "
+		       "off for this run, packets re-sent one by one",
+		       refused & TP_GRO_TCP ? "TCP" : "UDP", refused & TP_GRO_TCP ? "TCP" : "UDP");
+		if (refused == (TP_GRO_TCP | TP_GRO_UDP))
+			tp_log(TP_LOG_WARN, "offload: UDP coalescing off too");
+	}
+}
+
+static void on_flush_check(uv_check_t *c)
+{
+	gro_flush(c->data);
+}
+
+/* Offset of the TCP header if pkt is a pure ACK (flags exactly ACK, no
+ * payload; IPv4 without options, IPv6 without extension headers), else 0. */
+static size_t pure_ack_tcp(const uint8_t *p, size_t len)
+{
+	size_t ip;
+
+	if (len >= 40 && (p[0] >> 4) == 4 && (p[0] & 0x0f) == 5 && p[9] == 6)
+		ip = 20;
+	else if (len >= 60 && (p[0] >> 4) == 6 && p[6] == 6)
+		ip = 40;
+	else
+		return 0;
+	if (ip + (size_t)(p[ip + 12] >> 4) * 4 != len || p[ip + 13] != 0x10)
+		return 0;
+	return ip;
+}
+
+static uint32_t get32(const uint8_t *p)
+{
+	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
+/* Same TCP flow: version, addresses and ports equal (both pure ACKs). */
+static bool same_flow(const uint8_t *a, const uint8_t *b, size_t ip)
+{
+	if ((a[0] >> 4) != (b[0] >> 4))
+		return false;
+	if (ip == 20)
+		return memcmp(a + 12, b + 12, 8) == 0 && memcmp(a + 20, b + 20, 4) == 0;
+	return memcmp(a + 8, b + 8, 32) == 0 && memcmp(a + 40, b + 40, 4) == 0;
+}
+
+static int gro_enqueue(struct tp_gw *gw, const void *buf, size_t len)
+{
+	int r = tp_gro_add(gw->gro, buf, len);
+
+	if (r == -ENOSPC) {
+		gro_flush(gw);
+		r = tp_gro_add(gw->gro, buf, len);
+	}
+	return r;
+}
+
+/* Send the held ACK (if any) into the batch. */
+static void ack_release(struct tp_gw *gw)
+{
+	if (gw->ack_len) {
+		gro_enqueue(gw, gw->ack_pkt, gw->ack_len);
+		gw->ack_len = 0;
+	}
+}
+
+/* While one super-packet's segments are fed to lwIP (ack_hold), a pure ACK
+ * that acknowledges more than the held one of the same flow replaces it:
+ * the client's kernel gets one cumulative ACK per super-packet, as its own
+ * GRO receive path would produce. Duplicate ACKs (same ack number) are all
+ * sent. Returns true if pkt was taken. */
+static bool ack_thin(struct tp_gw *gw, const uint8_t *pkt, size_t len)
+{
+	size_t ip = pure_ack_tcp(pkt, len);
+
+	if (!ip || len > sizeof(gw->ack_pkt)) {
+		ack_release(gw); /* keep the flow's order */
+		return false;
+	}
+	if (gw->ack_len) {
+		if (gw->ack_len == len && same_flow(pkt, gw->ack_pkt, ip) &&
+		    (int32_t)(get32(pkt + ip + 8) - get32(gw->ack_pkt + ip + 8)) > 0)
+			gw->st.acks_thinned++;
+		else
+			ack_release(gw);
+	}
+	memcpy(gw->ack_pkt, pkt, len);
+	gw->ack_len = len;
+	return true;
+}
+
+/* The stack's output: with a vnet header, into this iteration's batch
+ * (written by on_flush_check, or now when the batch is full); without,
+ * straight to the tun. */
+static int tun_output(void *ctx, const void *buf, size_t len)
+{
+	static const uint8_t zero_hdr[TP_VNET_HDR_LEN];
+	struct tp_gw *gw = ctx;
+	struct iovec iov[2];
+
+	if (gw->gro && !gw->stopping) {
+		if (gw->ack_hold && ack_thin(gw, buf, len))
+			return 0;
+		return gro_enqueue(gw, buf, len);
+	}
+	if (gw->tun.vnet) {
+		iov[0].iov_base = (void *)zero_hdr;
+		iov[0].iov_len = TP_VNET_HDR_LEN;
+		iov[1].iov_base = (void *)buf;
+		iov[1].iov_len = len;
+		return tun_writev(gw, iov, 2, 1);
+	}
+	iov[0].iov_base = (void *)buf;
+	iov[0].iov_len = len;
+	return tun_writev(gw, iov, 1, 1);
 }
 
 /* ---- lwIP timers ---- */
@@ -69,6 +282,59 @@ static void on_stack_timer(uv_timer_t *t)
 }
 
 /* ---- packets in ---- */
+
+/* One read of n bytes in gw->rxbuf into the stack: bare, or a vnet header
+ * and a packet that may be a GSO super-packet (split into segments). */
+static void tun_input(struct tp_gw *gw, size_t n)
+{
+	const uint8_t *pkt = gw->rxbuf + TP_VNET_HDR_LEN;
+	struct tp_vnet_hdr h;
+	enum tp_drop why = TP_DROP_NONE;
+	unsigned in_flags, split_flags = 0;
+	size_t len;
+	int k;
+
+	if (!gw->tun.vnet) {
+		tp_stack_input(gw->rxbuf, n);
+		return;
+	}
+	if (tp_vnet_parse(gw->rxbuf, n, &h) != 0) {
+		gw->st.drops[TP_DROP_VNET_HDR]++;
+		return;
+	}
+	len = n - TP_VNET_HDR_LEN;
+	/* NEEDS_CSUM: the local kernel left a partial sum; DATA_VALID: it
+	 * verified the checksum. flags 0 (forwarded, unverified): verify. */
+	in_flags =
+	        (h.flags & (TP_VNET_F_NEEDS_CSUM | TP_VNET_F_DATA_VALID)) ? TP_STACK_IN_CSUM_OK : 0;
+	if (h.gso_type == TP_GSO_NONE && !(h.flags & TP_VNET_F_NEEDS_CSUM)) {
+		/* a whole packet with nothing to check in the header */
+		tp_stack_input_flags(pkt, len, in_flags);
+		return;
+	}
+	/* a super-packet nobody vouches for (not seen from Linux): fill the
+	 * checksums so the stack can verify them */
+	if (h.gso_type != TP_GSO_NONE && !in_flags)
+		split_flags = TP_SPLIT_FILL_CSUM;
+	k = tp_gso_split(pkt, len, &h, split_flags, gw->segbuf, SEG_BUF, gw->segs, SEG_MAX, &why);
+	if (k < 0) {
+		if (why <= TP_DROP_NONE || why >= TP_DROP__COUNT)
+			why = TP_DROP_GSO;
+		gw->st.drops[why]++;
+		return;
+	}
+	if (h.gso_type != TP_GSO_NONE) {
+		gw->st.gso_in++;
+		gw->st.gso_in_segs += (uint64_t)k;
+	}
+	gw->ack_hold = k > 1 && gw->gro;
+	for (int i = 0; i < k; i++)
+		tp_stack_input_flags(gw->segs[i].data, gw->segs[i].len, in_flags);
+	if (gw->ack_hold) {
+		gw->ack_hold = false;
+		ack_release(gw);
+	}
+}
 
 static void on_tun_readable(uv_poll_t *p, int status, int events)
 {
@@ -95,7 +361,7 @@ static void on_tun_readable(uv_poll_t *p, int status, int events)
 		if (n == 0)
 			break;
 		gw->st.tun_reads++;
-		tp_stack_input(gw->rxbuf, (size_t)n);
+		tun_input(gw, (size_t)n);
 	}
 	arm_stack_timer(gw, tp_stack_poll());
 }
@@ -124,8 +390,19 @@ static const char *const refuse_names[TP_REFUSE__COUNT] = {
         [TP_REFUSE_OTHER] = "other",
 };
 
+/* a / b with two decimals, "-" when b is 0 */
+static const char *ratio(char *buf, size_t len, uint64_t a, uint64_t b)
+{
+	if (!b)
+		snprintf(buf, len, "-");
+	else
+		snprintf(buf, len, "%.2f", (double)a / (double)b);
+	return buf;
+}
+
 static void print_summary(struct tp_gw *gw)
 {
+	char r_in[32], r_out[32];
 	const struct tp_stack_stats *ss = tp_stack_stats();
 	const struct tp_gw_stats *st = &gw->st;
 	unsigned long long refused = 0;
@@ -149,7 +426,7 @@ static void print_summary(struct tp_gw *gw)
 		for (int i = 1; i < TP_DROP__COUNT && off < sizeof(line); i++)
 			off += (size_t)snprintf(line + off, sizeof(line) - off, " %s %llu",
 			                        tp_drop_name((enum tp_drop)i),
-			                        (unsigned long long)ss->drops[i]);
+			                        (unsigned long long)(ss->drops[i] + st->drops[i]));
 		fprintf(stderr, "%s\n", line);
 		fprintf(stderr,
 		        "tunplug:   syn: held %llu, absorbed %llu, rst (limit %llu, refused %llu, "
@@ -166,6 +443,23 @@ static void print_summary(struct tp_gw *gw)
 		        (unsigned long long)ss->tcp_flows_now,
 		        (unsigned long long)ss->lwip_mem_err);
 	}
+	fprintf(stderr,
+	        "tunplug:   tun: reads %llu, writes %llu, read errors %llu, write errors %llu; "
+	        "offload %s\n",
+	        (unsigned long long)st->tun_reads, (unsigned long long)st->tun_writes,
+	        (unsigned long long)st->tun_read_errors, (unsigned long long)st->out_errors,
+	        gw->offload_desc);
+	fprintf(stderr,
+	        "tunplug:   super-packets in %llu (%llu segments, %s per super-packet), out %llu "
+	        "(%llu segments, %s per super-packet); gro EINVAL fallbacks %llu, gro on:%s%s; "
+	        "acks thinned %llu\n",
+	        (unsigned long long)st->gso_in, (unsigned long long)st->gso_in_segs,
+	        ratio(r_in, sizeof(r_in), st->gso_in_segs, st->gso_in),
+	        (unsigned long long)st->gro_out, (unsigned long long)st->gro_out_segs,
+	        ratio(r_out, sizeof(r_out), st->gro_out_segs, st->gro_out),
+	        (unsigned long long)st->gro_einval, gw->gro_kinds & TP_GRO_TCP ? " tcp" : "",
+	        gw->gro_kinds & TP_GRO_UDP ? " udp" : (gw->gro_kinds ? "" : " none"),
+	        (unsigned long long)st->acks_thinned);
 	fprintf(stderr,
 	        "tunplug:   flows: seen %llu, accepted %llu, refused %llu, closed %llu (with error "
 	        "%llu, idle %llu), upstream errors %llu\n",
@@ -206,7 +500,9 @@ static void gw_stop(struct tp_gw *gw)
 	if (gw->stack_up)
 		tp_gw_clock(gw);
 	tp_host_shutdown_flows(gw);
+	gro_flush(gw); /* the RSTs and FINs of the shutdown */
 	gw->stopping = true;
+	close_handle(gw, (uv_handle_t *)&gw->flush_check);
 	close_handle(gw, (uv_handle_t *)&gw->defer_idle);
 	close_handle(gw, (uv_handle_t *)&gw->tun_poll);
 	close_handle(gw, (uv_handle_t *)&gw->stack_timer);
@@ -267,6 +563,66 @@ static int handler_check(const struct tp_handler *h)
 	return 0;
 }
 
+/* What the tun gave us: the coalescing batch and kinds, the log line. */
+static int offload_setup(struct tp_gw *gw)
+{
+	const struct tp_tun *t = &gw->tun;
+	char *d = gw->offload_desc;
+	size_t dl = sizeof(gw->offload_desc);
+
+	gw->gro_kinds = 0;
+	if (!TP_OFFLOAD_BUILT) {
+		snprintf(d, dl, "off (built without tun/src/offload.c)");
+		tp_log(TP_LOG_INFO, "offload: %s", d);
+		if (t->vnet) {
+			fprintf(stderr, "tunplug: tun: adopted fd has IFF_VNET_HDR, which this "
+			                "build cannot read\n");
+			return -EPROTONOSUPPORT;
+		}
+		return 0;
+	}
+	if (t->vnet) {
+		/* TCP coalescing needs only the header (writes are parsed
+		 * whatever TUNSETOFFLOAD said); UDP_L4 needs a >= 6.2 kernel,
+		 * which USO being granted shows */
+		gw->gro_kinds = TP_GRO_TCP;
+		if ((t->offloads & (TP_TUN_F_USO4 | TP_TUN_F_USO6)) ==
+		    (TP_TUN_F_USO4 | TP_TUN_F_USO6))
+			gw->gro_kinds |= TP_GRO_UDP;
+		if (gw->opt->no_offload)
+			gw->gro_kinds = 0; /* adopted vnet fd: headers stay, zero */
+		if (gw->gro_kinds) {
+			gw->gro = tp_gro_new(GRO_BATCH);
+			if (!gw->gro) {
+				fprintf(stderr, "tunplug: out of memory\n");
+				return -ENOMEM;
+			}
+		}
+	}
+	if (t->vnet && t->offloads)
+		snprintf(d, dl, "%s%s%s%s%s", t->offloads & TP_TUN_F_CSUM ? "csum" : "",
+		         t->offloads & TP_TUN_F_TSO4 ? " tso4" : "",
+		         t->offloads & TP_TUN_F_TSO6 ? " tso6" : "",
+		         t->offloads & TP_TUN_F_USO4 ? " uso" : "",
+		         t->adopted ? " (adopted fd)" : "");
+	else if (gw->opt->no_offload)
+		snprintf(d, dl, "off (--no-offload%s)",
+		         t->vnet ? "; adopted fd keeps all-zero vnet headers" : "");
+	else if (t->vnet)
+		snprintf(d, dl,
+		         "off (adopted fd with vnet header: TUNSETOFFLOAD refused: %s; "
+		         "coalesced writes only)",
+		         strerror(-t->offload_err));
+	else if (t->adopted)
+		snprintf(d, dl, "off (adopted fd without IFF_VNET_HDR)");
+	else
+		snprintf(d, dl, "off (%s refused: %s)",
+		         t->offload_err == 0 ? "?" : "IFF_VNET_HDR/TUNSETOFFLOAD",
+		         strerror(-t->offload_err));
+	tp_log(TP_LOG_INFO, "offload: %s", d);
+	return 0;
+}
+
 static int gw_init(struct tp_gw *gw, const struct tp_options *o)
 {
 	struct tp_stack_cfg cfg;
@@ -297,13 +653,17 @@ static int gw_init(struct tp_gw *gw, const struct tp_options *o)
 	gw->rxbuf = malloc(TUN_BUF);
 	gw->dlbuf_len = o->flow_buffer < 65536 ? o->flow_buffer : 65536;
 	gw->dlbuf = malloc(gw->dlbuf_len);
-	if (!gw->rxbuf || !gw->dlbuf) {
+	gw->segbuf = malloc(SEG_BUF);
+	gw->segs = calloc(SEG_MAX, sizeof(*gw->segs));
+	if (!gw->rxbuf || !gw->dlbuf || !gw->segbuf || !gw->segs) {
 		fprintf(stderr, "tunplug: out of memory\n");
 		return -ENOMEM;
 	}
 
 	if (o->tun_fd >= 0) {
-		ret = tp_tun_adopt(o->tun_fd, &gw->tun);
+		ret = tp_tun_adopt_flags(o->tun_fd,
+		                         o->no_offload || !TP_OFFLOAD_BUILT ? TP_TUN_NO_OFFLOAD : 0,
+		                         &gw->tun);
 		if (ret) {
 			fprintf(stderr, "tunplug: tun: adopt fd %d: %s\n", o->tun_fd,
 			        strerror(-ret));
@@ -312,7 +672,9 @@ static int gw_init(struct tp_gw *gw, const struct tp_options *o)
 		}
 		gw->mtu = gw->tun.mtu ? gw->tun.mtu : 1500;
 	} else {
-		ret = tp_tun_open(o->tun_name, &gw->tun);
+		ret = tp_tun_open_flags(o->tun_name,
+		                        o->no_offload || !TP_OFFLOAD_BUILT ? TP_TUN_NO_OFFLOAD : 0,
+		                        &gw->tun);
 		if (ret) {
 			fprintf(stderr, "tunplug: tun: open %s: %s\n", o->tun_name, strerror(-ret));
 			gw->tun.fd = -1;
@@ -323,6 +685,10 @@ static int gw_init(struct tp_gw *gw, const struct tp_options *o)
 		if (ret)
 			return ret;
 	}
+
+	ret = offload_setup(gw);
+	if (ret)
+		return ret;
 
 	memset(&cfg, 0, sizeof(cfg));
 	cfg.mtu = gw->mtu;
@@ -356,6 +722,9 @@ static int gw_init(struct tp_gw *gw, const struct tp_options *o)
 		goto uv_fail;
 	gw->tun_poll.data = gw;
 	gw->handles_live++;
+	uv_check_init(&gw->loop, &gw->flush_check);
+	gw->flush_check.data = gw;
+	gw->handles_live++;
 	uv_idle_init(&gw->loop, &gw->defer_idle);
 	gw->defer_idle.data = gw;
 	gw->handles_live++;
@@ -376,6 +745,8 @@ static int gw_init(struct tp_gw *gw, const struct tp_options *o)
 	gw->handles_live++;
 
 	ret = uv_poll_start(&gw->tun_poll, UV_READABLE, on_tun_readable);
+	if (!ret && gw->gro)
+		ret = uv_check_start(&gw->flush_check, on_flush_check);
 	if (!ret)
 		ret = uv_signal_start(&gw->sig_int, on_signal, SIGINT);
 	if (!ret)
@@ -440,7 +811,13 @@ static int gw_fini(struct tp_gw *gw)
 	}
 	free(gw->rxbuf);
 	free(gw->dlbuf);
-	gw->rxbuf = gw->dlbuf = NULL;
+	free(gw->segbuf);
+	free(gw->segs);
+	if (gw->gro)
+		tp_gro_free(gw->gro);
+	gw->rxbuf = gw->dlbuf = gw->segbuf = NULL;
+	gw->segs = NULL;
+	gw->gro = NULL;
 	return ret;
 }
 

@@ -11,6 +11,7 @@
 #include "options.h"
 #include "tunplug/handler.h"
 #include "tunplug/netlink.h"
+#include "tunplug/offload.h"
 #include "tunplug/stack.h"
 #include "tunplug/tun.h"
 
@@ -40,8 +41,21 @@ struct tp_gw_stats {
 	uint64_t bytes_down;       /* upstream/handler -> client */
 	uint64_t tun_reads;
 	uint64_t tun_read_errors;
-	uint64_t out_drops_full; /* tun write EAGAIN/ENOBUFS */
+	uint64_t tun_writes;     /* write/writev calls that succeeded */
+	uint64_t out_drops_full; /* packets lost to tun write EAGAIN/ENOBUFS */
 	uint64_t out_errors;     /* other tun write errors */
+	/* offloads (vnet): super-packets read (gso_type != NONE) and the
+	 * segments they were split into; coalesced writes (nsegs > 1) and the
+	 * packets merged into them; coalesced writes the kernel refused with
+	 * EINVAL (their packets were re-sent one by one) */
+	uint64_t gso_in, gso_in_segs;
+	uint64_t gro_out, gro_out_segs;
+	uint64_t gro_einval;
+	uint64_t acks_thinned; /* pure ACKs superseded within one super-packet */
+	/* packets dropped before the stack saw them (vnet header invalid, GSO
+	 * split impossible, or the inner packet's reason); added to the
+	 * stack's own drop counters in the summary */
+	uint64_t drops[TP_DROP__COUNT];
 	uint64_t protect_errors;
 };
 
@@ -55,6 +69,7 @@ struct tp_gw {
 	unsigned mtu;
 
 	uv_poll_t tun_poll;
+	uv_check_t flush_check; /* writes the coalescing batch once per iteration */
 	uv_timer_t stack_timer;
 	uv_timer_t idle_timer;
 	uv_signal_t sig_int, sig_term, sig_usr1;
@@ -71,8 +86,18 @@ struct tp_gw {
 	struct tp_flow *deferred; /* flows whose handler flow_close is queued */
 	unsigned api_depth;       /* > 0 while inside a host->* call */
 	uv_idle_t defer_idle;     /* runs the queued flow_close calls */
-	uint8_t *rxbuf;           /* one tun packet */
-	uint8_t *dlbuf;           /* shared upstream read buffer (see host.c) */
+	uint8_t *rxbuf;           /* one tun read: [vnet header] packet up to 64 KiB */
+	uint8_t *segbuf;          /* segments of one split super-packet */
+	struct tp_seg *segs;
+	struct tp_gro *gro;    /* vnet: this iteration's output packets */
+	unsigned gro_kinds;    /* TP_GRO_* still enabled */
+	char offload_desc[96]; /* "csum tso4 tso6 uso" or "off (why)" */
+	/* while the segments of one super-packet go into the stack, lwIP's
+	 * pure ACKs for them are held here and only the newest one is sent */
+	bool ack_hold;
+	size_t ack_len; /* 0 = none held */
+	uint8_t ack_pkt[128];
+	uint8_t *dlbuf; /* shared upstream read buffer (see host.c) */
 	size_t dlbuf_len;
 	uint64_t start_ms;
 

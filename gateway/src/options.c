@@ -29,6 +29,7 @@ enum {
 	OPT_FLOW_BUFFER,
 	OPT_ALLOW_LOOPBACK,
 	OPT_LOG_LEVEL,
+	OPT_NO_OFFLOAD,
 };
 
 static const struct option long_opts[] = {
@@ -46,6 +47,7 @@ static const struct option long_opts[] = {
         {"flow-buffer", required_argument, NULL, OPT_FLOW_BUFFER},
         {"allow-loopback", no_argument, NULL, OPT_ALLOW_LOOPBACK},
         {"log-level", required_argument, NULL, OPT_LOG_LEVEL},
+        {"no-offload", no_argument, NULL, OPT_NO_OFFLOAD},
         {"help", no_argument, NULL, 'h'},
         {"version", no_argument, NULL, 'V'},
         {NULL, 0, NULL, 0},
@@ -69,6 +71,9 @@ static const char usage_text[] =
         "  --address CIDR         add an address to the TUN device (repeatable, IPv4/IPv6)\n"
         "  --route CIDR           route a prefix into the TUN device (repeatable)\n"
         "  --mtu N                device and stack MTU, 576..65535 (default 1500)\n"
+        "  --no-offload           plain tun: no virtio_net_hdr, no TSO/USO super-packets\n"
+        "                         in, no coalesced writes out (default: offloads on\n"
+        "                         when the kernel grants them)\n"
         "\n"
         "Flows:\n"
         "  --handler NAME         direct | echo (default direct)\n"
@@ -288,6 +293,9 @@ int tp_options_parse(struct tp_options *o, int argc, char **argv, char *err, siz
 			break;
 		case OPT_ALLOW_LOOPBACK:
 			o->allow_loopback = true;
+			break;
+		case OPT_NO_OFFLOAD:
+			o->no_offload = true;
 			break;
 		case OPT_LOG_LEVEL:
 			ret = pick("log-level", a, level_names,

@@ -33,7 +33,8 @@ struct tp_options {
 	unsigned idle_timeout_s; /* 0 = no idle timeout */
 	size_t flow_buffer;
 	bool allow_loopback;
-	int log_level; /* enum tp_log_level */
+	bool no_offload; /* plain tun, no virtio_net_hdr */
+	int log_level;   /* enum tp_log_level */
 	bool help;
 	bool version;
 };

@@ -100,11 +100,14 @@ static void test_open_adopt(void)
 	CHECK(fd >= 0, "tap");
 	CHECK_EQ(tp_tun_adopt(fd, &b), -EPROTONOSUPPORT, "tap");
 	close(fd);
+	OK("tun: adopt of a TAP -> -EPROTONOSUPPORT");
 	fd = raw_tun("tpvnet0", IFF_TUN | IFF_NO_PI | IFF_VNET_HDR);
 	CHECK(fd >= 0, "tun with vnet header");
-	CHECK_EQ(tp_tun_adopt(fd, &b), -EPROTONOSUPPORT, "IFF_VNET_HDR");
-	close(fd);
-	OK("tun: adopt of a TAP, of a tun with IFF_VNET_HDR -> -EPROTONOSUPPORT");
+	CHECK_EQ(tp_tun_adopt(fd, &b), 0, "adopt IFF_VNET_HDR");
+	CHECK(b.vnet && b.fd == fd, "adopted with vnet");
+	CHECK(b.offloads == 0 || (b.offloads & 0x7u) == 0x7u, "offloads %#x", b.offloads);
+	tp_tun_close(&b);
+	OK("tun: adopt of a tun with IFF_VNET_HDR -> vnet, offloads %#x", b.offloads);
 
 	/* TUNGETIFF always reports bit 0x1000 for a tun (IFF_NOFILTER), so a
 	 * missing IFF_NO_PI is only seen through this netns's /sys */

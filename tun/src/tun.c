@@ -90,30 +90,86 @@ static int tun_sysfs_flags(const struct tp_tun *t, unsigned *flags)
 	return 0;
 }
 
-int tp_tun_open(const char *name, struct tp_tun *out)
+#define TUN_OFFLOAD_TSO (TP_TUN_F_CSUM | TP_TUN_F_TSO4 | TP_TUN_F_TSO6)
+#define TUN_OFFLOAD_USO (TP_TUN_F_USO4 | TP_TUN_F_USO6)
+
+/* Ask for CSUM|TSO4|TSO6, then USO4|USO6 on top (both or neither: the
+ * kernel refuses one alone). Fills t->offloads; returns 0 or the -errno of
+ * the CSUM|TSO refusal (offloads 0). */
+static int tun_set_offload(struct tp_tun *t)
+{
+	t->offloads = 0;
+	if (ioctl(t->fd, TUNSETOFFLOAD, (unsigned long)TUN_OFFLOAD_TSO) < 0)
+		return -errno;
+	t->offloads = TUN_OFFLOAD_TSO;
+	if (ioctl(t->fd, TUNSETOFFLOAD, (unsigned long)(TUN_OFFLOAD_TSO | TUN_OFFLOAD_USO)) == 0)
+		t->offloads |= TUN_OFFLOAD_USO;
+	return 0;
+}
+
+/* open + TUNSETIFF with flags iff; name as for tp_tun_open. Returns the fd
+ * or -errno; the kernel's name goes to name_out. */
+static int tun_create(const char *name, short iff, char name_out[IFNAMSIZ])
 {
 	struct ifreq ifr;
+	int fd, err;
+
+	fd = open("/dev/net/tun", O_RDWR | O_CLOEXEC | O_NONBLOCK);
+	if (fd < 0)
+		return -errno;
+	memset(&ifr, 0, sizeof(ifr));
+	ifr.ifr_flags = iff;
+	if (name) /* NULL or "": the kernel picks "tun%d" */
+		memcpy(ifr.ifr_name, name, strlen(name));
+	if (ioctl(fd, TUNSETIFF, &ifr) < 0) {
+		err = -errno;
+		close(fd);
+		return err;
+	}
+	memcpy(name_out, ifr.ifr_name, IFNAMSIZ);
+	name_out[IFNAMSIZ - 1] = '\0';
+	return fd;
+}
+
+int tp_tun_open_flags(const char *name, unsigned flags, struct tp_tun *out)
+{
 	int err;
 
 	memset(out, 0, sizeof(*out));
 	out->fd = -1;
 	if (name && strlen(name) >= IFNAMSIZ)
 		return -EINVAL;
-	out->fd = open("/dev/net/tun", O_RDWR | O_CLOEXEC | O_NONBLOCK);
+	if (!(flags & TP_TUN_NO_OFFLOAD)) {
+		out->fd = tun_create(name, IFF_TUN | IFF_NO_PI | IFF_VNET_HDR, out->name);
+		if (out->fd >= 0) {
+			out->vnet = true;
+			out->offload_err = tun_set_offload(out);
+			if (out->offload_err) {
+				/* vnet mode needs CSUM|TSO (C.4): fall back to a
+				 * plain tun. A name the kernel picked ("tun%d") is
+				 * free again after the close; ask for it. */
+				char picked[IFNAMSIZ];
+
+				memcpy(picked, out->name, IFNAMSIZ);
+				close(out->fd);
+				out->fd = -1;
+				out->vnet = false;
+				out->fd = tun_create(name && *name ? name : picked,
+				                     IFF_TUN | IFF_NO_PI, out->name);
+			}
+		} else {
+			/* a kernel without IFF_VNET_HDR on tun (or an existing
+			 * persistent device without it): plain tun */
+			out->offload_err = out->fd;
+			out->fd = tun_create(name, IFF_TUN | IFF_NO_PI, out->name);
+		}
+	} else {
+		out->fd = tun_create(name, IFF_TUN | IFF_NO_PI, out->name);
+	}
 	if (out->fd < 0) {
-		err = -errno;
+		err = out->fd;
 		goto fail;
 	}
-	memset(&ifr, 0, sizeof(ifr));
-	ifr.ifr_flags = IFF_TUN | IFF_NO_PI;
-	if (name) /* NULL or "": the kernel picks "tun%d" */
-		memcpy(ifr.ifr_name, name, strlen(name));
-	if (ioctl(out->fd, TUNSETIFF, &ifr) < 0) {
-		err = -errno;
-		goto fail;
-	}
-	memcpy(out->name, ifr.ifr_name, IFNAMSIZ);
-	out->name[IFNAMSIZ - 1] = '\0';
 	err = tun_query(out);
 	if (err)
 		goto fail;
@@ -125,13 +181,24 @@ fail:
 	return err;
 }
 
+int tp_tun_open(const char *name, struct tp_tun *out)
+{
+	return tp_tun_open_flags(name, 0, out);
+}
+
 /* On success *out owns fd (tp_tun_close closes it); on failure the caller
  * still owns fd and its flags are unchanged. */
 int tp_tun_adopt(int fd, struct tp_tun *out)
 {
+	return tp_tun_adopt_flags(fd, 0, out);
+}
+
+int tp_tun_adopt_flags(int fd, unsigned oflags, struct tp_tun *out)
+{
 	struct ifreq ifr;
 	unsigned flags;
-	int err, fl;
+	int err, fl, hdrsz = 0;
+	bool vnet;
 
 	memset(out, 0, sizeof(*out));
 	out->fd = -1;
@@ -143,9 +210,10 @@ int tp_tun_adopt(int fd, struct tp_tun *out)
 		err = -errno;
 		goto fail;
 	}
-	/* a TAP device or a vnet header: the packet path expects bare IP */
+	/* a TAP device: the packet path expects bare IP */
 	flags = (unsigned short)ifr.ifr_flags;
-	if (!(flags & IFF_TUN) || (flags & IFF_VNET_HDR)) {
+	vnet = (flags & IFF_VNET_HDR) != 0;
+	if (!(flags & IFF_TUN)) {
 		err = -EPROTONOSUPPORT;
 		goto fail;
 	}
@@ -160,6 +228,14 @@ int tp_tun_adopt(int fd, struct tp_tun *out)
 		err = -EPROTONOSUPPORT;
 		goto fail;
 	}
+	/* a vnet header of another size (12 = mrg_rxbuf form): ask for 10 */
+	if (vnet && (ioctl(fd, TUNGETVNETHDRSZ, &hdrsz) < 0 || hdrsz != 10)) {
+		hdrsz = 10;
+		if (ioctl(fd, TUNSETVNETHDRSZ, &hdrsz) < 0) {
+			err = -EPROTONOSUPPORT;
+			goto fail;
+		}
+	}
 	fl = fcntl(fd, F_GETFL);
 	if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0) {
 		err = -errno;
@@ -167,6 +243,13 @@ int tp_tun_adopt(int fd, struct tp_tun *out)
 	}
 	out->fd = fd;
 	out->adopted = true;
+	out->vnet = vnet;
+	/* what the owner enabled is unknown: ask for ours; refused -> the
+	 * kernel sends whole packets with all-zero headers */
+	if (vnet && !(oflags & TP_TUN_NO_OFFLOAD))
+		out->offload_err = tun_set_offload(out);
+	else if (vnet && ioctl(fd, TUNSETOFFLOAD, 0ul) < 0)
+		out->offload_err = -errno; /* offloads the owner set may stay */
 	return 0;
 fail:
 	memset(out, 0, sizeof(*out));

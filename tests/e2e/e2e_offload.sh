@@ -1,0 +1,115 @@
+#!/usr/bin/env bash
+# e2e_offload: the bulk transfers of e2e_bulk (200 MB both ways over IPv4,
+# 50 MB both ways over IPv6, sha256 compared) twice: with offloads on (the
+# default: virtio_net_hdr, TSO super-packets read and split, TCP segments
+# coalesced into super-packets on write) and with --no-offload. Then, from
+# tunplug's exit summary: with offloads on, super-packets in > 0 and out > 0
+# with more than one segment per super-packet each way; with --no-offload,
+# none at all.
+set -euo pipefail
+# shellcheck source=lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+tp_require_root socat sha256sum
+tp_kernel_mode && { echo "SKIP: $TP_TEST: needs tunplug (TP_MODE=kernel)"; exit 77; }
+tp_require_tunplug "${1:-}"
+tp_topo_up
+
+BIG_MIB=${TP_BULK_MIB:-200}
+V6_MIB=${TP_BULK6_MIB:-50}
+XFER_TIMEOUT=${TP_XFER_TIMEOUT:-120}
+tp_mkfile "$TP_TMP/big.bin" "$BIG_MIB"
+head -c "$((V6_MIB * 1024 * 1024))" "$TP_TMP/big.bin" >"$TP_TMP/v6.bin"
+
+# upload MODE FAMILY ADDR PORT FILE MIB: client sends FILE, server hashes what it got
+upload() {
+  local mode=$1 fam=$2 addr=$3 port=$4 file=$5 mib=$6 want t0 ms got spid
+  want=$(sha_of "$file")
+  tp_bg "up-$port" "$NS_S" timeout "$XFER_TIMEOUT" bash -c \
+    "socat -u TCP${fam}-LISTEN:$port,bind=$addr,reuseaddr STDOUT | sha256sum >'$TP_TMP/up-$port.sum'"
+  spid=$TP_LAST_PID
+  tp_wait_listen "$NS_S" "$port"
+  t0=$(now_ms)
+  nsc timeout "$XFER_TIMEOUT" socat -u "FILE:$file" "TCP${fam}:$addr:$port" ||
+    fail "$mode: upload of $mib MiB over IPv$fam: client socat failed"
+  wait "$spid" || fail "$mode: upload of $mib MiB over IPv$fam: server side failed or timed out"
+  ms=$(($(now_ms) - t0))
+  got=$(cut -d' ' -f1 "$TP_TMP/up-$port.sum")
+  [[ $got == "$want" ]] || fail "$mode: upload $mib MiB IPv$fam: server got sha256 $got, sent $want"
+  ok "$mode: upload $mib MiB over IPv$fam: sha256 matches ($ms ms, $((mib * 8389 / (ms + 1))) Mbit/s)"
+}
+
+# download MODE FAMILY ADDR PORT FILE MIB: server sends FILE, client hashes what it got
+download() {
+  local mode=$1 fam=$2 addr=$3 port=$4 file=$5 mib=$6 want t0 ms got spid
+  want=$(sha_of "$file")
+  tp_bg "down-$port" "$NS_S" timeout "$XFER_TIMEOUT" socat -u "FILE:$file" "TCP${fam}-LISTEN:$port,bind=$addr,reuseaddr"
+  spid=$TP_LAST_PID
+  tp_wait_listen "$NS_S" "$port"
+  t0=$(now_ms)
+  got=$(nsc timeout "$XFER_TIMEOUT" bash -c "socat -u TCP${fam}:$addr:$port STDOUT | sha256sum" | cut -d' ' -f1) ||
+    fail "$mode: download of $mib MiB over IPv$fam: client side failed"
+  ms=$(($(now_ms) - t0))
+  wait "$spid" || fail "$mode: download of $mib MiB over IPv$fam: server socat failed or timed out"
+  [[ $got == "$want" ]] || fail "$mode: download $mib MiB IPv$fam: client got sha256 $got, server sent $want"
+  ok "$mode: download $mib MiB over IPv$fam: sha256 matches ($ms ms, $((mib * 8389 / (ms + 1))) Mbit/s)"
+}
+
+# summary_field REGEX: first capture group of REGEX in the last tunplug summary
+summary_field() {
+  sed -nE "s/.*$1.*/\\1/p" <<<"$TP_GW_SUMMARY" | head -n 1
+}
+
+# run MODE PORTBASE [TUNPLUG ARGS...]: all four transfers through one tunplug
+run() {
+  local mode=$1 p=$2
+  shift 2
+  tp_gw_start "$@"
+  if grep -q 'offload: off (built without' "$TP_GW_LOG"; then
+    echo "SKIP: $TP_TEST: tunplug was built without tun/src/offload.c"
+    exit 77
+  fi
+  upload "$mode" 4 "$TP_DST4" "$p" "$TP_TMP/big.bin" "$BIG_MIB"
+  download "$mode" 4 "$TP_DST4" "$((p + 1))" "$TP_TMP/big.bin" "$BIG_MIB"
+  upload "$mode" 6 "[$TP_DST6]" "$((p + 2))" "$TP_TMP/v6.bin" "$V6_MIB"
+  download "$mode" 6 "[$TP_DST6]" "$((p + 3))" "$TP_TMP/v6.bin" "$V6_MIB"
+  tp_gw_check_alive
+  OFFLOAD_LINE=$(grep -m1 'tunplug: offload:' "$TP_GW_LOG" || true)
+  tp_gw_stop_ok
+  SP_IN=$(summary_field 'super-packets in ([0-9]+) \(')
+  SEG_IN=$(summary_field 'super-packets in [0-9]+ \(([0-9]+) segments')
+  SP_OUT=$(summary_field 'out ([0-9]+) \([0-9]+ segments')
+  SEG_OUT=$(summary_field 'out [0-9]+ \(([0-9]+) segments')
+  READS=$(summary_field 'tun: reads ([0-9]+),')
+  WRITES=$(summary_field 'tun: reads [0-9]+, writes ([0-9]+),')
+  [[ -n $SP_IN && -n $SEG_IN && -n $SP_OUT && -n $SEG_OUT && -n $READS && -n $WRITES ]] ||
+    fail "$mode: no super-packet/tun counters in tunplug's summary"
+  log "$mode: ${OFFLOAD_LINE#*tunplug: }; tun reads $READS, writes $WRITES;" \
+    "super-packets in $SP_IN ($SEG_IN segments), out $SP_OUT ($SEG_OUT segments)"
+}
+
+run offload 5101
+case $OFFLOAD_LINE in
+  *"offload: off"*) fail "offload: tunplug started without offloads on this kernel: $OFFLOAD_LINE" ;;
+  *"offload: csum tso4 tso6"*) ok "offload: granted: ${OFFLOAD_LINE#*offload: }" ;;
+  *) fail "offload: no 'offload:' line at start (got '$OFFLOAD_LINE')" ;;
+esac
+check "offload: super-packets read from the tun ($SP_IN) > 0" test "$SP_IN" -gt 0
+check "offload: coalesced super-packets written to the tun ($SP_OUT) > 0" test "$SP_OUT" -gt 0
+check "offload: segments per super-packet in ($SEG_IN / $SP_IN) > 1" test "$SEG_IN" -gt "$SP_IN"
+check "offload: segments per super-packet out ($SEG_OUT / $SP_OUT) > 1" test "$SEG_OUT" -gt "$SP_OUT"
+ON_SYSCALLS=$((READS + WRITES))
+
+run no-offload 5201 --no-offload
+case $OFFLOAD_LINE in
+  *"offload: off (--no-offload"*) ok "no-offload: logged ${OFFLOAD_LINE#*offload: }" ;;
+  *) fail "no-offload: expected 'offload: off (--no-offload)' at start, got '$OFFLOAD_LINE'" ;;
+esac
+check "no-offload: no super-packets in ($SP_IN)" test "$SP_IN" -eq 0
+check "no-offload: no super-packets out ($SP_OUT)" test "$SP_OUT" -eq 0
+OFF_SYSCALLS=$((READS + WRITES))
+log "tun reads+writes for the same $((2 * BIG_MIB + 2 * V6_MIB)) MiB: offload $ON_SYSCALLS," \
+  "no-offload $OFF_SYSCALLS ($((OFF_SYSCALLS / (ON_SYSCALLS + 1)))x)"
+check "offload: fewer tun syscalls than with --no-offload ($ON_SYSCALLS < $OFF_SYSCALLS)" \
+  test "$ON_SYSCALLS" -lt "$OFF_SYSCALLS"
+echo "e2e_offload: PASS"
