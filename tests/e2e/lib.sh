@@ -179,6 +179,16 @@ tp_topo_up() {
   ip -n "$NS_S" addr add "$TP_DST6/128" dev lo
   ip -n "$NS_C" link set tpc0 up
   ip -n "$NS_S" link set tps0 up
+  # static neighbours: right after link-up the kernel sometimes leaves the
+  # first IPv6 neighbour solicitation unanswered (seen: the NS reached tps0,
+  # no NA, retried 1 s later), which made "refused within 1 s" flaky
+  local mac_c mac_s
+  mac_c=$(ip -n "$NS_C" -br link show tpc0 | awk '{print $3}')
+  mac_s=$(ip -n "$NS_S" -br link show tps0 | awk '{print $3}')
+  ip -n "$NS_C" neigh replace "$TP_S4" lladdr "$mac_s" dev tpc0 nud permanent
+  ip -n "$NS_C" neigh replace "$TP_S6" lladdr "$mac_s" dev tpc0 nud permanent
+  ip -n "$NS_S" neigh replace "$TP_C4" lladdr "$mac_c" dev tps0 nud permanent
+  ip -n "$NS_S" neigh replace "$TP_C6" lladdr "$mac_c" dev tps0 nud permanent
   # the gateway's own (marked) sockets go out over the veth, never into tp0
   ip -n "$NS_C" rule add fwmark "$TP_MARK" lookup "$TP_TABLE" pref 100
   ip -n "$NS_C" -6 rule add fwmark "$TP_MARK" lookup "$TP_TABLE" pref 100
