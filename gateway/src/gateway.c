@@ -442,6 +442,29 @@ static void print_summary(struct tp_gw *gw)
 		        (unsigned long long)ss->tcp_flows_closed,
 		        (unsigned long long)ss->tcp_flows_now,
 		        (unsigned long long)ss->lwip_mem_err);
+		fprintf(stderr,
+		        "tunplug:   stack udp flows: opened %llu, closed %llu (idle %llu, evicted "
+		        "%llu), refused %llu, now %llu; datagrams in %llu (%llu bytes), out %llu "
+		        "(%llu bytes), send errors %llu; fragments in %llu, reassembled %llu\n",
+		        (unsigned long long)ss->udp_flows_opened,
+		        (unsigned long long)ss->udp_flows_closed,
+		        (unsigned long long)ss->udp_flows_idle,
+		        (unsigned long long)ss->udp_flows_evicted,
+		        (unsigned long long)ss->udp_flows_refused,
+		        (unsigned long long)ss->udp_flows_now,
+		        (unsigned long long)ss->udp_dgrams_in, (unsigned long long)ss->udp_bytes_in,
+		        (unsigned long long)ss->udp_dgrams_out,
+		        (unsigned long long)ss->udp_bytes_out,
+		        (unsigned long long)ss->udp_send_errors,
+		        (unsigned long long)ss->udp_frag_in,
+		        (unsigned long long)ss->udp_reassembled);
+		fprintf(stderr,
+		        "tunplug:   icmp: echo requests %llu (dropped by --icmp drop %llu); "
+		        "unreachables sent %llu, rate limited %llu\n",
+		        (unsigned long long)ss->icmp_echo_in,
+		        (unsigned long long)ss->icmp_echo_dropped,
+		        (unsigned long long)ss->icmp_unreach_sent,
+		        (unsigned long long)ss->icmp_unreach_limited);
 	}
 	fprintf(stderr,
 	        "tunplug:   tun: reads %llu, writes %llu, read errors %llu, write errors %llu; "
@@ -698,6 +721,11 @@ static int gw_init(struct tp_gw *gw, const struct tp_options *o)
 	cfg.n_own = o->n_addrs;
 	cfg.output = tun_output;
 	cfg.tcp_syn = tp_host_tcp_syn;
+	cfg.udp_new = tp_host_udp_new;
+	cfg.max_udp_flows = o->max_udp_flows;
+	cfg.udp_idle_ms = o->udp_timeout_s * 1000u;
+	cfg.udp_dns_idle_ms = o->udp_dns_timeout_s * 1000u;
+	cfg.icmp_drop = o->icmp_drop;
 	cfg.ctx = gw;
 	tp_gw_clock(gw);
 	ret = tp_stack_init(&cfg);

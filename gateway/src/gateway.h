@@ -111,6 +111,8 @@ void tp_host_tcp_syn(void *ctx, struct tp_tcp_flow *tf);
 /* host.c: refuse pending flows, then abort every flow through
  * tp_stack_shutdown(); upstream handles are closed (asynchronously). */
 void tp_host_shutdown_flows(struct tp_gw *gw);
+/* host.c: the stack's udp_new callback (ctx = gw). */
+int tp_host_udp_new(void *ctx, struct tp_udp_flow *uf);
 /* host.c: abort open flows idle for longer than idle_ms (now in loop ms). */
 void tp_host_sweep_idle(struct tp_gw *gw, uint64_t now, uint64_t idle_ms);
 /* host.c: run queued handler flow_close calls (never from a host->* call). */

@@ -38,6 +38,8 @@ struct tp_flow {
 	struct tp_flow *prev, *next; /* gw->flows */
 	struct tp_gw *gw;
 	struct tp_tcp_flow *tcp; /* NULL once the stack flow is gone */
+	struct tp_udp_flow *udp; /* UDP flows: NULL once the stack flow is gone */
+	bool udp_first;          /* the first datagram is being dispatched */
 	struct tp_flow_info info;
 	void *hdata; /* the handler's slot */
 	unsigned refs;
@@ -850,9 +852,168 @@ static void host_flow_close(struct tp_flow *f, bool abort)
 		tp_tcp_flow_close(f->tcp, abort);
 		if (abort)
 			close_upstream(f, true);
+	} else if (f->udp) {
+		tp_udp_flow_close(f->udp); /* `closed` fires at once (flow_close queued) */
 	}
 	flow_unref(f);
 	gw->api_depth--;
+}
+
+/* ---- UDP ---- */
+
+static int host_udp_send(struct tp_flow *f, const void *buf, size_t len)
+{
+	int r;
+
+	if (!f->udp)
+		return -EPIPE;
+	tp_gw_clock(f->gw);
+	r = tp_udp_flow_send(f->udp, buf, len);
+	if (!r) {
+		f->bytes_down += len;
+		f->gw->st.bytes_down += len;
+		touch(f);
+	}
+	return r;
+}
+
+static int host_udp_send_from(struct tp_flow *f, const struct sockaddr *from, const void *buf,
+                              size_t len)
+{
+	struct tp_endpoint e = {0};
+	int r;
+
+	if (!f->udp)
+		return -EPIPE;
+	if (from->sa_family == AF_INET) {
+		const struct sockaddr_in *s4 = (const struct sockaddr_in *)from;
+		e.family = AF_INET;
+		memcpy(e.addr, &s4->sin_addr, 4);
+		e.port = ntohs(s4->sin_port);
+	} else if (from->sa_family == AF_INET6) {
+		const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *)from;
+		e.family = AF_INET6;
+		memcpy(e.addr, &s6->sin6_addr, 16);
+		e.port = ntohs(s6->sin6_port);
+	} else {
+		return -EAFNOSUPPORT;
+	}
+	tp_gw_clock(f->gw);
+	r = tp_udp_flow_send_from(f->udp, &e, buf, len);
+	if (!r) {
+		f->bytes_down += len;
+		f->gw->st.bytes_down += len;
+		touch(f);
+	}
+	return r;
+}
+
+static void host_flow_unreachable(struct tp_flow *f, int err)
+{
+	if (f->udp) {
+		tp_gw_clock(f->gw);
+		tp_udp_flow_unreachable(f->udp, err);
+	}
+}
+
+static void ev_udp_datagram(struct tp_udp_flow *uf, void *ud, const void *buf, size_t len)
+{
+	struct tp_flow *f = ud;
+	struct tp_gw *gw = f->gw;
+	bool first = f->udp_first;
+	int r;
+
+	(void)uf;
+	f->udp_first = false;
+	if (f->handler_closed)
+		return;
+	touch(f);
+	f->bytes_up += len;
+	gw->st.bytes_up += len;
+	flow_ref(f);
+	r = gw->handler->udp_datagram(gw->hstate, f, buf, len);
+	if (f->udp && (r < 0 || (first && r == TP_DECLINED))) {
+		int err = r < 0 ? r : -ECONNREFUSED;
+		if (first)
+			gw->st.flows_refused[r == TP_DECLINED ? TP_REFUSE_DECLINED
+			                                      : refuse_reason(err)]++;
+		f->why = "refused by the handler";
+		tp_udp_flow_unreachable(f->udp, err);
+		tp_udp_flow_close(f->udp);
+	} else if (first && f->udp) {
+		gw->st.flows_accepted++;
+	}
+	flow_unref(f);
+}
+
+static void ev_udp_closed(struct tp_udp_flow *uf, void *ud, int err)
+{
+	struct tp_flow *f = ud;
+	struct tp_gw *gw = f->gw;
+
+	(void)uf;
+	f->udp = NULL;
+	f->phase = PH_GONE;
+	gw->st.flows_closed++;
+	if (err && err != -ETIMEDOUT && err != -ENOSPC)
+		gw->st.flows_closed_err++;
+	if (tp_log_enabled(TP_LOG_DEBUG)) {
+		char s[64], d[64];
+
+		tp_log(TP_LOG_DEBUG, "udp flow closed: %s -> %s (%s), %llu bytes up, %llu down",
+		       fmt_sockaddr(&f->info.src, s, sizeof(s)),
+		       fmt_sockaddr(&f->info.dst, d, sizeof(d)),
+		       err == -ETIMEDOUT ? "idle"
+		       : err             ? strerror(-err)
+		       : f->why          ? f->why
+		                         : "closed",
+		       (unsigned long long)f->bytes_up, (unsigned long long)f->bytes_down);
+	}
+	flow_finish(f, err);
+}
+
+static const struct tp_udp_events udp_events = {
+        .datagram = ev_udp_datagram,
+        .closed = ev_udp_closed,
+};
+
+int tp_host_udp_new(void *ctx, struct tp_udp_flow *uf)
+{
+	struct tp_gw *gw = ctx;
+	struct tp_flow *f;
+
+	gw->st.flows_seen++;
+	if (!gw->handler->udp_datagram) {
+		gw->st.flows_refused[TP_REFUSE_DECLINED]++;
+		return -ECONNREFUSED;
+	}
+	f = calloc(1, sizeof(*f));
+	if (!f) {
+		gw->st.flows_refused[TP_REFUSE_NOMEM]++;
+		return -ENOMEM;
+	}
+	f->gw = gw;
+	f->udp = uf;
+	f->udp_first = true;
+	f->refs = 1; /* alive */
+	f->phase = PH_OPEN;
+	f->info.proto = IPPROTO_UDP;
+	endpoint_to_sockaddr(tp_udp_flow_src(uf), &f->info.src);
+	endpoint_to_sockaddr(tp_udp_flow_dst(uf), &f->info.dst);
+	f->next = gw->flows;
+	if (gw->flows)
+		gw->flows->prev = f;
+	gw->flows = f;
+	touch(f);
+	tp_udp_flow_set_events(uf, &udp_events, f);
+	if (tp_log_enabled(TP_LOG_DEBUG)) {
+		char s[64], d[64];
+
+		tp_log(TP_LOG_DEBUG, "udp flow open: %s -> %s",
+		       fmt_sockaddr(&f->info.src, s, sizeof(s)),
+		       fmt_sockaddr(&f->info.dst, d, sizeof(d)));
+	}
+	return 0;
 }
 
 static int host_protect(int fd, int family)
@@ -921,6 +1082,9 @@ void tp_host_init(struct tp_gw *gw)
 	h->flow_get_data = host_flow_get_data;
 	h->flow_set_data = host_flow_set_data;
 	h->connect_timeout_ms = (uint64_t)gw->opt->connect_timeout_s * 1000u;
+	h->udp_send = host_udp_send;
+	h->udp_send_from = host_udp_send_from;
+	h->flow_unreachable = host_flow_unreachable;
 }
 
 /* ---- dispatch ---- */

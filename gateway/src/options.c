@@ -30,6 +30,10 @@ enum {
 	OPT_ALLOW_LOOPBACK,
 	OPT_LOG_LEVEL,
 	OPT_NO_OFFLOAD,
+	OPT_UDP_TIMEOUT,
+	OPT_UDP_DNS_TIMEOUT,
+	OPT_MAX_UDP_FLOWS,
+	OPT_ICMP,
 };
 
 static const struct option long_opts[] = {
@@ -48,6 +52,10 @@ static const struct option long_opts[] = {
         {"allow-loopback", no_argument, NULL, OPT_ALLOW_LOOPBACK},
         {"log-level", required_argument, NULL, OPT_LOG_LEVEL},
         {"no-offload", no_argument, NULL, OPT_NO_OFFLOAD},
+        {"udp-timeout", required_argument, NULL, OPT_UDP_TIMEOUT},
+        {"udp-dns-timeout", required_argument, NULL, OPT_UDP_DNS_TIMEOUT},
+        {"max-udp-flows", required_argument, NULL, OPT_MAX_UDP_FLOWS},
+        {"icmp", required_argument, NULL, OPT_ICMP},
         {"help", no_argument, NULL, 'h'},
         {"version", no_argument, NULL, 'V'},
         {NULL, 0, NULL, 0},
@@ -56,12 +64,13 @@ static const struct option long_opts[] = {
 /* Handlers the binary has built in; kept here so parsing stays pure. */
 static const char *const handler_names[] = {"direct", "echo"};
 static const char *const level_names[] = {"error", "warn", "info", "debug"};
+static const char *const icmp_names[] = {"reply", "drop"};
 
 #define FLOW_BUFFER_MAX (64u << 20)
 
 static const char usage_text[] =
         "Usage: tunplug [OPTION]...\n"
-        "Terminate TCP flows routed into a TUN device in userspace and hand\n"
+        "Terminate TCP and UDP flows routed into a TUN device in userspace and hand\n"
         "each one to a handler (by default: connect to the original destination).\n"
         "\n"
         "TUN device and network setup:\n"
@@ -81,6 +90,12 @@ static const char usage_text[] =
         "  --connect-timeout SEC  upstream connect timeout, 1..3600 (default 10)\n"
         "  --idle-timeout SEC     close flows idle this long, 0 = never (default 300)\n"
         "  --flow-buffer BYTES    per-flow relay read size cap, >= 4096 (default 262144)\n"
+        "  --udp-timeout SEC      close UDP flows idle this long, 1..86400 (default 60)\n"
+        "  --udp-dns-timeout SEC  the same for UDP flows to port 53 (default 10)\n"
+        "  --max-udp-flows N      UDP flows at once, 1..1000000 (default 65536); when\n"
+        "                         full, the longest idle flow is evicted\n"
+        "  --icmp reply|drop      answer ping (echo requests) to any captured address\n"
+        "                         from the gateway itself, or drop them (default reply)\n"
         "  --allow-loopback       allow destinations in loopback, unspecified and the\n"
         "                         gateway's own addresses (refused by default)\n"
         "\n"
@@ -112,6 +127,9 @@ void tp_options_defaults(struct tp_options *o)
 	o->connect_timeout_s = 10;
 	o->idle_timeout_s = 300;
 	o->flow_buffer = 262144;
+	o->udp_timeout_s = 60;
+	o->udp_dns_timeout_s = 10;
+	o->max_udp_flows = 65536;
 	o->log_level = TP_LOG_INFO;
 }
 
@@ -290,6 +308,22 @@ int tp_options_parse(struct tp_options *o, int argc, char **argv, char *err, siz
 			ret = parse_num("flow-buffer", a, false, 4096, FLOW_BUFFER_MAX, &v, err,
 			                errlen);
 			o->flow_buffer = (size_t)v;
+			break;
+		case OPT_UDP_TIMEOUT:
+			ret = parse_num("udp-timeout", a, false, 1, 86400, &v, err, errlen);
+			o->udp_timeout_s = (unsigned)v;
+			break;
+		case OPT_UDP_DNS_TIMEOUT:
+			ret = parse_num("udp-dns-timeout", a, false, 1, 86400, &v, err, errlen);
+			o->udp_dns_timeout_s = (unsigned)v;
+			break;
+		case OPT_MAX_UDP_FLOWS:
+			ret = parse_num("max-udp-flows", a, false, 1, 1000000, &v, err, errlen);
+			o->max_udp_flows = (unsigned)v;
+			break;
+		case OPT_ICMP:
+			ret = pick("icmp", a, icmp_names, 2, &idx, err, errlen);
+			o->icmp_drop = idx == 1;
 			break;
 		case OPT_ALLOW_LOOPBACK:
 			o->allow_loopback = true;

@@ -32,6 +32,10 @@ struct tp_options {
 	unsigned connect_timeout_s;
 	unsigned idle_timeout_s; /* 0 = no idle timeout */
 	size_t flow_buffer;
+	unsigned udp_timeout_s;     /* UDP flow idle timeout */
+	unsigned udp_dns_timeout_s; /* ... for flows to port 53 */
+	unsigned max_udp_flows;     /* beyond it the longest idle is evicted */
+	bool icmp_drop;             /* --icmp drop: do not answer echo requests */
 	bool allow_loopback;
 	bool no_offload; /* plain tun, no virtio_net_hdr */
 	int log_level;   /* enum tp_log_level */

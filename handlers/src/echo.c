@@ -54,6 +54,14 @@ static int echo_tcp_accept(void *state, struct tp_flow *f)
 	return TP_OK;
 }
 
+/* UDP: every datagram goes straight back, from the address it was sent to. */
+static int echo_udp_datagram(void *state, struct tp_flow *f, const void *buf, size_t len)
+{
+	(void)state;
+	echo_host->udp_send(f, buf, len);
+	return TP_OK;
+}
+
 static void echo_flow_close(void *state, struct tp_flow *f, int err)
 {
 	/* No per-flow state to free. */
@@ -76,4 +84,5 @@ const struct tp_handler tp__handler_echo = {
         .tcp_accept = echo_tcp_accept,
         .flow_close = echo_flow_close,
         .fini = echo_fini,
+        .udp_datagram = echo_udp_datagram,
 };

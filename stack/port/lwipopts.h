@@ -49,7 +49,7 @@
 #define LWIP_IPV4 1
 #define LWIP_IPV6 1
 #define LWIP_TCP 1
-#define LWIP_UDP 1  /* UDP flows bypass lwIP (issue 4); kept for ICMP errors */
+#define LWIP_UDP 1  /* datagrams reach tunplug's flow table via the hook below */
 #define LWIP_ICMP 1 /* echo replies for any captured address */
 #define LWIP_RAW 0
 #define LWIP_ARP 0 /* tun is L3 */
@@ -67,10 +67,27 @@
 #define LWIP_ND6_QUEUEING 0
 #define LWIP_IPV6_SCOPES 0 /* no zones: one netif */
 #define LWIP_IPV6_NUM_ADDRESSES 1
-#define IP_REASSEMBLY 0 /* fragments are dropped (counted) before lwIP for now */
-#define IP_FRAG 0       /* lwIP never sends more than the MTU-derived MSS */
-#define LWIP_IPV6_REASS 0
-#define LWIP_IPV6_FRAG 0
+/* Fragmented UDP datagrams (only UDP fragments are let in, stack.c) are
+ * reassembled by lwIP, with bounded memory: at most IP_REASS_MAX_PBUFS
+ * fragments are held at once (beyond it the oldest datagram is dropped) and
+ * an incomplete datagram is dropped after IP_REASS_MAXAGE seconds. Replies
+ * bigger than the MTU are fragmented (IPv4 and, as the source host, IPv6).
+ * TCP never needs it: lwIP sends MSS-sized segments. */
+#define IP_REASSEMBLY 1
+#define IP_FRAG 1
+#define LWIP_IPV6_REASS 1
+#define LWIP_IPV6_FRAG 1
+#define IP_REASS_MAXAGE 15      /* seconds (Linux: 30) */
+#define IP_REASS_MAX_PBUFS 1024 /* ~1.5 MB of fragments at MTU 1500 */
+#define MEMP_NUM_REASSDATA 128  /* datagrams being reassembled (a hint: malloc pools) */
+#define MEMP_NUM_FRAG_PBUF 64
+#define IPV6_REASS_MAXAGE 15
+#define IPV6_FRAG_COPYHEADER 1 /* needed with 64-bit pointers */
+/* patch 0004: every UDP datagram goes to stack.c (p->payload = UDP header) */
+struct pbuf;
+struct netif;
+int tp_lwip_udp_input(struct pbuf *p, struct netif *inp);
+#define LWIP_HOOK_TUNPLUG_UDP_INPUT(p, inp) tp_lwip_udp_input(p, inp)
 #define IP_OPTIONS_ALLOWED 0 /* dropped and counted before lwIP anyway */
 #define IP_DEFAULT_TTL 64
 

@@ -26,6 +26,7 @@
 #include "lwip/tcp.h"
 #include "lwip/timeouts.h"
 
+#include "stack_priv.h"
 #include "tunplug/stack.h"
 
 #define TCP_F_FIN 0x01
@@ -203,9 +204,46 @@ static void flow_finish(struct tp_tcp_flow *f, int err)
 {
 	const struct tp_tcp_events *ev = f->ev;
 	void *ud = f->ud;
-	flow_free(f);
+
+	/* unlinked first, so the owner cannot reach it; freed after the call,
+	 * so the pointer it gets is still a valid one */
+	flow_unlink(f);
 	if (ev && ev->closed)
 		ev->closed(f, ud, err);
+	rx_free(f);
+	free(f->syn);
+	free(f);
+	S.nflows--;
+	S.st.tcp_flows_closed++;
+}
+
+/* ---- shared with udp.c ---- */
+struct tp_stack_stats *tp__stats(void)
+{
+	return &S.st;
+}
+
+const struct tp_stack_cfg *tp__cfg(void)
+{
+	return &S.cfg;
+}
+
+struct netif *tp__netif(void)
+{
+	return &S.netif;
+}
+
+uint32_t tp__now(void)
+{
+	return tp_lwip_now_ms;
+}
+
+void tp__emit_raw(const void *buf, size_t len)
+{
+	S.st.pkts_out++;
+	S.st.bytes_out += len;
+	if (S.cfg.output(S.cfg.ctx, buf, len) < 0)
+		S.st.output_errors++;
 }
 
 /* ---- output ---- */
@@ -457,7 +495,7 @@ static bool addr_unspecified(int family, const uint8_t *a)
 	return !memcmp(a, zero, family == AF_INET ? 4 : 16);
 }
 
-static bool dst_forbidden(const struct tp_endpoint *d)
+bool tp__dst_forbidden(const struct tp_endpoint *d)
 {
 	static const uint8_t zero[16], v6lo[16] = {[15] = 1};
 	static const uint8_t mapped[12] = {[10] = 0xff, [11] = 0xff};
@@ -499,7 +537,7 @@ static bool syn_in(const uint8_t *buf, const struct tp_pkt *pk)
 		}
 		return false; /* lwIP owns the handshake now: let it see the retransmit */
 	}
-	if (dst_forbidden(&d)) {
+	if (tp__dst_forbidden(&d)) {
 		S.st.syn_rst_loopback++;
 		send_rst_for(&s, &d, pk->seq);
 		return true;
@@ -534,6 +572,30 @@ static bool syn_in(const uint8_t *buf, const struct tp_pkt *pk)
 	return true;
 }
 
+/* A fragment of a UDP datagram (IPv4, or IPv6 with a fragment header
+ * right after the fixed header): into lwIP's reassembly, which hands the
+ * whole datagram to udp.c. Other fragments are dropped (counted). tp_pkt_parse
+ * has checked the IP header and lengths before it saw the fragment. */
+static bool udp_fragment(const uint8_t *b, size_t len)
+{
+	size_t ip_len;
+
+	if ((b[0] >> 4) == 4) {
+		if (b[9] != IPPROTO_UDP || b[0] != 0x45)
+			return false;
+		ip_len = (size_t)(b[2] << 8 | b[3]);
+	} else {
+		if (len < 48 || b[6] != 44 || b[40] != IPPROTO_UDP)
+			return false;
+		ip_len = 40 + (size_t)(b[4] << 8 | b[5]);
+	}
+	S.st.udp_frag_in++;
+	tp__udp_from_frag = true;
+	lwip_input(b, ip_len);
+	tp__udp_from_frag = false;
+	return true;
+}
+
 enum tp_drop tp_stack_input(const void *buf, size_t len)
 {
 	return tp_stack_input_flags(buf, len, 0);
@@ -551,6 +613,8 @@ enum tp_drop tp_stack_input_flags(const void *buf, size_t len, unsigned flags)
 		goto drop;
 	}
 	r = tp_pkt_parse(buf, len, (flags & TP_STACK_IN_CSUM_OK) ? 0 : TP_PKT_VERIFY_CSUM, &pk);
+	if (r == TP_DROP_FRAGMENT && udp_fragment(buf, len))
+		return TP_DROP_NONE;
 	if (r != TP_DROP_NONE)
 		goto drop;
 	/* Nothing can answer from 0.0.0.0 or :: (lwIP would have no source). */
@@ -564,19 +628,21 @@ enum tp_drop tp_stack_input_flags(const void *buf, size_t len, unsigned flags)
 		    syn_in(buf, &pk))
 			return TP_DROP_NONE;
 		break;
-	case IPPROTO_ICMP: /* echo requests only: lwIP answers them */
-		if (((const uint8_t *)buf)[pk.l4_off] != 8) {
-			r = TP_DROP_UNSUPPORTED;
-			goto drop;
-		}
+	case IPPROTO_UDP: /* lwIP -> patch 0004's hook -> udp.c */
 		break;
+	case IPPROTO_ICMP: /* echo requests only: lwIP answers them (from the pinged address) */
 	case IPPROTO_ICMPV6:
-		if (((const uint8_t *)buf)[pk.l4_off] != 128) {
+		if (((const uint8_t *)buf)[pk.l4_off] != (pk.proto == IPPROTO_ICMP ? 8 : 128)) {
 			r = TP_DROP_UNSUPPORTED;
 			goto drop;
 		}
+		S.st.icmp_echo_in++;
+		if (S.cfg.icmp_drop) {
+			S.st.icmp_echo_dropped++;
+			return TP_DROP_NONE; /* configured, not malformed: counted apart */
+		}
 		break;
-	default: /* UDP: not handled by this gateway yet */
+	default:
 		r = TP_DROP_UNSUPPORTED;
 		goto drop;
 	}
@@ -589,12 +655,16 @@ drop:
 
 uint32_t tp_stack_poll(void)
 {
+	uint32_t a, b;
+
 	S.in_lwip++;
 	sys_check_timeouts();
 	S.in_lwip--;
 	if (!S.in_lwip)
 		run_deferred();
-	return sys_timeouts_sleeptime();
+	a = sys_timeouts_sleeptime();
+	b = tp__udp_poll();
+	return a < b ? a : b;
 }
 
 /* ---- lifecycle ---- */
@@ -662,6 +732,12 @@ int tp_stack_init(const struct tp_stack_cfg *cfg)
 	}
 	tcp_arg(S.listener, NULL);
 	tcp_accept(S.listener, on_accept);
+	err = tp__udp_init();
+	if (err) {
+		tcp_close(S.listener);
+		S.listener = NULL;
+		goto out_netif;
+	}
 	S.up = true;
 	return 0;
 out_netif:
@@ -693,6 +769,7 @@ void tp_stack_shutdown(void)
 			flow_finish(f, -ECONNABORTED);
 		}
 	}
+	tp__udp_shutdown();
 	/* Connections the owner already closed, still finishing in lwIP. */
 	while (tcp_active_pcbs)
 		tcp_abort(tcp_active_pcbs);

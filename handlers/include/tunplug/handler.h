@@ -19,7 +19,7 @@
 #include <uv.h>
 
 #define TP_HANDLER_ABI_MAJOR 1
-#define TP_HANDLER_ABI_MINOR 0
+#define TP_HANDLER_ABI_MINOR 1 /* 1: UDP (udp_datagram, udp_send*, flow_unreachable) */
 #define TP_HANDLER_ABI ((TP_HANDLER_ABI_MAJOR << 16) | TP_HANDLER_ABI_MINOR)
 
 /* Return values of tcp_accept. Negative values are -errno: reject at once. */
@@ -31,7 +31,7 @@ struct tp_flow;
 
 /* Original addresses of a flow, as the client sent them. */
 struct tp_flow_info {
-	int proto; /* IPPROTO_TCP */
+	int proto; /* IPPROTO_TCP or IPPROTO_UDP */
 	struct sockaddr_storage src;
 	struct sockaddr_storage dst;
 };
@@ -90,6 +90,20 @@ struct tp_host {
 	void (*flow_set_data)(struct tp_flow *f, void *data);
 	/* Connect timeout configured for outbound connections, in ms. */
 	uint64_t connect_timeout_ms;
+
+	/* ---- since ABI 1.1: UDP flows ---- */
+	/* Send one datagram (buf borrowed for the call) to the client of UDP
+	 * flow f, from the flow's original destination. Returns 0 or -errno. */
+	int (*udp_send)(struct tp_flow *f, const void *buf, size_t len);
+	/* The same from another address (full cone: a reply from elsewhere;
+	 * same family as the flow). */
+	int (*udp_send_from)(struct tp_flow *f, const struct sockaddr *from, const void *buf,
+	                     size_t len);
+	/* UDP: tell the client its destination is unreachable (ICMP; err
+	 * -ECONNREFUSED port, -EHOSTUNREACH host, -ENETUNREACH net, else
+	 * administratively prohibited; rate limited). The flow stays open;
+	 * call flow_close to end it. */
+	void (*flow_unreachable)(struct tp_flow *f, int err);
 };
 
 struct tp_handler {
@@ -107,7 +121,15 @@ struct tp_handler {
 	 * until the handler's current callback returns. */
 	void (*flow_close)(void *state, struct tp_flow *f, int err);
 	void (*fini)(void *state);
-	void *reserved[8];
+	/* UDP (ABI 1.1; NULL: UDP flows are refused with ICMP port unreachable).
+	 * Every datagram of a flow, in order; buf is valid during the call. The
+	 * first datagram creates the flow: return TP_OK to take it,
+	 * TP_DECLINED or -errno to refuse (the client gets ICMP unreachable
+	 * for -errno, port unreachable for TP_DECLINED). For later datagrams,
+	 * -errno closes the flow with that ICMP. The host closes idle flows
+	 * (flow_close with -ETIMEDOUT). */
+	int (*udp_datagram)(void *state, struct tp_flow *f, const void *buf, size_t len);
+	void *reserved[7];
 };
 
 #endif

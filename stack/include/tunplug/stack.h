@@ -22,6 +22,7 @@
 #include "tunplug/packet.h"
 
 struct tp_tcp_flow;
+struct tp_udp_flow;
 
 /* Endpoint of a flow: family AF_INET/AF_INET6, address in network order,
  * port in host order. */
@@ -63,6 +64,28 @@ struct tp_stack_stats {
 	uint64_t tcp_flows_opened, tcp_flows_closed, tcp_flows_now;
 	uint64_t output_errors;
 	uint64_t lwip_mem_err;
+	/* UDP */
+	uint64_t udp_flows_opened, udp_flows_closed, udp_flows_now;
+	uint64_t udp_flows_idle, udp_flows_evicted, udp_flows_refused;
+	uint64_t udp_dgrams_in, udp_dgrams_out, udp_bytes_in, udp_bytes_out;
+	uint64_t udp_frag_in;     /* fragments passed to lwIP's reassembly */
+	uint64_t udp_reassembled; /* datagrams that came out of it */
+	uint64_t udp_send_errors;
+	/* ICMP */
+	uint64_t icmp_echo_in, icmp_echo_dropped; /* requests; dropped by --icmp drop */
+	uint64_t icmp_unreach_sent, icmp_unreach_limited;
+};
+
+/* Events of one UDP flow, delivered to its owner (tp_udp_flow_set_events). */
+struct tp_udp_events {
+	/* One datagram from the client: its payload, valid during the call. */
+	void (*datagram)(struct tp_udp_flow *f, void *ud, const void *buf, size_t len);
+	/* The flow is gone: err 0 (tp_udp_flow_close), -ETIMEDOUT (idle),
+	 * -ENOSPC (evicted to make room: the table was full), -ECONNABORTED
+	 * (stack shutdown). f is invalid after return; do not call any
+	 * tp_udp_flow_* from here. Fires exactly once per accepted flow, also
+	 * synchronously from inside tp_udp_flow_close(). */
+	void (*closed)(struct tp_udp_flow *f, void *ud, int err);
 };
 
 struct tp_stack_cfg {
@@ -77,6 +100,16 @@ struct tp_stack_cfg {
 	/* A new TCP flow is waiting for a decision (state PENDING). The owner
 	 * must eventually call accept or reject exactly once. */
 	void (*tcp_syn)(void *ctx, struct tp_tcp_flow *f);
+	/* UDP: a datagram of a new 5-tuple arrived. Return 0 to take the flow
+	 * (set its events here; the datagram is then delivered through
+	 * events.datagram), or -errno to refuse it: the client gets an ICMP
+	 * unreachable (see tp_udp_flow_unreachable) and no flow is kept. NULL:
+	 * every UDP datagram is refused with port unreachable. */
+	int (*udp_new)(void *ctx, struct tp_udp_flow *f);
+	unsigned max_udp_flows;   /* 0 = 65536; when full, the longest-idle flow is evicted */
+	uint32_t udp_idle_ms;     /* 0 = 60000 */
+	uint32_t udp_dns_idle_ms; /* flows to port 53; 0 = 10000 */
+	bool icmp_drop;           /* drop echo requests instead of answering them */
 	void *ctx;
 };
 
@@ -142,5 +175,30 @@ void tp_tcp_flow_shutdown(struct tp_tcp_flow *f);
  * on its own) or abort (RST). A clean close with unread client data becomes
  * an abort. `closed` fires before this returns (err 0 or -ECONNABORTED). */
 void tp_tcp_flow_close(struct tp_tcp_flow *f, bool abort);
+
+/* ---- UDP flows ----
+ * A flow is a 5-tuple (client address/port -> original destination
+ * address/port); datagrams of any size (reassembled by lwIP when the client
+ * fragments them). Replies are sent with the original destination as their
+ * source, or from any address (full cone) with tp_udp_flow_send_from. */
+const struct tp_endpoint *tp_udp_flow_src(const struct tp_udp_flow *f);
+const struct tp_endpoint *tp_udp_flow_dst(const struct tp_udp_flow *f);
+void tp_udp_flow_set_events(struct tp_udp_flow *f, const struct tp_udp_events *ev, void *ud);
+/* Send one datagram (buf borrowed for the call) to the client from the
+ * flow's destination. Larger than the MTU: IPv4 and IPv6 fragments.
+ * Counts as activity for the idle timeout. Returns 0 or -errno (-EMSGSIZE
+ * beyond 65507 bytes, -ENOMEM). */
+int tp_udp_flow_send(struct tp_udp_flow *f, const void *buf, size_t len);
+/* The same from another address/port (same family as the flow). */
+int tp_udp_flow_send_from(struct tp_udp_flow *f, const struct tp_endpoint *from, const void *buf,
+                          size_t len);
+/* Tell the client the destination cannot be reached: ICMP / ICMPv6
+ * destination unreachable quoting the flow's first datagram, from the
+ * original destination; err -ECONNREFUSED = port unreachable, -EHOSTUNREACH
+ * = host, -ENETUNREACH = network, anything else = administratively
+ * prohibited. Rate limited (counted when suppressed). The flow stays. */
+void tp_udp_flow_unreachable(struct tp_udp_flow *f, int err);
+/* Close the flow; `closed(0)` fires before this returns. */
+void tp_udp_flow_close(struct tp_udp_flow *f);
 
 #endif

@@ -1,0 +1,28 @@
+/* tunplug — what stack.c and udp.c share inside stack/ (not public). */
+#ifndef TUNPLUG_STACK_PRIV_H
+#define TUNPLUG_STACK_PRIV_H
+
+#include "lwip/netif.h"
+#include "tunplug/stack.h"
+
+/* stack.c */
+struct tp_stack_stats *tp__stats(void);
+const struct tp_stack_cfg *tp__cfg(void);
+struct netif *tp__netif(void);
+/* Loopback, unspecified or one of the tun's own addresses (unless
+ * allow_loopback). */
+bool tp__dst_forbidden(const struct tp_endpoint *d);
+/* One finished IP packet to the tun (counted like lwIP's output). */
+void tp__emit_raw(const void *buf, size_t len);
+uint32_t tp__now(void);
+
+/* udp.c */
+int tp__udp_init(void);
+void tp__udp_shutdown(void);
+/* Idle expiry; returns ms until the next flow may expire (UINT32_MAX: none). */
+uint32_t tp__udp_poll(void);
+/* While true, datagrams delivered by lwIP come from its reassembly: their
+ * UDP checksum has not been verified yet. */
+extern bool tp__udp_from_frag;
+
+#endif

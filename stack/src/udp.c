@@ -1,0 +1,533 @@
+/* tunplug — UDP flows and ICMP errors.
+ *
+ * Every UDP datagram that lwIP accepts (any destination: patch 0001; any
+ * port: the input hook of patch 0004, after lwIP reassembled fragments)
+ * lands in tp_lwip_udp_input(). Datagrams are grouped into flows by 5-tuple
+ * in a hash table; each flow sits on one of two LRU lists (DNS port 53, and
+ * everything else) so that the head of each list is the next to expire and
+ * the longest idle when the table is full. Replies go out through one
+ * unbound lwIP UDP PCB whose local port is set per send; lwIP fragments them
+ * to the MTU. ICMP unreachables are built here from a copy of the flow's
+ * first datagram headers. */
+#include <errno.h>
+#include <netinet/in.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include "lwip/inet_chksum.h"
+#include "tunplug/packet.h"
+#include "lwip/ip.h"
+#include "lwip/pbuf.h"
+#include "lwip/udp.h"
+
+#include "stack_priv.h"
+
+#define QUOTE_MAX 64 /* bytes of the first datagram quoted in ICMP errors */
+#define UDP_DEFAULT_MAX 65536u
+#define UDP_DEFAULT_IDLE_MS 60000u
+#define UDP_DEFAULT_DNS_IDLE_MS 10000u
+#define ICMP_RATE_PER_S 1000u /* token bucket, like Linux's icmp_msgs_per_sec */
+#define ICMP_BURST 50u
+
+struct lru {
+	struct tp_udp_flow *head, *tail;
+	uint32_t idle_ms;
+};
+
+struct tp_udp_flow {
+	struct tp_udp_flow *hnext;
+	struct tp_udp_flow *prev, *next; /* LRU */
+	struct lru *lru;
+	uint32_t hash;
+	uint32_t last_ms;
+	struct tp_endpoint src, dst;
+	const struct tp_udp_events *ev;
+	void *ud;
+	uint8_t quote_len;
+	uint8_t quote[QUOTE_MAX];
+};
+
+bool tp__udp_from_frag;
+
+static struct {
+	struct tp_udp_flow **buckets;
+	uint32_t nbuckets;
+	uint32_t seed;
+	size_t n, max;
+	struct lru dns, other;
+	struct udp_pcb *pcb; /* replies; never bound, so never in lwIP's demux */
+	uint32_t tokens, tok_ms;
+	uint8_t buf[65536];
+} U;
+
+/* ---- table ---- */
+static uint32_t tuple_hash(const struct tp_endpoint *s, const struct tp_endpoint *d)
+{
+	uint32_t h = 2166136261u ^ U.seed;
+	size_t alen = s->family == AF_INET ? 4 : 16;
+
+	for (size_t i = 0; i < alen; i++)
+		h = (h ^ s->addr[i]) * 16777619u;
+	for (size_t i = 0; i < alen; i++)
+		h = (h ^ d->addr[i]) * 16777619u;
+	h = (h ^ s->port) * 16777619u;
+	h = (h ^ d->port) * 16777619u;
+	return h ^ (h >> 15);
+}
+
+static bool ep_eq(const struct tp_endpoint *a, const struct tp_endpoint *b)
+{
+	return a->family == b->family && a->port == b->port &&
+	       memcmp(a->addr, b->addr, a->family == AF_INET ? 4 : 16) == 0;
+}
+
+static void lru_unlink(struct tp_udp_flow *f)
+{
+	struct lru *l = f->lru;
+	if (f->prev)
+		f->prev->next = f->next;
+	else
+		l->head = f->next;
+	if (f->next)
+		f->next->prev = f->prev;
+	else
+		l->tail = f->prev;
+	f->prev = f->next = NULL;
+}
+
+static void lru_append(struct tp_udp_flow *f)
+{
+	struct lru *l = f->lru;
+	f->prev = l->tail;
+	f->next = NULL;
+	if (l->tail)
+		l->tail->next = f;
+	else
+		l->head = f;
+	l->tail = f;
+}
+
+static void touch(struct tp_udp_flow *f)
+{
+	f->last_ms = tp__now();
+	if (f->lru->tail != f) {
+		lru_unlink(f);
+		lru_append(f);
+	}
+}
+
+/* Unlink and free; then tell the owner. */
+static void flow_finish(struct tp_udp_flow *f, int err)
+{
+	struct tp_udp_flow **pp = &U.buckets[f->hash & (U.nbuckets - 1)];
+	const struct tp_udp_events *ev = f->ev;
+	void *ud = f->ud;
+	struct tp_stack_stats *st = tp__stats();
+
+	while (*pp && *pp != f)
+		pp = &(*pp)->hnext;
+	if (*pp)
+		*pp = f->hnext;
+	lru_unlink(f);
+	U.n--;
+	st->udp_flows_closed++;
+	st->udp_flows_now--;
+	if (err == -ETIMEDOUT)
+		st->udp_flows_idle++;
+	else if (err == -ENOSPC)
+		st->udp_flows_evicted++;
+	if (ev && ev->closed)
+		ev->closed(f, ud, err); /* unlinked already: the owner cannot reach it */
+	free(f);
+}
+
+/* ---- ICMP errors ---- */
+static bool icmp_allowed(void)
+{
+	uint32_t now = tp__now(), add = (now - U.tok_ms) * ICMP_RATE_PER_S / 1000;
+
+	if (add) {
+		U.tokens = U.tokens + add > ICMP_BURST ? ICMP_BURST : U.tokens + add;
+		U.tok_ms = now;
+	}
+	if (!U.tokens) {
+		tp__stats()->icmp_unreach_limited++;
+		return false;
+	}
+	U.tokens--;
+	return true;
+}
+
+static void wr16(uint8_t *p, uint16_t v)
+{
+	p[0] = (uint8_t)(v >> 8);
+	p[1] = (uint8_t)v;
+}
+
+/* Destination unreachable from f->dst to f->src quoting the first datagram. */
+static void send_unreachable(const struct tp_udp_flow *f, int err)
+{
+	uint8_t pkt[48 + 8 + QUOTE_MAX];
+	size_t len;
+	bool v4 = f->src.family == AF_INET;
+	uint8_t code;
+
+	if (!icmp_allowed())
+		return;
+	memset(pkt, 0, sizeof(pkt));
+	if (v4) {
+		code = err == -ECONNREFUSED   ? 3
+		       : err == -EHOSTUNREACH ? 1
+		       : err == -ENETUNREACH  ? 0
+		                              : 13;
+		len = 20 + 8 + f->quote_len;
+		pkt[0] = 0x45;
+		wr16(pkt + 2, (uint16_t)len);
+		pkt[8] = 64;
+		pkt[9] = IPPROTO_ICMP;
+		memcpy(pkt + 12, f->dst.addr, 4);
+		memcpy(pkt + 16, f->src.addr, 4);
+		wr16(pkt + 10, tp_csum_finish(tp_csum_add(0, pkt, 20)));
+		pkt[20] = 3;
+		pkt[21] = code;
+		memcpy(pkt + 28, f->quote, f->quote_len);
+		wr16(pkt + 22, tp_csum_finish(tp_csum_add(0, pkt + 20, len - 20)));
+	} else {
+		code = err == -ECONNREFUSED   ? 4
+		       : err == -EHOSTUNREACH ? 3
+		       : err == -ENETUNREACH  ? 0
+		                              : 1;
+		len = 40 + 8 + f->quote_len;
+		pkt[0] = 0x60;
+		wr16(pkt + 4, (uint16_t)(len - 40));
+		pkt[6] = IPPROTO_ICMPV6;
+		pkt[7] = 64;
+		memcpy(pkt + 8, f->dst.addr, 16);
+		memcpy(pkt + 24, f->src.addr, 16);
+		pkt[40] = 1;
+		pkt[41] = code;
+		memcpy(pkt + 48, f->quote, f->quote_len);
+		wr16(pkt + 42, tp_csum_finish(tp_csum_add(tp_csum_pseudo(AF_INET6, pkt + 8,
+		                                                         pkt + 24, IPPROTO_ICMPV6,
+		                                                         (uint32_t)(len - 40)),
+		                                          pkt + 40, len - 40)));
+	}
+	tp__stats()->icmp_unreach_sent++;
+	tp__emit_raw(pkt, len);
+}
+
+/* The IP + UDP headers (+ payload start) of the first datagram, rebuilt
+ * from what lwIP parsed: ICMP errors quote them so the client's kernel can
+ * match the error to its socket. */
+static void make_quote(struct tp_udp_flow *f, const struct pbuf *p)
+{
+	uint8_t *q = f->quote;
+	size_t iphl = f->src.family == AF_INET ? 20 : 40;
+	size_t more = QUOTE_MAX - iphl;
+	size_t take = p->tot_len < more ? p->tot_len : more;
+
+	memset(q, 0, QUOTE_MAX);
+	if (f->src.family == AF_INET) {
+		q[0] = 0x45;
+		wr16(q + 2, (uint16_t)(20 + p->tot_len));
+		q[8] = 64;
+		q[9] = IPPROTO_UDP;
+		memcpy(q + 12, f->src.addr, 4);
+		memcpy(q + 16, f->dst.addr, 4);
+		wr16(q + 10, tp_csum_finish(tp_csum_add(0, q, 20)));
+	} else {
+		q[0] = 0x60;
+		wr16(q + 4, (uint16_t)p->tot_len);
+		q[6] = IPPROTO_UDP;
+		q[7] = 64;
+		memcpy(q + 8, f->src.addr, 16);
+		memcpy(q + 24, f->dst.addr, 16);
+	}
+	pbuf_copy_partial(p, q + iphl, (u16_t)take, 0);
+	f->quote_len = (uint8_t)(iphl + take);
+}
+
+/* ---- input (patch 0004's hook) ---- */
+static void ep_from_ip(struct tp_endpoint *e, const ip_addr_t *ip, uint16_t port)
+{
+	memset(e, 0, sizeof(*e));
+	e->port = port;
+	if (IP_IS_V4(ip)) {
+		e->family = AF_INET;
+		memcpy(e->addr, &ip_2_ip4(ip)->addr, 4);
+	} else {
+		e->family = AF_INET6;
+		memcpy(e->addr, ip_2_ip6(ip)->addr, 16);
+	}
+}
+
+static bool is_multicast_or_broadcast(const struct tp_endpoint *d)
+{
+	static const uint8_t bcast[4] = {255, 255, 255, 255};
+	if (d->family == AF_INET)
+		return (d->addr[0] & 0xf0) == 224 || !memcmp(d->addr, bcast, 4);
+	return d->addr[0] == 0xff;
+}
+
+static struct tp_udp_flow *flow_new(const struct tp_endpoint *s, const struct tp_endpoint *d,
+                                    uint32_t h, const struct pbuf *p)
+{
+	struct tp_stack_stats *st = tp__stats();
+	const struct tp_stack_cfg *cfg = tp__cfg();
+	struct tp_udp_flow *f;
+	int r;
+
+	if (U.n >= U.max) {
+		/* evict the longest idle flow (the older of the two LRU heads) */
+		struct tp_udp_flow *a = U.dns.head, *b = U.other.head, *v;
+		uint32_t now = tp__now();
+		v = !a ? b : !b ? a : (now - a->last_ms >= now - b->last_ms ? a : b);
+		if (v)
+			flow_finish(v, -ENOSPC);
+	}
+	f = calloc(1, sizeof(*f));
+	if (!f)
+		return NULL;
+	f->src = *s;
+	f->dst = *d;
+	f->hash = h;
+	f->lru = d->port == 53 ? &U.dns : &U.other;
+	make_quote(f, p);
+	r = cfg->udp_new ? cfg->udp_new(cfg->ctx, f) : -ECONNREFUSED;
+	if (r < 0) {
+		st->udp_flows_refused++;
+		send_unreachable(f, r);
+		free(f);
+		return NULL;
+	}
+	f->hnext = U.buckets[h & (U.nbuckets - 1)];
+	U.buckets[h & (U.nbuckets - 1)] = f;
+	f->last_ms = tp__now();
+	lru_append(f);
+	U.n++;
+	st->udp_flows_opened++;
+	st->udp_flows_now++;
+	return f;
+}
+
+/* p->payload is the UDP header; ip_current_*_addr() are valid. Always takes
+ * ownership of p (returns 1). */
+int tp_lwip_udp_input(struct pbuf *p, struct netif *inp)
+{
+	struct tp_stack_stats *st = tp__stats();
+	struct tp_endpoint s, d;
+	struct tp_udp_flow *f;
+	uint8_t hdr[8];
+	const void *data;
+	size_t len;
+	uint16_t ulen;
+	uint32_t h;
+
+	(void)inp;
+	pbuf_copy_partial(p, hdr, 8, 0);
+	ulen = (uint16_t)(hdr[4] << 8 | hdr[5]);
+	if (tp__udp_from_frag) {
+		st->udp_reassembled++;
+		if (ulen != p->tot_len) {
+			st->drops[TP_DROP_L4_TRUNCATED]++;
+			goto out;
+		}
+		if (ip_current_is_v6() && !hdr[6] && !hdr[7]) {
+			st->drops[TP_DROP_L4_CSUM]++;
+			goto out;
+		}
+		if ((hdr[6] || hdr[7]) &&
+		    ip_chksum_pseudo(p, IP_PROTO_UDP, p->tot_len, ip_current_src_addr(),
+		                     ip_current_dest_addr()) != 0) {
+			st->drops[TP_DROP_L4_CSUM]++;
+			goto out;
+		}
+	}
+	ep_from_ip(&s, ip_current_src_addr(), (uint16_t)(hdr[0] << 8 | hdr[1]));
+	ep_from_ip(&d, ip_current_dest_addr(), (uint16_t)(hdr[2] << 8 | hdr[3]));
+	if (!s.port || !d.port) {
+		st->drops[TP_DROP_BAD_ADDR]++;
+		goto out;
+	}
+	if (is_multicast_or_broadcast(&d)) {
+		st->drops[TP_DROP_UNSUPPORTED]++; /* mDNS, SSDP...: not a flow to relay */
+		goto out;
+	}
+	len = p->tot_len - 8u;
+	h = tuple_hash(&s, &d);
+	for (f = U.buckets[h & (U.nbuckets - 1)]; f; f = f->hnext)
+		if (f->hash == h && ep_eq(&f->src, &s) && ep_eq(&f->dst, &d))
+			break;
+	if (!f) {
+		if (tp__dst_forbidden(&d)) {
+			struct tp_udp_flow tmp = {.src = s, .dst = d};
+			make_quote(&tmp, p);
+			st->udp_flows_refused++;
+			send_unreachable(&tmp, -EACCES);
+			goto out;
+		}
+		f = flow_new(&s, &d, h, p);
+		if (!f)
+			goto out;
+	} else {
+		touch(f);
+	}
+	st->udp_dgrams_in++;
+	st->udp_bytes_in += len;
+	if (p->len >= p->tot_len) {
+		data = (const uint8_t *)p->payload + 8;
+	} else {
+		pbuf_copy_partial(p, U.buf, (u16_t)len, 8);
+		data = U.buf;
+	}
+	if (f->ev && f->ev->datagram)
+		f->ev->datagram(f, f->ud, data, len); /* may close f */
+out:
+	pbuf_free(p);
+	return 1;
+}
+
+/* ---- timers ---- */
+static uint32_t lru_expire(struct lru *l, uint32_t now)
+{
+	while (l->head && now - l->head->last_ms >= l->idle_ms)
+		flow_finish(l->head, -ETIMEDOUT);
+	if (!l->head)
+		return UINT32_MAX;
+	return l->idle_ms - (now - l->head->last_ms);
+}
+
+uint32_t tp__udp_poll(void)
+{
+	uint32_t now = tp__now(), a, b;
+	if (!U.buckets)
+		return UINT32_MAX;
+	a = lru_expire(&U.dns, now);
+	b = lru_expire(&U.other, now);
+	return a < b ? a : b;
+}
+
+/* ---- lifecycle ---- */
+int tp__udp_init(void)
+{
+	const struct tp_stack_cfg *cfg = tp__cfg();
+
+	memset(&U, 0, sizeof(U));
+	U.max = cfg->max_udp_flows ? cfg->max_udp_flows : UDP_DEFAULT_MAX;
+	U.dns.idle_ms = cfg->udp_dns_idle_ms ? cfg->udp_dns_idle_ms : UDP_DEFAULT_DNS_IDLE_MS;
+	U.other.idle_ms = cfg->udp_idle_ms ? cfg->udp_idle_ms : UDP_DEFAULT_IDLE_MS;
+	U.nbuckets = 64;
+	while (U.nbuckets < U.max && U.nbuckets < (1u << 20))
+		U.nbuckets <<= 1;
+	U.buckets = calloc(U.nbuckets, sizeof(*U.buckets));
+	if (!U.buckets)
+		return -ENOMEM;
+	U.seed = (uint32_t)random();
+	U.tokens = ICMP_BURST;
+	U.tok_ms = tp__now();
+	U.pcb = udp_new_ip_type(IPADDR_TYPE_ANY);
+	if (!U.pcb) {
+		free(U.buckets);
+		U.buckets = NULL;
+		return -ENOMEM;
+	}
+	U.pcb->ttl = 64;
+	return 0;
+}
+
+void tp__udp_shutdown(void)
+{
+	if (!U.buckets)
+		return;
+	while (U.dns.head)
+		flow_finish(U.dns.head, -ECONNABORTED);
+	while (U.other.head)
+		flow_finish(U.other.head, -ECONNABORTED);
+	free(U.buckets);
+	U.buckets = NULL;
+	if (U.pcb) {
+		udp_remove(U.pcb);
+		U.pcb = NULL;
+	}
+}
+
+/* ---- flow API ---- */
+const struct tp_endpoint *tp_udp_flow_src(const struct tp_udp_flow *f)
+{
+	return &f->src;
+}
+
+const struct tp_endpoint *tp_udp_flow_dst(const struct tp_udp_flow *f)
+{
+	return &f->dst;
+}
+
+/* ev is borrowed for the flow's lifetime; ud is the owner's. */
+void tp_udp_flow_set_events(struct tp_udp_flow *f, const struct tp_udp_events *ev, void *ud)
+{
+	f->ev = ev;
+	f->ud = ud;
+}
+
+static void ep_to_ip(const struct tp_endpoint *e, ip_addr_t *ip)
+{
+	memset(ip, 0, sizeof(*ip));
+	if (e->family == AF_INET) {
+		IP_SET_TYPE_VAL(*ip, IPADDR_TYPE_V4);
+		memcpy(&ip_2_ip4(ip)->addr, e->addr, 4);
+	} else {
+		IP_SET_TYPE_VAL(*ip, IPADDR_TYPE_V6);
+		memcpy(ip_2_ip6(ip)->addr, e->addr, 16);
+	}
+}
+
+/* buf is borrowed for the call. */
+int tp_udp_flow_send_from(struct tp_udp_flow *f, const struct tp_endpoint *from, const void *buf,
+                          size_t len)
+{
+	struct tp_stack_stats *st = tp__stats();
+	ip_addr_t src, dst;
+	struct pbuf *p;
+	err_t e;
+
+	if (from->family != f->src.family || !from->port)
+		return -EINVAL;
+	if (len > (from->family == AF_INET ? 65507u : 65527u))
+		return -EMSGSIZE;
+	p = pbuf_alloc(PBUF_TRANSPORT, (u16_t)len, PBUF_RAM);
+	if (!p) {
+		st->udp_send_errors++;
+		return -ENOMEM;
+	}
+	memcpy(p->payload, buf, len);
+	ep_to_ip(from, &src);
+	ep_to_ip(&f->src, &dst);
+	U.pcb->local_port = from->port;
+	e = udp_sendto_if_src(U.pcb, p, &dst, f->src.port, tp__netif(), &src);
+	U.pcb->local_port = 0;
+	pbuf_free(p);
+	if (e != ERR_OK) {
+		st->udp_send_errors++;
+		return e == ERR_MEM ? -ENOMEM : -EIO;
+	}
+	st->udp_dgrams_out++;
+	st->udp_bytes_out += len;
+	touch(f);
+	return 0;
+}
+
+int tp_udp_flow_send(struct tp_udp_flow *f, const void *buf, size_t len)
+{
+	return tp_udp_flow_send_from(f, &f->dst, buf, len);
+}
+
+void tp_udp_flow_unreachable(struct tp_udp_flow *f, int err)
+{
+	send_unreachable(f, err);
+}
+
+void tp_udp_flow_close(struct tp_udp_flow *f)
+{
+	flow_finish(f, 0);
+}

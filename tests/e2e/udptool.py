@@ -1,0 +1,185 @@
+#!/usr/bin/env python3
+"""UDP helpers for the end-to-end tests (stdlib only). Every command is
+bounded in time and count and prints one JSON line.
+
+  server --host H [--host H2] --port P --timeout T
+      echo every datagram back to its sender until T seconds passed
+  client --host H --port P --flows N --size S [--window W] [--tries K] --timeout T
+      N flows (each its own socket, so its own source port), one datagram
+      of S deterministic-random bytes each, W sockets in flight at once;
+      a flow is ok when the same bytes come back. Lost datagrams are
+      re-sent up to K times (UDP may drop under load; the count of retries
+      is reported). Exit 0 only if every flow got its bytes back.
+  refused --host H --port P --max SEC
+      send one datagram on a connected socket; expect ECONNREFUSED (the
+      gateway's ICMP port unreachable) within SEC seconds
+"""
+import argparse
+import errno
+import hashlib
+import json
+import selectors
+import socket
+import sys
+import time
+
+
+def out(obj):
+    print(json.dumps(obj, sort_keys=True), flush=True)
+
+
+def family_of(host):
+    return socket.AF_INET6 if ":" in host else socket.AF_INET
+
+
+def payload(i, size):
+    seed = hashlib.sha256(b"udp-%d" % i).digest()
+    buf = bytearray()
+    while len(buf) < size:
+        seed = hashlib.sha256(seed).digest()
+        buf += seed
+    return bytes(buf[:size])
+
+
+def cmd_server(a):
+    sel = selectors.DefaultSelector()
+    socks = []
+    for h in a.host:
+        s = socket.socket(family_of(h), socket.SOCK_DGRAM)
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 << 20)
+        s.bind((h, a.port))
+        s.setblocking(False)
+        sel.register(s, selectors.EVENT_READ)
+        socks.append(s)
+    n = 0
+    deadline = time.monotonic() + a.timeout
+    while time.monotonic() < deadline:
+        for key, _ in sel.select(timeout=0.5):
+            s = key.fileobj
+            while True:
+                try:
+                    data, peer = s.recvfrom(65535)
+                except BlockingIOError:
+                    break
+                try:
+                    s.sendto(data, peer)
+                    n += 1
+                except OSError:
+                    pass
+    out({"server": "udp-echo", "echoed": n})
+    return 0
+
+
+def cmd_client(a):
+    fam = family_of(a.host)
+    sel = selectors.DefaultSelector()
+    deadline = time.monotonic() + a.timeout
+    next_flow = 0
+    ok = bad = lost = retries = 0
+    live = {}  # sock -> [index, data, sent_at, tries]
+    rto = 0.5
+
+    def open_flow(i):
+        s = socket.socket(fam, socket.SOCK_DGRAM)
+        s.setblocking(False)
+        s.connect((a.host, a.port))
+        data = payload(i, a.size)
+        s.send(data)
+        live[s] = [i, data, time.monotonic(), 1]
+        sel.register(s, selectors.EVENT_READ)
+
+    def close_flow(s):
+        sel.unregister(s)
+        del live[s]
+        s.close()
+
+    while (next_flow < a.flows or live) and time.monotonic() < deadline:
+        while next_flow < a.flows and len(live) < a.window:
+            open_flow(next_flow)
+            next_flow += 1
+        for key, _ in sel.select(timeout=0.05):
+            s = key.fileobj
+            try:
+                got = s.recv(65535)
+            except OSError as e:
+                if e.errno == errno.ECONNREFUSED:
+                    bad += 1
+                    close_flow(s)
+                continue
+            if got == live[s][1]:
+                ok += 1
+            else:
+                bad += 1
+            close_flow(s)
+        now = time.monotonic()
+        for s, st in list(live.items()):
+            if now - st[2] >= rto:
+                if st[3] > a.tries:
+                    lost += 1
+                    close_flow(s)
+                else:
+                    st[2] = now
+                    st[3] += 1
+                    retries += 1
+                    try:
+                        s.send(st[1])
+                    except OSError:
+                        pass
+    for s in list(live):
+        lost += 1
+        close_flow(s)
+    res = {"client": "udp", "dst": "%s:%d" % (a.host, a.port), "flows": a.flows,
+           "size": a.size, "ok": ok, "bad": bad, "lost": lost, "retries": retries,
+           "started": next_flow}
+    out(res)
+    return 0 if ok == a.flows else 1
+
+
+def cmd_refused(a):
+    s = socket.socket(family_of(a.host), socket.SOCK_DGRAM)
+    s.connect((a.host, a.port))
+    s.settimeout(a.max)
+    t0 = time.monotonic()
+    result = "timeout"
+    try:
+        s.send(b"anyone there?")
+        s.recv(100)
+        result = "answered"
+    except ConnectionRefusedError:
+        result = "ECONNREFUSED"
+    except socket.timeout:
+        result = "timeout"
+    except OSError as e:
+        result = errno.errorcode.get(e.errno, str(e.errno))
+    el = time.monotonic() - t0
+    out({"client": "udp-refused", "dst": "%s:%d" % (a.host, a.port), "result": result,
+         "elapsed_s": round(el, 3)})
+    return 0 if result == "ECONNREFUSED" and el <= a.max else 1
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    p = sub.add_parser("server")
+    p.add_argument("--host", action="append", required=True)
+    p.add_argument("--port", type=int, required=True)
+    p.add_argument("--timeout", type=float, default=120)
+    p = sub.add_parser("client")
+    p.add_argument("--host", required=True)
+    p.add_argument("--port", type=int, required=True)
+    p.add_argument("--flows", type=int, default=1)
+    p.add_argument("--size", type=int, default=64)
+    p.add_argument("--window", type=int, default=256)
+    p.add_argument("--tries", type=int, default=4)
+    p.add_argument("--timeout", type=float, default=60)
+    p = sub.add_parser("refused")
+    p.add_argument("--host", required=True)
+    p.add_argument("--port", type=int, required=True)
+    p.add_argument("--max", type=float, default=2)
+    a = ap.parse_args()
+    return {"server": cmd_server, "client": cmd_client, "refused": cmd_refused}[a.cmd](a)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
