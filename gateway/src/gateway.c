@@ -413,7 +413,7 @@ static void print_summary(struct tp_gw *gw)
 		refused += st->flows_refused[i];
 	fprintf(stderr, "tunplug: summary: uptime %.1f s, tun %s, handler %s\n",
 	        (double)(uv_now(&gw->loop) - gw->start_ms) / 1000.0, gw->tun.name,
-	        gw->handler ? gw->handler->name : "-");
+	        gw->n_hinst ? gw->hinst[0].args.spec : "-");
 	if (ss) {
 		fprintf(stderr,
 		        "tunplug:   packets in %llu (%llu bytes), out %llu (%llu bytes), output "
@@ -586,6 +586,70 @@ static int handler_check(const struct tp_handler *h)
 	return 0;
 }
 
+/* The instance for spec: an existing one with the same spec, or a new one.
+ * Returns its index, or -errno after a message. */
+static int hinst_get(struct tp_gw *gw, const char *spec)
+{
+	struct tp_hinst *hi;
+	const char *target;
+	int ret;
+
+	for (size_t i = 0; i < gw->n_hinst; i++)
+		if (!strcmp(gw->hinst[i].args.spec, spec))
+			return (int)i;
+	if (gw->n_hinst == TP_MAX_HINST) {
+		fprintf(stderr, "tunplug: at most %d distinct handlers\n", TP_MAX_HINST);
+		return -ENOSPC;
+	}
+	hi = &gw->hinst[gw->n_hinst];
+	target = tp_handler_spec_split(spec, hi->name, sizeof(hi->name));
+	hi->h = target ? tp_handler_builtin(hi->name) : NULL;
+	if (!hi->h) {
+		fprintf(stderr, "tunplug: handler \"%s\": no such handler\n", spec);
+		return -ENOENT;
+	}
+	ret = handler_check(hi->h);
+	if (ret)
+		return ret;
+	hi->args.spec = spec;
+	hi->args.target = target;
+	return (int)gw->n_hinst++;
+}
+
+/* Instances and rules from the options: [0] = --handler; --dns-upstream
+ * adds "dns://UP1,UP2" and a first rule proto=udp,port=53 for it. */
+static int handlers_configure(struct tp_gw *gw, const struct tp_options *o)
+{
+	int k = hinst_get(gw, o->handler);
+
+	if (k < 0)
+		return k;
+	if (o->n_dns) {
+		struct tp_rule *r = &gw->rules[gw->n_rules++];
+		size_t n = (size_t)snprintf(gw->dns_target, sizeof(gw->dns_target), "dns://");
+		for (size_t i = 0; i < o->n_dns && n < sizeof(gw->dns_target); i++)
+			n += (size_t)snprintf(gw->dns_target + n, sizeof(gw->dns_target) - n,
+			                      "%s%s", i ? "," : "", o->dns_upstreams[i]);
+		memset(r, 0, sizeof(*r));
+		r->proto = IPPROTO_UDP;
+		r->port_lo = r->port_hi = 53;
+		if (n >= sizeof(r->handler)) {
+			fprintf(stderr, "tunplug: --dns-upstream: the list is too long\n");
+			return -E2BIG;
+		}
+		memcpy(r->handler, gw->dns_target, n + 1);
+	}
+	for (size_t i = 0; i < o->n_rules && gw->n_rules < TP_MAX_RULES; i++)
+		gw->rules[gw->n_rules++] = o->rules[i];
+	for (size_t i = 0; i < gw->n_rules; i++) {
+		k = hinst_get(gw, gw->rules[i].handler);
+		if (k < 0)
+			return k;
+		gw->rules[i].inst = (unsigned)k;
+	}
+	return 0;
+}
+
 /* What the tun gave us: the coalescing batch and kinds, the log line. */
 static int offload_setup(struct tp_gw *gw)
 {
@@ -655,13 +719,7 @@ static int gw_init(struct tp_gw *gw, const struct tp_options *o)
 	gw->opt = o;
 	gw->tun.fd = -1;
 
-	gw->handler = tp_handler_builtin(o->handler);
-	if (!gw->handler) {
-		fprintf(stderr, "tunplug: --handler: \"%s\" is not a built-in handler\n",
-		        o->handler);
-		return -ENOENT;
-	}
-	ret = handler_check(gw->handler);
+	ret = handlers_configure(gw, o);
 	if (ret)
 		return ret;
 
@@ -736,13 +794,16 @@ static int gw_init(struct tp_gw *gw, const struct tp_options *o)
 	gw->stack_up = true;
 
 	tp_host_init(gw);
-	ret = gw->handler->init(&gw->host, &gw->hstate);
-	if (ret) {
-		fprintf(stderr, "tunplug: handler %s: init: %s\n", gw->handler->name,
-		        strerror(-ret));
-		return ret;
+	for (size_t i = 0; i < gw->n_hinst; i++) {
+		struct tp_hinst *hi = &gw->hinst[i];
+		ret = hi->h->init(&gw->host, &hi->args, &hi->state);
+		if (ret) {
+			fprintf(stderr, "tunplug: handler %s: init: %s\n", hi->args.spec,
+			        strerror(-ret));
+			return ret;
+		}
+		hi->up = true;
 	}
-	gw->handler_up = true;
 
 	/* Loop handles: data = gw marks them initialised for close_handle(). */
 	ret = uv_poll_init(&gw->loop, &gw->tun_poll, gw->tun.fd);
@@ -810,10 +871,15 @@ static int gw_fini(struct tp_gw *gw)
 		 * timers) run. */
 		uv_run(&gw->loop, UV_RUN_DEFAULT);
 	}
-	if (gw->handler_up) {
+	if (gw->n_hinst && gw->hinst[0].up) {
 		tp_host_run_deferred(gw);
-		gw->handler->fini(gw->hstate);
-		gw->handler_up = false;
+		for (size_t i = gw->n_hinst; i-- > 0;) {
+			struct tp_hinst *hi = &gw->hinst[i];
+			if (hi->up) {
+				hi->h->fini(hi->state);
+				hi->up = false;
+			}
+		}
 		uv_run(&gw->loop, UV_RUN_DEFAULT);
 	}
 	if (gw->nl) {
@@ -860,7 +926,7 @@ int tp_gateway_run(const struct tp_options *opt)
 		return 1;
 	}
 	tp_log(TP_LOG_INFO, "ready tun=%s mtu=%u handler=%s%s", gw->tun.name, gw->mtu,
-	       gw->handler->name, gw->tun.adopted ? " (adopted fd)" : "");
+	       gw->hinst[0].args.spec, gw->tun.adopted ? " (adopted fd)" : "");
 	uv_run(&gw->loop, UV_RUN_DEFAULT);
 	/* Every flow is closed by now; the counters are final. */
 	print_summary(gw);

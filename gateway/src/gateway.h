@@ -10,6 +10,19 @@
 
 #include "options.h"
 #include "tunplug/handler.h"
+#include "rules.h"
+
+#define TP_MAX_HINST 32
+#define TP_MAX_RULES 64
+
+/* One configured handler instance. */
+struct tp_hinst {
+	const struct tp_handler *h;
+	void *state;
+	struct tp_handler_args args;
+	char name[32];
+	bool up; /* init succeeded; fini due */
+};
 #include "tunplug/netlink.h"
 #include "tunplug/offload.h"
 #include "tunplug/stack.h"
@@ -76,9 +89,13 @@ struct tp_gw {
 	unsigned handles_live; /* uv handles above that are initialised */
 
 	struct tp_host host;
-	const struct tp_handler *handler;
-	void *hstate;
-	bool handler_up;
+	/* handler instances: [0] the default (--handler), then one per
+	 * distinct spec in the rules; rules[i].inst indexes this */
+	struct tp_hinst hinst[TP_MAX_HINST];
+	size_t n_hinst;
+	struct tp_rule rules[TP_MAX_RULES];
+	size_t n_rules;
+	char dns_target[256]; /* --dns-upstream list, comma-separated */
 	bool stack_up;
 	bool stopping;
 

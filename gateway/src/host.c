@@ -39,6 +39,7 @@ struct tp_flow {
 	struct tp_gw *gw;
 	struct tp_tcp_flow *tcp; /* NULL once the stack flow is gone */
 	struct tp_udp_flow *udp; /* UDP flows: NULL once the stack flow is gone */
+	struct tp_hinst *hi;     /* the handler instance that took the flow */
 	bool udp_first;          /* the first datagram is being dispatched */
 	struct tp_flow_info info;
 	void *hdata; /* the handler's slot */
@@ -187,7 +188,8 @@ static void flow_finish(struct tp_flow *f, int err)
 			uv_idle_start(&gw->defer_idle, tp_host_defer_cb);
 		return;
 	}
-	gw->handler->flow_close(gw->hstate, f, err);
+	if (f->hi)
+		f->hi->h->flow_close(f->hi->state, f, err);
 	flow_unref(f);
 }
 
@@ -198,7 +200,8 @@ void tp_host_run_deferred(struct tp_gw *gw)
 	while ((f = gw->deferred) != NULL) {
 		gw->deferred = f->defer_next;
 		f->defer_next = NULL;
-		gw->handler->flow_close(gw->hstate, f, f->close_err);
+		if (f->hi)
+			f->hi->h->flow_close(f->hi->state, f, f->close_err);
 		flow_unref(f);
 	}
 }
@@ -859,6 +862,43 @@ static void host_flow_close(struct tp_flow *f, bool abort)
 	gw->api_depth--;
 }
 
+/* ---- dispatch ---- */
+
+/* Offer the new flow f to the handler of each matching rule in order, then
+ * to the default handler; the first answer other than TP_DECLINED wins and
+ * that instance owns the flow (f->hi). For UDP, buf/len is the first
+ * datagram. Returns the winning answer, or TP_DECLINED. */
+static int dispatch(struct tp_flow *f, const void *buf, size_t len)
+{
+	struct tp_gw *gw = f->gw;
+	const struct sockaddr *src = (const struct sockaddr *)&f->info.src;
+	const struct sockaddr *dst = (const struct sockaddr *)&f->info.dst;
+
+	for (size_t i = 0; i <= gw->n_rules; i++) {
+		struct tp_hinst *hi;
+		int r;
+
+		if (i < gw->n_rules) {
+			if (!tp_rule_match(&gw->rules[i], f->info.proto, src, dst))
+				continue;
+			hi = &gw->hinst[gw->rules[i].inst];
+		} else {
+			hi = &gw->hinst[0];
+		}
+		f->hi = hi;
+		if (f->info.proto == IPPROTO_TCP)
+			r = hi->h->tcp_accept(hi->state, f);
+		else if (hi->h->udp_datagram)
+			r = hi->h->udp_datagram(hi->state, f, buf, len);
+		else
+			r = TP_DECLINED;
+		if (r != TP_DECLINED)
+			return r;
+		f->hi = NULL;
+	}
+	return TP_DECLINED;
+}
+
 /* ---- UDP ---- */
 
 static int host_udp_send(struct tp_flow *f, const void *buf, size_t len)
@@ -931,7 +971,10 @@ static void ev_udp_datagram(struct tp_udp_flow *uf, void *ud, const void *buf, s
 	f->bytes_up += len;
 	gw->st.bytes_up += len;
 	flow_ref(f);
-	r = gw->handler->udp_datagram(gw->hstate, f, buf, len);
+	if (first)
+		r = dispatch(f, buf, len);
+	else
+		r = f->hi->h->udp_datagram(f->hi->state, f, buf, len);
 	if (f->udp && (r < 0 || (first && r == TP_DECLINED))) {
 		int err = r < 0 ? r : -ECONNREFUSED;
 		if (first)
@@ -983,10 +1026,6 @@ int tp_host_udp_new(void *ctx, struct tp_udp_flow *uf)
 	struct tp_flow *f;
 
 	gw->st.flows_seen++;
-	if (!gw->handler->udp_datagram) {
-		gw->st.flows_refused[TP_REFUSE_DECLINED]++;
-		return -ECONNREFUSED;
-	}
 	f = calloc(1, sizeof(*f));
 	if (!f) {
 		gw->st.flows_refused[TP_REFUSE_NOMEM]++;
@@ -1124,7 +1163,7 @@ void tp_host_tcp_syn(void *ctx, struct tp_tcp_flow *tf)
 	}
 
 	flow_ref(f);
-	r = gw->handler->tcp_accept(gw->hstate, f);
+	r = dispatch(f, NULL, 0);
 	if (r == TP_OK)
 		flow_accept(f); /* no-op if the handler already decided */
 	else if (r == TP_DECLINED)

@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "options.h"
+#include "tunplug/builtin.h"
 
 enum {
 	OPT_TUN_NAME = 256,
@@ -34,6 +35,8 @@ enum {
 	OPT_UDP_DNS_TIMEOUT,
 	OPT_MAX_UDP_FLOWS,
 	OPT_ICMP,
+	OPT_RULE,
+	OPT_DNS_UPSTREAM,
 };
 
 static const struct option long_opts[] = {
@@ -56,13 +59,14 @@ static const struct option long_opts[] = {
         {"udp-dns-timeout", required_argument, NULL, OPT_UDP_DNS_TIMEOUT},
         {"max-udp-flows", required_argument, NULL, OPT_MAX_UDP_FLOWS},
         {"icmp", required_argument, NULL, OPT_ICMP},
+        {"rule", required_argument, NULL, OPT_RULE},
+        {"dns-upstream", required_argument, NULL, OPT_DNS_UPSTREAM},
         {"help", no_argument, NULL, 'h'},
         {"version", no_argument, NULL, 'V'},
         {NULL, 0, NULL, 0},
 };
 
 /* Handlers the binary has built in; kept here so parsing stays pure. */
-static const char *const handler_names[] = {"direct", "echo"};
 static const char *const level_names[] = {"error", "warn", "info", "debug"};
 static const char *const icmp_names[] = {"reply", "drop"};
 
@@ -85,7 +89,13 @@ static const char usage_text[] =
         "                         when the kernel grants them)\n"
         "\n"
         "Flows:\n"
-        "  --handler NAME         direct | echo (default direct)\n"
+        "  --handler SPEC         default handler: direct | echo | NAME://TARGET\n"
+        "                         (default direct)\n"
+        "  --rule RULE            send matching flows to a handler (repeatable, first\n"
+        "                         match wins, DECLINED passes on):\n"
+        "                         [proto=tcp|udp,][dst=CIDR,][src=CIDR,][port=N[-M],]handler=SPEC\n"
+        "  --dns-upstream ADDR:PORT  answer UDP port 53 with the dns handler, forwarding\n"
+        "                         to this resolver (repeatable; [ADDR6]:PORT for IPv6)\n"
         "  --max-flows N          concurrent TCP flows, 1..1000000 (default 4096)\n"
         "  --connect-timeout SEC  upstream connect timeout, 1..3600 (default 10)\n"
         "  --idle-timeout SEC     close flows idle this long, 0 = never (default 300)\n"
@@ -181,6 +191,54 @@ static int parse_num(const char *opt, const char *val, bool hex_ok, uint64_t min
 	            (unsigned long long)min, (unsigned long long)max);
 }
 
+/* A handler spec "name" or "name://target" whose name is built in. */
+static int check_spec(const char *opt, const char *spec, char *err, size_t errlen)
+{
+	char name[32], list[160] = "";
+
+	if (tp_handler_spec_split(spec, name, sizeof(name)) && tp_handler_builtin(name))
+		return 0;
+	for (unsigned i = 0; tp_handler_builtin_name(i); i++) {
+		if (i)
+			strncat(list, "|", sizeof(list) - strlen(list) - 1);
+		strncat(list, tp_handler_builtin_name(i), sizeof(list) - strlen(list) - 1);
+	}
+	return fail(err, errlen, "tunplug: --%s: \"%s\" is not a handler (%s)", opt, spec, list);
+}
+
+/* "1.2.3.4:53" or "[fd00::1]:53". */
+static int check_hostport(const char *opt, const char *s, char *err, size_t errlen)
+{
+	char host[64];
+	const char *colon;
+	struct tp_cidr c;
+	char *end;
+	unsigned long port;
+
+	if (s[0] == '[') {
+		const char *rb = strchr(s, ']');
+		if (!rb || rb[1] != ':' || (size_t)(rb - s - 1) >= sizeof(host))
+			goto bad;
+		memcpy(host, s + 1, (size_t)(rb - s - 1));
+		host[rb - s - 1] = '\0';
+		colon = rb + 1;
+	} else {
+		colon = strrchr(s, ':');
+		if (!colon || (size_t)(colon - s) >= sizeof(host))
+			goto bad;
+		memcpy(host, s, (size_t)(colon - s));
+		host[colon - s] = '\0';
+	}
+	if (tp_cidr_parse(host, &c) != 0 || strchr(host, '/'))
+		goto bad;
+	port = strtoul(colon + 1, &end, 10);
+	if (*end || end == colon + 1 || port < 1 || port > 65535)
+		goto bad;
+	return 0;
+bad:
+	return fail(err, errlen, "tunplug: --%s: \"%s\" is not ADDR:PORT or [ADDR6]:PORT", opt, s);
+}
+
 static int pick(const char *opt, const char *val, const char *const *names, size_t n, int *idx,
                 char *err, size_t errlen)
 {
@@ -231,6 +289,7 @@ int tp_options_parse(struct tp_options *o, int argc, char **argv, char *err, siz
 	const char *netcfg_name = NULL;
 	uint64_t v;
 	int idx;
+	char rbuf[256];
 	int ret = 0;
 	int c;
 
@@ -272,10 +331,31 @@ int tp_options_parse(struct tp_options *o, int argc, char **argv, char *err, siz
 			netcfg_name = netcfg_name ? netcfg_name : "--mtu";
 			break;
 		case OPT_HANDLER:
-			ret = pick("handler", a, handler_names,
-			           sizeof(handler_names) / sizeof(handler_names[0]), &idx, err,
-			           errlen);
+			ret = check_spec("handler", a, err, errlen);
 			o->handler = a;
+			break;
+		case OPT_RULE:
+			if (o->n_rules == TP_OPT_MAX_RULES) {
+				ret = fail(err, errlen, "tunplug: --rule: at most %d rules",
+				           TP_OPT_MAX_RULES);
+				break;
+			}
+			ret = tp_rule_parse(a, &o->rules[o->n_rules], rbuf, sizeof(rbuf));
+			if (ret) {
+				ret = fail(err, errlen, "tunplug: --rule: %s", rbuf);
+				break;
+			}
+			ret = check_spec("rule handler", o->rules[o->n_rules].handler, err, errlen);
+			o->n_rules++;
+			break;
+		case OPT_DNS_UPSTREAM:
+			if (o->n_dns == TP_OPT_MAX_DNS) {
+				ret = fail(err, errlen, "tunplug: --dns-upstream: at most %d",
+				           TP_OPT_MAX_DNS);
+				break;
+			}
+			ret = check_hostport("dns-upstream", a, err, errlen);
+			o->dns_upstreams[o->n_dns++] = a;
 			break;
 		case OPT_BIND_IF:
 			ret = parse_ifname("bind-interface", a, err, errlen);

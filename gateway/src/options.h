@@ -7,10 +7,13 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "rules.h"
 #include "tunplug/addr.h"
 
 #define TP_OPT_MAX_ADDRS 16
 #define TP_OPT_MAX_ROUTES 64
+#define TP_OPT_MAX_RULES 48
+#define TP_OPT_MAX_DNS 8
 
 /* Log levels, also the host->log levels of handler.h. */
 enum tp_log_level { TP_LOG_ERROR = 0, TP_LOG_WARN, TP_LOG_INFO, TP_LOG_DEBUG };
@@ -24,7 +27,11 @@ struct tp_options {
 	size_t n_routes;
 	unsigned mtu;
 	bool mtu_set;
-	const char *handler;        /* points into argv or a literal */
+	const char *handler; /* default handler spec; points into argv or a literal */
+	struct tp_rule rules[TP_OPT_MAX_RULES];
+	size_t n_rules;
+	const char *dns_upstreams[TP_OPT_MAX_DNS]; /* "ADDR:PORT", point into argv */
+	size_t n_dns;
 	const char *bind_interface; /* NULL = none */
 	uint32_t fwmark;
 	bool fwmark_set;

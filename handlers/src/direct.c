@@ -149,8 +149,9 @@ static void on_timeout(uv_timer_t *t)
 	conn_unref(c);
 }
 
-static int direct_init(const struct tp_host *host, void **state)
+static int direct_init(const struct tp_host *host, const struct tp_handler_args *args, void **state)
 {
+	(void)args;
 	direct_host = host;
 	*state = NULL;
 	return 0;

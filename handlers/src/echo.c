@@ -40,8 +40,9 @@ static const struct tp_flow_io echo_io = {
         .on_writable = echo_on_writable,
 };
 
-static int echo_init(const struct tp_host *host, void **state)
+static int echo_init(const struct tp_host *host, const struct tp_handler_args *args, void **state)
 {
+	(void)args;
 	echo_host = host;
 	*state = NULL;
 	return 0;

@@ -106,13 +106,31 @@ struct tp_host {
 	void (*flow_unreachable)(struct tp_flow *f, int err);
 };
 
+/* One option of a handler instance (from the config file or the command
+ * line); strings owned by the host, valid until fini. */
+struct tp_handler_opt {
+	const char *key;
+	const char *value;
+};
+
+/* How a handler instance was configured. A handler table can be
+ * instantiated several times (e.g. two SOCKS5 upstreams), each with its own
+ * state. Everything is owned by the host and valid until fini returns. */
+struct tp_handler_args {
+	const char *spec;   /* as written: "direct", "socks5://user:pw@proxy:1080" */
+	const char *target; /* what follows "name://" in spec ("" if nothing) */
+	const struct tp_handler_opt *opts;
+	size_t n_opts;
+};
+
 struct tp_handler {
 	uint32_t abi_version; /* TP_HANDLER_ABI */
 	uint32_t struct_size; /* sizeof(struct tp_handler) */
 	const char *name;
 
-	/* Called once. *state is the handler's; returned -errno aborts start-up. */
-	int (*init)(const struct tp_host *host, void **state);
+	/* Called once per instance. *state is the instance's; a returned
+	 * -errno aborts start-up (log why with host->log first). */
+	int (*init)(const struct tp_host *host, const struct tp_handler_args *args, void **state);
 	/* A new TCP flow: TP_OK, TP_PENDING, TP_DECLINED or -errno. */
 	int (*tcp_accept)(void *state, struct tp_flow *f);
 	/* The flow is finished (either side closed, refused, or shutdown);

@@ -1,0 +1,171 @@
+/* SPDX-License-Identifier: MIT */
+/* tunplug — flow rules (see rules.h). No I/O. */
+#include <errno.h>
+#include <netinet/in.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "rules.h"
+
+static int fail(char *err, size_t errlen, const char *fmt, ...)
+        __attribute__((format(printf, 3, 4)));
+
+static int fail(char *err, size_t errlen, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (err && errlen) {
+		va_start(ap, fmt);
+		vsnprintf(err, errlen, fmt, ap);
+		va_end(ap);
+	}
+	return -EINVAL;
+}
+
+static bool parse_port(const char *s, const char *end, uint16_t *out)
+{
+	unsigned long v = 0;
+
+	if (s == end || end - s > 5)
+		return false;
+	for (const char *p = s; p < end; p++) {
+		if (*p < '0' || *p > '9')
+			return false;
+		v = v * 10 + (unsigned long)(*p - '0');
+	}
+	if (v < 1 || v > 65535)
+		return false;
+	*out = (uint16_t)v;
+	return true;
+}
+
+/* text is borrowed. */
+int tp_rule_parse(const char *text, struct tp_rule *r, char *err, size_t errlen)
+{
+	const char *p = text;
+	char val[256];
+
+	memset(r, 0, sizeof(*r));
+	r->port_lo = 1;
+	r->port_hi = 65535;
+	while (*p) {
+		const char *eq = strchr(p, '='), *end;
+		size_t klen, vlen;
+
+		if (!eq)
+			return fail(err, errlen, "rule \"%s\": \"%s\" is not key=value", text, p);
+		klen = (size_t)(eq - p);
+		if (klen == 7 && !strncmp(p, "handler", 7)) {
+			/* the rest of the text: a spec may contain anything */
+			vlen = strlen(eq + 1);
+			if (!vlen || vlen >= sizeof(r->handler))
+				return fail(err, errlen, "rule \"%s\": handler: empty or too long",
+				            text);
+			memcpy(r->handler, eq + 1, vlen + 1);
+			return 0;
+		}
+		end = strchr(eq + 1, ',');
+		if (!end)
+			end = eq + 1 + strlen(eq + 1);
+		vlen = (size_t)(end - eq - 1);
+		if (vlen >= sizeof(val))
+			return fail(err, errlen, "rule \"%s\": value of %.*s too long", text,
+			            (int)klen, p);
+		memcpy(val, eq + 1, vlen);
+		val[vlen] = '\0';
+		if (klen == 5 && !strncmp(p, "proto", 5)) {
+			if (!strcmp(val, "tcp"))
+				r->proto = IPPROTO_TCP;
+			else if (!strcmp(val, "udp"))
+				r->proto = IPPROTO_UDP;
+			else if (!strcmp(val, "any"))
+				r->proto = 0;
+			else
+				return fail(err, errlen,
+				            "rule \"%s\": proto: \"%s\" is not tcp|udp|any", text,
+				            val);
+		} else if ((klen == 3 && !strncmp(p, "dst", 3)) ||
+		           (klen == 3 && !strncmp(p, "src", 3))) {
+			bool dst = p[0] == 'd';
+			if (tp_cidr_parse(val, dst ? &r->dst : &r->src) != 0)
+				return fail(err, errlen,
+				            "rule \"%s\": %s: \"%s\" is not an address/prefix",
+				            text, dst ? "dst" : "src", val);
+			if (dst)
+				r->has_dst = true;
+			else
+				r->has_src = true;
+		} else if (klen == 4 && !strncmp(p, "port", 4)) {
+			const char *dash = strchr(val, '-');
+			const char *vend = val + vlen;
+			if (!parse_port(val, dash ? dash : vend, &r->port_lo) ||
+			    !parse_port(dash ? dash + 1 : val, vend, &r->port_hi) ||
+			    r->port_lo > r->port_hi)
+				return fail(
+				        err, errlen,
+				        "rule \"%s\": port: \"%s\" is not N or N-M within 1..65535",
+				        text, val);
+		} else {
+			return fail(err, errlen,
+			            "rule \"%s\": unknown key \"%.*s\" (proto, dst, src, port, "
+			            "handler)",
+			            text, (int)klen, p);
+		}
+		p = *end ? end + 1 : end;
+	}
+	return fail(err, errlen, "rule \"%s\": handler=... missing (it comes last)", text);
+}
+
+static bool addr_of(const struct sockaddr *sa, int *family, const void **addr, uint16_t *port)
+{
+	if (sa->sa_family == AF_INET) {
+		const struct sockaddr_in *s4 = (const struct sockaddr_in *)sa;
+		*family = AF_INET;
+		*addr = &s4->sin_addr;
+		*port = ntohs(s4->sin_port);
+		return true;
+	}
+	if (sa->sa_family == AF_INET6) {
+		const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *)sa;
+		*family = AF_INET6;
+		*addr = &s6->sin6_addr;
+		*port = ntohs(s6->sin6_port);
+		return true;
+	}
+	return false;
+}
+
+bool tp_rule_match(const struct tp_rule *r, int proto, const struct sockaddr *src,
+                   const struct sockaddr *dst)
+{
+	int fs, fd;
+	const void *as, *ad;
+	uint16_t ps, pd;
+
+	if (r->proto && r->proto != proto)
+		return false;
+	if (!addr_of(src, &fs, &as, &ps) || !addr_of(dst, &fd, &ad, &pd))
+		return false;
+	if (pd < r->port_lo || pd > r->port_hi)
+		return false;
+	if (r->has_dst && !tp_cidr_contains(&r->dst, fd, ad))
+		return false;
+	if (r->has_src && !tp_cidr_contains(&r->src, fs, as))
+		return false;
+	return true;
+}
+
+/* spec is borrowed; the return points into it. */
+const char *tp_handler_spec_split(const char *spec, char *name, size_t nlen)
+{
+	const char *sep = strstr(spec, "://");
+	size_t n = sep ? (size_t)(sep - spec) : strlen(spec);
+
+	if (n == 0 || n >= nlen)
+		return NULL;
+	memcpy(name, spec, n);
+	name[n] = '\0';
+	return sep ? sep + 3 : spec + n;
+}

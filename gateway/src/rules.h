@@ -1,0 +1,41 @@
+/* SPDX-License-Identifier: MIT */
+/* tunplug — flow rules: which handler instance gets a flow (pure code).
+ *
+ * A rule is written as comma-separated key=value pairs, handler last:
+ *   proto=tcp,dst=198.19.0.0/16,port=80-443,src=10.0.0.0/8,handler=socks5://h:1080
+ * Every key but handler is optional (proto: tcp|udp|any). Rules are tried in
+ * order; the first match wins; a handler that answers TP_DECLINED passes the
+ * flow on to the next matching rule, then to the default handler. */
+#ifndef TUNPLUG_GW_RULES_H
+#define TUNPLUG_GW_RULES_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#include "tunplug/addr.h"
+
+struct tp_rule {
+	int proto; /* 0 = any, IPPROTO_TCP, IPPROTO_UDP */
+	bool has_dst, has_src;
+	struct tp_cidr dst, src; /* network bits only matter */
+	uint16_t port_lo, port_hi;
+	char handler[256]; /* the handler spec ("direct", "socks5://...") */
+	unsigned inst;     /* index of its handler instance (set by the gateway) */
+};
+
+/* Parse text into *r. Returns 0, or -EINVAL with a message naming the key
+ * (no newline) in err. */
+int tp_rule_parse(const char *text, struct tp_rule *r, char *err, size_t errlen);
+
+/* Does flow (proto, src, dst) match r? Pure. */
+bool tp_rule_match(const struct tp_rule *r, int proto, const struct sockaddr *src,
+                   const struct sockaddr *dst);
+
+/* Split a handler spec "name://target" or "name": copies the name into
+ * name[0..nlen) and returns a pointer to the target inside spec ("" if
+ * none), or NULL if the name does not fit or is empty. */
+const char *tp_handler_spec_split(const char *spec, char *name, size_t nlen);
+
+#endif
