@@ -679,6 +679,11 @@ static void test_split_drops(void)
 	h.gso_type = TP_GSO_TCPV4;
 	h.csum_offset = 16;
 	expect_drop(u4, lu, &h, big, 64, TP_DROP_GSO, "TCPV4 on a UDP packet");
+	len = pb_build(q, AF_INET, IPPROTO_ICMP, 3000, 0);
+	h = (struct tp_vnet_hdr){.gso_type = TP_GSO_TCPV4, .gso_size = 1000};
+	expect_drop(q, len, &h, big, 64, TP_DROP_GSO, "TCPV4 on an ICMPv4 packet");
+	h.gso_type = TP_GSO_UDP_L4;
+	expect_drop(q, len, &h, big, 64, TP_DROP_GSO, "UDP_L4 on an ICMPv4 packet");
 	h = h4;
 	h.gso_type |= TP_GSO_ECN;
 	expect_drop(p4, l4, &h, big, 64, TP_DROP_GSO, "TCPV4|ECN");
@@ -1196,6 +1201,22 @@ static void test_gro_tcp(void)
 		bfree(&b);
 		OK("gro: TCPv4 with IP options -> never merged");
 	}
+	/* IPv4 fragments (MF, or an offset) are never merged */
+	{
+		struct spec s = spec_tcp(AF_INET, 0);
+		s.frag = 0x2000; /* MF */
+		add_run(&b, &s, 3, 500);
+		run(&b, TP_GRO_TCP);
+		expect_writes(&b, "0|1|2");
+		bfree(&b);
+		s = spec_udp(AF_INET, 0);
+		s.frag = 0x0020; /* offset 256 */
+		add_run(&b, &s, 3, 500);
+		run(&b, TP_GRO_UDP);
+		expect_writes(&b, "0|1|2");
+		bfree(&b);
+		OK("gro: IPv4 fragments (TCP with MF, UDP with an offset) -> never merged");
+	}
 	/* IPv4 TOS with ECN bits, v6 traffic class: equal values merge */
 	{
 		struct spec s = spec_tcp(AF_INET, 0);
@@ -1588,6 +1609,27 @@ static void test_gro_api(void)
 	}
 	tp_gro_free(g);
 	OK("gro: new(0) -> NULL, new(1) holds one packet, the arena grows for jumbo packets");
+
+	/* an error other than EINVAL on a merged write: returned, members not
+	 * re-sent, the rest of the batch still written */
+	{
+		struct batch b = {0};
+		struct spec x = spec_tcp(AF_INET, 0), y = spec_tcp(AF_INET, 0);
+		y.sport = 9;
+		add_run(&b, &x, 2, 1000);
+		add_run(&b, &y, 2, 1000);
+		g = tp_gro_new(8);
+		for (int i = 0; i < b.n; i++)
+			tp_gro_add(g, b.p[i], b.len[i]);
+		calls = 1; /* the first write is call 2: -EAGAIN */
+		CHECK_EQ(tp_gro_flush(g, TP_GRO_TCP, fail_write, &calls, NULL), -EAGAIN,
+		         "merged write error returned");
+		CHECK_EQ(calls, 3, "two merged writes, no re-send");
+		tp_gro_free(g);
+		bfree(&b);
+		OK("gro: -EAGAIN on a merged write -> returned, members not re-sent, next item "
+		   "still written");
+	}
 
 	/* empty flush */
 	g = tp_gro_new(4);
