@@ -1,8 +1,11 @@
 /* Writes the seed corpora of the fuzz targets (committed under corpus/):
- *   gen_seeds <corpus/packet> <corpus/netlink>
+ *   gen_seeds <corpus/packet> <corpus/netlink> <corpus/gso> <corpus/gro>
  * Packets come from the unit tests' builder (correct checksums), netlink
- * replies and requests from tp_nl_build_* and hand-made NLMSG_ERRORs. Run it
- * again after changing a builder; the output is deterministic. */
+ * replies and requests from tp_nl_build_* and hand-made NLMSG_ERRORs, GSO
+ * seeds are a virtio_net_hdr + a super-packet (fuzz_gso.c), GRO seeds a
+ * control byte + length-prefixed packets (fuzz_gro.c). Every seed stays under
+ * the 4096-byte -max_len of the ctest runs. Run it again after changing a
+ * builder; the output is deterministic. */
 #include <errno.h>
 #include <libmnl/libmnl.h>
 #include <linux/rtnetlink.h>
@@ -11,6 +14,7 @@
 
 #include "../unit/pktbuild.h"
 #include "tunplug/netlink.h"
+#include "tunplug/offload.h"
 
 static int failed;
 
@@ -141,13 +145,260 @@ static void netlink(const char *dir)
 	put(dir, "newroute-nested", &seq, 4, b, nlh->nlmsg_len);
 }
 
+/* ---- GSO: 10-byte vnet header (0x80 in its flags: FILL_CSUM) + packet ---- */
+
+#define FILL 0x80
+
+/* Turn the complete TCP/UDP checksum of b into the partial one tun hands
+ * over with NEEDS_CSUM: the folded pseudo-header sum, not complemented. */
+static void make_partial(uint8_t *b)
+{
+	int family;
+	uint8_t proto;
+	size_t l4len, off = pb_l4(b, &family, &proto, &l4len);
+	size_t alen = family == AF_INET ? 4 : 16;
+	uint64_t sum = pb_sum(0, b + (family == AF_INET ? 12 : 8), 2 * alen);
+
+	sum += proto + (l4len >> 16) + (l4len & 0xffff);
+	pb_put16(b + off + (proto == IPPROTO_TCP ? 16 : 6), (uint16_t)~pb_fold(sum));
+}
+
+static void put_gso(const char *dir, const char *name, uint8_t flags, uint8_t type,
+                    uint16_t gso_size, const uint8_t *p, size_t n)
+{
+	uint8_t vh[TP_VNET_HDR_LEN];
+	int family;
+	uint8_t proto;
+	size_t l4len, off = pb_l4(p, &family, &proto, &l4len);
+	struct tp_vnet_hdr h = {.flags = flags, .gso_type = type, .gso_size = gso_size};
+
+	if (flags & TP_VNET_F_NEEDS_CSUM) {
+		h.csum_start = (uint16_t)off;
+		h.csum_offset = proto == IPPROTO_TCP ? 16 : 6;
+	}
+	h.hdr_len = (uint16_t)(off + (proto == IPPROTO_TCP ? (p[off + 12] >> 4) * 4 : 8));
+	tp_vnet_emit(vh, &h);
+	put(dir, name, vh, sizeof(vh), p, n);
+}
+
+static void gso(const char *dir)
+{
+	static uint8_t p[8192];
+	const uint8_t nc = TP_VNET_F_NEEDS_CSUM;
+	size_t n;
+
+	n = pb_build(p, AF_INET, IPPROTO_TCP, 3000, 0x18);
+	make_partial(p);
+	put_gso(dir, "tso4-fill", nc | FILL, TP_GSO_TCPV4, 1000, p, n);
+	n = pb_build(p, AF_INET, IPPROTO_TCP, 4000, 0x80 | 0x18 | 0x01); /* CWR PSH FIN */
+	make_partial(p);
+	put_gso(dir, "tso4-cwr-psh-fin", nc, TP_GSO_TCPV4, 1448, p, n);
+	n = pb_build(p, AF_INET6, IPPROTO_TCP, 3500, 0x10);
+	make_partial(p);
+	put_gso(dir, "tso6-fill", nc | FILL, TP_GSO_TCPV6, 1200, p, n);
+	n = pb_build(p, AF_INET6, IPPROTO_TCP, 12 + 2000, 0x18); /* timestamps */
+	p[40 + 12] = 8 << 4;
+	memcpy(p + 60, "\x01\x01\x08\x0a\x00\x00\x10\x00\x00\x00\x20\x00", 12);
+	make_partial(p);
+	put_gso(dir, "tso6-timestamps", nc | FILL, TP_GSO_TCPV6, 500, p, n);
+	n = pb_build(p, AF_INET, IPPROTO_UDP, 3000, 0);
+	make_partial(p);
+	put_gso(dir, "uso4-fill", nc | FILL, TP_GSO_UDP_L4, 1200, p, n);
+	n = pb_build(p, AF_INET6, IPPROTO_UDP, 2500, 0);
+	make_partial(p);
+	put_gso(dir, "uso6", nc, TP_GSO_UDP_L4, 1000, p, n);
+	n = pb_build(p, AF_INET6, IPPROTO_UDP, 2500, 0);
+	make_partial(p);
+	put_gso(dir, "uso6-fill", nc | FILL, TP_GSO_UDP_L4, 1000, p, n);
+	n = pb_build(p, AF_INET, IPPROTO_TCP, 300, 0x18);
+	make_partial(p);
+	put_gso(dir, "none-csum-tcp4-fill", nc | FILL, TP_GSO_NONE, 0, p, n);
+	n = pb_build(p, AF_INET6, IPPROTO_UDP, 200, 0);
+	make_partial(p);
+	put_gso(dir, "none-csum-udp6", nc, TP_GSO_NONE, 0, p, n);
+	n = pb_build(p, AF_INET, IPPROTO_UDP, 100, 0);
+	put_gso(dir, "none-plain-udp4", 0, TP_GSO_NONE, 0, p, n);
+	n = pb_build(p + 4, AF_INET, IPPROTO_TCP, 2000, 0x10) + 4; /* IPv4 options */
+	memmove(p, p + 4, 20);
+	memset(p + 20, 1, 4); /* NOPs */
+	p[0] = 0x46;
+	pb_put16(p + 2, (uint16_t)n);
+	pb_fix_ip(p);
+	make_partial(p);
+	put_gso(dir, "tso4-ipopts-fill", nc | FILL, TP_GSO_TCPV4, 700, p, n);
+	n = pb_build(p, AF_INET, IPPROTO_TCP, 3000, 0x10);
+	make_partial(p);
+	put_gso(dir, "bad-too-many-segs", nc | FILL, TP_GSO_TCPV4, 40, p, n);
+	put_gso(dir, "bad-gso-size-0", nc, TP_GSO_TCPV4, 0, p, n);
+	put_gso(dir, "bad-ecn", nc, TP_GSO_TCPV4 | TP_GSO_ECN, 1000, p, n);
+	put_gso(dir, "bad-type-family", nc, TP_GSO_TCPV6, 1000, p, n);
+	n = pb_build(p, AF_INET, IPPROTO_UDP, 3000, 0);
+	put_gso(dir, "bad-ufo", nc, TP_GSO_UDP, 1000, p, n);
+	{
+		uint8_t vh[TP_VNET_HDR_LEN];
+		struct tp_vnet_hdr h = {.flags = nc,
+		                        .gso_type = TP_GSO_UDP_L4,
+		                        .hdr_len = 28,
+		                        .gso_size = 1000,
+		                        .csum_start = 20,
+		                        .csum_offset = 16};
+		tp_vnet_emit(vh, &h); /* the TCP offset on a UDP packet */
+		put(dir, "bad-csum-offset", vh, sizeof(vh), p, n);
+	}
+}
+
+/* ---- GRO: control byte (fuzz_gro.c) + packets with 2-byte lengths ---- */
+
+#define C_TCP 0x01
+#define C_UDP 0x02
+#define C_EINVAL 0x04
+#define C_CAP(i) ((i) << 3) /* batch capacity index: 1 2 3 5 8 32 64 256 */
+
+static uint8_t gro_buf[4096];
+static size_t gro_len;
+
+static void gro_start(uint8_t ctl)
+{
+	gro_buf[0] = ctl;
+	gro_len = 1;
+}
+
+static void gro_pkt(const uint8_t *p, size_t n)
+{
+	if (gro_len + 2 + n > sizeof(gro_buf)) {
+		fprintf(stderr, "gen_seeds: GRO seed over %zu bytes\n", sizeof(gro_buf));
+		failed = 1;
+		return;
+	}
+	pb_put16(gro_buf + gro_len, (uint16_t)n);
+	memcpy(gro_buf + gro_len + 2, p, n);
+	gro_len += 2 + n;
+}
+
+/* A TCP segment of flow sport with sequence number seq. */
+static void gro_tcp(int family, uint16_t sport, uint32_t seq, size_t payload, uint8_t flags)
+{
+	static uint8_t p[2048];
+	size_t n = pb_build(p, family, IPPROTO_TCP, payload, flags);
+	size_t off = family == AF_INET ? 20 : 40;
+
+	pb_put16(p + off, sport);
+	pb_put32(p + off + 4, seq);
+	pb_fix_l4(p);
+	gro_pkt(p, n);
+}
+
+static void gro_udp(int family, uint16_t sport, size_t payload)
+{
+	static uint8_t p[2048];
+	size_t n = pb_build(p, family, IPPROTO_UDP, payload, 0);
+
+	pb_put16(p + (family == AF_INET ? 20 : 40), sport);
+	pb_fix_l4(p);
+	gro_pkt(p, n);
+}
+
+/* A run of n contiguous TCP segments of mss bytes (the last last_len), PSH
+ * on the last. */
+static void gro_tcp_run(int family, uint16_t sport, uint32_t seq, int n, size_t mss,
+                        size_t last_len)
+{
+	for (int i = 0; i < n; i++)
+		gro_tcp(family, sport, seq + (uint32_t)(i * mss), i == n - 1 ? last_len : mss,
+		        i == n - 1 ? 0x18 : 0x10);
+}
+
+static void gro(const char *dir)
+{
+	static uint8_t p[2048];
+	size_t n;
+
+	gro_start(C_TCP | C_UDP | C_CAP(7));
+	gro_tcp_run(AF_INET, 40000, 1000, 5, 200, 200);
+	put(dir, "tcp4-run", gro_buf, gro_len, NULL, 0);
+	gro_start(C_TCP | C_CAP(7));
+	gro_tcp_run(AF_INET6, 40000, 0xfffffff0u, 6, 150, 80); /* seq wraps */
+	put(dir, "tcp6-run-short-last", gro_buf, gro_len, NULL, 0);
+	gro_start(C_TCP | C_UDP | C_CAP(7));
+	for (int i = 0; i < 4; i++) {
+		gro_tcp(AF_INET, 40000, 1000 + (uint32_t)i * 100, 100, 0x10);
+		gro_tcp(AF_INET, 40001, 5000 + (uint32_t)i * 120, 120, 0x10);
+		gro_udp(AF_INET6, 5353, 90);
+	}
+	put(dir, "interleaved-flows", gro_buf, gro_len, NULL, 0);
+	gro_start(C_UDP | C_CAP(7));
+	for (int i = 0; i < 8; i++)
+		gro_udp(AF_INET, 5353, i == 7 ? 40 : 100);
+	put(dir, "udp4-run", gro_buf, gro_len, NULL, 0);
+	gro_start(C_TCP | C_UDP | C_CAP(7));
+	for (int i = 0; i < 5; i++)
+		gro_udp(AF_INET6, 5353, 120);
+	gro_udp(AF_INET6, 5353, 200); /* longer: starts a new item */
+	put(dir, "udp6-run", gro_buf, gro_len, NULL, 0);
+	gro_start(C_TCP | C_UDP | C_EINVAL | C_CAP(7));
+	gro_tcp_run(AF_INET, 40000, 1000, 4, 200, 200);
+	gro_udp(AF_INET, 5353, 100);
+	gro_udp(AF_INET, 5353, 100);
+	gro_tcp_run(AF_INET6, 40002, 1, 3, 100, 50);
+	put(dir, "einval-both", gro_buf, gro_len, NULL, 0);
+	gro_start(C_TCP | C_CAP(7));
+	gro_tcp(AF_INET, 40000, 1000, 100, 0x10);
+	gro_tcp(AF_INET, 40000, 1100, 100, 0x10);
+	gro_tcp(AF_INET, 40000, 1300, 100, 0x10); /* a gap */
+	gro_tcp(AF_INET, 40000, 1400, 0, 0x02);   /* SYN */
+	gro_tcp(AF_INET, 40000, 1400, 100, 0x10);
+	gro_tcp(AF_INET, 40000, 1500, 100, 0x11); /* FIN */
+	put(dir, "tcp4-gap-syn-fin", gro_buf, gro_len, NULL, 0);
+	gro_start(C_TCP | C_UDP | C_CAP(7));
+	gro_tcp(AF_INET, 40000, 1000, 100, 0x10);
+	n = pb_build(p, AF_INET, IPPROTO_UDP, 64, 0);
+	pb_put16(p + 6, 0x2000 | 0x4000); /* MF: a fragment, a barrier */
+	pb_fix_ip(p);
+	gro_pkt(p, n);
+	gro_tcp(AF_INET, 40000, 1100, 100, 0x10);
+	gro_tcp(AF_INET, 40000, 1200, 100, 0x10);
+	put(dir, "tcp4-fragment-barrier", gro_buf, gro_len, NULL, 0);
+	gro_start(C_TCP | C_CAP(2));
+	gro_tcp_run(AF_INET, 40000, 1000, 8, 100, 100);
+	put(dir, "tcp4-small-batch", gro_buf, gro_len, NULL, 0);
+	gro_start(C_CAP(7));
+	gro_tcp_run(AF_INET, 40000, 1000, 4, 100, 100);
+	gro_udp(AF_INET, 5353, 100);
+	gro_udp(AF_INET, 5353, 100);
+	put(dir, "kinds-off", gro_buf, gro_len, NULL, 0);
+	gro_start(C_TCP | C_CAP(7));
+	for (int i = 0; i < 4; i++) {
+		n = pb_build(p, AF_INET6, IPPROTO_TCP, 12 + 100, 0x10);
+		p[40 + 12] = 8 << 4;
+		memcpy(p + 60, "\x01\x01\x08\x0a\x00\x00\x10\x00\x00\x00\x20\x00", 12);
+		p[60 + 7] = i < 2 ? 0 : 1; /* TSval changes after two */
+		pb_put32(p + 44, 1000 + (uint32_t)i * 100);
+		pb_fix_l4(p);
+		gro_pkt(p, n);
+	}
+	put(dir, "tcp6-timestamps", gro_buf, gro_len, NULL, 0);
+	gro_start(C_TCP | C_UDP | C_CAP(7));
+	gro_pkt((const uint8_t *)"\x45\x00\x00\x14", 4); /* too short */
+	memset(p, 0, 40);
+	p[0] = 0x70; /* version 7 */
+	gro_pkt(p, 40);
+	gro_tcp(AF_INET, 40000, 1000, 100, 0x10);
+	n = pb_build(p, AF_INET, IPPROTO_TCP, 100, 0x10);
+	memset(p + n, 0, 6); /* padded: total length < packet */
+	gro_pkt(p, n + 6);
+	put(dir, "junk", gro_buf, gro_len, NULL, 0);
+}
+
 int main(int argc, char **argv)
 {
-	if (argc != 3) {
-		fprintf(stderr, "usage: gen_seeds <packet corpus dir> <netlink corpus dir>\n");
+	if (argc != 5) {
+		fprintf(stderr, "usage: gen_seeds <packet corpus dir> <netlink corpus dir> "
+		                "<gso corpus dir> <gro corpus dir>\n");
 		return 2;
 	}
 	packets(argv[1]);
 	netlink(argv[2]);
+	gso(argv[3]);
+	gro(argv[4]);
 	return failed;
 }
