@@ -4,6 +4,7 @@
  *
  * Start-up is a list (tun, netlink, stack, handler, loop handles); a failure
  * at any step undoes the steps before it, in reverse, in gw_fini(). */
+#include <dlfcn.h>
 #include <errno.h>
 #include <signal.h>
 #include <stdio.h>
@@ -13,6 +14,7 @@
 #include <unistd.h>
 
 #include "gateway.h"
+#include "plugin.h"
 #include "log.h"
 #include "tunplug/builtin.h"
 
@@ -571,21 +573,6 @@ static int netlink_setup(struct tp_gw *gw)
 	return ret;
 }
 
-static int handler_check(const struct tp_handler *h)
-{
-	if ((h->abi_version >> 16) != TP_HANDLER_ABI_MAJOR) {
-		fprintf(stderr, "tunplug: handler %s: ABI major %u, this gateway speaks %u\n",
-		        h->name, h->abi_version >> 16, TP_HANDLER_ABI_MAJOR);
-		return -EPROTO;
-	}
-	if (h->struct_size < sizeof(struct tp_handler)) {
-		fprintf(stderr, "tunplug: handler %s: table is %u bytes, at least %zu expected\n",
-		        h->name, h->struct_size, sizeof(struct tp_handler));
-		return -EPROTO;
-	}
-	return 0;
-}
-
 /* The instance for spec: an existing one with the same spec, or a new one.
  * Returns its index, or -errno after a message. */
 static int hinst_get(struct tp_gw *gw, const char *spec)
@@ -604,11 +591,19 @@ static int hinst_get(struct tp_gw *gw, const char *spec)
 	hi = &gw->hinst[gw->n_hinst];
 	target = tp_handler_spec_split(spec, hi->name, sizeof(hi->name));
 	hi->h = target ? tp_handler_builtin(hi->name) : NULL;
+	for (size_t i = 0; target && !hi->h && i < gw->n_plugins; i++)
+		if (!strcmp(gw->plugins[i].h->name, hi->name))
+			hi->h = gw->plugins[i].h;
 	if (!hi->h) {
-		fprintf(stderr, "tunplug: handler \"%s\": no such handler\n", spec);
+		fprintf(stderr, "tunplug: handler \"%s\": no such handler (built in: ", spec);
+		for (unsigned i = 0; tp_handler_builtin_name(i); i++)
+			fprintf(stderr, "%s%s", i ? ", " : "", tp_handler_builtin_name(i));
+		for (size_t i = 0; i < gw->n_plugins; i++)
+			fprintf(stderr, "%s%s", i ? ", " : "; plugins: ", gw->plugins[i].h->name);
+		fprintf(stderr, ")\n");
 		return -ENOENT;
 	}
-	ret = handler_check(hi->h);
+	ret = tp_handler_check(hi->h, "handler");
 	if (ret)
 		return ret;
 	hi->args.spec = spec;
@@ -620,7 +615,25 @@ static int hinst_get(struct tp_gw *gw, const char *spec)
  * adds "dns://UP1,UP2" and a first rule proto=udp,port=53 for it. */
 static int handlers_configure(struct tp_gw *gw, const struct tp_options *o)
 {
-	int k = hinst_get(gw, o->handler);
+	int k;
+
+	for (size_t i = 0; i < o->n_plugins; i++) {
+		struct tp_plugin *pl = &gw->plugins[gw->n_plugins];
+		k = tp_plugin_load(o->plugins[i], &pl->h, &pl->dl);
+		if (k)
+			return k;
+		if (tp_handler_builtin(pl->h->name)) {
+			fprintf(stderr,
+			        "tunplug: --plugin %s: \"%s\" is the name of a built-in handler\n",
+			        o->plugins[i], pl->h->name);
+			dlclose(pl->dl);
+			return -EEXIST;
+		}
+		gw->n_plugins++;
+		tp_log(TP_LOG_INFO, "plugin %s: handler \"%s\" (ABI %u.%u)", o->plugins[i],
+		       pl->h->name, pl->h->abi_version >> 16, pl->h->abi_version & 0xffff);
+	}
+	k = hinst_get(gw, o->handler);
 
 	if (k < 0)
 		return k;
@@ -882,6 +895,9 @@ static int gw_fini(struct tp_gw *gw)
 		}
 		uv_run(&gw->loop, UV_RUN_DEFAULT);
 	}
+	/* no plugin code may run any more: every handler is finished */
+	while (gw->n_plugins)
+		dlclose(gw->plugins[--gw->n_plugins].dl);
 	if (gw->nl) {
 		int r = tp_nl_undo(gw->nl);
 

@@ -95,7 +95,12 @@ struct tp_gw {
 	size_t n_hinst;
 	struct tp_rule rules[TP_MAX_RULES];
 	size_t n_rules;
-	char dns_target[256]; /* --dns-upstream list, comma-separated */
+	char dns_target[256];
+	struct tp_plugin {
+		const struct tp_handler *h;
+		void *dl;
+	} plugins[16];
+	size_t n_plugins; /* --dns-upstream list, comma-separated */
 	bool stack_up;
 	bool stopping;
 

@@ -37,6 +37,7 @@ enum {
 	OPT_ICMP,
 	OPT_RULE,
 	OPT_DNS_UPSTREAM,
+	OPT_PLUGIN,
 };
 
 static const struct option long_opts[] = {
@@ -61,6 +62,7 @@ static const struct option long_opts[] = {
         {"icmp", required_argument, NULL, OPT_ICMP},
         {"rule", required_argument, NULL, OPT_RULE},
         {"dns-upstream", required_argument, NULL, OPT_DNS_UPSTREAM},
+        {"plugin", required_argument, NULL, OPT_PLUGIN},
         {"help", no_argument, NULL, 'h'},
         {"version", no_argument, NULL, 'V'},
         {NULL, 0, NULL, 0},
@@ -94,6 +96,8 @@ static const char usage_text[] =
         "  --rule RULE            send matching flows to a handler (repeatable, first\n"
         "                         match wins, DECLINED passes on):\n"
         "                         [proto=tcp|udp,][dst=CIDR,][src=CIDR,][port=N[-M],]handler=SPEC\n"
+        "  --plugin PATH          load a handler plugin (shared object; repeatable);\n"
+        "                         its name is then usable as a handler spec\n"
         "  --dns-upstream ADDR:PORT  answer UDP port 53 with the dns handler, forwarding\n"
         "                         to this resolver (repeatable; [ADDR6]:PORT for IPv6)\n"
         "  --max-flows N          concurrent TCP flows, 1..1000000 (default 4096)\n"
@@ -331,8 +335,15 @@ int tp_options_parse(struct tp_options *o, int argc, char **argv, char *err, siz
 			netcfg_name = netcfg_name ? netcfg_name : "--mtu";
 			break;
 		case OPT_HANDLER:
-			ret = check_spec("handler", a, err, errlen);
-			o->handler = a;
+			o->handler = a; /* checked once the plugins are known */
+			break;
+		case OPT_PLUGIN:
+			if (o->n_plugins == TP_OPT_MAX_PLUGINS) {
+				ret = fail(err, errlen, "tunplug: --plugin: at most %d",
+				           TP_OPT_MAX_PLUGINS);
+				break;
+			}
+			o->plugins[o->n_plugins++] = a;
 			break;
 		case OPT_RULE:
 			if (o->n_rules == TP_OPT_MAX_RULES) {
@@ -345,7 +356,6 @@ int tp_options_parse(struct tp_options *o, int argc, char **argv, char *err, siz
 				ret = fail(err, errlen, "tunplug: --rule: %s", rbuf);
 				break;
 			}
-			ret = check_spec("rule handler", o->rules[o->n_rules].handler, err, errlen);
 			o->n_rules++;
 			break;
 		case OPT_DNS_UPSTREAM:
@@ -450,6 +460,15 @@ int tp_options_parse(struct tp_options *o, int argc, char **argv, char *err, siz
 		            argv[optind]);
 	if (o->help || o->version)
 		return 0;
+	/* Handler names: built-ins are known now; names a --plugin may
+	 * provide are checked by the gateway once it loaded them. */
+	if (!o->n_plugins) {
+		ret = check_spec("handler", o->handler, err, errlen);
+		for (size_t i = 0; !ret && i < o->n_rules; i++)
+			ret = check_spec("rule", o->rules[i].handler, err, errlen);
+		if (ret)
+			return ret;
+	}
 	if (o->tun_fd >= 0 && netcfg_opt)
 		return fail(err, errlen,
 		            "tunplug: --tun-fd cannot be combined with %s (no netlink setup on an "

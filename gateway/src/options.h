@@ -14,6 +14,7 @@
 #define TP_OPT_MAX_ROUTES 64
 #define TP_OPT_MAX_RULES 48
 #define TP_OPT_MAX_DNS 8
+#define TP_OPT_MAX_PLUGINS 16
 
 /* Log levels, also the host->log levels of handler.h. */
 enum tp_log_level { TP_LOG_ERROR = 0, TP_LOG_WARN, TP_LOG_INFO, TP_LOG_DEBUG };
@@ -32,6 +33,8 @@ struct tp_options {
 	size_t n_rules;
 	const char *dns_upstreams[TP_OPT_MAX_DNS]; /* "ADDR:PORT", point into argv */
 	size_t n_dns;
+	const char *plugins[TP_OPT_MAX_PLUGINS]; /* shared objects to load, point into argv */
+	size_t n_plugins;
 	const char *bind_interface; /* NULL = none */
 	uint32_t fwmark;
 	bool fwmark_set;

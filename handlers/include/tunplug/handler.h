@@ -150,4 +150,26 @@ struct tp_handler {
 	void *reserved[7];
 };
 
+/* ---- plugins ----
+ * A plugin is a shared object (built against this header only, e.g. with
+ * `pkg-config --cflags tunplug-handler`) that exports one function:
+ *
+ *     TP_HANDLER_EXPORT(my_handler_table)
+ *
+ * tunplug --plugin ./my.so dlopen()s it, calls tunplug_handler_entry() and
+ * refuses the table unless its abi_version has this header's major version
+ * and its struct_size is at least the size this tunplug needs; the table's
+ * `name` is then usable as a handler spec ("name" or "name://target"). The
+ * returned table must stay valid until the process exits. */
+#define TP_HANDLER_ENTRY "tunplug_handler_entry"
+typedef const struct tp_handler *(*tp_handler_entry_fn)(void);
+#define TP_HANDLER_EXPORT(table)                                                               \
+	__attribute__((visibility("default"))) const struct tp_handler *tunplug_handler_entry( \
+	        void);                                                                         \
+	__attribute__((visibility("default"))) const struct tp_handler *tunplug_handler_entry( \
+	        void)                                                                          \
+	{                                                                                      \
+		return &(table);                                                               \
+	}
+
 #endif

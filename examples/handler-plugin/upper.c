@@ -1,0 +1,104 @@
+/* SPDX-License-Identifier: MIT */
+/* An out-of-tree tunplug handler plugin: "upper" answers every TCP flow
+ * with the client's bytes upper-cased, and every UDP datagram likewise.
+ *
+ * Build against the installed SDK:  make   (uses pkg-config tunplug-handler)
+ * Run:  tunplug --plugin ./upper.so --handler upper
+ *   or  tunplug --plugin ./upper.so --rule dst=198.19.42.0/24,handler=upper
+ *
+ * It uses only <tunplug/handler.h> and libuv, as every plugin must. */
+#define _POSIX_C_SOURCE 200809L /* uv.h needs POSIX types under -std=c11 */
+#include <ctype.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <tunplug/handler.h>
+
+static const struct tp_host *host;
+
+static size_t on_data(struct tp_flow *f, void *ud, const void *buf, size_t len)
+{
+	char tmp[4096];
+	size_t n = len < sizeof(tmp) ? len : sizeof(tmp);
+	long w;
+
+	(void)ud;
+	if (len == 0) { /* the client finished: so do we */
+		host->flow_shutdown(f);
+		return 0;
+	}
+	for (size_t i = 0; i < n; i++)
+		tmp[i] = (char)toupper(((const unsigned char *)buf)[i]);
+	w = host->flow_write(f, tmp, n);
+	if (w < 0) {
+		host->flow_close(f, true);
+		return len;
+	}
+	return (size_t)w; /* fewer: the host pauses us until on_writable */
+}
+
+static void on_writable(struct tp_flow *f, void *ud)
+{
+	(void)ud;
+	host->flow_resume(f);
+}
+
+static const struct tp_flow_io io = {.on_data = on_data, .on_writable = on_writable};
+
+static int upper_init(const struct tp_host *h, const struct tp_handler_args *args, void **state)
+{
+	host = h;
+	*state = NULL;
+	h->log(2, "upper: ready (spec \"%s\")", args->spec);
+	return 0;
+}
+
+static int upper_tcp_accept(void *state, struct tp_flow *f)
+{
+	(void)state;
+	host->flow_read_start(f, &io, NULL);
+	return TP_OK;
+}
+
+static int upper_udp_datagram(void *state, struct tp_flow *f, const void *buf, size_t len)
+{
+	char *tmp = malloc(len ? len : 1);
+
+	(void)state;
+	if (!tmp)
+		return TP_OK; /* a lost datagram */
+	for (size_t i = 0; i < len; i++)
+		tmp[i] = (char)toupper(((const unsigned char *)buf)[i]);
+	host->udp_send(f, tmp, len);
+	free(tmp);
+	return TP_OK;
+}
+
+static void upper_flow_close(void *state, struct tp_flow *f, int err)
+{
+	(void)state;
+	(void)f;
+	(void)err;
+}
+
+static void upper_fini(void *state)
+{
+	(void)state;
+}
+
+static const struct tp_handler upper = {
+#ifdef UPPER_WRONG_ABI /* only for tunplug's test of the ABI check */
+        .abi_version = ((TP_HANDLER_ABI_MAJOR + 1) << 16),
+#else
+        .abi_version = TP_HANDLER_ABI,
+#endif
+        .struct_size = sizeof(struct tp_handler),
+        .name = "upper",
+        .init = upper_init,
+        .tcp_accept = upper_tcp_accept,
+        .flow_close = upper_flow_close,
+        .fini = upper_fini,
+        .udp_datagram = upper_udp_datagram,
+};
+
+TP_HANDLER_EXPORT(upper)
