@@ -7,6 +7,7 @@
 static const struct tp_handler *const builtins[] = {
         &tp__handler_direct,
         &tp__handler_echo,
+        &tp__handler_socks5,
 };
 
 /* Returns a pointer into a static const table; never free it. */

@@ -7,5 +7,6 @@
 
 extern const struct tp_handler tp__handler_direct;
 extern const struct tp_handler tp__handler_echo;
+extern const struct tp_handler tp__handler_socks5;
 
 #endif
