@@ -1,0 +1,272 @@
+/* SPDX-License-Identifier: MIT */
+/* tunplug — the pure parts of the HTTP CONNECT handler (see httpmsg.h). */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "httpmsg.h"
+
+static int fail(char *err, size_t errlen, const char *fmt, ...)
+        __attribute__((format(printf, 3, 4)));
+
+static int fail(char *err, size_t errlen, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (err && errlen) {
+		va_start(ap, fmt);
+		vsnprintf(err, errlen, fmt, ap);
+		va_end(ap);
+	}
+	return -EINVAL;
+}
+
+static int hexval(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+/* Percent-decode s[0..n) into out (outlen bytes, NUL terminated). A decoded
+ * NUL is refused (it could not be passed on as a C string). */
+static bool pct_decode(const char *s, size_t n, char *out, size_t outlen)
+{
+	size_t o = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		char c = s[i];
+
+		if (c == '%') {
+			int h, l;
+			if (i + 2 >= n)
+				return false;
+			h = hexval(s[i + 1]);
+			l = hexval(s[i + 2]);
+			if (h < 0 || l < 0 || (h == 0 && l == 0))
+				return false;
+			c = (char)(h << 4 | l);
+			i += 2;
+		}
+		if (o + 1 >= outlen)
+			return false;
+		out[o++] = c;
+	}
+	out[o] = '\0';
+	return true;
+}
+
+int tp_http_parse_target(const char *text, bool allow_auth, struct tp_http_target *t, char *err,
+                         size_t errlen)
+{
+	const char *at = strrchr(text, '@');
+	const char *hp = at ? at + 1 : text;
+	const char *colon, *hend;
+	unsigned long port = 0;
+
+	memset(t, 0, sizeof(*t));
+	if (at) {
+		const char *sep = memchr(text, ':', (size_t)(at - text));
+		size_t ulen = sep ? (size_t)(sep - text) : (size_t)(at - text);
+
+		if (!allow_auth)
+			return fail(err, errlen, "\"%s\": no user@ part allowed here", text);
+		if (!ulen || !pct_decode(text, ulen, t->user, sizeof(t->user)))
+			return fail(err, errlen, "\"%s\": bad or empty user name", text);
+		if (sep && !pct_decode(sep + 1, (size_t)(at - sep - 1), t->pass, sizeof(t->pass)))
+			return fail(err, errlen, "\"%s\": bad password (percent-encoding?)", text);
+		t->has_auth = true;
+	}
+	if (*hp == '[') {
+		hend = strchr(hp, ']');
+		if (!hend || hend[1] != ':')
+			return fail(err, errlen, "\"%s\": want [IPv6]:PORT", text);
+		colon = hend + 1;
+		hp++;
+	} else {
+		colon = strrchr(hp, ':');
+		if (!colon)
+			return fail(err, errlen, "\"%s\": want HOST:PORT", text);
+		hend = colon;
+		if (memchr(hp, ':', (size_t)(hend - hp)))
+			return fail(err, errlen, "\"%s\": an IPv6 address needs [brackets]", text);
+	}
+	if (hend == hp || (size_t)(hend - hp) >= sizeof(t->host))
+		return fail(err, errlen, "\"%s\": empty or too long host", text);
+	memcpy(t->host, hp, (size_t)(hend - hp));
+	t->host[hend - hp] = '\0';
+	if (!colon[1] || strlen(colon + 1) > 5)
+		return fail(err, errlen, "\"%s\": bad port", text);
+	for (const char *p = colon + 1; *p; p++) {
+		if (*p < '0' || *p > '9')
+			return fail(err, errlen, "\"%s\": bad port", text);
+		port = port * 10 + (unsigned long)(*p - '0');
+	}
+	if (port < 1 || port > 65535)
+		return fail(err, errlen, "\"%s\": port out of range 1..65535", text);
+	t->port = (uint16_t)port;
+	return 0;
+}
+
+size_t tp_base64_encode(const void *in, size_t len, char *out, size_t outlen)
+{
+	static const char tab[] =
+	        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+	const unsigned char *p = in;
+	size_t need = (len + 2) / 3 * 4, o = 0;
+
+	if (!outlen || need >= outlen) {
+		if (outlen)
+			out[0] = '\0';
+		return 0;
+	}
+	for (size_t i = 0; i < len; i += 3) {
+		unsigned v = (unsigned)p[i] << 16;
+		size_t n = len - i;
+
+		if (n > 1)
+			v |= (unsigned)p[i + 1] << 8;
+		if (n > 2)
+			v |= p[i + 2];
+		out[o++] = tab[(v >> 18) & 63];
+		out[o++] = tab[(v >> 12) & 63];
+		out[o++] = n > 1 ? tab[(v >> 6) & 63] : '=';
+		out[o++] = n > 2 ? tab[v & 63] : '=';
+	}
+	out[o] = '\0';
+	return o;
+}
+
+int tp_http_connect_request(char *buf, size_t cap, const struct sockaddr *dst, const char *user,
+                            const char *pass)
+{
+	char addr[INET6_ADDRSTRLEN], hostport[INET6_ADDRSTRLEN + 10];
+	char cred[520], b64[700];
+	uint16_t port;
+	int n;
+
+	if (dst->sa_family == AF_INET) {
+		const struct sockaddr_in *s4 = (const struct sockaddr_in *)dst;
+		inet_ntop(AF_INET, &s4->sin_addr, addr, sizeof(addr));
+		port = ntohs(s4->sin_port);
+		snprintf(hostport, sizeof(hostport), "%s:%u", addr, port);
+	} else if (dst->sa_family == AF_INET6) {
+		const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *)dst;
+		inet_ntop(AF_INET6, &s6->sin6_addr, addr, sizeof(addr));
+		port = ntohs(s6->sin6_port);
+		snprintf(hostport, sizeof(hostport), "[%s]:%u", addr, port);
+	} else {
+		return -EAFNOSUPPORT;
+	}
+	b64[0] = '\0';
+	if (user) {
+		n = snprintf(cred, sizeof(cred), "%s:%s", user, pass ? pass : "");
+		if (n < 0 || (size_t)n >= sizeof(cred) ||
+		    !tp_base64_encode(cred, (size_t)n, b64, sizeof(b64)))
+			return -ENOSPC;
+	}
+	n = snprintf(buf, cap, "CONNECT %s HTTP/1.1\r\nHost: %s\r\n%s%s%s\r\n", hostport, hostport,
+	             user ? "Proxy-Authorization: Basic " : "", b64, user ? "\r\n" : "");
+	if (n < 0 || (size_t)n >= cap)
+		return -ENOSPC;
+	return n;
+}
+
+size_t tp_http_head_want(const char *buf, size_t len)
+{
+	static const char term[] = "\r\n\r\n";
+
+	/* the longest suffix of buf that is a prefix of the terminator */
+	for (size_t k = len < 4 ? len : 4; k > 0; k--)
+		if (!memcmp(buf + len - k, term, k))
+			return 4 - k;
+	return 4;
+}
+
+int tp_http_parse_head(const char *buf, size_t len, struct tp_http_resp *r)
+{
+	const char *p = buf, *end = buf + len, *eol;
+	size_t rl = 0;
+
+	memset(r, 0, sizeof(*r));
+	if (len < 4 || memcmp(end - 4, "\r\n\r\n", 4))
+		return -EBADMSG;
+	/* HTTP/1.x SP 3DIGIT [SP reason] CRLF */
+	if (len < 16 || memcmp(p, "HTTP/1.", 7) || p[7] < '0' || p[7] > '9' || p[8] != ' ')
+		return -EBADMSG;
+	r->minor = p[7] - '0';
+	p += 9;
+	for (int i = 0; i < 3; i++) {
+		if (p[i] < '0' || p[i] > '9')
+			return -EBADMSG;
+		r->status = r->status * 10 + (p[i] - '0');
+	}
+	if (r->status < 100)
+		return -EBADMSG;
+	p += 3;
+	eol = memchr(p, '\r', (size_t)(end - p));
+	if (!eol || eol[1] != '\n')
+		return -EBADMSG;
+	if (p < eol) {
+		if (*p != ' ')
+			return -EBADMSG;
+		for (p++; p < eol; p++) {
+			if ((unsigned char)*p < 0x20 && *p != '\t')
+				return -EBADMSG;
+			if (rl + 1 < sizeof(r->reason))
+				r->reason[rl++] = (*p >= 0x20 && *p < 0x7f) ? *p : '?';
+		}
+	}
+	r->reason[rl] = '\0';
+	p = eol + 2;
+	/* header lines up to the empty one */
+	while (p < end - 2) {
+		const char *colon;
+
+		eol = memchr(p, '\r', (size_t)(end - p));
+		if (!eol || eol[1] != '\n' || eol == p)
+			return -EBADMSG;
+		if (*p == ' ' || *p == '\t') {
+			/* obsolete line folding: a continuation of the previous value */
+		} else {
+			colon = memchr(p, ':', (size_t)(eol - p));
+			if (!colon || colon == p)
+				return -EBADMSG;
+			for (const char *q = p; q < colon; q++)
+				if ((unsigned char)*q <= 0x20 || *q == 0x7f)
+					return -EBADMSG;
+		}
+		for (const char *q = p; q < eol; q++)
+			if (*q == '\n' || *q == '\0')
+				return -EBADMSG;
+		p = eol + 2;
+	}
+	return p == end - 2 ? 0 : -EBADMSG;
+}
+
+int tp_http_status_errno(int status)
+{
+	if (status >= 200 && status <= 299)
+		return 0;
+	switch (status) {
+	case 407:
+		return -ECONNRESET;
+	case 403:
+	case 405:
+		return -ECONNREFUSED;
+	case 502:
+	case 503:
+		return -EHOSTUNREACH;
+	case 504:
+		return -ETIMEDOUT;
+	default:
+		return -ECONNREFUSED;
+	}
+}

@@ -1,0 +1,206 @@
+/* SPDX-License-Identifier: MIT */
+/* tunplug — unit test of handlers/src/httpmsg.c (the HTTP CONNECT handler's
+ * pure parts): proxy target parsing, base64 (RFC 4648 vectors), the CONNECT
+ * request for IPv4/IPv6 with and without credentials, the byte-exact head
+ * reader's "how much may I read" rule, response head parsing, and the
+ * status -> errno mapping. */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "check.h"
+#include "httpmsg.h"
+
+static void test_base64(void)
+{
+	static const struct {
+		const char *in, *out;
+	} v[] = {
+	        {"", ""},
+	        {"f", "Zg=="},
+	        {"fo", "Zm8="},
+	        {"foo", "Zm9v"},
+	        {"foob", "Zm9vYg=="},
+	        {"fooba", "Zm9vYmE="},
+	        {"foobar", "Zm9vYmFy"},
+	        {"user:pass", "dXNlcjpwYXNz"},
+	        {"Aladdin:open sesame", "QWxhZGRpbjpvcGVuIHNlc2FtZQ=="},
+	};
+	char out[64];
+	unsigned char bin[3] = {0xff, 0xfe, 0x00};
+
+	for (size_t i = 0; i < sizeof(v) / sizeof(v[0]); i++) {
+		size_t n = tp_base64_encode(v[i].in, strlen(v[i].in), out, sizeof(out));
+		CHECK(n == strlen(v[i].out) && !strcmp(out, v[i].out), "base64(%s) = %s, want %s",
+		      v[i].in, out, v[i].out);
+	}
+	CHECK(tp_base64_encode(bin, 3, out, sizeof(out)) == 4 && !strcmp(out, "//4A"), "binary: %s",
+	      out);
+	/* exactly enough room: 8 chars + NUL */
+	CHECK(tp_base64_encode("foobar", 6, out, 9) == 8, "fits in 9");
+	CHECK(tp_base64_encode("foobar", 6, out, 8) == 0 && out[0] == '\0', "8 is too small");
+	CHECK(tp_base64_encode("f", 1, out, 4) == 0, "4 is too small for 1 byte");
+	OK("base64: RFC 4648 vectors, binary input, output size limits");
+}
+
+static void test_target(void)
+{
+	struct tp_http_target t;
+	char err[200];
+
+	CHECK(tp_http_parse_target("198.18.0.2:8888", true, &t, err, sizeof(err)) == 0, "%s", err);
+	CHECK(!strcmp(t.host, "198.18.0.2") && t.port == 8888 && !t.has_auth, "v4 no auth");
+	CHECK(tp_http_parse_target("user:pass@198.18.0.2:3128", true, &t, err, sizeof(err)) == 0,
+	      "%s", err);
+	CHECK(t.has_auth && !strcmp(t.user, "user") && !strcmp(t.pass, "pass") && t.port == 3128,
+	      "user:pass");
+	CHECK(tp_http_parse_target("[fd00:18::2]:8080", true, &t, err, sizeof(err)) == 0, "%s",
+	      err);
+	CHECK(!strcmp(t.host, "fd00:18::2") && t.port == 8080, "v6 host %s", t.host);
+	CHECK(tp_http_parse_target("a%40b:p%3Aw@d@proxy.example:1", true, &t, err, sizeof(err)) ==
+	              0,
+	      "%s", err);
+	CHECK(!strcmp(t.user, "a@b") && !strcmp(t.pass, "p:w@d") &&
+	              !strcmp(t.host, "proxy.example"),
+	      "percent-decoding and last '@': user %s pass %s host %s", t.user, t.pass, t.host);
+	CHECK(tp_http_parse_target("onlyuser@h:1", true, &t, err, sizeof(err)) == 0 && t.has_auth &&
+	              !strcmp(t.user, "onlyuser") && !strcmp(t.pass, ""),
+	      "user without password");
+	OK("target: v4, v6 in brackets, user:pass, percent-decoding, user only");
+
+	static const char *bad[] = {
+	        "",         "host",      "host:",      "host:0",      "host:65536",
+	        "host:80x", ":80",       "fd00::1:80", "[fd00::1]80", "[fd00::1",
+	        "@h:1",     "u:p%4@h:1", "u%00:p@h:1", "host:123456"};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		err[0] = '\0';
+		CHECK(tp_http_parse_target(bad[i], true, &t, err, sizeof(err)) == -EINVAL && err[0],
+		      "\"%s\" accepted", bad[i]);
+	}
+	CHECK(tp_http_parse_target("u:p@h:1", false, &t, err, sizeof(err)) == -EINVAL &&
+	              strstr(err, "user@"),
+	      "userinfo refused when not allowed: %s", err);
+	OK("target: malformed ones refused with a message");
+}
+
+static void test_request(void)
+{
+	struct sockaddr_in s4 = {.sin_family = AF_INET, .sin_port = htons(80)};
+	struct sockaddr_in6 s6 = {.sin6_family = AF_INET6, .sin6_port = htons(443)};
+	struct sockaddr sa = {.sa_family = AF_UNIX};
+	char buf[512];
+	int n;
+
+	inet_pton(AF_INET, "198.19.1.1", &s4.sin_addr);
+	inet_pton(AF_INET6, "fd00:19::1", &s6.sin6_addr);
+	n = tp_http_connect_request(buf, sizeof(buf), (struct sockaddr *)&s4, NULL, NULL);
+	CHECK(n > 0 && (size_t)n == strlen(buf) &&
+	              !strcmp(buf, "CONNECT 198.19.1.1:80 HTTP/1.1\r\nHost: 198.19.1.1:80\r\n\r\n"),
+	      "v4: %s", buf);
+	n = tp_http_connect_request(buf, sizeof(buf), (struct sockaddr *)&s6, "user", "pass");
+	CHECK(n > 0 && !strcmp(buf, "CONNECT [fd00:19::1]:443 HTTP/1.1\r\n"
+	                            "Host: [fd00:19::1]:443\r\n"
+	                            "Proxy-Authorization: Basic dXNlcjpwYXNz\r\n\r\n"),
+	      "v6 with auth: %s", buf);
+	n = tp_http_connect_request(buf, sizeof(buf), (struct sockaddr *)&s4, "u", "");
+	CHECK(n > 0 && strstr(buf, "Basic dTo=\r\n"), "empty password: %s", buf);
+	CHECK(tp_http_connect_request(buf, 40, (struct sockaddr *)&s4, NULL, NULL) == -ENOSPC,
+	      "too small");
+	CHECK(tp_http_connect_request(buf, sizeof(buf), &sa, NULL, NULL) == -EAFNOSUPPORT,
+	      "AF_UNIX");
+	OK("CONNECT request: v4, [v6]:port, Basic credentials, too small, bad family");
+}
+
+static void test_head_want(void)
+{
+	static const struct {
+		const char *s;
+		size_t want;
+	} v[] = {
+	        {"", 4},      {"H", 4},       {"HTTP/1.1 200 OK", 4}, {"x\r", 3},
+	        {"x\r\n", 2}, {"x\r\n\r", 1}, {"x\r\n\r\n", 0},       {"\r\n\r\n", 0},
+	        {"x\r\r", 3}, {"x\n", 4},     {"x\r\nH", 4},          {"\r\n\r\nx", 4},
+	};
+	for (size_t i = 0; i < sizeof(v) / sizeof(v[0]); i++)
+		CHECK(tp_http_head_want(v[i].s, strlen(v[i].s)) == v[i].want, "#%zu: %zu, want %zu",
+		      i, tp_http_head_want(v[i].s, strlen(v[i].s)), v[i].want);
+
+	/* Feed a head plus tunnel bytes, reading exactly what head_want
+	 * allows each time: the reader stops on the blank line. */
+	const char *stream = "HTTP/1.1 200 Connection established\r\nProxy-agent: x\r\n\r\n"
+	                     "SSH-2.0-tunnel bytes\r\n\r\n";
+	size_t head = strstr(stream, "\r\n\r\n") + 4 - stream, have = 0, w;
+	while ((w = tp_http_head_want(stream, have)) != 0)
+		have += w;
+	CHECK(have == head, "stopped at %zu, head ends at %zu", have, head);
+	OK("head reader: never reads past the blank line");
+}
+
+static void test_parse_head(void)
+{
+	struct tp_http_resp r;
+	const char *h;
+
+	h = "HTTP/1.0 200 Connection established\r\nProxy-agent: tinyproxy/1.11.1\r\n\r\n";
+	CHECK(tp_http_parse_head(h, strlen(h), &r) == 0 && r.status == 200 && r.minor == 0 &&
+	              !strcmp(r.reason, "Connection established"),
+	      "tinyproxy 200: %d '%s'", r.status, r.reason);
+	h = "HTTP/1.1 407 Proxy Authentication Required\r\nProxy-Authenticate: Basic "
+	    "realm=\"x\"\r\nContent-Length: 0\r\n\r\n";
+	CHECK(tp_http_parse_head(h, strlen(h), &r) == 0 && r.status == 407, "407");
+	h = "HTTP/1.1 200\r\n\r\n";
+	CHECK(tp_http_parse_head(h, strlen(h), &r) == 0 && r.status == 200 && !r.reason[0],
+	      "no reason phrase");
+	h = "HTTP/1.1 503 Service Unavailable\r\nX-A: 1\r\n folded\r\n\r\n";
+	CHECK(tp_http_parse_head(h, strlen(h), &r) == 0 && r.status == 503, "obs-fold");
+	OK("response head: tinyproxy's 200, 407 with headers, no reason, folded header");
+
+	static const char *bad[] = {
+	        "HTTP/1.1 200 OK\r\n",                    /* no blank line */
+	        "HTTP/2.0 200 OK\r\n\r\n",                /* not HTTP/1.x */
+	        "HTTP/1.1 20 OK\r\n\r\n",                 /* two digits */
+	        "HTTP/1.1 099 OK\r\n\r\n",                /* below 100 */
+	        "HTTP/1.1 2000 OK\r\n\r\n",               /* four digits */
+	        "http/1.1 200 OK\r\n\r\n",                /* lower case */
+	        "HTTP/1.1 200 OK\r\nNoColon\r\n\r\n",     /* header without ':' */
+	        "HTTP/1.1 200 OK\r\n: empty\r\n\r\n",     /* empty name */
+	        "HTTP/1.1 200 OK\r\nBad Name: x\r\n\r\n", /* space in name */
+	        "HTTP/1.1 200 OK\nX: y\r\n\r\n",          /* bare LF */
+	        "HTTP/1.1 200 O\x01K\r\n\r\n",            /* control char */
+	        "SSH-2.0-OpenSSH\r\n\r\n",
+	        "\r\n\r\n",
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		CHECK(tp_http_parse_head(bad[i], strlen(bad[i]), &r) == -EBADMSG, "#%zu accepted",
+		      i);
+	OK("response head: malformed ones refused");
+}
+
+static void test_status(void)
+{
+	CHECK_EQ(tp_http_status_errno(200), 0, "200");
+	CHECK_EQ(tp_http_status_errno(204), 0, "204");
+	CHECK_EQ(tp_http_status_errno(407), -ECONNRESET, "407");
+	CHECK_EQ(tp_http_status_errno(403), -ECONNREFUSED, "403");
+	CHECK_EQ(tp_http_status_errno(405), -ECONNREFUSED, "405");
+	CHECK_EQ(tp_http_status_errno(502), -EHOSTUNREACH, "502");
+	CHECK_EQ(tp_http_status_errno(503), -EHOSTUNREACH, "503");
+	CHECK_EQ(tp_http_status_errno(504), -ETIMEDOUT, "504");
+	CHECK_EQ(tp_http_status_errno(500), -ECONNREFUSED, "500");
+	CHECK_EQ(tp_http_status_errno(301), -ECONNREFUSED, "301");
+	CHECK_EQ(tp_http_status_errno(100), -ECONNREFUSED, "100");
+	OK("status -> errno");
+}
+
+int main(void)
+{
+	test_base64();
+	test_target();
+	test_request();
+	test_head_want();
+	test_parse_head();
+	test_status();
+	return check_exit();
+}
