@@ -111,6 +111,8 @@ static void lru_append(struct tp_udp_flow *f)
 static void touch(struct tp_udp_flow *f)
 {
 	f->last_ms = tp__now();
+	if (!f->prev && f->lru->head != f)
+		return; /* not linked yet: a send from inside udp_new */
 	if (f->lru->tail != f) {
 		lru_unlink(f);
 		lru_append(f);
@@ -145,10 +147,11 @@ static void flow_finish(struct tp_udp_flow *f, int err)
 /* ---- ICMP errors ---- */
 static bool icmp_allowed(void)
 {
-	uint32_t now = tp__now(), add = (now - U.tok_ms) * ICMP_RATE_PER_S / 1000;
+	uint32_t now = tp__now();
+	uint64_t add = (uint64_t)(now - U.tok_ms) * ICMP_RATE_PER_S / 1000; /* no 32-bit wrap */
 
 	if (add) {
-		U.tokens = U.tokens + add > ICMP_BURST ? ICMP_BURST : U.tokens + add;
+		U.tokens = add >= ICMP_BURST - U.tokens ? ICMP_BURST : U.tokens + (uint32_t)add;
 		U.tok_ms = now;
 	}
 	if (!U.tokens) {
@@ -278,14 +281,6 @@ static struct tp_udp_flow *flow_new(const struct tp_endpoint *s, const struct tp
 	struct tp_udp_flow *f;
 	int r;
 
-	if (U.n >= U.max) {
-		/* evict the longest idle flow (the older of the two LRU heads) */
-		struct tp_udp_flow *a = U.dns.head, *b = U.other.head, *v;
-		uint32_t now = tp__now();
-		v = !a ? b : !b ? a : (now - a->last_ms >= now - b->last_ms ? a : b);
-		if (v)
-			flow_finish(v, -ENOSPC);
-	}
 	f = calloc(1, sizeof(*f));
 	if (!f)
 		return NULL;
@@ -300,6 +295,16 @@ static struct tp_udp_flow *flow_new(const struct tp_endpoint *s, const struct tp
 		send_unreachable(f, r);
 		free(f);
 		return NULL;
+	}
+	if (U.n >= U.max) {
+		/* evict the longest idle flow (the older of the two LRU heads);
+		 * only for a flow the owner took: a refused one must not cost
+		 * anyone their flow */
+		struct tp_udp_flow *a = U.dns.head, *b = U.other.head, *v;
+		uint32_t now = tp__now();
+		v = !a ? b : !b ? a : (now - a->last_ms >= now - b->last_ms ? a : b);
+		if (v)
+			flow_finish(v, -ENOSPC);
 	}
 	f->hnext = U.buckets[h & (U.nbuckets - 1)];
 	U.buckets[h & (U.nbuckets - 1)] = f;
@@ -493,7 +498,9 @@ int tp_udp_flow_send_from(struct tp_udp_flow *f, const struct tp_endpoint *from,
 
 	if (from->family != f->src.family || !from->port)
 		return -EINVAL;
-	if (len > (from->family == AF_INET ? 65507u : 65527u))
+	/* IPv6: 65535 - 40 - 8, as lwIP's pbuf tot_len (u16) includes the
+	 * IPv6 header; beyond it ip6_output failed with ERR_BUF (-EIO) */
+	if (len > (from->family == AF_INET ? 65507u : 65487u))
 		return -EMSGSIZE;
 	p = pbuf_alloc(PBUF_TRANSPORT, (u16_t)len, PBUF_RAM);
 	if (!p) {
