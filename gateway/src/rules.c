@@ -41,15 +41,60 @@ static bool parse_port(const char *s, const char *end, uint16_t *out)
 	return true;
 }
 
+/* One key of a rule; val is borrowed. */
+int tp_rule_set(struct tp_rule *r, const char *key, const char *val, char *err, size_t errlen)
+{
+	size_t vlen = strlen(val);
+
+	if (!strcmp(key, "handler")) {
+		if (!vlen || vlen >= sizeof(r->handler))
+			return fail(err, errlen, "empty or too long");
+		memcpy(r->handler, val, vlen + 1);
+	} else if (!strcmp(key, "proto")) {
+		if (!strcmp(val, "tcp"))
+			r->proto = IPPROTO_TCP;
+		else if (!strcmp(val, "udp"))
+			r->proto = IPPROTO_UDP;
+		else if (!strcmp(val, "any"))
+			r->proto = 0;
+		else
+			return fail(err, errlen, "\"%s\" is not tcp|udp|any", val);
+	} else if (!strcmp(key, "dst") || !strcmp(key, "src")) {
+		bool dst = key[0] == 'd';
+		if (tp_cidr_parse(val, dst ? &r->dst : &r->src) != 0)
+			return fail(err, errlen, "\"%s\" is not an address/prefix", val);
+		if (dst)
+			r->has_dst = true;
+		else
+			r->has_src = true;
+	} else if (!strcmp(key, "port")) {
+		const char *dash = strchr(val, '-');
+		const char *vend = val + vlen;
+		if (!parse_port(val, dash ? dash : vend, &r->port_lo) ||
+		    !parse_port(dash ? dash + 1 : val, vend, &r->port_hi) ||
+		    r->port_lo > r->port_hi)
+			return fail(err, errlen, "\"%s\" is not N or N-M within 1..65535", val);
+	} else {
+		return -ENOENT;
+	}
+	return 0;
+}
+
+void tp_rule_init(struct tp_rule *r)
+{
+	memset(r, 0, sizeof(*r));
+	r->port_lo = 1;
+	r->port_hi = 65535;
+}
+
 /* text is borrowed. */
 int tp_rule_parse(const char *text, struct tp_rule *r, char *err, size_t errlen)
 {
 	const char *p = text;
-	char val[256];
+	char key[16], val[512], why[192];
+	int ret;
 
-	memset(r, 0, sizeof(*r));
-	r->port_lo = 1;
-	r->port_hi = 65535;
+	tp_rule_init(r);
 	while (*p) {
 		const char *eq = strchr(p, '='), *end;
 		size_t klen, vlen;
@@ -59,60 +104,34 @@ int tp_rule_parse(const char *text, struct tp_rule *r, char *err, size_t errlen)
 		klen = (size_t)(eq - p);
 		if (klen == 7 && !strncmp(p, "handler", 7)) {
 			/* the rest of the text: a spec may contain anything */
-			vlen = strlen(eq + 1);
-			if (!vlen || vlen >= sizeof(r->handler))
-				return fail(err, errlen, "rule \"%s\": handler: empty or too long",
-				            text);
-			memcpy(r->handler, eq + 1, vlen + 1);
-			return 0;
-		}
-		end = strchr(eq + 1, ',');
-		if (!end)
 			end = eq + 1 + strlen(eq + 1);
+		} else {
+			end = strchr(eq + 1, ',');
+			if (!end)
+				end = eq + 1 + strlen(eq + 1);
+		}
 		vlen = (size_t)(end - eq - 1);
 		if (vlen >= sizeof(val))
 			return fail(err, errlen, "rule \"%s\": value of %.*s too long", text,
 			            (int)klen, p);
 		memcpy(val, eq + 1, vlen);
 		val[vlen] = '\0';
-		if (klen == 5 && !strncmp(p, "proto", 5)) {
-			if (!strcmp(val, "tcp"))
-				r->proto = IPPROTO_TCP;
-			else if (!strcmp(val, "udp"))
-				r->proto = IPPROTO_UDP;
-			else if (!strcmp(val, "any"))
-				r->proto = 0;
-			else
-				return fail(err, errlen,
-				            "rule \"%s\": proto: \"%s\" is not tcp|udp|any", text,
-				            val);
-		} else if ((klen == 3 && !strncmp(p, "dst", 3)) ||
-		           (klen == 3 && !strncmp(p, "src", 3))) {
-			bool dst = p[0] == 'd';
-			if (tp_cidr_parse(val, dst ? &r->dst : &r->src) != 0)
-				return fail(err, errlen,
-				            "rule \"%s\": %s: \"%s\" is not an address/prefix",
-				            text, dst ? "dst" : "src", val);
-			if (dst)
-				r->has_dst = true;
-			else
-				r->has_src = true;
-		} else if (klen == 4 && !strncmp(p, "port", 4)) {
-			const char *dash = strchr(val, '-');
-			const char *vend = val + vlen;
-			if (!parse_port(val, dash ? dash : vend, &r->port_lo) ||
-			    !parse_port(dash ? dash + 1 : val, vend, &r->port_hi) ||
-			    r->port_lo > r->port_hi)
-				return fail(
-				        err, errlen,
-				        "rule \"%s\": port: \"%s\" is not N or N-M within 1..65535",
-				        text, val);
-		} else {
+		if (klen >= sizeof(key) || klen == 0)
+			ret = -ENOENT;
+		else {
+			memcpy(key, p, klen);
+			key[klen] = '\0';
+			ret = tp_rule_set(r, key, val, why, sizeof(why));
+		}
+		if (ret == -ENOENT)
 			return fail(err, errlen,
 			            "rule \"%s\": unknown key \"%.*s\" (proto, dst, src, port, "
 			            "handler)",
 			            text, (int)klen, p);
-		}
+		if (ret)
+			return fail(err, errlen, "rule \"%s\": %s: %s", text, key, why);
+		if (!strcmp(key, "handler"))
+			return 0;
 		p = *end ? end + 1 : end;
 	}
 	return fail(err, errlen, "rule \"%s\": handler=... missing (it comes last)", text);

@@ -29,6 +29,14 @@ struct tp_rule {
  * (no newline) in err. */
 int tp_rule_parse(const char *text, struct tp_rule *r, char *err, size_t errlen);
 
+/* A rule that matches everything (port 1..65535) and has no handler yet. */
+void tp_rule_init(struct tp_rule *r);
+
+/* Set one key (proto, dst, src, port, handler) of *r from val, as in the
+ * text form. Returns 0, -ENOENT for an unknown key, or -EINVAL with the
+ * reason (the value and what it should be, no key, no newline) in err. */
+int tp_rule_set(struct tp_rule *r, const char *key, const char *val, char *err, size_t errlen);
+
 /* Does flow (proto, src, dst) match r? Pure. */
 bool tp_rule_match(const struct tp_rule *r, int proto, const struct sockaddr *src,
                    const struct sockaddr *dst);
