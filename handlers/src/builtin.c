@@ -6,6 +6,7 @@
 
 static const struct tp_handler *const builtins[] = {
         &tp__handler_direct,
+        &tp__handler_dns,
         &tp__handler_echo,
         &tp__handler_socks5,
 };

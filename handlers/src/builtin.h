@@ -6,6 +6,7 @@
 #include "tunplug/builtin.h"
 
 extern const struct tp_handler tp__handler_direct;
+extern const struct tp_handler tp__handler_dns;
 extern const struct tp_handler tp__handler_echo;
 extern const struct tp_handler tp__handler_socks5;
 
