@@ -44,7 +44,7 @@
 
 struct s5_inst {
 	struct sockaddr_storage proxy;
-	char label[300]; /* host:port as given (never the credentials) */
+	char label[336]; /* host:port as given (never the credentials) */
 	struct s5_spec spec;
 };
 
