@@ -13,6 +13,7 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
+#include "config.h"
 #include "gateway.h"
 #include "plugin.h"
 #include "log.h"
@@ -608,6 +609,7 @@ static int hinst_get(struct tp_gw *gw, const char *spec)
 		return ret;
 	hi->args.spec = spec;
 	hi->args.target = target;
+	hi->args.opts = tp_config_handler_opts(gw->opt->config, spec, &hi->args.n_opts);
 	return (int)gw->n_hinst++;
 }
 

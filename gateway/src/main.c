@@ -1,9 +1,12 @@
 /* SPDX-License-Identifier: MIT */
-/* tunplug — entry point: options, then the gateway. Exit status: 0 clean
- * stop (or --help/--version), 1 start-up failure, 2 usage error. */
+/* tunplug — entry point: options (command line, or -c FILE with the command
+ * line on top), then the gateway. Exit status: 0 clean stop (or --help,
+ * --version, --check-config "config ok"), 1 start-up failure, 2 usage or
+ * config error. */
 #include <signal.h>
 #include <stdio.h>
 
+#include "config.h"
 #include "gateway.h"
 #include "log.h"
 #include "options.h"
@@ -12,11 +15,32 @@
 #define TUNPLUG_VERSION "0.0.0"
 #endif
 
+/* -c FILE: the file into defaults, then the command line on top. */
+static int load_config(struct tp_options *opt, struct tp_config *cfg, int argc, char **argv,
+                       char *err, size_t errlen)
+{
+	size_t cli_plugins = opt->n_plugins;
+	const char *path = opt->config_path;
+	int ret;
+
+	tp_options_defaults(opt);
+	ret = tp_config_load(cfg, opt, path, err, errlen);
+	if (!ret)
+		ret = tp_config_check(cfg, opt, cli_plugins, err, errlen);
+	if (!ret)
+		ret = tp_options_parse_over(opt, argc, argv, err, errlen);
+	opt->config = cfg;
+	return ret;
+}
+
 int main(int argc, char **argv)
 {
 	static struct tp_options opt;
-	char err[256];
+	static struct tp_config cfg;
+	char err[512];
+	int ret;
 
+	/* the command line alone first: -c, --help, --version, its errors */
 	if (tp_options_parse(&opt, argc, argv, err, sizeof(err)) != 0) {
 		fprintf(stderr, "%s\n", err);
 		return 2;
@@ -29,9 +53,21 @@ int main(int argc, char **argv)
 		printf("tunplug %s (lwIP 2.1.3)\n", TUNPLUG_VERSION);
 		return 0;
 	}
+	if (opt.config_path && load_config(&opt, &cfg, argc, argv, err, sizeof(err)) != 0) {
+		fprintf(stderr, "%s\n", err);
+		tp_config_free(&cfg);
+		return 2;
+	}
+	if (opt.check_config) {
+		puts("config ok");
+		tp_config_free(&cfg);
+		return 0;
+	}
 	tp_log_set_level(opt.log_level);
 	/* Writes to a socket the peer has closed must fail with EPIPE, not
 	 * kill the gateway. */
 	signal(SIGPIPE, SIG_IGN);
-	return tp_gateway_run(&opt);
+	ret = tp_gateway_run(&opt);
+	tp_config_free(&cfg); /* the options point into it until here */
+	return ret;
 }

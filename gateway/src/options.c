@@ -31,6 +31,7 @@ enum {
 	OPT_ALLOW_LOOPBACK,
 	OPT_LOG_LEVEL,
 	OPT_NO_OFFLOAD,
+	OPT_CHECK_CONFIG,
 	OPT_UDP_TIMEOUT,
 	OPT_UDP_DNS_TIMEOUT,
 	OPT_MAX_UDP_FLOWS,
@@ -56,6 +57,8 @@ static const struct option long_opts[] = {
         {"allow-loopback", no_argument, NULL, OPT_ALLOW_LOOPBACK},
         {"log-level", required_argument, NULL, OPT_LOG_LEVEL},
         {"no-offload", no_argument, NULL, OPT_NO_OFFLOAD},
+        {"config", required_argument, NULL, 'c'},
+        {"check-config", no_argument, NULL, OPT_CHECK_CONFIG},
         {"udp-timeout", required_argument, NULL, OPT_UDP_TIMEOUT},
         {"udp-dns-timeout", required_argument, NULL, OPT_UDP_DNS_TIMEOUT},
         {"max-udp-flows", required_argument, NULL, OPT_MAX_UDP_FLOWS},
@@ -119,6 +122,11 @@ static const char usage_text[] =
         "\n"
         "Other:\n"
         "  --log-level LEVEL      error | warn | info | debug (default info)\n"
+        "  -c, --config FILE      read options from a YAML file first; the command\n"
+        "                         line overrides it (repeatable options are added\n"
+        "                         after the file's); see README, Configuration file\n"
+        "  --check-config         validate the file and the command line, print\n"
+        "                         \"config ok\" and exit 0 (or the error, exit 2)\n"
         "  -h, --help             show this text and exit\n"
         "  -V, --version          show the version and exit\n"
         "\n"
@@ -287,7 +295,9 @@ static int parse_cidr(const char *opt, const char *val, struct tp_cidr *list, si
 	return 0;
 }
 
-int tp_options_parse(struct tp_options *o, int argc, char **argv, char *err, size_t errlen)
+/* final: also the checks of the whole set (handler names, --tun-fd). */
+static int parse_args(struct tp_options *o, int argc, char **argv, char *err, size_t errlen,
+                      bool final)
 {
 	bool netcfg_opt = false;
 	const char *netcfg_name = NULL;
@@ -297,13 +307,12 @@ int tp_options_parse(struct tp_options *o, int argc, char **argv, char *err, siz
 	int ret = 0;
 	int c;
 
-	tp_options_defaults(o);
 	if (err && errlen)
 		err[0] = '\0';
 	optind = 0; /* glibc: full re-initialisation, so repeated calls work */
 	opterr = 0; /* we format every message ourselves */
 
-	while ((c = getopt_long(argc, argv, ":hV", long_opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, ":hVc:", long_opts, NULL)) != -1) {
 		const char *a = optarg;
 
 		switch (c) {
@@ -426,6 +435,12 @@ int tp_options_parse(struct tp_options *o, int argc, char **argv, char *err, siz
 			           sizeof(level_names) / sizeof(level_names[0]), &idx, err, errlen);
 			o->log_level = idx;
 			break;
+		case 'c':
+			o->config_path = a;
+			break;
+		case OPT_CHECK_CONFIG:
+			o->check_config = true;
+			break;
 		case 'h':
 			o->help = true;
 			break;
@@ -458,7 +473,7 @@ int tp_options_parse(struct tp_options *o, int argc, char **argv, char *err, siz
 		return fail(err, errlen,
 		            "tunplug: unexpected argument \"%s\"; try 'tunplug --help'",
 		            argv[optind]);
-	if (o->help || o->version)
+	if (o->help || o->version || !final)
 		return 0;
 	/* Handler names: built-ins are known now; names a --plugin may
 	 * provide are checked by the gateway once it loaded them. */
@@ -474,5 +489,63 @@ int tp_options_parse(struct tp_options *o, int argc, char **argv, char *err, siz
 		            "tunplug: --tun-fd cannot be combined with %s (no netlink setup on an "
 		            "adopted fd)",
 		            netcfg_name);
+	if (o->tun_fd >= 0 && (o->n_addrs || o->n_routes || o->mtu_set))
+		return fail(err, errlen,
+		            "tunplug: the tun fd (--tun-fd or tun.fd) cannot be combined with "
+		            "addresses, routes or an mtu, one of them from the config file (no "
+		            "netlink setup on an adopted fd)");
 	return 0;
+}
+
+int tp_options_parse(struct tp_options *o, int argc, char **argv, char *err, size_t errlen)
+{
+	tp_options_defaults(o);
+	return parse_args(o, argc, argv, err, errlen, true);
+}
+
+int tp_options_parse_over(struct tp_options *o, int argc, char **argv, char *err, size_t errlen)
+{
+	return parse_args(o, argc, argv, err, errlen, true);
+}
+
+int tp_options_set(struct tp_options *o, const char *name, const char *value, char *err,
+                   size_t errlen)
+{
+	char arg[64], msg[320];
+	char *argv[] = {"tunplug", arg, (char *)value, NULL};
+	size_t plen;
+	int ret;
+
+	if (snprintf(arg, sizeof(arg), "--%s", name) >= (int)sizeof(arg))
+		return -ENOENT;
+	for (const struct option *lo = long_opts;; lo++) {
+		if (!lo->name)
+			return -ENOENT;
+		if (!strcmp(lo->name, name)) {
+			if ((lo->has_arg == required_argument) != (value != NULL))
+				return fail(err, errlen, "%s",
+				            value ? "takes no value" : "needs a value");
+			break;
+		}
+	}
+	/* the value is its own argv element, so optarg (and what *o keeps) is
+	 * value itself */
+	ret = parse_args(o, value ? 3 : 2, argv, msg, sizeof(msg), false);
+	if (!ret)
+		return 0;
+	plen = strlen("tunplug: ") + strlen(arg) + 2;
+	if (!strncmp(msg, "tunplug: ", 9) && !strncmp(msg + 9, arg, strlen(arg)) &&
+	    !strncmp(msg + plen - 2, ": ", 2))
+		return fail(err, errlen, "%s", msg + plen);
+	return fail(err, errlen, "%s", strncmp(msg, "tunplug: ", 9) ? msg : msg + 9);
+}
+
+int tp_options_check_handler(const char *spec, char *err, size_t errlen)
+{
+	char msg[320];
+	size_t plen = strlen("tunplug: --handler: ");
+
+	if (check_spec("handler", spec, msg, sizeof(msg)) == 0)
+		return 0;
+	return fail(err, errlen, "%s", strlen(msg) > plen ? msg + plen : msg);
 }

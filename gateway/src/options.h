@@ -19,6 +19,8 @@
 /* Log levels, also the host->log levels of handler.h. */
 enum tp_log_level { TP_LOG_ERROR = 0, TP_LOG_WARN, TP_LOG_INFO, TP_LOG_DEBUG };
 
+struct tp_config;
+
 struct tp_options {
 	const char *tun_name; /* points into argv or a literal */
 	int tun_fd;           /* -1 = open tun_name ourselves */
@@ -49,6 +51,12 @@ struct tp_options {
 	bool allow_loopback;
 	bool no_offload; /* plain tun, no virtio_net_hdr */
 	int log_level;   /* enum tp_log_level */
+	/* -c/--config FILE (NULL = none); --check-config: validate only */
+	const char *config_path;
+	bool check_config;
+	/* per-handler options from the config file (tp_config_handler_opts);
+	 * NULL = none. Set by main after loading the file. */
+	const struct tp_config *config;
 	bool help;
 	bool version;
 };
@@ -61,6 +69,24 @@ void tp_options_defaults(struct tp_options *o);
  * err[0..errlen). Strings in *o borrow argv, which must outlive *o.
  * Resets getopt's state, so it may be called repeatedly. */
 int tp_options_parse(struct tp_options *o, int argc, char **argv, char *err, size_t errlen);
+
+/* The same on top of *o as it is (filled from a config file): a single
+ * option replaces the value, repeatable ones (--address, --route, --rule,
+ * --dns-upstream, --plugin) are appended after what *o has. */
+int tp_options_parse_over(struct tp_options *o, int argc, char **argv, char *err, size_t errlen);
+
+/* Set one option, named as its long form without "--" ("mtu",
+ * "no-offload"), from value (NULL for a flag) on top of *o, validated as on
+ * the command line; value is borrowed (*o may keep it). Returns 0, -ENOENT
+ * for no such option, or -EINVAL with the reason (the value and what it
+ * should be; no "tunplug: --name: " prefix, no newline) in err. The checks
+ * of the whole set (handler names, --tun-fd) are not made. */
+int tp_options_set(struct tp_options *o, const char *name, const char *value, char *err,
+                   size_t errlen);
+
+/* Is spec ("name" or "name://target") a built-in handler? 0, or -EINVAL
+ * with the reason (no prefix, no newline) in err. */
+int tp_options_check_handler(const char *spec, char *err, size_t errlen);
 
 /* The --help text (static storage; never free it). */
 const char *tp_options_usage(void);

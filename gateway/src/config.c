@@ -1,0 +1,637 @@
+/* SPDX-License-Identifier: MIT */
+/* tunplug — the YAML config file (see config.h). libyaml builds the node
+ * tree (with line marks); we walk it against a fixed schema whose depth is
+ * bounded, so anchors and aliases (even cyclic ones) cannot make us loop. */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <yaml.h>
+
+#include "config.h"
+#include "rules.h"
+
+struct tp_config_str {
+	struct tp_config_str *next;
+	char s[];
+};
+
+/* One walk: the config, the options, the document, the error buffer. */
+struct walk {
+	struct tp_config *c;
+	struct tp_options *o;
+	yaml_document_t *doc;
+	char *err;
+	size_t errlen;
+};
+
+enum kind {
+	K_SCALAR,  /* tp_options_set(opt, value) */
+	K_LIST,    /* tp_options_set(opt, item) per item */
+	K_BOOL,    /* true | false, set by set_bool */
+	K_SECTION, /* a mapping of the keys in sub */
+	K_HANDLER, /* the default handler spec */
+	K_RULES,   /* a list of rule mappings */
+	K_HANDLERS /* spec -> mapping of handler options */
+};
+
+struct key {
+	const char *name;
+	enum kind kind;
+	const char *opt; /* the long option (K_SCALAR, K_LIST, K_BOOL) */
+	const struct key *sub;
+};
+
+static const struct key tun_keys[] = {
+        {"name", K_SCALAR, "tun-name", NULL},
+        {"fd", K_SCALAR, "tun-fd", NULL},
+        {"mtu", K_SCALAR, "mtu", NULL},
+        {"addresses", K_LIST, "address", NULL},
+        {"routes", K_LIST, "route", NULL},
+        {"offload", K_BOOL, "no-offload", NULL},
+        {NULL, 0, NULL, NULL},
+};
+static const struct key dns_keys[] = {
+        {"upstreams", K_LIST, "dns-upstream", NULL},
+        {NULL, 0, NULL, NULL},
+};
+static const struct key flows_keys[] = {
+        {"max", K_SCALAR, "max-flows", NULL},
+        {"connect-timeout", K_SCALAR, "connect-timeout", NULL},
+        {"idle-timeout", K_SCALAR, "idle-timeout", NULL},
+        {"buffer", K_SCALAR, "flow-buffer", NULL},
+        {"allow-loopback", K_BOOL, "allow-loopback", NULL},
+        {NULL, 0, NULL, NULL},
+};
+static const struct key udp_keys[] = {
+        {"timeout", K_SCALAR, "udp-timeout", NULL},
+        {"dns-timeout", K_SCALAR, "udp-dns-timeout", NULL},
+        {"max-flows", K_SCALAR, "max-udp-flows", NULL},
+        {NULL, 0, NULL, NULL},
+};
+static const struct key outbound_keys[] = {
+        {"bind-interface", K_SCALAR, "bind-interface", NULL},
+        {"fwmark", K_SCALAR, "fwmark", NULL},
+        {NULL, 0, NULL, NULL},
+};
+static const struct key top_keys[] = {
+        {"tun", K_SECTION, NULL, tun_keys},
+        {"handler", K_HANDLER, NULL, NULL},
+        {"rules", K_RULES, NULL, NULL},
+        {"handlers", K_HANDLERS, NULL, NULL},
+        {"plugins", K_LIST, "plugin", NULL},
+        {"dns", K_SECTION, NULL, dns_keys},
+        {"flows", K_SECTION, NULL, flows_keys},
+        {"udp", K_SECTION, NULL, udp_keys},
+        {"icmp", K_SCALAR, "icmp", NULL},
+        {"outbound", K_SECTION, NULL, outbound_keys},
+        {"log-level", K_SCALAR, "log-level", NULL},
+        {NULL, 0, NULL, NULL},
+};
+
+static const char *const rule_keys[] = {"proto", "dst", "src", "port", "handler", NULL};
+
+static int fail(struct walk *w, unsigned long line, const char *fmt, ...)
+        __attribute__((format(printf, 3, 4)));
+
+/* "tunplug: FILE:LINE: " + the message. */
+static int fail(struct walk *w, unsigned long line, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	if (!w->err || !w->errlen)
+		return -EINVAL;
+	n = snprintf(w->err, w->errlen, "tunplug: %s:%lu: ", w->c->name ? w->c->name : "?", line);
+	if (n >= 0 && (size_t)n < w->errlen) {
+		va_start(ap, fmt);
+		vsnprintf(w->err + n, w->errlen - (size_t)n, fmt, ap);
+		va_end(ap);
+	}
+	return -EINVAL;
+}
+
+static unsigned long line_of(const yaml_node_t *n)
+{
+	return (unsigned long)n->start_mark.line + 1;
+}
+
+static const char *type_name(const yaml_node_t *n)
+{
+	switch (n->type) {
+	case YAML_SCALAR_NODE:
+		return "a scalar";
+	case YAML_SEQUENCE_NODE:
+		return "a list";
+	case YAML_MAPPING_NODE:
+		return "a mapping";
+	default:
+		return "nothing";
+	}
+}
+
+/* An owned copy of s[0..len) with a NUL, freed by tp_config_free. */
+static const char *keep(struct tp_config *c, const char *s, size_t len)
+{
+	struct tp_config_str *str = malloc(sizeof(*str) + len + 1);
+
+	if (!str)
+		return NULL;
+	memcpy(str->s, s, len);
+	str->s[len] = '\0';
+	str->next = c->strs;
+	c->strs = str;
+	return str->s;
+}
+
+/* An empty value ("key:" or "key: ~"): plain null scalar. */
+static bool is_null(const yaml_node_t *n)
+{
+	const char *v = (const char *)n->data.scalar.value;
+
+	return n->type == YAML_SCALAR_NODE && n->data.scalar.style == YAML_PLAIN_SCALAR_STYLE &&
+	       (!strcmp(v, "") || !strcmp(v, "~") || !strcmp(v, "null") || !strcmp(v, "Null") ||
+	        !strcmp(v, "NULL"));
+}
+
+/* The scalar n as an owned string; path names the key in messages. */
+static int scalar(struct walk *w, const yaml_node_t *n, const char *path, const char **out)
+{
+	if (n->type != YAML_SCALAR_NODE)
+		return fail(w, line_of(n), "key \"%s\": expected a scalar, not %s", path,
+		            type_name(n));
+	if (memchr(n->data.scalar.value, '\0', n->data.scalar.length))
+		return fail(w, line_of(n), "key \"%s\": the value contains a NUL character", path);
+	*out = keep(w->c, (const char *)n->data.scalar.value, n->data.scalar.length);
+	if (!*out) {
+		fail(w, line_of(n), "out of memory");
+		return -ENOMEM;
+	}
+	return 0;
+}
+
+/* A mapping (or an empty value); type error otherwise. */
+static int want_mapping(struct walk *w, const yaml_node_t *n, const char *path, bool *empty)
+{
+	*empty = is_null(n);
+	if (*empty || n->type == YAML_MAPPING_NODE)
+		return 0;
+	return fail(w, line_of(n), "key \"%s\": expected a mapping, not %s", path, type_name(n));
+}
+
+static int want_list(struct walk *w, const yaml_node_t *n, const char *path, bool *empty)
+{
+	*empty = is_null(n);
+	if (*empty || n->type == YAML_SEQUENCE_NODE)
+		return 0;
+	return fail(w, line_of(n), "key \"%s\": expected a list, not %s", path, type_name(n));
+}
+
+/* Key i of mapping m: a scalar without NUL, not seen before in m. */
+static int map_key(struct walk *w, const yaml_node_t *m, const yaml_node_pair_t *p, const char *in,
+                   const yaml_node_t **k, const yaml_node_t **v)
+{
+	*k = yaml_document_get_node(w->doc, p->key);
+	*v = yaml_document_get_node(w->doc, p->value);
+	if (!*k || !*v)
+		return fail(w, line_of(m), "bad YAML: a mapping entry without key or value");
+	if ((*k)->type != YAML_SCALAR_NODE ||
+	    memchr((*k)->data.scalar.value, '\0', (*k)->data.scalar.length))
+		return fail(w, line_of(*k), "a key in \"%s\" is %s, not a name", in, type_name(*k));
+	for (const yaml_node_pair_t *q = m->data.mapping.pairs.start; q < p; q++) {
+		const yaml_node_t *qk = yaml_document_get_node(w->doc, q->key);
+		if (qk && qk->type == YAML_SCALAR_NODE &&
+		    qk->data.scalar.length == (*k)->data.scalar.length &&
+		    !memcmp(qk->data.scalar.value, (*k)->data.scalar.value, qk->data.scalar.length))
+			return fail(w, line_of(*k),
+			            "duplicate key \"%s\" in \"%s\" (first at line %lu)",
+			            (const char *)(*k)->data.scalar.value, in, line_of(qk));
+	}
+	return 0;
+}
+
+/* tp_options_set(opt, value) with the message rewritten for the file. */
+static int set_opt(struct walk *w, const yaml_node_t *n, const char *path, const char *opt,
+                   const char *value)
+{
+	char why[320];
+	int ret = tp_options_set(w->o, opt, value, why, sizeof(why));
+
+	if (ret == -ENOENT)
+		return fail(w, line_of(n), "key \"%s\": internal error: no option --%s", path, opt);
+	if (ret)
+		return fail(w, line_of(n), "key \"%s\": %s", path, why);
+	return 0;
+}
+
+static int set_bool(struct walk *w, const yaml_node_t *n, const char *path, const char *opt)
+{
+	const char *v;
+	bool b;
+	int ret = scalar(w, n, path, &v);
+
+	if (ret)
+		return ret;
+	if (!strcmp(v, "true"))
+		b = true;
+	else if (!strcmp(v, "false"))
+		b = false;
+	else
+		return fail(w, line_of(n), "key \"%s\": \"%s\" is not true or false", path, v);
+	if (!strcmp(opt, "no-offload"))
+		w->o->no_offload = !b;
+	else
+		w->o->allow_loopback = b;
+	return 0;
+}
+
+static void note_netcfg(struct walk *w, const yaml_node_t *n, const char *path)
+{
+	if (!w->c->netcfg_line) {
+		w->c->netcfg_line = line_of(n);
+		w->c->netcfg_key = strstr(path, "addresses") ? "tun.addresses"
+		                   : strstr(path, "routes")  ? "tun.routes"
+		                                             : "tun.mtu";
+	}
+}
+
+static int do_rules(struct walk *w, const yaml_node_t *n)
+{
+	bool empty;
+	int ret = want_list(w, n, "rules", &empty);
+
+	if (ret || empty)
+		return ret;
+	for (yaml_node_item_t *it = n->data.sequence.items.start; it < n->data.sequence.items.top;
+	     it++) {
+		const yaml_node_t *rn = yaml_document_get_node(w->doc, *it);
+		size_t idx = w->o->n_rules;
+		struct tp_rule *r;
+		char in[32], path[64], why[256];
+		bool has_handler = false;
+
+		if (!rn)
+			continue;
+		snprintf(in, sizeof(in), "rules[%zu]", w->c->n_rules);
+		if (rn->type != YAML_MAPPING_NODE)
+			return fail(w, line_of(rn), "key \"%s\": expected a mapping, not %s", in,
+			            type_name(rn));
+		if (idx == TP_OPT_MAX_RULES)
+			return fail(w, line_of(rn), "key \"%s\": at most %d rules", in,
+			            TP_OPT_MAX_RULES);
+		r = &w->o->rules[idx];
+		tp_rule_init(r);
+		for (yaml_node_pair_t *p = rn->data.mapping.pairs.start;
+		     p < rn->data.mapping.pairs.top; p++) {
+			const yaml_node_t *k, *v;
+			const char *kname, *val;
+			size_t j;
+
+			ret = map_key(w, rn, p, in, &k, &v);
+			if (ret)
+				return ret;
+			kname = (const char *)k->data.scalar.value;
+			for (j = 0; rule_keys[j] && strcmp(rule_keys[j], kname); j++)
+				;
+			if (!rule_keys[j])
+				return fail(w, line_of(k),
+				            "unknown key \"%s\" in \"%s\" (proto, dst, src, port, "
+				            "handler)",
+				            kname, in);
+			snprintf(path, sizeof(path), "%s.%s", in, kname);
+			ret = scalar(w, v, path, &val);
+			if (ret)
+				return ret;
+			ret = tp_rule_set(r, kname, val, why, sizeof(why));
+			if (ret)
+				return fail(w, line_of(v), "key \"%s\": %s", path, why);
+			has_handler |= !strcmp(kname, "handler");
+		}
+		if (!has_handler)
+			return fail(w, line_of(rn), "key \"%s\": handler missing", in);
+		w->c->rule_line[w->c->n_rules++] = line_of(rn);
+		w->o->n_rules++;
+	}
+	return 0;
+}
+
+static int do_handlers(struct walk *w, const yaml_node_t *n)
+{
+	bool empty;
+	int ret = want_mapping(w, n, "handlers", &empty);
+
+	if (ret || empty)
+		return ret;
+	for (yaml_node_pair_t *p = n->data.mapping.pairs.start; p < n->data.mapping.pairs.top;
+	     p++) {
+		const yaml_node_t *k, *v;
+		struct tp_config_handler *h;
+		char path[300], name[32];
+		const char *spec;
+		size_t cap;
+
+		ret = map_key(w, n, p, "handlers", &k, &v);
+		if (ret)
+			return ret;
+		if (w->c->n_handlers == TP_CONFIG_MAX_HANDLERS)
+			return fail(w, line_of(k), "key \"handlers\": at most %d entries",
+			            TP_CONFIG_MAX_HANDLERS);
+		ret = scalar(w, k, "handlers", &spec);
+		if (ret)
+			return ret;
+		if (!tp_handler_spec_split(spec, name, sizeof(name)))
+			return fail(w, line_of(k),
+			            "key \"handlers\": \"%s\" is not a handler spec (NAME or "
+			            "NAME://TARGET)",
+			            spec);
+		snprintf(path, sizeof(path), "handlers[%s]", spec);
+		ret = want_mapping(w, v, path, &empty);
+		if (ret)
+			return ret;
+		h = &w->c->handlers[w->c->n_handlers++];
+		h->spec = spec;
+		h->line = line_of(k);
+		if (empty)
+			continue;
+		cap = (size_t)(v->data.mapping.pairs.top - v->data.mapping.pairs.start);
+		if (cap > TP_CONFIG_MAX_OPTS)
+			return fail(w, line_of(v), "key \"%s\": at most %d options", path,
+			            TP_CONFIG_MAX_OPTS);
+		h->opts = calloc(cap ? cap : 1, sizeof(*h->opts));
+		if (!h->opts) {
+			fail(w, line_of(v), "out of memory");
+			return -ENOMEM;
+		}
+		for (yaml_node_pair_t *q = v->data.mapping.pairs.start;
+		     q < v->data.mapping.pairs.top; q++) {
+			const yaml_node_t *ok, *ov;
+			char opath[400];
+
+			ret = map_key(w, v, q, path, &ok, &ov);
+			if (ret)
+				return ret;
+			ret = scalar(w, ok, path, &h->opts[h->n_opts].key);
+			if (ret)
+				return ret;
+			snprintf(opath, sizeof(opath), "%s.%s", path, h->opts[h->n_opts].key);
+			ret = scalar(w, ov, opath, &h->opts[h->n_opts].value);
+			if (ret)
+				return ret;
+			h->n_opts++;
+		}
+	}
+	return 0;
+}
+
+static int do_map(struct walk *w, const yaml_node_t *n, const struct key *keys, const char *in);
+
+static int do_value(struct walk *w, const struct key *key, const yaml_node_t *v, const char *path)
+{
+	const char *val;
+	bool empty;
+	int ret;
+
+	switch (key->kind) {
+	case K_SCALAR:
+		ret = scalar(w, v, path, &val);
+		if (!ret)
+			ret = set_opt(w, v, path, key->opt, val);
+		if (!ret && !strcmp(key->opt, "tun-fd"))
+			w->c->tun_fd_line = line_of(v);
+		if (!ret && !strcmp(key->opt, "mtu"))
+			note_netcfg(w, v, path);
+		return ret;
+	case K_LIST:
+		ret = want_list(w, v, path, &empty);
+		if (ret || empty)
+			return ret;
+		for (yaml_node_item_t *it = v->data.sequence.items.start;
+		     it < v->data.sequence.items.top; it++) {
+			const yaml_node_t *item = yaml_document_get_node(w->doc, *it);
+			if (!item)
+				continue;
+			ret = scalar(w, item, path, &val);
+			if (!ret)
+				ret = set_opt(w, item, path, key->opt, val);
+			if (ret)
+				return ret;
+			if (!strcmp(key->opt, "address") || !strcmp(key->opt, "route"))
+				note_netcfg(w, item, path);
+		}
+		return 0;
+	case K_BOOL:
+		return set_bool(w, v, path, key->opt);
+	case K_SECTION:
+		ret = want_mapping(w, v, path, &empty);
+		if (ret || empty)
+			return ret;
+		return do_map(w, v, key->sub, path);
+	case K_HANDLER:
+		ret = scalar(w, v, path, &val);
+		if (!ret)
+			ret = set_opt(w, v, path, "handler", val);
+		if (!ret) {
+			w->c->handler = val;
+			w->c->handler_line = line_of(v);
+		}
+		return ret;
+	case K_RULES:
+		return do_rules(w, v);
+	case K_HANDLERS:
+		return do_handlers(w, v);
+	}
+	return -EINVAL;
+}
+
+/* A mapping of keys; in = its path ("" at the top). */
+static int do_map(struct walk *w, const yaml_node_t *n, const struct key *keys, const char *in)
+{
+	for (yaml_node_pair_t *p = n->data.mapping.pairs.start; p < n->data.mapping.pairs.top;
+	     p++) {
+		const yaml_node_t *k, *v;
+		const struct key *key;
+		const char *kname;
+		char path[96];
+		int ret;
+
+		ret = map_key(w, n, p, *in ? in : "the top level", &k, &v);
+		if (ret)
+			return ret;
+		kname = (const char *)k->data.scalar.value;
+		for (key = keys; key->name && strcmp(key->name, kname); key++)
+			;
+		if (!key->name) {
+			if (*in)
+				return fail(w, line_of(k), "unknown key \"%s\" in \"%s\"", kname,
+				            in);
+			return fail(w, line_of(k), "unknown key \"%s\"", kname);
+		}
+		snprintf(path, sizeof(path), "%s%s%s", in, *in ? "." : "", kname);
+		ret = do_value(w, key, v, path);
+		if (ret)
+			return ret;
+	}
+	return 0;
+}
+
+/* libyaml's complaint, with the line. */
+static int yaml_fail(struct walk *w, const yaml_parser_t *p, const char *buf, size_t len)
+{
+	unsigned long line = (unsigned long)p->problem_mark.line + 1;
+
+	if (p->error == YAML_MEMORY_ERROR) {
+		fail(w, line, "out of memory");
+		return -ENOMEM;
+	}
+	if (p->error == YAML_READER_ERROR) {
+		/* marks are not kept for reader errors: count the lines */
+		line = 1;
+		for (size_t i = 0; i < p->problem_offset && i < len; i++)
+			line += buf[i] == '\n';
+		return fail(w, line, "bad YAML: %s", p->problem ? p->problem : "unreadable");
+	}
+	if (p->context)
+		return fail(w, line, "bad YAML: %s (%s at line %lu)",
+		            p->problem ? p->problem : "syntax error", p->context,
+		            (unsigned long)p->context_mark.line + 1);
+	return fail(w, line, "bad YAML: %s", p->problem ? p->problem : "syntax error");
+}
+
+int tp_config_parse(struct tp_config *c, struct tp_options *o, const char *name, const char *buf,
+                    size_t len, char *err, size_t errlen)
+{
+	struct walk w = {.c = c, .o = o, .err = err, .errlen = errlen};
+	yaml_parser_t parser;
+	yaml_document_t doc, more;
+	const yaml_node_t *root;
+	int ret = 0;
+
+	memset(c, 0, sizeof(*c));
+	if (err && errlen)
+		err[0] = '\0';
+	c->name = strdup(name ? name : "config");
+	if (!c->name || !yaml_parser_initialize(&parser)) {
+		snprintf(err, errlen, "tunplug: %s: out of memory", name ? name : "config");
+		return -ENOMEM;
+	}
+	yaml_parser_set_input_string(&parser, (const unsigned char *)buf, len);
+	if (!yaml_parser_load(&parser, &doc)) {
+		ret = yaml_fail(&w, &parser, buf, len);
+		yaml_parser_delete(&parser);
+		return ret;
+	}
+	w.doc = &doc;
+	root = yaml_document_get_root_node(&doc);
+	if (root && !is_null(root)) {
+		if (root->type != YAML_MAPPING_NODE)
+			ret = fail(&w, line_of(root), "the top level must be a mapping, not %s",
+			           type_name(root));
+		else
+			ret = do_map(&w, root, top_keys, "");
+	}
+	/* a second document is a mistake (a stray "---") */
+	if (!ret) {
+		if (!yaml_parser_load(&parser, &more)) {
+			ret = yaml_fail(&w, &parser, buf, len);
+		} else {
+			const yaml_node_t *r2 = yaml_document_get_root_node(&more);
+			if (r2)
+				ret = fail(&w, line_of(r2),
+				           "a second YAML document (one is expected)");
+			yaml_document_delete(&more);
+		}
+	}
+	yaml_document_delete(&doc);
+	yaml_parser_delete(&parser);
+	return ret;
+}
+
+int tp_config_load(struct tp_config *c, struct tp_options *o, const char *path, char *err,
+                   size_t errlen)
+{
+	FILE *f = fopen(path, "rb");
+	char *buf = NULL;
+	size_t n = 0;
+	int ret, e;
+
+	memset(c, 0, sizeof(*c));
+	if (!f) {
+		e = errno;
+		snprintf(err, errlen, "tunplug: %s: %s", path, strerror(e));
+		return -e;
+	}
+	buf = malloc(TP_CONFIG_MAX_SIZE + 1);
+	if (!buf) {
+		fclose(f);
+		snprintf(err, errlen, "tunplug: %s: out of memory", path);
+		return -ENOMEM;
+	}
+	n = fread(buf, 1, TP_CONFIG_MAX_SIZE + 1, f);
+	e = ferror(f) ? errno : 0;
+	fclose(f);
+	if (e || n > TP_CONFIG_MAX_SIZE) {
+		free(buf);
+		if (e)
+			snprintf(err, errlen, "tunplug: %s: %s", path, strerror(e));
+		else
+			snprintf(err, errlen, "tunplug: %s: larger than %u bytes", path,
+			         TP_CONFIG_MAX_SIZE);
+		return e ? -e : -EFBIG;
+	}
+	ret = tp_config_parse(c, o, path, buf, n, err, errlen);
+	free(buf);
+	return ret;
+}
+
+int tp_config_check(const struct tp_config *c, const struct tp_options *o, size_t extra_plugins,
+                    char *err, size_t errlen)
+{
+	struct walk w = {.c = (struct tp_config *)c, .o = NULL, .err = err, .errlen = errlen};
+	char why[256];
+
+	if (c->tun_fd_line && c->netcfg_line)
+		return fail(&w, c->netcfg_line,
+		            "key \"%s\": cannot be combined with tun.fd (line %lu; no netlink "
+		            "setup on an adopted fd)",
+		            c->netcfg_key, c->tun_fd_line);
+	if (o->n_plugins || extra_plugins)
+		return 0; /* plugin names are known once the gateway loaded them */
+	if (c->handler && tp_options_check_handler(c->handler, why, sizeof(why)))
+		return fail(&w, c->handler_line, "key \"handler\": %s", why);
+	for (size_t i = 0; i < c->n_rules && i < o->n_rules; i++)
+		if (tp_options_check_handler(o->rules[i].handler, why, sizeof(why)))
+			return fail(&w, c->rule_line[i], "key \"rules[%zu].handler\": %s", i, why);
+	for (size_t i = 0; i < c->n_handlers; i++)
+		if (tp_options_check_handler(c->handlers[i].spec, why, sizeof(why)))
+			return fail(&w, c->handlers[i].line, "key \"handlers\": %s", why);
+	return 0;
+}
+
+const struct tp_handler_opt *tp_config_handler_opts(const struct tp_config *c, const char *spec,
+                                                    size_t *n)
+{
+	*n = 0;
+	if (!c || !spec)
+		return NULL;
+	for (size_t i = 0; i < c->n_handlers; i++)
+		if (!strcmp(c->handlers[i].spec, spec)) {
+			*n = c->handlers[i].n_opts;
+			return c->handlers[i].n_opts ? c->handlers[i].opts : NULL;
+		}
+	return NULL;
+}
+
+void tp_config_free(struct tp_config *c)
+{
+	while (c->strs) {
+		struct tp_config_str *s = c->strs;
+		c->strs = s->next;
+		free(s);
+	}
+	for (size_t i = 0; i < c->n_handlers; i++)
+		free(c->handlers[i].opts);
+	free(c->name);
+	memset(c, 0, sizeof(*c));
+}

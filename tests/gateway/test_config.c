@@ -1,0 +1,579 @@
+/* SPDX-License-Identifier: MIT */
+/* tunplug — test of the YAML config file (gateway/src/config.c): a full file
+ * gives the same struct tp_options as the equivalent command line; the
+ * command line overrides the file (lists appended); per-handler options;
+ * and every error names the file, the line and the key.
+ * Prints "ok N <name>" / "not ok N <name>: why"; exits 1 on failure. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "options.h"
+
+static int n, failures;
+
+static void report(const char *name, const char *why, const char *detail)
+{
+	n++;
+	if (why) {
+		failures++;
+		printf("not ok %d %s: %s%s%s\n", n, name, why, detail ? " -- " : "",
+		       detail ? detail : "");
+	} else {
+		printf("ok %d %s%s%s\n", n, name, detail ? " -> " : "", detail ? detail : "");
+	}
+}
+
+/* argv for tp_options_parse*: static, the options point into it */
+static int argv_of(const char *const *args, char **argv)
+{
+	static char store[64][128];
+	int argc = 0;
+
+	argv[argc++] = "tunplug";
+	for (int i = 0; args[i]; i++) {
+		snprintf(store[argc], sizeof(store[argc]), "%s", args[i]);
+		argv[argc] = store[argc];
+		argc++;
+	}
+	argv[argc] = NULL;
+	return argc;
+}
+
+static int parse_text(struct tp_config *c, struct tp_options *o, const char *text, char *err,
+                      size_t errlen)
+{
+	tp_options_defaults(o);
+	return tp_config_parse(c, o, "test.yaml", text, strlen(text), err, errlen);
+}
+
+static bool str_eq(const char *a, const char *b)
+{
+	return a == b || (a && b && !strcmp(a, b));
+}
+
+/* NULL if *a and *b hold the same options (strings by content). */
+static const char *options_diff(const struct tp_options *a, const struct tp_options *b)
+{
+	static struct tp_options x, y;
+
+	if (!str_eq(a->tun_name, b->tun_name))
+		return "tun_name";
+	if (!str_eq(a->handler, b->handler))
+		return "handler";
+	if (!str_eq(a->bind_interface, b->bind_interface))
+		return "bind_interface";
+	if (a->n_dns != b->n_dns)
+		return "n_dns";
+	for (size_t i = 0; i < a->n_dns; i++)
+		if (!str_eq(a->dns_upstreams[i], b->dns_upstreams[i]))
+			return "dns_upstreams";
+	if (a->n_plugins != b->n_plugins)
+		return "n_plugins";
+	for (size_t i = 0; i < a->n_plugins; i++)
+		if (!str_eq(a->plugins[i], b->plugins[i]))
+			return "plugins";
+	/* everything else byte for byte, with the string pointers blanked */
+	memcpy(&x, a, sizeof(x));
+	memcpy(&y, b, sizeof(y));
+	x.tun_name = y.tun_name = NULL;
+	x.handler = y.handler = NULL;
+	x.bind_interface = y.bind_interface = NULL;
+	memset(x.dns_upstreams, 0, sizeof(x.dns_upstreams));
+	memset(y.dns_upstreams, 0, sizeof(y.dns_upstreams));
+	memset(x.plugins, 0, sizeof(x.plugins));
+	memset(y.plugins, 0, sizeof(y.plugins));
+	x.config_path = y.config_path = NULL;
+	x.check_config = y.check_config = false;
+	x.config = y.config = NULL;
+	if (memcmp(x.addrs, y.addrs, sizeof(x.addrs)) || x.n_addrs != y.n_addrs)
+		return "addrs";
+	if (memcmp(x.routes, y.routes, sizeof(x.routes)) || x.n_routes != y.n_routes)
+		return "routes";
+	if (memcmp(x.rules, y.rules, sizeof(x.rules)) || x.n_rules != y.n_rules)
+		return "rules";
+	if (x.mtu != y.mtu || x.mtu_set != y.mtu_set)
+		return "mtu";
+	if (x.no_offload != y.no_offload || x.allow_loopback != y.allow_loopback)
+		return "flags";
+	if (memcmp(&x, &y, sizeof(x)))
+		return "another field";
+	return NULL;
+}
+
+static const char full_yaml[] =
+        "# every key of the schema\n"
+        "tun:\n"
+        "  name: t0\n"
+        "  mtu: 9000\n"
+        "  addresses: [198.19.255.1/32, \"fd00:19::1/64\"]\n"
+        "  routes:\n"
+        "    - 198.19.0.0/16\n"
+        "    - 10.0.0.0/8\n"
+        "    - fd00:19::/48\n"
+        "  offload: false\n"
+        "handler: echo\n"
+        "rules:\n"
+        "  - {proto: tcp, dst: 198.19.0.0/16, port: 80-443, src: 10.0.0.0/8, handler: direct}\n"
+        "  - proto: udp\n"
+        "    port: 53\n"
+        "    handler: \"echo\"\n"
+        "handlers:\n"
+        "  echo: {greeting: hello, \"spaced key\": \"a value: with colon\"}\n"
+        "  direct:\n"
+        "dns: {upstreams: [\"1.1.1.1:53\", \"[fd00::53]:53\"]}\n"
+        "flows:\n"
+        "  max: 1000000\n"
+        "  connect-timeout: 3\n"
+        "  idle-timeout: 0\n"
+        "  buffer: 4096\n"
+        "  allow-loopback: true\n"
+        "udp: {timeout: 61, dns-timeout: 11, max-flows: 1000}\n"
+        "icmp: drop\n"
+        "outbound: {bind-interface: eth0, fwmark: 0x1234}\n"
+        "log-level: debug\n";
+
+static const char *const full_args[] = {
+        "--tun-name",
+        "t0",
+        "--mtu",
+        "9000",
+        "--address",
+        "198.19.255.1/32",
+        "--address",
+        "fd00:19::1/64",
+        "--route",
+        "198.19.0.0/16",
+        "--route",
+        "10.0.0.0/8",
+        "--route",
+        "fd00:19::/48",
+        "--no-offload",
+        "--handler",
+        "echo",
+        "--rule",
+        "proto=tcp,dst=198.19.0.0/16,port=80-443,src=10.0.0.0/8,handler=direct",
+        "--rule",
+        "proto=udp,port=53,handler=echo",
+        "--dns-upstream",
+        "1.1.1.1:53",
+        "--dns-upstream",
+        "[fd00::53]:53",
+        "--max-flows",
+        "1000000",
+        "--connect-timeout",
+        "3",
+        "--idle-timeout",
+        "0",
+        "--flow-buffer",
+        "4096",
+        "--allow-loopback",
+        "--udp-timeout",
+        "61",
+        "--udp-dns-timeout",
+        "11",
+        "--max-udp-flows",
+        "1000",
+        "--icmp",
+        "drop",
+        "--bind-interface",
+        "eth0",
+        "--fwmark",
+        "0x1234",
+        "--log-level",
+        "debug",
+        NULL,
+};
+
+static void test_full(void)
+{
+	static struct tp_options fo, co;
+	static struct tp_config c;
+	static char *argv[64];
+	char err[512];
+	const char *why = NULL;
+	int ret;
+
+	ret = parse_text(&c, &fo, full_yaml, err, sizeof(err));
+	if (!ret)
+		ret = tp_config_check(&c, &fo, 0, err, sizeof(err));
+	if (ret) {
+		report("full file parses", "error", err);
+		tp_config_free(&c);
+		return;
+	}
+	report("full file parses", NULL, NULL);
+	ret = tp_options_parse(&co, argv_of(full_args, argv), argv, err, sizeof(err));
+	if (ret)
+		why = "the equivalent command line failed";
+	else
+		why = options_diff(&fo, &co);
+	report("full file == equivalent command line", why, ret ? err : NULL);
+
+	/* per-handler options */
+	{
+		size_t k = 99;
+		const struct tp_handler_opt *opt = tp_config_handler_opts(&c, "echo", &k);
+
+		why = NULL;
+		if (!opt || k != 2)
+			why = "echo: expected 2 options";
+		else if (strcmp(opt[0].key, "greeting") || strcmp(opt[0].value, "hello") ||
+		         strcmp(opt[1].key, "spaced key") ||
+		         strcmp(opt[1].value, "a value: with colon"))
+			why = "echo: wrong key/value";
+		else if (tp_config_handler_opts(&c, "direct", &k) || k != 0)
+			why = "direct: empty entry should give no options";
+		else if (tp_config_handler_opts(&c, "socks5://x:1", &k) || k != 0)
+			why = "unknown spec should give none";
+		else if (tp_config_handler_opts(NULL, "echo", &k) || k != 0)
+			why = "NULL config should give none";
+		report("per-handler options", why, NULL);
+	}
+	tp_config_free(&c);
+}
+
+/* CLI over file: scalars replaced, lists appended after the file's. */
+static void test_override(void)
+{
+	static struct tp_options o;
+	static struct tp_config c;
+	static char *argv[64];
+	static const char *const args[] = {
+	        "--mtu",       "1400",         "--handler",        "direct",
+	        "--route",     "192.0.2.0/24", "--rule",           "port=22,handler=echo",
+	        "--log-level", "warn",         "--allow-loopback", NULL};
+	char err[512];
+	const char *why = NULL;
+	int ret;
+
+	ret = parse_text(&c, &o, full_yaml, err, sizeof(err));
+	if (!ret)
+		ret = tp_options_parse_over(&o, argv_of(args, argv), argv, err, sizeof(err));
+	if (ret)
+		why = "parse failed";
+	else if (o.mtu != 1400 || !o.mtu_set)
+		why = "mtu not overridden";
+	else if (strcmp(o.handler, "direct"))
+		why = "handler not overridden";
+	else if (o.log_level != TP_LOG_WARN)
+		why = "log-level not overridden";
+	else if (o.n_routes != 4 || o.routes[0].prefix != 16 || o.routes[3].prefix != 24)
+		why = "routes: CLI not appended after the file's three";
+	else if (o.n_rules != 3 || o.rules[2].port_lo != 22 || strcmp(o.rules[2].handler, "echo") ||
+	         o.rules[0].port_lo != 80)
+		why = "rules: CLI not appended after the file's two";
+	else if (strcmp(o.tun_name, "t0") || o.max_flows != 1000000 || !o.icmp_drop)
+		why = "file values not kept";
+	report("command line overrides the file", why, ret ? err : NULL);
+	tp_config_free(&c);
+}
+
+struct bad_case {
+	const char *name;
+	const char *yaml;
+	unsigned line;
+	const char *want[3]; /* substrings of the message */
+};
+
+static const struct bad_case bad[] = {
+        /* bad YAML: libyaml's problem with the line */
+        {"bad YAML: unclosed flow mapping",
+         "log-level: info\ntun: {mtu: 1500\nflows: {max: 1}\n",
+         3,
+         {"bad YAML", "did not find expected"}},
+        {"bad YAML: tab indentation", "tun:\n\tmtu: 1500\n", 2, {"bad YAML", "cannot start any token"}},
+        {"bad YAML: bad indentation",
+         "tun:\n  mtu: 1500\n name: x\n",
+         3,
+         {"bad YAML", "did not find expected key"}},
+        {"bad YAML: undefined alias", "tun: *nothing\n", 1, {"bad YAML", "undefined alias"}},
+        {"bad YAML: invalid UTF-8", "log-level: info\nicmp: \"\xff\"\n", 2, {"bad YAML"}},
+        {"second document", "log-level: info\n---\nicmp: drop\n", 3, {"second YAML document"}},
+        {"top level a list", "- a\n- b\n", 1, {"top level", "a list"}},
+        /* unknown keys at each level */
+        {"unknown key: top", "log-level: info\nmtu: 1500\n", 2, {"unknown key \"mtu\""}},
+        {"unknown key: tun",
+         "tun:\n  name: tp0\n  mtuu: 1500\n",
+         3,
+         {"unknown key \"mtuu\"", "\"tun\""}},
+        {"unknown key: flows", "flows: {maxx: 1}\n", 1, {"unknown key \"maxx\"", "\"flows\""}},
+        {"unknown key: udp", "udp:\n  timeout: 5\n  ttl: 1\n", 3, {"unknown key \"ttl\"", "udp"}},
+        {"unknown key: dns",
+         "dns: {upstream: [\"1.1.1.1:53\"]}\n",
+         1,
+         {"unknown key \"upstream\""}},
+        {"unknown key: outbound",
+         "outbound:\n  mark: 7\n",
+         2,
+         {"unknown key \"mark\"", "outbound"}},
+        {"unknown key: rule",
+         "rules:\n  - handler: direct\n    dport: 80\n",
+         3,
+         {"unknown key \"dport\"", "rules[0]"}},
+        /* bad values, each validated like the option it stands for */
+        {"bad number: mtu",
+         "tun:\n  name: tp0\n  mtu: abc\n",
+         3,
+         {"key \"tun.mtu\"", "\"abc\" is not a number in 576..65535"}},
+        {"bad number: mtu too big", "tun: {mtu: 70000}\n", 1, {"tun.mtu", "70000"}},
+        {"bad number: negative timeout",
+         "flows: {idle-timeout: -1}\n",
+         1,
+         {"flows.idle-timeout", "-1"}},
+        {"bad number: empty", "udp:\n  max-flows:\n", 2, {"udp.max-flows", "\"\""}},
+        {"bad number: fwmark", "outbound: {fwmark: 0xzz}\n", 1, {"outbound.fwmark", "0xzz"}},
+        {"bad CIDR: address",
+         "tun:\n  addresses:\n    - 10.0.0.1/24\n    - 300.1.2.3/8\n",
+         4,
+         {"key \"tun.addresses\"", "300.1.2.3/8", "address/prefix"}},
+        {"bad CIDR: route", "tun: {routes: [10.0.0.0/40]}\n", 1, {"tun.routes", "10.0.0.0/40"}},
+        {"bad CIDR: rule dst",
+         "rules:\n  - handler: direct\n  - dst: 10.0.0.0/33\n    handler: direct\n",
+         3,
+         {"key \"rules[1].dst\"", "10.0.0.0/33"}},
+        {"bad port: rule",
+         "rules:\n  - {port: 443-80, handler: direct}\n",
+         2,
+         {"key \"rules[0].port\"", "443-80", "1..65535"}},
+        {"bad port: zero",
+         "rules:\n  - {port: 0, handler: direct}\n",
+         2,
+         {"rules[0].port", "\"0\""}},
+        {"bad proto", "rules:\n  - {proto: sctp, handler: echo}\n", 2, {"rules[0].proto", "sctp"}},
+        {"rule without handler", "rules:\n  - {port: 80}\n", 2, {"rules[0]", "handler missing"}},
+        {"bad dns upstream",
+         "dns:\n  upstreams: [\"1.1.1.1\"]\n",
+         2,
+         {"dns.upstreams", "ADDR:PORT"}},
+        {"bad interface name",
+         "outbound: {bind-interface: \"a/b\"}\n",
+         1,
+         {"outbound.bind-interface", "interface name"}},
+        {"bad tun name", "tun: {name: abcdefghijklmnopq}\n", 1, {"tun.name", "abcdefghijklmnopq"}},
+        {"bad log level", "log-level: loud\n", 1, {"key \"log-level\"", "loud", "debug"}},
+        {"bad icmp", "icmp: maybe\n", 1, {"key \"icmp\"", "maybe", "reply|drop"}},
+        {"bad bool", "tun:\n  offload: yes\n", 2, {"tun.offload", "not true or false"}},
+        {"bad handler spec key",
+         "handlers:\n  \"://x\": {a: b}\n",
+         2,
+         {"key \"handlers\"", "://x", "spec"}},
+        /* wrong types: list vs scalar vs mapping */
+        {"type: list for a scalar",
+         "tun:\n  mtu: [1500]\n",
+         2,
+         {"tun.mtu", "expected a scalar", "a list"}},
+        {"type: scalar for a list",
+         "tun:\n  addresses: 10.0.0.1/8\n",
+         2,
+         {"tun.addresses", "expected a list", "a scalar"}},
+        {"type: scalar for a section", "flows: 5\n", 1, {"key \"flows\"", "expected a mapping"}},
+        {"type: list for a section",
+         "udp: [1, 2]\n",
+         1,
+         {"key \"udp\"", "expected a mapping", "a list"}},
+        {"type: mapping in a list",
+         "dns:\n  upstreams:\n    - {a: b}\n",
+         3,
+         {"dns.upstreams", "a mapping"}},
+        {"type: rules a mapping",
+         "rules: {handler: direct}\n",
+         1,
+         {"key \"rules\"", "expected a list"}},
+        {"type: rule a scalar",
+         "rules:\n  - proto=tcp,handler=direct\n",
+         2,
+         {"rules[0]", "expected a mapping", "a scalar"}},
+        {"type: rule value a list",
+         "rules:\n  - {handler: [direct]}\n",
+         2,
+         {"rules[0].handler", "a list"}},
+        {"type: handler options a list",
+         "handlers:\n  echo: [a, b]\n",
+         2,
+         {"handlers[echo]", "expected a mapping"}},
+        {"type: handler option value a mapping",
+         "handlers:\n  echo:\n    a: {b: c}\n",
+         3,
+         {"handlers[echo].a", "expected a scalar"}},
+        {"type: handler a list", "handler: [direct]\n", 1, {"key \"handler\"", "a list"}},
+        {"type: mapping key", "tun:\n  [a]: 1\n", 2, {"a key in \"tun\"", "a list"}},
+        /* duplicate keys at each level */
+        {"duplicate key: top",
+         "log-level: info\nicmp: drop\nlog-level: debug\n",
+         3,
+         {"duplicate key \"log-level\"", "line 1"}},
+        {"duplicate key: tun",
+         "tun:\n  mtu: 1500\n  mtu: 1400\n",
+         3,
+         {"duplicate key \"mtu\"", "\"tun\"", "line 2"}},
+        {"duplicate key: rule",
+         "rules:\n  - handler: direct\n    port: 80\n    port: 81\n",
+         4,
+         {"duplicate key \"port\"", "rules[0]"}},
+        {"duplicate key: handlers",
+         "handlers:\n  echo: {}\n  echo: {a: b}\n",
+         3,
+         {"duplicate key \"echo\"", "handlers"}},
+        {"duplicate key: handler options",
+         "handlers:\n  echo:\n    a: 1\n    a: 2\n",
+         4,
+         {"duplicate key \"a\"", "handlers[echo]"}},
+        /* limits */
+        {"too many rules", NULL, 0, {"at most 48 rules"}},
+};
+
+static void test_bad(void)
+{
+	static struct tp_options o;
+	static struct tp_config c;
+	static char many[8192];
+	char err[512], prefix[64], name[128];
+
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		const struct bad_case *b = &bad[i];
+		const char *text = b->yaml, *why = NULL;
+		unsigned line = b->line;
+		int ret;
+
+		if (!text) { /* too many rules: TP_OPT_MAX_RULES + 1 */
+			size_t off = (size_t)snprintf(many, sizeof(many), "rules:\n");
+			for (int k = 0; k <= TP_OPT_MAX_RULES; k++)
+				off += (size_t)snprintf(many + off, sizeof(many) - off,
+				                        "  - {port: %d, handler: direct}\n", k + 1);
+			text = many;
+			line = TP_OPT_MAX_RULES + 2;
+		}
+		ret = parse_text(&c, &o, text, err, sizeof(err));
+		snprintf(prefix, sizeof(prefix), "tunplug: test.yaml:%u: ", line);
+		if (ret != -EINVAL)
+			why = "not rejected with -EINVAL";
+		else if (strncmp(err, prefix, strlen(prefix)))
+			why = "message does not start with tunplug: test.yaml:LINE:";
+		for (int k = 0; !why && k < 3 && b->want[k]; k++)
+			if (!strstr(err, b->want[k]))
+				why = b->want[k];
+		if (!why && strchr(err, '\n'))
+			why = "message has a newline";
+		snprintf(name, sizeof(name), "error: %s", b->name);
+		report(name, why, err);
+		tp_config_free(&c);
+	}
+}
+
+/* Checks that need the whole file (tp_config_check). */
+static void test_check(void)
+{
+	static const struct {
+		const char *name, *yaml;
+		size_t plugins;
+		const char *want; /* NULL: must pass */
+	} cases[] = {
+	        {"unknown default handler", "log-level: info\nhandler: nope\n", 0,
+	         "tunplug: test.yaml:2: key \"handler\": \"nope\" is not a handler"},
+	        {"unknown rule handler",
+	         "rules:\n  - handler: direct\n  - {port: 80, handler: \"nope://x\"}\n", 0,
+	         "tunplug: test.yaml:3: key \"rules[1].handler\": \"nope://x\" is not a handler"},
+	        {"unknown handler in handlers", "handlers:\n  echo: {}\n  nope: {a: b}\n", 0,
+	         "tunplug: test.yaml:3: key \"handlers\": \"nope\" is not a handler"},
+	        {"plugin handler with plugins in the file",
+	         "plugins: [/x/upper.so]\nhandler: upper\n", 0, NULL},
+	        {"plugin handler with plugins on the command line", "handler: upper\n", 1, NULL},
+	        {"tun.fd with routes", "tun:\n  fd: 3\n  routes: [10.0.0.0/8]\n", 0,
+	         "tunplug: test.yaml:3: key \"tun.routes\": cannot be combined with tun.fd"},
+	        {"tun.fd with mtu", "tun: {mtu: 1400, fd: 3}\n", 0,
+	         "tunplug: test.yaml:1: key \"tun.mtu\": cannot be combined with tun.fd"},
+	        {"tun.fd alone", "tun: {fd: 3}\n", 0, NULL},
+	        {"empty file", "", 0, NULL},
+	        {"only a comment", "# nothing\n", 0, NULL},
+	        {"empty sections", "tun:\nflows: ~\nrules: []\nhandlers: {}\n", 0, NULL},
+	};
+	static struct tp_options o;
+	static struct tp_config c;
+	char err[512], name[128];
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		const char *why = NULL;
+		int ret = parse_text(&c, &o, cases[i].yaml, err, sizeof(err));
+
+		if (!ret)
+			ret = tp_config_check(&c, &o, cases[i].plugins, err, sizeof(err));
+		if (cases[i].want && !ret)
+			why = "accepted";
+		else if (cases[i].want && strncmp(err, cases[i].want, strlen(cases[i].want)))
+			why = cases[i].want;
+		else if (!cases[i].want && ret)
+			why = "rejected";
+		snprintf(name, sizeof(name), "check: %s", cases[i].name);
+		report(name, why, ret ? err : NULL);
+		tp_config_free(&c);
+	}
+}
+
+/* Whole file + command line as main does it; --tun-fd across the two. */
+static void test_cross(void)
+{
+	static struct tp_options o;
+	static struct tp_config c;
+	static char *argv[64];
+	static const char *const args[] = {"--tun-fd", "3", NULL};
+	char err[512];
+	int ret = parse_text(&c, &o, "tun:\n  routes: [10.0.0.0/8]\n", err, sizeof(err));
+
+	if (!ret)
+		ret = tp_options_parse_over(&o, argv_of(args, argv), argv, err, sizeof(err));
+	report("--tun-fd on the command line with tun.routes in the file",
+	       ret == -EINVAL && strstr(err, "tun fd") && strstr(err, "config file")
+	               ? NULL
+	               : "not rejected",
+	       err);
+	tp_config_free(&c);
+}
+
+/* tp_config_load: a real file, and a missing one. */
+static void test_load(void)
+{
+	static struct tp_options o;
+	static struct tp_config c;
+	char path[] = "/tmp/tp-test-config-XXXXXX";
+	char err[512];
+	const char *why = NULL;
+	int fd = mkstemp(path), ret;
+
+	if (fd < 0 || write(fd, "tun: {mtu: 1280}\nicmp: [x]\n", 27) != 27) {
+		report("load a file", "cannot write a temporary file", NULL);
+		return;
+	}
+	close(fd);
+	tp_options_defaults(&o);
+	ret = tp_config_load(&c, &o, path, err, sizeof(err));
+	if (ret != -EINVAL || strncmp(err, "tunplug: ", 9) || !strstr(err, path) ||
+	    !strstr(err, ":2: key \"icmp\""))
+		why = "error does not name the file, line 2 and icmp";
+	tp_config_free(&c);
+	unlink(path);
+	report("load a file (message names it)", why, err);
+
+	tp_options_defaults(&o);
+	ret = tp_config_load(&c, &o, "/nonexistent/tunplug.yaml", err, sizeof(err));
+	report("load a missing file",
+	       ret == -ENOENT && strstr(err, "/nonexistent/tunplug.yaml") ? NULL : "not -ENOENT",
+	       err);
+	tp_config_free(&c);
+}
+
+int main(void)
+{
+	test_full();
+	test_override();
+	test_bad();
+	test_check();
+	test_cross();
+	test_load();
+	printf("1..%d\n", n);
+	return failures ? 1 : 0;
+}
