@@ -8,6 +8,9 @@ static const struct tp_handler *const builtins[] = {
         &tp__handler_direct,
         &tp__handler_dns,
         &tp__handler_echo,
+        &tp__handler_http,
+        &tp__handler_redirect,
+        &tp__handler_reject,
         &tp__handler_socks5,
 };
 

@@ -8,6 +8,9 @@
 extern const struct tp_handler tp__handler_direct;
 extern const struct tp_handler tp__handler_dns;
 extern const struct tp_handler tp__handler_echo;
+extern const struct tp_handler tp__handler_http;
+extern const struct tp_handler tp__handler_redirect;
+extern const struct tp_handler tp__handler_reject;
 extern const struct tp_handler tp__handler_socks5;
 
 #endif

@@ -256,6 +256,7 @@ int tp_http_status_errno(int status)
 	if (status >= 200 && status <= 299)
 		return 0;
 	switch (status) {
+	case 401: /* tinyproxy 1.11 answers a CONNECT with bad credentials so */
 	case 407:
 		return -ECONNRESET;
 	case 403:

@@ -60,9 +60,10 @@ struct tp_http_resp {
 int tp_http_parse_head(const char *buf, size_t len, struct tp_http_resp *r);
 
 /* What a CONNECT answer means for the client's flow: 0 for 2xx (tunnel up),
- * else the -errno to refuse the flow with: 407 -> -ECONNRESET (proxy
- * authentication), 403/405 -> -ECONNREFUSED, 502/503 -> -EHOSTUNREACH, 504
- * -> -ETIMEDOUT, anything else -> -ECONNREFUSED. */
+ * else the -errno to refuse the flow with: 407 and 401 (tinyproxy 1.11
+ * answers bad credentials with 401) -> -ECONNRESET (proxy authentication),
+ * 403/405 -> -ECONNREFUSED, 502/503 -> -EHOSTUNREACH, 504 -> -ETIMEDOUT,
+ * anything else -> -ECONNREFUSED. */
 int tp_http_status_errno(int status);
 
 #endif

@@ -183,6 +183,7 @@ static void test_status(void)
 	CHECK_EQ(tp_http_status_errno(200), 0, "200");
 	CHECK_EQ(tp_http_status_errno(204), 0, "204");
 	CHECK_EQ(tp_http_status_errno(407), -ECONNRESET, "407");
+	CHECK_EQ(tp_http_status_errno(401), -ECONNRESET, "401 (tinyproxy, bad credentials)");
 	CHECK_EQ(tp_http_status_errno(403), -ECONNREFUSED, "403");
 	CHECK_EQ(tp_http_status_errno(405), -ECONNREFUSED, "405");
 	CHECK_EQ(tp_http_status_errno(502), -EHOSTUNREACH, "502");

@@ -1,0 +1,148 @@
+/* SPDX-License-Identifier: MIT */
+/* tunplug — the http handler: TCP flows through an HTTP proxy with CONNECT.
+ *
+ *   --handler http://198.18.0.2:3128
+ *   --handler http://user:secret@proxy.example:8080   (Basic authentication;
+ *                                        percent-encode ':' '@' '%' in them)
+ *
+ * For every TCP flow, the client's SYN is held while tunplug connects to
+ * the proxy and sends
+ *   CONNECT <original destination>:<port> HTTP/1.1   ([v6]:port for IPv6)
+ *   Host: <the same>
+ *   Proxy-Authorization: Basic <base64(user:pass)>   (when given)
+ * The answer's head is read byte-exactly up to its blank line (whatever
+ * follows belongs to the tunnel and is relayed to the client). A 2xx answer
+ * accepts the flow and splices it to the proxy connection; anything else
+ * refuses it with a RST:
+ *   407 or 401 (authentication required or failed: a warning says which;
+ *   tinyproxy 1.11 answers bad credentials with 401), 403,
+ *   405, 5xx, a malformed or > 8 KiB head, the proxy closing or not
+ *   answering within --connect-timeout, or the proxy being unreachable.
+ * UDP cannot go through CONNECT: udp_datagram answers TP_DECLINED, so a
+ * later rule or the default handler gets the flow (or ICMP port
+ * unreachable if there is none). The proxy's name is resolved once at
+ * start-up. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include "builtin.h"
+#include "httpmsg.h"
+#include "upconn.h"
+
+struct httpc {
+	const struct tp_host *host;
+	struct sockaddr_storage proxy;
+	struct tp_http_target t;
+	char who[300]; /* "http proxy HOST:PORT" (no credentials) */
+};
+
+static int httpc_init(const struct tp_host *host, const struct tp_handler_args *args, void **state)
+{
+	struct httpc *h;
+	const char *why;
+	char err[200];
+	int ret;
+
+	h = calloc(1, sizeof(*h));
+	if (!h)
+		return -ENOMEM;
+	if (tp_http_parse_target(args->target, true, &h->t, err, sizeof(err))) {
+		/* err quotes the target, which may hold a password: not logged */
+		host->log(0, "http: bad proxy address (want http://[USER:PASS@]HOST:PORT)");
+		free(h);
+		return -EINVAL;
+	}
+	ret = tp_upconn_resolve(h->t.host, h->t.port, &h->proxy, &why);
+	if (ret) {
+		host->log(0, "http: proxy %s: %s", h->t.host, why);
+		free(h);
+		return ret;
+	}
+	h->host = host;
+	snprintf(h->who, sizeof(h->who),
+	         h->proxy.ss_family == AF_INET6 ? "http proxy [%s]:%u" : "http proxy %s:%u",
+	         h->t.host, h->t.port);
+	*state = h;
+	return 0;
+}
+
+static int httpc_on_head(void *ud, const char *buf, size_t len)
+{
+	struct httpc *h = ud;
+	struct tp_http_resp r;
+	int err;
+
+	if (tp_http_parse_head(buf, len, &r)) {
+		h->host->log(1, "%s: malformed answer to CONNECT", h->who);
+		return -ECONNRESET;
+	}
+	err = tp_http_status_errno(r.status);
+	if (r.status == 407 || r.status == 401)
+		h->host->log(1, "%s: authentication %s (%d %s)", h->who,
+		             h->t.has_auth ? "failed" : "required", r.status, r.reason);
+	else if (err)
+		h->host->log(3, "%s: CONNECT refused: %d %s", h->who, r.status, r.reason);
+	return err;
+}
+
+static int httpc_tcp_accept(void *state, struct tp_flow *f)
+{
+	struct httpc *h = state;
+	const struct tp_flow_info *fi = h->host->flow_info(f);
+	char buf[1400];
+	struct tp_upconn_req req = {
+	        .who = h->who,
+	        .to = (const struct sockaddr *)&h->proxy,
+	        .to_is_proxy = true,
+	        .send = buf,
+	        .on_head = httpc_on_head,
+	        .ud = h,
+	};
+	int n;
+
+	n = tp_http_connect_request(buf, sizeof(buf), (const struct sockaddr *)&fi->dst,
+	                            h->t.has_auth ? h->t.user : NULL, h->t.pass);
+	if (n < 0)
+		return n;
+	req.send_len = (size_t)n;
+	return tp_upconn_start(h->host, f, &req);
+}
+
+static int httpc_udp_datagram(void *state, struct tp_flow *f, const void *buf, size_t len)
+{
+	(void)state;
+	(void)f;
+	(void)buf;
+	(void)len;
+	return TP_DECLINED; /* CONNECT carries TCP only */
+}
+
+static void httpc_flow_close(void *state, struct tp_flow *f, int err)
+{
+	struct httpc *h = state;
+
+	(void)err;
+	tp_upconn_flow_close(h->host, f); /* only TCP flows are ever ours */
+}
+
+static void httpc_fini(void *state)
+{
+	struct httpc *h = state;
+
+	memset(h->t.pass, 0, sizeof(h->t.pass));
+	free(h);
+}
+
+const struct tp_handler tp__handler_http = {
+        .abi_version = TP_HANDLER_ABI,
+        .struct_size = sizeof(struct tp_handler),
+        .name = "http",
+        .init = httpc_init,
+        .tcp_accept = httpc_tcp_accept,
+        .flow_close = httpc_flow_close,
+        .fini = httpc_fini,
+        .udp_datagram = httpc_udp_datagram,
+};

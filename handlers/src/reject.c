@@ -1,0 +1,69 @@
+/* SPDX-License-Identifier: MIT */
+/* tunplug — the reject handler: refuse every flow it is given.
+ *
+ *   reject        TCP: RST (-ECONNREFUSED); UDP: ICMP port unreachable
+ *                 (-ECONNREFUSED) for the flow's first datagram.
+ *   reject://drop TCP: RST as above (a handler has no way to leave a SYN
+ *                 unanswered for good); UDP: datagrams are
+ *                 taken and silently dropped (the flow stays in the table
+ *                 until it is idle, so no ICMP is ever sent for it).
+ * Typical use: --rule proto=udp,port=443,handler=reject (block QUIC). */
+#include <errno.h>
+#include <string.h>
+
+#include "builtin.h"
+
+/* The instance state is not a pointer to anything: 1 = drop UDP. */
+static char reject_drop_mode;
+
+static int reject_init(const struct tp_host *host, const struct tp_handler_args *args, void **state)
+{
+	if (!strcmp(args->target, "")) {
+		*state = NULL;
+		return 0;
+	}
+	if (!strcmp(args->target, "drop")) {
+		*state = &reject_drop_mode;
+		return 0;
+	}
+	host->log(0, "reject: unknown option \"%s\" (want reject or reject://drop)", args->target);
+	return -EINVAL;
+}
+
+static int reject_tcp_accept(void *state, struct tp_flow *f)
+{
+	(void)state;
+	(void)f;
+	return -ECONNREFUSED;
+}
+
+static int reject_udp_datagram(void *state, struct tp_flow *f, const void *buf, size_t len)
+{
+	(void)f;
+	(void)buf;
+	(void)len;
+	return state ? TP_OK : -ECONNREFUSED;
+}
+
+static void reject_flow_close(void *state, struct tp_flow *f, int err)
+{
+	(void)state;
+	(void)f;
+	(void)err;
+}
+
+static void reject_fini(void *state)
+{
+	(void)state;
+}
+
+const struct tp_handler tp__handler_reject = {
+        .abi_version = TP_HANDLER_ABI,
+        .struct_size = sizeof(struct tp_handler),
+        .name = "reject",
+        .init = reject_init,
+        .tcp_accept = reject_tcp_accept,
+        .flow_close = reject_flow_close,
+        .fini = reject_fini,
+        .udp_datagram = reject_udp_datagram,
+};
