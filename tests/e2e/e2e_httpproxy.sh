@@ -1,0 +1,159 @@
+#!/usr/bin/env bash
+# e2e_httpproxy: the http handler (HTTP CONNECT) against Debian's tinyproxy,
+# which runs in the server namespace on $TP_S4 (8888 open, 8889 with
+# BasicAuth user/pass; ConnectPort limits CONNECT to the test ports).
+#  - --handler http://$TP_S4:8888: 20 MiB client->server and server->client
+#    over IPv4 destinations, 5 MiB each way to an IPv6 destination
+#    (CONNECT [fd00:19::1]:port), sha256 checked at the receiving end; the
+#    server->client transfers start with the server's bytes, which tinyproxy
+#    may send right behind its "200" (the handler must not swallow them)
+#  - 50 concurrent flows through the proxy (256 KiB each way), each echo
+#    verified; no half-close (tinyproxy ends a tunnel at the client's FIN)
+#  - a closed port behind the proxy (tinyproxy answers 500) and a port
+#    ConnectPort forbids (403): the client's connect is refused within 2 s
+#  - UDP is declined by the http handler: ICMP port unreachable
+#  - http://user:pass@$TP_S4:8889: 20 MiB upload and 50 concurrent flows
+#  - a wrong password and no credentials: connect fails within 2 s, the
+#    log says "authentication failed" / "authentication required"
+#  - a proxy nobody listens on: connect refused within 2 s, logged
+set -euo pipefail
+# shellcheck source=lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+tp_require_root tinyproxy socat sha256sum
+if tp_kernel_mode; then echo "SKIP: $TP_TEST: tests tunplug's http handler, no kernel mode"; exit 77; fi
+tp_require_tunplug "${1:-}"
+tp_topo_up
+
+MIB=${TP_HTTPPROXY_MIB:-20}
+V6_MIB=${TP_HTTPPROXY6_MIB:-5}
+XFER_TIMEOUT=${TP_XFER_TIMEOUT:-120}
+UDPTOOL=$TP_E2E_DIR/udptool.py
+ECHOFLOWS=$TP_E2E_DIR/echoflows.py
+HPORT=7300     # echo server for the concurrent flows
+CLOSED=7399    # allowed by ConnectPort, nobody listens
+FORBIDDEN=7398 # not in ConnectPort: 403
+tp_mkfile "$TP_TMP/big.bin" "$MIB"
+head -c "$((V6_MIB * 1024 * 1024))" "$TP_TMP/big.bin" >"$TP_TMP/v6.bin"
+
+# tinyproxy_conf PORT [BasicAuth line]: a config for a proxy on $TP_S4:PORT
+tinyproxy_conf() {
+  local port=$1 auth=${2:-} p
+  {
+    echo "Port $port"
+    echo "Listen $TP_S4"
+    echo "Timeout 120"
+    echo "MaxClients 300"
+    echo "LogLevel Info"
+    echo "DisableViaHeader Yes"
+    echo "Allow $TP_C4"
+    for p in 5001 5002 5003 5004 5005 5006 "$HPORT" "$CLOSED"; do echo "ConnectPort $p"; done
+    [[ -z $auth ]] || echo "$auth"
+  } >"$TP_TMP/tinyproxy-$port.conf"
+}
+tinyproxy_conf 8888
+tinyproxy_conf 8889 "BasicAuth user pass"
+tp_bg tinyproxy-8888 "$NS_S" tinyproxy -d -c "$TP_TMP/tinyproxy-8888.conf"
+tp_bg tinyproxy-8889 "$NS_S" tinyproxy -d -c "$TP_TMP/tinyproxy-8889.conf"
+tp_bg echoflows "$NS_S" "$PYTHON" "$ECHOFLOWS" server --host "$TP_DST4" --host "$TP_DST6" \
+  --port "$HPORT" --timeout 300
+tp_wait_listen "$NS_S" 8888
+tp_wait_listen "$NS_S" 8889
+tp_wait_listen "$NS_S" "$HPORT" 5 2
+
+# upload FAM ADDR PORT FILE WHAT: client sends FILE, the server hashes what it got
+upload() {
+  local fam=$1 addr=$2 port=$3 file=$4 what=$5 want got spid t0 ms
+  want=$(sha_of "$file")
+  tp_bg "up-$port" "$NS_S" timeout "$XFER_TIMEOUT" bash -c \
+    "socat -u TCP${fam}-LISTEN:$port,bind=$addr,reuseaddr STDOUT | sha256sum >'$TP_TMP/up-$port.sum'"
+  spid=$TP_LAST_PID
+  tp_wait_listen "$NS_S" "$port"
+  t0=$(now_ms)
+  nsc timeout "$XFER_TIMEOUT" socat -u "FILE:$file" "TCP${fam}:$addr:$port" ||
+    fail "$what: client socat failed"
+  wait "$spid" || fail "$what: server side failed or timed out"
+  ms=$(($(now_ms) - t0))
+  got=$(cut -d' ' -f1 "$TP_TMP/up-$port.sum")
+  [[ $got == "$want" ]] || fail "$what: server got sha256 $got, sent $want"
+  ok "$what: sha256 matches ($ms ms)"
+}
+
+# download FAM ADDR PORT FILE WHAT: the server sends FILE at once, the client hashes it
+download() {
+  local fam=$1 addr=$2 port=$3 file=$4 what=$5 want got spid t0 ms
+  want=$(sha_of "$file")
+  tp_bg "down-$port" "$NS_S" timeout "$XFER_TIMEOUT" socat -u "FILE:$file" \
+    "TCP${fam}-LISTEN:$port,bind=$addr,reuseaddr"
+  spid=$TP_LAST_PID
+  tp_wait_listen "$NS_S" "$port"
+  t0=$(now_ms)
+  got=$(nsc timeout "$XFER_TIMEOUT" bash -c "socat -u TCP${fam}:$addr:$port STDOUT | sha256sum" |
+    cut -d' ' -f1) || fail "$what: client side failed"
+  wait "$spid" || fail "$what: server socat failed or timed out"
+  ms=$(($(now_ms) - t0))
+  [[ $got == "$want" ]] || fail "$what: client got sha256 $got, server sent $want"
+  ok "$what: sha256 matches ($ms ms)"
+}
+
+# probe WHAT HOST PORT MAX: the client's connect must fail (refused or reset) within MAX s
+probe() {
+  local what=$1 host=$2 port=$3 max=$4 out
+  out=$(nsc timeout 20 "$PYTHON" "$TP_TOOL" connect --host "$host" --port "$port" \
+    --expect error --max "$max" --timeout 10) || fail "$what: want an error within ${max}s, got: $out"
+  grep -q '"result": "ECONNREFUSED"' <<<"$out" || fail "$what: want ECONNREFUSED, got: $out"
+  ok "$what: $out"
+}
+
+concurrent() { # WHAT HOST
+  local out
+  out=$(nsc timeout 90 "$PYTHON" "$ECHOFLOWS" client --host "$2" --port "$HPORT" -n 50 \
+    --size 262144 --timeout 60) || fail "$1: $out"
+  ok "$1: $out"
+}
+
+# ---- open proxy ----
+tp_gw_start --connect-timeout 5 --handler "http://$TP_S4:8888"
+upload 4 "$TP_DST4" 5001 "$TP_TMP/big.bin" "via proxy: upload $MIB MiB to $TP_DST4"
+download 4 "$TP_DST4" 5002 "$TP_TMP/big.bin" "via proxy: download $MIB MiB from $TP_DST4"
+upload 6 "[$TP_DST6]" 5003 "$TP_TMP/v6.bin" "via proxy: upload $V6_MIB MiB to [$TP_DST6] (CONNECT [v6]:port)"
+download 6 "[$TP_DST6]" 5004 "$TP_TMP/v6.bin" "via proxy: download $V6_MIB MiB from [$TP_DST6]"
+concurrent "via proxy: 50 concurrent flows to $TP_DST4:$HPORT, each verified" "$TP_DST4"
+concurrent "via proxy: 50 concurrent flows to [$TP_DST6]:$HPORT, each verified" "$TP_DST6"
+probe "via proxy: closed port $TP_DST4:$CLOSED (proxy answers 500)" "$TP_DST4" "$CLOSED" 2
+probe "via proxy: port $FORBIDDEN not in ConnectPort (403)" "$TP_DST4" "$FORBIDDEN" 2
+out=$(nsc timeout 10 "$PYTHON" "$UDPTOOL" refused --host "$TP_DST4" --port 5005 --max 2) ||
+  fail "UDP through the http handler: want ICMP port unreachable, got: $out"
+ok "UDP is declined by the http handler: $out"
+tp_gw_check_alive
+tp_gw_stop_ok
+
+# ---- proxy with BasicAuth ----
+tp_gw_start --connect-timeout 5 --handler "http://user:pass@$TP_S4:8889"
+upload 4 "$TP_DST4" 5005 "$TP_TMP/big.bin" "via authenticated proxy: upload $MIB MiB"
+concurrent "via authenticated proxy: 50 concurrent flows, each verified" "$TP_DST4"
+tp_gw_check_alive
+tp_gw_stop_ok
+
+tp_gw_start --connect-timeout 5 --handler "http://user:wrong@$TP_S4:8889"
+probe "wrong password" "$TP_DST4" "$HPORT" 2
+grep -q "http proxy $TP_S4:8889: authentication failed" "$TP_GW_LOG" ||
+  fail "wrong password: no 'authentication failed' in the log"
+ok "wrong password: the log says why: $(grep -m1 'authentication failed' "$TP_GW_LOG")"
+tp_gw_stop_ok
+
+tp_gw_start --connect-timeout 5 --handler "http://$TP_S4:8889"
+probe "no credentials for an authenticating proxy" "$TP_DST4" "$HPORT" 2
+grep -q "http proxy $TP_S4:8889: authentication required" "$TP_GW_LOG" ||
+  fail "no credentials: no 'authentication required' in the log"
+ok "no credentials: the log says why: $(grep -m1 'authentication required' "$TP_GW_LOG")"
+tp_gw_stop_ok
+
+# ---- nobody listens on the proxy port ----
+tp_gw_start --connect-timeout 5 --handler "http://$TP_S4:8999"
+probe "proxy not listening" "$TP_DST4" "$HPORT" 2
+grep -q "http proxy $TP_S4:8999: cannot connect" "$TP_GW_LOG" ||
+  fail "proxy not listening: no 'cannot connect' in the log"
+ok "proxy not listening: logged: $(grep -m1 'cannot connect' "$TP_GW_LOG")"
+tp_gw_stop_ok
+echo "e2e_httpproxy: PASS"
