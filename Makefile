@@ -9,9 +9,9 @@ BUILD_FUZZ ?= build-fuzz
 JOBS       ?= $(shell nproc)
 CMAKE_ARGS ?=
 
-PACKAGES = build-essential cmake pkg-config patch xz-utils libuv1-dev libmnl-dev \
+PACKAGES = build-essential cmake pkg-config patch xz-utils libuv1-dev libmnl-dev libyaml-dev \
            clang libclang-rt-14-dev clang-format iproute2 procps curl iperf3 socat python3 \
-           iputils-ping dnsutils dnsmasq-base tinyproxy \
+           iputils-ping dnsutils dnsmasq-base \
            dante-server microsocks
 
 .PHONY: all deps build run test check test-asan test-fuzz format format-check bench clean

@@ -118,6 +118,20 @@ static const char *check_equals_form(const struct tp_options *o)
 	return o->mtu == 576 && o->idle_timeout_s == 604800 ? NULL : "mtu/idle";
 }
 
+static const char *check_config_path(const struct tp_options *o)
+{
+	if (!o->config_path || strcmp(o->config_path, "/etc/tp.yaml"))
+		return "config_path";
+	return o->check_config ? "check_config set" : NULL;
+}
+
+static const char *check_check_config(const struct tp_options *o)
+{
+	if (!o->config_path || strcmp(o->config_path, "/etc/tp.yaml"))
+		return "config_path";
+	return o->check_config ? NULL : "check_config";
+}
+
 #define BAD(nm, ...)                                        \
 	{                                                   \
 		nm, {__VA_ARGS__, NULL}, -EINVAL, {0}, NULL \
@@ -136,6 +150,19 @@ static const struct cli_case cases[] = {
          0,
          {0},
          check_equals_form},
+        {"-c FILE", {"-c", "/etc/tp.yaml", NULL}, 0, {0}, check_config_path},
+        {"--config=FILE", {"--config=/etc/tp.yaml", NULL}, 0, {0}, check_config_path},
+        {"--check-config --config FILE",
+         {"--check-config", "--config", "/etc/tp.yaml", NULL},
+         0,
+         {0},
+         check_check_config},
+        {"-c needs a value", {"-c", NULL}, -EINVAL, {"-c", "needs a value"}, NULL},
+        {"check-config takes no value",
+         {"--check-config=yes", NULL},
+         -EINVAL,
+         {"--check-config"},
+         NULL},
         /* bad values: the message names the option and the value */
         {"mtu not a number",
          {"--mtu", "abc", NULL},
@@ -402,6 +429,16 @@ int main(void)
 		        "--flow-buffer",
 		        "--allow-loopback",
 		        "--log-level",
+		        "--no-offload",
+		        "--rule",
+		        "--dns-upstream",
+		        "--udp-timeout",
+		        "--udp-dns-timeout",
+		        "--max-udp-flows",
+		        "--icmp",
+		        "--plugin",
+		        "-c, --config",
+		        "--check-config",
 		        "--help",
 		        "--version",
 		        NULL,
