@@ -14,6 +14,10 @@
 #  - microsocks without and with -u/-P: transfers, 50 concurrent flows (echo
 #    checked step by step: microsocks closes both ways on the first EOF, so
 #    the half-closing hashserver check cannot be used), wrong password
+#  - a scripted proxy (socks5fake.py): BND ATYP domain / IPv6 / IPv4 with
+#    payload in the reply's own segment, a reply dribbled byte by byte, and
+#    REP 1..6 mapped (tunplug's refusal counters); the proxy's port closed ->
+#    ECONNREFUSED at once, the proxy silent -> an error after --connect-timeout
 #  - rules: --handler direct --rule dst=198.19.1.0/24,handler=socks5://...
 #    sends only that subnet through the proxy (dante's connect log counts)
 set -euo pipefail
@@ -283,6 +287,75 @@ tp_gw_stop_ok
 tp_gw_start --handler "socks5://$S5_USER:nope@$TP_S4:1083"
 badauth "microsocks+auth"
 tp_gw_check_alive
+tp_gw_stop_ok
+
+# ---- a scripted proxy (socks5fake.py): BND of every ATYP with payload in the
+# same segment as the reply, a reply dribbled byte by byte, every REP code
+tp_bg socks5fake "$NS_S" "$PYTHON" "$TP_E2E_DIR/socks5fake.py" --host "$TP_S4" --port 1090 \
+  --timeout 600
+tp_wait_listen "$NS_S" 1090
+# banner LABEL HOST PORT: through the gateway, the first bytes are the proxy's
+# banner (sent with the reply), then an echo round trip
+banner() {
+  local out
+  out=$(nsc timeout 20 "$PYTHON" - "$2" "$3" <<'PYEOF'
+import socket, sys
+host, port = sys.argv[1], int(sys.argv[2])
+s = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
+s.settimeout(10)
+s.connect((host, port))
+want = b"BANNER %d\n" % port
+got = b""
+while len(got) < len(want):
+    d = s.recv(len(want) - len(got))
+    if not d:
+        break
+    got += d
+s.sendall(b"ping %d\n" % port)
+echo = b""
+while len(echo) < len(b"ping %d\n" % port):
+    d = s.recv(64)
+    if not d:
+        break
+    echo += d
+s.close()
+print("banner %r echo %r" % (got, echo))
+sys.exit(0 if got == want and echo == b"ping %d\n" % port else 1)
+PYEOF
+) || fail "$1: $out"
+  ok "$1: $out"
+}
+tp_gw_start --handler "socks5://$TP_S4:1090"
+banner "fake: BND domain, payload in the reply's segment" "$TP_DST4" 7601
+banner "fake: BND IPv6, payload in the reply's segment (IPv6 destination)" "$TP_DST6" 7602
+banner "fake: reply dribbled one byte at a time" "$TP_DST4" 7603
+for port in 7653 7654 7655 7656 7657 7658; do
+  out=$(nsc timeout 10 "$PYTHON" "$TP_TOOL" connect --host "$TP_DST4" --port "$port" \
+    --expect error --max 2 --timeout 8) || fail "fake: REP for port $port: want an error: $out"
+done
+ok "fake: REP 3, 4, 5, 6, 1, 2: each connect() fails"
+tp_gw_check_alive
+tp_gw_stop_ok
+line=$(grep "refused by reason" <<<"$TP_GW_SUMMARY")
+for want in "connrefused 1" "timedout 1" "hostunreach 1" "netunreach 1" "connreset 2"; do
+  grep -q "$want " <<<"$line " || fail "fake: want '$want' in: $line"
+done
+ok "fake: REP 5/6/4/3 -> ECONNREFUSED/ETIMEDOUT/EHOSTUNREACH/ENETUNREACH, 1 and 2 -> ECONNRESET: $line"
+
+# ---- the proxy itself is down or silent
+tp_gw_start --handler "socks5://$TP_S4:1099" --connect-timeout 1
+out=$(nsc timeout 10 "$PYTHON" "$TP_TOOL" connect --host "$TP_DST4" --port "$HPORT" \
+  --expect refused --max 1 --timeout 8) || fail "proxy port closed: want ECONNREFUSED: $out"
+ok "proxy port closed: $out"
+grep -q "socks5 proxy $TP_S4:1099: connect: connection refused" "$TP_GW_LOG" ||
+  fail "proxy port closed: not in the log: $(tail -n 3 "$TP_GW_LOG" | tr '\n' '|')"
+tp_gw_stop_ok
+tp_gw_start --handler "socks5://198.18.0.99:1080" --connect-timeout 1
+out=$(nsc timeout 10 "$PYTHON" "$TP_TOOL" connect --host "$TP_DST4" --port "$HPORT" \
+  --expect error --max 2.5 --timeout 8) || fail "proxy silent: want an error within 2.5 s: $out"
+ok "proxy silent (no such host), --connect-timeout 1: $out"
+grep -q "no answer within 1000 ms" "$TP_GW_LOG" ||
+  fail "proxy silent: not in the log: $(tail -n 3 "$TP_GW_LOG" | tr '\n' '|')"
 tp_gw_stop_ok
 
 # ---- a rule sends one subnet through the proxy, the rest goes direct
