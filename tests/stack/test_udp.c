@@ -25,17 +25,18 @@ static int failures, checks;
 		}                                                           \
 	} while (0)
 
-/* A behaviour of stack.c (outside udp.c) that falls short of what the
- * test wants: reported on every run, not counted as a failure. */
+/* A behaviour outside udp.c (stack.c, or lwIP 2.1.3 itself) that falls
+ * short of what the test wants: reported on every run, not counted as a
+ * failure. Turn each into a CHECK once fixed. */
 static int known;
-#define KNOWN(c, ...)                                                                        \
-	do {                                                                                 \
-		if (!(c)) {                                                                  \
-			known++;                                                             \
-			printf("KNOWN ISSUE (stack.c) %s:%d: %s: ", __FILE__, __LINE__, #c); \
-			printf(__VA_ARGS__);                                                 \
-			printf("\n");                                                        \
-		}                                                                            \
+#define KNOWN(c, ...)                                                                              \
+	do {                                                                                       \
+		if (!(c)) {                                                                        \
+			known++;                                                                   \
+			printf("KNOWN ISSUE (outside udp.c) %s:%d: %s: ", __FILE__, __LINE__, #c); \
+			printf(__VA_ARGS__);                                                       \
+			printf("\n");                                                              \
+		}                                                                                  \
 	} while (0)
 
 /* ---- captured output ---- */
@@ -179,6 +180,7 @@ struct opts {
 
 static struct tp_cidr own[2];
 static size_t mem_base;
+static size_t mem_base_clean = (size_t)-1; /* baseline of the first stack */
 
 static void reset_owner(void)
 {
@@ -214,6 +216,8 @@ static void stack_up(const struct opts *o)
 	int r = tp_stack_init(&cfg);
 	CHECK(r == 0, "tp_stack_init: %d", r);
 	mem_base = tp_stack_mem_in_use();
+	if (mem_base_clean == (size_t)-1)
+		mem_base_clean = mem_base;
 }
 
 static void check_mem_base(const char *what)
@@ -378,7 +382,7 @@ static size_t build_frag(uint8_t *b, const struct tuple *t, uint8_t proto, uint3
 static enum tp_drop send_frag(const struct tuple *t, uint8_t proto, uint32_t id, const uint8_t *l4,
                               size_t off, size_t n, bool mf)
 {
-	static uint8_t b[2048];
+	static uint8_t b[70000 + 64];
 	size_t len = build_frag(b, t, proto, id, l4, off, n, mf);
 	return tp_stack_input(b, len);
 }
@@ -809,9 +813,16 @@ static void test_idle(int family)
 	CHECK(rd->nclosed == 1 && at - start == 5000,
 	      "DNS flow: closed %u ms after its last datagram, want 5000", at - start);
 
-	/* the clock wrapping around 2^32 ms changes nothing */
-	stack_down("idle");
+	/* the clock wrapping around 2^32 ms changes nothing. lwIP's timers
+	 * outlive a stack: move the clock forward in steps < 2^31 ms, polling,
+	 * as a monotonic clock would */
+	while (UINT32_MAX - 1000 - now > 0x40000000u) {
+		set_now(now + 0x40000000u);
+		tp_stack_poll();
+	}
 	set_now(UINT32_MAX - 1000);
+	tp_stack_poll();
+	stack_down("idle");
 	stack_up(&o);
 	send_udp(&a, "w", 1);
 	ra = &recs[0];
@@ -820,7 +831,6 @@ static void test_idle(int family)
 	advance(1);
 	CHECK(ra->nclosed == 1 && ra->err == -ETIMEDOUT, "expired across the clock wrap");
 	stack_down("idle wrap");
-	set_now(100000);
 
 	/* defaults: 60 s and 10 s */
 	o = (struct opts){0};
@@ -1209,9 +1219,531 @@ static void test_bad_input(void)
 	       "survived\n");
 }
 
+/* Fragments of the UDP datagram l4 (l4len bytes) cut at the given offsets
+ * (multiples of 8, ascending, ending with l4len), sent in order[]. */
+static void send_frags(const struct tuple *t, uint32_t id, const uint8_t *l4, size_t l4len,
+                       const size_t *cuts, int ncuts, const int *order)
+{
+	for (int k = 0; k < ncuts; k++) {
+		int i = order ? order[k] : k;
+		size_t off = i ? cuts[i - 1] : 0;
+		enum tp_drop r =
+		        send_frag(t, IPPROTO_UDP, id, l4, off, cuts[i] - off, cuts[i] != l4len);
+		CHECK(r == TP_DROP_NONE, "fragment accepted into reassembly: %s", tp_drop_name(r));
+	}
+}
+
+static size_t count_drops(void)
+{
+	size_t d = 0;
+	for (int k = 0; k < TP_DROP__COUNT; k++)
+		d += tp_stack_stats()->drops[k];
+	return d;
+}
+
+/* An IPv6 fragment with M=1 whose length is not a multiple of 8 makes
+ * lwIP's ip6_input answer with icmp6_param_problem, which evaluates
+ * ip_2_ip6(NULL) (the netif has no IPv6 source address): undefined
+ * behaviour, so UBSan aborts. stack.c lets such fragments into lwIP; until
+ * it drops them itself, they are only sent with TP_TEST_V6_PP=1. */
+static bool v6_pp;
+static int v6_gap_lost;
+
+static void test_fragments(int family)
+{
+	struct opts o = {0};
+	struct tuple t;
+	static uint8_t l4[70000], data[70000];
+	const struct tp_stack_stats *st;
+	stack_up(&o);
+	st = tp_stack_stats();
+	tuple_fam(&t, family, 44000, 5000);
+	fill(data, 3000, 1);
+	size_t l4len = make_udp(l4, &t, data, 3000, 0);
+	const size_t cuts[3] = {1000, 2000, 3008};
+
+	/* in order; the first datagram of the tuple opens the flow */
+	send_frag(&t, IPPROTO_UDP, 1, l4, 0, 1000, true);
+	send_frag(&t, IPPROTO_UDP, 1, l4, 1000, 1000, true);
+	CHECK(n_new == 0 && tp_stack_mem_in_use() > mem_base,
+	      "nothing delivered before the last fragment; fragments held");
+	send_frag(&t, IPPROTO_UDP, 1, l4, 2000, 1008, false);
+	CHECK(n_new == 1 && nrec == 1, "udp_new once for the reassembled datagram");
+	CHECK(ep_is(&new_src, family, t.src, 44000) && ep_is(&new_dst, family, t.dst, 5000),
+	      "endpoints of the reassembled datagram");
+	struct rec *r = &recs[0];
+	CHECK(r->ndgram == 1 && r->last_len == 3000 && !memcmp(r->last, data, 3000),
+	      "3 fragments in order: delivered once, whole (%d, %zu)", r->ndgram, r->last_len);
+	CHECK(st->udp_frag_in == 3 && st->udp_reassembled == 1, "udp_frag_in %llu reassembled %llu",
+	      (unsigned long long)st->udp_frag_in, (unsigned long long)st->udp_reassembled);
+
+	const int orders[][3] = {{2, 0, 1}, {2, 1, 0}, {1, 2, 0}, {0, 2, 1}};
+	for (int k = 0; k < 4; k++) {
+		fill(data, 3000, (unsigned)(10 + k));
+		l4len = make_udp(l4, &t, data, 3000, 0);
+		send_frags(&t, (uint32_t)(2 + k), l4, l4len, cuts, 3, orders[k]);
+		CHECK(n_new == 1 && r->ndgram == 2 + k && r->last_len == 3000 &&
+		              !memcmp(r->last, data, 3000),
+		      "out of order %d%d%d: delivered once, whole, same flow", orders[k][0],
+		      orders[k][1], orders[k][2]);
+	}
+	int nd = r->ndgram;
+
+	/* a duplicated fragment: still exactly once */
+	fill(data, 3000, 20);
+	l4len = make_udp(l4, &t, data, 3000, 0);
+	int dup[4] = {0, 0, 1, 2};
+	for (int k = 0; k < 4; k++) {
+		size_t off = dup[k] ? cuts[dup[k] - 1] : 0;
+		send_frag(&t, IPPROTO_UDP, 20, l4, off, cuts[dup[k]] - off, dup[k] != 2);
+	}
+	CHECK(r->ndgram <= nd + 1, "duplicate fragment: not delivered twice (%d)", r->ndgram - nd);
+	if (r->ndgram == nd + 1)
+		CHECK(!memcmp(r->last, data, 3000), "and whole");
+	advance(16000); /* whatever lwIP kept of it expires */
+	nd = r->ndgram;
+	check_mem_base("after duplicate");
+
+	/* two datagrams interleaved */
+	static uint8_t l4b[4000], datab[4000];
+	fill(data, 3000, 30);
+	fill(datab, 3000, 31);
+	l4len = make_udp(l4, &t, data, 3000, 0);
+	make_udp(l4b, &t, datab, 3000, 0);
+	send_frag(&t, IPPROTO_UDP, 30, l4, 0, 1000, true);
+	send_frag(&t, IPPROTO_UDP, 31, l4b, 0, 1000, true);
+	send_frag(&t, IPPROTO_UDP, 30, l4, 1000, 1000, true);
+	send_frag(&t, IPPROTO_UDP, 31, l4b, 2000, 1008, false);
+	send_frag(&t, IPPROTO_UDP, 30, l4, 2000, 1008, false);
+	CHECK(r->ndgram == nd + 1 && !memcmp(r->last, data, 3000), "interleaved: first one whole");
+	send_frag(&t, IPPROTO_UDP, 31, l4b, 1000, 1000, true);
+	CHECK(r->ndgram == nd + 2 && !memcmp(r->last, datab, 3000),
+	      "interleaved: second one whole");
+	nd = r->ndgram;
+
+	/* the largest datagram, in MTU-sized fragments, reversed */
+	size_t maxlen = family == AF_INET ? 65507 : 65527;
+	fill(data, maxlen, 40);
+	l4len = make_udp(l4, &t, data, maxlen, 0);
+	size_t fsz = family == AF_INET ? 1480 : 1448;
+	size_t big_cuts[64];
+	int nbig = 0;
+	for (size_t off = fsz; off < l4len; off += fsz)
+		big_cuts[nbig++] = off;
+	big_cuts[nbig++] = l4len;
+	int rev[64];
+	for (int k = 0; k < nbig; k++)
+		rev[k] = nbig - 1 - k;
+	send_frags(&t, 40, l4, l4len, big_cuts, nbig, rev);
+	CHECK(r->ndgram == nd + 1 && r->last_len == maxlen && !memcmp(r->last, data, maxlen),
+	      "%zu-byte datagram in %d fragments, reversed: delivered whole (%zu)", maxlen, nbig,
+	      r->last_len);
+	nd = r->ndgram;
+	check_mem_base("after reassembly");
+
+	/* bad UDP checksum over the reassembled datagram */
+	size_t c0 = st->drops[TP_DROP_L4_CSUM];
+	fill(data, 3000, 50);
+	l4len = make_udp(l4, &t, data, 3000, 2);
+	send_frags(&t, 50, l4, l4len, cuts, 3, orders[0]);
+	CHECK(r->ndgram == nd && st->drops[TP_DROP_L4_CSUM] == c0 + 1,
+	      "fragmented datagram with a bad checksum: dropped as l4_csum");
+	/* zero checksum: valid over IPv4, not over IPv6 */
+	l4len = make_udp(l4, &t, data, 3000, 1);
+	send_frags(&t, 51, l4, l4len, cuts, 3, NULL);
+	if (family == AF_INET)
+		CHECK(r->ndgram == nd + 1 && !memcmp(r->last, data, 3000),
+		      "IPv4 fragmented datagram without checksum delivered");
+	else
+		CHECK(r->ndgram == nd && st->drops[TP_DROP_L4_CSUM] == c0 + 2,
+		      "IPv6 fragmented datagram with zero checksum: l4_csum");
+	nd = r->ndgram;
+	/* UDP length field disagreeing with the reassembled length */
+	size_t t0 = st->drops[TP_DROP_L4_TRUNCATED];
+	l4len = make_udp(l4, &t, data, 3000, 0);
+	wr16(l4 + 4, 2000);
+	send_frags(&t, 52, l4, l4len, cuts, 3, NULL);
+	wr16(l4 + 4, 3100);
+	send_frags(&t, 53, l4, l4len, cuts, 3, NULL);
+	CHECK(r->ndgram == nd && st->drops[TP_DROP_L4_TRUNCATED] == t0 + 2,
+	      "fragmented datagram with a wrong UDP length: l4_truncated");
+	check_mem_base("after bad reassembled datagrams");
+
+	/* a refused flow made of fragments: the ICMP error quotes it */
+	new_ret = -ECONNREFUSED;
+	struct tuple rt = t;
+	rt.dport = 9999;
+	fill(data, 3000, 60);
+	l4len = make_udp(l4, &rt, data, 3000, 0);
+	out.n = 0;
+	send_frags(&rt, 60, l4, l4len, cuts, 3, orders[1]);
+	CHECK(out.n == 1, "refused fragmented datagram -> one ICMP error (%d)", out.n);
+	size_t on = build_udp(pkt, &rt, data, 3000, 0);
+	check_unreach(0, &rt, pkt, on, family == AF_INET ? 3 : 4);
+	new_ret = 0;
+
+	/* TCP and ICMP fragments are still dropped (fragment) */
+	size_t f0 = st->drops[TP_DROP_FRAGMENT];
+	out.n = 0;
+	CHECK(send_frag(&t, IPPROTO_TCP, 70, l4, 0, 1000, true) == TP_DROP_FRAGMENT,
+	      "TCP first fragment dropped");
+	CHECK(send_frag(&t, IPPROTO_TCP, 70, l4, 1000, 1000, false) == TP_DROP_FRAGMENT,
+	      "TCP last fragment dropped");
+	CHECK(send_frag(&t, family == AF_INET ? IPPROTO_ICMP : IPPROTO_ICMPV6, 71, l4, 0, 1000,
+	                true) == TP_DROP_FRAGMENT,
+	      "ICMP fragment dropped");
+	CHECK(st->drops[TP_DROP_FRAGMENT] == f0 + 3 && out.n == 0, "counted as fragment");
+	check_mem_base("after TCP fragments");
+
+	/* fragments that never complete are freed after the reassembly timeout */
+	fill(data, 3000, 80);
+	l4len = make_udp(l4, &t, data, 3000, 0);
+	send_frag(&t, IPPROTO_UDP, 80, l4, 0, 1000, true);
+	send_frag(&t, IPPROTO_UDP, 80, l4, 2000, 1008, false);
+	send_frag(&t, IPPROTO_UDP, 81, l4, 1000, 1000, true); /* no first fragment */
+	CHECK(tp_stack_mem_in_use() > mem_base, "incomplete fragments held");
+	out.n = 0;
+	advance(14000);
+	CHECK(tp_stack_mem_in_use() > mem_base, "still held at 14 s");
+	advance(2100);
+	check_mem_base("incomplete fragments after 16 s");
+	CHECK(r->ndgram == nd, "never delivered");
+	/* lwIP answers a timed-out datagram whose first fragment it had with
+	 * ICMP time exceeded (fragment reassembly), once */
+	CHECK(out.n == 1, "one ICMP time exceeded (%d)", out.n);
+	if (out.n == 1) {
+		const uint8_t *b = out.buf[0];
+		if (family == AF_INET) {
+			CHECK(b[9] == IPPROTO_ICMP && b[20] == 11 && b[21] == 1 &&
+			              !memcmp(b + 16, t.src, 4),
+			      "ICMP time exceeded / reassembly to the client");
+			KNOWN(!memcmp(b + 12, t.dst, 4),
+			      "IPv4 time exceeded comes from %u.%u.%u.%u (the netif's placeholder "
+			      "address), not the original destination",
+			      b[12], b[13], b[14], b[15]);
+		} else {
+			struct tp_pkt pk;
+			CHECK(tp_pkt_parse(b, out.len[0], TP_PKT_VERIFY_CSUM, &pk) ==
+			                      TP_DROP_NONE &&
+			              pk.proto == IPPROTO_ICMPV6 && b[40] == 3 && b[41] == 1 &&
+			              !memcmp(pk.src, t.dst, 16) && !memcmp(pk.dst, t.src, 16),
+			      "ICMPv6 time exceeded / reassembly from the original destination");
+		}
+	}
+
+	/* overlapping fragments: no crash, memory back to baseline */
+	fill(data, 3000, 90);
+	l4len = make_udp(l4, &t, data, 3000, 0);
+	struct {
+		size_t off, n;
+		bool mf;
+	} ov[][3] = {
+	        {{0, 1000, true}, {504, 1000, true}, {1000, 2008, false}},
+	        {{0, 1504, true}, {1000, 1000, true}, {2000, 1008, false}},
+	        {{0, 1000, true}, {0, 2000, true}, {2000, 1008, false}},
+	        {{2000, 1008, false}, {1000, 2008, false}, {0, 1000, true}},
+	        {{0, 1000, true}, {1000, 2008, false}, {1000, 1000, false}},
+	        {{8, 1000, true}, {0, 16, true}, {1008, 2000, false}},
+	        {{0, 3008, true}, {0, 3008, false}, {1000, 1000, true}},
+	};
+	/* lwIP discards a fragment that overlaps one it holds; the datagram may
+	 * still complete from the others (all cut from the same bytes here):
+	 * then it must come out once and whole */
+	for (size_t k = 0; k < sizeof(ov) / sizeof(ov[0]); k++) {
+		nd = r->ndgram;
+		for (int j = 0; j < 3; j++)
+			send_frag(&t, IPPROTO_UDP, (uint32_t)(100 + k), l4, ov[k][j].off,
+			          ov[k][j].n, ov[k][j].mf);
+		CHECK(r->ndgram - nd <= 1, "overlap case %zu: at most one datagram", k);
+		if (r->ndgram != nd)
+			CHECK(r->last_len == 3000 && !memcmp(r->last, data, 3000),
+			      "overlap case %zu: what comes out is the datagram, whole (%zu)", k,
+			      r->last_len);
+	}
+	nd = r->ndgram;
+	advance(16100);
+	check_mem_base("after overlapping fragments");
+
+	/* random fragments: no crash, memory back to baseline */
+	srandom(11 + (unsigned)family);
+	for (int i = 0; i < 3000; i++) {
+		size_t off = (size_t)(random() % 70000) & ~(size_t)7;
+		size_t n = (size_t)(random() % 1400);
+		if (random() % 4 == 0)
+			off = (size_t)(random() % 4) * 8;
+		if (off + n > sizeof(l4))
+			n = sizeof(l4) - off;
+		bool mf = random() % 3 != 0;
+		if (family == AF_INET6 && mf && !v6_pp)
+			n &= ~(size_t)7; /* see v6_pp */
+		for (size_t k = 0; k < n && k < 64; k++)
+			l4[off + k] = (uint8_t)random();
+		send_frag(&t, IPPROTO_UDP, (uint32_t)(random() % 8), l4, off, n, mf);
+		if (i % 50 == 0)
+			advance(10);
+	}
+	advance(16100);
+	check_mem_base("after 3000 random fragments");
+
+	/* property: any split into fragments, any order, duplicates: exactly
+	 * one datagram, whole */
+	srandom(5);
+	for (int it = 0; it < 300; it++) {
+		size_t dlen = 1 + (size_t)(random() % 9000);
+		fill(data, dlen, (unsigned)it);
+		struct tuple pt = t;
+		pt.sport = (uint16_t)(50000 + it % 7);
+		l4len = make_udp(l4, &pt, data, dlen, 0);
+		size_t pc[128];
+		int np = 0;
+		for (size_t off = 0; off < l4len;) {
+			size_t n = 8 * (1 + (size_t)(random() % 200));
+			if (off + n >= l4len)
+				n = l4len - off;
+			pc[np++] = off + n;
+			off += n;
+		}
+		int ord[256], no = 0;
+		for (int k = 0; k < np; k++)
+			ord[no++] = k;
+		for (int k = no - 1; k > 0; k--) {
+			int j = (int)(random() % (k + 1)), x = ord[k];
+			ord[k] = ord[j];
+			ord[j] = x;
+		}
+		int before_new = n_new;
+		struct rec *pr = rec_of(&pt);
+		int pd = pr ? pr->ndgram : 0;
+		for (int k = 0; k < no; k++) {
+			int i = ord[k];
+			size_t off = i ? pc[i - 1] : 0;
+			send_frag(&pt, IPPROTO_UDP, (uint32_t)(1000 + it), l4, off, pc[i] - off,
+			          pc[i] != l4len);
+		}
+		pr = rec_of(&pt);
+		bool whole = pr && pr->ndgram == pd + 1 && pr->last_len == dlen &&
+		             !memcmp(pr->last, data, dlen);
+		if (family == AF_INET)
+			CHECK(whole,
+			      "random split %d (%zu bytes, %d fragments): delivered once, whole",
+			      it, dlen, np);
+		else if (!whole)
+			v6_gap_lost++;
+		CHECK(!pr || pr->ndgram <= pd + 1, "never delivered twice");
+		if (pr && pr->ndgram == pd + 1)
+			CHECK(pr->last_len == dlen && !memcmp(pr->last, data, dlen),
+			      "random split %d: what is delivered is whole", it);
+		CHECK(n_new - before_new <= 1, "at most one new flow");
+	}
+	KNOWN(v6_gap_lost == 0,
+	      "%d of 300 random IPv6 splits lost: lwIP 2.1.3 ip6_reass does not check for a gap "
+	      "when it inserts a fragment before a later one, declares the datagram complete with "
+	      "a hole (dropped here as l4_truncated), and the missing fragment then waits for "
+	      "the timeout",
+	      v6_gap_lost);
+	advance(16100);
+	check_mem_base("after the property run");
+	if (family == AF_INET6) {
+		/* the smallest case: [0,8) [16,24 last) [8,16) -> the middle one lands
+		 * between two held fragments with no gap: fine; [0,8) [24,32 last)
+		 * [16,24) leaves [8,16) missing but lwIP declares it complete */
+		fill(data, 24, 7);
+		l4len = make_udp(l4, &t, data, 24, 0); /* 32 bytes */
+		size_t tr0 = st->drops[TP_DROP_L4_TRUNCATED];
+		nd = r->ndgram;
+		send_frag(&t, IPPROTO_UDP, 160, l4, 0, 8, true);
+		send_frag(&t, IPPROTO_UDP, 160, l4, 24, 8, false);
+		send_frag(&t, IPPROTO_UDP, 160, l4, 16, 8, true);
+		KNOWN(st->drops[TP_DROP_L4_TRUNCATED] == tr0,
+		      "IPv6 fragments [0,8) [24,32) [16,24): lwIP hands up a datagram with [8,16) "
+		      "missing (l4_truncated +%zu)",
+		      (size_t)(st->drops[TP_DROP_L4_TRUNCATED] - tr0));
+		send_frag(&t, IPPROTO_UDP, 160, l4, 8, 8, true);
+		KNOWN(r->ndgram == nd + 1, "... and the datagram is lost once [8,16) arrives");
+		advance(16100);
+		check_mem_base("after the gap case");
+	}
+
+	if (family == AF_INET6) {
+		size_t pp0 = count_drops();
+		if (v6_pp) {
+			send_frag(&t, IPPROTO_UDP, 150, l4, 0, 1001, true);
+			CHECK(count_drops() == pp0 + 1,
+			      "M=1 fragment of 1001 bytes counted as a drop");
+		} else {
+			known++;
+			printf("KNOWN ISSUE (outside udp.c): an IPv6 fragment with M=1 and a "
+			       "length not a "
+			       "multiple of 8 reaches lwIP's icmp6_param_problem (UB under UBSan); "
+			       "not sent (TP_TEST_V6_PP=1 sends it)\n");
+		}
+	}
+
+	/* fragments from a source no host may use */
+	struct tuple bs = t;
+	if (family == AF_INET)
+		inet_pton(AF_INET, "127.0.0.1", bs.src);
+	else
+		inet_pton(AF_INET6, "::1", bs.src);
+	fill(data, 3000, 99);
+	l4len = make_udp(l4, &bs, data, 3000, 0);
+	int n0 = n_new;
+	size_t b0 = st->drops[TP_DROP_BAD_ADDR];
+	for (int k = 0; k < 3; k++) {
+		size_t off = k ? cuts[k - 1] : 0;
+		send_frag(&bs, IPPROTO_UDP, 200, l4, off, cuts[k] - off, k != 2);
+	}
+	KNOWN(n_new == n0 && st->drops[TP_DROP_BAD_ADDR] == b0 + 1,
+	      "fragmented UDP from %s is not source-checked (tp_pkt_parse stops at the fragment "
+	      "before its bad_src check): udp_new %d, bad_addr +%zu",
+	      family == AF_INET ? "127.0.0.1" : "::1", n_new - n0,
+	      (size_t)(st->drops[TP_DROP_BAD_ADDR] - b0));
+	advance(16100);
+	check_mem_base("fragments end");
+	stack_down("fragments");
+	printf("ok %s: fragmented datagrams (in order, out of order, reversed, duplicated, "
+	       "interleaved, %zu bytes%s) delivered once and whole; bad checksum/length after "
+	       "reassembly dropped; TCP/ICMP fragments dropped; incomplete and overlapping "
+	       "fragments freed after the reassembly timeout\n",
+	       fam(family), maxlen,
+	       family == AF_INET ? ", 300 random splits" : "; random splits: see KNOWN ISSUE");
+}
+
+static size_t build_echo(uint8_t *b, const struct tuple *t, uint8_t type, const void *data,
+                         size_t dlen)
+{
+	size_t hl = hlen(t->family);
+	uint8_t *ic = b + hl;
+	memset(ic, 0, 8);
+	ic[0] = type;
+	wr16(ic + 4, 0x4242);
+	wr16(ic + 6, 7);
+	memcpy(ic + 8, data, dlen);
+	uint32_t s = t->family == AF_INET ? 0
+	                                  : tp_csum_pseudo(AF_INET6, t->src, t->dst, IPPROTO_ICMPV6,
+	                                                   (uint32_t)(8 + dlen));
+	wr16(ic + 2, tp_csum_finish(tp_csum_add(s, ic, 8 + dlen)));
+	return ip_hdr(b, t, t->family == AF_INET ? IPPROTO_ICMP : IPPROTO_ICMPV6, 8 + dlen);
+}
+
+static void test_icmp_echo(int family)
+{
+	struct tuple t;
+	const char payload[] = "abcdefghijklmnopqrstuvwxyz012345";
+	uint8_t req = family == AF_INET ? 8 : 128, rep = family == AF_INET ? 0 : 129;
+	for (int drop = 0; drop < 2; drop++) {
+		struct opts o = {.icmp_drop = drop != 0};
+		stack_up(&o);
+		for (int k = 0; k < 2; k++) {
+			if (family == AF_INET)
+				tuple_init(&t, AF_INET, "198.18.0.1", k ? "8.8.4.4" : "198.19.7.7",
+				           0, 0);
+			else
+				tuple_init(&t, AF_INET6, "fd00:18::1",
+				           k ? "2001:4860:4860::8844" : "fd00:19::7", 0, 0);
+			size_t n = build_echo(pkt, &t, req, payload, 32);
+			out.n = 0;
+			CHECK(tp_stack_input(pkt, n) == TP_DROP_NONE, "echo request accepted");
+			if (drop) {
+				CHECK(out.n == 0, "icmp_drop: not answered");
+				continue;
+			}
+			CHECK(out.n == 1, "one echo reply (%d)", out.n);
+			if (out.n != 1)
+				continue;
+			struct tp_pkt pk;
+			const uint8_t *b = out.buf[0];
+			CHECK(tp_pkt_parse(b, out.len[0], TP_PKT_VERIFY_CSUM, &pk) == TP_DROP_NONE,
+			      "echo reply parses with valid checksums");
+			CHECK(pk.family == family && !memcmp(pk.src, t.dst, alen(family)) &&
+			              !memcmp(pk.dst, t.src, alen(family)),
+			      "reply from the pinged address to the client");
+			CHECK(b[pk.l4_off] == rep && b[pk.l4_off + 1] == 0 &&
+			              rd16(b + pk.l4_off + 4) == 0x4242 &&
+			              rd16(b + pk.l4_off + 6) == 7 && pk.len - pk.l4_off == 40 &&
+			              !memcmp(b + pk.l4_off + 8, payload, 32),
+			      "echo reply type %u, same id, sequence and payload", b[pk.l4_off]);
+		}
+		const struct tp_stack_stats *st = tp_stack_stats();
+		CHECK(st->icmp_echo_in == 2 && st->icmp_echo_dropped == (drop ? 2u : 0u),
+		      "icmp_echo_in %llu icmp_echo_dropped %llu",
+		      (unsigned long long)st->icmp_echo_in,
+		      (unsigned long long)st->icmp_echo_dropped);
+		/* other ICMP types from the client: unsupported */
+		size_t u0 = st->drops[TP_DROP_UNSUPPORTED];
+		out.n = 0;
+		size_t n = build_echo(pkt, &t, rep, payload, 4);
+		CHECK(tp_stack_input(pkt, n) == TP_DROP_UNSUPPORTED && out.n == 0 &&
+		              st->drops[TP_DROP_UNSUPPORTED] == u0 + 1,
+		      "an echo reply from the client is unsupported");
+		check_mem_base("icmp");
+		stack_down("icmp echo");
+	}
+	printf("ok %s: echo request to any address answered from that address; icmp_drop "
+	       "drops and counts\n",
+	       fam(family));
+}
+
+static void test_shutdown(void)
+{
+	struct opts o = {.max_udp = 100};
+	static uint8_t l4[4000], data[4000];
+	stack_up(&o);
+	for (int i = 0; i < 20; i++) {
+		struct tuple t;
+		tuple_fam(&t, i & 1 ? AF_INET6 : AF_INET, (uint16_t)(45000 + i),
+		          (uint16_t)(i % 4 ? 443 : 53));
+		send_udp(&t, "s", 1);
+	}
+	tp_udp_flow_close(recs[3].f);
+	CHECK(tp_stack_stats()->udp_flows_now == 19, "19 open");
+	/* incomplete fragments in lwIP's reassembly of both families */
+	for (int f = 0; f < 2; f++) {
+		struct tuple t;
+		tuple_fam(&t, f ? AF_INET6 : AF_INET, 46000, 5000);
+		fill(data, 3000, 3);
+		size_t l4len = make_udp(l4, &t, data, 3000, 0);
+		send_frag(&t, IPPROTO_UDP, 300, l4, 0, 1000, true);
+		send_frag(&t, IPPROTO_UDP, 300, l4, 2000, l4len - 2000, false);
+	}
+	CHECK(tp_stack_mem_in_use() > mem_base, "fragments held");
+	int n = nrec;
+	tp_stack_shutdown();
+	int aborted = 0, once = 0;
+	for (int i = 0; i < n; i++) {
+		once += recs[i].nclosed == 1;
+		aborted += recs[i].nclosed == 1 && recs[i].err == -ECONNABORTED;
+	}
+	CHECK(once == 20 && aborted == 19,
+	      "every flow closed once, the 19 open with -ECONNABORTED "
+	      "(%d, %d)",
+	      once, aborted);
+	size_t m = tp_stack_mem_in_use();
+	KNOWN(m == 0,
+	      "lwIP's pending reassembly (fragments) survives tp_stack_shutdown: %zu in use", m);
+	/* a new stack starts clean */
+	reset_owner();
+	stack_up(&o);
+	KNOWN(mem_base == mem_base_clean, "a new stack starts with %zu in use, not %zu", mem_base,
+	      mem_base_clean);
+	struct tuple t;
+	tuple_fam(&t, AF_INET, 46000, 5000);
+	send_frag(&t, IPPROTO_UDP, 300, l4, 1000, 1000, true); /* would complete a stale one */
+	KNOWN(n_new == 0,
+	      "a fragment sent to the new stack completed a datagram from the previous one");
+	advance(16100);
+	m = tp_stack_mem_in_use();
+	CHECK(m == mem_base_clean, "stale fragments expire in the next stack: %zu", m);
+	mem_base = m;
+	stack_down("shutdown");
+	printf("ok shutdown: every UDP flow closed once with -ECONNABORTED, memory back to zero "
+	       "(held fragments: see KNOWN ISSUE)\n");
+}
+
 int main(void)
 {
 	setvbuf(stdout, NULL, _IOLBF, 0);
+	v6_pp = getenv("TP_TEST_V6_PP") != NULL;
 	own[0].family = AF_INET;
 	inet_pton(AF_INET, "198.19.255.1", own[0].addr);
 	own[0].prefix = 32;
@@ -1224,11 +1756,13 @@ int main(void)
 		test_send(family);
 		test_idle(family);
 		test_refused(family);
+		test_fragments(family);
+		test_icmp_echo(family);
 	}
 	test_evict();
 	test_forbidden();
 	test_bad_input();
-	(void)&send_frag; /*TMP*/
+	test_shutdown();
 	reset_owner();
 	printf("%d checks, %d failures, %d known issues\n", checks, failures, known);
 	return failures ? 1 : 0;
