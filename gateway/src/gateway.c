@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "autoroute.h"
 #include "gateway.h"
 #include "plugin.h"
 #include "log.h"
@@ -571,6 +572,9 @@ static int netlink_setup(struct tp_gw *gw)
 	if (ret)
 		fprintf(stderr, "tunplug: netlink: %s: %s\n", tp_nl_last_op(gw->nl),
 		        strerror(-ret));
+	/* rules and routes go into the same journal: tp_nl_undo in gw_fini */
+	else if (o->auto_route)
+		ret = tp_autoroute_setup(gw->nl, gw->tun.ifindex, o);
 	return ret;
 }
 

@@ -39,6 +39,11 @@ enum {
 	OPT_RULE,
 	OPT_DNS_UPSTREAM,
 	OPT_PLUGIN,
+	OPT_AUTO_ROUTE,
+	OPT_ROUTE_TABLE,
+	OPT_EXCLUDE,
+	OPT_INCLUDE_UID,
+	OPT_EXCLUDE_UID,
 };
 
 static const struct option long_opts[] = {
@@ -66,6 +71,11 @@ static const struct option long_opts[] = {
         {"rule", required_argument, NULL, OPT_RULE},
         {"dns-upstream", required_argument, NULL, OPT_DNS_UPSTREAM},
         {"plugin", required_argument, NULL, OPT_PLUGIN},
+        {"auto-route", no_argument, NULL, OPT_AUTO_ROUTE},
+        {"route-table", required_argument, NULL, OPT_ROUTE_TABLE},
+        {"exclude", required_argument, NULL, OPT_EXCLUDE},
+        {"include-uid", required_argument, NULL, OPT_INCLUDE_UID},
+        {"exclude-uid", required_argument, NULL, OPT_EXCLUDE_UID},
         {"help", no_argument, NULL, 'h'},
         {"version", no_argument, NULL, 'V'},
         {NULL, 0, NULL, 0},
@@ -89,6 +99,18 @@ static const char usage_text[] =
         "  --address CIDR         add an address to the TUN device (repeatable, IPv4/IPv6)\n"
         "  --route CIDR           route a prefix into the TUN device (repeatable)\n"
         "  --mtu N                device and stack MTU, 576..65535 (default 1500)\n"
+        "  --auto-route           capture everything: default routes (IPv4, IPv6) into\n"
+        "                         the TUN device in their own table and policy rules\n"
+        "                         sending all but the gateway's own marked sockets\n"
+        "                         there (implies --fwmark 0x7470 unless given);\n"
+        "                         stale rules of a killed run are removed at start\n"
+        "  --route-table N        --auto-route's table, 1..4294967295 except 253-255\n"
+        "                         (default 0x7470)\n"
+        "  --exclude CIDR         with --auto-route: keep these destinations on the main\n"
+        "                         table (repeatable)\n"
+        "  --include-uid A[-B]    with --auto-route: capture only these local users\n"
+        "                         (repeatable; forwarded traffic counts as uid 0)\n"
+        "  --exclude-uid A[-B]    with --auto-route: never capture these users\n"
         "  --no-offload           plain tun: no virtio_net_hdr, no TSO/USO super-packets\n"
         "                         in, no coalesced writes out (default: offloads on\n"
         "                         when the kernel grants them)\n"
@@ -153,6 +175,7 @@ void tp_options_defaults(struct tp_options *o)
 	o->udp_dns_timeout_s = 10;
 	o->max_udp_flows = 65536;
 	o->log_level = TP_LOG_INFO;
+	o->route_table = TP_AUTOROUTE_TABLE;
 }
 
 static int fail(char *err, size_t errlen, const char *fmt, ...)
@@ -281,6 +304,39 @@ static int parse_ifname(const char *opt, const char *val, char *err, size_t errl
 	return 0;
 }
 
+/* "A" or "A-B" (A <= B <= TP_UID_MAX) appended to list. */
+static int parse_uids(const char *opt, const char *val, struct tp_uid_range *list, size_t *n,
+                      char *err, size_t errlen)
+{
+	char lo[16];
+	const char *dash = strchr(val, '-');
+	uint64_t a, b;
+	size_t k = dash ? (size_t)(dash - val) : strlen(val);
+
+	if (*n >= TP_OPT_MAX_UIDS)
+		return fail(err, errlen, "tunplug: --%s: \"%s\": at most %d ranges", opt, val,
+		            TP_OPT_MAX_UIDS);
+	if (k == 0 || k >= sizeof(lo))
+		goto bad;
+	memcpy(lo, val, k);
+	lo[k] = '\0';
+	if (!parse_u64(lo, false, 0, TP_UID_MAX, &a))
+		goto bad;
+	b = a;
+	if (dash && !parse_u64(dash + 1, false, 0, TP_UID_MAX, &b))
+		goto bad;
+	if (b < a)
+		goto bad;
+	list[*n].lo = (uint32_t)a;
+	list[*n].hi = (uint32_t)b;
+	(*n)++;
+	return 0;
+bad:
+	return fail(err, errlen,
+	            "tunplug: --%s: \"%s\" is not a uid or uid range A-B (0..%u, A <= B)", opt, val,
+	            TP_UID_MAX);
+}
+
 static int parse_cidr(const char *opt, const char *val, struct tp_cidr *list, size_t *n, size_t cap,
                       char *err, size_t errlen)
 {
@@ -345,6 +401,32 @@ static int parse_args(struct tp_options *o, int argc, char **argv, char *err, si
 			break;
 		case OPT_HANDLER:
 			o->handler = a; /* checked once the plugins are known */
+			break;
+		case OPT_AUTO_ROUTE:
+			o->auto_route = true;
+			netcfg_opt = true;
+			netcfg_name = netcfg_name ? netcfg_name : "--auto-route";
+			break;
+		case OPT_ROUTE_TABLE:
+			ret = parse_num("route-table", a, true, 1, UINT32_MAX, &v, err, errlen);
+			if (!ret && v >= 253 && v <= 255)
+				ret = fail(err, errlen,
+				           "tunplug: --route-table: \"%s\" is a reserved table "
+				           "(default/main/local)",
+				           a);
+			o->route_table = (uint32_t)v;
+			break;
+		case OPT_EXCLUDE:
+			ret = parse_cidr("exclude", a, o->excludes, &o->n_excludes,
+			                 TP_OPT_MAX_EXCLUDES, err, errlen);
+			break;
+		case OPT_INCLUDE_UID:
+			ret = parse_uids("include-uid", a, o->include_uids, &o->n_include_uids, err,
+			                 errlen);
+			break;
+		case OPT_EXCLUDE_UID:
+			ret = parse_uids("exclude-uid", a, o->exclude_uids, &o->n_exclude_uids, err,
+			                 errlen);
 			break;
 		case OPT_PLUGIN:
 			if (o->n_plugins == TP_OPT_MAX_PLUGINS) {
@@ -484,6 +566,25 @@ static int parse_args(struct tp_options *o, int argc, char **argv, char *err, si
 		if (ret)
 			return ret;
 	}
+	if (!o->auto_route && (o->n_excludes || o->n_include_uids || o->n_exclude_uids ||
+	                       o->route_table != TP_AUTOROUTE_TABLE))
+		return fail(err, errlen, "tunplug: %s needs --auto-route",
+		            o->n_excludes       ? "--exclude"
+		            : o->n_include_uids ? "--include-uid"
+		            : o->n_exclude_uids ? "--exclude-uid"
+		                                : "--route-table");
+	if (o->auto_route && o->fwmark_set && o->fwmark == 0)
+		return fail(err, errlen,
+		            "tunplug: --auto-route needs a non-zero --fwmark (unmarked sockets are "
+		            "the ones it captures)");
+	if (o->auto_route && !o->fwmark_set) {
+		o->fwmark = TP_AUTOROUTE_MARK;
+		o->fwmark_set = true;
+	}
+	if (o->auto_route && o->tun_fd >= 0)
+		return fail(err, errlen,
+		            "tunplug: --auto-route cannot be combined with an adopted tun fd (no "
+		            "netlink setup on it)");
 	if (o->tun_fd >= 0 && netcfg_opt)
 		return fail(err, errlen,
 		            "tunplug: --tun-fd cannot be combined with %s (no netlink setup on an "

@@ -15,6 +15,16 @@
 #define TP_OPT_MAX_RULES 48
 #define TP_OPT_MAX_DNS 8
 #define TP_OPT_MAX_PLUGINS 16
+#define TP_OPT_MAX_EXCLUDES 64
+#define TP_OPT_MAX_UIDS 16
+/* --auto-route defaults: routing table and (without --fwmark) socket mark */
+#define TP_AUTOROUTE_TABLE 0x7470u
+#define TP_AUTOROUTE_MARK 0x7470u
+#define TP_UID_MAX 4294967294u /* (uid_t)-1 is not a uid */
+
+struct tp_uid_range {
+	uint32_t lo, hi; /* inclusive */
+};
 
 /* Log levels, also the host->log levels of handler.h. */
 enum tp_log_level { TP_LOG_ERROR = 0, TP_LOG_WARN, TP_LOG_INFO, TP_LOG_DEBUG };
@@ -40,6 +50,16 @@ struct tp_options {
 	const char *bind_interface; /* NULL = none */
 	uint32_t fwmark;
 	bool fwmark_set;
+	/* --auto-route: capture everything (policy rules, see autoroute.h);
+	 * it sets fwmark to TP_AUTOROUTE_MARK when --fwmark is not given */
+	bool auto_route;
+	uint32_t route_table; /* --route-table, default TP_AUTOROUTE_TABLE */
+	struct tp_cidr excludes[TP_OPT_MAX_EXCLUDES]; /* --exclude */
+	size_t n_excludes;
+	struct tp_uid_range include_uids[TP_OPT_MAX_UIDS]; /* --include-uid */
+	size_t n_include_uids;
+	struct tp_uid_range exclude_uids[TP_OPT_MAX_UIDS]; /* --exclude-uid */
+	size_t n_exclude_uids;
 	unsigned max_flows;
 	unsigned connect_timeout_s;
 	unsigned idle_timeout_s; /* 0 = no idle timeout */

@@ -4,8 +4,10 @@
 #include <libmnl/libmnl.h>
 #include <linux/if.h>
 #include <linux/if_addr.h>
+#include <linux/fib_rules.h>
 #include <linux/rtnetlink.h>
 #include <arpa/inet.h>
+#include <stdbool.h>
 #include <string.h>
 
 #include "check.h"
@@ -306,11 +308,336 @@ static void test_ack(void)
 	OK("ack: NULL buffer -> -EBADMSG");
 }
 
+/* ---- policy rules (--auto-route) ---- */
+
+static struct tp_nl_rule rule0(int family, uint32_t prio, uint32_t table)
+{
+	struct tp_nl_rule r;
+
+	memset(&r, 0, sizeof(r));
+	r.family = (uint8_t)family;
+	r.priority = prio;
+	r.table = table;
+	r.protocol = TP_NL_PROTO;
+	r.suppress_prefixlen = -1;
+	return r;
+}
+
+static bool rule_eq(const struct tp_nl_rule *a, const struct tp_nl_rule *b)
+{
+	return a->family == b->family && a->protocol == b->protocol && a->invert == b->invert &&
+	       a->has_fwmark == b->has_fwmark &&
+	       (!a->has_fwmark || (a->fwmark == b->fwmark && a->fwmask == b->fwmask)) &&
+	       a->has_uid == b->has_uid &&
+	       (!a->has_uid || (a->uid_lo == b->uid_lo && a->uid_hi == b->uid_hi)) &&
+	       a->has_dst == b->has_dst &&
+	       (!a->has_dst || (a->dst.family == b->dst.family && a->dst.prefix == b->dst.prefix &&
+	                        !memcmp(a->dst.addr, b->dst.addr, 16))) &&
+	       a->suppress_prefixlen == b->suppress_prefixlen && a->priority == b->priority &&
+	       a->table == b->table;
+}
+
+static void test_rule(void)
+{
+	struct tp_nl_rule r, back;
+	struct attrs t;
+	const struct nlmsghdr *nlh;
+	const struct fib_rule_hdr *frh;
+	struct fib_rule_uid_range ur;
+	static const uint8_t net4[4] = {203, 0, 113, 0};
+	int len;
+
+	/* not fwmark 0x7470 lookup 29808 pref 29803 proto 0x74 */
+	r = rule0(AF_INET, 29803, 29808);
+	r.invert = true;
+	r.has_fwmark = true;
+	r.fwmark = 0x7470;
+	r.fwmask = 0xffffffffu;
+	len = tp_nl_build_rule(buf, sizeof(buf), RTM_NEWRULE, 11, &r);
+	if ((nlh = walk(len, sizeof(*frh), &t))) {
+		frh = mnl_nlmsg_get_payload(nlh);
+		CHECK_EQ(nlh->nlmsg_type, RTM_NEWRULE, "type");
+		CHECK_EQ(nlh->nlmsg_flags, NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL,
+		         "flags");
+		CHECK_EQ(nlh->nlmsg_seq, 11, "seq");
+		CHECK_EQ(frh->family, AF_INET, "family");
+		CHECK_EQ(frh->action, FR_ACT_TO_TBL, "action lookup");
+		CHECK_EQ(frh->flags, FIB_RULE_INVERT, "invert");
+		CHECK_EQ(frh->table, RT_TABLE_UNSPEC, "table > 255 only in FRA_TABLE");
+		CHECK_EQ(frh->dst_len, 0, "dst_len");
+		CHECK(t.tb[FRA_PRIORITY] && mnl_attr_get_u32(t.tb[FRA_PRIORITY]) == 29803,
+		      "FRA_PRIORITY");
+		CHECK(t.tb[FRA_TABLE] && mnl_attr_get_u32(t.tb[FRA_TABLE]) == 29808, "FRA_TABLE");
+		CHECK(t.tb[FRA_FWMARK] && mnl_attr_get_u32(t.tb[FRA_FWMARK]) == 0x7470,
+		      "FRA_FWMARK");
+		CHECK(t.tb[FRA_FWMASK] && mnl_attr_get_u32(t.tb[FRA_FWMASK]) == 0xffffffffu,
+		      "FRA_FWMASK");
+		CHECK(t.tb[FRA_PROTOCOL] && mnl_attr_get_payload_len(t.tb[FRA_PROTOCOL]) == 1 &&
+		              mnl_attr_get_u8(t.tb[FRA_PROTOCOL]) == TP_NL_PROTO,
+		      "FRA_PROTOCOL u8");
+		CHECK(!t.tb[FRA_SUPPRESS_PREFIXLEN] && !t.tb[FRA_UID_RANGE] && !t.tb[FRA_DST],
+		      "nothing else");
+		CHECK_EQ(tp_nl_parse_rule(buf, (size_t)len, &back), 0, "parse back");
+		CHECK(rule_eq(&r, &back), "round trip");
+	}
+	OK("rule: not fwmark 0x7470 lookup 29808: CREATE|EXCL, FR_ACT_TO_TBL, FIB_RULE_INVERT, "
+	   "table in FRA_TABLE only, mark+mask, FRA_PROTOCOL u8; parses back equal");
+
+	/* lookup main suppress_prefixlength 0, table < 256 also in the header */
+	r = rule0(AF_INET6, 29802, RT_TABLE_MAIN);
+	r.suppress_prefixlen = 0;
+	len = tp_nl_build_rule(buf, sizeof(buf), RTM_DELRULE, 12, &r);
+	if ((nlh = walk(len, sizeof(*frh), &t))) {
+		frh = mnl_nlmsg_get_payload(nlh);
+		CHECK_EQ(nlh->nlmsg_type, RTM_DELRULE, "type");
+		CHECK_EQ(nlh->nlmsg_flags, NLM_F_REQUEST | NLM_F_ACK, "flags");
+		CHECK_EQ(frh->family, AF_INET6, "family");
+		CHECK_EQ(frh->flags, 0, "no invert");
+		CHECK_EQ(frh->table, RT_TABLE_MAIN, "frh table main");
+		CHECK(t.tb[FRA_SUPPRESS_PREFIXLEN] &&
+		              mnl_attr_get_u32(t.tb[FRA_SUPPRESS_PREFIXLEN]) == 0,
+		      "FRA_SUPPRESS_PREFIXLEN 0");
+		CHECK(!t.tb[FRA_FWMARK] && !t.tb[FRA_FWMASK], "no mark");
+		CHECK_EQ(tp_nl_parse_rule(buf, (size_t)len, &back), 0, "parse back");
+		CHECK(rule_eq(&r, &back), "round trip");
+	}
+	OK("rule: RTM_DELRULE lookup main suppress_prefixlength 0 (IPv6): REQUEST|ACK only, "
+	   "table in the header too; parses back equal");
+
+	/* to 203.0.113.77/24 lookup main: host bits cleared */
+	r = rule0(AF_INET, 29800, RT_TABLE_MAIN);
+	r.has_dst = true;
+	r.dst = cidr("203.0.113.77/24");
+	len = tp_nl_build_rule(buf, sizeof(buf), RTM_NEWRULE, 13, &r);
+	if ((nlh = walk(len, sizeof(*frh), &t))) {
+		frh = mnl_nlmsg_get_payload(nlh);
+		CHECK_EQ(frh->dst_len, 24, "dst_len");
+		CHECK(t.tb[FRA_DST] && mnl_attr_get_payload_len(t.tb[FRA_DST]) == 4 &&
+		              !memcmp(mnl_attr_get_payload(t.tb[FRA_DST]), net4, 4),
+		      "FRA_DST 203.0.113.0");
+		CHECK_EQ(tp_nl_parse_rule(buf, (size_t)len, &back), 0, "parse back");
+		r.dst.addr[3] = 0;
+		CHECK(rule_eq(&r, &back), "round trip (masked)");
+	}
+	OK("rule: to 203.0.113.77/24 lookup main -> dst_len 24, FRA_DST 203.0.113.0");
+
+	/* uidrange 1000-1999 lookup main, and a v6 destination */
+	r = rule0(AF_INET6, 29801, RT_TABLE_MAIN);
+	r.has_uid = true;
+	r.uid_lo = 1000;
+	r.uid_hi = 1999;
+	r.has_dst = true;
+	r.dst = cidr("2001:db8::/32");
+	len = tp_nl_build_rule(buf, sizeof(buf), RTM_NEWRULE, 14, &r);
+	if ((nlh = walk(len, sizeof(*frh), &t))) {
+		CHECK(t.tb[FRA_UID_RANGE] && mnl_attr_get_payload_len(t.tb[FRA_UID_RANGE]) == 8,
+		      "FRA_UID_RANGE size");
+		if (t.tb[FRA_UID_RANGE]) {
+			memcpy(&ur, mnl_attr_get_payload(t.tb[FRA_UID_RANGE]), sizeof(ur));
+			CHECK(ur.start == 1000 && ur.end == 1999, "uid range");
+		}
+		CHECK(t.tb[FRA_DST] && mnl_attr_get_payload_len(t.tb[FRA_DST]) == 16, "v6 FRA_DST");
+		CHECK_EQ(tp_nl_parse_rule(buf, (size_t)len, &back), 0, "parse back");
+		CHECK(rule_eq(&r, &back), "round trip");
+	}
+	OK("rule: uidrange 1000-1999 to 2001:db8::/32 (IPv6): fib_rule_uid_range, 16-byte FRA_DST");
+
+	/* protocol 0 is not sent; fwmask 0 is sent as all ones */
+	r = rule0(AF_INET, 1, 100);
+	r.protocol = 0;
+	r.has_fwmark = true;
+	r.fwmark = 7;
+	len = tp_nl_build_rule(buf, sizeof(buf), RTM_NEWRULE, 15, &r);
+	if ((nlh = walk(len, sizeof(*frh), &t))) {
+		CHECK(!t.tb[FRA_PROTOCOL], "no FRA_PROTOCOL");
+		CHECK(t.tb[FRA_FWMASK] && mnl_attr_get_u32(t.tb[FRA_FWMASK]) == 0xffffffffu,
+		      "mask all ones");
+	}
+	OK("rule: protocol 0 -> no FRA_PROTOCOL; fwmask 0 -> 0xffffffff");
+
+	{
+		struct tp_nl_rule bad = rule0(AF_INET, 1, 100);
+
+		CHECK_EQ(tp_nl_build_rule(buf, 100, RTM_NEWRULE, 1, &bad), -EINVAL, "cap");
+		CHECK_EQ(tp_nl_build_rule(buf, sizeof(buf), RTM_NEWROUTE, 1, &bad), -EINVAL,
+		         "type");
+		CHECK_EQ(tp_nl_build_rule(buf, sizeof(buf), RTM_NEWRULE, 1, NULL), -EINVAL, "NULL");
+		bad.table = 0;
+		CHECK_EQ(tp_nl_build_rule(buf, sizeof(buf), RTM_NEWRULE, 1, &bad), -EINVAL,
+		         "table 0");
+		bad = rule0(AF_UNSPEC, 1, 100);
+		CHECK_EQ(tp_nl_build_rule(buf, sizeof(buf), RTM_NEWRULE, 1, &bad), -EINVAL,
+		         "family");
+		bad = rule0(AF_INET, 1, 100);
+		bad.suppress_prefixlen = 33;
+		CHECK_EQ(tp_nl_build_rule(buf, sizeof(buf), RTM_NEWRULE, 1, &bad), -EINVAL,
+		         "suppress 33 on v4");
+		bad = rule0(AF_INET, 1, 100);
+		bad.has_uid = true;
+		bad.uid_lo = 5;
+		bad.uid_hi = 4;
+		CHECK_EQ(tp_nl_build_rule(buf, sizeof(buf), RTM_NEWRULE, 1, &bad), -EINVAL,
+		         "uid 5-4");
+		bad = rule0(AF_INET, 1, 100);
+		bad.has_dst = true;
+		bad.dst = cidr("fd00::/8");
+		CHECK_EQ(tp_nl_build_rule(buf, sizeof(buf), RTM_NEWRULE, 1, &bad), -EINVAL,
+		         "v6 dst in a v4 rule");
+	}
+	OK("rule builder refuses a small buffer, wrong type, NULL, table 0, AF_UNSPEC, "
+	   "suppress_prefixlength 33 on IPv4, uid range 5-4, a v6 dst in a v4 rule");
+}
+
+/* The rule parser on what a dump could contain. */
+static void test_parse_rule(void)
+{
+	struct tp_nl_rule r = rule0(AF_INET, 29803, 29808), back;
+	struct nlmsghdr *nlh = (void *)buf;
+	struct fib_rule_hdr *frh;
+	int len, bad = 0;
+
+	r.invert = true;
+	r.has_fwmark = true;
+	r.fwmark = 0x7470;
+	r.fwmask = 0xffffffffu;
+	len = tp_nl_build_rule(buf, sizeof(buf), RTM_NEWRULE, 1, &r);
+	for (int cut = 0; cut < len; cut++)
+		if (tp_nl_parse_rule(buf, (size_t)cut, &back) != -EBADMSG)
+			bad++;
+	CHECK_EQ(bad, 0, "truncations");
+	OK("parse_rule: every truncation of a rule message -> -EBADMSG");
+
+	nlh->nlmsg_len = (uint32_t)len - 4; /* the last attribute (u8, 5 bytes) cut short */
+	CHECK_EQ(tp_nl_parse_rule(buf, (size_t)len, &back), -EBADMSG, "cut attribute");
+	nlh->nlmsg_len = (uint32_t)len;
+	nlh->nlmsg_type = RTM_NEWROUTE;
+	CHECK_EQ(tp_nl_parse_rule(buf, (size_t)len, &back), -ENOENT, "route message");
+	nlh->nlmsg_type = RTM_NEWRULE;
+	frh = mnl_nlmsg_get_payload(nlh);
+	frh->family = 128; /* RTNL_FAMILY_IPMR */
+	CHECK_EQ(tp_nl_parse_rule(buf, (size_t)len, &back), -ENOENT, "ipmr family");
+	frh->family = AF_INET;
+	frh->action = FR_ACT_GOTO;
+	CHECK_EQ(tp_nl_parse_rule(buf, (size_t)len, &back), -ENOENT, "goto");
+	frh->action = FR_ACT_TO_TBL;
+	frh->dst_len = 8; /* but no FRA_DST */
+	CHECK_EQ(tp_nl_parse_rule(buf, (size_t)len, &back), -EBADMSG, "dst_len without FRA_DST");
+	frh->dst_len = 33;
+	CHECK_EQ(tp_nl_parse_rule(buf, (size_t)len, &back), -EBADMSG, "dst_len 33");
+	frh->dst_len = 0;
+	CHECK_EQ(tp_nl_parse_rule(buf, (size_t)len, &back), 0, "restored");
+	CHECK_EQ(tp_nl_parse_rule(buf, (size_t)len, NULL), -EINVAL, "NULL out");
+	CHECK_EQ(tp_nl_parse_rule(NULL, 64, &back), -EBADMSG, "NULL msg");
+	OK("parse_rule: another type or family or action -> -ENOENT; dst_len without FRA_DST, "
+	   "dst_len 33, NULL -> errors");
+
+	/* what a kernel dump looks like: FRA_SUPPRESS_PREFIXLEN -1, no mask,
+	 * an FRA_PROTOCOL of 4 bytes is malformed, an unknown attribute ok */
+	nlh = mnl_nlmsg_put_header(buf);
+	nlh->nlmsg_type = RTM_NEWRULE;
+	frh = mnl_nlmsg_put_extra_header(nlh, sizeof(*frh));
+	frh->family = AF_INET;
+	frh->table = 100;
+	frh->action = FR_ACT_TO_TBL;
+	mnl_attr_put_u32(nlh, FRA_PRIORITY, 100);
+	mnl_attr_put_u32(nlh, FRA_SUPPRESS_PREFIXLEN, 0xffffffffu);
+	mnl_attr_put_u32(nlh, FRA_FWMARK, 7);
+	mnl_attr_put_u32(nlh, 60, 1);
+	CHECK_EQ(tp_nl_parse_rule(buf, nlh->nlmsg_len, &back), 0, "dump message");
+	CHECK(back.table == 100 && back.priority == 100 && back.suppress_prefixlen == -1 &&
+	              back.has_fwmark && back.fwmark == 7 && back.fwmask == 0xffffffffu &&
+	              back.protocol == 0 && !back.invert,
+	      "fields");
+	mnl_attr_put_u32(nlh, FRA_PROTOCOL, TP_NL_PROTO);
+	CHECK_EQ(tp_nl_parse_rule(buf, nlh->nlmsg_len, &back), -EBADMSG, "u32 FRA_PROTOCOL");
+	OK("parse_rule: a dump-style rule (table in the header, suppress -1, mark without mask, "
+	   "unknown attribute) parses; a 4-byte FRA_PROTOCOL is -EBADMSG");
+}
+
+static void test_route_proto_dump(void)
+{
+	struct tp_cidr def6 = cidr("::/0"), d4 = cidr("198.19.7.7/16"), got;
+	struct attrs t;
+	const struct nlmsghdr *nlh;
+	const struct rtmsg *rtm;
+	uint32_t table;
+	uint8_t proto;
+	int oif, len, bad = 0;
+
+	len = tp_nl_build_route_proto(buf, sizeof(buf), RTM_NEWROUTE, 3, 9, &def6, 29808,
+	                              TP_NL_PROTO);
+	if ((nlh = walk(len, sizeof(*rtm), &t))) {
+		rtm = mnl_nlmsg_get_payload(nlh);
+		CHECK_EQ(rtm->rtm_protocol, TP_NL_PROTO, "rtm_protocol");
+		CHECK_EQ(rtm->rtm_family, AF_INET6, "family");
+		CHECK(!t.tb[RTA_DST], "default: no RTA_DST");
+		CHECK(t.tb[RTA_TABLE] && mnl_attr_get_u32(t.tb[RTA_TABLE]) == 29808, "table");
+		CHECK_EQ(tp_nl_parse_route(buf, (size_t)len, &got, &table, &proto, &oif), 0,
+		         "parse");
+		CHECK(got.family == AF_INET6 && got.prefix == 0 && table == 29808 &&
+		              proto == TP_NL_PROTO && oif == 9,
+		      "parsed");
+	}
+	OK("route: default dev #9 table 29808 proto 0x74 (IPv6) builds and parses back");
+	CHECK_EQ(tp_nl_build_route_proto(buf, sizeof(buf), RTM_NEWROUTE, 3, 0, &d4, 1, 1), -EINVAL,
+	         "ifindex 0");
+	len = tp_nl_build_route(buf, sizeof(buf), RTM_NEWROUTE, 4, 2, &d4, 0);
+	CHECK_EQ(tp_nl_parse_route(buf, (size_t)len, &got, &table, &proto, &oif), 0, "parse");
+	CHECK(got.prefix == 16 && got.addr[2] == 0 && got.addr[3] == 0 && table == RT_TABLE_MAIN &&
+	              proto == RTPROT_STATIC && oif == 2,
+	      "static route parsed");
+	OK("route: tp_nl_build_route stays RTPROT_STATIC; ifindex 0 refused by the proto builder");
+	for (int cut = 0; cut < len; cut++)
+		if (tp_nl_parse_route(buf, (size_t)cut, &got, &table, &proto, &oif) != -EBADMSG)
+			bad++;
+	CHECK_EQ(bad, 0, "truncations");
+	((struct nlmsghdr *)(void *)buf)->nlmsg_type = RTM_NEWRULE;
+	CHECK_EQ(tp_nl_parse_route(buf, (size_t)len, &got, &table, &proto, &oif), -ENOENT,
+	         "not a route");
+	OK("parse_route: every truncation -> -EBADMSG, a rule message -> -ENOENT");
+
+	len = tp_nl_build_dump(buf, sizeof(buf), RTM_GETRULE, 5, AF_INET6);
+	if ((nlh = walk(len, sizeof(struct fib_rule_hdr), &t))) {
+		CHECK_EQ(nlh->nlmsg_flags, NLM_F_REQUEST | NLM_F_DUMP, "dump flags");
+		CHECK_EQ(((const struct fib_rule_hdr *)mnl_nlmsg_get_payload(nlh))->family,
+		         AF_INET6, "family");
+		CHECK_EQ(t.count, 0, "no attributes");
+	}
+	len = tp_nl_build_dump(buf, sizeof(buf), RTM_GETROUTE, 6, AF_INET);
+	if ((nlh = walk(len, sizeof(struct rtmsg), &t)))
+		CHECK_EQ(((const struct rtmsg *)mnl_nlmsg_get_payload(nlh))->rtm_family, AF_INET,
+		         "family");
+	CHECK_EQ(tp_nl_build_dump(buf, sizeof(buf), RTM_GETADDR, 1, AF_INET), -EINVAL, "type");
+	OK("dump requests: REQUEST|DUMP with the family in the fixed header; other types "
+	   "refused");
+}
+
+static void test_rule_format(void)
+{
+	struct tp_nl_rule r = rule0(AF_INET, 29803, 29808);
+	char s[160];
+
+	r.invert = true;
+	r.has_fwmark = true;
+	r.fwmark = 0x7470;
+	tp_nl_rule_format(&r, s, sizeof(s));
+	CHECK(!strcmp(s, "not from all fwmark 0x7470 lookup 29808 pref 29803 proto 116 (IPv4)"),
+	      "format: %s", s);
+	tp_nl_rule_format(&r, s, 10);
+	CHECK(strlen(s) == 9, "truncated");
+	OK("rule format: 'not from all fwmark 0x7470 lookup 29808 pref 29803 proto 116 (IPv4)', "
+	   "truncates safely");
+}
+
 int main(void)
 {
 	test_addr();
 	test_route();
 	test_link();
 	test_ack();
+	test_rule();
+	test_parse_rule();
+	test_route_proto_dump();
+	test_rule_format();
 	return check_exit();
 }
