@@ -325,7 +325,7 @@ PYEOF
 ) || fail "$1: $out"
   ok "$1: $out"
 }
-tp_gw_start --handler "socks5://$TP_S4:1090"
+TP_LOG_LEVEL=debug tp_gw_start --handler "socks5://$TP_S4:1090"
 banner "fake: BND domain, payload in the reply's segment" "$TP_DST4" 7601
 banner "fake: BND IPv6, payload in the reply's segment (IPv6 destination)" "$TP_DST6" 7602
 banner "fake: reply dribbled one byte at a time" "$TP_DST4" 7603
@@ -334,6 +334,22 @@ for port in 7653 7654 7655 7656 7657 7658; do
     --expect error --max 2 --timeout 8) || fail "fake: REP for port $port: want an error: $out"
 done
 ok "fake: REP 3, 4, 5, 6, 1, 2: each connect() fails"
+# UDP: relay announced as 0.0.0.0:port, a FRAG=1 copy and a truncated header
+# before each echo (udptool counts anything but its own bytes as bad)
+udp "fake (relay 0.0.0.0 -> the proxy's address; FRAG=1 and truncated dropped)" "$TP_DST4"
+udp "fake (relay 0.0.0.0 -> the proxy's address; FRAG=1 and truncated dropped)" "$TP_DST6"
+grep -q "UDP association for $TP_DST4:$UPORT via relay $TP_S4:" "$TP_GW_LOG" ||
+  fail "fake: the relay is not the proxy's address: $(grep -m1 "UDP association" "$TP_GW_LOG")"
+# the proxy closes the control connection after a datagram to port 7699: the flow ends
+out=$(nsc timeout 20 "$PYTHON" "$UDPTOOL" client --host "$TP_DST4" --port 7699 --flows 1 \
+  --size 100 --timeout 10) || fail "fake: UDP to port 7699: $out"
+for ((i = 0; i < 40; i++)); do
+  grep -q "UDP association for $TP_DST4:7699 ended: closed by the proxy" "$TP_GW_LOG" && break
+  sleep 0.05
+done
+grep -q "UDP association for $TP_DST4:7699 ended: closed by the proxy" "$TP_GW_LOG" ||
+  fail "fake: the control connection's end did not end the UDP flow"
+ok "fake: the proxy closed the control connection -> tunplug ended the UDP flow"
 tp_gw_check_alive
 tp_gw_stop_ok
 line=$(grep "refused by reason" <<<"$TP_GW_SUMMARY")

@@ -11,6 +11,13 @@ depends on the requested destination port:
   7655  REP 5 (connection refused)      7656  REP 6 (TTL expired)
   7657  REP 1 (general failure)         7658  REP 2 (not allowed by ruleset)
 
+UDP ASSOCIATE: a relay socket on the control connection's local address,
+announced as 0.0.0.0:port (the client must use the proxy's address). Every
+datagram is answered with a FRAG=1 copy and a truncated header (both to be
+dropped by the client), then the proper echo (header: the original
+destination). A datagram to port 7699 also makes the proxy close the control
+connection (the client must end the association).
+
 "then payload": the reply and the banner b"BANNER <port>\\n" go out in ONE
 send() (the client must not swallow the banner with the reply), then every
 byte received is echoed until EOF. Stops after --timeout seconds; prints one
@@ -37,6 +44,50 @@ def recv_exact(c, n):
     return b
 
 
+def udp_associate(c, stats, lock):
+    local = c.getsockname()[0]
+    u = socket.socket(socket.AF_INET6 if ":" in local else socket.AF_INET, socket.SOCK_DGRAM)
+    u.bind((local, 0))
+    u.settimeout(0.2)
+    c.sendall(b"\x05\x00\x00\x01" + bytes(4) + struct.pack("!H", u.getsockname()[1]))
+    with lock:
+        stats["udp_associations"] += 1
+    closed = threading.Event()
+
+    def control():
+        try:
+            while c.recv(100):
+                pass
+        except OSError:
+            pass
+        closed.set()
+
+    threading.Thread(target=control, daemon=True).start()
+    try:
+        while not closed.is_set():
+            try:
+                d, peer = u.recvfrom(65535)
+            except socket.timeout:
+                continue
+            if len(d) < 10 or d[:3] != b"\0\0\0" or d[3] not in (1, 4):
+                with lock:
+                    stats["udp_bad"] += 1
+                continue
+            hl = 10 if d[3] == 1 else 22
+            hdr, data = d[:hl], d[hl:]
+            port = struct.unpack("!H", hdr[-2:])[0]
+            u.sendto(b"\0\0\x01" + hdr[3:] + b"junk: FRAG=1", peer)
+            u.sendto(hdr[:hl - 3], peer)  # truncated header, no payload
+            u.sendto(hdr + data, peer)
+            with lock:
+                stats["udp_echoed"] += 1
+            if port == 7699:
+                c.shutdown(socket.SHUT_RDWR)
+                break
+    finally:
+        u.close()
+
+
 def handle(c, stats, lock):
     with c:
         c.settimeout(30)
@@ -56,6 +107,9 @@ def handle(c, stats, lock):
         port = struct.unpack("!H", recv_exact(c, 2))[0]
         with lock:
             stats["requests"] += 1
+        if cmd == 3:
+            udp_associate(c, stats, lock)
+            return
         if cmd != 1:
             c.sendall(b"\x05\x07\x00\x01" + bytes(6))
             return
@@ -101,7 +155,8 @@ def main():
     s.bind((a.host, a.port))
     s.listen(128)
     s.settimeout(0.5)
-    stats = {"requests": 0, "connected": 0, "refused": 0, "errors": 0}
+    stats = {"requests": 0, "connected": 0, "refused": 0, "errors": 0, "udp_associations": 0,
+             "udp_echoed": 0, "udp_bad": 0}
     lock = threading.Lock()
     deadline = time.monotonic() + a.timeout
 
