@@ -110,6 +110,10 @@ static int fail(struct walk *w, unsigned long line, const char *fmt, ...)
 		vsnprintf(w->err + n, w->errlen - (size_t)n, fmt, ap);
 		va_end(ap);
 	}
+	/* one line, whatever a value held (block scalars, "\n" escapes) */
+	for (char *p = w->err; *p; p++)
+		if ((unsigned char)*p < 0x20 || *p == 0x7f)
+			*p = '?';
 	return -EINVAL;
 }
 
