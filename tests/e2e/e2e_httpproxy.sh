@@ -16,6 +16,10 @@
 #  - a wrong password and no credentials: connect fails within 2 s, the
 #    log says "authentication failed" / "authentication required"
 #  - a proxy nobody listens on: connect refused within 2 s, logged
+#  - fakeproxy.py: "200" and the first tunnel bytes in one send reach the
+#    client intact; the requests are byte-exact (v4, [v6], credentials only
+#    when configured); a silent proxy (error after --connect-timeout), a
+#    > 8 KiB head and a non-HTTP answer refuse the flow and are logged
 set -euo pipefail
 # shellcheck source=lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -155,5 +159,43 @@ probe "proxy not listening" "$TP_DST4" "$HPORT" 2
 grep -q "http proxy $TP_S4:8999: cannot connect" "$TP_GW_LOG" ||
   fail "proxy not listening: no 'cannot connect' in the log"
 ok "proxy not listening: logged: $(grep -m1 'cannot connect' "$TP_GW_LOG")"
+tp_gw_stop_ok
+
+# ---- exacting and misbehaving proxies (fakeproxy.py) ----
+FAKE=$TP_E2E_DIR/fakeproxy.py
+for m in greet:9001 silent:9002 huge:9003 garbage:9004; do
+  tp_bg "fake-${m%%:*}" "$NS_S" "$PYTHON" "$FAKE" server --host "$TP_S4" --port "${m##*:}" \
+    --mode "${m%%:*}" --log "$TP_TMP/fake-${m%%:*}.req" --timeout 100
+done
+for p in 9001 9002 9003 9004; do tp_wait_listen "$NS_S" "$p"; done
+tp_gw_start --connect-timeout 2 --handler "http://user:pass@$TP_S4:9001" \
+  --rule "dst=fd00:19::50:1/128,handler=http://$TP_S4:9001" \
+  --rule "dst=198.19.50.2/32,handler=http://$TP_S4:9002" \
+  --rule "dst=198.19.50.3/32,handler=http://$TP_S4:9003" \
+  --rule "dst=198.19.50.4/32,handler=http://$TP_S4:9004"
+out=$(nsc timeout 20 "$PYTHON" "$FAKE" client --host "$TP_DST4" --port 7300) ||
+  fail "200 and tunnel bytes in one segment: $out"
+ok "200 and the first tunnel bytes in one send: the bytes reach the client, echo intact: $out"
+req=$(tr -d '\r' <"$TP_TMP/fake-greet.req")
+want=$'CONNECT 198.19.1.1:7300 HTTP/1.1\nHost: 198.19.1.1:7300\nProxy-Authorization: Basic dXNlcjpwYXNz'
+[[ $req == "$want" ]] || fail "request: got '$req', want '$want'"
+: >"$TP_TMP/fake-greet.req"
+out=$(nsc timeout 20 "$PYTHON" "$FAKE" client --host fd00:19::50:1 --port 443) ||
+  fail "IPv6 destination via the fake proxy: $out"
+req=$(tr -d '\r' <"$TP_TMP/fake-greet.req")
+want=$'CONNECT [fd00:19::50:1]:443 HTTP/1.1\nHost: [fd00:19::50:1]:443'
+[[ $req == "$want" ]] || fail "IPv6 request: got '$req', want '$want' (and no credentials)"
+ok "requests are exact: CONNECT/Host for v4 and [v6], Proxy-Authorization only when configured"
+probe "proxy that never answers (--connect-timeout 2)" 198.19.50.2 80 4
+grep -q "http proxy $TP_S4:9002: no connection and answer within 2000 ms" "$TP_GW_LOG" ||
+  fail "silent proxy: not logged"
+probe "proxy answering a head larger than 8 KiB" 198.19.50.3 80 2
+grep -q "http proxy $TP_S4:9003: answer head larger than 8192 bytes" "$TP_GW_LOG" ||
+  fail "huge head: not logged"
+probe "proxy answering something that is not HTTP" 198.19.50.4 80 2
+grep -q "http proxy $TP_S4:9004: malformed answer to CONNECT" "$TP_GW_LOG" ||
+  fail "garbage answer: not logged"
+ok "silent, oversized and malformed answers are logged"
+tp_gw_check_alive
 tp_gw_stop_ok
 echo "e2e_httpproxy: PASS"
