@@ -277,6 +277,15 @@ download "microsocks" 6 "[$TP_DST6]"
 echo_concurrent "microsocks" "$TP_DST4" 50
 echo_concurrent "microsocks" "$TP_DST6" 50
 refused "microsocks" "$TP_DST4"
+# microsocks has no UDP ASSOCIATE: the UDP flow is refused (ICMP) and logged
+out=$(nsc timeout 10 "$PYTHON" "$UDPTOOL" refused --host "$TP_DST4" --port "$UPORT" --max 2) || true
+for ((i = 0; i < 40; i++)); do
+  grep -q "UDP ASSOCIATE for $TP_DST4:$UPORT: command not supported" "$TP_GW_LOG" && break
+  sleep 0.05
+done
+grep -q "UDP ASSOCIATE for $TP_DST4:$UPORT: command not supported" "$TP_GW_LOG" ||
+  fail "microsocks: UDP: no 'command not supported' in the log: $(tail -n 3 "$TP_GW_LOG" | tr '\n' '|')"
+ok "microsocks: UDP ASSOCIATE not supported: flow refused and logged (client saw: $out)"
 tp_gw_check_alive
 tp_gw_stop_ok
 tp_gw_start --handler "socks5://$S5_USER:$S5_PASS@$TP_S4:1083"
