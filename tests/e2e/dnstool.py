@@ -12,6 +12,11 @@ one JSON line.
       A/AAAA addresses differing from --expect, and the slowest reply in
       ms. Exit 0 if every query got exactly one well-formed reply (any
       RCODE); 1 otherwise.
+  fake --host H --port P --timeout T
+      a misbehaving UDP upstream (no TCP listener, so a TCP fetch is
+      refused): every query gets, in this order, an answer with another
+      ID, one with another type, and a matching one with TC=1 and the A
+      record 192.0.2.1. Serves until T seconds passed.
 """
 import argparse
 import ipaddress
@@ -144,6 +149,36 @@ def burst(a):
     return 0 if len(done) == a.count and not bad and not dup and not wrong_addr else 1
 
 
+def fake(a):
+    fam = socket.AF_INET6 if ":" in a.host else socket.AF_INET
+    s = socket.socket(fam, socket.SOCK_DGRAM)
+    s.bind((a.host, a.port))
+    s.settimeout(0.2)
+    deadline = time.monotonic() + a.timeout
+    n = 0
+    while time.monotonic() < deadline:
+        try:
+            msg, peer = s.recvfrom(65535)
+        except socket.timeout:
+            continue
+        if len(msg) < 12:
+            continue
+        qid = struct.unpack(">H", msg[:2])[0]
+        _name, off = read_name(msg, 12)
+        qname_wire = msg[12:off]
+        qtype, qclass = struct.unpack(">HH", msg[off:off + 4])
+        hdr = lambda i, fl, an: struct.pack(">HHHHHH", i, fl, 1, an, 0, 0)
+        q = qname_wire + struct.pack(">HH", qtype, qclass)
+        other = qname_wire + struct.pack(">HH", (qtype % 255) + 1, qclass)
+        rr = b"\xc0\x0c" + struct.pack(">HHIH", 1, 1, 60, 4) + bytes([192, 0, 2, 1])
+        s.sendto(hdr(qid ^ 0x5555, 0x8180, 1) + q + rr, peer)
+        s.sendto(hdr(qid, 0x8180, 1) + other + rr, peer)
+        s.sendto(hdr(qid, 0x8380, 1) + q + rr, peer)  # TC
+        n += 1
+    print(json.dumps({"queries": n}), flush=True)
+    return 0
+
+
 def main():
     p = argparse.ArgumentParser()
     sub = p.add_subparsers(dest="cmd", required=True)
@@ -156,8 +191,12 @@ def main():
     b.add_argument("--window", type=int, default=0)
     b.add_argument("--expect", default="")
     b.add_argument("--timeout", type=float, required=True)
+    f = sub.add_parser("fake")
+    f.add_argument("--host", required=True)
+    f.add_argument("--port", type=int, required=True)
+    f.add_argument("--timeout", type=float, required=True)
     a = p.parse_args()
-    sys.exit(burst(a))
+    sys.exit(burst(a) if a.cmd == "burst" else fake(a))
 
 
 if __name__ == "__main__":

@@ -9,6 +9,9 @@
 #    logged the query from a forked TCP child (another pid)
 #  - 200 dig runs in a bounded loop, 200 queries in a burst on one flow
 #    (window 32): all answered with the right address
+#  - a misbehaving upstream: answers with another ID or question are
+#    ignored; when the TCP fetch after TC=1 is refused on every try, the
+#    truncated answer is passed on (not SERVFAIL)
 #  - first upstream blackholed, second (IPv6) alive: answered after one
 #    try's timeout, the next query at once (the handler prefers the
 #    upstream that answered)
@@ -19,6 +22,7 @@
 #    are outstanding: nothing is answered and tunplug carries on and exits
 #    cleanly (the ASan build checks for use after free)
 #  - tunplug exits 0 and its summary counts the queries
+# shellcheck disable=SC2015  # "A && B || fail" is meant: fail unless both hold
 set -euo pipefail
 # shellcheck source=lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -129,6 +133,27 @@ tp_gw_stop_ok
 grep -qE "dns: queries [0-9]+, answered [0-9]+ \(via tcp [1-9]" <<<"$TP_GW_SUMMARY" ||
   fail "no dns summary with a tcp answer: $TP_GW_SUMMARY"
 ok "summary: $(grep -o 'dns: queries.*' <<<"$TP_GW_SUMMARY")"
+
+# a misbehaving upstream (dnstool.py fake): answers with another ID or
+# question are ignored; its TC answer cannot be fetched over TCP (refused),
+# so after 3 tries the client gets the truncated answer, not SERVFAIL
+tp_bg fake "$NS_S" "$PYTHON" "$DNSTOOL" fake --host "$TP_DST4" --port 5353 --timeout 100
+FAKE_PID=$TP_LAST_PID
+for ((i = 0; i < 100; i++)); do
+  [[ $(nss ss -Hlun "sport = :5353" | wc -l) -ge 1 ]] && break
+  sleep 0.05
+done
+tp_gw_start --dns-upstream "$TP_DST4:5353"
+out=$(dig_c @198.19.99.99 +ignore fake.test A) || fail "dig to the fake upstream: $out"
+[[ $(status_of "$out") == NOERROR ]] && grep -q "flags:[a-z ]* tc" <<<"$out" &&
+  grep -qE "IN[[:space:]]+A[[:space:]]+192\.0\.2\.1$" <<<"$out" ||
+  fail "fake upstream: want its truncated answer: $out"
+ok "fake upstream: wrong-ID and wrong-question answers ignored, TCP refused: the TC answer passed on"
+tp_gw_stop_ok
+grep -qE "truncated passed on 1, .*mismatched answers 6$" <<<"$TP_GW_SUMMARY" ||
+  fail "fake upstream: counters: $(grep -o 'dns: queries.*' <<<"$TP_GW_SUMMARY")"
+ok "fake upstream: $(grep -o 'dns: queries.*' <<<"$TP_GW_SUMMARY")"
+tp_stop_pid "$FAKE_PID"
 
 # first upstream blackholed, the second (IPv6) alive
 tp_gw_start --dns-upstream "$BLACKHOLE4:53" --dns-upstream "[$TP_DST6]:53"
