@@ -28,13 +28,14 @@ struct walk {
 };
 
 enum kind {
-	K_SCALAR,  /* tp_options_set(opt, value) */
-	K_LIST,    /* tp_options_set(opt, item) per item */
-	K_BOOL,    /* true | false, set by set_bool */
-	K_SECTION, /* a mapping of the keys in sub */
-	K_HANDLER, /* the default handler spec */
-	K_RULES,   /* a list of rule mappings */
-	K_HANDLERS /* spec -> mapping of handler options */
+	K_SCALAR,   /* tp_options_set(opt, value) */
+	K_LIST,     /* tp_options_set(opt, item) per item */
+	K_BOOL,     /* true | false, set by set_bool */
+	K_SECTION,  /* a mapping of the keys in sub */
+	K_HANDLER,  /* the default handler spec */
+	K_RULES,    /* a list of rule mappings */
+	K_HANDLERS, /* spec -> mapping of handler options */
+	K_AUTOROUTE /* true | false | a mapping of autoroute_keys (implies true) */
 };
 
 struct key {
@@ -76,6 +77,13 @@ static const struct key outbound_keys[] = {
         {"fwmark", K_SCALAR, "fwmark", NULL},
         {NULL, 0, NULL, NULL},
 };
+static const struct key autoroute_keys[] = {
+        {"table", K_SCALAR, "route-table", NULL},
+        {"exclude", K_LIST, "exclude", NULL},
+        {"include-uid", K_LIST, "include-uid", NULL},
+        {"exclude-uid", K_LIST, "exclude-uid", NULL},
+        {NULL, 0, NULL, NULL},
+};
 static const struct key top_keys[] = {
         {"tun", K_SECTION, NULL, tun_keys},
         {"handler", K_HANDLER, NULL, NULL},
@@ -87,6 +95,7 @@ static const struct key top_keys[] = {
         {"udp", K_SECTION, NULL, udp_keys},
         {"icmp", K_SCALAR, "icmp", NULL},
         {"outbound", K_SECTION, NULL, outbound_keys},
+        {"auto-route", K_AUTOROUTE, NULL, autoroute_keys},
         {"log-level", K_SCALAR, "log-level", NULL},
         {NULL, 0, NULL, NULL},
 };
@@ -230,6 +239,17 @@ static int set_opt(struct walk *w, const yaml_node_t *n, const char *path, const
 	return 0;
 }
 
+static void note_netcfg(struct walk *w, const yaml_node_t *n, const char *path)
+{
+	if (!w->c->netcfg_line) {
+		w->c->netcfg_line = line_of(n);
+		w->c->netcfg_key = strstr(path, "addresses")    ? "tun.addresses"
+		                   : strstr(path, "routes")     ? "tun.routes"
+		                   : strstr(path, "auto-route") ? "auto-route"
+		                                                : "tun.mtu";
+	}
+}
+
 static int set_bool(struct walk *w, const yaml_node_t *n, const char *path, const char *opt)
 {
 	const char *v;
@@ -246,19 +266,13 @@ static int set_bool(struct walk *w, const yaml_node_t *n, const char *path, cons
 		return fail(w, line_of(n), "key \"%s\": \"%s\" is not true or false", path, v);
 	if (!strcmp(opt, "no-offload"))
 		w->o->no_offload = !b;
+	else if (!strcmp(opt, "auto-route"))
+		w->o->auto_route = b;
 	else
 		w->o->allow_loopback = b;
+	if (b && !strcmp(opt, "auto-route"))
+		note_netcfg(w, n, opt);
 	return 0;
-}
-
-static void note_netcfg(struct walk *w, const yaml_node_t *n, const char *path)
-{
-	if (!w->c->netcfg_line) {
-		w->c->netcfg_line = line_of(n);
-		w->c->netcfg_key = strstr(path, "addresses") ? "tun.addresses"
-		                   : strstr(path, "routes")  ? "tun.routes"
-		                                             : "tun.mtu";
-	}
 }
 
 static int do_rules(struct walk *w, const yaml_node_t *n)
@@ -445,6 +459,12 @@ static int do_value(struct walk *w, const struct key *key, const yaml_node_t *v,
 		return do_rules(w, v);
 	case K_HANDLERS:
 		return do_handlers(w, v);
+	case K_AUTOROUTE:
+		if (v->type != YAML_MAPPING_NODE)
+			return set_bool(w, v, path, "auto-route");
+		w->o->auto_route = true;
+		note_netcfg(w, v, path);
+		return do_map(w, v, key->sub, path);
 	}
 	return -EINVAL;
 }

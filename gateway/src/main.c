@@ -40,8 +40,9 @@ int main(int argc, char **argv)
 	char err[512];
 	int ret;
 
-	/* the command line alone first: -c, --help, --version, its errors */
-	if (tp_options_parse(&opt, argc, argv, err, sizeof(err)) != 0) {
+	/* the command line alone first: -c, --help, --version, bad values
+	 * (its combinations are checked once the file is in) */
+	if (tp_options_scan(&opt, argc, argv, err, sizeof(err)) != 0) {
 		fprintf(stderr, "%s\n", err);
 		return 2;
 	}
@@ -53,7 +54,8 @@ int main(int argc, char **argv)
 		printf("tunplug %s (lwIP 2.1.3)\n", TUNPLUG_VERSION);
 		return 0;
 	}
-	if (opt.config_path && load_config(&opt, &cfg, argc, argv, err, sizeof(err)) != 0) {
+	if (opt.config_path ? load_config(&opt, &cfg, argc, argv, err, sizeof(err))
+	                    : tp_options_parse(&opt, argc, argv, err, sizeof(err))) {
 		fprintf(stderr, "%s\n", err);
 		tp_config_free(&cfg);
 		return 2;

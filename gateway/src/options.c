@@ -590,11 +590,11 @@ static int parse_args(struct tp_options *o, int argc, char **argv, char *err, si
 		            "tunplug: --tun-fd cannot be combined with %s (no netlink setup on an "
 		            "adopted fd)",
 		            netcfg_name);
-	if (o->tun_fd >= 0 && (o->n_addrs || o->n_routes || o->mtu_set))
+	if (o->tun_fd >= 0 && (o->n_addrs || o->n_routes || o->mtu_set || o->auto_route))
 		return fail(err, errlen,
 		            "tunplug: the tun fd (--tun-fd or tun.fd) cannot be combined with "
-		            "addresses, routes or an mtu, one of them from the config file (no "
-		            "netlink setup on an adopted fd)");
+		            "addresses, routes, an mtu or auto-route, one of them from the config "
+		            "file (no netlink setup on an adopted fd)");
 	return 0;
 }
 
@@ -602,6 +602,12 @@ int tp_options_parse(struct tp_options *o, int argc, char **argv, char *err, siz
 {
 	tp_options_defaults(o);
 	return parse_args(o, argc, argv, err, errlen, true);
+}
+
+int tp_options_scan(struct tp_options *o, int argc, char **argv, char *err, size_t errlen)
+{
+	tp_options_defaults(o);
+	return parse_args(o, argc, argv, err, errlen, false);
 }
 
 int tp_options_parse_over(struct tp_options *o, int argc, char **argv, char *err, size_t errlen)

@@ -90,6 +90,11 @@ void tp_options_defaults(struct tp_options *o);
  * Resets getopt's state, so it may be called repeatedly. */
 int tp_options_parse(struct tp_options *o, int argc, char **argv, char *err, size_t errlen);
 
+/* Like tp_options_parse without the checks of the whole set (handler
+ * names, option combinations): each option's own syntax and range only.
+ * For finding -c FILE, --help and --version before the file is read. */
+int tp_options_scan(struct tp_options *o, int argc, char **argv, char *err, size_t errlen);
+
 /* The same on top of *o as it is (filled from a config file): a single
  * option replaces the value, repeatable ones (--address, --route, --rule,
  * --dns-upstream, --plugin) are appended after what *o has. */

@@ -47,6 +47,23 @@ out=$("$tp" --check-config --config="$tmp/good.yaml" --max-flows 10 2>&1)
 rc=$?
 [ $rc -eq 0 ] && [ "$out" = "config ok" ] && ok "--config=FILE with an override" ||
 	bad "--config=FILE: exit $rc: $out"
+# combinations are checked on the merged set, not the command line alone
+printf 'auto-route: true\noutbound: {fwmark: 0x7}\n' > "$tmp/auto.yaml"
+out=$("$tp" --check-config -c "$tmp/auto.yaml" --exclude 10.0.0.0/8 2>&1)
+rc=$?
+[ $rc -eq 0 ] && [ "$out" = "config ok" ] && ok "--exclude on the command line, auto-route in the file" ||
+	bad "--exclude with the file's auto-route: exit $rc: $out"
+out=$("$tp" --check-config -c "$tmp/good.yaml" --exclude 10.0.0.0/8 2>&1)
+rc=$?
+case "$rc:$out" in
+"2:tunplug: --exclude needs --auto-route") ok "--exclude without auto-route anywhere: exit 2" ;;
+*) bad "--exclude without auto-route: exit $rc: $out" ;;
+esac
+printf 'plugins: [/nonexistent/upper.so]\n' > "$tmp/plug.yaml"
+out=$("$tp" --check-config -c "$tmp/plug.yaml" --rule port=1,handler=upper 2>&1)
+rc=$?
+[ $rc -eq 0 ] && [ "$out" = "config ok" ] && ok "a rule for a plugin handler the file loads" ||
+	bad "plugin from the file: exit $rc: $out"
 out=$("$tp" --check-config -c "$tmp/missing.yaml" 2>&1)
 rc=$?
 case "$rc:$out" in

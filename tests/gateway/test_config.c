@@ -135,6 +135,11 @@ static const char full_yaml[] =
         "udp: {timeout: 61, dns-timeout: 11, max-flows: 1000}\n"
         "icmp: drop\n"
         "outbound: {bind-interface: eth0, fwmark: 0x1234}\n"
+        "auto-route:\n"
+        "  table: 0x100\n"
+        "  exclude: [192.168.0.0/16, \"fd00::/8\"]\n"
+        "  include-uid: [1000-1999]\n"
+        "  exclude-uid: [0, 1500]\n"
         "log-level: debug\n";
 
 static const char *const full_args[] = {
@@ -186,6 +191,19 @@ static const char *const full_args[] = {
         "0x1234",
         "--log-level",
         "debug",
+        "--auto-route",
+        "--route-table",
+        "0x100",
+        "--exclude",
+        "192.168.0.0/16",
+        "--exclude",
+        "fd00::/8",
+        "--include-uid",
+        "1000-1999",
+        "--exclude-uid",
+        "0",
+        "--exclude-uid",
+        "1500",
         NULL,
 };
 
@@ -286,7 +304,10 @@ static const struct bad_case bad[] = {
          "log-level: info\ntun: {mtu: 1500\nflows: {max: 1}\n",
          3,
          {"bad YAML", "did not find expected"}},
-        {"bad YAML: tab indentation", "tun:\n\tmtu: 1500\n", 2, {"bad YAML", "cannot start any token"}},
+        {"bad YAML: tab indentation",
+         "tun:\n\tmtu: 1500\n",
+         2,
+         {"bad YAML", "cannot start any token"}},
         {"bad YAML: bad indentation",
          "tun:\n  mtu: 1500\n name: x\n",
          3,
@@ -362,6 +383,23 @@ static const struct bad_case bad[] = {
          "handlers:\n  \"://x\": {a: b}\n",
          2,
          {"key \"handlers\"", "://x", "spec"}},
+        {"bad bool: auto-route", "auto-route: maybe\n", 1, {"key \"auto-route\"", "true or false"}},
+        {"unknown key: auto-route",
+         "auto-route:\n  tabel: 5\n",
+         2,
+         {"unknown key \"tabel\"", "\"auto-route\""}},
+        {"reserved table",
+         "auto-route: {table: 254}\n",
+         1,
+         {"auto-route.table", "254", "reserved"}},
+        {"bad uid range",
+         "auto-route:\n  exclude-uid: [5-1]\n",
+         2,
+         {"auto-route.exclude-uid", "5-1"}},
+        {"bad CIDR: auto-route exclude",
+         "auto-route: {exclude: [x]}\n",
+         1,
+         {"auto-route.exclude", "\"x\""}},
         /* wrong types: list vs scalar vs mapping */
         {"type: list for a scalar",
          "tun:\n  mtu: [1500]\n",
@@ -488,6 +526,9 @@ static void test_check(void)
 	        {"tun.fd with mtu", "tun: {mtu: 1400, fd: 3}\n", 0,
 	         "tunplug: test.yaml:1: key \"tun.mtu\": cannot be combined with tun.fd"},
 	        {"tun.fd alone", "tun: {fd: 3}\n", 0, NULL},
+	        {"tun.fd with auto-route", "auto-route: true\ntun: {fd: 3}\n", 0,
+	         "tunplug: test.yaml:1: key \"auto-route\": cannot be combined with tun.fd"},
+	        {"auto-route: false", "auto-route: false\n", 0, NULL},
 	        {"empty file", "", 0, NULL},
 	        {"only a comment", "# nothing\n", 0, NULL},
 	        {"empty sections", "tun:\nflows: ~\nrules: []\nhandlers: {}\n", 0, NULL},
