@@ -1,7 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /* tunplug — --auto-route: routes and policy rules that send everything but
  * the gateway's own (marked) sockets into the tun; see autoroute.h. */
+#include <dirent.h>
 #include <errno.h>
+#include <net/if.h>
 #include <linux/rtnetlink.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -132,6 +134,52 @@ static int setup_family(struct tp_nl *nl, int ifindex, const struct tp_options *
 	return 0;
 }
 
+static int read_int(const char *path)
+{
+	FILE *f = fopen(path, "re");
+	int v = -1;
+
+	if (f) {
+		if (fscanf(f, "%d", &v) != 1)
+			v = -1;
+		fclose(f);
+	}
+	return v;
+}
+
+/* Strict reverse-path filtering (rp_filter 1, effective value max(all,
+ * dev)) drops the replies to the gateway's own connections: their reverse
+ * lookup is unmarked and so points into the tun. Warn per interface. */
+static void warn_rp_filter(int ifindex)
+{
+	char path[320], tun[IF_NAMESIZE] = "";
+	struct dirent *d;
+	DIR *dir = opendir("/proc/sys/net/ipv4/conf");
+	int all = read_int("/proc/sys/net/ipv4/conf/all/rp_filter");
+
+	if (!dir)
+		return;
+	if_indextoname((unsigned)ifindex, tun);
+	while ((d = readdir(dir))) {
+		int v;
+
+		if (d->d_name[0] == '.' || !strcmp(d->d_name, "all") ||
+		    !strcmp(d->d_name, "default") || !strcmp(d->d_name, "lo") ||
+		    !strcmp(d->d_name, tun))
+			continue;
+		snprintf(path, sizeof(path), "/proc/sys/net/ipv4/conf/%s/rp_filter", d->d_name);
+		v = read_int(path);
+		if ((v > all ? v : all) == 1)
+			tp_log(TP_LOG_WARN,
+			       "auto-route: %s has strict reverse-path filtering (rp_filter 1): "
+			       "replies to the gateway's own connections through it will be "
+			       "dropped; use loose mode: sysctl net.ipv4.conf.all.rp_filter=2 "
+			       "net.ipv4.conf.%s.rp_filter=2",
+			       d->d_name, d->d_name);
+	}
+	closedir(dir);
+}
+
 int tp_autoroute_setup(struct tp_nl *nl, int ifindex, const struct tp_options *o)
 {
 	unsigned stale_rules = 0, stale_routes = 0;
@@ -162,6 +210,7 @@ int tp_autoroute_setup(struct tp_nl *nl, int ifindex, const struct tp_options *o
 		fprintf(stderr, "tunplug: auto-route: %s: %s\n", tp_nl_last_op(nl), strerror(-v6));
 		return v6;
 	}
+	warn_rp_filter(ifindex);
 	tp_log(TP_LOG_INFO,
 	       "auto-route: default route%s in table %u, %zu rules (pref %u..%u, proto %u); "
 	       "sockets marked 0x%x bypass it",

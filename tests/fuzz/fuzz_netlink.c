@@ -2,13 +2,16 @@
  * one datagram as the kernel might send it. tp_nl_parse_ack must return 0,
  * -EBADMSG or a plausible -errno, and never read outside the datagram; the
  * datagram's attributes are then walked with libmnl under the same rule
- * (nlmsg_len checked unsigned, as tp_nl_parse_ack does). */
+ * (nlmsg_len checked unsigned, as tp_nl_parse_ack does), and every message
+ * goes through the rule/route dump parsers. */
 #include <errno.h>
 #include <libmnl/libmnl.h>
+#include <linux/fib_rules.h>
 #include <linux/rtnetlink.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 
 #include "tunplug/netlink.h"
 
@@ -45,9 +48,51 @@ static size_t fixed_hdr(uint16_t type)
 	case RTM_DELROUTE:
 	case RTM_GETROUTE:
 		return sizeof(struct rtmsg);
+	case RTM_NEWRULE:
+	case RTM_DELRULE:
+	case RTM_GETRULE:
+		return sizeof(struct fib_rule_hdr);
 	default:
 		return 0;
 	}
+}
+
+/* The dump parsers (--auto-route's stale cleanup) on one message: results
+ * in range, and a parsed rule the builder accepts parses back the same. */
+static void dump_parsers(const struct nlmsghdr *nlh, size_t left)
+{
+	_Alignas(struct nlmsghdr) static char again[1024];
+	struct tp_nl_rule r, r2;
+	struct tp_cidr dst;
+	uint32_t table;
+	uint8_t proto;
+	int oif, k;
+
+	k = tp_nl_parse_rule(nlh, left, &r);
+	if (k != 0 && k != -ENOENT && k != -EBADMSG)
+		abort();
+	if (k == 0) {
+		if ((r.family != AF_INET && r.family != AF_INET6) || r.suppress_prefixlen < -1 ||
+		    r.suppress_prefixlen > 128 || (r.has_dst && r.dst.prefix > 128))
+			abort();
+		k = tp_nl_build_rule(again, sizeof(again), RTM_DELRULE, 1, &r);
+		if (k > 0) {
+			if (tp_nl_parse_rule(again, (size_t)k, &r2) != 0 ||
+			    r2.priority != r.priority || r2.table != r.table ||
+			    r2.invert != r.invert || r2.protocol != r.protocol ||
+			    r2.has_uid != r.has_uid || r2.uid_lo != r.uid_lo ||
+			    r2.uid_hi != r.uid_hi ||
+			    r2.suppress_prefixlen != r.suppress_prefixlen ||
+			    r2.has_fwmark != r.has_fwmark || r2.fwmark != r.fwmark ||
+			    r2.has_dst != r.has_dst || r2.dst.prefix != r.dst.prefix)
+				abort();
+		}
+	}
+	k = tp_nl_parse_route(nlh, left, &dst, &table, &proto, &oif);
+	if (k != 0 && k != -ENOENT && k != -EBADMSG)
+		abort();
+	if (k == 0 && dst.prefix > (dst.family == AF_INET ? 32 : 128))
+		abort();
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -81,6 +126,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	for (nlh = (const void *)buf; mnl_nlmsg_ok(nlh, n) && nlh->nlmsg_len <= (uint32_t)n;
 	     nlh = mnl_nlmsg_next(nlh, &n)) {
 		size_t hdr = fixed_hdr(nlh->nlmsg_type);
+
+		dump_parsers(nlh, (size_t)n);
 		if (mnl_nlmsg_get_payload_len(nlh) < hdr)
 			continue;
 		mnl_attr_parse(nlh, (unsigned)hdr, attr_cb, &sum);

@@ -143,6 +143,50 @@ static void netlink(const char *dir)
 		mnl_attr_nest_end(nlh, nest);
 	}
 	put(dir, "newroute-nested", &seq, 4, b, nlh->nlmsg_len);
+
+	/* --auto-route: rules as tp_nl_build_rule makes them and a dump of
+	 * two rules and a tagged route closed by NLMSG_DONE */
+	{
+		struct tp_nl_rule r;
+
+		memset(&r, 0, sizeof(r));
+		r.family = AF_INET;
+		r.priority = 29803;
+		r.table = 0x7470;
+		r.protocol = TP_NL_PROTO;
+		r.invert = true;
+		r.has_fwmark = true;
+		r.fwmark = 0x7470;
+		r.suppress_prefixlen = -1;
+		len = tp_nl_build_rule(b, sizeof(b), RTM_NEWRULE, seq, &r);
+		put(dir, "rule-not-fwmark", &seq, 4, b, (size_t)len);
+		n = (size_t)len;
+		memset(&r, 0, sizeof(r));
+		r.family = AF_INET6;
+		r.priority = 29801;
+		r.table = RT_TABLE_MAIN;
+		r.protocol = TP_NL_PROTO;
+		r.has_uid = true;
+		r.uid_lo = 1000;
+		r.uid_hi = 1999;
+		r.has_dst = true;
+		tp_cidr_parse("2001:db8::/32", &r.dst);
+		r.suppress_prefixlen = 0;
+		len = tp_nl_build_rule(b + n, sizeof(b) - n, RTM_NEWRULE, seq, &r);
+		put(dir, "rule-v6-uid-dst", &seq, 4, b + n, (size_t)len);
+		n += (size_t)len;
+		tp_cidr_parse("::/0", &c);
+		len = tp_nl_build_route_proto(b + n, sizeof(b) - n, RTM_NEWROUTE, seq, 7, &c,
+		                              0x7470, TP_NL_PROTO);
+		n += (size_t)len;
+		nlh = mnl_nlmsg_put_header(b + n);
+		nlh->nlmsg_type = NLMSG_DONE;
+		nlh->nlmsg_flags = NLM_F_MULTI;
+		nlh->nlmsg_seq = seq;
+		mnl_nlmsg_put_extra_header(nlh, 4);
+		n += nlh->nlmsg_len;
+		put(dir, "dump-rules-route-done", &seq, 4, b, n);
+	}
 }
 
 /* ---- GSO: 10-byte vnet header (0x80 in its flags: FILL_CSUM) + packet ---- */
