@@ -97,6 +97,7 @@ static const struct key top_keys[] = {
         {"outbound", K_SECTION, NULL, outbound_keys},
         {"auto-route", K_AUTOROUTE, NULL, autoroute_keys},
         {"log-level", K_SCALAR, "log-level", NULL},
+        {"user", K_SCALAR, "user", NULL},
         {NULL, 0, NULL, NULL},
 };
 

@@ -17,6 +17,7 @@
 #include "autoroute.h"
 #include "gateway.h"
 #include "plugin.h"
+#include "privdrop.h"
 #include "log.h"
 #include "tunplug/builtin.h"
 
@@ -406,7 +407,7 @@ static const char *ratio(char *buf, size_t len, uint64_t a, uint64_t b)
 
 static void print_summary(struct tp_gw *gw)
 {
-	char r_in[32], r_out[32];
+	char r_in[32], r_out[32], red[300];
 	const struct tp_stack_stats *ss = tp_stack_stats();
 	const struct tp_gw_stats *st = &gw->st;
 	unsigned long long refused = 0;
@@ -417,7 +418,8 @@ static void print_summary(struct tp_gw *gw)
 		refused += st->flows_refused[i];
 	fprintf(stderr, "tunplug: summary: uptime %.1f s, tun %s, handler %s\n",
 	        (double)(uv_now(&gw->loop) - gw->start_ms) / 1000.0, gw->tun.name,
-	        gw->n_hinst ? gw->hinst[0].args.spec : "-");
+	        gw->n_hinst ? tp_handler_spec_redact(gw->hinst[0].args.spec, red, sizeof(red))
+	                    : "-");
 	if (ss) {
 		fprintf(stderr,
 		        "tunplug:   packets in %llu (%llu bytes), out %llu (%llu bytes), output "
@@ -498,9 +500,9 @@ static void print_summary(struct tp_gw *gw)
 		off += (size_t)snprintf(line + off, sizeof(line) - off, " %s %llu", refuse_names[i],
 		                        (unsigned long long)st->flows_refused[i]);
 	fprintf(stderr, "%s\n", line);
-	fprintf(stderr, "tunplug:   bytes up %llu, down %llu; protect errors %llu\n",
+	fprintf(stderr, "tunplug:   bytes up %llu, down %llu; protect calls %llu, errors %llu\n",
 	        (unsigned long long)st->bytes_up, (unsigned long long)st->bytes_down,
-	        (unsigned long long)st->protect_errors);
+	        (unsigned long long)st->protect_calls, (unsigned long long)st->protect_errors);
 }
 
 /* ---- stop ---- */
@@ -815,9 +817,11 @@ static int gw_init(struct tp_gw *gw, const struct tp_options *o)
 	tp_host_init(gw);
 	for (size_t i = 0; i < gw->n_hinst; i++) {
 		struct tp_hinst *hi = &gw->hinst[i];
+		char red[300];
 		ret = hi->h->init(&gw->host, &hi->args, &hi->state);
 		if (ret) {
-			fprintf(stderr, "tunplug: handler %s: init: %s\n", hi->args.spec,
+			fprintf(stderr, "tunplug: handler %s: init: %s\n",
+			        tp_handler_spec_redact(hi->args.spec, red, sizeof(red)),
 			        strerror(-ret));
 			return ret;
 		}
@@ -904,6 +908,13 @@ static int gw_fini(struct tp_gw *gw)
 	/* no plugin code may run any more: every handler is finished */
 	while (gw->n_plugins)
 		dlclose(gw->plugins[--gw->n_plugins].dl);
+	if (gw->nl && gw->dropped && !gw->keep_admin) {
+		/* no CAP_NET_ADMIN left: closing our (non-persistent) tun
+		 * removes the device and, with it, its addresses and routes */
+		tp_tun_close(&gw->tun);
+		tp_nl_close(gw->nl);
+		gw->nl = NULL;
+	}
 	if (gw->nl) {
 		int r = tp_nl_undo(gw->nl);
 
@@ -940,6 +951,7 @@ static int gw_fini(struct tp_gw *gw)
 int tp_gateway_run(const struct tp_options *opt)
 {
 	struct tp_gw *gw = &gw_main;
+	char red[300];
 	int ret;
 
 	ret = gw_init(gw, opt);
@@ -947,8 +959,23 @@ int tp_gateway_run(const struct tp_options *opt)
 		gw_fini(gw);
 		return 1;
 	}
+	if (opt->user) {
+		/* SO_MARK needs CAP_NET_ADMIN, SO_BINDTODEVICE CAP_NET_RAW; the
+		 * addresses and routes on our own tun go away with the device. */
+		gw->keep_admin = opt->fwmark_set;
+		ret = tp_privdrop(opt->user, gw->keep_admin, opt->bind_interface != NULL);
+		if (ret) {
+			gw_fini(gw);
+			return 1;
+		}
+		gw->dropped = true;
+		tp_log(TP_LOG_INFO, "running as %s (uid %u)%s%s", opt->user, (unsigned)getuid(),
+		       gw->keep_admin ? ", keeping CAP_NET_ADMIN" : "",
+		       opt->bind_interface ? ", keeping CAP_NET_RAW" : "");
+	}
 	tp_log(TP_LOG_INFO, "ready tun=%s mtu=%u handler=%s%s", gw->tun.name, gw->mtu,
-	       gw->hinst[0].args.spec, gw->tun.adopted ? " (adopted fd)" : "");
+	       tp_handler_spec_redact(gw->hinst[0].args.spec, red, sizeof(red)),
+	       gw->tun.adopted ? " (adopted fd)" : "");
 	uv_run(&gw->loop, UV_RUN_DEFAULT);
 	/* Every flow is closed by now; the counters are final. */
 	print_summary(gw);

@@ -70,6 +70,7 @@ struct tp_gw_stats {
 	 * stack's own drop counters in the summary */
 	uint64_t drops[TP_DROP__COUNT];
 	uint64_t protect_errors;
+	uint64_t protect_calls; /* outbound sockets that went through protect() */
 };
 
 struct tp_flow;
@@ -100,7 +101,9 @@ struct tp_gw {
 		const struct tp_handler *h;
 		void *dl;
 	} plugins[16];
-	size_t n_plugins; /* --dns-upstream list, comma-separated */
+	size_t n_plugins;
+	bool dropped, keep_admin;
+	/* --user took effect; CAP_NET_ADMIN kept */ /* --dns-upstream list, comma-separated */
 	bool stack_up;
 	bool stopping;
 

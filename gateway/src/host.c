@@ -1063,6 +1063,7 @@ static int host_protect(int fd, int family)
 	int ret = 0;
 
 	(void)family;
+	gw->st.protect_calls++;
 	if (o->fwmark_set) {
 		int mark = (int)o->fwmark;
 

@@ -39,6 +39,7 @@ enum {
 	OPT_RULE,
 	OPT_DNS_UPSTREAM,
 	OPT_PLUGIN,
+	OPT_USER,
 	OPT_AUTO_ROUTE,
 	OPT_ROUTE_TABLE,
 	OPT_EXCLUDE,
@@ -71,6 +72,7 @@ static const struct option long_opts[] = {
         {"rule", required_argument, NULL, OPT_RULE},
         {"dns-upstream", required_argument, NULL, OPT_DNS_UPSTREAM},
         {"plugin", required_argument, NULL, OPT_PLUGIN},
+        {"user", required_argument, NULL, OPT_USER},
         {"auto-route", no_argument, NULL, OPT_AUTO_ROUTE},
         {"route-table", required_argument, NULL, OPT_ROUTE_TABLE},
         {"exclude", required_argument, NULL, OPT_EXCLUDE},
@@ -141,6 +143,11 @@ static const char usage_text[] =
         "Outbound sockets (loop protection):\n"
         "  --bind-interface IF    bind upstream sockets to IF (SO_BINDTODEVICE)\n"
         "  --fwmark N             mark upstream sockets (SO_MARK), decimal or 0x hex\n"
+        "\n"
+        "Privileges:\n"
+        "  --user NAME            after the tun, netlink and handlers are set up, run\n"
+        "                         as NAME, keeping only CAP_NET_ADMIN (when --fwmark\n"
+        "                         is used) and CAP_NET_RAW (--bind-interface)\n"
         "\n"
         "Other:\n"
         "  --log-level LEVEL      error | warn | info | debug (default info)\n"
@@ -427,6 +434,13 @@ static int parse_args(struct tp_options *o, int argc, char **argv, char *err, si
 		case OPT_EXCLUDE_UID:
 			ret = parse_uids("exclude-uid", a, o->exclude_uids, &o->n_exclude_uids, err,
 			                 errlen);
+			break;
+		case OPT_USER:
+			if (!a[0]) {
+				ret = fail(err, errlen, "tunplug: --user: empty user name");
+				break;
+			}
+			o->user = a;
 			break;
 		case OPT_PLUGIN:
 			if (o->n_plugins == TP_OPT_MAX_PLUGINS) {

@@ -188,3 +188,18 @@ const char *tp_handler_spec_split(const char *spec, char *name, size_t nlen)
 	name[n] = '\0';
 	return sep ? sep + 3 : spec + n;
 }
+
+/* spec is borrowed; out gets spec with any "user:password@" replaced by
+ * "***@", for logs. Returns out. */
+const char *tp_handler_spec_redact(const char *spec, char *out, size_t len)
+{
+	const char *sep = strstr(spec, "://");
+	const char *at = sep ? strchr(sep + 3, '@') : NULL;
+	const char *slash = sep ? strchr(sep + 3, '/') : NULL;
+
+	if (!at || (slash && slash < at))
+		snprintf(out, len, "%s", spec);
+	else
+		snprintf(out, len, "%.*s***%s", (int)(sep + 3 - spec), spec, at);
+	return out;
+}

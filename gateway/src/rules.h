@@ -46,4 +46,7 @@ bool tp_rule_match(const struct tp_rule *r, int proto, const struct sockaddr *sr
  * none), or NULL if the name does not fit or is empty. */
 const char *tp_handler_spec_split(const char *spec, char *name, size_t nlen);
 
+/* spec with "user:password@" replaced by "***@" (for logs) in out. */
+const char *tp_handler_spec_redact(const char *spec, char *out, size_t len);
+
 #endif

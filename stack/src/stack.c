@@ -17,6 +17,8 @@
 #include <sys/socket.h>
 
 #include "lwip/init.h"
+#include "lwip/ip4_frag.h"
+#include "lwip/ip6_frag.h"
 #include "lwip/ip.h"
 #include "lwip/memp.h"
 #include "lwip/netif.h"
@@ -68,6 +70,7 @@ static struct {
 	struct tp_tcp_flow *deferred; /* accepted while inside lwIP */
 	struct tcp_pcb *cb_pcb;       /* pcb whose callback is running */
 	bool cb_aborted;              /* ... and that pcb was aborted by the owner */
+	bool muted;                   /* shutting down: lwIP's output is discarded */
 	uint8_t outbuf[65536 + 64];
 } S;
 
@@ -249,6 +252,8 @@ void tp__emit_raw(const void *buf, size_t len)
 /* ---- output ---- */
 static err_t emit(struct pbuf *p)
 {
+	if (S.muted)
+		return ERR_OK;
 	const void *buf = p->payload;
 	size_t len = p->tot_len;
 	if (p->next) {
@@ -572,28 +577,77 @@ static bool syn_in(const uint8_t *buf, const struct tp_pkt *pk)
 	return true;
 }
 
-/* A fragment of a UDP datagram (IPv4, or IPv6 with a fragment header
- * right after the fixed header): into lwIP's reassembly, which hands the
- * whole datagram to udp.c. Other fragments are dropped (counted). tp_pkt_parse
- * has checked the IP header and lengths before it saw the fragment. */
-static bool udp_fragment(const uint8_t *b, size_t len)
+static bool v6_mapped(const uint8_t *a)
 {
-	size_t ip_len;
+	static const uint8_t pfx[12] = {[10] = 0xff, [11] = 0xff};
+	return !memcmp(a, pfx, 12);
+}
+
+/* Addresses lwIP would drop silently (or trip over): checked first so they
+ * are counted. */
+static enum tp_drop addr_check(int family, uint8_t proto, const uint8_t *src, const uint8_t *dst)
+{
+	static const uint8_t zero[16], bcast[4] = {255, 255, 255, 255};
+
+	if (family == AF_INET) {
+		if (src[0] == 127 || (src[0] & 0xf0) == 224 || !memcmp(src, zero, 4) ||
+		    !memcmp(src, bcast, 4))
+			return TP_DROP_BAD_ADDR;
+		if ((dst[0] & 0xf0) == 224 || !memcmp(dst, bcast, 4))
+			return TP_DROP_UNSUPPORTED; /* multicast/broadcast: not a flow to relay */
+	} else {
+		if (src[0] == 0xff || (!memcmp(src, zero, 15) && src[15] <= 1) || v6_mapped(src))
+			return TP_DROP_BAD_ADDR;
+		/* IPv4 on the IPv6 wire: lwIP's UDP/ICMPv6 drop it silently
+		 * (TCP to it is refused like loopback, or relayed if allowed) */
+		if (proto != IPPROTO_TCP && v6_mapped(dst))
+			return TP_DROP_BAD_ADDR;
+		if (dst[0] == 0xff)
+			return TP_DROP_UNSUPPORTED;
+	}
+	return TP_DROP_NONE;
+}
+
+/* A fragment of a UDP datagram (IPv4, or IPv6 with a fragment header
+ * right after the fixed header) goes into lwIP's reassembly, which hands
+ * the whole datagram to udp.c. Returns TP_DROP_NONE when it was passed on,
+ * TP_DROP_FRAGMENT for fragments of anything else (dropped, as before), or
+ * another reason. tp_pkt_parse checked the IP header and lengths before it
+ * stopped at the fragment. */
+static enum tp_drop udp_fragment(const uint8_t *b, size_t len)
+{
+	size_t ip_len, frag_len;
+	bool more;
+	enum tp_drop r;
 
 	if ((b[0] >> 4) == 4) {
 		if (b[9] != IPPROTO_UDP || b[0] != 0x45)
-			return false;
+			return TP_DROP_FRAGMENT;
 		ip_len = (size_t)(b[2] << 8 | b[3]);
+		frag_len = ip_len - 20;
+		more = b[6] & 0x20;
+		r = addr_check(AF_INET, IPPROTO_UDP, b + 12, b + 16);
 	} else {
 		if (len < 48 || b[6] != 44 || b[40] != IPPROTO_UDP)
-			return false;
+			return TP_DROP_FRAGMENT;
 		ip_len = 40 + (size_t)(b[4] << 8 | b[5]);
+		if (ip_len < 48)
+			return TP_DROP_FRAGMENT;
+		frag_len = ip_len - 48;
+		more = b[43] & 1;
+		r = addr_check(AF_INET6, IPPROTO_UDP, b + 8, b + 24);
 	}
+	if (r != TP_DROP_NONE)
+		return r;
+	/* all but the last fragment carry a multiple of 8 bytes (RFC 791,
+	 * RFC 8200); lwIP would answer a parameter problem from no address */
+	if ((more && frag_len % 8) || frag_len == 0)
+		return TP_DROP_FRAGMENT;
 	S.st.udp_frag_in++;
 	tp__udp_from_frag = true;
 	lwip_input(b, ip_len);
 	tp__udp_from_frag = false;
-	return true;
+	return TP_DROP_NONE;
 }
 
 enum tp_drop tp_stack_input(const void *buf, size_t len)
@@ -613,8 +667,11 @@ enum tp_drop tp_stack_input_flags(const void *buf, size_t len, unsigned flags)
 		goto drop;
 	}
 	r = tp_pkt_parse(buf, len, (flags & TP_STACK_IN_CSUM_OK) ? 0 : TP_PKT_VERIFY_CSUM, &pk);
-	if (r == TP_DROP_FRAGMENT && udp_fragment(buf, len))
-		return TP_DROP_NONE;
+	if (r == TP_DROP_FRAGMENT) {
+		r = udp_fragment(buf, len);
+		if (r == TP_DROP_NONE)
+			return r;
+	}
 	if (r != TP_DROP_NONE)
 		goto drop;
 	/* Nothing can answer from 0.0.0.0 or :: (lwIP would have no source). */
@@ -622,6 +679,9 @@ enum tp_drop tp_stack_input_flags(const void *buf, size_t len, unsigned flags)
 		r = TP_DROP_BAD_ADDR;
 		goto drop;
 	}
+	r = addr_check(pk.family, pk.proto, pk.src, pk.dst);
+	if (r != TP_DROP_NONE)
+		goto drop;
 	switch (pk.proto) {
 	case IPPROTO_TCP:
 		if ((pk.tcp_flags & (TCP_F_SYN | TCP_F_ACK | TCP_F_RST)) == TCP_F_SYN &&
@@ -770,6 +830,14 @@ void tp_stack_shutdown(void)
 		}
 	}
 	tp__udp_shutdown();
+	/* Fragments still waiting for reassembly: age them out now (each timer
+	 * tick ages every entry by one; their ICMP time-exceeded is muted). */
+	S.muted = true;
+	for (int i = 0; i <= IP_REASS_MAXAGE; i++)
+		ip_reass_tmr();
+	for (int i = 0; i <= IPV6_REASS_MAXAGE; i++)
+		ip6_reass_tmr();
+	S.muted = false;
 	/* Connections the owner already closed, still finishing in lwIP. */
 	while (tcp_active_pcbs)
 		tcp_abort(tcp_active_pcbs);

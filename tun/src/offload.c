@@ -537,8 +537,10 @@ static bool gro_can_append(const struct tp_gro *g, const struct gro_item *it,
 		const uint8_t *ht = h + hp->iphl, *bt = b + p->iphl;
 		if (p->hlen != hp->hlen || p->ack != hp->ack || p->seq != it->next_seq)
 			return false;
-		/* window, urgent pointer and every option byte (timestamps) */
-		if (memcmp(ht + 14, bt + 14, 2) != 0 || memcmp(ht + 18, bt + 18, 2) != 0 ||
+		/* data offset byte (reserved/AE bits), window, urgent pointer
+		 * and every option byte (timestamps) */
+		if (ht[12] != bt[12] || memcmp(ht + 14, bt + 14, 2) != 0 ||
+		    memcmp(ht + 18, bt + 18, 2) != 0 ||
 		    memcmp(ht + 20, bt + 20, (size_t)hp->hlen - hp->iphl - 20) != 0)
 			return false;
 	}
