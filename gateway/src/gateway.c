@@ -284,6 +284,8 @@ static void on_stack_timer(uv_timer_t *t)
 
 	tp_gw_clock(gw);
 	arm_stack_timer(gw, tp_stack_poll());
+	if (gw->embed)
+		gw->embed->snapshot(gw->embed, gw);
 }
 
 /* ---- packets in ---- */
@@ -539,6 +541,16 @@ static void gw_stop(struct tp_gw *gw)
 	close_handle(gw, (uv_handle_t *)&gw->sig_int);
 	close_handle(gw, (uv_handle_t *)&gw->sig_term);
 	close_handle(gw, (uv_handle_t *)&gw->sig_usr1);
+	if (gw->embed)
+		close_handle(gw, (uv_handle_t *)&gw->embed->stop_async);
+}
+
+static void on_embed_stop(uv_async_t *a)
+{
+	struct tp_gw *gw = a->data;
+
+	tp_log(TP_LOG_INFO, "stop requested: stopping");
+	gw_stop(gw);
 }
 
 static void on_signal(uv_signal_t *s, int signum)
@@ -734,9 +746,11 @@ static int offload_setup(struct tp_gw *gw)
 static int gw_init(struct tp_gw *gw, const struct tp_options *o)
 {
 	struct tp_stack_cfg cfg;
+	struct tp_embed *embed = gw->embed; /* survives the reset */
 	int ret;
 
 	memset(gw, 0, sizeof(*gw));
+	gw->embed = embed;
 	gw->opt = o;
 	gw->tun.fd = -1;
 
@@ -856,14 +870,22 @@ static int gw_init(struct tp_gw *gw, const struct tp_options *o)
 	gw->sig_usr1.data = gw;
 	gw->handles_live++;
 
+	if (gw->embed) {
+		/* an embedding program owns the signals; it stops us with this */
+		ret = uv_async_init(&gw->loop, &gw->embed->stop_async, on_embed_stop);
+		if (ret)
+			goto uv_fail;
+		gw->embed->stop_async.data = gw;
+		gw->handles_live++;
+	}
 	ret = uv_poll_start(&gw->tun_poll, UV_READABLE, on_tun_readable);
 	if (!ret && gw->gro)
 		ret = uv_check_start(&gw->flush_check, on_flush_check);
-	if (!ret)
+	if (!ret && !gw->embed)
 		ret = uv_signal_start(&gw->sig_int, on_signal, SIGINT);
-	if (!ret)
+	if (!ret && !gw->embed)
 		ret = uv_signal_start(&gw->sig_term, on_signal, SIGTERM);
-	if (!ret)
+	if (!ret && !gw->embed)
 		ret = uv_signal_start(&gw->sig_usr1, on_signal, SIGUSR1);
 	if (ret)
 		goto uv_fail;
@@ -948,16 +970,17 @@ static int gw_fini(struct tp_gw *gw)
 	return ret;
 }
 
-int tp_gateway_run(const struct tp_options *opt)
+static int gateway_run(const struct tp_options *opt, struct tp_embed *embed)
 {
 	struct tp_gw *gw = &gw_main;
 	char red[300];
 	int ret;
 
+	gw->embed = embed; /* gw_init keeps it */
 	ret = gw_init(gw, opt);
 	if (ret) {
 		gw_fini(gw);
-		return 1;
+		return ret < 0 ? ret : -EINVAL;
 	}
 	if (opt->user) {
 		/* SO_MARK needs CAP_NET_ADMIN, SO_BINDTODEVICE CAP_NET_RAW; the
@@ -966,7 +989,7 @@ int tp_gateway_run(const struct tp_options *opt)
 		ret = tp_privdrop(opt->user, gw->keep_admin, opt->bind_interface != NULL);
 		if (ret) {
 			gw_fini(gw);
-			return 1;
+			return ret;
 		}
 		gw->dropped = true;
 		tp_log(TP_LOG_INFO, "running as %s (uid %u)%s%s", opt->user, (unsigned)getuid(),
@@ -976,8 +999,26 @@ int tp_gateway_run(const struct tp_options *opt)
 	tp_log(TP_LOG_INFO, "ready tun=%s mtu=%u handler=%s%s", gw->tun.name, gw->mtu,
 	       tp_handler_spec_redact(gw->hinst[0].args.spec, red, sizeof(red)),
 	       gw->tun.adopted ? " (adopted fd)" : "");
+	if (embed)
+		embed->loop_ready(embed);
 	uv_run(&gw->loop, UV_RUN_DEFAULT);
+	if (embed)
+		embed->loop_done(embed);
 	/* Every flow is closed by now; the counters are final. */
 	print_summary(gw);
-	return gw_fini(gw) ? 1 : 0;
+	if (embed)
+		embed->snapshot(embed, gw);
+	ret = gw_fini(gw);
+	gw->embed = NULL;
+	return ret;
+}
+
+int tp_gateway_run(const struct tp_options *opt)
+{
+	return gateway_run(opt, NULL) ? 1 : 0;
+}
+
+int tp_gateway_run_embedded(const struct tp_options *opt, struct tp_embed *e)
+{
+	return gateway_run(opt, e);
 }

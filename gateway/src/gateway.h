@@ -16,6 +16,8 @@
 #define TP_MAX_RULES 64
 
 /* One configured handler instance. */
+struct tp_embed;
+
 struct tp_hinst {
 	const struct tp_handler *h;
 	void *state;
@@ -96,14 +98,14 @@ struct tp_gw {
 	size_t n_hinst;
 	struct tp_rule rules[TP_MAX_RULES];
 	size_t n_rules;
-	char dns_target[256];
+	char dns_target[256]; /* --dns-upstream list as a "dns://A,B" spec */
 	struct tp_plugin {
 		const struct tp_handler *h;
 		void *dl;
 	} plugins[16];
 	size_t n_plugins;
-	bool dropped, keep_admin;
-	/* --user took effect; CAP_NET_ADMIN kept */ /* --dns-upstream list, comma-separated */
+	bool dropped, keep_admin; /* --user took effect; CAP_NET_ADMIN kept */
+	struct tp_embed *embed;   /* NULL for the tunplug program */
 	bool stack_up;
 	bool stopping;
 
@@ -153,5 +155,19 @@ void tp_gw_clock(struct tp_gw *gw);
 /* gateway.c: run the gateway until a stop signal. Returns the exit status
  * (0 clean stop, 1 start-up failure). opt is borrowed for the whole run. */
 int tp_gateway_run(const struct tp_options *opt);
+
+/* Embedding (embed.c): what the library adds to a gateway run. */
+struct tp_embed {
+	int (*protect)(int fd, int family, void *ud);
+	void *protect_ud;
+	uv_async_t stop_async; /* initialised by the gateway's loop */
+	/* thread handoff, written under mu (embed.c owns it) */
+	void (*snapshot)(struct tp_embed *e, const struct tp_gw *gw);
+	void (*loop_ready)(struct tp_embed *e); /* stop_async may be sent now */
+	void (*loop_done)(struct tp_embed *e);  /* ... and no longer */
+};
+/* Run the gateway for an embedding program: no signal handlers, stop via
+ * e->stop_async, counters via e->snapshot. Returns 0 or -errno. */
+int tp_gateway_run_embedded(const struct tp_options *opt, struct tp_embed *e);
 
 #endif

@@ -1062,7 +1062,6 @@ static int host_protect(int fd, int family)
 	const char *what = NULL;
 	int ret = 0;
 
-	(void)family;
 	gw->st.protect_calls++;
 	if (o->fwmark_set) {
 		int mark = (int)o->fwmark;
@@ -1080,6 +1079,13 @@ static int host_protect(int fd, int family)
 			what = "SO_BINDTODEVICE";
 			goto out;
 		}
+	}
+	if (gw->embed && gw->embed->protect) {
+		ret = gw->embed->protect(fd, family, gw->embed->protect_ud);
+		if (ret > 0)
+			ret = -ret;
+		if (ret)
+			what = "the embedding program's protect()";
 	}
 out:
 	if (ret) {
