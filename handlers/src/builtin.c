@@ -5,13 +5,8 @@
 #include "builtin.h"
 
 static const struct tp_handler *const builtins[] = {
-        &tp__handler_direct,
-        &tp__handler_dns,
-        &tp__handler_echo,
-        &tp__handler_http,
-        &tp__handler_redirect,
-        &tp__handler_reject,
-        &tp__handler_socks5,
+        &tp__handler_direct,   &tp__handler_dns,    &tp__handler_echo,   &tp__handler_http,
+        &tp__handler_redirect, &tp__handler_reject, &tp__handler_socks5,
 };
 
 /* Returns a pointer into a static const table; never free it. */
