@@ -185,20 +185,7 @@ void tp_options_defaults(struct tp_options *o)
 	o->route_table = TP_AUTOROUTE_TABLE;
 }
 
-static int fail(char *err, size_t errlen, const char *fmt, ...)
-        __attribute__((format(printf, 3, 4)));
-
-static int fail(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (err && errlen) {
-		va_start(ap, fmt);
-		vsnprintf(err, errlen, fmt, ap);
-		va_end(ap);
-	}
-	return -EINVAL;
-}
+#define fail tp_errmsg
 
 /* Strict unsigned parse: digits only (or 0x + hex digits when hex_ok),
  * no sign, no spaces, no trailing text, no overflow, within [min, max]. */

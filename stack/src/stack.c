@@ -104,7 +104,7 @@ size_t tp_stack_mem_in_use(void)
 }
 
 /* ---- endpoints and the flow table ---- */
-static void ep_to_ip(const struct tp_endpoint *e, ip_addr_t *ip)
+void tp__ep_to_ip(const struct tp_endpoint *e, ip_addr_t *ip)
 {
 	memset(ip, 0, sizeof(*ip));
 	if (e->family == AF_INET) {
@@ -487,8 +487,8 @@ static void run_deferred(void)
 static void send_rst_for(const struct tp_endpoint *src, const struct tp_endpoint *dst, uint32_t seq)
 {
 	ip_addr_t l, r;
-	ep_to_ip(dst, &l);
-	ep_to_ip(src, &r);
+	tp__ep_to_ip(dst, &l);
+	tp__ep_to_ip(src, &r);
 	S.in_lwip++;
 	tcp_rst(NULL, 0, seq + 1, &l, &r, dst->port, src->port);
 	S.in_lwip--;

@@ -15,6 +15,8 @@ bool tp__dst_forbidden(const struct tp_endpoint *d);
 /* One finished IP packet to the tun (counted like lwIP's output). */
 void tp__emit_raw(const void *buf, size_t len);
 uint32_t tp__now(void);
+/* An endpoint's address as an lwIP address. */
+void tp__ep_to_ip(const struct tp_endpoint *e, ip_addr_t *ip);
 
 /* udp.c */
 int tp__udp_init(void);

@@ -475,18 +475,6 @@ void tp_udp_flow_set_events(struct tp_udp_flow *f, const struct tp_udp_events *e
 	f->ud = ud;
 }
 
-static void ep_to_ip(const struct tp_endpoint *e, ip_addr_t *ip)
-{
-	memset(ip, 0, sizeof(*ip));
-	if (e->family == AF_INET) {
-		IP_SET_TYPE_VAL(*ip, IPADDR_TYPE_V4);
-		memcpy(&ip_2_ip4(ip)->addr, e->addr, 4);
-	} else {
-		IP_SET_TYPE_VAL(*ip, IPADDR_TYPE_V6);
-		memcpy(ip_2_ip6(ip)->addr, e->addr, 16);
-	}
-}
-
 /* buf is borrowed for the call. */
 int tp_udp_flow_send_from(struct tp_udp_flow *f, const struct tp_endpoint *from, const void *buf,
                           size_t len)
@@ -508,8 +496,8 @@ int tp_udp_flow_send_from(struct tp_udp_flow *f, const struct tp_endpoint *from,
 		return -ENOMEM;
 	}
 	memcpy(p->payload, buf, len);
-	ep_to_ip(from, &src);
-	ep_to_ip(&f->src, &dst);
+	tp__ep_to_ip(from, &src);
+	tp__ep_to_ip(&f->src, &dst);
 	U.pcb->local_port = from->port;
 	e = udp_sendto_if_src(U.pcb, p, &dst, f->src.port, tp__netif(), &src);
 	U.pcb->local_port = 0;
