@@ -16,6 +16,7 @@
 #include "config.h"
 #include "autoroute.h"
 #include "gateway.h"
+#include "master.h"
 #include "plugin.h"
 #include "privdrop.h"
 #include "log.h"
@@ -85,6 +86,12 @@ static int no_gro_flush(struct tp_gro *g, unsigned k, tp_gro_write_fn w, void *c
 #endif
 
 static struct tp_gw gw_main;
+static const struct tp_gw_worker *gw_worker; /* --queues: this process is a worker */
+
+void tp_gateway_set_worker(const struct tp_gw_worker *w)
+{
+	gw_worker = w;
+}
 
 void tp_gw_clock(struct tp_gw *gw)
 {
@@ -415,46 +422,48 @@ static void print_summary(struct tp_gw *gw)
 	unsigned long long refused = 0;
 	char line[1024];
 	size_t off;
+	const char *lb = gw_worker ? gw_worker->label : ""; /* "worker K: " */
 
 	for (int i = 0; i < TP_REFUSE__COUNT; i++)
 		refused += st->flows_refused[i];
-	fprintf(stderr, "tunplug: summary: uptime %.1f s, tun %s, handler %s\n",
+	fprintf(stderr, "tunplug: %ssummary: uptime %.1f s, tun %s, handler %s\n", lb,
 	        (double)(uv_now(&gw->loop) - gw->start_ms) / 1000.0, gw->tun.name,
 	        gw->n_hinst ? tp_handler_spec_redact(gw->hinst[0].args.spec, red, sizeof(red))
 	                    : "-");
 	if (ss) {
 		fprintf(stderr,
-		        "tunplug:   packets in %llu (%llu bytes), out %llu (%llu bytes), output "
+		        "tunplug: %s  packets in %llu (%llu bytes), out %llu (%llu bytes), output "
 		        "errors %llu, tun full drops %llu\n",
-		        (unsigned long long)ss->pkts_in, (unsigned long long)ss->bytes_in,
+		        lb, (unsigned long long)ss->pkts_in, (unsigned long long)ss->bytes_in,
 		        (unsigned long long)ss->pkts_out, (unsigned long long)ss->bytes_out,
 		        (unsigned long long)ss->output_errors,
 		        (unsigned long long)st->out_drops_full);
-		off = (size_t)snprintf(line, sizeof(line), "tunplug:   drops:");
+		off = (size_t)snprintf(line, sizeof(line), "tunplug: %s  drops:", lb);
 		for (int i = 1; i < TP_DROP__COUNT && off < sizeof(line); i++)
 			off += (size_t)snprintf(line + off, sizeof(line) - off, " %s %llu",
 			                        tp_drop_name((enum tp_drop)i),
 			                        (unsigned long long)(ss->drops[i] + st->drops[i]));
 		fprintf(stderr, "%s\n", line);
 		fprintf(stderr,
-		        "tunplug:   syn: held %llu, absorbed %llu, rst (limit %llu, refused %llu, "
-		        "loopback %llu)\n",
-		        (unsigned long long)ss->syn_held, (unsigned long long)ss->syn_absorbed,
+		        "tunplug: %s  syn: held %llu, absorbed %llu, rst (limit %llu, refused "
+		        "%llu, loopback %llu)\n",
+		        lb, (unsigned long long)ss->syn_held, (unsigned long long)ss->syn_absorbed,
 		        (unsigned long long)ss->syn_rst_limit,
 		        (unsigned long long)ss->syn_rst_refused,
 		        (unsigned long long)ss->syn_rst_loopback);
 		fprintf(stderr,
-		        "tunplug:   stack tcp flows: opened %llu, closed %llu, now %llu; lwip mem "
-		        "errors %llu\n",
-		        (unsigned long long)ss->tcp_flows_opened,
+		        "tunplug: %s  stack tcp flows: opened %llu, closed %llu, now %llu; lwip "
+		        "mem errors %llu\n",
+		        lb, (unsigned long long)ss->tcp_flows_opened,
 		        (unsigned long long)ss->tcp_flows_closed,
 		        (unsigned long long)ss->tcp_flows_now,
 		        (unsigned long long)ss->lwip_mem_err);
 		fprintf(stderr,
-		        "tunplug:   stack udp flows: opened %llu, closed %llu (idle %llu, evicted "
-		        "%llu), refused %llu, now %llu; datagrams in %llu (%llu bytes), out %llu "
-		        "(%llu bytes), send errors %llu; fragments in %llu, reassembled %llu\n",
-		        (unsigned long long)ss->udp_flows_opened,
+		        "tunplug: %s  stack udp flows: opened %llu, closed %llu (idle %llu, "
+		        "evicted %llu), refused %llu, now %llu; datagrams in %llu (%llu bytes), "
+		        "out %llu (%llu bytes), send errors %llu; fragments in %llu, reassembled "
+		        "%llu\n",
+		        lb, (unsigned long long)ss->udp_flows_opened,
 		        (unsigned long long)ss->udp_flows_closed,
 		        (unsigned long long)ss->udp_flows_idle,
 		        (unsigned long long)ss->udp_flows_evicted,
@@ -467,24 +476,24 @@ static void print_summary(struct tp_gw *gw)
 		        (unsigned long long)ss->udp_frag_in,
 		        (unsigned long long)ss->udp_reassembled);
 		fprintf(stderr,
-		        "tunplug:   icmp: echo requests %llu (dropped by --icmp drop %llu); "
+		        "tunplug: %s  icmp: echo requests %llu (dropped by --icmp drop %llu); "
 		        "unreachables sent %llu, rate limited %llu\n",
-		        (unsigned long long)ss->icmp_echo_in,
+		        lb, (unsigned long long)ss->icmp_echo_in,
 		        (unsigned long long)ss->icmp_echo_dropped,
 		        (unsigned long long)ss->icmp_unreach_sent,
 		        (unsigned long long)ss->icmp_unreach_limited);
 	}
 	fprintf(stderr,
-	        "tunplug:   tun: reads %llu, writes %llu, read errors %llu, write errors %llu; "
+	        "tunplug: %s  tun: reads %llu, writes %llu, read errors %llu, write errors %llu; "
 	        "offload %s\n",
-	        (unsigned long long)st->tun_reads, (unsigned long long)st->tun_writes,
+	        lb, (unsigned long long)st->tun_reads, (unsigned long long)st->tun_writes,
 	        (unsigned long long)st->tun_read_errors, (unsigned long long)st->out_errors,
 	        gw->offload_desc);
 	fprintf(stderr,
-	        "tunplug:   super-packets in %llu (%llu segments, %s per super-packet), out %llu "
+	        "tunplug: %s  super-packets in %llu (%llu segments, %s per super-packet), out %llu "
 	        "(%llu segments, %s per super-packet); gro EINVAL fallbacks %llu, gro on:%s%s; "
 	        "acks thinned %llu\n",
-	        (unsigned long long)st->gso_in, (unsigned long long)st->gso_in_segs,
+	        lb, (unsigned long long)st->gso_in, (unsigned long long)st->gso_in_segs,
 	        ratio(r_in, sizeof(r_in), st->gso_in_segs, st->gso_in),
 	        (unsigned long long)st->gro_out, (unsigned long long)st->gro_out_segs,
 	        ratio(r_out, sizeof(r_out), st->gro_out_segs, st->gro_out),
@@ -492,19 +501,22 @@ static void print_summary(struct tp_gw *gw)
 	        gw->gro_kinds & TP_GRO_UDP ? " udp" : (gw->gro_kinds ? "" : " none"),
 	        (unsigned long long)st->acks_thinned);
 	fprintf(stderr,
-	        "tunplug:   flows: seen %llu, accepted %llu, refused %llu, closed %llu (with error "
-	        "%llu, idle %llu), upstream errors %llu\n",
-	        (unsigned long long)st->flows_seen, (unsigned long long)st->flows_accepted, refused,
-	        (unsigned long long)st->flows_closed, (unsigned long long)st->flows_closed_err,
-	        (unsigned long long)st->flows_idle, (unsigned long long)st->upstream_errors);
-	off = (size_t)snprintf(line, sizeof(line), "tunplug:   refused by reason:");
+	        "tunplug: %s  flows: seen %llu, accepted %llu, refused %llu, closed %llu (with "
+	        "error %llu, idle %llu), upstream errors %llu\n",
+	        lb, (unsigned long long)st->flows_seen, (unsigned long long)st->flows_accepted,
+	        refused, (unsigned long long)st->flows_closed,
+	        (unsigned long long)st->flows_closed_err, (unsigned long long)st->flows_idle,
+	        (unsigned long long)st->upstream_errors);
+	off = (size_t)snprintf(line, sizeof(line), "tunplug: %s  refused by reason:", lb);
 	for (int i = 0; i < TP_REFUSE__COUNT && off < sizeof(line); i++)
 		off += (size_t)snprintf(line + off, sizeof(line) - off, " %s %llu", refuse_names[i],
 		                        (unsigned long long)st->flows_refused[i]);
 	fprintf(stderr, "%s\n", line);
-	fprintf(stderr, "tunplug:   bytes up %llu, down %llu; protect calls %llu, errors %llu\n",
-	        (unsigned long long)st->bytes_up, (unsigned long long)st->bytes_down,
+	fprintf(stderr, "tunplug: %s  bytes up %llu, down %llu; protect calls %llu, errors %llu\n",
+	        lb, (unsigned long long)st->bytes_up, (unsigned long long)st->bytes_down,
 	        (unsigned long long)st->protect_calls, (unsigned long long)st->protect_errors);
+	if (gw_worker && gw_worker->summary)
+		gw_worker->summary(gw);
 }
 
 /* ---- stop ---- */
@@ -567,28 +579,27 @@ static void on_signal(uv_signal_t *s, int signum)
 
 /* ---- start-up ---- */
 
-static int netlink_setup(struct tp_gw *gw)
+/* Also the --queues master's (master.h). */
+int tp_gw_netlink_setup(struct tp_nl **nl, int ifindex, const struct tp_options *o)
 {
-	const struct tp_options *o = gw->opt;
 	int ret;
 
-	ret = tp_nl_open(&gw->nl);
+	ret = tp_nl_open(nl);
 	if (ret) {
 		fprintf(stderr, "tunplug: netlink: open: %s\n", strerror(-ret));
-		gw->nl = NULL;
+		*nl = NULL;
 		return ret;
 	}
-	ret = tp_nl_link_up(gw->nl, gw->tun.ifindex, o->mtu);
+	ret = tp_nl_link_up(*nl, ifindex, o->mtu);
 	for (size_t i = 0; !ret && i < o->n_addrs; i++)
-		ret = tp_nl_addr_add(gw->nl, gw->tun.ifindex, &o->addrs[i]);
+		ret = tp_nl_addr_add(*nl, ifindex, &o->addrs[i]);
 	for (size_t i = 0; !ret && i < o->n_routes; i++)
-		ret = tp_nl_route_add(gw->nl, gw->tun.ifindex, &o->routes[i], 0);
+		ret = tp_nl_route_add(*nl, ifindex, &o->routes[i], 0);
 	if (ret)
-		fprintf(stderr, "tunplug: netlink: %s: %s\n", tp_nl_last_op(gw->nl),
-		        strerror(-ret));
+		fprintf(stderr, "tunplug: netlink: %s: %s\n", tp_nl_last_op(*nl), strerror(-ret));
 	/* rules and routes go into the same journal: tp_nl_undo in gw_fini */
 	else if (o->auto_route)
-		ret = tp_autoroute_setup(gw->nl, gw->tun.ifindex, o);
+		ret = tp_autoroute_setup(*nl, ifindex, o);
 	return ret;
 }
 
@@ -797,7 +808,7 @@ static int gw_init(struct tp_gw *gw, const struct tp_options *o)
 			return ret;
 		}
 		gw->mtu = o->mtu;
-		ret = netlink_setup(gw);
+		ret = tp_gw_netlink_setup(&gw->nl, gw->tun.ifindex, o);
 		if (ret)
 			return ret;
 	}
@@ -996,6 +1007,8 @@ static int gateway_run(const struct tp_options *opt, struct tp_embed *embed)
 		       gw->keep_admin ? ", keeping CAP_NET_ADMIN" : "",
 		       opt->bind_interface ? ", keeping CAP_NET_RAW" : "");
 	}
+	if (gw_worker && gw_worker->ready)
+		gw_worker->ready(gw);
 	tp_log(TP_LOG_INFO, "ready tun=%s mtu=%u handler=%s%s", gw->tun.name, gw->mtu,
 	       tp_handler_spec_redact(gw->hinst[0].args.spec, red, sizeof(red)),
 	       gw->tun.adopted ? " (adopted fd)" : "");

@@ -10,6 +10,8 @@
 /* Messages above `level` are discarded. */
 void tp_log_set_level(int level);
 int tp_log_get_level(void);
+/* Text put before every message (borrowed; NULL or "" = none). */
+void tp_log_set_prefix(const char *prefix);
 /* One line "<seconds since start> <level> tunplug: <message>" to stderr.
  * Matches the host->log signature of handler.h. */
 void tp_log(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

@@ -9,6 +9,7 @@
 #include "config.h"
 #include "gateway.h"
 #include "log.h"
+#include "master.h"
 #include "options.h"
 
 #ifndef TUNPLUG_VERSION
@@ -38,6 +39,7 @@ int main(int argc, char **argv)
 	static struct tp_options opt;
 	static struct tp_config cfg;
 	char err[512];
+	unsigned queues;
 	int ret;
 
 	/* the command line alone first: -c, --help, --version, bad values
@@ -69,7 +71,9 @@ int main(int argc, char **argv)
 	/* Writes to a socket the peer has closed must fail with EPIPE, not
 	 * kill the gateway. */
 	signal(SIGPIPE, SIG_IGN);
-	ret = tp_gateway_run(&opt);
+	/* --queues N > 1: a master and N worker processes (master.c) */
+	queues = tp_master_queues(&opt);
+	ret = queues > 1 ? tp_master_run(&opt, queues) : tp_gateway_run(&opt);
 	tp_config_free(&cfg); /* the options point into it until here */
 	return ret;
 }

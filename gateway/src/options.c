@@ -45,6 +45,7 @@ enum {
 	OPT_EXCLUDE,
 	OPT_INCLUDE_UID,
 	OPT_EXCLUDE_UID,
+	OPT_QUEUES,
 };
 
 static const struct option long_opts[] = {
@@ -78,6 +79,7 @@ static const struct option long_opts[] = {
         {"exclude", required_argument, NULL, OPT_EXCLUDE},
         {"include-uid", required_argument, NULL, OPT_INCLUDE_UID},
         {"exclude-uid", required_argument, NULL, OPT_EXCLUDE_UID},
+        {"queues", required_argument, NULL, OPT_QUEUES},
         {"help", no_argument, NULL, 'h'},
         {"version", no_argument, NULL, 'V'},
         {NULL, 0, NULL, 0},
@@ -113,6 +115,10 @@ static const char usage_text[] =
         "  --include-uid A[-B]    with --auto-route: capture only these local users\n"
         "                         (repeatable; forwarded traffic counts as uid 0)\n"
         "  --exclude-uid A[-B]    with --auto-route: never capture these users\n"
+        "  --queues N|auto        multi-queue tun served by N worker processes, 1..64\n"
+        "                         (auto = online CPUs; default 1: one process, no\n"
+        "                         workers); each worker has its own stack and loop,\n"
+        "                         the kernel keeps each flow on one queue\n"
         "  --no-offload           plain tun: no virtio_net_hdr, no TSO/USO super-packets\n"
         "                         in, no coalesced writes out (default: offloads on\n"
         "                         when the kernel grants them)\n"
@@ -172,6 +178,7 @@ void tp_options_defaults(struct tp_options *o)
 	memset(o, 0, sizeof(*o));
 	o->tun_name = "tunplug0";
 	o->tun_fd = -1;
+	o->queues = 1;
 	o->mtu = 1500;
 	o->handler = "direct";
 	o->max_flows = 4096;
@@ -373,6 +380,20 @@ static int parse_args(struct tp_options *o, int argc, char **argv, char *err, si
 		case OPT_TUN_FD:
 			ret = parse_num("tun-fd", a, false, 0, INT_MAX, &v, err, errlen);
 			o->tun_fd = (int)v;
+			break;
+		case OPT_QUEUES:
+			if (!strcmp(a, "auto")) {
+				o->queues = 0;
+				break;
+			}
+			if (!parse_u64(a, false, 1, TP_OPT_MAX_QUEUES, &v)) {
+				ret = fail(err, errlen,
+				           "tunplug: --queues: \"%s\" is not auto or a number in "
+				           "1..%d",
+				           a, TP_OPT_MAX_QUEUES);
+				break;
+			}
+			o->queues = (unsigned)v;
 			break;
 		case OPT_ADDRESS:
 			ret = parse_cidr("address", a, o->addrs, &o->n_addrs, TP_OPT_MAX_ADDRS, err,
@@ -586,6 +607,11 @@ static int parse_args(struct tp_options *o, int argc, char **argv, char *err, si
 		return fail(err, errlen,
 		            "tunplug: --auto-route cannot be combined with an adopted tun fd (no "
 		            "netlink setup on it)");
+	if (o->tun_fd >= 0 && o->queues != 1)
+		return fail(err, errlen,
+		            "tunplug: --queues %s cannot be combined with an adopted tun fd (the "
+		            "queues are opened by tunplug itself)",
+		            o->queues ? "N > 1" : "auto");
 	if (o->tun_fd >= 0 && netcfg_opt)
 		return fail(err, errlen,
 		            "tunplug: --tun-fd cannot be combined with %s (no netlink setup on an "

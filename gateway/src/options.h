@@ -20,6 +20,7 @@
 /* --auto-route defaults: routing table and (without --fwmark) socket mark */
 #define TP_AUTOROUTE_TABLE 0x7470u
 #define TP_AUTOROUTE_MARK 0x7470u
+#define TP_OPT_MAX_QUEUES 64
 #define TP_UID_MAX 4294967294u /* (uid_t)-1 is not a uid */
 
 struct tp_uid_range {
@@ -34,6 +35,9 @@ struct tp_config;
 struct tp_options {
 	const char *tun_name; /* points into argv or a literal */
 	int tun_fd;           /* -1 = open tun_name ourselves */
+	/* --queues: worker processes on a multi-queue tun (master.c);
+	 * 1 = the single process (default), 0 = auto (online CPUs) */
+	unsigned queues;
 	struct tp_cidr addrs[TP_OPT_MAX_ADDRS];
 	size_t n_addrs;
 	struct tp_cidr routes[TP_OPT_MAX_ROUTES];

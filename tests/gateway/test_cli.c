@@ -47,6 +47,8 @@ static const char *check_defaults(const struct tp_options *o)
 		return "allow_loopback";
 	if (o->log_level != TP_LOG_INFO)
 		return "log_level";
+	if (o->queues != 1)
+		return "queues";
 	if (o->help || o->version)
 		return "help/version";
 	return NULL;
@@ -91,6 +93,26 @@ static const char *check_all(const struct tp_options *o)
 static const char *check_tun_fd(const struct tp_options *o)
 {
 	return o->tun_fd == 3 ? NULL : "tun_fd";
+}
+
+static const char *check_queues_2(const struct tp_options *o)
+{
+	return o->queues == 2 ? NULL : "queues";
+}
+
+static const char *check_queues_64(const struct tp_options *o)
+{
+	return o->queues == 64 ? NULL : "queues";
+}
+
+static const char *check_queues_auto(const struct tp_options *o)
+{
+	return o->queues == 0 ? NULL : "queues (auto = 0)";
+}
+
+static const char *check_queues_1_tun_fd(const struct tp_options *o)
+{
+	return o->queues == 1 && o->tun_fd == 3 ? NULL : "queues/tun_fd";
 }
 
 static const char *check_fwmark_dec(const struct tp_options *o)
@@ -283,6 +305,31 @@ static const struct cli_case cases[] = {
          -EINVAL,
          {"--tun-fd", "--mtu"},
          NULL},
+        {"queues 2", {"--queues", "2", NULL}, 0, {0}, check_queues_2},
+        {"queues max", {"--queues=64", NULL}, 0, {0}, check_queues_64},
+        {"queues auto", {"--queues", "auto", NULL}, 0, {0}, check_queues_auto},
+        {"queues 1 with tun-fd",
+         {"--queues", "1", "--tun-fd", "3", NULL},
+         0,
+         {0},
+         check_queues_1_tun_fd},
+        {"queues 0", {"--queues", "0", NULL}, -EINVAL, {"--queues", "\"0\"", "1..64"}, NULL},
+        {"queues 65", {"--queues", "65", NULL}, -EINVAL, {"--queues", "\"65\"", "auto"}, NULL},
+        {"queues x", {"--queues", "x", NULL}, -EINVAL, {"--queues", "\"x\""}, NULL},
+        {"queues empty", {"--queues=", NULL}, -EINVAL, {"--queues"}, NULL},
+        {"queues negative", {"--queues", "-2", NULL}, -EINVAL, {"--queues", "\"-2\""}, NULL},
+        {"queues Auto (case)", {"--queues", "AUTO", NULL}, -EINVAL, {"--queues"}, NULL},
+        {"queues needs a value", {"--queues", NULL}, -EINVAL, {"--queues", "needs a value"}, NULL},
+        {"queues 2 with tun-fd",
+         {"--tun-fd", "3", "--queues", "2", NULL},
+         -EINVAL,
+         {"--queues", "adopted tun fd"},
+         NULL},
+        {"queues auto with tun-fd",
+         {"--queues", "auto", "--tun-fd", "3", NULL},
+         -EINVAL,
+         {"--queues auto", "adopted tun fd"},
+         NULL},
 };
 
 /* The "every option" case is split: getopt has a fixed argv size here. */
@@ -439,6 +486,7 @@ int main(void)
 		        "--plugin",
 		        "-c, --config",
 		        "--check-config",
+		        "--queues",
 		        "--help",
 		        "--version",
 		        NULL,

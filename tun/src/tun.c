@@ -131,8 +131,12 @@ static int tun_create(const char *name, short iff, char name_out[IFNAMSIZ])
 	return fd;
 }
 
-int tp_tun_open_flags(const char *name, unsigned flags, struct tp_tun *out)
+/* tp_tun_open_flags with extra TUNSETIFF flags (IFF_MULTI_QUEUE); *iff_out
+ * gets the flags the device was created with. */
+static int tun_open_iff(const char *name, unsigned flags, short extra, short *iff_out,
+                        struct tp_tun *out)
 {
+	const short base = (short)(IFF_TUN | IFF_NO_PI | extra);
 	int err;
 
 	memset(out, 0, sizeof(*out));
@@ -140,7 +144,7 @@ int tp_tun_open_flags(const char *name, unsigned flags, struct tp_tun *out)
 	if (name && strlen(name) >= IFNAMSIZ)
 		return -EINVAL;
 	if (!(flags & TP_TUN_NO_OFFLOAD)) {
-		out->fd = tun_create(name, IFF_TUN | IFF_NO_PI | IFF_VNET_HDR, out->name);
+		out->fd = tun_create(name, (short)(base | IFF_VNET_HDR), out->name);
 		if (out->fd >= 0) {
 			out->vnet = true;
 			out->offload_err = tun_set_offload(out);
@@ -154,18 +158,19 @@ int tp_tun_open_flags(const char *name, unsigned flags, struct tp_tun *out)
 				close(out->fd);
 				out->fd = -1;
 				out->vnet = false;
-				out->fd = tun_create(name && *name ? name : picked,
-				                     IFF_TUN | IFF_NO_PI, out->name);
+				out->fd =
+				        tun_create(name && *name ? name : picked, base, out->name);
 			}
 		} else {
 			/* a kernel without IFF_VNET_HDR on tun (or an existing
 			 * persistent device without it): plain tun */
 			out->offload_err = out->fd;
-			out->fd = tun_create(name, IFF_TUN | IFF_NO_PI, out->name);
+			out->fd = tun_create(name, base, out->name);
 		}
 	} else {
-		out->fd = tun_create(name, IFF_TUN | IFF_NO_PI, out->name);
+		out->fd = tun_create(name, base, out->name);
 	}
+	*iff_out = (short)(base | (out->vnet ? IFF_VNET_HDR : 0));
 	if (out->fd < 0) {
 		err = out->fd;
 		goto fail;
@@ -178,6 +183,52 @@ fail:
 	if (out->fd >= 0)
 		close(out->fd);
 	out->fd = -1;
+	return err;
+}
+
+int tp_tun_open_flags(const char *name, unsigned flags, struct tp_tun *out)
+{
+	short iff;
+
+	return tun_open_iff(name, flags, 0, &iff, out);
+}
+
+/* The first queue decides (vnet or the plain fallback); every further
+ * queue attaches with exactly its flags, as the kernel requires, and gets
+ * the same offload request. */
+int tp_tun_open_mq(const char *name, unsigned flags, unsigned n, struct tp_tun *out)
+{
+	short iff;
+	int err;
+
+	if (n < 1 || n > TP_TUN_MAX_QUEUES)
+		return -EINVAL;
+	for (unsigned i = 0; i < n; i++)
+		out[i].fd = -1;
+	err = tun_open_iff(name, flags, IFF_MULTI_QUEUE, &iff, &out[0]);
+	if (err)
+		return err;
+	for (unsigned i = 1; i < n; i++) {
+		struct tp_tun *q = &out[i];
+
+		*q = out[0];
+		q->fd = tun_create(out[0].name, iff, q->name);
+		if (q->fd < 0) {
+			err = q->fd;
+			goto fail;
+		}
+		if (q->vnet) {
+			err = tun_set_offload(q);
+			if (err || q->offloads != out[0].offloads) {
+				err = err ? err : -EPROTO; /* per device: cannot differ */
+				goto fail;
+			}
+		}
+	}
+	return 0;
+fail:
+	for (unsigned i = 0; i < n; i++)
+		tp_tun_close(&out[i]);
 	return err;
 }
 

@@ -40,6 +40,19 @@ int tp_tun_open(const char *name, struct tp_tun *out);
 /* The same with TP_TUN_* flags (TP_TUN_NO_OFFLOAD: plain tun). */
 int tp_tun_open_flags(const char *name, unsigned flags, struct tp_tun *out);
 
+/* Multi-queue (../shared/docs/tun-offload-and-lwip.md A.4): create (or
+ * attach to) `name` with IFF_MULTI_QUEUE and n queues, 1..TP_TUN_MAX_QUEUES.
+ * out[0..n) get one fd each (non-blocking, close-on-exec) and the same
+ * name, ifindex, mtu, vnet and offload state that tp_tun_open_flags gives
+ * its one fd: the first queue is opened exactly as there (offload fallback
+ * included), every further one attaches with the first one's flags and the
+ * same TUNSETOFFLOAD. The kernel steers each flow to one queue (a symmetric
+ * flow hash; replies written on a queue pin the flow to it) while the
+ * number of attached queues stays the same. Returns 0 or -errno (then no fd
+ * is left open). */
+#define TP_TUN_MAX_QUEUES 256 /* MAX_TAP_QUEUES */
+int tp_tun_open_mq(const char *name, unsigned flags, unsigned n, struct tp_tun *out);
+
 /* Adopt an already-open TUN fd (TUNGETIFF must work and report IFF_TUN;
  * IFF_NO_PI required). An fd with IFF_VNET_HDR is accepted: vnet true, the
  * header size set to 10 if it was not, and CSUM|TSO4|TSO6 (+USO) asked for

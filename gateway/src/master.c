@@ -1,0 +1,658 @@
+/* SPDX-License-Identifier: MIT */
+/* tunplug — --queues N: one master process, N worker processes.
+ *
+ * Why processes: lwIP keeps its state in globals (one stack per process),
+ * and a multi-queue tun (../shared/docs/tun-offload-and-lwip.md A.4) lets
+ * the kernel spread flows over N fds of one device: each flow's packets
+ * arrive on one queue (a symmetric flow hash; replies written on a queue pin
+ * the flow to it), so each queue can have a stack of its own.
+ *
+ * The master (this file; no libuv, no lwIP, no handler code):
+ *  - opens the tun with IFF_MULTI_QUEUE and N fds (tp_tun_open_mq: each fd
+ *    with the same vnet/offload set-up as the single-queue open), does the
+ *    netlink set-up once (tp_gw_netlink_setup: link, mtu, addresses, routes,
+ *    --auto-route), then forks one worker per queue;
+ *  - keeps every queue fd open itself, so a dead worker's queue stays
+ *    attached (the number of queues, and with it the kernel's steering of
+ *    the other workers' flows, does not change; packets for that queue wait
+ *    in its ring for the replacement, which answers the dead worker's flows
+ *    with RST since its stack does not know them);
+ *  - waits in poll() on a signalfd (SIGINT, SIGTERM, SIGUSR1, SIGCHLD, all
+ *    blocked) and one pipe per worker;
+ *  - restarts a worker that ends while the master is not stopping — killed,
+ *    crashed, or exited (even with status 0: a queue without a worker would
+ *    swallow its flows), logged with the status or signal; at most 5
+ *    restarts per slot in 10 s, then it gives up on that slot, logs it and
+ *    closes the slot's queue fd (the kernel detaches the queue and steers
+ *    its flows to the others; flows of the other workers whose steering
+ *    entry expired may move too and be reset). No slot left: stop, exit 1.
+ *    A worker of the first generation that fails before it is ready is a
+ *    start-up failure: everything is stopped, exit 1 (as without --queues);
+ *  - logs "ready" once every worker is ready;
+ *  - SIGTERM/SIGINT: sends the same signal to every worker, waits for them
+ *    (SIGKILL after 10 s), prints the total, removes the netlink state
+ *    (tp_nl_undo; the master keeps root for it), closes the queues (the
+ *    device goes away), exits 0;
+ *  - SIGUSR1: sends SIGUSR1 to every worker (each prints its summary) and,
+ *    once all answered (or after 2 s), prints the total.
+ *
+ * A worker (worker_main, in the forked child) closes what is not its own
+ * (the other queues, the pipes' other ends, the signalfd, the netlink
+ * socket) and runs the ordinary gateway (tp_gateway_run) on its queue fd as
+ * if adopted with --tun-fd: no netlink of its own, its own lwIP and libuv
+ * loop, its own handler instances; --user drops privileges in each worker
+ * after its start-up (the master stays root). Its log lines and summary
+ * lines carry "worker K: " (tp_log_set_prefix, tp_gateway_set_worker). The
+ * signals stay blocked until the gateway's own handlers are installed
+ * (the ready hook), so an early SIGTERM is not lost or fatal. The worker
+ * asks for SIGTERM when the master dies (PR_SET_PDEATHSIG, set again after
+ * --user, which clears it).
+ *
+ * Counters: a worker writes one fixed binary record (struct mq_rec, < 
+ * PIPE_BUF so each write is atomic; the pipe is non-blocking, a full pipe
+ * drops the record rather than stalls the loop) to its pipe: READY once
+ * started, REPORT after each SIGUSR1 summary, FINAL after its exit summary.
+ * The total is the sum over the slots of the current worker's latest record
+ * plus what earlier workers of the slot reported (a killed worker's counters
+ * only as of its last record: they are then said to be partial).
+ *
+ * --queues 1 (the default, or auto on one CPU) never comes here: main runs
+ * the single process exactly as before.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/signalfd.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "master.h"
+#include "rules.h"
+
+#define MQ_MAGIC 0x74706d71u /* "tpmq" */
+#define RESTART_MAX 5
+#define RESTART_WINDOW_MS 10000u
+#define STOP_GRACE_MS 10000u
+#define USR1_WAIT_MS 2000u
+
+enum { MQ_READY = 1, MQ_REPORT, MQ_FINAL };
+enum { C_PKTS_IN, C_PKTS_OUT, C_SEEN, C_ACCEPTED, C_REFUSED, C_UP, C_DOWN, C__COUNT };
+
+struct mq_rec {
+	uint32_t magic;
+	uint32_t kind; /* MQ_* */
+	uint64_t c[C__COUNT];
+};
+_Static_assert(sizeof(struct mq_rec) <= 512, "one atomic pipe write");
+
+struct slot {
+	unsigned k;      /* 1-based, as in the logs */
+	struct tp_tun q; /* this slot's queue; fd -1 once given up */
+	pid_t pid;       /* the running worker, 0 = none */
+	int rd;          /* read end of its pipe, -1 = none */
+	unsigned char rbuf[sizeof(struct mq_rec)];
+	size_t rlen;
+	bool ready;     /* the current worker sent READY */
+	bool final;     /* ... and FINAL */
+	bool usr1_wait; /* a SIGUSR1 report is due */
+	bool given_up;
+	uint64_t cur[C__COUNT];  /* the current worker's latest counters */
+	uint64_t past[C__COUNT]; /* earlier workers of this slot */
+	uint64_t restart_ms[RESTART_MAX];
+	unsigned restarts;
+};
+
+static struct master {
+	const struct tp_options *opt;
+	unsigned n;
+	struct slot *slots;
+	struct tp_nl *nl;
+	int sfd;
+	sigset_t oldmask; /* the mask before the master blocked its signals */
+	pid_t pid;
+	bool all_ready;
+	bool stopping;
+	bool killed; /* stragglers got SIGKILL */
+	uint64_t stop_deadline;
+	uint64_t usr1_deadline; /* 0: no SIGUSR1 round open */
+	unsigned partial;       /* workers that died without a FINAL record */
+	bool started;           /* a worker was forked */
+	struct pollfd *pf;      /* the signalfd, then the pipes */
+	struct slot **ps;       /* pf[i]'s slot (NULL: the signalfd) */
+	int status;
+} M;
+
+static uint64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+unsigned tp_master_queues(const struct tp_options *opt)
+{
+	long n;
+
+	if (opt->queues)
+		return opt->queues;
+	n = sysconf(_SC_NPROCESSORS_ONLN);
+	return n < 1 ? 1 : n > TP_OPT_MAX_QUEUES ? TP_OPT_MAX_QUEUES : (unsigned)n;
+}
+
+/* ---- the worker side (in the child) ---- */
+
+static int w_fd = -1; /* write end of this worker's pipe */
+static char w_label[24];
+
+static void w_send(unsigned kind, const struct tp_gw *gw)
+{
+	const struct tp_stack_stats *ss = tp_stack_stats();
+	struct mq_rec r;
+	ssize_t n;
+
+	memset(&r, 0, sizeof(r));
+	r.magic = MQ_MAGIC;
+	r.kind = kind;
+	if (ss) {
+		r.c[C_PKTS_IN] = ss->pkts_in;
+		r.c[C_PKTS_OUT] = ss->pkts_out;
+	}
+	r.c[C_SEEN] = gw->st.flows_seen;
+	r.c[C_ACCEPTED] = gw->st.flows_accepted;
+	for (int i = 0; i < TP_REFUSE__COUNT; i++)
+		r.c[C_REFUSED] += gw->st.flows_refused[i];
+	r.c[C_UP] = gw->st.bytes_up;
+	r.c[C_DOWN] = gw->st.bytes_down;
+	do
+		n = write(w_fd, &r, sizeof(r));
+	while (n < 0 && errno == EINTR);
+	/* EAGAIN (master not reading) or EPIPE (master gone): the record is
+	 * lost, the worker goes on */
+}
+
+static void w_ready(struct tp_gw *gw)
+{
+	/* --user changed the credentials, which clears the death signal */
+	prctl(PR_SET_PDEATHSIG, SIGTERM);
+	if (getppid() != M.pid)
+		kill(getpid(), SIGTERM); /* master already gone: stop once running */
+	w_send(MQ_READY, gw);
+	/* the gateway's signal handlers are in place: let them have them */
+	sigprocmask(SIG_SETMASK, &M.oldmask, NULL);
+}
+
+static void w_summary(struct tp_gw *gw)
+{
+	w_send(gw->stopping ? MQ_FINAL : MQ_REPORT, gw);
+}
+
+static void worker_main(struct slot *s, int wfd) __attribute__((noreturn));
+static void worker_main(struct slot *s, int wfd)
+{
+	static const struct tp_gw_worker w = {w_label, w_ready, w_summary};
+	static struct tp_options wopt;
+	int ret;
+
+	prctl(PR_SET_PDEATHSIG, SIGTERM);
+	if (getppid() != M.pid)
+		_exit(1);
+	close(M.sfd);
+	for (unsigned i = 0; i < M.n; i++) {
+		struct slot *t = &M.slots[i];
+
+		if (t->rd >= 0)
+			close(t->rd);
+		if (t != s)
+			tp_tun_close(&t->q);
+	}
+	if (M.nl)
+		tp_nl_close(M.nl); /* closes the socket; the journal is the master's */
+	M.nl = NULL;
+	w_fd = wfd;
+	snprintf(w_label, sizeof(w_label), "worker %u: ", s->k);
+	tp_log_set_prefix(w_label);
+	wopt = *M.opt;
+	wopt.tun_fd = s->q.fd; /* adopted: no netlink, mtu from the device */
+	wopt.queues = 1;
+	tp_gateway_set_worker(&w);
+	ret = tp_gateway_run(&wopt);
+	close(w_fd);
+	exit(ret);
+}
+
+/* ---- the master side ---- */
+
+static int start_worker(struct slot *s)
+{
+	int p[2], err;
+	pid_t pid;
+
+	if (pipe2(p, O_CLOEXEC | O_NONBLOCK) < 0) {
+		err = errno;
+		tp_log(TP_LOG_ERROR, "worker %u: pipe: %s", s->k, strerror(err));
+		return -err;
+	}
+	fflush(NULL);
+	pid = fork();
+	if (pid < 0) {
+		err = errno;
+		close(p[0]);
+		close(p[1]);
+		tp_log(TP_LOG_ERROR, "worker %u: fork: %s", s->k, strerror(err));
+		return -err;
+	}
+	if (pid == 0) {
+		close(p[0]);
+		worker_main(s, p[1]);
+	}
+	close(p[1]);
+	s->pid = pid;
+	s->rd = p[0];
+	M.started = true;
+	s->rlen = 0;
+	s->ready = s->final = s->usr1_wait = false;
+	memset(s->cur, 0, sizeof(s->cur));
+	return 0;
+}
+
+static unsigned live_workers(void)
+{
+	unsigned n = 0;
+
+	for (unsigned i = 0; i < M.n; i++)
+		n += M.slots[i].pid != 0;
+	return n;
+}
+
+static void begin_stop(int sig)
+{
+	if (M.stopping)
+		return;
+	M.stopping = true;
+	M.stop_deadline = now_ms() + STOP_GRACE_MS;
+	M.usr1_deadline = 0;
+	for (unsigned i = 0; i < M.n; i++)
+		if (M.slots[i].pid)
+			kill(M.slots[i].pid, sig);
+}
+
+static void print_total(const char *when)
+{
+	uint64_t t[C__COUNT] = {0};
+	unsigned restarts = 0;
+	char note[96] = "";
+
+	for (unsigned i = 0; i < M.n; i++) {
+		for (int c = 0; c < C__COUNT; c++)
+			t[c] += M.slots[i].past[c] + M.slots[i].cur[c];
+		restarts += M.slots[i].restarts;
+	}
+	if (M.partial)
+		snprintf(note, sizeof(note),
+		         " (partial: %u worker%s killed before its last report)", M.partial,
+		         M.partial == 1 ? "" : "s");
+	fprintf(stderr,
+	        "tunplug: total%s: %u queues, %u restart%s: packets in %llu, out %llu; flows "
+	        "seen %llu, accepted %llu, refused %llu; bytes up %llu, down %llu%s\n",
+	        when, M.n, restarts, restarts == 1 ? "" : "s", (unsigned long long)t[C_PKTS_IN],
+	        (unsigned long long)t[C_PKTS_OUT], (unsigned long long)t[C_SEEN],
+	        (unsigned long long)t[C_ACCEPTED], (unsigned long long)t[C_REFUSED],
+	        (unsigned long long)t[C_UP], (unsigned long long)t[C_DOWN], note);
+}
+
+static void check_ready(void)
+{
+	char pids[256], red[300];
+	size_t off = 0;
+
+	if (M.all_ready || M.stopping)
+		return;
+	for (unsigned i = 0; i < M.n; i++)
+		if (!M.slots[i].given_up && !M.slots[i].ready)
+			return;
+	M.all_ready = true;
+	pids[0] = '\0';
+	for (unsigned i = 0; i < M.n && off < sizeof(pids); i++)
+		off += (size_t)snprintf(pids + off, sizeof(pids) - off, "%s%d", i ? " " : "",
+		                        (int)M.slots[i].pid);
+	tp_log(TP_LOG_INFO, "ready tun=%s mtu=%u handler=%s queues=%u (worker pids %s)",
+	       M.slots[0].q.name, M.slots[0].q.mtu,
+	       tp_handler_spec_redact(M.opt->handler, red, sizeof(red)), M.n, pids);
+}
+
+static void on_record(struct slot *s, const struct mq_rec *r)
+{
+	if (r->magic != MQ_MAGIC)
+		return;
+	memcpy(s->cur, r->c, sizeof(s->cur));
+	if (r->kind == MQ_READY) {
+		s->ready = true;
+		check_ready();
+	} else if (r->kind == MQ_REPORT) {
+		s->usr1_wait = false;
+	} else if (r->kind == MQ_FINAL) {
+		s->final = true;
+		s->usr1_wait = false;
+	}
+}
+
+static void read_records(struct slot *s)
+{
+	while (s->rd >= 0) {
+		ssize_t n = read(s->rd, s->rbuf + s->rlen, sizeof(s->rbuf) - s->rlen);
+
+		if (n > 0) {
+			s->rlen += (size_t)n;
+			if (s->rlen == sizeof(s->rbuf)) {
+				struct mq_rec r;
+
+				memcpy(&r, s->rbuf, sizeof(r));
+				s->rlen = 0;
+				on_record(s, &r);
+			}
+		} else if (n < 0 && errno == EINTR) {
+			continue;
+		} else if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+			return;
+		} else { /* EOF: the worker is gone */
+			close(s->rd);
+			s->rd = -1;
+		}
+	}
+}
+
+static void describe(int st, char *buf, size_t len)
+{
+	if (WIFSIGNALED(st))
+		snprintf(buf, len, "killed by signal %d (%s)%s", WTERMSIG(st),
+		         strsignal(WTERMSIG(st)), WCOREDUMP(st) ? ", core dumped" : "");
+	else
+		snprintf(buf, len, "exited with status %d", WEXITSTATUS(st));
+}
+
+static void restart(struct slot *s, pid_t old, const char *how)
+{
+	uint64_t now = now_ms();
+	unsigned recent = 0;
+
+	for (int i = 0; i < RESTART_MAX; i++)
+		recent += s->restart_ms[i] && now - s->restart_ms[i] < RESTART_WINDOW_MS;
+	if (recent < RESTART_MAX) {
+		s->restart_ms[s->restarts % RESTART_MAX] = now;
+		s->restarts++;
+		if (start_worker(s) == 0) {
+			tp_log(TP_LOG_WARN, "worker %u (pid %d) %s; restarted as pid %d", s->k,
+			       (int)old, how, (int)s->pid);
+			return;
+		}
+	}
+	tp_log(TP_LOG_ERROR,
+	       "worker %u (pid %d) %s; %u restarts in the last %u s: giving up on queue %u "
+	       "(closed: "
+	       "its flows go to the other queues)",
+	       s->k, (int)old, how, recent, RESTART_WINDOW_MS / 1000u, s->k);
+	s->given_up = true;
+	tp_tun_close(&s->q);
+	for (unsigned i = 0; i < M.n; i++)
+		if (!M.slots[i].given_up)
+			return;
+	tp_log(TP_LOG_ERROR, "no worker left: stopping");
+	M.status = 1;
+	begin_stop(SIGTERM);
+}
+
+static struct slot *slot_of(pid_t pid)
+{
+	for (unsigned i = 0; i < M.n; i++)
+		if (M.slots[i].pid == pid)
+			return &M.slots[i];
+	return NULL;
+}
+
+static void reap(void)
+{
+	char how[96];
+	pid_t pid;
+	int st;
+
+	while ((pid = waitpid(-1, &st, WNOHANG)) > 0) {
+		struct slot *s = slot_of(pid);
+		bool was_ready;
+
+		if (!s)
+			continue;
+		read_records(s); /* its last records, up to EOF */
+		if (s->rd >= 0) {
+			close(s->rd);
+			s->rd = -1;
+		}
+		describe(st, how, sizeof(how));
+		s->pid = 0;
+		s->usr1_wait = false;
+		was_ready = s->ready;
+		if (!s->final && was_ready)
+			M.partial++;
+		for (int c = 0; c < C__COUNT; c++)
+			s->past[c] += s->cur[c];
+		memset(s->cur, 0, sizeof(s->cur));
+		if (M.stopping) {
+			tp_log(WIFEXITED(st) && WEXITSTATUS(st) == 0 ? TP_LOG_INFO : TP_LOG_WARN,
+			       "worker %u (pid %d) %s", s->k, (int)pid, how);
+		} else if (!was_ready && !s->restarts && !M.all_ready) {
+			tp_log(TP_LOG_ERROR, "worker %u (pid %d) %s during start-up: stopping",
+			       s->k, (int)pid, how);
+			M.status = 1;
+			begin_stop(SIGTERM);
+		} else {
+			restart(s, pid, how);
+		}
+	}
+}
+
+static void usr1_round(void)
+{
+	if (M.stopping)
+		return;
+	for (unsigned i = 0; i < M.n; i++) {
+		struct slot *s = &M.slots[i];
+
+		if (s->pid && kill(s->pid, SIGUSR1) == 0)
+			s->usr1_wait = true;
+	}
+	M.usr1_deadline = now_ms() + USR1_WAIT_MS;
+}
+
+static void usr1_check(void)
+{
+	unsigned waiting = 0;
+
+	if (!M.usr1_deadline)
+		return;
+	for (unsigned i = 0; i < M.n; i++)
+		waiting += M.slots[i].usr1_wait;
+	if (waiting && now_ms() < M.usr1_deadline)
+		return;
+	if (waiting)
+		tp_log(TP_LOG_WARN, "SIGUSR1: %u worker%s did not report within %u ms", waiting,
+		       waiting == 1 ? "" : "s", USR1_WAIT_MS);
+	for (unsigned i = 0; i < M.n; i++)
+		M.slots[i].usr1_wait = false;
+	M.usr1_deadline = 0;
+	print_total(" (SIGUSR1)");
+}
+
+static void on_signals(void)
+{
+	struct signalfd_siginfo si;
+
+	while (read(M.sfd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
+		int sig = (int)si.ssi_signo;
+
+		if (sig == SIGCHLD)
+			continue; /* reap() runs after every wake-up */
+		if (sig == SIGUSR1) {
+			usr1_round();
+		} else if (!M.stopping) {
+			tp_log(TP_LOG_INFO, "%s: stopping %u workers", strsignal(sig),
+			       live_workers());
+			begin_stop(sig);
+		}
+	}
+}
+
+static int poll_timeout(void)
+{
+	uint64_t now = now_ms(), next = UINT64_MAX;
+
+	if (M.usr1_deadline)
+		next = M.usr1_deadline;
+	if (M.stopping && !M.killed && M.stop_deadline < next)
+		next = M.stop_deadline;
+	if (next == UINT64_MAX)
+		return -1;
+	return next <= now ? 0 : (int)(next - now);
+}
+
+static void run_loop(void)
+{
+	struct pollfd *pf = M.pf;
+	struct slot **ps = M.ps;
+
+	for (;;) {
+		nfds_t n = 0;
+
+		reap();
+		if (M.stopping && !live_workers())
+			break;
+		usr1_check();
+		if (M.stopping && !M.killed && now_ms() >= M.stop_deadline) {
+			for (unsigned i = 0; i < M.n; i++)
+				if (M.slots[i].pid) {
+					tp_log(TP_LOG_WARN,
+					       "worker %u (pid %d) still running %u s after the "
+					       "stop "
+					       "signal: SIGKILL",
+					       M.slots[i].k, (int)M.slots[i].pid,
+					       STOP_GRACE_MS / 1000u);
+					kill(M.slots[i].pid, SIGKILL);
+				}
+			M.killed = true;
+		}
+		pf[n].fd = M.sfd;
+		pf[n].events = POLLIN;
+		ps[n++] = NULL;
+		for (unsigned i = 0; i < M.n; i++)
+			if (M.slots[i].rd >= 0) {
+				pf[n].fd = M.slots[i].rd;
+				pf[n].events = POLLIN;
+				ps[n++] = &M.slots[i];
+			}
+		if (poll(pf, n, poll_timeout()) < 0 && errno != EINTR) {
+			tp_log(TP_LOG_ERROR, "poll: %s", strerror(errno));
+			sleep(1);
+			continue;
+		}
+		for (nfds_t i = 0; i < n; i++) {
+			if (!pf[i].revents)
+				continue;
+			if (ps[i])
+				read_records(ps[i]);
+			else
+				on_signals();
+		}
+	}
+}
+
+int tp_master_run(const struct tp_options *opt, unsigned n)
+{
+	struct tp_tun *q = NULL;
+	sigset_t set;
+	int ret;
+
+	memset(&M, 0, sizeof(M));
+	M.opt = opt;
+	M.n = n;
+	M.pid = getpid();
+	M.sfd = -1;
+	sigemptyset(&set);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGUSR1);
+	sigaddset(&set, SIGCHLD);
+	sigprocmask(SIG_BLOCK, &set, &M.oldmask);
+	M.sfd = signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
+	M.slots = calloc(n, sizeof(*M.slots));
+	q = calloc(n, sizeof(*q));
+	M.pf = calloc(n + 1, sizeof(*M.pf));
+	M.ps = calloc(n + 1, sizeof(*M.ps));
+	for (unsigned i = 0; M.slots && i < n; i++) {
+		M.slots[i].k = i + 1;
+		M.slots[i].q.fd = -1;
+		M.slots[i].rd = -1;
+	}
+	if (M.sfd < 0 || !M.slots || !q || !M.pf || !M.ps) {
+		fprintf(stderr, "tunplug: %s\n", M.sfd < 0 ? "signalfd failed" : "out of memory");
+		ret = 1;
+		goto out;
+	}
+#ifdef TP_HAVE_OFFLOAD
+	ret = tp_tun_open_mq(opt->tun_name, opt->no_offload ? TP_TUN_NO_OFFLOAD : 0, n, q);
+#else
+	ret = tp_tun_open_mq(opt->tun_name, TP_TUN_NO_OFFLOAD, n, q);
+#endif
+	if (ret) {
+		fprintf(stderr, "tunplug: tun: open %s with %u queues: %s\n", opt->tun_name, n,
+		        strerror(-ret));
+		ret = 1;
+		goto out;
+	}
+	for (unsigned i = 0; i < n; i++)
+		M.slots[i].q = q[i];
+	tp_log(TP_LOG_INFO, "tun %s: %u queues (IFF_MULTI_QUEUE)%s", q[0].name, n,
+	       q[0].vnet ? ", vnet header" : "");
+	ret = tp_gw_netlink_setup(&M.nl, q[0].ifindex, opt) ? 1 : 0;
+	for (unsigned i = 0; !ret && i < n; i++)
+		if (start_worker(&M.slots[i])) {
+			M.status = 1;
+			begin_stop(SIGTERM);
+			break;
+		}
+	if (!ret)
+		run_loop();
+	if (!ret && M.started)
+		print_total("");
+	if (!ret)
+		ret = M.status;
+	if (M.nl) {
+		int r = tp_nl_undo(M.nl);
+
+		if (r) {
+			fprintf(stderr, "tunplug: netlink: undo %s: %s\n", tp_nl_last_op(M.nl),
+			        strerror(-r));
+			ret = 1;
+		}
+		tp_nl_close(M.nl);
+		M.nl = NULL;
+	}
+out:
+	for (unsigned i = 0; M.slots && i < n; i++)
+		tp_tun_close(&M.slots[i].q);
+	if (M.sfd >= 0)
+		close(M.sfd);
+	sigprocmask(SIG_SETMASK, &M.oldmask, NULL);
+	free(M.slots);
+	free(M.pf);
+	free(M.ps);
+	free(q);
+	M.slots = NULL;
+	return ret;
+}
