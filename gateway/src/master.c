@@ -298,8 +298,8 @@ static void print_total(const char *when)
 	}
 	if (M.partial)
 		snprintf(note, sizeof(note),
-		         " (partial: %u worker%s killed before its last report)", M.partial,
-		         M.partial == 1 ? "" : "s");
+		         " (partial: %u worker%s killed: counted as of %s last report)", M.partial,
+		         M.partial == 1 ? "" : "s", M.partial == 1 ? "its" : "their");
 	fprintf(stderr,
 	        "tunplug: total%s: %u queues, %u restart%s: packets in %llu, out %llu; flows "
 	        "seen %llu, accepted %llu, refused %llu; bytes up %llu, down %llu%s\n",
@@ -325,7 +325,7 @@ static void check_ready(void)
 		off += (size_t)snprintf(pids + off, sizeof(pids) - off, "%s%d", i ? " " : "",
 		                        (int)M.slots[i].pid);
 	tp_log(TP_LOG_INFO, "ready tun=%s mtu=%u handler=%s queues=%u (worker pids %s)",
-	       M.slots[0].q.name, M.slots[0].q.mtu,
+	       M.slots[0].q.name, M.opt->mtu,
 	       tp_handler_spec_redact(M.opt->handler, red, sizeof(red)), M.n, pids);
 }
 
@@ -394,12 +394,16 @@ static void restart(struct slot *s, pid_t old, const char *how)
 			       (int)old, how, (int)s->pid);
 			return;
 		}
+		tp_log(TP_LOG_ERROR,
+		       "worker %u (pid %d) %s; no new worker: giving up on queue %u (closed: its "
+		       "flows go to the other queues)",
+		       s->k, (int)old, how, s->k);
+	} else {
+		tp_log(TP_LOG_ERROR,
+		       "worker %u (pid %d) %s; %u restarts in the last %u s: giving up on queue %u "
+		       "(closed: its flows go to the other queues)",
+		       s->k, (int)old, how, recent, RESTART_WINDOW_MS / 1000u, s->k);
 	}
-	tp_log(TP_LOG_ERROR,
-	       "worker %u (pid %d) %s; %u restarts in the last %u s: giving up on queue %u "
-	       "(closed: "
-	       "its flows go to the other queues)",
-	       s->k, (int)old, how, recent, RESTART_WINDOW_MS / 1000u, s->k);
 	s->given_up = true;
 	tp_tun_close(&s->q);
 	for (unsigned i = 0; i < M.n; i++)
@@ -502,8 +506,8 @@ static void on_signals(void)
 		if (sig == SIGUSR1) {
 			usr1_round();
 		} else if (!M.stopping) {
-			tp_log(TP_LOG_INFO, "%s: stopping %u workers", strsignal(sig),
-			       live_workers());
+			tp_log(TP_LOG_INFO, "%s: stopping %u worker%s", strsignal(sig),
+			       live_workers(), live_workers() == 1 ? "" : "s");
 			begin_stop(sig);
 		}
 	}
