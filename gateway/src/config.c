@@ -52,7 +52,7 @@ static const struct key tun_keys[] = {
         {"addresses", K_LIST, "address", NULL},
         {"routes", K_LIST, "route", NULL},
         {"offload", K_BOOL, "no-offload", NULL},
-        {"queues", K_SCALAR, "queues", NULL},
+        {"queues", K_SCALAR, "queues", NULL}, /* N or auto */
         {NULL, 0, NULL, NULL},
 };
 static const struct key dns_keys[] = {

@@ -48,7 +48,7 @@
  * asks for SIGTERM when the master dies (PR_SET_PDEATHSIG, set again after
  * --user, which clears it).
  *
- * Counters: a worker writes one fixed binary record (struct mq_rec, < 
+ * Counters: a worker writes one fixed binary record (struct mq_rec, <
  * PIPE_BUF so each write is atomic; the pipe is non-blocking, a full pipe
  * drops the record rather than stalls the loop) to its pipe: READY once
  * started, REPORT after each SIGUSR1 summary, FINAL after its exit summary.
