@@ -30,12 +30,13 @@
 
 #include "builtin.h"
 #include "httpmsg.h"
+#include "target.h"
 #include "upconn.h"
 
 struct httpc {
 	const struct tp_host *host;
 	struct sockaddr_storage proxy;
-	struct tp_http_target t;
+	struct tp_target t;
 	char who[300]; /* "http proxy HOST:PORT" (no credentials) */
 };
 
@@ -49,7 +50,7 @@ static int httpc_init(const struct tp_host *host, const struct tp_handler_args *
 	h = calloc(1, sizeof(*h));
 	if (!h)
 		return -ENOMEM;
-	if (tp_http_parse_target(args->target, true, &h->t, err, sizeof(err))) {
+	if (tp_target_parse(args->target, TP_TARGET_USERINFO, 0, &h->t, err, sizeof(err))) {
 		/* err quotes the target, which may hold a password: not logged */
 		host->log(0, "http: bad proxy address (want http://[USER:PASS@]HOST:PORT)");
 		free(h);

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /* tunplug — private: the pure parts of the HTTP CONNECT handler (no I/O):
- * target parsing, base64, the CONNECT request, the proxy's response head.
+ * base64, the CONNECT request, the proxy's response head.
  * Unit-tested by tests/unit/test_httpmsg.c. */
 #ifndef TUNPLUG_HANDLERS_HTTPMSG_H
 #define TUNPLUG_HANDLERS_HTTPMSG_H
@@ -13,21 +13,6 @@
 /* The largest response head (status line + headers + blank line) we accept
  * from a proxy. */
 #define TP_HTTP_HEAD_MAX 8192
-
-/* A parsed "[user[:pass]@]host:port" (host may be "[v6addr]"). */
-struct tp_http_target {
-	char host[256]; /* without brackets */
-	uint16_t port;
-	bool has_auth;
-	char user[256]; /* percent-decoded */
-	char pass[256]; /* percent-decoded */
-};
-
-/* Parse text ("user:pw@proxy.example:3128", "[fd00::1]:8080", "1.2.3.4:80").
- * allow_auth false: a userinfo part is an error. Returns 0, or -EINVAL with
- * a message (no newline) in err. */
-int tp_http_parse_target(const char *text, bool allow_auth, struct tp_http_target *t, char *err,
-                         size_t errlen);
 
 /* Standard base64 (RFC 4648, with padding) of in[0..len) into out, NUL
  * terminated. Returns the length written (without the NUL), or 0 if out

@@ -22,6 +22,7 @@
 
 #include "builtin.h"
 #include "httpmsg.h"
+#include "target.h"
 #include "upconn.h"
 
 struct redirect {
@@ -33,13 +34,13 @@ struct redirect {
 static int redirect_init(const struct tp_host *host, const struct tp_handler_args *args,
                          void **state)
 {
-	struct tp_http_target t;
+	struct tp_target t;
 	struct redirect *r;
 	const char *why;
 	char err[200];
 	int ret;
 
-	if (tp_http_parse_target(args->target, false, &t, err, sizeof(err))) {
+	if (tp_target_parse(args->target, 0, 0, &t, err, sizeof(err))) {
 		host->log(0, "redirect: %s (want redirect://HOST:PORT)", err);
 		return -EINVAL;
 	}

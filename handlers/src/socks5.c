@@ -45,7 +45,7 @@
 struct s5_inst {
 	struct sockaddr_storage proxy;
 	char label[336]; /* host:port as given (never the credentials) */
-	struct s5_spec spec;
+	struct tp_target spec;
 };
 
 enum s5_state {
@@ -375,7 +375,7 @@ static void on_message(struct s5_conn *c)
 			conn_fail(c, 1, -ECONNRESET, "not a SOCKS5 server (version %u)", c->in[0]);
 		} else if (m == S5_METHOD_NONE) {
 			send_request(c);
-		} else if (m == S5_METHOD_USERPASS && c->inst->spec.auth) {
+		} else if (m == S5_METHOD_USERPASS && c->inst->spec.has_auth) {
 			ret = s5_build_auth(c->out_auth, c->inst->spec.user, c->inst->spec.pass);
 			if (ret < 0)
 				conn_fail(c, 1, -ECONNRESET, "bad credentials");
@@ -383,7 +383,7 @@ static void on_message(struct s5_conn *c)
 				conn_next(c, ST_AUTH, 1, c->out_auth, (size_t)ret, 2);
 		} else if (m == S5_METHOD_NOACCEPT) {
 			conn_fail(c, 1, -ECONNRESET, "no acceptable authentication method%s",
-			          c->inst->spec.auth ? "" : " (credentials needed?)");
+			          c->inst->spec.has_auth ? "" : " (credentials needed?)");
 		} else {
 			conn_fail(c, 1, -ECONNRESET,
 			          "the proxy chose method %u, which we did not offer", m);
@@ -481,7 +481,7 @@ static void on_connect(uv_connect_t *req, int status)
 		conn_unref(c);
 		return;
 	}
-	n = s5_build_greeting(c->out_greet, c->inst->spec.auth);
+	n = s5_build_greeting(c->out_greet, c->inst->spec.has_auth);
 	conn_next(c, ST_METHOD, 0, c->out_greet, n, 2);
 	conn_unref(c);
 }
@@ -798,7 +798,7 @@ static int s5_udp_datagram(void *state, struct tp_flow *f, const void *buf, size
 
 /* ---- instance ---- */
 
-static int resolve(const struct s5_spec *s, struct sockaddr_storage *out)
+static int resolve(const struct tp_target *s, struct sockaddr_storage *out)
 {
 	struct sockaddr_in *a4 = (struct sockaddr_in *)out;
 	struct sockaddr_in6 *a6 = (struct sockaddr_in6 *)out;
@@ -866,7 +866,7 @@ static int s5_init(const struct tp_host *host, const struct tp_handler_args *arg
 		snprintf(inst->label, sizeof(inst->label), "%s:%u (%s)", inst->spec.host,
 		         inst->spec.port, addr);
 	host->log(2, "socks5: proxy %s%s", inst->label,
-	          inst->spec.auth ? " with username/password" : "");
+	          inst->spec.has_auth ? " with username/password" : "");
 	*state = inst;
 	return 0;
 }

@@ -2,140 +2,22 @@
 /* tunplug — SOCKS5 messages (see socks5msg.h). No I/O. */
 #include <errno.h>
 #include <netinet/in.h>
-#include <stdarg.h>
-#include <stdio.h>
 #include <string.h>
 
 #include "socks5msg.h"
 
-static int spec_fail(char *err, size_t errlen, const char *fmt, ...)
-        __attribute__((format(printf, 3, 4)));
-
-static int spec_fail(char *err, size_t errlen, const char *fmt, ...)
+int s5_spec_parse(const char *target, struct tp_target *s, char *err, size_t errlen)
 {
-	va_list ap;
+	char msg[256];
 
-	if (err && errlen) {
-		va_start(ap, fmt);
-		vsnprintf(err, errlen, fmt, ap);
-		va_end(ap);
+	if (!target || !*target) {
+		memset(s, 0, sizeof(*s));
+		return tp_errf(err, errlen,
+		               "socks5: no proxy given (socks5://[user:pass@]host:port)");
 	}
-	return -EINVAL;
-}
-
-static int hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
-/* Copy s[0..n) into out (cap bytes) decoding %XX; false if it does not fit,
- * an escape is bad, or the result is empty or holds a NUL. */
-static bool unescape(const char *s, size_t n, char *out, size_t cap)
-{
-	size_t o = 0;
-
-	for (size_t i = 0; i < n; i++) {
-		int c = (unsigned char)s[i];
-
-		if (c == '%') {
-			int hi, lo;
-
-			if (i + 2 >= n)
-				return false;
-			hi = hexval(s[i + 1]);
-			lo = hexval(s[i + 2]);
-			if (hi < 0 || lo < 0)
-				return false;
-			c = hi * 16 + lo;
-			if (c == 0)
-				return false;
-			i += 2;
-		}
-		if (o + 1 >= cap)
-			return false;
-		out[o++] = (char)c;
-	}
-	out[o] = '\0';
-	return o > 0;
-}
-
-int s5_spec_parse(const char *target, struct s5_spec *s, char *err, size_t errlen)
-{
-	const char *at, *hp, *colon, *end;
-	unsigned long port = 1080;
-
-	memset(s, 0, sizeof(*s));
-	if (!target || !*target)
-		return spec_fail(err, errlen,
-		                 "socks5: no proxy given (socks5://[user:pass@]host:port)");
-	at = strrchr(target, '@');
-	hp = target;
-	if (at) {
-		const char *sep = memchr(target, ':', (size_t)(at - target));
-
-		if (!sep)
-			return spec_fail(err, errlen, "socks5: credentials must be user:pass@");
-		if (!unescape(target, (size_t)(sep - target), s->user, sizeof(s->user)) ||
-		    !unescape(sep + 1, (size_t)(at - sep - 1), s->pass, sizeof(s->pass)))
-			return spec_fail(err, errlen,
-			                 "socks5: user and password must be 1..255 bytes (%%XX "
-			                 "escapes allowed)");
-		s->auth = true;
-		hp = at + 1;
-	}
-	end = hp + strlen(hp);
-	if (end > hp && end[-1] == '/')
-		end--; /* "socks5://host:port/" */
-	if (*hp == '[') {
-		const char *rb = memchr(hp, ']', (size_t)(end - hp));
-
-		if (!rb || rb == hp + 1)
-			return spec_fail(err, errlen, "socks5: bad [IPv6] address in \"%s\"",
-			                 target);
-		if ((size_t)(rb - hp - 1) >= sizeof(s->host))
-			return spec_fail(err, errlen, "socks5: host too long");
-		memcpy(s->host, hp + 1, (size_t)(rb - hp - 1));
-		colon = rb + 1 < end ? rb + 1 : NULL;
-		if (colon && *colon != ':')
-			return spec_fail(err, errlen, "socks5: junk after ] in \"%s\"", target);
-	} else {
-		colon = NULL;
-		for (const char *p = hp; p < end; p++)
-			if (*p == ':') {
-				if (colon)
-					return spec_fail(
-					        err, errlen,
-					        "socks5: write an IPv6 proxy as [address]:port");
-				colon = p;
-			}
-		size_t hl = (size_t)((colon ? colon : end) - hp);
-		if (!hl || hl >= sizeof(s->host))
-			return spec_fail(err, errlen, "socks5: empty or too long host in \"%s\"",
-			                 target);
-		memcpy(s->host, hp, hl);
-	}
-	if (colon) {
-		const char *p = colon + 1;
-
-		port = 0;
-		if (p == end || end - p > 5)
-			return spec_fail(err, errlen, "socks5: bad port in \"%s\"", target);
-		for (; p < end; p++) {
-			if (*p < '0' || *p > '9')
-				return spec_fail(err, errlen, "socks5: bad port in \"%s\"", target);
-			port = port * 10 + (unsigned long)(*p - '0');
-		}
-		if (port < 1 || port > 65535)
-			return spec_fail(err, errlen, "socks5: port out of range in \"%s\"",
-			                 target);
-	}
-	s->port = (uint16_t)port;
+	if (tp_target_parse(target, TP_TARGET_USERINFO | TP_TARGET_PASS | TP_TARGET_SLASH, 1080, s,
+	                    msg, sizeof(msg)))
+		return tp_errf(err, errlen, "socks5: %s", msg);
 	return 0;
 }
 

@@ -9,6 +9,8 @@
 #include <stdint.h>
 #include <sys/socket.h>
 
+#include "target.h"
+
 #define S5_VER 5
 #define S5_AUTH_VER 1 /* RFC 1929 sub-negotiation version */
 
@@ -51,19 +53,11 @@ struct s5_reply {
 	uint16_t port; /* host order, for every ATYP */
 };
 
-/* A parsed proxy spec: [user:pass@]host:port (user and pass may be
- * %XX-escaped; host an IPv4 address, [IPv6] or a name). */
-struct s5_spec {
-	char host[256];
-	uint16_t port;
-	bool auth;
-	char user[256];
-	char pass[256];
-};
-
-/* Parse target (what follows "socks5://"). 0, or -EINVAL with a message in
- * err. Port defaults to 1080 when omitted. */
-int s5_spec_parse(const char *target, struct s5_spec *s, char *err, size_t errlen);
+/* Parse target (what follows "socks5://"): [user:pass@]host[:port] (both
+ * credentials non-empty, %XX escapes allowed; host an IPv4 address, [IPv6]
+ * or a name; port 1080 when omitted; a trailing '/' is ignored). 0, or
+ * -EINVAL with a message in err. */
+int s5_spec_parse(const char *target, struct tp_target *s, char *err, size_t errlen);
 
 /* Method selection offer: no-auth, plus username/password when auth.
  * Returns the length (at most 4). */

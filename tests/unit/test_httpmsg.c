@@ -1,9 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /* tunplug — unit test of handlers/src/httpmsg.c (the HTTP CONNECT handler's
- * pure parts): proxy target parsing, base64 (RFC 4648 vectors), the CONNECT
- * request for IPv4/IPv6 with and without credentials, the byte-exact head
- * reader's "how much may I read" rule, response head parsing, and the
- * status -> errno mapping. */
+ * pure parts): base64 (RFC 4648 vectors), the CONNECT request for IPv4/IPv6
+ * with and without credentials, the byte-exact head reader's "how much may I
+ * read" rule, response head parsing, and the status -> errno mapping. The
+ * proxy target is parsed by target.c (tests/unit/test_target.c). */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
@@ -43,46 +43,6 @@ static void test_base64(void)
 	CHECK(tp_base64_encode("foobar", 6, out, 8) == 0 && out[0] == '\0', "8 is too small");
 	CHECK(tp_base64_encode("f", 1, out, 4) == 0, "4 is too small for 1 byte");
 	OK("base64: RFC 4648 vectors, binary input, output size limits");
-}
-
-static void test_target(void)
-{
-	struct tp_http_target t;
-	char err[200];
-
-	CHECK(tp_http_parse_target("198.18.0.2:8888", true, &t, err, sizeof(err)) == 0, "%s", err);
-	CHECK(!strcmp(t.host, "198.18.0.2") && t.port == 8888 && !t.has_auth, "v4 no auth");
-	CHECK(tp_http_parse_target("user:pass@198.18.0.2:3128", true, &t, err, sizeof(err)) == 0,
-	      "%s", err);
-	CHECK(t.has_auth && !strcmp(t.user, "user") && !strcmp(t.pass, "pass") && t.port == 3128,
-	      "user:pass");
-	CHECK(tp_http_parse_target("[fd00:18::2]:8080", true, &t, err, sizeof(err)) == 0, "%s",
-	      err);
-	CHECK(!strcmp(t.host, "fd00:18::2") && t.port == 8080, "v6 host %s", t.host);
-	CHECK(tp_http_parse_target("a%40b:p%3Aw@d@proxy.example:1", true, &t, err, sizeof(err)) ==
-	              0,
-	      "%s", err);
-	CHECK(!strcmp(t.user, "a@b") && !strcmp(t.pass, "p:w@d") &&
-	              !strcmp(t.host, "proxy.example"),
-	      "percent-decoding and last '@': user %s pass %s host %s", t.user, t.pass, t.host);
-	CHECK(tp_http_parse_target("onlyuser@h:1", true, &t, err, sizeof(err)) == 0 && t.has_auth &&
-	              !strcmp(t.user, "onlyuser") && !strcmp(t.pass, ""),
-	      "user without password");
-	OK("target: v4, v6 in brackets, user:pass, percent-decoding, user only");
-
-	static const char *bad[] = {
-	        "",         "host",      "host:",      "host:0",      "host:65536",
-	        "host:80x", ":80",       "fd00::1:80", "[fd00::1]80", "[fd00::1",
-	        "@h:1",     "u:p%4@h:1", "u%00:p@h:1", "host:123456"};
-	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-		err[0] = '\0';
-		CHECK(tp_http_parse_target(bad[i], true, &t, err, sizeof(err)) == -EINVAL && err[0],
-		      "\"%s\" accepted", bad[i]);
-	}
-	CHECK(tp_http_parse_target("u:p@h:1", false, &t, err, sizeof(err)) == -EINVAL &&
-	              strstr(err, "user@"),
-	      "userinfo refused when not allowed: %s", err);
-	OK("target: malformed ones refused with a message");
 }
 
 static void test_request(void)
@@ -198,7 +158,6 @@ static void test_status(void)
 int main(void)
 {
 	test_base64();
-	test_target();
 	test_request();
 	test_head_want();
 	test_parse_head();

@@ -71,7 +71,7 @@ static void test_spec(void)
 	};
 
 	for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
-		struct s5_spec s;
+		struct tp_target s;
 		char err[200] = "";
 		int r = s5_spec_parse(t[i].in, &s, err, sizeof(err));
 
@@ -85,7 +85,7 @@ static void test_spec(void)
 			continue;
 		CHECK(!strcmp(s.host, t[i].host), "\"%s\": host %s", t[i].in, s.host);
 		CHECK_EQ(s.port, t[i].port, t[i].in);
-		CHECK_EQ(s.auth, t[i].user != NULL, t[i].in);
+		CHECK_EQ(s.has_auth, t[i].user != NULL, t[i].in);
 		if (t[i].user) {
 			CHECK(!strcmp(s.user, t[i].user), "\"%s\": user %s", t[i].in, s.user);
 			CHECK(!strcmp(s.pass, t[i].pass), "\"%s\": pass %s", t[i].in, s.pass);
@@ -94,7 +94,7 @@ static void test_spec(void)
 	{
 		/* 255-byte user fits, 256 does not */
 		char in[700], u[257];
-		struct s5_spec s;
+		struct tp_target s;
 
 		memset(u, 'u', 255);
 		u[255] = '\0';
