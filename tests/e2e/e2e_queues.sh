@@ -174,6 +174,9 @@ for k in 1 2; do
 done
 total=$(grep '^tunplug: total: 2 queues, 1 restart:' <<<"$TP_GW_SUMMARY") || fail "no total line (2 queues, 1 restart)"
 ok "exit summaries of both workers and: $total"
+for p in "$NEW1" "$W2"; do
+  grep -q "worker [12] (pid $p) exited with status 0" <<<"$TP_GW_SUMMARY" || fail "worker pid $p: no clean exit (status 0) logged"
+done
 for p in "$NEW1" "$W2"; do tp_alive "$p" && fail "worker pid $p still runs after the master exited"; done
 nothing_left "after SIGTERM"
 
@@ -218,6 +221,7 @@ if getent passwd nobody >/dev/null; then
   tp_gw_check_alive
   tp_gw_stop_ok
   grep -q '^tunplug: total: 2 queues, 5 restarts:' <<<"$TP_GW_SUMMARY" || fail "no total line with 5 restarts"
+  grep -q "worker 2 (pid $W2) exited with status 0" <<<"$TP_GW_SUMMARY" || fail "worker 2: no clean exit logged"
   tp_alive "$W2" && fail "worker 2 ($W2) still runs after the master exited"
   nothing_left "after SIGTERM (--user nobody)"
 else
