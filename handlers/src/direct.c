@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "builtin.h"
+#include "udpconn.h"
 
 struct direct_conn {
 	struct tp_flow *flow; /* NULL once the host no longer expects us */
@@ -225,142 +226,15 @@ out:
 	return map_connect_error(ret);
 }
 
-/* ---- UDP: one connected socket per flow ----
- * The socket is connected to the original destination, so the kernel
- * filters replies to that address (symmetric NAT semantics) and reports
- * ICMP errors for it, which become ICMP errors toward the client. A
- * datagram the socket cannot take right now is queued once (copied), up to
- * UDP_QUEUE_MAX bytes per flow; beyond that it is dropped, as a congested
- * UDP path would. */
-#define UDP_QUEUE_MAX (256u * 1024u)
-
-struct direct_udp {
-	struct tp_flow *flow; /* NULL once flow_close ran */
-	uv_udp_t udp;
-	size_t queued;
-};
-
-struct udp_send_req {
-	uv_udp_send_t req;
-	struct direct_udp *u;
-	size_t len;
-	char data[];
-};
-
-static char udp_rxbuf[65536]; /* one loop thread; each datagram is consumed in its callback */
-
-static void udp_closed(uv_handle_t *h)
-{
-	free(h->data);
-}
-
-static void udp_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
-{
-	(void)h;
-	(void)suggested;
-	*buf = uv_buf_init(udp_rxbuf, sizeof(udp_rxbuf));
-}
-
-static void udp_recv(uv_udp_t *h, ssize_t nread, const uv_buf_t *buf, const struct sockaddr *addr,
-                     unsigned flags)
-{
-	struct direct_udp *u = h->data;
-
-	(void)addr;
-	if (!u->flow)
-		return;
-	if (nread < 0) {
-		/* an ICMP error for the connected destination (ECONNREFUSED,
-		 * EHOSTUNREACH, ...): tell the client the same way */
-		direct_host->flow_unreachable(u->flow, (int)nread);
-		return;
-	}
-	if (nread == 0 && !addr)
-		return; /* nothing more to read */
-	if (flags & UV_UDP_PARTIAL)
-		return; /* cannot be: the buffer holds any datagram */
-	direct_host->udp_send(u->flow, buf->base, (size_t)nread);
-}
-
-static void udp_sent(uv_udp_send_t *req, int status)
-{
-	struct udp_send_req *r = (struct udp_send_req *)req;
-
-	(void)status; /* a lost datagram is UDP's normal failure */
-	r->u->queued -= r->len;
-	free(r);
-}
-
-/* Open the flow's socket: protect, connect, read. 0 or -errno. */
-static int udp_open(struct tp_flow *f, struct direct_udp **out)
-{
-	const struct tp_flow_info *fi = direct_host->flow_info(f);
-	struct direct_udp *u = calloc(1, sizeof(*u));
-	uv_os_fd_t fd;
-	int ret;
-
-	if (!u)
-		return -ENOMEM;
-	ret = uv_udp_init_ex(direct_host->loop, &u->udp, fi->dst.ss_family);
-	if (ret) {
-		free(u);
-		return ret;
-	}
-	u->udp.data = u;
-	ret = uv_fileno((uv_handle_t *)&u->udp, &fd);
-	if (!ret)
-		ret = direct_host->protect(fd, fi->dst.ss_family);
-	if (!ret)
-		ret = uv_udp_connect(&u->udp, (const struct sockaddr *)&fi->dst);
-	if (!ret)
-		ret = uv_udp_recv_start(&u->udp, udp_alloc, udp_recv);
-	if (ret) {
-		uv_close((uv_handle_t *)&u->udp, udp_closed);
-		return ret;
-	}
-	u->flow = f;
-	direct_host->flow_set_data(f, u);
-	*out = u;
-	return 0;
-}
-
+/* UDP: one connected socket per flow to the original destination
+ * (udpconn.h). */
 static int direct_udp_datagram(void *state, struct tp_flow *f, const void *buf, size_t len)
 {
-	struct direct_udp *u = direct_host->flow_get_data(f);
-	uv_buf_t b = uv_buf_init((char *)buf, (unsigned)len);
-	struct udp_send_req *r;
-	int ret;
+	const struct tp_flow_info *fi = direct_host->flow_info(f);
 
 	(void)state;
-	if (!u) {
-		ret = udp_open(f, &u);
-		if (ret)
-			return ret == UV_ENOENT ? -ENETUNREACH : ret;
-	}
-	if (u->queued == 0) {
-		ret = uv_udp_try_send(&u->udp, &b, 1, NULL);
-		if (ret >= 0)
-			return TP_OK;
-		if (ret == UV_ECONNREFUSED)
-			return -ECONNREFUSED; /* an earlier datagram drew port unreachable */
-		if (ret != UV_EAGAIN && ret != UV_ENOBUFS)
-			return TP_OK; /* e.g. EMSGSIZE: this datagram is lost, the flow goes on */
-	}
-	if (u->queued + len > UDP_QUEUE_MAX)
-		return TP_OK; /* dropped: the upstream socket is congested */
-	r = malloc(sizeof(*r) + len);
-	if (!r)
-		return TP_OK;
-	memcpy(r->data, buf, len);
-	r->u = u;
-	r->len = len;
-	b = uv_buf_init(r->data, (unsigned)len);
-	if (uv_udp_send(&r->req, &u->udp, &b, 1, NULL, udp_sent) != 0) {
-		free(r);
-		return TP_OK;
-	}
-	u->queued += len;
-	return TP_OK;
+	return tp_udpconn_datagram(direct_host, f, (const struct sockaddr *)&fi->dst, "direct", buf,
+	                           len);
 }
 
 static void direct_flow_close(void *state, struct tp_flow *f, int err)
@@ -369,11 +243,8 @@ static void direct_flow_close(void *state, struct tp_flow *f, int err)
 
 	(void)state;
 	(void)err;
-	if (c && direct_host->flow_info(f)->proto == IPPROTO_UDP) {
-		struct direct_udp *u = (struct direct_udp *)(void *)c;
-		u->flow = NULL;
-		direct_host->flow_set_data(f, NULL);
-		uv_close((uv_handle_t *)&u->udp, udp_closed); /* pending sends: UV_ECANCELED */
+	if (direct_host->flow_info(f)->proto == IPPROTO_UDP) {
+		tp_udpconn_flow_close(direct_host, f);
 		return;
 	}
 	if (!c)
