@@ -4,6 +4,7 @@
  * --version, --check-config "config ok"), 1 start-up failure, 2 usage or
  * config error. */
 #include <signal.h>
+#include <sys/resource.h>
 #include <stdio.h>
 
 #include "config.h"
@@ -32,6 +33,18 @@ static int load_config(struct tp_options *opt, struct tp_config *cfg, int argc, 
 		ret = tp_options_parse_over(opt, argc, argv, err, errlen);
 	opt->config = cfg;
 	return ret;
+}
+
+/* Every flow holds a socket: lift the soft fd limit to the hard one (the
+ * usual soft 1024 is below the default --max-flows 4096). */
+static void raise_nofile(void)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		setrlimit(RLIMIT_NOFILE, &rl);
+	}
 }
 
 int main(int argc, char **argv)
@@ -68,6 +81,7 @@ int main(int argc, char **argv)
 		return 0;
 	}
 	tp_log_set_level(opt.log_level);
+	raise_nofile();
 	/* Writes to a socket the peer has closed must fail with EPIPE, not
 	 * kill the gateway. */
 	signal(SIGPIPE, SIG_IGN);

@@ -46,7 +46,8 @@ struct tunplug_counters {
 	uint64_t uptime_ms;
 };
 
-/* Parse options (argv[0] is not an option; argv[argc] may be anything).
+/* Parse options: argv[0..argc) are all options (no program name first;
+ * argv[argc] may be anything).
  * Returns a new instance owned by the caller (tunplug_free), or NULL with a
  * one-line message in err. The strings are copied. */
 tunplug *tunplug_new(int argc, const char *const *argv, char *err, size_t errlen);
