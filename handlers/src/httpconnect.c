@@ -70,12 +70,38 @@ static int httpc_init(const struct tp_host *host, const struct tp_handler_args *
 	return 0;
 }
 
-static int httpc_on_head(void *ud, const char *buf, size_t len)
+/* The protocol phase: CONNECT, then the answer's head. */
+static int httpc_on_connect(struct tp_upconn *c, void *ud)
+{
+	struct httpc *h = ud;
+	const struct tp_flow_info *fi = h->host->flow_info(tp_upconn_flow(c));
+	char buf[1400];
+	int n;
+
+	n = tp_http_connect_request(buf, sizeof(buf), (const struct sockaddr *)&fi->dst,
+	                            h->t.has_auth ? h->t.user : NULL, h->t.pass);
+	return n < 0 ? n : tp_upconn_send(c, buf, (size_t)n);
+}
+
+static size_t httpc_want(struct tp_upconn *c, void *ud, const char *buf, size_t len)
+{
+	(void)c;
+	(void)ud;
+	return tp_http_head_want(buf, len);
+}
+
+static int httpc_on_answer(struct tp_upconn *c, void *ud, const char *buf, size_t len)
 {
 	struct httpc *h = ud;
 	struct tp_http_resp r;
 	int err;
 
+	(void)c;
+	if (tp_http_head_want(buf, len)) {
+		h->host->log(1, "%s: answer head larger than %u bytes", h->who,
+		             (unsigned)TP_HTTP_HEAD_MAX);
+		return -ECONNRESET;
+	}
 	if (tp_http_parse_head(buf, len, &r)) {
 		h->host->log(1, "%s: malformed answer to CONNECT", h->who);
 		return -ECONNRESET;
@@ -86,30 +112,28 @@ static int httpc_on_head(void *ud, const char *buf, size_t len)
 		             h->t.has_auth ? "failed" : "required", r.status, r.reason);
 	else if (err)
 		h->host->log(3, "%s: CONNECT refused: %d %s", h->who, r.status, r.reason);
-	return err;
+	return err ? err : TP_UPCONN_DONE;
 }
+
+static const struct tp_upconn_proto httpc_proto = {
+        .answer_max = TP_HTTP_HEAD_MAX,
+        .on_connect = httpc_on_connect,
+        .want = httpc_want,
+        .on_answer = httpc_on_answer,
+};
 
 static int httpc_tcp_accept(void *state, struct tp_flow *f)
 {
 	struct httpc *h = state;
-	const struct tp_flow_info *fi = h->host->flow_info(f);
-	char buf[1400];
 	struct tp_upconn_req req = {
 	        .who = h->who,
 	        .to = (const struct sockaddr *)&h->proxy,
 	        .to_is_proxy = true,
-	        .send = buf,
-	        .on_head = httpc_on_head,
+	        .proto = &httpc_proto,
 	        .ud = h,
 	};
-	int n;
 
-	n = tp_http_connect_request(buf, sizeof(buf), (const struct sockaddr *)&fi->dst,
-	                            h->t.has_auth ? h->t.user : NULL, h->t.pass);
-	if (n < 0)
-		return n;
-	req.send_len = (size_t)n;
-	return tp_upconn_start(h->host, f, &req);
+	return tp_upconn_start(h->host, f, &req, NULL);
 }
 
 static int httpc_udp_datagram(void *state, struct tp_flow *f, const void *buf, size_t len)

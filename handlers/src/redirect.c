@@ -67,7 +67,7 @@ static int redirect_tcp_accept(void *state, struct tp_flow *f)
 	        .to = (const struct sockaddr *)&r->to,
 	};
 
-	return tp_upconn_start(r->host, f, &req);
+	return tp_upconn_start(r->host, f, &req, NULL);
 }
 
 /* UDP: one connected socket per flow to the fixed address (udpconn.h). */

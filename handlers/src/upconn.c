@@ -1,57 +1,62 @@
 /* SPDX-License-Identifier: MIT */
-/* tunplug — a held upstream TCP connect with an optional request/answer-head
- * handshake (see upconn.h).
+/* tunplug — a held upstream TCP connect with an optional protocol phase
+ * (see upconn.h).
  *
- * Lifetime (as in direct.c): a struct upconn lives until every reference is
- * gone: the flow link (until the flow is decided or closed), the socket
- * handle while it is ours (until its close callback), the timer (until its
- * close callback), the connect request and the write request (until their
+ * Lifetime: a struct tp_upconn lives until every reference is gone: the
+ * flow link (until the flow is decided or closed), the socket handle while
+ * it is ours (until its close callback), the timer (until its close
+ * callback), the connect request and each write request (until their
  * callbacks, which libuv always runs, with UV_ECANCELED after uv_close).
  * Callbacks without a request of their own (timer, read) take a temporary
  * reference while they work.
  *
- * Byte-exact head: the read buffer handed to libuv is never larger than
- * the number of bytes that could still belong to the head (at most 4: the
- * longest suffix of what we have that starts "\r\n\r\n" tells how many are
- * missing), so the read that completes the head stops right at its end and
- * the tunnel's first bytes stay in the socket for the splice. */
+ * Byte-exact answers: the read buffer handed to libuv is never larger than
+ * what proto->want says the current answer may still take, so the read
+ * that completes it stops right at its end and the tunnel's first bytes
+ * stay in the socket for the splice. */
 #include <errno.h>
 #include <netdb.h>
 #include <netinet/in.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "httpmsg.h"
 #include "upconn.h"
 
-struct upconn {
+struct tp_upconn {
 	const struct tp_host *host;
 	struct tp_flow *flow; /* NULL once the host no longer expects us */
 	uv_tcp_t *tcp;        /* heap; ours until handed to flow_splice */
 	uv_timer_t timer;
 	uv_connect_t creq;
-	uv_write_t wreq;
 	unsigned refs;
 	bool timer_live; /* initialised and not yet closing */
 	bool to_is_proxy;
+	bool keep;        /* keep mode: proto->on_end */
+	bool established; /* keep mode: the exchange is over */
 	const char *who;
-	char *send;
-	size_t send_len;
-	int (*on_head)(void *ud, const char *buf, size_t len);
+	const struct tp_upconn_proto *proto;
 	void *ud;
-	size_t head_len;
-	char head[]; /* TP_UPCONN_HEAD_MAX bytes when on_head is set */
+	char *ans; /* proto->answer_max bytes after data */
+	size_t ans_len;
+	max_align_t data[];
 };
 
-static void conn_unref(struct upconn *c)
+struct send_req {
+	uv_write_t req;
+	struct tp_upconn *c;
+	char data[];
+};
+
+static char scratch[64]; /* keep mode: what an established connection sends */
+
+static void conn_unref(struct tp_upconn *c)
 {
-	if (--c->refs == 0) {
-		free(c->send);
+	if (--c->refs == 0)
 		free(c);
-	}
 }
 
 static void on_timer_closed(uv_handle_t *h)
@@ -61,14 +66,14 @@ static void on_timer_closed(uv_handle_t *h)
 
 static void on_tcp_closed(uv_handle_t *h)
 {
-	struct upconn *c = h->data;
+	struct tp_upconn *c = h->data;
 
 	free(h);
 	conn_unref(c);
 }
 
 /* Close whatever handles are still ours; each close callback drops its ref. */
-static void conn_teardown(struct upconn *c)
+static void conn_teardown(struct tp_upconn *c)
 {
 	if (c->timer_live) {
 		c->timer_live = false;
@@ -83,14 +88,15 @@ static void conn_teardown(struct upconn *c)
 }
 
 /* Drop the link between the flow and c (the data slot and its ref). */
-static void conn_detach(struct upconn *c)
+static void conn_detach(struct tp_upconn *c)
 {
 	struct tp_flow *f = c->flow;
 
 	if (!f)
 		return;
 	c->flow = NULL;
-	c->host->flow_set_data(f, NULL);
+	if (!c->keep)
+		c->host->flow_set_data(f, NULL);
 	conn_unref(c);
 }
 
@@ -119,8 +125,45 @@ static int map_error(int status)
 	}
 }
 
-/* Refuse the flow. The caller holds a reference. */
-static void conn_fail(struct upconn *c, int err)
+/* Log a failure (the handler's on_error, or ours) and say what it means. */
+static int conn_error(struct tp_upconn *c, enum tp_upconn_event ev, int status)
+{
+	int level = c->to_is_proxy ? 1 : 3;
+
+	if (c->proto && c->proto->on_error)
+		return c->proto->on_error(c, c->ud, ev, status);
+	switch (ev) {
+	case TP_UPCONN_CONNECT:
+		if (c->to_is_proxy) {
+			c->host->log(1, "%s: cannot connect: %s", c->who, uv_strerror(status));
+			return -ECONNREFUSED;
+		}
+		c->host->log(3, "%s: connect failed: %s", c->who, uv_strerror(status));
+		break;
+	case TP_UPCONN_SEND:
+		c->host->log(level, "%s: send failed: %s", c->who, uv_strerror(status));
+		break;
+	case TP_UPCONN_RECV:
+		if (c->established) {
+			c->host->log(3, "%s: connection ended: %s", c->who,
+			             status == UV_EOF ? "end of stream" : uv_strerror(status));
+			return 0;
+		}
+		c->host->log(level, "%s: connection closed before an answer: %s", c->who,
+		             status == UV_EOF ? "end of stream" : uv_strerror(status));
+		break;
+	case TP_UPCONN_TIMEOUT:
+		c->host->log(level, "%s: no %s within %llu ms", c->who,
+		             c->proto ? "connection and answer" : "connection",
+		             (unsigned long long)c->host->connect_timeout_ms);
+		return -ETIMEDOUT;
+	}
+	return map_error(status);
+}
+
+/* Refuse the flow (keep mode: tell the handler). The caller holds a
+ * reference. */
+static void conn_fail(struct tp_upconn *c, int err)
 {
 	struct tp_flow *f = c->flow;
 
@@ -128,17 +171,26 @@ static void conn_fail(struct upconn *c, int err)
 		return;
 	conn_detach(c);
 	conn_teardown(c);
-	c->host->flow_decide(f, err); /* the host calls flow_close later: slot empty */
+	if (c->keep)
+		c->proto->on_end(c, c->ud, err);
+	else
+		c->host->flow_decide(f, err); /* the host calls flow_close later: slot empty */
 }
 
-/* Accept the flow and hand the socket over. The caller holds a reference. */
-static void conn_succeed(struct upconn *c)
+/* Accept the flow and hand the socket over (keep mode: keep it). The
+ * caller holds a reference. */
+static void conn_succeed(struct tp_upconn *c)
 {
 	struct tp_flow *f = c->flow;
 	uv_tcp_t *tcp = c->tcp;
 
 	if (!f || !tcp)
 		return;
+	if (c->keep) {
+		c->established = true;
+		uv_timer_stop(&c->timer);
+		return;
+	}
 	uv_read_stop((uv_stream_t *)tcp);
 	/* from here the host owns and frees the socket (a write request
 	 * still in flight keeps its own ref on c and finishes on it) */
@@ -151,26 +203,31 @@ static void conn_succeed(struct upconn *c)
 	(void)c->host->flow_splice(f, (uv_stream_t *)tcp);
 }
 
-static size_t head_want(const struct upconn *c)
+/* How much the answer may still take: 0 when it is complete. */
+static size_t answer_want(struct tp_upconn *c)
 {
-	size_t want = tp_http_head_want(c->head, c->head_len);
-
-	if (want > TP_UPCONN_HEAD_MAX - c->head_len)
-		want = TP_UPCONN_HEAD_MAX - c->head_len;
-	return want;
+	return c->proto->want(c, c->ud, c->ans, c->ans_len);
 }
 
 static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 {
-	struct upconn *c = h->data;
+	struct tp_upconn *c = h->data;
+	size_t want;
 
 	(void)suggested;
-	*buf = uv_buf_init(c->head + c->head_len, (unsigned)head_want(c));
+	if (c->established) {
+		*buf = uv_buf_init(scratch, sizeof(scratch));
+		return;
+	}
+	want = answer_want(c);
+	if (want > c->proto->answer_max - c->ans_len)
+		want = c->proto->answer_max - c->ans_len;
+	*buf = uv_buf_init(c->ans + c->ans_len, (unsigned)want);
 }
 
 static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 {
-	struct upconn *c = s->data;
+	struct tp_upconn *c = s->data;
 	int r;
 
 	(void)buf;
@@ -178,76 +235,80 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 		return;
 	c->refs++;
 	if (nread < 0) {
-		c->host->log(c->to_is_proxy ? 1 : 3, "%s: connection closed before an answer: %s",
-		             c->who, nread == UV_EOF ? "end of stream" : uv_strerror((int)nread));
-		conn_fail(c, map_error((int)nread));
+		conn_fail(c, conn_error(c, TP_UPCONN_RECV, (int)nread));
 		goto out;
 	}
-	c->head_len += (size_t)nread;
-	if (c->head_len >= 4 && !memcmp(c->head + c->head_len - 4, "\r\n\r\n", 4)) {
-		uv_read_stop(s);
-		r = c->on_head(c->ud, c->head, c->head_len);
-		if (r)
-			conn_fail(c, r);
-		else
-			conn_succeed(c);
-	} else if (c->head_len >= TP_UPCONN_HEAD_MAX) {
-		c->host->log(1, "%s: answer head larger than %u bytes", c->who,
-		             (unsigned)TP_UPCONN_HEAD_MAX);
-		conn_fail(c, -ECONNRESET);
-	}
+	if (c->established)
+		goto out; /* keep mode: nothing to say */
+	c->ans_len += (size_t)nread;
+	if (answer_want(c) && c->ans_len < c->proto->answer_max)
+		goto out;
+	r = c->proto->on_answer(c, c->ud, c->ans, c->ans_len);
+	c->ans_len = 0;
+	if (r < 0)
+		conn_fail(c, r);
+	else if (r == TP_UPCONN_DONE)
+		conn_succeed(c);
 out:
 	conn_unref(c);
 }
 
 static void on_write(uv_write_t *req, int status)
 {
-	struct upconn *c = req->data;
+	struct send_req *r = (struct send_req *)req;
+	struct tp_upconn *c = r->c;
 
-	if (c->flow && status < 0 && status != UV_ECANCELED) {
-		c->host->log(c->to_is_proxy ? 1 : 3, "%s: send failed: %s", c->who,
-		             uv_strerror(status));
-		conn_fail(c, map_error(status));
-	}
+	free(r);
+	if (c->flow && status < 0 && status != UV_ECANCELED)
+		conn_fail(c, conn_error(c, TP_UPCONN_SEND, status));
 	conn_unref(c); /* the request's ref */
+}
+
+int tp_upconn_send(struct tp_upconn *c, const void *buf, size_t len)
+{
+	struct send_req *r = malloc(sizeof(*r) + len);
+	uv_buf_t b;
+	int ret;
+
+	if (!r)
+		return UV_ENOMEM;
+	memcpy(r->data, buf, len);
+	r->c = c;
+	b = uv_buf_init(r->data, (unsigned)len);
+	ret = uv_write(&r->req, (uv_stream_t *)c->tcp, &b, 1, on_write);
+	if (ret) {
+		free(r);
+		return ret;
+	}
+	c->refs++;
+	return 0;
 }
 
 static void on_connect(uv_connect_t *req, int status)
 {
-	struct upconn *c = req->data;
-	int ret;
+	struct tp_upconn *c = req->data;
+	int ret = 0;
 
 	if (!c->flow || status == UV_ECANCELED) {
 		conn_unref(c); /* the request's ref; teardown is under way */
 		return;
 	}
 	if (status < 0) {
-		if (c->to_is_proxy) {
-			c->host->log(1, "%s: cannot connect: %s", c->who, uv_strerror(status));
-			conn_fail(c, -ECONNREFUSED);
-		} else {
-			c->host->log(3, "%s: connect failed: %s", c->who, uv_strerror(status));
-			conn_fail(c, map_error(status));
-		}
+		conn_fail(c, conn_error(c, TP_UPCONN_CONNECT, status));
 		goto out;
 	}
-	if (c->send_len) {
-		uv_buf_t b = uv_buf_init(c->send, (unsigned)c->send_len);
-
-		c->wreq.data = c;
-		ret = uv_write(&c->wreq, (uv_stream_t *)c->tcp, &b, 1, on_write);
-		if (ret) {
-			conn_fail(c, map_error(ret));
-			goto out;
-		}
-		c->refs++;
+	if (!c->proto) {
+		conn_succeed(c);
+		goto out;
 	}
-	if (c->on_head) {
+	if (c->proto->on_connect)
+		ret = c->proto->on_connect(c, c->ud);
+	if (ret < 0) {
+		conn_fail(c, ret);
+	} else if (c->flow) {
 		ret = uv_read_start((uv_stream_t *)c->tcp, on_alloc, on_read);
 		if (ret)
-			conn_fail(c, map_error(ret));
-	} else {
-		conn_succeed(c);
+			conn_fail(c, conn_error(c, TP_UPCONN_RECV, ret));
 	}
 out:
 	conn_unref(c); /* the request's ref */
@@ -255,48 +316,43 @@ out:
 
 static void on_timeout(uv_timer_t *t)
 {
-	struct upconn *c = t->data;
+	struct tp_upconn *c = t->data;
 
 	if (!c->flow)
 		return;
-	c->host->log(c->to_is_proxy ? 1 : 3, "%s: no %s within %llu ms", c->who,
-	             c->on_head ? "connection and answer" : "connection",
-	             (unsigned long long)c->host->connect_timeout_ms);
 	c->refs++;
-	conn_fail(c, -ETIMEDOUT);
+	conn_fail(c, conn_error(c, TP_UPCONN_TIMEOUT, 0));
 	conn_unref(c);
 }
 
-int tp_upconn_start(const struct tp_host *host, struct tp_flow *f, const struct tp_upconn_req *r)
+int tp_upconn_start(const struct tp_host *host, struct tp_flow *f, const struct tp_upconn_req *r,
+                    struct tp_upconn **out)
 {
 	int family = r->to->sa_family;
 	socklen_t tolen =
 	        family == AF_INET6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in);
+	size_t dsize = (r->data_size + sizeof(max_align_t) - 1) / sizeof(max_align_t);
 	struct sockaddr_storage to;
-	struct upconn *c;
+	struct tp_upconn *c;
 	int fd = -1;
 	int ret;
 
 	memset(&to, 0, sizeof(to));
 	memcpy(&to, r->to, tolen);
-	c = calloc(1, sizeof(*c) + (r->on_head ? TP_UPCONN_HEAD_MAX : 0));
+	c = calloc(1, sizeof(*c) + dsize * sizeof(max_align_t) +
+	                      (r->proto ? r->proto->answer_max : 0));
 	if (!c)
 		return -ENOMEM;
 	c->refs = 1; /* ours while setting up; becomes the flow link */
 	c->host = host;
 	c->who = r->who;
 	c->to_is_proxy = r->to_is_proxy;
-	c->on_head = r->on_head;
+	c->proto = r->proto;
+	c->keep = r->proto && r->proto->on_end;
 	c->ud = r->ud;
-	if (r->send && r->send_len) {
-		c->send = malloc(r->send_len);
-		if (!c->send) {
-			ret = -ENOMEM;
-			goto out;
-		}
-		memcpy(c->send, r->send, r->send_len);
-		c->send_len = r->send_len;
-	}
+	c->ans = (char *)(c->data + dsize);
+	if (r->data_size)
+		memcpy(c->data, r->data, r->data_size);
 
 	fd = socket(family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0) {
@@ -340,29 +396,45 @@ int tp_upconn_start(const struct tp_host *host, struct tp_flow *f, const struct 
 	uv_timer_start(&c->timer, on_timeout, host->connect_timeout_ms, 0);
 
 	c->flow = f;
-	host->flow_set_data(f, c);
+	if (!c->keep)
+		host->flow_set_data(f, c);
+	if (out)
+		*out = c;
 	return TP_PENDING;
 
 out:
 	if (fd >= 0)
 		close(fd);
-	if (r->to_is_proxy)
-		host->log(1, "%s: cannot connect: %s", r->who, uv_strerror(ret));
+	ret = conn_error(c, TP_UPCONN_CONNECT, ret);
 	conn_teardown(c);
 	conn_unref(c); /* the setup ref */
-	return r->to_is_proxy ? -ECONNREFUSED : map_error(ret);
+	return ret;
 }
 
-void tp_upconn_flow_close(const struct tp_host *host, struct tp_flow *f)
+struct tp_flow *tp_upconn_flow(const struct tp_upconn *c)
 {
-	struct upconn *c = host->flow_get_data(f);
+	return c->flow;
+}
 
-	if (!c)
-		return; /* decided already: nothing of ours is left */
+void *tp_upconn_data(struct tp_upconn *c)
+{
+	return c->data;
+}
+
+void tp_upconn_cancel(struct tp_upconn *c)
+{
 	c->refs++;
 	conn_detach(c);
 	conn_teardown(c);
 	conn_unref(c);
+}
+
+void tp_upconn_flow_close(const struct tp_host *host, struct tp_flow *f)
+{
+	struct tp_upconn *c = host->flow_get_data(f);
+
+	if (c)
+		tp_upconn_cancel(c); /* else decided already: nothing of ours is left */
 }
 
 int tp_upconn_resolve(const char *host, unsigned port, struct sockaddr_storage *out,
