@@ -20,24 +20,20 @@
  * says 0.0.0.0 / ::). Datagrams carry the RFC 1928 UDP header; those that
  * arrive before the association is up are queued (bounded) and sent then.
  *
- * Lifetime (TCP, and the UDP control connection): a struct s5_conn lives until
- * every reference is gone: the flow link, the timer (until its close
- * callback), the connect request and each write request (until their
- * callbacks, which libuv always runs), and the socket handle while it is
- * still ours (until its close callback). */
+ * The connection to the proxy (TCP, and the UDP control connection) is a
+ * tp_upconn (upconn.h): this file only speaks the protocol over it. */
 #include <arpa/inet.h>
 #include <errno.h>
-#include <netdb.h>
 #include <netinet/in.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <unistd.h>
 
 #include "builtin.h"
 #include "socks5msg.h"
+#include "upconn.h"
 
 #define UDP_QUEUE_MAX (256u * 1024u) /* bytes in flight or waiting, per flow */
 #define UDP_PENDING_MAX 64u          /* datagrams waiting for the association */
@@ -58,22 +54,10 @@ enum s5_state {
 
 struct s5_udp;
 
+/* A connection's own data (tp_upconn_data). */
 struct s5_conn {
-	struct s5_inst *inst;
-	struct tp_flow *flow; /* NULL once the host no longer expects us */
-	struct s5_udp *u;     /* UDP: the association this connection controls */
-	uv_tcp_t *tcp;        /* heap; ours until handed to flow_splice */
-	uv_timer_t timer;
-	uv_connect_t creq;
-	uv_write_t wreq[3]; /* one per message: greeting, auth, request */
-	unsigned refs;
-	bool timer_live;
+	struct s5_udp *u; /* UDP: the association this connection controls */
 	enum s5_state st;
-	size_t have, need;
-	uint8_t in[S5_REPLY_MAX];
-	uint8_t out_greet[4];
-	uint8_t out_auth[S5_AUTH_MAX];
-	uint8_t out_req[S5_REQUEST_MAX];
 	char dst[64]; /* the flow's destination, for messages */
 };
 
@@ -86,7 +70,7 @@ struct udp_pending {
 struct s5_udp {
 	struct tp_flow *flow;
 	struct s5_inst *inst;
-	struct s5_conn *ctl; /* NULL once detached */
+	struct tp_upconn *ctl; /* NULL once detached */
 	uv_udp_t udp;
 	bool udp_live; /* initialised; freed in its close callback */
 	bool ready;
@@ -105,7 +89,6 @@ struct udp_send_req {
 
 static const struct tp_host *s5_host;
 static uint8_t udp_rxbuf[65536]; /* one loop thread; consumed in the callback */
-static char ctl_scratch[64];     /* whatever a control connection sends */
 
 static void fmt_addr(const struct sockaddr *sa, char *out, size_t cap)
 {
@@ -124,56 +107,6 @@ static void fmt_addr(const struct sockaddr *sa, char *out, size_t cap)
 	}
 }
 
-/* ---- connection lifetime ---- */
-
-static void conn_unref(struct s5_conn *c)
-{
-	if (--c->refs == 0)
-		free(c);
-}
-
-static void on_timer_closed(uv_handle_t *h)
-{
-	conn_unref(h->data);
-}
-
-static void on_tcp_closed(uv_handle_t *h)
-{
-	struct s5_conn *c = h->data;
-
-	free(h);
-	conn_unref(c);
-}
-
-/* Close whatever handles are still ours; each close callback drops its ref. */
-static void conn_teardown(struct s5_conn *c)
-{
-	if (c->timer_live) {
-		c->timer_live = false;
-		uv_close((uv_handle_t *)&c->timer, on_timer_closed);
-	}
-	if (c->tcp) {
-		/* Cancels a pending connect or write: their callbacks then run
-		 * with UV_ECANCELED. */
-		uv_close((uv_handle_t *)c->tcp, on_tcp_closed);
-		c->tcp = NULL;
-	}
-}
-
-/* Drop the link between the flow and c (TCP: the flow's data slot too). */
-static void conn_detach(struct s5_conn *c)
-{
-	struct tp_flow *f = c->flow;
-
-	if (!f)
-		return;
-	c->flow = NULL;
-	if (!c->u)
-		s5_host->flow_set_data(f, NULL);
-	c->u = NULL;
-	conn_unref(c);
-}
-
 /* ---- UDP association lifetime ---- */
 
 static void udp_handle_closed(uv_handle_t *h)
@@ -185,15 +118,12 @@ static void udp_handle_closed(uv_handle_t *h)
  * the queue; u is freed (now, or when its socket has closed). */
 static void udp_end(struct s5_udp *u)
 {
-	struct s5_conn *c = u->ctl;
+	struct tp_upconn *c = u->ctl;
 	struct udp_pending *p, *next;
 
 	if (c) {
 		u->ctl = NULL;
-		c->refs++;
-		conn_detach(c);
-		conn_teardown(c);
-		conn_unref(c);
+		tp_upconn_cancel(c);
 	}
 	for (p = u->qhead; p; p = next) {
 		next = p->next;
@@ -225,365 +155,249 @@ static void udp_fail(struct s5_udp *u, int err)
 	s5_host->flow_close(f, false); /* our flow_close finds no data: nothing to do */
 }
 
-/* ---- failures ---- */
+/* ---- the negotiation ---- */
 
-static void conn_fail(struct s5_conn *c, int level, int err, const char *fmt, ...)
+static int s5_fail(const struct s5_inst *inst, int level, int err, const char *fmt, ...)
         __attribute__((format(printf, 4, 5)));
 
-/* Log why (prefixed with the proxy), then refuse the flow with err. */
-static void conn_fail(struct s5_conn *c, int level, int err, const char *fmt, ...)
+/* Log why (prefixed with the proxy) and return err, which refuses the flow. */
+static int s5_fail(const struct s5_inst *inst, int level, int err, const char *fmt, ...)
 {
-	struct tp_flow *f = c->flow;
 	char msg[320];
 	va_list ap;
 
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	if (!f)
-		return;
-	s5_host->log(level, "socks5 proxy %s: %s", c->inst->label, msg);
-	c->refs++;
-	if (c->u) {
-		udp_fail(c->u, err); /* detaches and tears c down */
-	} else {
-		conn_detach(c);
-		conn_teardown(c);
-		/* The host rejects the flow (RST) and calls our flow_close
-		 * later, which finds nothing left. */
-		s5_host->flow_decide(f, err);
-	}
-	conn_unref(c);
+	s5_host->log(level, "socks5 proxy %s: %s", inst->label, msg);
+	return err;
 }
 
-/* ---- the negotiation ---- */
-
-static void on_written(uv_write_t *req, int status)
+/* Send the next message and expect its answer. */
+static int conn_next(struct tp_upconn *c, const struct s5_inst *inst, enum s5_state st,
+                     const uint8_t *buf, size_t len)
 {
-	struct s5_conn *c = req->data;
+	struct s5_conn *s = tp_upconn_data(c);
+	int ret = tp_upconn_send(c, buf, len);
 
-	if (status < 0 && status != UV_ECANCELED && c->flow)
-		conn_fail(c, 1, -ECONNRESET, "write: %s", uv_strerror(status));
-	conn_unref(c); /* the request's ref */
-}
-
-static int conn_write(struct s5_conn *c, unsigned which, uint8_t *buf, size_t len)
-{
-	uv_buf_t b = uv_buf_init((char *)buf, (unsigned)len);
-	int ret;
-
-	c->wreq[which].data = c;
-	ret = uv_write(&c->wreq[which], (uv_stream_t *)c->tcp, &b, 1, on_written);
-	if (ret == 0)
-		c->refs++;
-	return ret;
-}
-
-/* Send the next message and expect `need` bytes of answer. */
-static void conn_next(struct s5_conn *c, enum s5_state st, unsigned which, uint8_t *buf, size_t len,
-                      size_t need)
-{
-	int ret;
-
-	c->st = st;
-	c->have = 0;
-	c->need = need;
-	ret = conn_write(c, which, buf, len);
+	s->st = st;
 	if (ret)
-		conn_fail(c, 1, -ECONNRESET, "write: %s", uv_strerror(ret));
+		return s5_fail(inst, 1, -ECONNRESET, "write: %s", uv_strerror(ret));
+	return TP_UPCONN_MORE;
 }
 
-static void send_request(struct s5_conn *c)
+static int send_request(struct tp_upconn *c, const struct s5_inst *inst)
 {
-	const struct tp_flow_info *fi = s5_host->flow_info(c->flow);
+	const struct tp_flow_info *fi = s5_host->flow_info(tp_upconn_flow(c));
+	const struct s5_conn *s = tp_upconn_data(c);
+	uint8_t req[S5_REQUEST_MAX];
 	struct sockaddr_storage any;
 	int n;
 
-	if (c->u) {
+	if (s->u) {
 		/* We do not know our UDP source yet: 0.0.0.0:0 / [::]:0. */
 		memset(&any, 0, sizeof(any));
-		any.ss_family = c->inst->proxy.ss_family;
-		n = s5_build_request(c->out_req, S5_CMD_UDP_ASSOCIATE, (struct sockaddr *)&any);
+		any.ss_family = inst->proxy.ss_family;
+		n = s5_build_request(req, S5_CMD_UDP_ASSOCIATE, (struct sockaddr *)&any);
 	} else {
-		n = s5_build_request(c->out_req, S5_CMD_CONNECT, (const struct sockaddr *)&fi->dst);
+		n = s5_build_request(req, S5_CMD_CONNECT, (const struct sockaddr *)&fi->dst);
 	}
-	if (n < 0) {
-		conn_fail(c, 1, -ECONNRESET, "cannot build the request: %s", strerror(-n));
-		return;
-	}
-	conn_next(c, ST_REPLY, 2, c->out_req, (size_t)n, S5_REPLY_MIN);
+	if (n < 0)
+		return s5_fail(inst, 1, -ECONNRESET, "cannot build the request: %s", strerror(-n));
+	return conn_next(c, inst, ST_REPLY, req, (size_t)n);
 }
 
-static void udp_ready(struct s5_conn *c, const struct s5_reply *r);
+static int udp_ready(struct s5_conn *s, const struct s5_reply *r);
 
-/* The CONNECT / UDP ASSOCIATE reply is complete in c->in. */
-static void on_reply(struct s5_conn *c)
+/* The CONNECT / UDP ASSOCIATE reply is complete in in[0..len). */
+static int on_reply(struct tp_upconn *c, const struct s5_inst *inst, const uint8_t *in, size_t len)
 {
+	struct s5_conn *s = tp_upconn_data(c);
 	struct s5_reply r;
-	struct tp_flow *f = c->flow;
-	uv_tcp_t *tcp;
-	int n = s5_parse_reply(c->in, c->have, &r);
 
-	if (n < 0) {
-		conn_fail(c, 1, -ECONNRESET, "malformed reply to %s",
-		          c->u ? "UDP ASSOCIATE" : "CONNECT");
-		return;
-	}
+	if (s5_parse_reply(in, len, &r) < 0)
+		return s5_fail(inst, 1, -ECONNRESET, "malformed reply to %s",
+		               s->u ? "UDP ASSOCIATE" : "CONNECT");
 	if (r.rep != S5_REP_OK) {
 		int err = s5_rep_errno(r.rep);
 		/* the destination's verdict is routine; anything else is the proxy's trouble */
 		int level = (err == -ECONNRESET) ? 1 : 2;
 
-		if (c->u)
-			conn_fail(c, level, err, "UDP ASSOCIATE for %s: %s (reply %u)", c->dst,
-			          s5_rep_str(r.rep), r.rep);
-		else
-			conn_fail(c, level, err, "CONNECT %s: %s (reply %u)", c->dst,
-			          s5_rep_str(r.rep), r.rep);
-		return;
+		if (s->u)
+			return s5_fail(inst, level, err, "UDP ASSOCIATE for %s: %s (reply %u)",
+			               s->dst, s5_rep_str(r.rep), r.rep);
+		return s5_fail(inst, level, err, "CONNECT %s: %s (reply %u)", s->dst,
+		               s5_rep_str(r.rep), r.rep);
 	}
-	if (c->u) {
-		udp_ready(c, &r);
-		return;
-	}
-
-	/* Hand the socket over: from here the host owns and frees it. Nothing
-	 * beyond the reply has been read, so the stream starts with payload. */
-	uv_read_stop((uv_stream_t *)c->tcp);
-	s5_host->log(3, "socks5 proxy %s: CONNECT %s: connected", c->inst->label, c->dst);
-	tcp = c->tcp;
-	c->tcp = NULL;
-	c->refs++;
-	conn_unref(c); /* the socket handle's ref */
-	conn_detach(c);
-	conn_teardown(c); /* closes the timer */
-	s5_host->flow_decide(f, 0);
-	/* flow_splice owns the stream even when it fails. */
-	(void)s5_host->flow_splice(f, (uv_stream_t *)tcp);
-	conn_unref(c);
+	if (s->u)
+		return udp_ready(s, &r);
+	/* Nothing beyond the reply has been read: the stream starts with
+	 * payload. */
+	s5_host->log(3, "socks5 proxy %s: CONNECT %s: connected", inst->label, s->dst);
+	return TP_UPCONN_DONE;
 }
 
-/* A message of the negotiation is complete in c->in[0..have). */
-static void on_message(struct s5_conn *c)
+static int conn_connected(struct tp_upconn *c, void *ud)
 {
+	const struct s5_inst *inst = ud;
+	uint8_t greet[4];
+
+	return conn_next(c, inst, ST_METHOD, greet, s5_build_greeting(greet, inst->spec.has_auth));
+}
+
+/* What the current message still lacks: read exactly that, never more. */
+static size_t conn_want(struct tp_upconn *c, void *ud, const char *buf, size_t len)
+{
+	const struct s5_conn *s = tp_upconn_data(c);
+	int m;
+
+	(void)ud;
+	switch (s->st) {
+	case ST_METHOD:
+	case ST_AUTH:
+		return 2 - len;
+	case ST_REPLY:
+		/* the first bytes, then the rest of the address and the port */
+		m = s5_reply_size((const uint8_t *)buf, len);
+		return m < 0 || (size_t)m <= len ? 0 : (size_t)m - len;
+	default:
+		return 0;
+	}
+}
+
+/* A message of the negotiation is complete in buf[0..len). */
+static int conn_answer(struct tp_upconn *c, void *ud, const char *buf, size_t len)
+{
+	const struct s5_inst *inst = ud;
+	const struct s5_conn *s = tp_upconn_data(c);
+	const uint8_t *in = (const uint8_t *)buf;
+	uint8_t auth[S5_AUTH_MAX];
 	int m, ret;
 
-	switch (c->st) {
+	switch (s->st) {
 	case ST_METHOD:
-		m = s5_parse_method(c->in);
-		if (m < 0) {
-			conn_fail(c, 1, -ECONNRESET, "not a SOCKS5 server (version %u)", c->in[0]);
-		} else if (m == S5_METHOD_NONE) {
-			send_request(c);
-		} else if (m == S5_METHOD_USERPASS && c->inst->spec.has_auth) {
-			ret = s5_build_auth(c->out_auth, c->inst->spec.user, c->inst->spec.pass);
+		m = s5_parse_method(in);
+		if (m < 0)
+			return s5_fail(inst, 1, -ECONNRESET, "not a SOCKS5 server (version %u)",
+			               in[0]);
+		if (m == S5_METHOD_NONE)
+			return send_request(c, inst);
+		if (m == S5_METHOD_USERPASS && inst->spec.has_auth) {
+			ret = s5_build_auth(auth, inst->spec.user, inst->spec.pass);
 			if (ret < 0)
-				conn_fail(c, 1, -ECONNRESET, "bad credentials");
-			else
-				conn_next(c, ST_AUTH, 1, c->out_auth, (size_t)ret, 2);
-		} else if (m == S5_METHOD_NOACCEPT) {
-			conn_fail(c, 1, -ECONNRESET, "no acceptable authentication method%s",
-			          c->inst->spec.has_auth ? "" : " (credentials needed?)");
-		} else {
-			conn_fail(c, 1, -ECONNRESET,
-			          "the proxy chose method %u, which we did not offer", m);
+				return s5_fail(inst, 1, -ECONNRESET, "bad credentials");
+			return conn_next(c, inst, ST_AUTH, auth, (size_t)ret);
 		}
-		break;
+		if (m == S5_METHOD_NOACCEPT)
+			return s5_fail(inst, 1, -ECONNRESET,
+			               "no acceptable authentication method%s",
+			               inst->spec.has_auth ? "" : " (credentials needed?)");
+		return s5_fail(inst, 1, -ECONNRESET,
+		               "the proxy chose method %u, which we did not offer", m);
 	case ST_AUTH:
-		ret = s5_parse_auth_reply(c->in);
+		ret = s5_parse_auth_reply(in);
 		if (ret == -EACCES)
-			conn_fail(c, 1, -ECONNRESET, "authentication failed (user \"%s\")",
-			          c->inst->spec.user);
-		else if (ret < 0)
-			conn_fail(c, 1, -ECONNRESET, "bad authentication reply (version %u)",
-			          c->in[0]);
-		else
-			send_request(c);
-		break;
+			return s5_fail(inst, 1, -ECONNRESET, "authentication failed (user \"%s\")",
+			               inst->spec.user);
+		if (ret < 0)
+			return s5_fail(inst, 1, -ECONNRESET,
+			               "bad authentication reply (version %u)", in[0]);
+		return send_request(c, inst);
 	case ST_REPLY:
-		m = s5_reply_size(c->in, c->have);
-		if (m < 0) {
-			conn_fail(c, 1, -ECONNRESET,
-			          "malformed reply (version %u, address type %u)", c->in[0],
-			          c->in[3]);
-		} else if ((size_t)m > c->have) {
-			c->need = (size_t)m; /* the rest of the address, then the port */
-		} else {
-			on_reply(c);
-		}
-		break;
+		if (s5_reply_size(in, len) < 0)
+			return s5_fail(inst, 1, -ECONNRESET,
+			               "malformed reply (version %u, address type %u)", in[0],
+			               in[3]);
+		return on_reply(c, inst, in, len);
 	default:
-		break;
+		return -ECONNRESET;
 	}
 }
 
-static void conn_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+static int conn_error(struct tp_upconn *c, void *ud, enum tp_upconn_event ev, int status)
 {
-	struct s5_conn *c = h->data;
-
-	(void)suggested;
-	if (c->st == ST_CONTROL) {
-		*buf = uv_buf_init(ctl_scratch, sizeof(ctl_scratch));
-		return;
-	}
-	/* exactly what the current message still lacks, never more */
-	*buf = uv_buf_init((char *)c->in + c->have, (unsigned)(c->need - c->have));
-}
-
-static void conn_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
-{
-	struct s5_conn *c = s->data;
-
-	(void)buf;
-	if (!c->flow || nread == 0)
-		return;
-	if (c->st == ST_CONTROL) {
-		if (nread < 0 && c->u) {
-			s5_host->log(3, "socks5 proxy %s: UDP association for %s ended: %s",
-			             c->inst->label, c->dst,
-			             nread == UV_EOF ? "closed by the proxy"
-			                             : uv_strerror((int)nread));
-			udp_fail(c->u, 0);
-		}
-		return; /* data on the control connection means nothing */
-	}
-	if (nread < 0) {
-		conn_fail(c, 1, -ECONNRESET, "%s during the negotiation",
-		          nread == UV_EOF ? "connection closed" : uv_strerror((int)nread));
-		return;
-	}
-	c->have += (size_t)nread;
-	if (c->have < c->need)
-		return;
-	c->refs++;
-	on_message(c);
-	conn_unref(c);
-}
-
-static void on_connect(uv_connect_t *req, int status)
-{
-	struct s5_conn *c = req->data;
-	size_t n;
-	int ret;
-
-	if (!c->flow || status == UV_ECANCELED) {
-		conn_unref(c); /* the request's ref */
-		return;
-	}
-	if (status < 0) {
-		conn_fail(c, 1, -ECONNREFUSED, "connect: %s", uv_strerror(status));
-		conn_unref(c);
-		return;
-	}
-	ret = uv_read_start((uv_stream_t *)c->tcp, conn_alloc, conn_read);
-	if (ret) {
-		conn_fail(c, 1, -ECONNRESET, "read: %s", uv_strerror(ret));
-		conn_unref(c);
-		return;
-	}
-	n = s5_build_greeting(c->out_greet, c->inst->spec.has_auth);
-	conn_next(c, ST_METHOD, 0, c->out_greet, n, 2);
-	conn_unref(c);
-}
-
-static void on_timeout(uv_timer_t *t)
-{
-	struct s5_conn *c = t->data;
+	const struct s5_inst *inst = ud;
+	const struct s5_conn *s = tp_upconn_data(c);
 	static const char *const what[] = {[ST_CONNECT] = "connect",
 	                                   [ST_METHOD] = "method negotiation",
 	                                   [ST_AUTH] = "authentication",
 	                                   [ST_REPLY] = "request",
 	                                   [ST_CONTROL] = "control"};
 
-	conn_fail(c, 1, -ETIMEDOUT, "%s %s: no answer within %llu ms (%s)",
-	          c->u ? "UDP ASSOCIATE for" : "CONNECT", c->dst,
-	          (unsigned long long)s5_host->connect_timeout_ms, what[c->st]);
+	switch (ev) {
+	case TP_UPCONN_CONNECT:
+		return s5_fail(inst, 1, -ECONNREFUSED, "connect: %s", uv_strerror(status));
+	case TP_UPCONN_SEND:
+		return s5_fail(inst, 1, -ECONNRESET, "write: %s", uv_strerror(status));
+	case TP_UPCONN_RECV:
+		if (s->st == ST_CONTROL) {
+			s5_host->log(3, "socks5 proxy %s: UDP association for %s ended: %s",
+			             inst->label, s->dst,
+			             status == UV_EOF ? "closed by the proxy"
+			                              : uv_strerror(status));
+			return 0;
+		}
+		return s5_fail(inst, 1, -ECONNRESET, "%s during the negotiation",
+		               status == UV_EOF ? "connection closed" : uv_strerror(status));
+	case TP_UPCONN_TIMEOUT:
+	default:
+		return s5_fail(inst, 1, -ETIMEDOUT, "%s %s: no answer within %llu ms (%s)",
+		               s->u ? "UDP ASSOCIATE for" : "CONNECT", s->dst,
+		               (unsigned long long)s5_host->connect_timeout_ms, what[s->st]);
+	}
 }
 
-/* A connection to the proxy for f (c->u set by the caller for UDP). The
- * returned c holds the flow link; 0 or -errno (c freed). */
-static int conn_start(struct s5_inst *inst, struct tp_flow *f, struct s5_udp *u,
-                      struct s5_conn **out)
+/* UDP: the association failed, or its control connection ended. */
+static void conn_end(struct tp_upconn *c, void *ud, int err)
 {
-	int family = inst->proxy.ss_family;
-	struct s5_conn *c;
-	int fd = -1;
-	int ret;
+	struct s5_conn *s = tp_upconn_data(c);
 
-	c = calloc(1, sizeof(*c));
-	if (!c)
-		return -ENOMEM;
-	c->refs = 1; /* ours while setting up; becomes the flow link */
-	c->inst = inst;
-	c->u = u;
-	c->st = ST_CONNECT;
-	fmt_addr((const struct sockaddr *)&s5_host->flow_info(f)->dst, c->dst, sizeof(c->dst));
+	(void)ud;
+	udp_fail(s->u, err);
+}
 
-	fd = socket(family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (fd < 0) {
-		ret = -errno;
-		goto out;
-	}
-	ret = s5_host->protect(fd, family);
-	if (ret)
-		goto out;
-	c->tcp = malloc(sizeof(*c->tcp));
-	if (!c->tcp) {
-		ret = -ENOMEM;
-		goto out;
-	}
-	ret = uv_tcp_init(s5_host->loop, c->tcp);
-	if (ret) {
-		free(c->tcp);
-		c->tcp = NULL;
-		goto out;
-	}
-	c->tcp->data = c;
-	c->refs++;
-	ret = uv_tcp_open(c->tcp, fd);
-	if (ret)
-		goto out;
-	fd = -1; /* the handle owns it */
-	uv_tcp_nodelay(c->tcp, 1);
+static const struct tp_upconn_proto tcp_proto = {
+        .answer_max = S5_REPLY_MAX,
+        .on_connect = conn_connected,
+        .want = conn_want,
+        .on_answer = conn_answer,
+        .on_error = conn_error,
+};
 
-	ret = uv_timer_init(s5_host->loop, &c->timer);
-	if (ret)
-		goto out;
-	c->timer.data = c;
-	c->timer_live = true;
-	c->refs++;
+static const struct tp_upconn_proto udp_proto = {
+        .answer_max = S5_REPLY_MAX,
+        .on_connect = conn_connected,
+        .want = conn_want,
+        .on_answer = conn_answer,
+        .on_error = conn_error,
+        .on_end = conn_end,
+};
 
-	c->creq.data = c;
-	ret = uv_tcp_connect(&c->creq, c->tcp, (const struct sockaddr *)&inst->proxy, on_connect);
-	if (ret)
-		goto out;
-	c->refs++;
-	uv_timer_start(&c->timer, on_timeout, s5_host->connect_timeout_ms, 0);
-	c->flow = f;
-	*out = c;
-	return 0;
+/* A connection to the proxy for f (u: for a UDP association, else TCP):
+ * TP_PENDING (*out set when not NULL) or -errno. */
+static int conn_start(struct s5_inst *inst, struct tp_flow *f, struct s5_udp *u,
+                      struct tp_upconn **out)
+{
+	struct s5_conn s = {.u = u, .st = ST_CONNECT};
+	struct tp_upconn_req req = {
+	        .who = inst->label,
+	        .to = (const struct sockaddr *)&inst->proxy,
+	        .to_is_proxy = true,
+	        .proto = u ? &udp_proto : &tcp_proto,
+	        .ud = inst,
+	        .data = &s,
+	        .data_size = sizeof(s),
+	};
 
-out:
-	if (fd >= 0)
-		close(fd);
-	s5_host->log(1, "socks5 proxy %s: connect: %s", inst->label, strerror(-ret));
-	c->u = NULL;
-	conn_teardown(c);
-	conn_unref(c); /* the setup ref */
-	return ret;
+	fmt_addr((const struct sockaddr *)&s5_host->flow_info(f)->dst, s.dst, sizeof(s.dst));
+	return tp_upconn_start(s5_host, f, &req, out);
 }
 
 /* ---- TCP ---- */
 
 static int s5_tcp_accept(void *state, struct tp_flow *f)
 {
-	struct s5_conn *c;
-	int ret = conn_start(state, f, NULL, &c);
-
-	if (ret)
-		return ret == -ENOMEM ? ret : -ECONNREFUSED;
-	s5_host->flow_set_data(f, c);
-	return TP_PENDING;
+	return conn_start(state, f, NULL, NULL);
 }
 
 /* ---- UDP ---- */
@@ -696,20 +510,19 @@ static bool addr_unspecified(const struct sockaddr_storage *ss)
 }
 
 /* UDP ASSOCIATE succeeded: open the relay socket, send what waited. */
-static void udp_ready(struct s5_conn *c, const struct s5_reply *r)
+static int udp_ready(struct s5_conn *s, const struct s5_reply *r)
 {
-	struct s5_udp *u = c->u;
+	struct s5_udp *u = s->u;
+	const struct s5_inst *inst = u->inst;
 	struct udp_pending *p, *next;
 	char relay[64];
 	uv_os_fd_t fd;
 	int ret;
 
-	if (r->port == 0) {
-		conn_fail(c, 1, -ECONNRESET, "UDP ASSOCIATE for %s: relay port 0", c->dst);
-		return;
-	}
+	if (r->port == 0)
+		return s5_fail(inst, 1, -ECONNRESET, "UDP ASSOCIATE for %s: relay port 0", s->dst);
 	if (addr_unspecified(&r->bnd)) {
-		u->relay = c->inst->proxy;
+		u->relay = inst->proxy;
 		if (u->relay.ss_family == AF_INET)
 			((struct sockaddr_in *)&u->relay)->sin_port = htons(r->port);
 		else
@@ -720,10 +533,8 @@ static void udp_ready(struct s5_conn *c, const struct s5_reply *r)
 	fmt_addr((const struct sockaddr *)&u->relay, relay, sizeof(relay));
 
 	ret = uv_udp_init_ex(s5_host->loop, &u->udp, u->relay.ss_family);
-	if (ret) {
-		conn_fail(c, 1, -ECONNRESET, "UDP socket: %s", uv_strerror(ret));
-		return;
-	}
+	if (ret)
+		return s5_fail(inst, 1, -ECONNRESET, "UDP socket: %s", uv_strerror(ret));
 	u->udp.data = u;
 	u->udp_live = true;
 	ret = uv_fileno((uv_handle_t *)&u->udp, &fd);
@@ -733,18 +544,15 @@ static void udp_ready(struct s5_conn *c, const struct s5_reply *r)
 		ret = uv_udp_connect(&u->udp, (const struct sockaddr *)&u->relay);
 	if (!ret)
 		ret = uv_udp_recv_start(&u->udp, udp_alloc, udp_recv);
-	if (ret) {
-		conn_fail(c, 1, -ECONNRESET, "UDP relay %s: %s", relay, uv_strerror(ret));
-		return;
-	}
+	if (ret)
+		return s5_fail(inst, 1, -ECONNRESET, "UDP relay %s: %s", relay, uv_strerror(ret));
 
-	/* the control connection now only tells us when the association ends */
-	c->st = ST_CONTROL;
-	if (c->timer_live)
-		uv_timer_stop(&c->timer);
+	/* the control connection now only tells us when the association ends
+	 * (TP_UPCONN_DONE in keep mode: its timer stops) */
+	s->st = ST_CONTROL;
 	u->ready = true;
-	s5_host->log(3, "socks5 proxy %s: UDP association for %s via relay %s", c->inst->label,
-	             c->dst, relay);
+	s5_host->log(3, "socks5 proxy %s: UDP association for %s via relay %s", inst->label, s->dst,
+	             relay);
 	for (p = u->qhead; p; p = next) {
 		next = p->next;
 		u->queued -= p->len;
@@ -755,6 +563,7 @@ static void udp_ready(struct s5_conn *c, const struct s5_reply *r)
 	u->qhead = NULL;
 	u->qtail = &u->qhead;
 	u->qcount = 0;
+	return TP_UPCONN_DONE;
 }
 
 static int s5_udp_datagram(void *state, struct tp_flow *f, const void *buf, size_t len)
@@ -771,9 +580,9 @@ static int s5_udp_datagram(void *state, struct tp_flow *f, const void *buf, size
 		u->flow = f;
 		u->qtail = &u->qhead;
 		ret = conn_start(state, f, u, &u->ctl);
-		if (ret) {
+		if (ret < 0) {
 			free(u);
-			return ret == -ENOMEM ? ret : -ECONNREFUSED;
+			return ret;
 		}
 		s5_host->flow_set_data(f, u);
 	}
@@ -798,47 +607,12 @@ static int s5_udp_datagram(void *state, struct tp_flow *f, const void *buf, size
 
 /* ---- instance ---- */
 
-static int resolve(const struct tp_target *s, struct sockaddr_storage *out)
-{
-	struct sockaddr_in *a4 = (struct sockaddr_in *)out;
-	struct sockaddr_in6 *a6 = (struct sockaddr_in6 *)out;
-	struct addrinfo hints, *res = NULL;
-	int ret;
-
-	memset(out, 0, sizeof(*out));
-	if (inet_pton(AF_INET, s->host, &a4->sin_addr) == 1) {
-		a4->sin_family = AF_INET;
-		a4->sin_port = htons(s->port);
-		return 0;
-	}
-	if (inet_pton(AF_INET6, s->host, &a6->sin6_addr) == 1) {
-		a6->sin6_family = AF_INET6;
-		a6->sin6_port = htons(s->port);
-		return 0;
-	}
-	memset(&hints, 0, sizeof(hints));
-	hints.ai_family = AF_UNSPEC;
-	hints.ai_socktype = SOCK_STREAM;
-	ret = getaddrinfo(s->host, NULL, &hints, &res);
-	if (ret || !res) {
-		s5_host->log(0, "socks5: cannot resolve proxy \"%s\": %s", s->host,
-		             ret ? gai_strerror(ret) : "no address");
-		return -ENOENT;
-	}
-	memcpy(out, res->ai_addr, res->ai_addrlen);
-	if (out->ss_family == AF_INET)
-		a4->sin_port = htons(s->port);
-	else
-		a6->sin6_port = htons(s->port);
-	freeaddrinfo(res);
-	return 0;
-}
-
 static int s5_init(const struct tp_host *host, const struct tp_handler_args *args, void **state)
 {
 	struct s5_inst *inst;
 	char err[256], addr[64];
 	struct in6_addr probe;
+	const char *why;
 	int ret;
 
 	s5_host = host;
@@ -851,8 +625,9 @@ static int s5_init(const struct tp_host *host, const struct tp_handler_args *arg
 		free(inst);
 		return ret;
 	}
-	ret = resolve(&inst->spec, &inst->proxy);
+	ret = tp_upconn_resolve(inst->spec.host, inst->spec.port, &inst->proxy, &why);
 	if (ret) {
+		host->log(0, "socks5: cannot resolve proxy \"%s\": %s", inst->spec.host, why);
 		free(inst);
 		return ret;
 	}
@@ -873,22 +648,17 @@ static int s5_init(const struct tp_host *host, const struct tp_handler_args *arg
 
 static void s5_flow_close(void *state, struct tp_flow *f, int err)
 {
-	void *d = s5_host->flow_get_data(f);
-	struct s5_conn *c;
+	struct s5_udp *u;
 
 	(void)state;
 	(void)err;
-	if (!d)
-		return; /* spliced, or already failed: nothing of ours is left */
-	if (s5_host->flow_info(f)->proto == IPPROTO_UDP) {
-		udp_end(d);
+	if (s5_host->flow_info(f)->proto != IPPROTO_UDP) {
+		tp_upconn_flow_close(s5_host, f); /* nothing once spliced or failed */
 		return;
 	}
-	c = d;
-	c->refs++;
-	conn_detach(c);
-	conn_teardown(c);
-	conn_unref(c);
+	u = s5_host->flow_get_data(f);
+	if (u)
+		udp_end(u);
 }
 
 static void s5_fini(void *state)
