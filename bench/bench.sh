@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # shellcheck source-path=SCRIPTDIR
 # bench.sh TUNPLUG [--out DIR] [--reps N] [--targets kernel,tunplug] [--no-offload-cmp]
+#          [--only PART,...]   PART: tcp connrate idle offload udp_rr udp_tput
+#                              socks5 (udp = udp_rr,udp_tput); default: all
 #
 # One run, same topology as the e2e tests (tests/e2e/lib.sh): measures
 # kernel-direct (no tun, 198.19.0.0/16 routed over the veth) and tunplug
@@ -15,10 +17,22 @@
 #                         --no-offload --mtu M for M in BENCH_OFFLOAD_MTUS
 #                         (9000 65535); tun reads+writes per GB from tunplug's
 #                         counters (SIGUSR1) for every tunplug variant
+#   udp_rr                1-byte UDP request/response against an echo server,
+#                         1 socket and BENCH_UDP_RR_SOCKETS (16) sockets, for
+#                         BENCH_UDP_RR_S (5) s: transactions/s, p50/p99
+#   udp_tput              iperf3 -u -b 0 -l 1400 / -l 8000, up and -R, for
+#                         BENCH_UDP_T (5) s: received Mbit/s, loss %, where the
+#                         datagrams were lost (tun queue, tunplug's counters,
+#                         UDP socket receive-buffer drops in both namespaces)
+#   socks5                tunplug --handler socks5://... -> microsocks (server
+#                         namespace) -> server: tcp1_up/down and connrate
+#                         seq/par/par32 as target "tunplug_socks5"; kernel and
+#                         tunplug (direct) run tcp and connrate for comparison
 # Output: DIR/raw.jsonl, DIR/raw/*.json (iperf3), DIR/machine.json,
 # DIR/summary.json, DIR/table.md (default DIR: bench/results/<date>).
-# Needs root, iproute2, iperf3, python3. Namespaces and processes are removed
-# on exit, even on failure. Every step is bounded in time.
+# Needs root, iproute2, iperf3, python3 (microsocks for socks5). Namespaces
+# and processes are removed on exit, even on failure. Every step is bounded
+# in time.
 set -euo pipefail
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 # shellcheck disable=SC2034  # read by lib.sh
@@ -26,7 +40,7 @@ TP_TEST=bench
 # shellcheck source=../tests/e2e/lib.sh
 source "$HERE/../tests/e2e/lib.sh"
 
-usage() { sed -n '3,21p' "$0"; }
+usage() { sed -n '3,35p' "$0"; }
 T=${BENCH_T:-10}
 CONNRATE_S=${BENCH_CONNRATE_S:-5}
 IDLE_N=${BENCH_IDLE_N:-1000}
@@ -34,6 +48,11 @@ REPS=${BENCH_REPS:-1}
 TARGETS=${BENCH_TARGETS:-kernel,tunplug}
 OFFLOAD_CMP=${BENCH_OFFLOAD_CMP:-1}
 OFFLOAD_MTUS=${BENCH_OFFLOAD_MTUS:-9000 65535}
+UDP_T=${BENCH_UDP_T:-5}
+UDP_RR_S=${BENCH_UDP_RR_S:-5}
+UDP_RR_SOCKETS=${BENCH_UDP_RR_SOCKETS:-16}
+UDP_LENS=${BENCH_UDP_LENS:-1400 8000}
+ONLY=${BENCH_ONLY:-tcp,connrate,idle,offload,udp_rr,udp_tput,socks5}
 OUT=""
 BIN=""
 while (($#)); do
@@ -42,6 +61,7 @@ while (($#)); do
     --reps) REPS=$2; shift 2 ;;
     --targets) TARGETS=$2; shift 2 ;;
     --no-offload-cmp) OFFLOAD_CMP=0; shift ;;
+    --only) ONLY=$2; shift 2 ;;
     -h | --help) usage; exit 0 ;;
     -*) echo "bench.sh: unknown option $1" >&2; usage >&2; exit 2 ;;
     *) BIN=$1; shift ;;
@@ -49,8 +69,24 @@ while (($#)); do
 done
 OUT=${OUT:-$HERE/results/$(date +%F)}
 IFS=, read -r -a TARGET_LIST <<<"$TARGETS"
+# the parts to run; socks5 brings tcp and connrate of kernel and tunplug along
+# (its comparison columns)
+PARTS=,
+want() { [[ $PARTS == *,$1,* ]]; }
+IFS=, read -r -a _only <<<"$ONLY"
+for p in "${_only[@]}"; do
+  case $p in
+    udp) _add=(udp_rr udp_tput) ;;
+    socks5) _add=(socks5 tcp connrate) ;;
+    tcp | connrate | idle | offload | udp_rr | udp_tput) _add=("$p") ;;
+    *) echo "bench.sh: unknown part '$p' in --only" >&2; usage >&2; exit 2 ;;
+  esac
+  for q in "${_add[@]}"; do want "$q" || PARTS+=$q,; done
+done
+want offload || OFFLOAD_CMP=0
 
 tp_require_root iperf3
+if want socks5; then command -v microsocks >/dev/null || fail "missing microsocks (Debian: apt-get install -y microsocks)"; fi
 if [[ ,$TARGETS, == *,tunplug,* ]]; then tp_require_tunplug "$BIN"; else TUNPLUG=${BIN:-}; fi
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 (($(ulimit -n) >= 4 * IDLE_N + 100)) || log "warning: open-file limit $(ulimit -n) is low for $IDLE_N idle connections"
@@ -59,16 +95,52 @@ mkdir -p "$OUT/raw"
 RAW=$OUT/raw.jsonl
 : >"$RAW"
 "$PYTHON" "$HERE/report.py" machine --tunplug "${TUNPLUG:-}" \
-  --settings "{\"iperf_t\": $T, \"connrate_s\": $CONNRATE_S, \"idle_n\": $IDLE_N, \"reps\": $REPS, \"offload_cmp\": $OFFLOAD_CMP, \"offload_mtus\": \"$OFFLOAD_MTUS\", \"tunplug_args\": \"${BENCH_TUNPLUG_ARGS:-}\"}" >"$OUT/machine.json"
+  --settings "{\"iperf_t\": $T, \"connrate_s\": $CONNRATE_S, \"idle_n\": $IDLE_N, \"reps\": $REPS, \"offload_cmp\": $OFFLOAD_CMP, \"offload_mtus\": \"$OFFLOAD_MTUS\", \"tunplug_args\": \"${BENCH_TUNPLUG_ARGS:-}\", \"parts\": \"${PARTS:1:${#PARTS}-2}\", \"udp_t\": $UDP_T, \"udp_rr_s\": $UDP_RR_S, \"udp_rr_sockets\": $UDP_RR_SOCKETS, \"udp_lens\": \"$UDP_LENS\"}" >"$OUT/machine.json"
 tp_topo_up
 
 ECHO_PORT=7000
 IPERF_PORT=5201
 tp_bg echo "$NS_S" "$PYTHON" "$TP_TOOL" echoserver --host "$TP_DST4" --port "$ECHO_PORT" --timeout 3600
 tp_wait_listen "$NS_S" "$ECHO_PORT"
+UDPB=$HERE/udpbench.py
+UDP_ECHO_PORT=7100
+SOCKS_PORT=1081
+PROXY_PID=""
+if want udp_rr; then
+  tp_bg udpecho "$NS_S" "$PYTHON" "$UDPB" echo --host "$TP_DST4" --port "$UDP_ECHO_PORT" --timeout 3600
+  for ((i = 0; i < 100; i++)); do
+    [[ $(nss ss -Hlun "sport = :$UDP_ECHO_PORT" | wc -l) -ge 1 ]] && break
+    sleep 0.05
+  done
+fi
+if want socks5 && [[ ,$TARGETS, == *,tunplug,* ]]; then
+  # microsocks (CONNECT only) on the server side of the veth, like e2e_socks5
+  tp_bg microsocks "$NS_S" microsocks -i "$TP_S4" -p "$SOCKS_PORT"
+  PROXY_PID=$TP_LAST_PID # ip netns exec execs microsocks: same PID
+  tp_wait_listen "$NS_S" "$SOCKS_PORT"
+fi
 
 gw_stat() { # procstat JSON of the running tunplug, {} for kernel-direct
   if [[ $1 != kernel ]]; then "$PYTHON" "$TP_TOOL" procstat --pid "$TP_GW_PID"; else echo "{}"; fi
+}
+
+proxy_stat() { # procstat JSON of microsocks for the socks5 target, "" otherwise
+  if [[ $1 == tunplug_socks5 && -n $PROXY_PID ]]; then "$PYTHON" "$TP_TOOL" procstat --pid "$PROXY_PID"; fi
+}
+
+# gw_counters TARGET: all counters of the running tunplug's SIGUSR1 summary as
+# JSON ({} for kernel-direct)
+gw_counters() {
+  local n0 i
+  [[ $1 != kernel ]] || { echo "{}"; return 0; }
+  n0=$(grep -c 'tunplug:   bytes up' "$TP_GW_LOG" || true)
+  tp_gw_signal USR1
+  for ((i = 0; i < 100; i++)); do
+    (($(grep -c 'tunplug:   bytes up' "$TP_GW_LOG" || true) > n0)) && break
+    sleep 0.02
+  done
+  awk '/tunplug: summary:/ { b = "" } { b = b $0 "\n" } END { printf "%s", b }' "$TP_GW_LOG" |
+    "$PYTHON" "$HERE/report.py" gwcounters
 }
 
 # gw_io TARGET: "READS WRITES" of the running tunplug (its SIGUSR1 summary),
@@ -87,7 +159,7 @@ gw_io() {
 }
 
 iperf() { # TARGET up|down REP
-  local target=$1 dir=$2 rep=$3 flag=() f c0 c1 spid io0 io1
+  local target=$1 dir=$2 rep=$3 flag=() f c0 c1 spid io0 io1 p0 p1
   [[ $dir == down ]] && flag=(-R)
   f=$OUT/raw/$target-tcp1_$dir-$rep.json
   tp_bg "iperf3-s" "$NS_S" timeout $((T + 30)) iperf3 -s -1 -B "$TP_DST4" -p "$IPERF_PORT"
@@ -95,14 +167,58 @@ iperf() { # TARGET up|down REP
   tp_wait_listen "$NS_S" "$IPERF_PORT"
   c0=$(gw_stat "$target")
   io0=$(gw_io "$target")
+  p0=$(proxy_stat "$target")
   nsc timeout $((T + 20)) iperf3 -c "$TP_DST4" -p "$IPERF_PORT" -t "$T" "${flag[@]}" -J \
     --connect-timeout 3000 >"$f" 2>"$f.err" || log "iperf3 $target $dir failed (see $f)"
+  p1=$(proxy_stat "$target")
   c1=$(gw_stat "$target")
   io1=$(gw_io "$target")
   [[ -s $f.err ]] || rm -f "$f.err"
   wait "$spid" 2>/dev/null || true
   "$PYTHON" "$HERE/report.py" iperf --target "$target" --test "tcp1_$dir" --rep "$rep" --file "$f" \
-    --cpu0 "$c0" --cpu1 "$c1" --io0 "$io0" --io1 "$io1" | tee -a "$RAW"
+    --cpu0 "$c0" --cpu1 "$c1" --io0 "$io0" --io1 "$io1" --proxy-cpu0 "$p0" --proxy-cpu1 "$p1" | tee -a "$RAW"
+}
+
+# udp_rr TARGET SOCKETS REP: 1-byte UDP ping-pong, SOCKETS each with one in flight
+udp_rr() {
+  local target=$1 n=$2 rep=$3 j c0 c1 test=udp_rr1
+  ((n > 1)) && test=udp_rr_par
+  c0=$(gw_stat "$target")
+  j=$(nsc timeout $((UDP_RR_S + 20)) "$PYTHON" "$UDPB" rr --host "$TP_DST4" --port "$UDP_ECHO_PORT" \
+    --duration "$UDP_RR_S" --sockets "$n") || j='{"error": "udp rr client failed"}'
+  c1=$(gw_stat "$target")
+  "$PYTHON" "$HERE/report.py" json --target "$target" --test "$test" --rep "$rep" --json "$j" \
+    --cpu0 "$c0" --cpu1 "$c1" | tee -a "$RAW"
+  sleep 0.5
+}
+
+# udp_iperf TARGET LEN up|down REP: iperf3 -u -b 0 -l LEN; counters around it in
+# both namespaces (UDP receive-buffer drops, tp0's queue) and tunplug's own
+udp_iperf() {
+  local target=$1 len=$2 dir=$3 rep=$4 flag=() dev=() f spid c0 c1 g0 g1 sc0 sc1 ss0 ss1
+  [[ $dir == down ]] && flag=(-R)
+  [[ $target != kernel ]] && dev=(--dev "$TP_TUN")
+  f=$OUT/raw/$target-udp${len}_$dir-$rep.json
+  tp_bg "iperf3-s" "$NS_S" timeout $((UDP_T + 30)) iperf3 -s -1 -B "$TP_DST4" -p "$IPERF_PORT"
+  spid=$TP_LAST_PID
+  tp_wait_listen "$NS_S" "$IPERF_PORT"
+  c0=$(gw_stat "$target")
+  g0=$(gw_counters "$target")
+  sc0=$(nsc "$PYTHON" "$UDPB" snap "${dev[@]}")
+  ss0=$(nss "$PYTHON" "$UDPB" snap)
+  nsc timeout $((UDP_T + 20)) iperf3 -c "$TP_DST4" -p "$IPERF_PORT" -u -b 0 -l "$len" -t "$UDP_T" \
+    "${flag[@]}" -J --connect-timeout 3000 >"$f" 2>"$f.err" || log "iperf3 -u $target $len $dir failed (see $f)"
+  sleep 0.2 # the last datagrams in flight
+  sc1=$(nsc "$PYTHON" "$UDPB" snap "${dev[@]}")
+  ss1=$(nss "$PYTHON" "$UDPB" snap)
+  c1=$(gw_stat "$target")
+  g1=$(gw_counters "$target")
+  # iperf3 warns that 8000 > the TCP MSS: expected, fragmented on purpose
+  grep -qv 'warning: UDP block size' "$f.err" 2>/dev/null || rm -f "$f.err"
+  wait "$spid" 2>/dev/null || true
+  "$PYTHON" "$HERE/report.py" udpiperf --target "$target" --test "udp${len}_$dir" --rep "$rep" \
+    --file "$f" --cpu0 "$c0" --cpu1 "$c1" --gw0 "$g0" --gw1 "$g1" --snap-c0 "$sc0" --snap-c1 "$sc1" \
+    --snap-s0 "$ss0" --snap-s1 "$ss1" | tee -a "$RAW"
 }
 
 # Every phase starts without TIME-WAIT sockets from the phases before (tens of
@@ -174,12 +290,26 @@ run_target() { # TARGET REP
     tunplug) read -r -a _gw_extra <<<"${BENCH_TUNPLUG_ARGS:-}"; tp_gw_start "${_gw_extra[@]}" ;;
     *) fail "unknown target $target" ;;
   esac
-  iperf "$target" up "$rep"
-  iperf "$target" down "$rep"
-  connrate "$target" seq "$rep"
-  connrate "$target" par "$rep"
-  connrate "$target" par32 "$rep"
-  idle "$target" "$rep"
+  if want tcp; then
+    iperf "$target" up "$rep"
+    iperf "$target" down "$rep"
+  fi
+  if want connrate; then
+    connrate "$target" seq "$rep"
+    connrate "$target" par "$rep"
+    connrate "$target" par32 "$rep"
+  fi
+  if want idle; then idle "$target" "$rep"; fi
+  if want udp_rr; then
+    udp_rr "$target" 1 "$rep"
+    udp_rr "$target" "$UDP_RR_SOCKETS" "$rep"
+  fi
+  if want udp_tput; then
+    for len in $UDP_LENS; do
+      udp_iperf "$target" "$len" up "$rep"
+      udp_iperf "$target" "$len" down "$rep"
+    done
+  fi
   case $target in
     kernel) tp_route_kernel_del ;;
     tunplug)
@@ -203,12 +333,29 @@ offload_variant() { # TARGET REP ARGS...
   printf '%s\n' "$TP_GW_SUMMARY" >"$OUT/raw/$target-summary-$rep.txt"
 }
 
+# The SOCKS5 path: tunplug --handler socks5://microsocks; microsocks connects to
+# the server inside the server namespace
+socks5_target() { # REP
+  local rep=$1 target=tunplug_socks5
+  log "=== $target (--handler socks5://$TP_S4:$SOCKS_PORT, microsocks), repetition $rep"
+  read -r -a _gw_extra <<<"${BENCH_TUNPLUG_ARGS:-}"
+  tp_gw_start "${_gw_extra[@]}" --handler "socks5://$TP_S4:$SOCKS_PORT"
+  iperf "$target" up "$rep"
+  iperf "$target" down "$rep"
+  connrate "$target" seq "$rep"
+  connrate "$target" par "$rep"
+  connrate "$target" par32 "$rep"
+  tp_gw_stop_ok
+  printf '%s\n' "$TP_GW_SUMMARY" >"$OUT/raw/$target-summary-$rep.txt"
+}
+
 for ((rep = 1; rep <= REPS; rep++)); do
   # rotate the order each repetition so drift hits both alike
   n=${#TARGET_LIST[@]}
   for ((k = 0; k < n; k++)); do
     run_target "${TARGET_LIST[$(((k + rep - 1) % n))]}" "$rep"
   done
+  if want socks5 && [[ ,$TARGETS, == *,tunplug,* ]]; then socks5_target "$rep"; fi
   if [[ $OFFLOAD_CMP == 1 && ,$TARGETS, == *,tunplug,* ]]; then
     read -r -a _gw_extra <<<"${BENCH_TUNPLUG_ARGS:-}"
     offload_variant tunplug_nooff "$rep" "${_gw_extra[@]}" --no-offload

@@ -4,7 +4,13 @@
   report.py machine --tunplug PATH              machine/version facts as JSON
   report.py iperf --target T --test NAME --rep N --file IPERF.json [--cpu0 J --cpu1 J]
             [--io0 "READS WRITES" --io1 "READS WRITES"]  (tunplug's tun counters)
-  report.py connrate|idle --target T --test NAME --rep N --json J [...]
+            [--proxy-cpu0 J --proxy-cpu1 J]  (microsocks' procstat, socks5 target)
+  report.py json --target T --test NAME --rep N --json J [...] [--cpu0 J --cpu1 J]
+  report.py udpiperf --target T --test NAME --rep N --file IPERF.json [--cpu0 J --cpu1 J]
+            [--gw0 J --gw1 J] [--snap-c0 J --snap-c1 J --snap-s0 J --snap-s1 J]
+            iperf3 -u record; gw = tunplug's counters (gwcounters), snap = the
+            namespaces' UDP/tun counters (udpbench.py snap), all as deltas
+  report.py gwcounters < SUMMARY                tunplug's summary text -> counters JSON
   report.py report DIR                          raw.jsonl -> summary.json + table.md
 Each record command prints one JSON line (appended to raw.jsonl by bench.sh).
 """
@@ -13,6 +19,7 @@ import datetime
 import json
 import os
 import platform
+import re
 import statistics
 import subprocess
 import sys
@@ -94,7 +101,20 @@ def cmd_iperf(a):
         r["tun_reads"], r["tun_writes"] = i1[0] - i0[0], i1[1] - i0[1]
         if r.get("bytes"):
             r["tun_syscalls_per_gb"] = (r["tun_reads"] + r["tun_writes"]) / (r["bytes"] / 1e9)
+    if a.proxy_cpu0 and a.proxy_cpu1:
+        p0, p1 = json.loads(a.proxy_cpu0), json.loads(a.proxy_cpu1)
+        if p0 and p1:
+            r["proxy_cpu_s"] = p1["cpu_s"] - p0["cpu_s"]
+            if r.get("bytes"):
+                r["proxy_cpu_s_per_gb"] = r["proxy_cpu_s"] / (r["bytes"] / 1e9)
     out(r)
+
+
+def cpu_delta(r, cpu0, cpu1):
+    if cpu0 and cpu1:
+        c0, c1 = json.loads(cpu0), json.loads(cpu1)
+        if c0 and c1:
+            r["gw_cpu_s"] = c1["cpu_s"] - c0["cpu_s"]
 
 
 def cmd_json(a):
@@ -104,6 +124,88 @@ def cmd_json(a):
             r.update(json.loads(s) if s else {})
         except ValueError:
             r.setdefault("error", "bad json: %r" % s[:200])
+    cpu_delta(r, a.cpu0, a.cpu1)
+    out(r)
+
+
+# tunplug's summary lines (gateway.c print_summary) -> counter names
+GW_PATTERNS = [
+    (r"packets in (\d+) \((\d+) bytes\), out (\d+) \((\d+) bytes\), output errors (\d+), "
+     r"tun full drops (\d+)",
+     ("pkts_in", "bytes_in", "pkts_out", "bytes_out", "output_errors", "tun_full_drops")),
+    (r"stack udp flows: opened (\d+),.*datagrams in (\d+) \((\d+) bytes\), out (\d+) "
+     r"\((\d+) bytes\), send errors (\d+); fragments in (\d+), reassembled (\d+)",
+     ("udp_flows_opened", "udp_dgrams_in", "udp_bytes_in", "udp_dgrams_out", "udp_bytes_out",
+      "udp_send_errors", "udp_frag_in", "udp_reassembled")),
+    (r"tun: reads (\d+), writes (\d+), read errors (\d+), write errors (\d+)",
+     ("tun_reads", "tun_writes", "tun_read_errors", "tun_write_errors")),
+    (r"super-packets in (\d+) \((\d+) segments.*out (\d+) \((\d+) segments.*"
+     r"gro EINVAL fallbacks (\d+)",
+     ("gso_in", "gso_in_segs", "gro_out", "gro_out_segs", "gro_einval")),
+    (r"drops: .*no_memory (\d+)", ("drop_no_memory",)),
+    (r"lwip mem errors (\d+)", ("lwip_mem_err",)),
+    (r"bytes up (\d+), down (\d+)", ("bytes_up", "bytes_down")),
+]
+
+
+def parse_gw(text):
+    r = {}
+    for pat, names in GW_PATTERNS:
+        m = None
+        for m in re.finditer(pat, text):
+            pass  # the last summary in the text
+        if m:
+            r.update(zip(names, (int(x) for x in m.groups())))
+    return r
+
+
+def cmd_gwcounters(a):
+    out(parse_gw(sys.stdin.read()))
+
+
+def delta(j0, j1, prefix):
+    """{prefix+k: j1[k] - j0[k]} for the numeric keys of two JSON snapshots."""
+    try:
+        d0, d1 = json.loads(j0) if j0 else {}, json.loads(j1) if j1 else {}
+    except ValueError:
+        return {}
+    return {prefix + k: v - d0[k] for k, v in d1.items()
+            if isinstance(v, int) and isinstance(d0.get(k), int)}
+
+
+def cmd_udpiperf(a):
+    r = base(a)
+    try:
+        with open(a.file) as f:
+            j = json.load(f)
+    except (OSError, ValueError) as e:
+        r["error"] = "no iperf3 JSON: %s" % e
+        out(r)
+        return
+    if j.get("error"):
+        r["error"] = j["error"]
+    end = j.get("end", {})
+    recv = end.get("sum_received") or end.get("sum") or {}
+    sent = end.get("sum_sent") or {}
+    if recv:
+        r["mbit_s"] = recv.get("bits_per_second", 0) / 1e6  # at the receiver
+        r["bytes"] = recv.get("bytes", 0)
+        r["dgrams"] = recv.get("packets")              # the sender's count
+        r["lost"] = recv.get("lost_packets")
+        r["lost_pct"] = recv.get("lost_percent")
+        if isinstance(r["dgrams"], int) and isinstance(r["lost"], int):
+            r["received"] = r["dgrams"] - r["lost"]
+    if sent:
+        r["sent_mbit_s"] = sent.get("bits_per_second", 0) / 1e6
+    start = j.get("start", {}).get("test_start", {})
+    r["blksize"] = start.get("blksize")
+    cpu_delta(r, a.cpu0, a.cpu1)
+    r.update(delta(a.gw0, a.gw1, "gw_"))
+    # the namespaces' counters: only what moved (and the receive-buffer drops)
+    for k, v in list(delta(a.snap_c0, a.snap_c1, "c_").items()) + \
+            list(delta(a.snap_s0, a.snap_s1, "s_").items()):
+        if v or k.endswith("RcvbufErrors"):
+            r[k] = v
     out(r)
 
 
@@ -133,7 +235,72 @@ ROWS = [
     ("1k idle: gateway VmRSS with 1k open", "MiB, lower better", "idle", "rss_open_mib", False),
     ("1k idle: gateway RSS per connection", "KiB, lower better", "idle", "kib_per_conn", False),
     ("gateway peak RSS (VmHWM) at the end", "MiB", "final", "hwm_mib", False),
+    ("UDP request/response, 1 socket (1 B)", "transactions/s, higher better", "udp_rr1", "tps", True),
+    ("  p50 round trip", "us, lower better", "udp_rr1", "p50_us", True),
+    ("  lost (no echo within 200 ms)", "count", "udp_rr1", "lost", False),
+    ("  gateway CPU per transaction", "us, lower better", "udp_rr1", "gw_cpu_us_per_tx", False),
+    ("UDP request/response, {rr_n} sockets (1 B)", "transactions/s, higher better", "udp_rr_par",
+     "tps", True),
+    ("  p99 round trip", "us, lower better", "udp_rr_par", "p99_us", True),
+    ("  lost (no echo within 200 ms)", "count", "udp_rr_par", "lost", False),
+    ("  gateway CPU per transaction", "us, lower better", "udp_rr_par", "gw_cpu_us_per_tx", False),
 ]
+# iperf3 -u -b 0 rows, one block per datagram size (settings udp_lens)
+UDP_TPUT_ROWS = [
+    ("UDP iperf3 -u -b 0 -l {len} upload, received", "Mbit/s, higher better", "udp{len}_up",
+     "mbit_s", True),
+    ("  sent", "Mbit/s", "udp{len}_up", "sent_mbit_s", True),
+    ("  loss", "%", "udp{len}_up", "lost_pct", False),
+    ("UDP iperf3 -u -b 0 -l {len} download (-R), received", "Mbit/s, higher better",
+     "udp{len}_down", "mbit_s", True),
+    ("  sent", "Mbit/s", "udp{len}_down", "sent_mbit_s", True),
+    ("  loss", "%", "udp{len}_down", "lost_pct", False),
+]
+SOCKS5_ROWS = [
+    ("TCP 1 stream upload", "Gbit/s, higher better", "tcp1_up", "gbit_s"),
+    ("TCP 1 stream download", "Gbit/s, higher better", "tcp1_down", "gbit_s"),
+    ("  gateway CPU, upload", "s/GB", "tcp1_up", "gw_cpu_s_per_gb"),
+    ("  gateway CPU, download", "s/GB", "tcp1_down", "gw_cpu_s_per_gb"),
+    ("  microsocks CPU, upload", "s/GB", "tcp1_up", "proxy_cpu_s_per_gb"),
+    ("  microsocks CPU, download", "s/GB", "tcp1_down", "proxy_cpu_s_per_gb"),
+    ("TCP connections, sequential", "conn/s, higher better", "connrate_seq", "conn_per_s"),
+    ("  p50 connect+1B echo+close", "us, lower better", "connrate_seq", "p50_us"),
+    ("TCP connections, 8 in flight", "conn/s, higher better", "connrate_par", "conn_per_s"),
+    ("TCP connections, 32 in flight", "conn/s, higher better", "connrate_par32", "conn_per_s"),
+    ("  p99", "us, lower better", "connrate_par32", "p99_us"),
+    ("  failed (all three)", "count, lower better", "connrate_*", "failed"),
+]
+
+
+def derive(r):
+    """Fields computed from a record's raw numbers (the table's inputs)."""
+    t = r.get("test", "")
+    if t.startswith("udp_rr") and r.get("gw_cpu_s") is not None and r.get("ok"):
+        r["gw_cpu_us_per_tx"] = r["gw_cpu_s"] / r["ok"] * 1e6
+    if re.match(r"udp\d+_(up|down)$", t) and isinstance(r.get("dgrams"), int):
+        up = t.endswith("_up")
+        # the receiving application's socket: the server's on upload, the client's on download
+        rcv = r.get("s_UdpRcvbufErrors" if up else "c_UdpRcvbufErrors")
+        if r["target"] == "kernel":
+            r["loss_rcvbuf"] = rcv
+        elif "gw_udp_dgrams_in" in r:
+            if up:
+                # kernel -> tp0 -> tunplug: tp0's queue full (tunplug not reading in time)
+                r["loss_tunq"] = r.get("c_tp0_tx_dropped", 0) + r.get("c_tp0_qdisc_drops", 0)
+                r["loss_gw_send"] = r.get("gw_udp_send_errors")
+                r["gw_fwd"] = r["gw_udp_dgrams_in"]
+                r["loss_rcvbuf"] = rcv
+            else:
+                # server -> tunplug's upstream socket -> tunplug -> tp0 -> client socket;
+                # c_UdpRcvbufErrors holds both sockets' drops, the split comes from
+                # tunplug's own count of datagrams written to tp0
+                r["gw_fwd"] = r["gw_udp_dgrams_out"]
+                r["loss_before_gw"] = r["dgrams"] - r["gw_udp_dgrams_out"]
+                r["loss_after_gw"] = r["gw_udp_dgrams_out"] - r.get("received", 0)
+                r["loss_rcvbuf"] = rcv
+                r["loss_tun_full"] = r.get("gw_tun_full_drops")
+                r["gro_out"] = r.get("gw_gro_out")
+                r["gro_out_segs"] = r.get("gw_gro_out_segs")
 
 
 def fmt(v):
@@ -150,6 +317,100 @@ def fmt(v):
     return str(v)
 
 
+def med(vals):
+    vals = [v for v in vals if isinstance(v, (int, float))]
+    return statistics.median(vals) if vals else None
+
+
+def udp_loss_table(lines, summary, recs, udp_lens):
+    """Per iperf3 -u run: how much was sent, received, and where the rest was
+    lost (medians over repetitions of the counters' deltas)."""
+    tests = ["udp%s_%s" % (ln, d) for ln in udp_lens for d in ("up", "down")]
+    got = [(t, test) for test in tests for t in ("kernel", "tunplug")
+           if any(r["target"] == t and r["test"] == test and not r.get("error") for r in recs)]
+    if not got:
+        return
+    lines.append("")
+    lines.append("UDP throughput, where the datagrams were lost (iperf3 -u -b 0: the sender "
+                 "sends as fast as it can, so every path is overloaded; counts are medians over "
+                 "repetitions of counter deltas around the run). *tp0 queue*: packets the "
+                 "client kernel dropped because tp0's queue was full (tunplug did not read them "
+                 "in time; IP fragments for -l 8000); *before tunplug* / *after tunplug*: sent − "
+                 "tunplug's datagrams written to tp0 / those − received; *socket buffer*: "
+                 "UdpRcvbufErrors in the receiving namespace (download with tunplug: tunplug's "
+                 "upstream socket and the client's socket together).")
+    lines.append("")
+    lines.append("| path | test | sent Mbit/s | received Mbit/s | loss % | datagrams sent | lost | "
+                 "where lost | tunplug CPU s | UDP super-packets to tp0 (datagrams) |")
+    lines.append("|---|---|---|---|---|---|---|---|---|---|")
+    for t, test in got:
+        rs = [r for r in recs if r["target"] == t and r["test"] == test and not r.get("error")]
+
+        def m(field):
+            return med([r.get(field) for r in rs])
+        ln, d = test[3:].split("_")
+        where = []
+        for field, what in (("loss_tunq", "tp0 queue %s pkts"),
+                            ("loss_gw_send", "tunplug send errors %s"),
+                            ("loss_before_gw", "before tunplug %s"),
+                            ("loss_after_gw", "after tunplug %s"),
+                            ("loss_tun_full", "tunplug tun-full drops %s"),
+                            ("loss_rcvbuf", "socket buffer %s")):
+            v = m(field)
+            if v is not None and (v or field in ("loss_rcvbuf",)):
+                where.append(what % fmt(v))
+        gro = "-"
+        if m("gro_out") is not None:
+            gro = "%s (%s)" % (fmt(m("gro_out")), fmt(m("gro_out_segs")))
+        lines.append("| %s | -l %s %s | %s | %s | %s | %s | %s | %s | %s | %s |" % (
+            t, ln, "upload" if d == "up" else "download (-R)", fmt(m("sent_mbit_s")),
+            fmt(m("mbit_s")), fmt(m("lost_pct")), fmt(m("dgrams")), fmt(m("lost")),
+            "; ".join(where) or "-", fmt(m("gw_cpu_s")) if t != "kernel" else "-", gro))
+        summary["rows"].append({"metric": "udp_loss", "target": t, "test": test,
+                                "median": {k: m(k) for k in (
+                                    "sent_mbit_s", "mbit_s", "lost_pct", "dgrams", "lost",
+                                    "loss_tunq", "loss_gw_send", "loss_before_gw",
+                                    "loss_after_gw", "loss_rcvbuf", "gw_cpu_s", "gro_out",
+                                    "gro_out_segs")}})
+
+
+def socks5_table(lines, summary, cell):
+    """The SOCKS5 path next to kernel-direct and the direct handler."""
+    cols = ("kernel", "tunplug", "tunplug_socks5")
+    if cell("tunplug_socks5", "tcp1_up", "gbit_s")[0] is None and \
+            cell("tunplug_socks5", "connrate_seq", "conn_per_s")[0] is None:
+        return
+    lines.append("")
+    lines.append("SOCKS5 path: tunplug `--handler socks5://198.18.0.2:1081` -> microsocks "
+                 "(in the server namespace) -> server, next to kernel-direct and tunplug's "
+                 "direct handler of the same run:")
+    lines.append("")
+    lines.append("| metric | unit | kernel | tunplug direct | tunplug socks5 | socks5 / kernel | "
+                 "socks5 / direct |")
+    lines.append("|---|---|---|---|---|---|---|")
+    for label, unit, test, field in SOCKS5_ROWS:
+        meds = {}
+        for t in cols:
+            if test.endswith("*"):
+                vs = [cell(t, test[:-1] + k, field)[0] for k in ("seq", "par", "par32")]
+                vs = [v for v in vs if v is not None]
+                meds[t] = sum(vs) if vs else None
+            else:
+                meds[t] = cell(t, test, field)[0]
+        if all(meds[t] is None for t in cols):
+            continue
+        ratio = "failed" not in label and "CPU" not in label
+
+        def rt(b):
+            v, w = meds["tunplug_socks5"], meds[b]
+            return ("%.3gx" % (v / w)) if ratio and v is not None and w else ""
+        lines.append("| %s | %s | %s | %s | %s | %s | %s |" % (
+            label, unit, fmt(meds["kernel"]), fmt(meds["tunplug"]), fmt(meds["tunplug_socks5"]),
+            rt("kernel"), rt("tunplug")))
+        summary["rows"].append({"metric": "socks5:" + label.strip(), "unit": unit, "test": test,
+                                "field": field, "median": meds})
+
+
 def cmd_report(a):
     d = a.dir
     recs = []
@@ -158,6 +419,8 @@ def cmd_report(a):
             line = line.strip()
             if line:
                 recs.append(json.loads(line))
+    for r in recs:
+        derive(r)
     machine = {}
     mp = os.path.join(d, "machine.json")
     if os.path.exists(mp):
@@ -175,6 +438,12 @@ def cmd_report(a):
         if not vals:
             return None, []
         return statistics.median(vals), vals
+
+    st = machine.get("settings", {})
+    rows = [(lb.format(rr_n=st.get("udp_rr_sockets", 16)), u, t, f, rt) for lb, u, t, f, rt in ROWS]
+    udp_lens = str(st.get("udp_lens", "1400 8000")).split()
+    for ln in udp_lens:
+        rows += [(lb.format(len=ln), u, t.format(len=ln), f, rt) for lb, u, t, f, rt in UDP_TPUT_ROWS]
 
     lines = []
     m = machine
@@ -195,7 +464,7 @@ def cmd_report(a):
     hdr = "| metric | unit | " + " | ".join(targets) + " | ratio |"
     lines.append(hdr)
     lines.append("|" + "---|" * (3 + len(targets)))
-    for label, unit, test, field, ratio in ROWS:
+    for label, unit, test, field, ratio in rows:
         cells, meds = [], {}
         for t in targets:
             med, vals = cell(t, test, field)
@@ -217,7 +486,7 @@ def cmd_report(a):
                                 "median": meds, "ratio": rt})
     # offload comparison: one row per variant, single stream only
     variants = ["kernel", "tunplug"] + sorted(
-        {r["target"] for r in recs if r["target"].startswith("tunplug_")},
+        {r["target"] for r in recs if r["target"].startswith("tunplug_nooff")},
         key=lambda t: (len(t), t))
     if len(variants) > 2:
         names = {"kernel": "kernel-direct", "tunplug": "tunplug (offload on, default)",
@@ -252,6 +521,8 @@ def cmd_report(a):
                 rt(offsc["down"], sc["down"]) if t != "kernel" else "-"))
             summary["rows"].append({"metric": "offload_cmp", "target": t, "gbit_s": g,
                                     "cpu_s_per_gb": c, "tun_syscalls_per_gb": sc})
+    udp_loss_table(lines, summary, recs, udp_lens)
+    socks5_table(lines, summary, cell)
     if summary["errors"]:
         lines.append("")
         lines.append("Errors:")
@@ -275,20 +546,28 @@ def main():
     p.add_argument("--tunplug", default="")
     p.add_argument("--settings", default="")
     p.set_defaults(fn=cmd_machine)
-    for name, fn in (("iperf", cmd_iperf), ("json", cmd_json)):
+    for name, fn in (("iperf", cmd_iperf), ("json", cmd_json), ("udpiperf", cmd_udpiperf)):
         p = sub.add_parser(name)
         p.add_argument("--target", required=True)
         p.add_argument("--test", required=True)
         p.add_argument("--rep", type=int, default=1)
+        p.add_argument("--cpu0", default="")
+        p.add_argument("--cpu1", default="")
         p.set_defaults(fn=fn)
         if name == "iperf":
             p.add_argument("--file", required=True)
-            p.add_argument("--cpu0", default="")
-            p.add_argument("--cpu1", default="")
             p.add_argument("--io0", default="")
             p.add_argument("--io1", default="")
+            p.add_argument("--proxy-cpu0", default="")
+            p.add_argument("--proxy-cpu1", default="")
+        elif name == "udpiperf":
+            p.add_argument("--file", required=True)
+            for k in ("gw0", "gw1", "snap-c0", "snap-c1", "snap-s0", "snap-s1"):
+                p.add_argument("--" + k, default="")
         else:
             p.add_argument("--json", action="append", default=[])
+    p = sub.add_parser("gwcounters")
+    p.set_defaults(fn=cmd_gwcounters)
     p = sub.add_parser("report")
     p.add_argument("dir")
     p.set_defaults(fn=cmd_report)
