@@ -30,6 +30,8 @@ static size_t on_data(struct tp_flow *f, void *ud, const void *buf, size_t len)
 	for (size_t i = 0; i < n; i++)
 		tmp[i] = (char)toupper(((const unsigned char *)buf)[i]);
 	w = host->flow_write(f, tmp, n);
+	if (w > 0)
+		host->counter_add("upper.tcp_bytes", (uint64_t)w);
 	if (w < 0) {
 		host->flow_close(f, true);
 		return len;
@@ -47,9 +49,11 @@ static const struct tp_flow_io io = {.on_data = on_data, .on_writable = on_writa
 
 static int upper_init(const struct tp_host *h, const struct tp_handler_args *args, void **state)
 {
+	const char *tag = h->opt_get(args, "tag"); /* from a config file, if any */
+
 	host = h;
 	*state = NULL;
-	h->log(2, "upper: ready (spec \"%s\")", args->spec);
+	h->log(2, "upper: ready (spec \"%s\", tag %s)", args->spec, tag ? tag : "none");
 	return 0;
 }
 
@@ -69,7 +73,8 @@ static int upper_udp_datagram(void *state, struct tp_flow *f, const void *buf, s
 		return TP_OK; /* a lost datagram */
 	for (size_t i = 0; i < len; i++)
 		tmp[i] = (char)toupper(((const unsigned char *)buf)[i]);
-	host->udp_send(f, tmp, len);
+	if (host->udp_send(f, tmp, len) == 0)
+		host->counter_add("upper.udp_datagrams", 1);
 	free(tmp);
 	return TP_OK;
 }

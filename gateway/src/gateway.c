@@ -515,6 +515,14 @@ static void print_summary(struct tp_gw *gw)
 	fprintf(stderr, "tunplug: %s  bytes up %llu, down %llu; protect calls %llu, errors %llu\n",
 	        lb, (unsigned long long)st->bytes_up, (unsigned long long)st->bytes_down,
 	        (unsigned long long)st->protect_calls, (unsigned long long)st->protect_errors);
+	if (gw->n_hcounters) {
+		off = (size_t)snprintf(line, sizeof(line), "tunplug: %s  handler counters:", lb);
+		for (size_t i = 0; i < gw->n_hcounters && off < sizeof(line); i++)
+			off += (size_t)snprintf(line + off, sizeof(line) - off, " %s %llu",
+			                        gw->hcounters[i].name,
+			                        (unsigned long long)gw->hcounters[i].value);
+		fprintf(stderr, "%s\n", line);
+	}
 	if (gw_worker && gw_worker->summary)
 		gw_worker->summary(gw);
 }

@@ -14,6 +14,7 @@
 
 #define TP_MAX_HINST 32
 #define TP_MAX_RULES 64
+#define TP_MAX_HCOUNTERS 64
 
 /* One configured handler instance. */
 struct tp_embed;
@@ -106,6 +107,11 @@ struct tp_gw {
 	size_t n_plugins;
 	bool dropped, keep_admin; /* --user took effect; CAP_NET_ADMIN kept */
 	struct tp_embed *embed;   /* NULL for the tunplug program */
+	struct {
+		char name[48];
+		uint64_t value;
+	} hcounters[TP_MAX_HCOUNTERS]; /* host->counter_add */
+	size_t n_hcounters;
 	bool stack_up;
 	bool stopping;
 

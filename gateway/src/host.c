@@ -1106,6 +1106,34 @@ static void host_flow_set_data(struct tp_flow *f, void *data)
 	f->hdata = data;
 }
 
+/* args is borrowed. */
+static const char *host_opt_get(const struct tp_handler_args *args, const char *key)
+{
+	for (size_t i = 0; args && i < args->n_opts; i++)
+		if (args->opts[i].key && !strcmp(args->opts[i].key, key))
+			return args->opts[i].value;
+	return NULL;
+}
+
+/* name is copied. */
+static void host_counter_add(const char *name, uint64_t delta)
+{
+	struct tp_gw *gw = host_gw;
+	size_t i;
+
+	for (i = 0; i < gw->n_hcounters; i++)
+		if (!strcmp(gw->hcounters[i].name, name))
+			break;
+	if (i == gw->n_hcounters) {
+		if (i == TP_MAX_HCOUNTERS - 1)
+			name = "other";
+		else
+			gw->n_hcounters++;
+		snprintf(gw->hcounters[i].name, sizeof(gw->hcounters[i].name), "%s", name);
+	}
+	gw->hcounters[i].value += delta;
+}
+
 void tp_host_init(struct tp_gw *gw)
 {
 	struct tp_host *h = &gw->host;
@@ -1131,6 +1159,8 @@ void tp_host_init(struct tp_gw *gw)
 	h->udp_send = host_udp_send;
 	h->udp_send_from = host_udp_send_from;
 	h->flow_unreachable = host_flow_unreachable;
+	h->opt_get = host_opt_get;
+	h->counter_add = host_counter_add;
 }
 
 /* ---- dispatch ---- */

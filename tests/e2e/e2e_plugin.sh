@@ -57,8 +57,14 @@ PORT=7500
 tp_bg hashserver "$NS_S" "$PYTHON" "$TP_TOOL" hashserver --host "$TP_DST4" --port "$PORT" \
   --timeout 100
 tp_wait_listen "$NS_S" "$PORT"
-tp_gw_start --plugin "$TP_TMP/good/upper.so" --rule "dst=198.19.42.0/24,handler=upper"
+# per-instance options come from the config file's handlers section
+printf 'handlers:\n  upper: {tag: hello}\n' >"$TP_TMP/plugin.yaml"
+tp_gw_start -c "$TP_TMP/plugin.yaml" --plugin "$TP_TMP/good/upper.so" \
+  --rule "dst=198.19.42.0/24,handler=upper"
 grep -q 'plugin .*upper.so: handler "upper"' "$TP_GW_LOG" || fail "load not logged"
+grep -q 'upper: ready (spec "upper", tag hello)' "$TP_GW_LOG" ||
+  fail "the plugin did not get its option through host->opt_get: $(cat "$TP_GW_LOG")"
+ok "the plugin read its option (tag hello) with host->opt_get"
 
 got=$(nsc timeout 10 "$PYTHON" - <<'PY'
 import socket
@@ -85,3 +91,6 @@ out=$(nsc timeout 30 "$PYTHON" "$TP_TOOL" concurrent --host "$TP_DST4" --port "$
 ok "other destinations still go direct (3 verified transfers)"
 tp_gw_check_alive
 tp_gw_stop_ok
+grep -q "handler counters: upper.tcp_bytes 13 upper.udp_datagrams 1" <<<"$TP_GW_SUMMARY" ||
+  fail "plugin counters missing from the summary: $TP_GW_SUMMARY"
+ok "the plugin's counters (host->counter_add) are in the summary"

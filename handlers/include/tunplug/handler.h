@@ -19,7 +19,8 @@
 #include <uv.h>
 
 #define TP_HANDLER_ABI_MAJOR 1
-#define TP_HANDLER_ABI_MINOR 1 /* 1: UDP (udp_datagram, udp_send*, flow_unreachable) */
+#define TP_HANDLER_ABI_MINOR \
+	2 /* 1: UDP (udp_datagram, udp_send*, flow_unreachable); 2: opt_get, counter_add */
 #define TP_HANDLER_ABI ((TP_HANDLER_ABI_MAJOR << 16) | TP_HANDLER_ABI_MINOR)
 
 /* Return values of tcp_accept. Negative values are -errno: reject at once. */
@@ -28,6 +29,7 @@
 #define TP_DECLINED 2 /* not mine: try the next handler (reject if none) */
 
 struct tp_flow;
+struct tp_handler_args;
 
 /* Original addresses of a flow, as the client sent them. */
 struct tp_flow_info {
@@ -104,6 +106,17 @@ struct tp_host {
 	 * administratively prohibited; rate limited). The flow stays open;
 	 * call flow_close to end it. */
 	void (*flow_unreachable)(struct tp_flow *f, int err);
+
+	/* ---- since ABI 1.2 ---- */
+	/* The value of option `key` of a handler instance (its args: the
+	 * config file's "handlers:" entry for its spec), or NULL. The string
+	 * lives as long as args. */
+	const char *(*opt_get)(const struct tp_handler_args *args, const char *key);
+	/* Add delta to the handler's counter `name` (created at first use;
+	 * name is copied; prefix it with the handler's name, e.g.
+	 * "dns.servfail"). Counters appear in the exit summary and the SIGUSR1
+	 * output. Up to 64 names; beyond that they are added to "other". */
+	void (*counter_add)(const char *name, uint64_t delta);
 };
 
 /* One option of a handler instance (from the config file or the command
