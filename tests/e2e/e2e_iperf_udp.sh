@@ -4,7 +4,7 @@
 #    iperf3 completes, the receiver got > 0 datagrams; the loss iperf3
 #    measured is printed and must stay < 50 % (loose on purpose: on a busy
 #    2-core machine the receiver itself drops)
-#  - udpxfer.py: 20 MB in 1200-byte datagrams with sequence numbers, acks and
+#  - udpxfer.py: 200 MB in 1200-byte datagrams with sequence numbers, acks and
 #    NAK-based resends (and the first transmission of every 100th datagram
 #    skipped on purpose, so the resend path always runs), client -> server
 #    and server -> client, IPv4 and IPv6; the sha256 of the file the receiver
@@ -21,7 +21,7 @@ tp_require_root iperf3 sha256sum
 tp_require_tunplug "${1:-}"
 tp_topo_up
 XFER=$TP_E2E_DIR/udpxfer.py
-XFER_MB=${TP_UDPXFER_MB:-20}
+XFER_MB=${TP_UDPXFER_MB:-200}
 XFER_TIMEOUT=${TP_UDPXFER_TIMEOUT:-60}
 IPERF_RATE=${TP_IPERF_UDP_RATE:-200M}
 IPERF_T=${TP_IPERF_UDP_T:-3}
