@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
-# e2e_offload: 200 MB both ways over IPv4 and over IPv6 (sha256 compared)
-# twice: with offloads on (the
-# default: virtio_net_hdr, TSO super-packets read and split, TCP segments
-
-# tunplug's exit summary: with offloads on, super-packets in > 0 and out > 0
-# with more than one segment per super-packet each way; with --no-offload,
-# none at all.
+# e2e_offload: 200 MB both ways over IPv4 and over IPv6 (sha256 compared),
+# twice: with offloads on (the default: virtio_net_hdr, TSO super-packets
+# read and split, TCP segments coalesced into super-packets on write) and
+# with --no-offload. Then, from tunplug's exit summary: with offloads on,
+# super-packets in > 0 and out > 0 with more than one segment per
+# super-packet each way; with --no-offload, none at all. (UDP with and
+# without offload: e2e_iperf_udp.)
 set -euo pipefail
 # shellcheck source=lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
