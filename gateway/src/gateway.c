@@ -34,57 +34,6 @@
 #define GRO_BATCH 1024         /* output packets held per loop iteration */
 #define STACK_TIMER_CAP_MS 250 /* never sleep longer than this on lwIP timers */
 
-#ifndef TP_HAVE_OFFLOAD
-/* tun/src/offload.c not built (see gateway/CMakeLists.txt): no vnet path;
- * these stand-ins are never reached with offloads off. */
-#define TP_OFFLOAD_BUILT 0
-static int no_vnet_parse(const uint8_t *b, size_t n, struct tp_vnet_hdr *h)
-{
-	(void)b, (void)n, (void)h;
-	return -EINVAL;
-}
-static int no_gso_split(const uint8_t *p, size_t n, const struct tp_vnet_hdr *h, unsigned f,
-                        uint8_t *o, size_t c, struct tp_seg *s, int m, enum tp_drop *w)
-{
-	(void)p, (void)n, (void)h, (void)f, (void)o, (void)c, (void)s, (void)m;
-	*w = TP_DROP_VNET_HDR;
-	return -1;
-}
-static struct tp_gro *no_gro_new(size_t n)
-{
-	(void)n;
-	return NULL;
-}
-static void no_gro_free(struct tp_gro *g)
-{
-	(void)g;
-}
-static int no_gro_add(struct tp_gro *g, const void *b, size_t n)
-{
-	(void)g, (void)b, (void)n;
-	return -EINVAL;
-}
-static size_t no_gro_count(const struct tp_gro *g)
-{
-	(void)g;
-	return 0;
-}
-static int no_gro_flush(struct tp_gro *g, unsigned k, tp_gro_write_fn w, void *c, unsigned *r)
-{
-	(void)g, (void)k, (void)w, (void)c, (void)r;
-	return 0;
-}
-#define tp_vnet_parse no_vnet_parse
-#define tp_gso_split no_gso_split
-#define tp_gro_new no_gro_new
-#define tp_gro_free no_gro_free
-#define tp_gro_add no_gro_add
-#define tp_gro_count no_gro_count
-#define tp_gro_flush no_gro_flush
-#else
-#define TP_OFFLOAD_BUILT 1
-#endif
-
 static struct tp_gw gw_main;
 static const struct tp_gw_worker *gw_worker; /* --queues: this process is a worker */
 
@@ -710,16 +659,6 @@ static int offload_setup(struct tp_gw *gw)
 	size_t dl = sizeof(gw->offload_desc);
 
 	gw->gro_kinds = 0;
-	if (!TP_OFFLOAD_BUILT) {
-		snprintf(d, dl, "off (built without tun/src/offload.c)");
-		tp_log(TP_LOG_INFO, "offload: %s", d);
-		if (t->vnet) {
-			fprintf(stderr, "tunplug: tun: adopted fd has IFF_VNET_HDR, which this "
-			                "build cannot read\n");
-			return -EPROTONOSUPPORT;
-		}
-		return 0;
-	}
 	if (t->vnet) {
 		/* TCP coalescing needs only the header (writes are parsed
 		 * whatever TUNSETOFFLOAD said); UDP_L4 needs a >= 6.2 kernel,
@@ -796,8 +735,7 @@ static int gw_init(struct tp_gw *gw, const struct tp_options *o)
 	}
 
 	if (o->tun_fd >= 0) {
-		ret = tp_tun_adopt_flags(o->tun_fd,
-		                         o->no_offload || !TP_OFFLOAD_BUILT ? TP_TUN_NO_OFFLOAD : 0,
+		ret = tp_tun_adopt_flags(o->tun_fd, o->no_offload ? TP_TUN_NO_OFFLOAD : 0,
 		                         &gw->tun);
 		if (ret) {
 			fprintf(stderr, "tunplug: tun: adopt fd %d: %s\n", o->tun_fd,
@@ -807,8 +745,7 @@ static int gw_init(struct tp_gw *gw, const struct tp_options *o)
 		}
 		gw->mtu = gw->tun.mtu ? gw->tun.mtu : 1500;
 	} else {
-		ret = tp_tun_open_flags(o->tun_name,
-		                        o->no_offload || !TP_OFFLOAD_BUILT ? TP_TUN_NO_OFFLOAD : 0,
+		ret = tp_tun_open_flags(o->tun_name, o->no_offload ? TP_TUN_NO_OFFLOAD : 0,
 		                        &gw->tun);
 		if (ret) {
 			fprintf(stderr, "tunplug: tun: open %s: %s\n", o->tun_name, strerror(-ret));
@@ -832,6 +769,11 @@ static int gw_init(struct tp_gw *gw, const struct tp_options *o)
 	cfg.own = o->addrs;
 	cfg.n_own = o->n_addrs;
 	cfg.output = tun_output;
+	/* with a batch, every TCP packet leaves with a vnet header: NEEDS_CSUM
+	 * and the pseudo-header sum, so nobody sums the payload */
+	cfg.tcp_csum_partial = gw->gro != NULL;
+	if (gw->gro)
+		tp_gro_set_tcp_partial(gw->gro, true);
 	cfg.tcp_syn = tp_host_tcp_syn;
 	cfg.udp_new = tp_host_udp_new;
 	cfg.max_udp_flows = o->max_udp_flows;

@@ -608,11 +608,7 @@ int tp_master_run(const struct tp_options *opt, unsigned n)
 		ret = 1;
 		goto out;
 	}
-#ifdef TP_HAVE_OFFLOAD
 	ret = tp_tun_open_mq(opt->tun_name, opt->no_offload ? TP_TUN_NO_OFFLOAD : 0, n, q);
-#else
-	ret = tp_tun_open_mq(opt->tun_name, TP_TUN_NO_OFFLOAD, n, q);
-#endif
 	if (ret) {
 		fprintf(stderr, "tunplug: tun: open %s with %u queues: %s\n", opt->tun_name, n,
 		        strerror(-ret));

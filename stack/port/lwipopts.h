@@ -98,11 +98,11 @@ int tp_lwip_udp_input(struct pbuf *p, struct netif *inp);
 #define CHECKSUM_CHECK_ICMP 0
 #define CHECKSUM_CHECK_ICMP6 0
 #define CHECKSUM_GEN_IP 1
-#define CHECKSUM_GEN_TCP 1
+#define CHECKSUM_GEN_TCP 0 /* stack.c fills it: pseudo-header only for a vnet tun, else fast full sum */
 #define CHECKSUM_GEN_UDP 1
 #define CHECKSUM_GEN_ICMP 1
 #define CHECKSUM_GEN_ICMP6 1
-#define LWIP_CHECKSUM_ON_COPY 1 /* sum while tcp_write copies: one pass over the data */
+#define LWIP_CHECKSUM_ON_COPY 0 /* no TCP checksum generation in lwIP (see above) */
 
 /* ---- TCP ---- */
 /* Upper bound of the MSS; the MSS actually advertised and used is

@@ -356,6 +356,7 @@ struct tp_gro {
 	size_t table_mask;
 	uint32_t gen;
 	struct iovec *iov; /* 2 + GRO_MAX_SEGS */
+	bool tcp_partial;  /* TCP packets carry the pseudo-header sum only */
 };
 
 /* Returns a batch owned by the caller (tp_gro_free), or NULL. */
@@ -595,13 +596,52 @@ static int gro_write_merged(struct tp_gro *g, const struct gro_item *it, tp_gro_
 	return write(ctx, g->iov, n, it->nsegs, it->kind);
 }
 
+/* Offset of the TCP header of a packet whose TCP checksum field holds the
+ * pseudo-header sum only (tcp_partial), or 0 if it is no such packet. */
+static size_t partial_tcp_off(const struct tp_gro *g, const uint8_t *b, size_t len)
+{
+	size_t iphl;
+
+	if (!g->tcp_partial)
+		return 0;
+	if ((b[0] >> 4) == 4 && b[9] == IPPROTO_TCP && !(rd16(b + 6) & 0x3fff))
+		iphl = (size_t)(b[0] & 0x0f) * 4;
+	else if ((b[0] >> 4) == 6 && len >= 40 && b[6] == IPPROTO_TCP)
+		iphl = 40;
+	else
+		return 0;
+	return iphl >= 20 && iphl + 20 <= len ? iphl : 0;
+}
+
 static int gro_write_one(struct tp_gro *g, const struct gro_pkt *p, tp_gro_write_fn write,
                          void *ctx)
 {
 	static const uint8_t zero[TP_VNET_HDR_LEN];
-	struct iovec iov[2] = {{(void *)zero, sizeof(zero)}, {g->arena + p->off, p->len}};
+	const uint8_t *b = g->arena + p->off;
+	uint8_t vh[TP_VNET_HDR_LEN];
+	struct iovec iov[2] = {{(void *)zero, sizeof(zero)}, {(void *)b, p->len}};
+	size_t iphl = partial_tcp_off(g, b, p->len);
 
+	if (iphl) {
+		/* the kernel completes (or, delivering locally, trusts) it */
+		struct tp_vnet_hdr v = {
+		        .flags = TP_VNET_F_NEEDS_CSUM,
+		        .hdr_len = (uint16_t)(iphl + (size_t)(b[iphl + 12] >> 4) * 4),
+		        .csum_start = (uint16_t)iphl,
+		        .csum_offset = 16,
+		};
+		if (v.hdr_len > p->len)
+			v.hdr_len = (uint16_t)(iphl + 20);
+		tp_vnet_emit(vh, &v);
+		iov[0].iov_base = vh;
+	}
 	return write(ctx, iov, 2, 1, 0);
+}
+
+/* See offload.h. */
+void tp_gro_set_tcp_partial(struct tp_gro *g, bool on)
+{
+	g->tcp_partial = on;
 }
 
 /* Coalesces and writes everything in g, then empties it. write/ctx are

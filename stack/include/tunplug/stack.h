@@ -110,6 +110,10 @@ struct tp_stack_cfg {
 	uint32_t udp_idle_ms;     /* 0 = 60000 */
 	uint32_t udp_dns_idle_ms; /* flows to port 53; 0 = 10000 */
 	bool icmp_drop;           /* drop echo requests instead of answering them */
+	/* TCP packets given to output carry only the pseudo-header sum in
+	 * their checksum field (for a vnet tun that writes them with
+	 * NEEDS_CSUM); false: complete checksums. */
+	bool tcp_csum_partial;
 	void *ctx;
 };
 

@@ -79,8 +79,14 @@ struct tp_gro;
 struct tp_gro *tp_gro_new(size_t max_pkts);
 void tp_gro_free(struct tp_gro *g);
 
+/* TCP packets added from now on carry only the pseudo-header sum in their
+ * checksum field (CHECKSUM_PARTIAL; the stack's tcp_csum_partial): written
+ * alone they get a NEEDS_CSUM header instead of an all-zero one (merged ones
+ * always do). Other protocols still need complete checksums. */
+void tp_gro_set_tcp_partial(struct tp_gro *g, bool on);
+
 /* Append a copy of one outgoing IP packet with COMPLETE checksums (as lwIP
- * emits it). Returns 0, or -ENOSPC when full (flush, then add again), or
+ * emits it; TCP: see tp_gro_set_tcp_partial). Returns 0, or -ENOSPC when full (flush, then add again), or
  * -EINVAL for a packet shorter than an IP header. */
 int tp_gro_add(struct tp_gro *g, const void *pkt, size_t len);
 size_t tp_gro_count(const struct tp_gro *g);
