@@ -2,7 +2,7 @@
 # shellcheck source-path=SCRIPTDIR
 # bench.sh TUNPLUG [--out DIR] [--reps N] [--targets kernel,tunplug] [--no-offload-cmp]
 #          [--only PART,...]   PART: tcp connrate idle offload udp_rr udp_tput
-#                              socks5 (udp = udp_rr,udp_tput); default: all
+#                              socks5 queues (udp = udp_rr,udp_tput); default: all
 #
 # One run, same topology as the e2e tests (tests/e2e/lib.sh): measures
 # kernel-direct (no tun, 198.19.0.0/16 routed over the veth) and tunplug
@@ -24,6 +24,11 @@
 #                         BENCH_UDP_T (5) s: received Mbit/s, loss %, where the
 #                         datagrams were lost (tun queue, tunplug's counters,
 #                         UDP socket receive-buffer drops in both namespaces)
+#   queues                8 streams (iperf3 -P 8) up and down, and connection
+#                         rate with 8 and 32 in flight, through tunplug with
+#                         --queues 1 and --queues 2 (targets tunplug_q1/_q2;
+#                         CPU summed over the master and its workers), next to
+#                         kernel-direct with 8 streams
 #   socks5                tunplug --handler socks5://... -> microsocks (server
 #                         namespace) -> server: tcp1_up/down and connrate
 #                         seq/par/par32 as target "tunplug_socks5"; kernel and
@@ -52,7 +57,8 @@ UDP_T=${BENCH_UDP_T:-5}
 UDP_RR_S=${BENCH_UDP_RR_S:-5}
 UDP_RR_SOCKETS=${BENCH_UDP_RR_SOCKETS:-16}
 UDP_LENS=${BENCH_UDP_LENS:-1400 8000}
-ONLY=${BENCH_ONLY:-tcp,connrate,idle,offload,udp_rr,udp_tput,socks5}
+ONLY=${BENCH_ONLY:-tcp,connrate,idle,offload,udp_rr,udp_tput,socks5,queues}
+STREAMS=1 # iperf3 -P; the queues part uses 8
 OUT=""
 BIN=""
 while (($#)); do
@@ -78,6 +84,7 @@ for p in "${_only[@]}"; do
   case $p in
     udp) _add=(udp_rr udp_tput) ;;
     socks5) _add=(socks5 tcp connrate) ;;
+    queues) _add=(queues connrate) ;;
     tcp | connrate | idle | offload | udp_rr | udp_tput) _add=("$p") ;;
     *) echo "bench.sh: unknown part '$p' in --only" >&2; usage >&2; exit 2 ;;
   esac
@@ -120,8 +127,18 @@ if want socks5 && [[ ,$TARGETS, == *,tunplug,* ]]; then
   tp_wait_listen "$NS_S" "$SOCKS_PORT"
 fi
 
-gw_stat() { # procstat JSON of the running tunplug, {} for kernel-direct
-  if [[ $1 != kernel ]]; then "$PYTHON" "$TP_TOOL" procstat --pid "$TP_GW_PID"; else echo "{}"; fi
+gw_stat() { # procstat JSON of the running tunplug (summed with its --queues workers), {} for kernel
+  local pid all=()
+  if [[ $1 == kernel ]]; then echo "{}"; return; fi
+  for pid in "$TP_GW_PID" $(pgrep -P "$TP_GW_PID" 2>/dev/null); do
+    all+=("$("$PYTHON" "$TP_TOOL" procstat --pid "$pid" 2>/dev/null || echo '{}')")
+  done
+  "$PYTHON" -c 'import json, sys
+s = [json.loads(a) for a in sys.argv[1:] if a.strip() not in ("", "{}")]
+if len(s) <= 1:
+    print(json.dumps(s[0] if s else {}))
+else:
+    print(json.dumps({k: sum(x.get(k, 0) for x in s) for k in s[0]}))' "${all[@]}"
 }
 
 proxy_stat() { # procstat JSON of microsocks for the socks5 target, "" otherwise
@@ -159,9 +176,10 @@ gw_io() {
 }
 
 iperf() { # TARGET up|down REP
-  local target=$1 dir=$2 rep=$3 flag=() f c0 c1 spid io0 io1 p0 p1
+  local target=$1 dir=$2 rep=$3 flag=() f c0 c1 spid io0 io1 p0 p1 test=tcp${STREAMS}_$2
   [[ $dir == down ]] && flag=(-R)
-  f=$OUT/raw/$target-tcp1_$dir-$rep.json
+  ((STREAMS > 1)) && flag+=(-P "$STREAMS")
+  f=$OUT/raw/$target-${test}-$rep.json
   tp_bg "iperf3-s" "$NS_S" timeout $((T + 30)) iperf3 -s -1 -B "$TP_DST4" -p "$IPERF_PORT"
   spid=$TP_LAST_PID
   tp_wait_listen "$NS_S" "$IPERF_PORT"
@@ -175,7 +193,7 @@ iperf() { # TARGET up|down REP
   io1=$(gw_io "$target")
   [[ -s $f.err ]] || rm -f "$f.err"
   wait "$spid" 2>/dev/null || true
-  "$PYTHON" "$HERE/report.py" iperf --target "$target" --test "tcp1_$dir" --rep "$rep" --file "$f" \
+  "$PYTHON" "$HERE/report.py" iperf --target "$target" --test "$test" --rep "$rep" --file "$f" \
     --cpu0 "$c0" --cpu1 "$c1" --io0 "$io0" --io1 "$io1" --proxy-cpu0 "$p0" --proxy-cpu1 "$p1" | tee -a "$RAW"
 }
 
@@ -349,6 +367,30 @@ socks5_target() { # REP
   printf '%s\n' "$TP_GW_SUMMARY" >"$OUT/raw/$target-summary-$rep.txt"
 }
 
+# Multi-queue: 8 streams and parallel connection rate with 1 and 2 queues
+# (worker processes), kernel-direct with 8 streams alongside.
+queues_part() { # REP
+  local rep=$1 q
+  log "=== kernel, 8 streams, repetition $rep"
+  tp_route_kernel
+  STREAMS=8
+  iperf kernel up "$rep"
+  iperf kernel down "$rep"
+  tp_route_kernel_del
+  for q in 1 2; do
+    log "=== tunplug --queues $q, repetition $rep"
+    read -r -a _gw_extra <<<"${BENCH_TUNPLUG_ARGS:-}"
+    tp_gw_start "${_gw_extra[@]}" --queues "$q"
+    iperf "tunplug_q$q" up "$rep"
+    iperf "tunplug_q$q" down "$rep"
+    connrate "tunplug_q$q" par "$rep"
+    connrate "tunplug_q$q" par32 "$rep"
+    tp_gw_stop_ok
+    printf '%s\n' "$TP_GW_SUMMARY" >"$OUT/raw/tunplug_q$q-summary-$rep.txt"
+  done
+  STREAMS=1
+}
+
 for ((rep = 1; rep <= REPS; rep++)); do
   # rotate the order each repetition so drift hits both alike
   n=${#TARGET_LIST[@]}
@@ -356,6 +398,7 @@ for ((rep = 1; rep <= REPS; rep++)); do
     run_target "${TARGET_LIST[$(((k + rep - 1) % n))]}" "$rep"
   done
   if want socks5 && [[ ,$TARGETS, == *,tunplug,* ]]; then socks5_target "$rep"; fi
+  if want queues && [[ ,$TARGETS, == *,tunplug,* ]]; then queues_part "$rep"; fi
   if [[ $OFFLOAD_CMP == 1 && ,$TARGETS, == *,tunplug,* ]]; then
     read -r -a _gw_extra <<<"${BENCH_TUNPLUG_ARGS:-}"
     offload_variant tunplug_nooff "$rep" "${_gw_extra[@]}" --no-offload

@@ -411,6 +411,41 @@ def socks5_table(lines, summary, cell):
                                 "field": field, "median": meds})
 
 
+def queues_table(lines, summary, cell):
+    """Multi-queue: 8 streams and parallel connection rate, 1 vs 2 queues."""
+    cols = ("kernel", "tunplug_q1", "tunplug_q2")
+    if cell("tunplug_q1", "tcp8_up", "gbit_s")[0] is None:
+        return
+    lines.append("")
+    lines.append("Multi-queue (`--queues N`: N worker processes on an IFF_MULTI_QUEUE tun; "
+                 "gateway CPU summed over the master and its workers), same run:")
+    lines.append("")
+    lines.append("| metric | unit | kernel | tunplug 1 queue | tunplug 2 queues | 2q / 1q | "
+                 "2q / kernel |")
+    lines.append("|---|---|---|---|---|---|---|")
+    rows = [("TCP 8 streams upload", "Gbit/s, higher better", "tcp8_up", "gbit_s", True),
+            ("TCP 8 streams download", "Gbit/s, higher better", "tcp8_down", "gbit_s", True),
+            ("  gateway CPU, upload", "s/GB", "tcp8_up", "gw_cpu_s_per_gb", False),
+            ("  gateway CPU, download", "s/GB", "tcp8_down", "gw_cpu_s_per_gb", False),
+            ("TCP connections, 8 in flight", "conn/s, higher better", "connrate_par",
+             "conn_per_s", True),
+            ("TCP connections, 32 in flight", "conn/s, higher better", "connrate_par32",
+             "conn_per_s", True),
+            ("  failed", "count, lower better", "connrate_par32", "failed", False)]
+    for label, unit, test, field, ratio in rows:
+        meds = {t: cell(t, test, field)[0] for t in cols}
+        if all(meds[t] is None for t in cols):
+            continue
+
+        def rt(a_, b_):
+            return ("%.3gx" % (a_ / b_)) if ratio and a_ is not None and b_ else ""
+        lines.append("| %s | %s | %s | %s | %s | %s | %s |" % (
+            label, unit, fmt(meds["kernel"]), fmt(meds["tunplug_q1"]), fmt(meds["tunplug_q2"]),
+            rt(meds["tunplug_q2"], meds["tunplug_q1"]), rt(meds["tunplug_q2"], meds["kernel"])))
+        summary["rows"].append({"metric": "queues:" + label.strip(), "unit": unit, "test": test,
+                                "field": field, "median": meds})
+
+
 def cmd_report(a):
     d = a.dir
     recs = []
@@ -523,6 +558,7 @@ def cmd_report(a):
                                     "cpu_s_per_gb": c, "tun_syscalls_per_gb": sc})
     udp_loss_table(lines, summary, recs, udp_lens)
     socks5_table(lines, summary, cell)
+    queues_table(lines, summary, cell)
     if summary["errors"]:
         lines.append("")
         lines.append("Errors:")
