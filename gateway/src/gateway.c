@@ -395,11 +395,12 @@ static void print_summary(struct tp_gw *gw)
 		fprintf(stderr, "%s\n", line);
 		fprintf(stderr,
 		        "tunplug: %s  syn: held %llu, absorbed %llu, rst (limit %llu, refused "
-		        "%llu, loopback %llu)\n",
+		        "%llu, loopback %llu), reset by the client while held %llu\n",
 		        lb, (unsigned long long)ss->syn_held, (unsigned long long)ss->syn_absorbed,
 		        (unsigned long long)ss->syn_rst_limit,
 		        (unsigned long long)ss->syn_rst_refused,
-		        (unsigned long long)ss->syn_rst_loopback);
+		        (unsigned long long)ss->syn_rst_loopback,
+		        (unsigned long long)ss->syn_client_reset);
 		fprintf(stderr,
 		        "tunplug: %s  stack tcp flows: opened %llu, closed %llu, now %llu; lwip "
 		        "mem errors %llu\n",

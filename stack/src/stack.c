@@ -568,6 +568,29 @@ bool tp__dst_forbidden(const struct tp_endpoint *d)
 	return false;
 }
 
+/* A RST from the client for a flow still PENDING (its SYN held): the
+ * client gave up (connect timeout, Ctrl-C). Accepted only with the sequence
+ * number right after the SYN (RFC 793 for a RST in SYN-RECEIVED: in
+ * window; here the window is that one number), so a blind RST cannot cancel
+ * someone's connection. The owner gets closed(-ECONNRESET) and stops its
+ * own work (e.g. the upstream connect). Returns true when consumed. */
+static bool rst_pending(const struct tp_pkt *pk)
+{
+	struct tp_endpoint s = {.family = pk->family, .port = pk->sport};
+	struct tp_endpoint d = {.family = pk->family, .port = pk->dport};
+	size_t alen = pk->family == AF_INET ? 4 : 16;
+	struct tp_tcp_flow *f;
+
+	memcpy(s.addr, pk->src, alen);
+	memcpy(d.addr, pk->dst, alen);
+	f = flow_find(&s, &d, tuple_hash(&s, &d));
+	if (!f || f->state != TP_TCP_PENDING || pk->seq != f->syn_seq + 1)
+		return false;
+	S.st.syn_client_reset++;
+	flow_finish(f, -ECONNRESET);
+	return true;
+}
+
 /* Returns true when the SYN was consumed here. */
 static bool syn_in(const uint8_t *buf, const struct tp_pkt *pk)
 {
@@ -729,6 +752,8 @@ enum tp_drop tp_stack_input_flags(const void *buf, size_t len, unsigned flags)
 	case IPPROTO_TCP:
 		if ((pk.tcp_flags & (TCP_F_SYN | TCP_F_ACK | TCP_F_RST)) == TCP_F_SYN &&
 		    syn_in(buf, &pk))
+			return TP_DROP_NONE;
+		if ((pk.tcp_flags & (TCP_F_SYN | TCP_F_RST)) == TCP_F_RST && rst_pending(&pk))
 			return TP_DROP_NONE;
 		break;
 	case IPPROTO_UDP: /* lwIP -> patch 0004's hook -> udp.c */

@@ -367,6 +367,35 @@ static void test_held_syn_accept_data_close(int family)
 	printf("ok %s\n", name);
 }
 
+/* The client gives up while its SYN is held: a RST with the sequence number
+ * after the SYN ends the PENDING flow (closed(-ECONNRESET), so the owner
+ * stops connecting upstream); a RST with another sequence number does not. */
+static void test_client_reset_pending(void)
+{
+	struct peer p;
+
+	peer_init(&p, AF_INET, "198.18.0.1", "198.19.1.1", 40011, 82);
+	stack_up(16, 0);
+	policy = P_HOLD;
+	send_pkt(&p, SYN, NULL, 0);
+	CHECK(n_syn == 1 && tp_tcp_flow_state(last_flow) == TP_TCP_PENDING, "held");
+	uint32_t good = p.seq;
+	p.seq = good + 12345;
+	send_pkt(&p, RST, NULL, 0);
+	CHECK(n_closed == 0 && tp_stack_stats()->tcp_flows_now == 1, "blind RST ignored");
+	p.seq = good;
+	send_pkt(&p, RST, NULL, 0);
+	CHECK(n_closed == 1 && closed_err == -ECONNRESET, "closed(-ECONNRESET): %d %d", n_closed,
+	      closed_err);
+	CHECK(tp_stack_stats()->syn_client_reset == 1 && tp_stack_stats()->tcp_flows_now == 0,
+	      "counted, flow gone");
+	CHECK(out.n == 0, "nothing sent back");
+	CHECK(tp_stack_mem_in_use() == mem_base, "nothing left");
+	stack_down("client reset while pending");
+	printf("ok client RST for a held SYN -> closed(-ECONNRESET) to the owner; blind RST "
+	       "ignored\n");
+}
+
 static void test_reject(int family)
 {
 	struct peer p;
@@ -693,6 +722,7 @@ int main(void)
 	test_held_syn_accept_data_close(AF_INET);
 	test_held_syn_accept_data_close(AF_INET6);
 	test_reject(AF_INET);
+	test_client_reset_pending();
 	test_reject(AF_INET6);
 	test_forbidden();
 	test_max_flows();

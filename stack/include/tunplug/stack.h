@@ -47,8 +47,9 @@ struct tp_tcp_events {
 	 * stack shutdown). `err` is 0 after a clean close, else -ECONNRESET,
 	 * -ETIMEDOUT, -ECONNABORTED, -ENOMEM. The flow pointer is invalid after
 	 * return; do not call any tp_tcp_flow_* from here. It fires exactly
-	 * once per flow that was accepted (and for PENDING flows only from
-	 * tp_stack_shutdown). It can fire synchronously from inside
+	 * once per flow that was accepted; for PENDING flows only from
+	 * tp_stack_shutdown (-ECONNABORTED) and when the client resets its
+	 * held SYN (-ECONNRESET: it gave up waiting). It can fire synchronously from inside
 	 * tp_tcp_flow_close() (always), tp_tcp_flow_accept() (when lwIP could
 	 * not take the SYN), tp_stack_input(), tp_stack_poll() and
 	 * tp_stack_shutdown(). */
@@ -61,6 +62,7 @@ struct tp_stack_stats {
 	uint64_t pkts_in, pkts_out, bytes_in, bytes_out;
 	uint64_t drops[TP_DROP__COUNT];
 	uint64_t syn_held, syn_absorbed, syn_rst_limit, syn_rst_refused, syn_rst_loopback;
+	uint64_t syn_client_reset; /* PENDING flows the client reset (gave up) */
 	uint64_t tcp_flows_opened, tcp_flows_closed, tcp_flows_now;
 	uint64_t output_errors;
 	uint64_t lwip_mem_err;
