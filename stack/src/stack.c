@@ -756,8 +756,9 @@ enum tp_drop tp_stack_input_flags(const void *buf, size_t len, unsigned flags)
 		if ((pk.tcp_flags & (TCP_F_SYN | TCP_F_RST)) == TCP_F_RST && rst_pending(&pk))
 			return TP_DROP_NONE;
 		break;
-	case IPPROTO_UDP: /* lwIP -> patch 0004's hook -> udp.c */
-		break;
+	case IPPROTO_UDP: /* whole datagrams: straight to udp.c (fragments: lwIP first) */
+		tp__udp_input(&pk, buf);
+		return TP_DROP_NONE;
 	case IPPROTO_ICMP: /* echo requests only: lwIP answers them (from the pinged address) */
 	case IPPROTO_ICMPV6:
 		if (((const uint8_t *)buf)[pk.l4_off] != (pk.proto == IPPROTO_ICMP ? 8 : 128)) {

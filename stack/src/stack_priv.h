@@ -21,6 +21,8 @@ void tp__ep_to_ip(const struct tp_endpoint *e, ip_addr_t *ip);
 /* udp.c */
 int tp__udp_init(void);
 void tp__udp_shutdown(void);
+/* A whole, validated UDP datagram from the tun (no lwIP). */
+void tp__udp_input(const struct tp_pkt *pk, const uint8_t *buf);
 /* Idle expiry; returns ms until the next flow may expire (UINT32_MAX: none). */
 uint32_t tp__udp_poll(void);
 /* While true, datagrams delivered by lwIP come from its reassembly: their

@@ -223,17 +223,17 @@ static void send_unreachable(const struct tp_udp_flow *f, int err)
 /* The IP + UDP headers (+ payload start) of the first datagram, rebuilt
  * from what lwIP parsed: ICMP errors quote them so the client's kernel can
  * match the error to its socket. */
-static void make_quote(struct tp_udp_flow *f, const struct pbuf *p)
+static void make_quote(struct tp_udp_flow *f, const uint8_t *udp, size_t udp_len)
 {
 	uint8_t *q = f->quote;
 	size_t iphl = f->src.family == AF_INET ? 20 : 40;
 	size_t more = QUOTE_MAX - iphl;
-	size_t take = p->tot_len < more ? p->tot_len : more;
+	size_t take = udp_len < more ? udp_len : more;
 
 	memset(q, 0, QUOTE_MAX);
 	if (f->src.family == AF_INET) {
 		q[0] = 0x45;
-		wr16(q + 2, (uint16_t)(20 + p->tot_len));
+		wr16(q + 2, (uint16_t)(20 + udp_len));
 		q[8] = 64;
 		q[9] = IPPROTO_UDP;
 		memcpy(q + 12, f->src.addr, 4);
@@ -241,13 +241,13 @@ static void make_quote(struct tp_udp_flow *f, const struct pbuf *p)
 		wr16(q + 10, tp_csum_finish(tp_csum_add(0, q, 20)));
 	} else {
 		q[0] = 0x60;
-		wr16(q + 4, (uint16_t)p->tot_len);
+		wr16(q + 4, (uint16_t)udp_len);
 		q[6] = IPPROTO_UDP;
 		q[7] = 64;
 		memcpy(q + 8, f->src.addr, 16);
 		memcpy(q + 24, f->dst.addr, 16);
 	}
-	pbuf_copy_partial(p, q + iphl, (u16_t)take, 0);
+	memcpy(q + iphl, udp, take);
 	f->quote_len = (uint8_t)(iphl + take);
 }
 
@@ -274,7 +274,7 @@ static bool is_multicast_or_broadcast(const struct tp_endpoint *d)
 }
 
 static struct tp_udp_flow *flow_new(const struct tp_endpoint *s, const struct tp_endpoint *d,
-                                    uint32_t h, const struct pbuf *p)
+                                    uint32_t h, const uint8_t *udp, size_t udp_len)
 {
 	struct tp_stack_stats *st = tp__stats();
 	const struct tp_stack_cfg *cfg = tp__cfg();
@@ -288,7 +288,7 @@ static struct tp_udp_flow *flow_new(const struct tp_endpoint *s, const struct tp
 	f->dst = *d;
 	f->hash = h;
 	f->lru = d->port == 53 ? &U.dns : &U.other;
-	make_quote(f, p);
+	make_quote(f, udp, udp_len);
 	r = cfg->udp_new ? cfg->udp_new(cfg->ctx, f) : -ECONNREFUSED;
 	if (r < 0) {
 		st->udp_flows_refused++;
@@ -316,78 +316,101 @@ static struct tp_udp_flow *flow_new(const struct tp_endpoint *s, const struct tp
 	return f;
 }
 
-/* p->payload is the UDP header; ip_current_*_addr() are valid. Always takes
- * ownership of p (returns 1). */
-int tp_lwip_udp_input(struct pbuf *p, struct netif *inp)
+/* One datagram from the client: s -> d (ports set), udp[0..udp_len) the UDP
+ * header and payload, already validated (lengths, checksum). Borrowed for
+ * the call. */
+static void udp_in(const struct tp_endpoint *s, const struct tp_endpoint *d, const uint8_t *udp,
+                   size_t udp_len)
 {
 	struct tp_stack_stats *st = tp__stats();
-	struct tp_endpoint s, d;
 	struct tp_udp_flow *f;
-	uint8_t hdr[8];
-	const void *data;
-	size_t len;
-	uint16_t ulen;
+	size_t len = udp_len - 8;
 	uint32_t h;
 
-	(void)inp;
-	pbuf_copy_partial(p, hdr, 8, 0);
-	ulen = (uint16_t)(hdr[4] << 8 | hdr[5]);
-	if (tp__udp_from_frag) {
-		st->udp_reassembled++;
-		if (ulen != p->tot_len) {
-			st->drops[TP_DROP_L4_TRUNCATED]++;
-			goto out;
-		}
-		if (ip_current_is_v6() && !hdr[6] && !hdr[7]) {
-			st->drops[TP_DROP_L4_CSUM]++;
-			goto out;
-		}
-		if ((hdr[6] || hdr[7]) &&
-		    ip_chksum_pseudo(p, IP_PROTO_UDP, p->tot_len, ip_current_src_addr(),
-		                     ip_current_dest_addr()) != 0) {
-			st->drops[TP_DROP_L4_CSUM]++;
-			goto out;
-		}
-	}
-	ep_from_ip(&s, ip_current_src_addr(), (uint16_t)(hdr[0] << 8 | hdr[1]));
-	ep_from_ip(&d, ip_current_dest_addr(), (uint16_t)(hdr[2] << 8 | hdr[3]));
-	if (!s.port || !d.port) {
+	if (!s->port || !d->port) {
 		st->drops[TP_DROP_BAD_ADDR]++;
-		goto out;
+		return;
 	}
-	if (is_multicast_or_broadcast(&d)) {
+	if (is_multicast_or_broadcast(d)) {
 		st->drops[TP_DROP_UNSUPPORTED]++; /* mDNS, SSDP...: not a flow to relay */
-		goto out;
+		return;
 	}
-	len = p->tot_len - 8u;
-	h = tuple_hash(&s, &d);
+	h = tuple_hash(s, d);
 	for (f = U.buckets[h & (U.nbuckets - 1)]; f; f = f->hnext)
-		if (f->hash == h && ep_eq(&f->src, &s) && ep_eq(&f->dst, &d))
+		if (f->hash == h && ep_eq(&f->src, s) && ep_eq(&f->dst, d))
 			break;
 	if (!f) {
-		if (tp__dst_forbidden(&d)) {
-			struct tp_udp_flow tmp = {.src = s, .dst = d};
-			make_quote(&tmp, p);
+		if (tp__dst_forbidden(d)) {
+			struct tp_udp_flow tmp = {.src = *s, .dst = *d};
+			make_quote(&tmp, udp, udp_len);
 			st->udp_flows_refused++;
 			send_unreachable(&tmp, -EACCES);
-			goto out;
+			return;
 		}
-		f = flow_new(&s, &d, h, p);
+		f = flow_new(s, d, h, udp, udp_len);
 		if (!f)
-			goto out;
+			return;
 	} else {
 		touch(f);
 	}
 	st->udp_dgrams_in++;
 	st->udp_bytes_in += len;
-	if (p->len >= p->tot_len) {
-		data = (const uint8_t *)p->payload + 8;
-	} else {
-		pbuf_copy_partial(p, U.buf, (u16_t)len, 8);
-		data = U.buf;
-	}
 	if (f->ev && f->ev->datagram)
-		f->ev->datagram(f, f->ud, data, len); /* may close f */
+		f->ev->datagram(f, f->ud, udp + 8, len); /* may close f */
+}
+
+/* The fast path for a whole datagram (stack.c, after tp_pkt_parse): no
+ * copy, no lwIP. */
+void tp__udp_input(const struct tp_pkt *pk, const uint8_t *buf)
+{
+	struct tp_endpoint s = {.family = pk->family, .port = pk->sport};
+	struct tp_endpoint d = {.family = pk->family, .port = pk->dport};
+	size_t alen = pk->family == AF_INET ? 4 : 16;
+
+	memcpy(s.addr, pk->src, alen);
+	memcpy(d.addr, pk->dst, alen);
+	udp_in(&s, &d, buf + pk->l4_off, pk->l4_len);
+}
+
+/* Patch 0004's hook: datagrams lwIP reassembled from fragments (whole ones
+ * take tp__udp_input). p->payload is the UDP header; ip_current_*_addr()
+ * are valid. Always takes ownership of p (returns 1). */
+int tp_lwip_udp_input(struct pbuf *p, struct netif *inp)
+{
+	struct tp_stack_stats *st = tp__stats();
+	struct tp_endpoint s, d;
+	const uint8_t *udp;
+	uint8_t hdr[8];
+	uint16_t ulen;
+
+	(void)inp;
+	if (tp__udp_from_frag)
+		st->udp_reassembled++;
+	pbuf_copy_partial(p, hdr, 8, 0);
+	ulen = (uint16_t)(hdr[4] << 8 | hdr[5]);
+	if (ulen != p->tot_len) {
+		st->drops[TP_DROP_L4_TRUNCATED]++;
+		goto out;
+	}
+	if (ip_current_is_v6() && !hdr[6] && !hdr[7]) {
+		st->drops[TP_DROP_L4_CSUM]++;
+		goto out;
+	}
+	if ((hdr[6] || hdr[7]) &&
+	    ip_chksum_pseudo(p, IP_PROTO_UDP, p->tot_len, ip_current_src_addr(),
+	                     ip_current_dest_addr()) != 0) {
+		st->drops[TP_DROP_L4_CSUM]++;
+		goto out;
+	}
+	ep_from_ip(&s, ip_current_src_addr(), (uint16_t)(hdr[0] << 8 | hdr[1]));
+	ep_from_ip(&d, ip_current_dest_addr(), (uint16_t)(hdr[2] << 8 | hdr[3]));
+	if (p->len >= p->tot_len) {
+		udp = p->payload;
+	} else {
+		pbuf_copy_partial(p, U.buf, p->tot_len, 0);
+		udp = U.buf;
+	}
+	udp_in(&s, &d, udp, p->tot_len);
 out:
 	pbuf_free(p);
 	return 1;
