@@ -49,7 +49,7 @@
 #define LWIP_IPV4 1
 #define LWIP_IPV6 1
 #define LWIP_TCP 1
-#define LWIP_UDP 1  /* datagrams reach tunplug's flow table via the hook below */
+#define LWIP_UDP 1  /* replies; reassembled datagrams reach udp.c via the hook below */
 #define LWIP_ICMP 1 /* echo replies for any captured address */
 #define LWIP_RAW 0
 #define LWIP_ARP 0 /* tun is L3 */
@@ -83,7 +83,8 @@
 #define MEMP_NUM_FRAG_PBUF 64
 #define IPV6_REASS_MAXAGE 15
 #define IPV6_FRAG_COPYHEADER 1 /* needed with 64-bit pointers */
-/* patch 0004: every UDP datagram goes to stack.c (p->payload = UDP header) */
+/* patch 0004: reassembled UDP datagrams go to udp.c (p->payload = UDP header);
+ * whole ones never enter lwIP */
 struct pbuf;
 struct netif;
 int tp_lwip_udp_input(struct pbuf *p, struct netif *inp);

@@ -1,9 +1,10 @@
 /* tunplug — UDP flows and ICMP errors.
  *
- * Every UDP datagram that lwIP accepts (any destination: patch 0001; any
- * port: the input hook of patch 0004, after lwIP reassembled fragments)
- * lands in tp_lwip_udp_input(). Datagrams are grouped into flows by 5-tuple
- * in a hash table; each flow sits on one of two LRU lists (DNS port 53, and
+ * Whole datagrams come straight from stack.c (tp__udp_input, after
+ * tp_pkt_parse validated them: no copy, no lwIP); fragmented ones go
+ * through lwIP's reassembly and arrive through patch 0004's hook
+ * (tp_lwip_udp_input). Datagrams are grouped into flows by 5-tuple in a
+ * hash table; each flow sits on one of two LRU lists (DNS port 53, and
  * everything else) so that the head of each list is the next to expire and
  * the longest idle when the table is full. Replies go out through one
  * unbound lwIP UDP PCB whose local port is set per send; lwIP fragments them
