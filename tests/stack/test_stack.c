@@ -12,17 +12,7 @@
 #include "tunplug/packet.h"
 #include "tunplug/stack.h"
 
-static int failures, checks;
-#define CHECK(c, ...)                                                       \
-	do {                                                                \
-		checks++;                                                   \
-		if (!(c)) {                                                 \
-			failures++;                                         \
-			printf("FAIL %s:%d: %s: ", __FILE__, __LINE__, #c); \
-			printf(__VA_ARGS__);                                \
-			printf("\n");                                       \
-		}                                                           \
-	} while (0)
+#include "stackcheck.h"
 
 #define FIN 0x01
 #define SYN 0x02

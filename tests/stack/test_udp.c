@@ -13,17 +13,7 @@
 #include "tunplug/packet.h"
 #include "tunplug/stack.h"
 
-static int failures, checks;
-#define CHECK(c, ...)                                                       \
-	do {                                                                \
-		checks++;                                                   \
-		if (!(c)) {                                                 \
-			failures++;                                         \
-			printf("FAIL %s:%d: %s: ", __FILE__, __LINE__, #c); \
-			printf(__VA_ARGS__);                                \
-			printf("\n");                                       \
-		}                                                           \
-	} while (0)
+#include "stackcheck.h"
 
 /* A behaviour outside udp.c (stack.c, or lwIP 2.1.3 itself) that falls
  * short of what the test wants: reported on every run, not counted as a
