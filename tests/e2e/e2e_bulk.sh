@@ -19,39 +19,10 @@ want_big=$(sha_of "$TP_TMP/big.bin")
 want_v6=$(sha_of "$TP_TMP/v6.bin")
 tp_gw_start
 
-# upload FAMILY ADDR PORT FILE MIB: client sends FILE, server hashes what it got
-upload() {
-  local fam=$1 addr=$2 port=$3 file=$4 mib=$5 want t0 ms got
-  want=$(sha_of "$file")
-  tp_bg "up-$port" "$NS_S" timeout "$XFER_TIMEOUT" bash -c \
-    "socat -u TCP${fam}-LISTEN:$port,bind=$addr,reuseaddr STDOUT | sha256sum >'$TP_TMP/up-$port.sum'"
-  local spid=$TP_LAST_PID
-  tp_wait_listen "$NS_S" "$port"
-  t0=$(now_ms)
-  nsc timeout "$XFER_TIMEOUT" socat -u "FILE:$file" "TCP${fam}:$addr:$port" ||
-    fail "upload of $mib MiB over IPv$fam: client socat failed"
-  wait "$spid" || fail "upload of $mib MiB over IPv$fam: server side failed or timed out"
-  ms=$(($(now_ms) - t0))
-  got=$(cut -d' ' -f1 "$TP_TMP/up-$port.sum")
-  [[ $got == "$want" ]] || fail "upload $mib MiB IPv$fam: server got sha256 $got, sent $want"
-  ok "upload $mib MiB over IPv$fam client->server: sha256 matches ($ms ms, $((mib * 8389 / (ms + 1))) Mbit/s)"
-}
+# upload / download FAMILY ADDR PORT FILE MIB (lib.sh: tp_xfer)
+upload() { tp_xfer up "$1" "$2" "$3" "$4" "upload $5 MiB over IPv$1 client->server"; }
 
-# download FAMILY ADDR PORT FILE MIB: server sends FILE, client hashes what it got
-download() {
-  local fam=$1 addr=$2 port=$3 file=$4 mib=$5 want t0 ms got
-  want=$(sha_of "$file")
-  tp_bg "down-$port" "$NS_S" timeout "$XFER_TIMEOUT" socat -u "FILE:$file" "TCP${fam}-LISTEN:$port,bind=$addr,reuseaddr"
-  local spid=$TP_LAST_PID
-  tp_wait_listen "$NS_S" "$port"
-  t0=$(now_ms)
-  got=$(nsc timeout "$XFER_TIMEOUT" bash -c "socat -u TCP${fam}:$addr:$port STDOUT | sha256sum" | cut -d' ' -f1) ||
-    fail "download of $mib MiB over IPv$fam: client side failed"
-  ms=$(($(now_ms) - t0))
-  wait "$spid" || fail "download of $mib MiB over IPv$fam: server socat failed or timed out"
-  [[ $got == "$want" ]] || fail "download $mib MiB IPv$fam: client got sha256 $got, server sent $want"
-  ok "download $mib MiB over IPv$fam server->client: sha256 matches ($ms ms, $((mib * 8389 / (ms + 1))) Mbit/s)"
-}
+download() { tp_xfer down "$1" "$2" "$3" "$4" "download $5 MiB over IPv$1 server->client"; }
 
 log "sha256 $BIG_MIB MiB: $want_big; $V6_MIB MiB: $want_v6"
 upload 4 "$TP_DST4" 5001 "$TP_TMP/big.bin" "$BIG_MIB"

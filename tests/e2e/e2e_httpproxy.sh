@@ -65,40 +65,10 @@ tp_wait_listen "$NS_S" 8888
 tp_wait_listen "$NS_S" 8889
 tp_wait_listen "$NS_S" "$HPORT" 5 2
 
-# upload FAM ADDR PORT FILE WHAT: client sends FILE, the server hashes what it got
-upload() {
-  local fam=$1 addr=$2 port=$3 file=$4 what=$5 want got spid t0 ms
-  want=$(sha_of "$file")
-  tp_bg "up-$port" "$NS_S" timeout "$XFER_TIMEOUT" bash -c \
-    "socat -u TCP${fam}-LISTEN:$port,bind=$addr,reuseaddr STDOUT | sha256sum >'$TP_TMP/up-$port.sum'"
-  spid=$TP_LAST_PID
-  tp_wait_listen "$NS_S" "$port"
-  t0=$(now_ms)
-  nsc timeout "$XFER_TIMEOUT" socat -u "FILE:$file" "TCP${fam}:$addr:$port" ||
-    fail "$what: client socat failed"
-  wait "$spid" || fail "$what: server side failed or timed out"
-  ms=$(($(now_ms) - t0))
-  got=$(cut -d' ' -f1 "$TP_TMP/up-$port.sum")
-  [[ $got == "$want" ]] || fail "$what: server got sha256 $got, sent $want"
-  ok "$what: sha256 matches ($ms ms)"
-}
+# upload / download FAM ADDR PORT FILE WHAT (lib.sh: tp_xfer)
+upload() { tp_xfer up "$@"; }
 
-# download FAM ADDR PORT FILE WHAT: the server sends FILE at once, the client hashes it
-download() {
-  local fam=$1 addr=$2 port=$3 file=$4 what=$5 want got spid t0 ms
-  want=$(sha_of "$file")
-  tp_bg "down-$port" "$NS_S" timeout "$XFER_TIMEOUT" socat -u "FILE:$file" \
-    "TCP${fam}-LISTEN:$port,bind=$addr,reuseaddr"
-  spid=$TP_LAST_PID
-  tp_wait_listen "$NS_S" "$port"
-  t0=$(now_ms)
-  got=$(nsc timeout "$XFER_TIMEOUT" bash -c "socat -u TCP${fam}:$addr:$port STDOUT | sha256sum" |
-    cut -d' ' -f1) || fail "$what: client side failed"
-  wait "$spid" || fail "$what: server socat failed or timed out"
-  ms=$(($(now_ms) - t0))
-  [[ $got == "$want" ]] || fail "$what: client got sha256 $got, server sent $want"
-  ok "$what: sha256 matches ($ms ms)"
-}
+download() { tp_xfer down "$@"; }
 
 # probe WHAT HOST PORT MAX: the client's connect must fail (refused or reset) within MAX s
 probe() {

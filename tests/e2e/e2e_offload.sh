@@ -21,39 +21,10 @@ XFER_TIMEOUT=${TP_XFER_TIMEOUT:-120}
 tp_mkfile "$TP_TMP/big.bin" "$BIG_MIB"
 head -c "$((V6_MIB * 1024 * 1024))" "$TP_TMP/big.bin" >"$TP_TMP/v6.bin"
 
-# upload MODE FAMILY ADDR PORT FILE MIB: client sends FILE, server hashes what it got
-upload() {
-  local mode=$1 fam=$2 addr=$3 port=$4 file=$5 mib=$6 want t0 ms got spid
-  want=$(sha_of "$file")
-  tp_bg "up-$port" "$NS_S" timeout "$XFER_TIMEOUT" bash -c \
-    "socat -u TCP${fam}-LISTEN:$port,bind=$addr,reuseaddr STDOUT | sha256sum >'$TP_TMP/up-$port.sum'"
-  spid=$TP_LAST_PID
-  tp_wait_listen "$NS_S" "$port"
-  t0=$(now_ms)
-  nsc timeout "$XFER_TIMEOUT" socat -u "FILE:$file" "TCP${fam}:$addr:$port" ||
-    fail "$mode: upload of $mib MiB over IPv$fam: client socat failed"
-  wait "$spid" || fail "$mode: upload of $mib MiB over IPv$fam: server side failed or timed out"
-  ms=$(($(now_ms) - t0))
-  got=$(cut -d' ' -f1 "$TP_TMP/up-$port.sum")
-  [[ $got == "$want" ]] || fail "$mode: upload $mib MiB IPv$fam: server got sha256 $got, sent $want"
-  ok "$mode: upload $mib MiB over IPv$fam: sha256 matches ($ms ms, $((mib * 8389 / (ms + 1))) Mbit/s)"
-}
+# upload / download MODE FAMILY ADDR PORT FILE MIB (lib.sh: tp_xfer)
+upload() { tp_xfer up "$2" "$3" "$4" "$5" "$1: upload $6 MiB over IPv$2"; }
 
-# download MODE FAMILY ADDR PORT FILE MIB: server sends FILE, client hashes what it got
-download() {
-  local mode=$1 fam=$2 addr=$3 port=$4 file=$5 mib=$6 want t0 ms got spid
-  want=$(sha_of "$file")
-  tp_bg "down-$port" "$NS_S" timeout "$XFER_TIMEOUT" socat -u "FILE:$file" "TCP${fam}-LISTEN:$port,bind=$addr,reuseaddr"
-  spid=$TP_LAST_PID
-  tp_wait_listen "$NS_S" "$port"
-  t0=$(now_ms)
-  got=$(nsc timeout "$XFER_TIMEOUT" bash -c "socat -u TCP${fam}:$addr:$port STDOUT | sha256sum" | cut -d' ' -f1) ||
-    fail "$mode: download of $mib MiB over IPv$fam: client side failed"
-  ms=$(($(now_ms) - t0))
-  wait "$spid" || fail "$mode: download of $mib MiB over IPv$fam: server socat failed or timed out"
-  [[ $got == "$want" ]] || fail "$mode: download $mib MiB IPv$fam: client got sha256 $got, server sent $want"
-  ok "$mode: download $mib MiB over IPv$fam: sha256 matches ($ms ms, $((mib * 8389 / (ms + 1))) Mbit/s)"
-}
+download() { tp_xfer down "$2" "$3" "$4" "$5" "$1: download $6 MiB over IPv$2"; }
 
 # summary_field REGEX: first capture group of REGEX in the last tunplug summary
 summary_field() {

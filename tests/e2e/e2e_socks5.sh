@@ -108,36 +108,10 @@ tp_mkfile "$TP_TMP/xfer.bin" "$XFER_MIB"
 WANT=$(sha_of "$TP_TMP/xfer.bin")
 XPORT=5100 # next port for a transfer server
 
-# upload LABEL FAM ADDR: the client sends the file, the server hashes it
-upload() {
-  local what=$1 fam=$2 addr=$3 port=$((XPORT++)) got t0 spid
-  tp_bg "up-$port" "$NS_S" timeout "$XFER_TIMEOUT" bash -c \
-    "socat -u TCP${fam}-LISTEN:$port,bind=$addr,reuseaddr STDOUT | sha256sum >'$TP_TMP/up-$port.sum'"
-  spid=$TP_LAST_PID
-  tp_wait_listen "$NS_S" "$port"
-  t0=$(now_ms)
-  nsc timeout "$XFER_TIMEOUT" socat -u "FILE:$TP_TMP/xfer.bin" "TCP${fam}:$addr:$port" ||
-    fail "$what: upload $XFER_MIB MiB to $addr: client socat failed"
-  wait "$spid" || fail "$what: upload to $addr: server side failed or timed out"
-  got=$(cut -d' ' -f1 "$TP_TMP/up-$port.sum")
-  [[ $got == "$WANT" ]] || fail "$what: upload to $addr: server got sha256 $got, sent $WANT"
-  ok "$what: upload $XFER_MIB MiB to $addr: sha256 matches ($(($(now_ms) - t0)) ms)"
-}
+# upload / download LABEL FAM ADDR: the transfer file, a new port each (lib.sh: tp_xfer)
+upload() { local port=$((XPORT++)); tp_xfer up "$2" "$3" "$port" "$TP_TMP/xfer.bin" "$1: upload $XFER_MIB MiB to $3"; }
 
-# download LABEL FAM ADDR: the server sends the file, the client hashes it
-download() {
-  local what=$1 fam=$2 addr=$3 port=$((XPORT++)) got t0 spid
-  tp_bg "down-$port" "$NS_S" timeout "$XFER_TIMEOUT" \
-    socat -u "FILE:$TP_TMP/xfer.bin" "TCP${fam}-LISTEN:$port,bind=$addr,reuseaddr"
-  spid=$TP_LAST_PID
-  tp_wait_listen "$NS_S" "$port"
-  t0=$(now_ms)
-  got=$(nsc timeout "$XFER_TIMEOUT" bash -c "socat -u TCP${fam}:$addr:$port STDOUT | sha256sum" |
-    cut -d' ' -f1) || fail "$what: download from $addr: client side failed"
-  wait "$spid" || fail "$what: download from $addr: server socat failed or timed out"
-  [[ $got == "$WANT" ]] || fail "$what: download from $addr: client got sha256 $got, want $WANT"
-  ok "$what: download $XFER_MIB MiB from $addr: sha256 matches ($(($(now_ms) - t0)) ms)"
-}
+download() { local port=$((XPORT++)); tp_xfer down "$2" "$3" "$port" "$TP_TMP/xfer.bin" "$1: download $XFER_MIB MiB from $3"; }
 
 # concurrent LABEL HOST N: N flows at once through the gateway, each verified
 concurrent() {

@@ -302,3 +302,37 @@ tp_mkfile() {
 }
 
 sha_of() { sha256sum "$1" | cut -d' ' -f1; }
+
+# tp_xfer up|down FAM ADDR PORT FILE WHAT: FILE through the gateway with socat
+# (up: client -> a server on ADDR:PORT in $NS_S; down: server -> client), the
+# sha256 compared at the receiving end; bounded by $XFER_TIMEOUT (120 s).
+# Prints "ok WHAT: sha256 matches (N ms, M Mbit/s)". FAM is 4 or 6, ADDR as
+# socat wants it ("[fd00::1]" for IPv6).
+tp_xfer() {
+  local dir=$1 fam=$2 addr=$3 port=$4 file=$5 what=$6 want got spid t0 ms bytes
+  local tmo=${XFER_TIMEOUT:-120}
+  want=$(sha_of "$file")
+  bytes=$(stat -c %s "$file")
+  if [[ $dir == up ]]; then
+    tp_bg "up-$port" "$NS_S" timeout "$tmo" bash -c \
+      "socat -u TCP${fam}-LISTEN:$port,bind=$addr,reuseaddr STDOUT | sha256sum >'$TP_TMP/up-$port.sum'"
+    spid=$TP_LAST_PID
+    tp_wait_listen "$NS_S" "$port"
+    t0=$(now_ms)
+    nsc timeout "$tmo" socat -u "FILE:$file" "TCP${fam}:$addr:$port" || fail "$what: client socat failed"
+    wait "$spid" || fail "$what: server side failed or timed out"
+    got=$(cut -d' ' -f1 "$TP_TMP/up-$port.sum")
+  else
+    tp_bg "down-$port" "$NS_S" timeout "$tmo" socat -u "FILE:$file" \
+      "TCP${fam}-LISTEN:$port,bind=$addr,reuseaddr"
+    spid=$TP_LAST_PID
+    tp_wait_listen "$NS_S" "$port"
+    t0=$(now_ms)
+    got=$(nsc timeout "$tmo" bash -c "socat -u TCP${fam}:$addr:$port STDOUT | sha256sum" |
+      cut -d' ' -f1) || fail "$what: client side failed"
+    wait "$spid" || fail "$what: server socat failed or timed out"
+  fi
+  ms=$(($(now_ms) - t0))
+  [[ $got == "$want" ]] || fail "$what: the receiver got sha256 $got, the sender sent $want"
+  ok "$what: sha256 matches ($ms ms, $((bytes * 8 / 1000 / (ms + 1))) Mbit/s)"
+}
