@@ -412,7 +412,7 @@ static void print_summary(struct tp_gw *gw)
 		        "tunplug: %s  stack udp flows: opened %llu, closed %llu (idle %llu, "
 		        "evicted %llu), refused %llu, now %llu; datagrams in %llu (%llu bytes), "
 		        "out %llu (%llu bytes), send errors %llu; fragments in %llu, reassembled "
-		        "%llu\n",
+		        "%llu, refused by reassembly %llu\n",
 		        lb, (unsigned long long)ss->udp_flows_opened,
 		        (unsigned long long)ss->udp_flows_closed,
 		        (unsigned long long)ss->udp_flows_idle,
@@ -424,7 +424,8 @@ static void print_summary(struct tp_gw *gw)
 		        (unsigned long long)ss->udp_bytes_out,
 		        (unsigned long long)ss->udp_send_errors,
 		        (unsigned long long)ss->udp_frag_in,
-		        (unsigned long long)ss->udp_reassembled);
+		        (unsigned long long)ss->udp_reassembled,
+		        (unsigned long long)ss->udp_frag_dropped);
 		fprintf(stderr,
 		        "tunplug: %s  icmp: echo requests %llu (dropped by --icmp drop %llu); "
 		        "unreachables sent %llu, rate limited %llu\n",

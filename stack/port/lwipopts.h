@@ -28,18 +28,19 @@
 
 /* ---- statistics: pool/heap usage is what the stack tests check ---- */
 #define LWIP_STATS 1
+#define LWIP_STATS_LARGE 1 /* 32-bit counters */
 #define MEM_STATS 1
 #define MEMP_STATS 1
 #define LINK_STATS 0
 #define ETHARP_STATS 0
 #define IP_STATS 0
-#define IPFRAG_STATS 0
+#define IPFRAG_STATS 1 /* reassembly drops (overlap, duplicate, bad) -> udp_frag_dropped */
 #define ICMP_STATS 0
 #define UDP_STATS 0
 #define TCP_STATS 0
 #define IP6_STATS 0
 #define ICMP6_STATS 0
-#define IP6_FRAG_STATS 0
+#define IP6_FRAG_STATS 1
 #define MLD6_STATS 0
 #define ND6_STATS 0
 #define SYS_STATS 0

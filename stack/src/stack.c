@@ -71,6 +71,7 @@ static struct {
 	struct tcp_pcb *cb_pcb;       /* pcb whose callback is running */
 	bool cb_aborted;              /* ... and that pcb was aborted by the owner */
 	bool muted;                   /* shutting down: lwIP's output is discarded */
+	uint32_t frag_drop_base;      /* lwIP's reassembly drop counters at init */
 	uint8_t outbuf[65536 + 64];
 } S;
 
@@ -85,6 +86,8 @@ void tp_stack_set_now(uint32_t now_ms)
 const struct tp_stack_stats *tp_stack_stats(void)
 {
 	S.st.tcp_flows_now = S.nflows;
+	S.st.udp_frag_dropped =
+	        (uint32_t)(lwip_stats.ip_frag.drop + lwip_stats.ip6_frag.drop - S.frag_drop_base);
 	return &S.st;
 }
 
@@ -806,6 +809,7 @@ int tp_stack_init(const struct tp_stack_cfg *cfg)
 	    cfg->max_flows == 0)
 		return -EINVAL;
 	memset(&S.st, 0, sizeof(S.st));
+	S.frag_drop_base = lwip_stats.ip_frag.drop + lwip_stats.ip6_frag.drop;
 	S.cfg = *cfg;
 	S.own = NULL;
 	if (cfg->n_own) {

@@ -70,8 +70,10 @@ struct tp_stack_stats {
 	uint64_t udp_flows_opened, udp_flows_closed, udp_flows_now;
 	uint64_t udp_flows_idle, udp_flows_evicted, udp_flows_refused;
 	uint64_t udp_dgrams_in, udp_dgrams_out, udp_bytes_in, udp_bytes_out;
-	uint64_t udp_frag_in;     /* fragments passed to lwIP's reassembly */
-	uint64_t udp_reassembled; /* datagrams that came out of it */
+	uint64_t udp_frag_in;      /* fragments passed to lwIP's reassembly */
+	uint64_t udp_reassembled;  /* datagrams that came out of it */
+	uint64_t udp_frag_dropped; /* fragments lwIP's reassembly refused (overlap, duplicate,
+	                            * inconsistent); fragments that time out are not counted */
 	uint64_t udp_send_errors;
 	/* ICMP */
 	uint64_t icmp_echo_in, icmp_echo_dropped; /* requests; dropped by --icmp drop */
