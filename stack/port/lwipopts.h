@@ -34,7 +34,7 @@
 #define LINK_STATS 0
 #define ETHARP_STATS 0
 #define IP_STATS 0
-#define IPFRAG_STATS 1 /* reassembly drops (overlap, duplicate, bad) -> udp_frag_dropped */
+#define IPFRAG_STATS 1 /* reassembly drops (refused, or expired: patch 0006) -> udp_frag_dropped */
 #define ICMP_STATS 0
 #define UDP_STATS 0
 #define TCP_STATS 0

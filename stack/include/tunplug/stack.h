@@ -73,7 +73,7 @@ struct tp_stack_stats {
 	uint64_t udp_frag_in;      /* fragments passed to lwIP's reassembly */
 	uint64_t udp_reassembled;  /* datagrams that came out of it */
 	uint64_t udp_frag_dropped; /* fragments lwIP's reassembly refused (overlap, duplicate,
-	                            * inconsistent); fragments that time out are not counted */
+	                            * inconsistent) or freed incomplete (timeout; patch 0006) */
 	uint64_t udp_send_errors;
 	/* ICMP */
 	uint64_t icmp_echo_in, icmp_echo_dropped; /* requests; dropped by --icmp drop */
