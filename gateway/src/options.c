@@ -192,7 +192,7 @@ void tp_options_defaults(struct tp_options *o)
 	o->route_table = TP_AUTOROUTE_TABLE;
 }
 
-#define fail tp_errmsg
+#define fail tp_errf
 
 /* Strict unsigned parse: digits only (or 0x + hex digits when hex_ok),
  * no sign, no spaces, no trailing text, no overflow, within [min, max]. */

@@ -2,25 +2,11 @@
 /* tunplug — flow rules (see rules.h). No I/O. */
 #include <errno.h>
 #include <netinet/in.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "rules.h"
-
-/* err may be NULL. */
-int tp_errmsg(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (err && errlen) {
-		va_start(ap, fmt);
-		vsnprintf(err, errlen, fmt, ap);
-		va_end(ap);
-	}
-	return -EINVAL;
-}
 
 static bool parse_port(const char *s, const char *end, uint16_t *out)
 {
@@ -46,7 +32,7 @@ int tp_rule_set(struct tp_rule *r, const char *key, const char *val, char *err, 
 
 	if (!strcmp(key, "handler")) {
 		if (!vlen || vlen >= sizeof(r->handler))
-			return tp_errmsg(err, errlen, "empty or too long");
+			return tp_errf(err, errlen, "empty or too long");
 		memcpy(r->handler, val, vlen + 1);
 	} else if (!strcmp(key, "proto")) {
 		if (!strcmp(val, "tcp"))
@@ -56,11 +42,11 @@ int tp_rule_set(struct tp_rule *r, const char *key, const char *val, char *err, 
 		else if (!strcmp(val, "any"))
 			r->proto = 0;
 		else
-			return tp_errmsg(err, errlen, "\"%s\" is not tcp|udp|any", val);
+			return tp_errf(err, errlen, "\"%s\" is not tcp|udp|any", val);
 	} else if (!strcmp(key, "dst") || !strcmp(key, "src")) {
 		bool dst = key[0] == 'd';
 		if (tp_cidr_parse(val, dst ? &r->dst : &r->src) != 0)
-			return tp_errmsg(err, errlen, "\"%s\" is not an address/prefix", val);
+			return tp_errf(err, errlen, "\"%s\" is not an address/prefix", val);
 		if (dst)
 			r->has_dst = true;
 		else
@@ -71,8 +57,7 @@ int tp_rule_set(struct tp_rule *r, const char *key, const char *val, char *err, 
 		if (!parse_port(val, dash ? dash : vend, &r->port_lo) ||
 		    !parse_port(dash ? dash + 1 : val, vend, &r->port_hi) ||
 		    r->port_lo > r->port_hi)
-			return tp_errmsg(err, errlen, "\"%s\" is not N or N-M within 1..65535",
-			                 val);
+			return tp_errf(err, errlen, "\"%s\" is not N or N-M within 1..65535", val);
 	} else {
 		return -ENOENT;
 	}
@@ -99,8 +84,8 @@ int tp_rule_parse(const char *text, struct tp_rule *r, char *err, size_t errlen)
 		size_t klen, vlen;
 
 		if (!eq)
-			return tp_errmsg(err, errlen, "rule \"%s\": \"%s\" is not key=value", text,
-			                 p);
+			return tp_errf(err, errlen, "rule \"%s\": \"%s\" is not key=value", text,
+			               p);
 		klen = (size_t)(eq - p);
 		if (klen == 7 && !strncmp(p, "handler", 7)) {
 			/* the rest of the text: a spec may contain anything */
@@ -112,8 +97,8 @@ int tp_rule_parse(const char *text, struct tp_rule *r, char *err, size_t errlen)
 		}
 		vlen = (size_t)(end - eq - 1);
 		if (vlen >= sizeof(val))
-			return tp_errmsg(err, errlen, "rule \"%s\": value of %.*s too long", text,
-			                 (int)klen, p);
+			return tp_errf(err, errlen, "rule \"%s\": value of %.*s too long", text,
+			               (int)klen, p);
 		memcpy(val, eq + 1, vlen);
 		val[vlen] = '\0';
 		if (klen >= sizeof(key) || klen == 0)
@@ -124,18 +109,17 @@ int tp_rule_parse(const char *text, struct tp_rule *r, char *err, size_t errlen)
 			ret = tp_rule_set(r, key, val, why, sizeof(why));
 		}
 		if (ret == -ENOENT)
-			return tp_errmsg(
-			        err, errlen,
-			        "rule \"%s\": unknown key \"%.*s\" (proto, dst, src, port, "
-			        "handler)",
-			        text, (int)klen, p);
+			return tp_errf(err, errlen,
+			               "rule \"%s\": unknown key \"%.*s\" (proto, dst, src, port, "
+			               "handler)",
+			               text, (int)klen, p);
 		if (ret)
-			return tp_errmsg(err, errlen, "rule \"%s\": %s: %s", text, key, why);
+			return tp_errf(err, errlen, "rule \"%s\": %s: %s", text, key, why);
 		if (!strcmp(key, "handler"))
 			return 0;
 		p = *end ? end + 1 : end;
 	}
-	return tp_errmsg(err, errlen, "rule \"%s\": handler=... missing (it comes last)", text);
+	return tp_errf(err, errlen, "rule \"%s\": handler=... missing (it comes last)", text);
 }
 
 static bool addr_of(const struct sockaddr *sa, int *family, const void **addr, uint16_t *port)

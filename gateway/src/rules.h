@@ -25,9 +25,9 @@ struct tp_rule {
 	unsigned inst;     /* index of its handler instance (set by the gateway) */
 };
 
-/* Format a one-line message into err[0..errlen) (if err) and return
- * -EINVAL: the error convention of options, rules and config parsing. */
-int tp_errmsg(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+/* tp_errf (tunplug/text.h): the error convention of options, rules and
+ * config parsing. */
+#include "tunplug/text.h"
 
 /* Parse text into *r. Returns 0, or -EINVAL with a message naming the key
  * (no newline) in err. */

@@ -7,18 +7,6 @@
 
 #include "target.h"
 
-int tp_errf(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (err && errlen) {
-		va_start(ap, fmt);
-		vsnprintf(err, errlen, fmt, ap);
-		va_end(ap);
-	}
-	return -EINVAL;
-}
-
 static int hexval(char c)
 {
 	if (c >= '0' && c <= '9')

@@ -34,8 +34,7 @@ struct tp_target {
 int tp_target_parse(const char *text, unsigned flags, uint16_t default_port, struct tp_target *t,
                     char *err, size_t errlen);
 
-/* Format a message into err (errlen bytes; nothing if err is NULL) and
- * return -EINVAL. */
-int tp_errf(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+/* tp_errf: the shared "format an error, return -EINVAL" (tunplug/text.h). */
+#include "tunplug/text.h"
 
 #endif
