@@ -8,6 +8,7 @@
 #include <stdint.h>
 
 #include "rules.h"
+#include "tunplug/handler.h" /* enum tp_log_level */
 #include "tunplug/addr.h"
 
 #define TP_OPT_MAX_ADDRS 16
@@ -27,8 +28,7 @@ struct tp_uid_range {
 	uint32_t lo, hi; /* inclusive */
 };
 
-/* Log levels, also the host->log levels of handler.h. */
-enum tp_log_level { TP_LOG_ERROR = 0, TP_LOG_WARN, TP_LOG_INFO, TP_LOG_DEBUG };
+/* Log levels: enum tp_log_level of handler.h. */
 
 struct tp_config;
 

@@ -1,14 +1,31 @@
-/* tunplug — the handler interface, version 1.
+/* SPDX-License-Identifier: MIT */
+/* tunplug — the handler interface, version 2.
  *
  * A handler decides what happens to each flow the gateway terminates. It is a
- * versioned table of callbacks (struct tp_handler); the gateway gives it a
- * table of host services (struct tp_host). Everything runs on the gateway's
- * libuv loop thread: never call the host from another thread.
+ * versioned table of callbacks (struct tp_handler); the gateway gives each
+ * handler instance a table of host services (struct tp_host). Everything runs
+ * on the gateway's libuv loop thread: never call the host from another
+ * thread.
  *
  * Ownership: the host owns every struct tp_flow. A handler may keep a flow
  * pointer from tcp_accept until flow_close has been called for it (or until
  * it called host->flow_reject / host->flow_close itself and the host called
- * flow_close back). */
+ * flow_close back).
+ *
+ * What changed in 2.0, and why:
+ *   - Every host service takes a context. Services about a flow take the flow
+ *     (as in 1.x); the others (log, protect, opt_get, counter_add) now take
+ *     the struct tp_host they came from. In 1.x they took none, so a handler
+ *     had to keep the host in a file-static pointer, and two instances of one
+ *     handler (two SOCKS5 upstreams, say) shared it. In 2.0 each instance gets
+ *     its own struct tp_host from init: keep it in the instance's state and
+ *     nothing needs to be file-static.
+ *   - opt_get reads the instance's own options (no args parameter).
+ *   - Counters from counter_add belong to the instance that added them.
+ *   - The log levels are named here (enum tp_log_level) instead of being bare
+ *     numbers.
+ * A table built for 1.x is refused at start-up with a message naming both
+ * versions: the calls above changed shape, so it cannot run unchanged. */
 #ifndef TUNPLUG_HANDLER_H
 #define TUNPLUG_HANDLER_H
 
@@ -18,9 +35,8 @@
 #include <sys/socket.h>
 #include <uv.h>
 
-#define TP_HANDLER_ABI_MAJOR 1
-#define TP_HANDLER_ABI_MINOR \
-	2 /* 1: UDP (udp_datagram, udp_send*, flow_unreachable); 2: opt_get, counter_add */
+#define TP_HANDLER_ABI_MAJOR 2
+#define TP_HANDLER_ABI_MINOR 0
 #define TP_HANDLER_ABI ((TP_HANDLER_ABI_MAJOR << 16) | TP_HANDLER_ABI_MINOR)
 
 /* Return values of tcp_accept. Negative values are -errno: reject at once. */
@@ -30,6 +46,9 @@
 
 struct tp_flow;
 struct tp_handler_args;
+
+/* Levels of host->log: messages above the configured level are dropped. */
+enum tp_log_level { TP_LOG_ERROR = 0, TP_LOG_WARN, TP_LOG_INFO, TP_LOG_DEBUG };
 
 /* Original addresses of a flow, as the client sent them. */
 struct tp_flow_info {
@@ -49,13 +68,18 @@ struct tp_flow_io {
 	void (*on_writable)(struct tp_flow *f, void *ud);
 };
 
+/* The host services of one handler instance. The host owns it; it is valid
+ * from init until fini returns. Pass the pointer init was given: never a
+ * copy of the struct (the host finds the instance through it). */
 struct tp_host {
 	uint32_t abi_version;
 	uint32_t struct_size;
 	uv_loop_t *loop;
+	void *host_data; /* the host's own: handlers leave it alone */
 
-	/* Logging; level 0 error, 1 warn, 2 info, 3 debug. */
-	void (*log)(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+	/* Logging at an enum tp_log_level. */
+	void (*log)(const struct tp_host *host, int level, const char *fmt, ...)
+	        __attribute__((format(printf, 3, 4)));
 	const struct tp_flow_info *(*flow_info)(const struct tp_flow *f);
 
 	/* Decide a TP_PENDING flow: err 0 completes the handshake; -errno
@@ -86,14 +110,14 @@ struct tp_host {
 	/* Prepare an outbound socket before connect: SO_MARK and
 	 * SO_BINDTODEVICE as configured so it cannot loop into the tun.
 	 * Returns 0 or -errno. */
-	int (*protect)(int fd, int family);
+	int (*protect)(const struct tp_host *host, int fd, int family);
 	/* Per-flow slot for the handler's own data. */
 	void *(*flow_get_data)(const struct tp_flow *f);
 	void (*flow_set_data)(struct tp_flow *f, void *data);
 	/* Connect timeout configured for outbound connections, in ms. */
 	uint64_t connect_timeout_ms;
 
-	/* ---- since ABI 1.1: UDP flows ---- */
+	/* ---- UDP flows ---- */
 	/* Send one datagram (buf borrowed for the call) to the client of UDP
 	 * flow f, from the flow's original destination. Returns 0 or -errno. */
 	int (*udp_send)(struct tp_flow *f, const void *buf, size_t len);
@@ -107,16 +131,17 @@ struct tp_host {
 	 * call flow_close to end it. */
 	void (*flow_unreachable)(struct tp_flow *f, int err);
 
-	/* ---- since ABI 1.2 ---- */
-	/* The value of option `key` of a handler instance (its args: the
-	 * config file's "handlers:" entry for its spec), or NULL. The string
-	 * lives as long as args. */
-	const char *(*opt_get)(const struct tp_handler_args *args, const char *key);
-	/* Add delta to the handler's counter `name` (created at first use;
+	/* ---- options and counters of this instance ---- */
+	/* The value of option `key` of this instance (the config file's
+	 * "handlers:" entry for its spec), or NULL. The string lives until
+	 * fini returns. */
+	const char *(*opt_get)(const struct tp_host *host, const char *key);
+	/* Add delta to this instance's counter `name` (created at first use;
 	 * name is copied; prefix it with the handler's name, e.g.
 	 * "dns.servfail"). Counters appear in the exit summary and the SIGUSR1
-	 * output. Up to 64 names; beyond that they are added to "other". */
-	void (*counter_add)(const char *name, uint64_t delta);
+	 * output. Up to 64 names per instance; beyond that they are added to
+	 * "other". */
+	void (*counter_add)(const struct tp_host *host, const char *name, uint64_t delta);
 };
 
 /* One option of a handler instance (from the config file or the command
@@ -141,7 +166,8 @@ struct tp_handler {
 	uint32_t struct_size; /* sizeof(struct tp_handler) */
 	const char *name;
 
-	/* Called once per instance. *state is the instance's; a returned
+	/* Called once per instance with that instance's host (keep the
+	 * pointer in *state: every later callback gets state). A returned
 	 * -errno aborts start-up (log why with host->log first). */
 	int (*init)(const struct tp_host *host, const struct tp_handler_args *args, void **state);
 	/* A new TCP flow: TP_OK, TP_PENDING, TP_DECLINED or -errno. */
@@ -152,7 +178,7 @@ struct tp_handler {
 	 * until the handler's current callback returns. */
 	void (*flow_close)(void *state, struct tp_flow *f, int err);
 	void (*fini)(void *state);
-	/* UDP (ABI 1.1; NULL: UDP flows are refused with ICMP port unreachable).
+	/* UDP (NULL: UDP flows are refused with ICMP port unreachable).
 	 * Every datagram of a flow, in order; buf is valid during the call. The
 	 * first datagram creates the flow: return TP_OK to take it,
 	 * TP_DECLINED or -errno to refuse (the client gets ICMP unreachable
