@@ -38,27 +38,28 @@ struct tunplug {
 
 static atomic_flag running = ATOMIC_FLAG_INIT; /* one gateway per process */
 
-static void snapshot(struct tp_embed *e, const struct tp_gw *gw)
+static void snapshot(struct tp_embed *e, const struct tp_stats *st, uint64_t uptime_ms)
 {
 	struct tunplug *t = (struct tunplug *)e;
 	const struct tp_stack_stats *ss = tp_stack_stats();
+	const struct tp_flow_counters *fc = &st->flows;
 	struct tunplug_counters c = {0};
 
 	c.packets_in = ss ? ss->pkts_in : 0;
 	c.packets_out = ss ? ss->pkts_out : 0;
-	c.bytes_up = gw->st.bytes_up;
-	c.bytes_down = gw->st.bytes_down;
-	c.flows_seen = gw->st.flows_seen;
-	c.flows_accepted = gw->st.flows_accepted;
+	c.bytes_up = fc->bytes_up;
+	c.bytes_down = fc->bytes_down;
+	c.flows_seen = fc->flows_seen;
+	c.flows_accepted = fc->flows_accepted;
 	for (int i = 0; i < TP_REFUSE__COUNT; i++)
-		c.flows_refused += gw->st.flows_refused[i];
-	c.flows_closed = gw->st.flows_closed;
+		c.flows_refused += fc->flows_refused[i];
+	c.flows_closed = fc->flows_closed;
 	c.tcp_flows_now = ss ? ss->tcp_flows_now : 0;
 	c.udp_flows_now = ss ? ss->udp_flows_now : 0;
 	for (int i = 0; i < TP_DROP__COUNT; i++)
-		c.drops += gw->st.drops[i] + (ss ? ss->drops[i] : 0);
-	c.protect_calls = gw->st.protect_calls;
-	c.uptime_ms = uv_now(&((struct tp_gw *)gw)->loop) - gw->start_ms;
+		c.drops += st->tun.drops[i] + (ss ? ss->drops[i] : 0);
+	c.protect_calls = fc->protect_calls;
+	c.uptime_ms = uptime_ms;
 	pthread_mutex_lock(&t->mu);
 	t->snap = c;
 	pthread_mutex_unlock(&t->mu);

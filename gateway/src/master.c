@@ -10,7 +10,7 @@
  * The master (this file; no libuv, no lwIP, no handler code):
  *  - opens the tun with IFF_MULTI_QUEUE and N fds (tp_tun_open_mq: each fd
  *    with the same vnet/offload set-up as the single-queue open), does the
- *    netlink set-up once (tp_gw_netlink_setup: link, mtu, addresses, routes,
+ *    netlink set-up once (tp_netcfg_setup: link, mtu, addresses, routes,
  *    --auto-route), then forks one worker per queue;
  *  - keeps every queue fd open itself, so a dead worker's queue stays
  *    attached (the number of queues, and with it the kernel's steering of
@@ -74,7 +74,9 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "gateway.h"
 #include "master.h"
+#include "netcfg/netcfg.h"
 #include "rules.h"
 
 #define MQ_MAGIC 0x74706d71u /* "tpmq" */
@@ -153,7 +155,7 @@ unsigned tp_master_queues(const struct tp_options *opt)
 static int w_fd = -1; /* write end of this worker's pipe */
 static char w_label[24];
 
-static void w_send(unsigned kind, const struct tp_gw *gw)
+static void w_send(unsigned kind, const struct tp_stats *st)
 {
 	const struct tp_stack_stats *ss = tp_stack_stats();
 	struct mq_rec r;
@@ -166,12 +168,12 @@ static void w_send(unsigned kind, const struct tp_gw *gw)
 		r.c[C_PKTS_IN] = ss->pkts_in;
 		r.c[C_PKTS_OUT] = ss->pkts_out;
 	}
-	r.c[C_SEEN] = gw->st.flows_seen;
-	r.c[C_ACCEPTED] = gw->st.flows_accepted;
+	r.c[C_SEEN] = st->flows.flows_seen;
+	r.c[C_ACCEPTED] = st->flows.flows_accepted;
 	for (int i = 0; i < TP_REFUSE__COUNT; i++)
-		r.c[C_REFUSED] += gw->st.flows_refused[i];
-	r.c[C_UP] = gw->st.bytes_up;
-	r.c[C_DOWN] = gw->st.bytes_down;
+		r.c[C_REFUSED] += st->flows.flows_refused[i];
+	r.c[C_UP] = st->flows.bytes_up;
+	r.c[C_DOWN] = st->flows.bytes_down;
 	do
 		n = write(w_fd, &r, sizeof(r));
 	while (n < 0 && errno == EINTR);
@@ -179,20 +181,20 @@ static void w_send(unsigned kind, const struct tp_gw *gw)
 	 * lost, the worker goes on */
 }
 
-static void w_ready(struct tp_gw *gw)
+static void w_ready(const struct tp_stats *st)
 {
 	/* --user changed the credentials, which clears the death signal */
 	prctl(PR_SET_PDEATHSIG, SIGTERM);
 	if (getppid() != M.pid)
 		kill(getpid(), SIGTERM); /* master already gone: stop once running */
-	w_send(MQ_READY, gw);
+	w_send(MQ_READY, st);
 	/* the gateway's signal handlers are in place: let them have them */
 	sigprocmask(SIG_SETMASK, &M.oldmask, NULL);
 }
 
-static void w_summary(struct tp_gw *gw)
+static void w_summary(const struct tp_stats *st, bool final)
 {
-	w_send(gw->stopping ? MQ_FINAL : MQ_REPORT, gw);
+	w_send(final ? MQ_FINAL : MQ_REPORT, st);
 }
 
 static void worker_main(struct slot *s, int wfd) __attribute__((noreturn));
@@ -619,7 +621,7 @@ int tp_master_run(const struct tp_options *opt, unsigned n)
 		M.slots[i].q = q[i];
 	tp_log(TP_LOG_INFO, "tun %s: %u queues (IFF_MULTI_QUEUE)%s", q[0].name, n,
 	       q[0].vnet ? ", vnet header" : "");
-	ret = tp_gw_netlink_setup(&M.nl, q[0].ifindex, opt) ? 1 : 0;
+	ret = tp_netcfg_setup(&M.nl, q[0].ifindex, opt) ? 1 : 0;
 	for (unsigned i = 0; !ret && i < n; i++)
 		if (start_worker(&M.slots[i])) {
 			M.status = 1;

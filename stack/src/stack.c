@@ -1028,6 +1028,13 @@ size_t tp_tcp_flow_send_space(const struct tp_tcp_flow *f)
 	return tcp_sndbuf(f->pcb);
 }
 
+size_t tp_tcp_flow_unacked(const struct tp_tcp_flow *f)
+{
+	if (!f->pcb)
+		return 0;
+	return (size_t)TCP_SND_BUF - tcp_sndbuf(f->pcb);
+}
+
 long tp_tcp_flow_send(struct tp_tcp_flow *f, const void *buf, size_t len, bool more)
 {
 	if (!f->pcb || f->shut_wr)

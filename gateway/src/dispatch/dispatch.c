@@ -1,0 +1,79 @@
+/* SPDX-License-Identifier: MIT */
+/* tunplug — dispatch of new flows (see dispatch.h). */
+#include <errno.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "dispatch/dispatch.h"
+
+int tp_dispatch_configure(struct tp_dispatch *d, struct tp_registry *reg,
+                          const struct tp_options *o)
+{
+	int k;
+
+	memset(d, 0, sizeof(*d));
+	d->reg = reg;
+	k = tp_registry_get(reg, o->handler);
+	if (k < 0)
+		return k;
+	if (o->n_dns) {
+		struct tp_rule *r = &d->rules[d->n_rules++];
+		size_t n = (size_t)snprintf(d->dns_target, sizeof(d->dns_target), "dns://");
+
+		for (size_t i = 0; i < o->n_dns && n < sizeof(d->dns_target); i++)
+			n += (size_t)snprintf(d->dns_target + n, sizeof(d->dns_target) - n, "%s%s",
+			                      i ? "," : "", o->dns_upstreams[i]);
+		memset(r, 0, sizeof(*r));
+		r->proto = IPPROTO_UDP;
+		r->port_lo = r->port_hi = 53;
+		if (n >= sizeof(r->handler)) {
+			fprintf(stderr, "tunplug: --dns-upstream: the list is too long\n");
+			return -E2BIG;
+		}
+		memcpy(r->handler, d->dns_target, n + 1);
+	}
+	for (size_t i = 0; i < o->n_rules && d->n_rules < TP_MAX_RULES; i++)
+		d->rules[d->n_rules++] = o->rules[i];
+	for (size_t i = 0; i < d->n_rules; i++) {
+		k = tp_registry_get(reg, d->rules[i].handler);
+		if (k < 0)
+			return k;
+		d->rules[i].inst = (unsigned)k;
+	}
+	return 0;
+}
+
+int tp_dispatch_offer(const struct tp_dispatch *d, struct tp_flow *f,
+                      const struct tp_flow_info *info, const void *buf, size_t len,
+                      struct tp_hinst **owner)
+{
+	const struct sockaddr *src = (const struct sockaddr *)&info->src;
+	const struct sockaddr *dst = (const struct sockaddr *)&info->dst;
+
+	for (size_t i = 0; i <= d->n_rules; i++) {
+		struct tp_hinst *hi;
+		int r;
+
+		if (i < d->n_rules) {
+			if (!tp_rule_match(&d->rules[i], info->proto, src, dst))
+				continue;
+			hi = tp_registry_at(d->reg, d->rules[i].inst);
+		} else {
+			hi = tp_registry_at(d->reg, 0);
+		}
+		if (!hi)
+			continue;
+		*owner = hi;
+		if (info->proto == IPPROTO_TCP)
+			r = hi->h->tcp_accept ? hi->h->tcp_accept(hi->state, f) : TP_DECLINED;
+		else if (hi->h->udp_datagram)
+			r = hi->h->udp_datagram(hi->state, f, buf, len);
+		else
+			r = TP_DECLINED;
+		if (r != TP_DECLINED)
+			return r;
+		*owner = NULL;
+	}
+	return TP_DECLINED;
+}

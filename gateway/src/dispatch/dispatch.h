@@ -1,0 +1,39 @@
+/* SPDX-License-Identifier: MIT */
+/* tunplug — dispatch: which handler instance gets a new flow. The rules in
+ * order (their handlers may decline), then the default handler. */
+#ifndef TUNPLUG_GW_DISPATCH_H
+#define TUNPLUG_GW_DISPATCH_H
+
+#include <stddef.h>
+
+#include "options.h"
+#include "registry/registry.h"
+#include "rules.h"
+
+#define TP_MAX_RULES 64
+
+struct tp_dispatch {
+	struct tp_registry *reg; /* borrowed */
+	struct tp_rule rules[TP_MAX_RULES];
+	size_t n_rules;
+	char dns_target[256]; /* --dns-upstream list as a "dns://A,B" spec */
+};
+
+/* Instances and rules from the options, registered in reg (borrowed for
+ * d's life): instance 0 = --handler; --dns-upstream adds "dns://UP1,UP2"
+ * and a first rule proto=udp,port=53 for it; then the --rule list. Returns
+ * 0 or -errno after a message on stderr. */
+int tp_dispatch_configure(struct tp_dispatch *d, struct tp_registry *reg,
+                          const struct tp_options *o);
+
+/* Offer the new flow f (described by info) to the handler of each matching
+ * rule in order, then to the default handler; the first answer other than
+ * TP_DECLINED wins. *owner is set to each instance before it is asked (a
+ * handler may decide the flow from inside its callback) and to NULL again
+ * when it declines. For UDP, buf/len is the first datagram. Returns the
+ * winning answer, or TP_DECLINED. Everything is borrowed. */
+int tp_dispatch_offer(const struct tp_dispatch *d, struct tp_flow *f,
+                      const struct tp_flow_info *info, const void *buf, size_t len,
+                      struct tp_hinst **owner);
+
+#endif

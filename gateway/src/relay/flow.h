@@ -1,0 +1,115 @@
+/* SPDX-License-Identifier: MIT */
+/* tunplug — struct tp_flow and the flow core, shared by the relay's parts
+ * (tcp.c, splice.c, io.c) and the UDP flow services (udp/). Not for other
+ * rooms: they see struct tp_flow only through relay.h and handler.h.
+ *
+ * Lifetime of a struct tp_flow: it is reference counted. References are
+ *   - "alive": from the SYN (or first datagram) until the stack flow is gone
+ *     (closed event or reject) and the handler's flow_close has run;
+ *   - one per outstanding libuv request (upstream write, shutdown);
+ *   - one for the upstream handle until its close callback;
+ *   - a temporary one around every call out of the relay (handler callbacks
+ *     and tp_tcp_flow_* calls that may fire `closed` synchronously).
+ * The memory goes when the count reaches zero, so a `closed` event that
+ * arrives while a uv_write is outstanding never frees what the write
+ * callback will touch. */
+#ifndef TUNPLUG_GW_FLOW_H
+#define TUNPLUG_GW_FLOW_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "registry/registry.h"
+#include "relay/relay.h"
+#include "tunplug/handler.h"
+#include "tunplug/stack.h"
+
+#define TP_PEEK_IOV 16
+
+enum tp_flow_phase { PH_PENDING, PH_ACCEPTED, PH_OPEN, PH_GONE };
+enum tp_flow_mode { MODE_NONE, MODE_IO, MODE_SPLICE };
+
+struct tp_flow {
+	/* ---- core (flow.c) ---- */
+	struct tp_flow *prev, *next; /* rel->flows */
+	struct tp_relay *rel;
+	struct tp_tcp_flow *tcp; /* NULL once the stack flow is gone */
+	struct tp_udp_flow *udp; /* UDP flows: NULL once the stack flow is gone */
+	struct tp_hinst *hi;     /* the handler instance that took the flow */
+	struct tp_flow_info info;
+	void *hdata; /* the handler's slot */
+	unsigned refs;
+	uint8_t phase, mode;
+	bool handler_closed;        /* handler->flow_close has run (or is queued) */
+	bool udp_first;             /* UDP: the first datagram is being dispatched */
+	int close_err;              /* for a queued flow_close */
+	struct tp_flow *defer_next; /* rel->deferred */
+	const char *why;            /* our reason when we end the flow */
+	uint64_t last_active;       /* loop ms */
+	uint64_t bytes_up, bytes_down;
+
+	/* ---- MODE_IO (io.c) ---- */
+	const struct tp_flow_io *io;
+	void *io_ud;
+	bool io_paused, io_delivering, io_eof, io_eof_delivered, io_want_writable, io_shut;
+
+	/* ---- MODE_SPLICE (splice.c) ---- */
+	uv_stream_t *up; /* heap handle, owned; NULL after its close cb */
+	bool up_closing;
+	bool writing; /* one uv_write outstanding */
+	size_t wlen;
+	uv_write_t wreq;
+	uv_buf_t wbufs[TP_PEEK_IOV];
+	uv_shutdown_t sreq;
+	bool client_eof;           /* client FIN seen */
+	bool shut_sent, shut_done; /* upstream write side shut down */
+	bool reading;
+	bool up_eof;   /* upstream sent EOF */
+	bool down_fin; /* FIN queued toward the client */
+	uint8_t *rest; /* upstream bytes the client's buffer refused */
+	size_t rest_off, rest_len;
+};
+
+/* ---- flow.c: the core ---- */
+
+/* A new flow with the "alive" reference, linked into rel's list, phase as
+ * given; src/dst are copied into info. NULL when out of memory (counted as
+ * a refusal). */
+struct tp_flow *tp_flow_new(struct tp_relay *rel, int proto, const struct tp_endpoint *src,
+                            const struct tp_endpoint *dst, enum tp_flow_phase phase);
+void tp_flow_ref(struct tp_flow *f);
+void tp_flow_unref(struct tp_flow *f);
+void tp_flow_touch(struct tp_flow *f);
+/* Call the handler's flow_close once (queued while inside a host->* call),
+ * then drop the "alive" reference. */
+void tp_flow_finish(struct tp_flow *f, int err);
+/* Around every host service a handler calls: closes are queued meanwhile. */
+void tp_flow_api_enter(struct tp_flow *f);
+void tp_flow_api_leave(struct tp_flow *f);
+/* "198.18.0.1:80 -> 198.19.0.1:80" for debug logs. */
+const char *tp_flow_str(const struct tp_flow *f, char *buf, size_t len);
+#define TP_FLOW_STRLEN (2 * 64 + 8)
+
+/* ---- tcp.c ---- */
+/* Refuse a pending flow (RST to the client) and finish it. */
+void tp_tcp_reject(struct tp_flow *f, int err, enum tp_refuse why);
+
+/* ---- splice.c ---- */
+void tp_splice_pump_up(struct tp_flow *f);
+void tp_splice_pump_down(struct tp_flow *f);
+/* Close the upstream handle (with a RST if reset and it is TCP). */
+void tp_splice_close_upstream(struct tp_flow *f, bool reset);
+/* End the flow with a RST to the client (and the upstream). */
+void tp_flow_abort(struct tp_flow *f, const char *why);
+int tp_splice_start(struct tp_flow *f, uv_stream_t *stream);
+
+/* ---- io.c ---- */
+void tp_io_deliver(struct tp_flow *f);
+void tp_io_start(struct tp_flow *f, const struct tp_flow_io *io, void *ud);
+void tp_io_resume(struct tp_flow *f);
+long tp_io_write(struct tp_flow *f, const void *buf, size_t len);
+void tp_io_shutdown(struct tp_flow *f);
+
+#endif

@@ -1,0 +1,75 @@
+/* SPDX-License-Identifier: MIT */
+/* tunplug — the relay: every flow's life on the host side of the handler
+ * ABI. It owns struct tp_flow (reference counted, see flow.h), hands new
+ * TCP flows to dispatch, and moves bytes between the stack and the handler:
+ * the splice relay (an upstream stream of the handler's) or the handler's
+ * own I/O. UDP flows use the same flow core (udp/). */
+#ifndef TUNPLUG_GW_RELAY_H
+#define TUNPLUG_GW_RELAY_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "dispatch/dispatch.h"
+#include "stats/stats.h"
+#include "tunplug/handler.h"
+#include "tunplug/stack.h"
+
+struct tp_flow;
+
+struct tp_relay {
+	uv_loop_t *loop;                 /* borrowed */
+	struct tp_flow_counters *st;     /* borrowed */
+	const struct tp_dispatch *dsp;   /* borrowed */
+	struct tp_flow *flows;           /* every live flow (intrusive list) */
+	struct tp_flow *deferred;        /* flows whose handler flow_close is queued */
+	unsigned api_depth;              /* > 0 while inside a host->* call */
+	bool stopping;
+	uv_idle_t defer_idle;            /* runs the queued flow_close calls */
+	uv_timer_t idle_timer;           /* the idle sweep */
+	unsigned handles_live;
+	uint64_t idle_ms;                /* 0 = no idle timeout */
+	/* upstream -> client: one read buffer for all flows (reads never
+	 * overlap, see splice.c) and the per-flow bound of bytes held toward
+	 * the client */
+	uint8_t *dlbuf;
+	size_t dlbuf_len;
+	size_t flow_buffer;
+};
+
+/* Set up r (the caller's); everything given is borrowed for r's life.
+ * flow_buffer: bytes held for one flow toward its client (--flow-buffer);
+ * idle_s: the TCP idle timeout (0 = none). Returns 0 or -errno (-ENOMEM). */
+int tp_relay_init(struct tp_relay *r, uv_loop_t *loop, struct tp_flow_counters *st,
+                  const struct tp_dispatch *dsp, size_t flow_buffer, unsigned idle_s);
+
+/* Start the idle sweep (if any). Returns 0 or a libuv error. */
+int tp_relay_start(struct tp_relay *r);
+
+/* The stack's tcp_syn callback (ctx = the relay). */
+void tp_relay_tcp_syn(void *ctx, struct tp_tcp_flow *tf);
+
+/* Shutdown, step 1: refuse every pending flow (the stack does not report
+ * them as closed). Then the caller shuts the stack down (`closed` for every
+ * other flow), then step 2. */
+void tp_relay_refuse_pending(struct tp_relay *r);
+/* Shutdown, step 2: finish what the stack did not report, run queued
+ * handler flow_close calls, close the loop handles (asynchronously). */
+void tp_relay_stop(struct tp_relay *r);
+
+/* Run queued handler flow_close calls (never from a host->* call). */
+void tp_relay_run_deferred(struct tp_relay *r);
+
+/* Number of flows still allocated. */
+size_t tp_relay_flow_count(const struct tp_relay *r);
+
+/* Free what tp_relay_init allocated (after the loop has run down). */
+void tp_relay_close(struct tp_relay *r);
+
+/* Fill the flow services of a struct tp_host (flow_info, flow_decide,
+ * flow_splice, the do-it-yourself I/O calls, flow_close, flow data). */
+void tp_relay_host_services(struct tp_host *h);
+
+#endif

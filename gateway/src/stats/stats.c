@@ -1,0 +1,164 @@
+/* SPDX-License-Identifier: MIT */
+/* tunplug — the counters' summary (see stats.h). */
+#include <errno.h>
+#include <stdio.h>
+
+#include "stats/stats.h"
+#include "tunplug/offload.h"
+
+enum tp_refuse tp_refuse_reason(int err)
+{
+	switch (err) {
+	case -ECONNREFUSED:
+		return TP_REFUSE_CONNREFUSED;
+	case -ETIMEDOUT:
+		return TP_REFUSE_TIMEDOUT;
+	case -EHOSTUNREACH:
+		return TP_REFUSE_HOSTUNREACH;
+	case -ENETUNREACH:
+		return TP_REFUSE_NETUNREACH;
+	case -ECONNRESET:
+		return TP_REFUSE_CONNRESET;
+	case -ECONNABORTED:
+		return TP_REFUSE_SHUTDOWN;
+	case -ENOMEM:
+		return TP_REFUSE_NOMEM;
+	default:
+		return TP_REFUSE_OTHER;
+	}
+}
+
+static const char *const refuse_names[TP_REFUSE__COUNT] = {
+        [TP_REFUSE_CONNREFUSED] = "connrefused",
+        [TP_REFUSE_TIMEDOUT] = "timedout",
+        [TP_REFUSE_HOSTUNREACH] = "hostunreach",
+        [TP_REFUSE_NETUNREACH] = "netunreach",
+        [TP_REFUSE_CONNRESET] = "connreset",
+        [TP_REFUSE_DECLINED] = "declined",
+        [TP_REFUSE_SHUTDOWN] = "shutdown",
+        [TP_REFUSE_NOMEM] = "nomem",
+        [TP_REFUSE_OTHER] = "other",
+};
+
+/* a / b with two decimals, "-" when b is 0 */
+static const char *ratio(char *buf, size_t len, uint64_t a, uint64_t b)
+{
+	if (!b)
+		snprintf(buf, len, "-");
+	else
+		snprintf(buf, len, "%.2f", (double)a / (double)b);
+	return buf;
+}
+
+void tp_stats_print_summary(const struct tp_stats *all, const struct tp_stack_stats *ss,
+                            const struct tp_summary *sum)
+{
+	char r_in[32], r_out[32];
+	const struct tp_tun_counters *tc = &all->tun;
+	const struct tp_flow_counters *st = &all->flows;
+	unsigned long long refused = 0;
+	char line[1024];
+	size_t off;
+	const char *lb = sum->label ? sum->label : ""; /* "worker K: " */
+
+	for (int i = 0; i < TP_REFUSE__COUNT; i++)
+		refused += st->flows_refused[i];
+	fprintf(stderr, "tunplug: %ssummary: uptime %.1f s, tun %s, handler %s\n", lb,
+	        sum->uptime_s, sum->tun_name ? sum->tun_name : "-",
+	        sum->handler ? sum->handler : "-");
+	if (ss) {
+		fprintf(stderr,
+		        "tunplug: %s  packets in %llu (%llu bytes), out %llu (%llu bytes), output "
+		        "errors %llu, tun full drops %llu\n",
+		        lb, (unsigned long long)ss->pkts_in, (unsigned long long)ss->bytes_in,
+		        (unsigned long long)ss->pkts_out, (unsigned long long)ss->bytes_out,
+		        (unsigned long long)ss->output_errors,
+		        (unsigned long long)tc->out_drops_full);
+		off = (size_t)snprintf(line, sizeof(line), "tunplug: %s  drops:", lb);
+		for (int i = 1; i < TP_DROP__COUNT && off < sizeof(line); i++)
+			off += (size_t)snprintf(line + off, sizeof(line) - off, " %s %llu",
+			                        tp_drop_name((enum tp_drop)i),
+			                        (unsigned long long)(ss->drops[i] + tc->drops[i]));
+		fprintf(stderr, "%s\n", line);
+		fprintf(stderr,
+		        "tunplug: %s  syn: held %llu, absorbed %llu, rst (limit %llu, refused "
+		        "%llu, loopback %llu), reset by the client while held %llu\n",
+		        lb, (unsigned long long)ss->syn_held, (unsigned long long)ss->syn_absorbed,
+		        (unsigned long long)ss->syn_rst_limit,
+		        (unsigned long long)ss->syn_rst_refused,
+		        (unsigned long long)ss->syn_rst_loopback,
+		        (unsigned long long)ss->syn_client_reset);
+		fprintf(stderr,
+		        "tunplug: %s  stack tcp flows: opened %llu, closed %llu, now %llu; lwip "
+		        "mem errors %llu\n",
+		        lb, (unsigned long long)ss->tcp_flows_opened,
+		        (unsigned long long)ss->tcp_flows_closed,
+		        (unsigned long long)ss->tcp_flows_now,
+		        (unsigned long long)ss->lwip_mem_err);
+		fprintf(stderr,
+		        "tunplug: %s  stack udp flows: opened %llu, closed %llu (idle %llu, "
+		        "evicted %llu), refused %llu, now %llu; datagrams in %llu (%llu bytes), "
+		        "out %llu (%llu bytes), send errors %llu; fragments in %llu, reassembled "
+		        "%llu, refused by reassembly %llu\n",
+		        lb, (unsigned long long)ss->udp_flows_opened,
+		        (unsigned long long)ss->udp_flows_closed,
+		        (unsigned long long)ss->udp_flows_idle,
+		        (unsigned long long)ss->udp_flows_evicted,
+		        (unsigned long long)ss->udp_flows_refused,
+		        (unsigned long long)ss->udp_flows_now,
+		        (unsigned long long)ss->udp_dgrams_in, (unsigned long long)ss->udp_bytes_in,
+		        (unsigned long long)ss->udp_dgrams_out,
+		        (unsigned long long)ss->udp_bytes_out,
+		        (unsigned long long)ss->udp_send_errors,
+		        (unsigned long long)ss->udp_frag_in,
+		        (unsigned long long)ss->udp_reassembled,
+		        (unsigned long long)ss->udp_frag_dropped);
+		fprintf(stderr,
+		        "tunplug: %s  icmp: echo requests %llu (dropped by --icmp drop %llu); "
+		        "unreachables sent %llu, rate limited %llu\n",
+		        lb, (unsigned long long)ss->icmp_echo_in,
+		        (unsigned long long)ss->icmp_echo_dropped,
+		        (unsigned long long)ss->icmp_unreach_sent,
+		        (unsigned long long)ss->icmp_unreach_limited);
+	}
+	fprintf(stderr,
+	        "tunplug: %s  tun: reads %llu, writes %llu, read errors %llu, write errors %llu; "
+	        "offload %s\n",
+	        lb, (unsigned long long)tc->tun_reads, (unsigned long long)tc->tun_writes,
+	        (unsigned long long)tc->tun_read_errors, (unsigned long long)tc->out_errors,
+	        sum->offload_desc ? sum->offload_desc : "-");
+	fprintf(stderr,
+	        "tunplug: %s  super-packets in %llu (%llu segments, %s per super-packet), out %llu "
+	        "(%llu segments, %s per super-packet); gro EINVAL fallbacks %llu, gro on:%s%s; "
+	        "acks thinned %llu\n",
+	        lb, (unsigned long long)tc->gso_in, (unsigned long long)tc->gso_in_segs,
+	        ratio(r_in, sizeof(r_in), tc->gso_in_segs, tc->gso_in),
+	        (unsigned long long)tc->gro_out, (unsigned long long)tc->gro_out_segs,
+	        ratio(r_out, sizeof(r_out), tc->gro_out_segs, tc->gro_out),
+	        (unsigned long long)tc->gro_einval, sum->gro_kinds & TP_GRO_TCP ? " tcp" : "",
+	        sum->gro_kinds & TP_GRO_UDP ? " udp" : (sum->gro_kinds ? "" : " none"),
+	        (unsigned long long)tc->acks_thinned);
+	fprintf(stderr,
+	        "tunplug: %s  flows: seen %llu, accepted %llu, refused %llu, closed %llu (with "
+	        "error %llu, idle %llu), upstream errors %llu\n",
+	        lb, (unsigned long long)st->flows_seen, (unsigned long long)st->flows_accepted,
+	        refused, (unsigned long long)st->flows_closed,
+	        (unsigned long long)st->flows_closed_err, (unsigned long long)st->flows_idle,
+	        (unsigned long long)st->upstream_errors);
+	off = (size_t)snprintf(line, sizeof(line), "tunplug: %s  refused by reason:", lb);
+	for (int i = 0; i < TP_REFUSE__COUNT && off < sizeof(line); i++)
+		off += (size_t)snprintf(line + off, sizeof(line) - off, " %s %llu", refuse_names[i],
+		                        (unsigned long long)st->flows_refused[i]);
+	fprintf(stderr, "%s\n", line);
+	fprintf(stderr, "tunplug: %s  bytes up %llu, down %llu; protect calls %llu, errors %llu\n",
+	        lb, (unsigned long long)st->bytes_up, (unsigned long long)st->bytes_down,
+	        (unsigned long long)st->protect_calls, (unsigned long long)st->protect_errors);
+	if (sum->n_counters) {
+		off = (size_t)snprintf(line, sizeof(line), "tunplug: %s  handler counters:", lb);
+		for (size_t i = 0; i < sum->n_counters && off < sizeof(line); i++)
+			off += (size_t)snprintf(line + off, sizeof(line) - off, " %s %llu",
+			                        sum->counters[i].name,
+			                        (unsigned long long)sum->counters[i].value);
+		fprintf(stderr, "%s\n", line);
+	}
+}

@@ -1,0 +1,94 @@
+/* SPDX-License-Identifier: MIT */
+/* tunplug — the gateway's counters and the summary printed at exit and on
+ * SIGUSR1. A leaf: every room bumps its own part of struct tp_stats (given
+ * to it at init) and this room only reads them. */
+#ifndef TUNPLUG_GW_STATS_H
+#define TUNPLUG_GW_STATS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "tunplug/packet.h"
+#include "tunplug/stack.h"
+
+/* Why a flow was refused, for the summary. */
+enum tp_refuse {
+	TP_REFUSE_CONNREFUSED,
+	TP_REFUSE_TIMEDOUT,
+	TP_REFUSE_HOSTUNREACH,
+	TP_REFUSE_NETUNREACH,
+	TP_REFUSE_CONNRESET,
+	TP_REFUSE_DECLINED,
+	TP_REFUSE_SHUTDOWN,
+	TP_REFUSE_NOMEM,
+	TP_REFUSE_OTHER,
+	TP_REFUSE__COUNT
+};
+
+/* The tun side (loop/tunio.c). */
+struct tp_tun_counters {
+	uint64_t tun_reads;
+	uint64_t tun_read_errors;
+	uint64_t tun_writes;     /* write/writev calls that succeeded */
+	uint64_t out_drops_full; /* packets lost to tun write EAGAIN/ENOBUFS */
+	uint64_t out_errors;     /* other tun write errors */
+	/* offloads (vnet): super-packets read (gso_type != NONE) and the
+	 * segments they were split into; coalesced writes (nsegs > 1) and the
+	 * packets merged into them; coalesced writes the kernel refused with
+	 * EINVAL (their packets were re-sent one by one) */
+	uint64_t gso_in, gso_in_segs;
+	uint64_t gro_out, gro_out_segs;
+	uint64_t gro_einval;
+	uint64_t acks_thinned; /* pure ACKs superseded within one super-packet */
+	/* packets dropped before the stack saw them (vnet header invalid, GSO
+	 * split impossible, or the inner packet's reason); added to the
+	 * stack's own drop counters in the summary */
+	uint64_t drops[TP_DROP__COUNT];
+};
+
+/* The flow side (relay/, udp/, netcfg/). */
+struct tp_flow_counters {
+	uint64_t flows_seen;     /* SYNs and first datagrams dispatched */
+	uint64_t flows_accepted; /* handler said yes (handshake completed) */
+	uint64_t flows_refused[TP_REFUSE__COUNT];
+	uint64_t flows_closed;     /* accepted flows that finished */
+	uint64_t flows_closed_err; /* ... with an error (RST, timeout, abort) */
+	uint64_t flows_idle;       /* closed by the idle timeout */
+	uint64_t upstream_errors;  /* relay aborted by an upstream error */
+	uint64_t bytes_up;         /* client -> upstream/handler */
+	uint64_t bytes_down;       /* upstream/handler -> client */
+	uint64_t protect_errors;
+	uint64_t protect_calls; /* outbound sockets that went through protect() */
+};
+
+struct tp_stats {
+	struct tp_tun_counters tun;
+	struct tp_flow_counters flows;
+};
+
+/* A named handler counter (host->counter_add), as the summary shows it. */
+struct tp_counter {
+	char name[48];
+	uint64_t value;
+};
+
+/* What the summary shows besides the counters; everything borrowed. */
+struct tp_summary {
+	const char *label;        /* "worker K: " or "" */
+	double uptime_s;          /* since start-up */
+	const char *tun_name;     /* "tp0" */
+	const char *handler;      /* the default handler's spec, redacted */
+	const char *offload_desc; /* "csum tso4 tso6 uso" or "off (why)" */
+	unsigned gro_kinds;       /* TP_GRO_* still on */
+	const struct tp_counter *counters; /* handler counters */
+	size_t n_counters;
+};
+
+/* The refusal kind of a handler's or upstream's -errno. */
+enum tp_refuse tp_refuse_reason(int err);
+
+/* The summary to stderr. ss may be NULL (the stack never started). */
+void tp_stats_print_summary(const struct tp_stats *st, const struct tp_stack_stats *ss,
+                            const struct tp_summary *sum);
+
+#endif
