@@ -795,7 +795,8 @@ static int gw_init(struct tp_gw *gw, const struct tp_options *o)
 	for (size_t i = 0; i < gw->n_hinst; i++) {
 		struct tp_hinst *hi = &gw->hinst[i];
 		char red[300];
-		ret = hi->h->init(&gw->host, &hi->args, &hi->state);
+		tp_host_inst_init(gw, hi);
+		ret = hi->h->init(&hi->host, &hi->args, &hi->state);
 		if (ret) {
 			fprintf(stderr, "tunplug: handler %s: init: %s\n",
 			        tp_handler_spec_redact(hi->args.spec, red, sizeof(red)),

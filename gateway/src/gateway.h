@@ -18,6 +18,7 @@
 
 /* One configured handler instance. */
 struct tp_embed;
+struct tp_gw;
 
 struct tp_hinst {
 	const struct tp_handler *h;
@@ -25,6 +26,9 @@ struct tp_hinst {
 	struct tp_handler_args args;
 	char name[32];
 	bool up; /* init succeeded; fini due */
+	/* its host services (tp_host_inst_init): host.host_data = this */
+	struct tp_host host;
+	struct tp_gw *gw;
 };
 #include "tunplug/netlink.h"
 #include "tunplug/offload.h"
@@ -137,8 +141,10 @@ struct tp_gw {
 	struct tp_gw_stats st;
 };
 
-/* host.c: fill gw->host and make gw the (single) host context. */
+/* host.c: fill gw->host, the template of every instance's host. */
 void tp_host_init(struct tp_gw *gw);
+/* host.c: give hi (an instance of gw) its own host, after tp_host_init. */
+void tp_host_inst_init(struct tp_gw *gw, struct tp_hinst *hi);
 /* host.c: the stack's tcp_syn callback (ctx = gw). */
 void tp_host_tcp_syn(void *ctx, struct tp_tcp_flow *tf);
 /* host.c: refuse pending flows, then abort every flow through

@@ -74,8 +74,6 @@ struct tp_flow {
 	size_t rest_off, rest_len;
 };
 
-static struct tp_gw *host_gw;
-
 /* ---- small helpers ---- */
 
 static uint64_t now_ms(const struct tp_gw *gw)
@@ -1055,9 +1053,26 @@ int tp_host_udp_new(void *ctx, struct tp_udp_flow *uf)
 	return 0;
 }
 
-static int host_protect(int fd, int family)
+/* ABI 2.0 shim: each instance's struct tp_host (host_data = its struct
+ * tp_hinst) is a copy of gw->host; these find the instance through it. */
+static struct tp_hinst *host_inst(const struct tp_host *host)
 {
-	struct tp_gw *gw = host_gw;
+	return host->host_data;
+}
+
+static void host_log(const struct tp_host *host, int level, const char *fmt, ...)
+{
+	va_list ap;
+
+	(void)host;
+	va_start(ap, fmt);
+	tp_logv(level, fmt, ap);
+	va_end(ap);
+}
+
+static int host_protect(const struct tp_host *host, int fd, int family)
+{
+	struct tp_gw *gw = host_inst(host)->gw;
 	const struct tp_options *o = gw->opt;
 	const char *what = NULL;
 	int ret = 0;
@@ -1106,19 +1121,22 @@ static void host_flow_set_data(struct tp_flow *f, void *data)
 	f->hdata = data;
 }
 
-/* args is borrowed. */
-static const char *host_opt_get(const struct tp_handler_args *args, const char *key)
+/* key is borrowed; the value lives as long as the instance's args. */
+static const char *host_opt_get(const struct tp_host *host, const char *key)
 {
+	const struct tp_handler_args *args = &host_inst(host)->args;
+
 	for (size_t i = 0; args && i < args->n_opts; i++)
 		if (args->opts[i].key && !strcmp(args->opts[i].key, key))
 			return args->opts[i].value;
 	return NULL;
 }
 
-/* name is copied. */
-static void host_counter_add(const char *name, uint64_t delta)
+/* name is copied. The table is still the gateway's, shared by every
+ * instance (the summary prints one list). */
+static void host_counter_add(const struct tp_host *host, const char *name, uint64_t delta)
 {
-	struct tp_gw *gw = host_gw;
+	struct tp_gw *gw = host_inst(host)->gw;
 	size_t i;
 
 	for (i = 0; i < gw->n_hcounters; i++)
@@ -1138,12 +1156,11 @@ void tp_host_init(struct tp_gw *gw)
 {
 	struct tp_host *h = &gw->host;
 
-	host_gw = gw;
 	memset(h, 0, sizeof(*h));
 	h->abi_version = TP_HANDLER_ABI;
 	h->struct_size = sizeof(*h);
 	h->loop = &gw->loop;
-	h->log = tp_log;
+	h->log = host_log;
 	h->flow_info = host_flow_info;
 	h->flow_decide = host_flow_decide;
 	h->flow_splice = host_flow_splice;
@@ -1161,6 +1178,14 @@ void tp_host_init(struct tp_gw *gw)
 	h->flow_unreachable = host_flow_unreachable;
 	h->opt_get = host_opt_get;
 	h->counter_add = host_counter_add;
+}
+
+/* hi's own host: a copy of gw->host whose host_data is hi. */
+void tp_host_inst_init(struct tp_gw *gw, struct tp_hinst *hi)
+{
+	hi->gw = gw;
+	hi->host = gw->host;
+	hi->host.host_data = hi;
 }
 
 /* ---- dispatch ---- */
