@@ -13,7 +13,7 @@ int tp_log_get_level(void);
 /* Text put before every message (borrowed; NULL or "" = none). */
 void tp_log_set_prefix(const char *prefix);
 /* One line "<seconds since start> <level> tunplug: <message>" to stderr.
- * Matches the host->log signature of handler.h. */
+ * host->log of handler.h ends here (registry/registry.c). */
 void tp_log(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void tp_logv(int level, const char *fmt, va_list ap);
 

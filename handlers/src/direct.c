@@ -6,57 +6,74 @@
  * succeeded, failed, or timed out, so the client sees the truth: a refused
  * port gets a RST, a silent one times out (upconn.h). UDP: one connected
  * socket per flow (udpconn.h). */
+#include <errno.h>
 #include <netinet/in.h>
+#include <stdlib.h>
 #include <sys/socket.h>
 
 #include "builtin.h"
 #include "udpconn.h"
 #include "upconn.h"
 
-static const struct tp_host *direct_host;
+/* One instance. */
+struct direct {
+	const struct tp_host *host;
+	struct tp_udpconn_inst udp;
+};
 
 static int direct_init(const struct tp_host *host, const struct tp_handler_args *args, void **state)
 {
+	struct direct *d = calloc(1, sizeof(*d));
+
 	(void)args;
-	direct_host = host;
-	*state = NULL;
+	if (!d)
+		return -ENOMEM;
+	d->host = host;
+	if (tp_udpconn_inst_init(&d->udp, host)) {
+		free(d);
+		return -ENOMEM;
+	}
+	*state = d;
 	return 0;
 }
 
 static int direct_tcp_accept(void *state, struct tp_flow *f)
 {
-	const struct tp_flow_info *fi = direct_host->flow_info(f);
+	struct direct *d = state;
+	const struct tp_flow_info *fi = d->host->flow_info(f);
 	struct tp_upconn_req req = {.who = "direct", .to = (const struct sockaddr *)&fi->dst};
 
-	(void)state;
-	return tp_upconn_start(direct_host, f, &req, NULL);
+	return tp_upconn_start(d->host, f, &req, NULL);
 }
 
 /* UDP: one connected socket per flow to the original destination
  * (udpconn.h). */
 static int direct_udp_datagram(void *state, struct tp_flow *f, const void *buf, size_t len)
 {
-	const struct tp_flow_info *fi = direct_host->flow_info(f);
+	struct direct *d = state;
+	const struct tp_flow_info *fi = d->host->flow_info(f);
 
-	(void)state;
-	return tp_udpconn_datagram(direct_host, f, (const struct sockaddr *)&fi->dst, "direct", buf,
+	return tp_udpconn_datagram(&d->udp, f, (const struct sockaddr *)&fi->dst, "direct", buf,
 	                           len);
 }
 
 static void direct_flow_close(void *state, struct tp_flow *f, int err)
 {
-	(void)state;
+	struct direct *d = state;
+
 	(void)err;
-	if (direct_host->flow_info(f)->proto == IPPROTO_UDP)
-		tp_udpconn_flow_close(direct_host, f);
+	if (d->host->flow_info(f)->proto == IPPROTO_UDP)
+		tp_udpconn_flow_close(&d->udp, f);
 	else
-		tp_upconn_flow_close(direct_host, f); /* nothing once spliced */
+		tp_upconn_flow_close(d->host, f); /* nothing once spliced */
 }
 
 static void direct_fini(void *state)
 {
-	(void)state;
-	direct_host = NULL;
+	struct direct *d = state;
+
+	tp_udpconn_inst_fini(&d->udp);
+	free(d);
 }
 
 const struct tp_handler tp__handler_direct = {

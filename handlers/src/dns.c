@@ -26,7 +26,6 @@
  * UV_ECANCELED after uv_close). Callbacks of a query that is no longer live
  * (q->df == NULL) or of a socket that is no longer the query's current one
  * do nothing but drop references, so nothing touches a closed flow. */
-#include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
 #include <stdio.h>
@@ -37,6 +36,7 @@
 
 #include "builtin.h"
 #include "dnsmsg.h"
+#include "tunplug/text.h"
 
 #define DNS_MAX_UP 16
 #define DNS_TRY_MS 2000u     /* per UDP try */
@@ -44,13 +44,15 @@
 #define DNS_TRIES 3u         /* UDP tries per query, over the upstreams in turn */
 #define DNS_MAX_INFLIGHT 64u /* outstanding queries per flow */
 #define DNS_TCP_MAX (2 + 65535)
+#define DNS_RXBUF 65536u /* any UDP answer fits */
 
 struct dns_flow;
 
 struct dns_state {
 	const struct tp_host *host;
+	uint8_t *rxbuf; /* DNS_RXBUF bytes: what every UDP socket reads into */
 	struct sockaddr_storage up[DNS_MAX_UP];
-	char up_str[DNS_MAX_UP][INET6_ADDRSTRLEN + 8];
+	char up_str[DNS_MAX_UP][TP_SOCKADDR_STRLEN];
 	size_t n_up;
 	size_t preferred; /* the upstream that answered last */
 	struct dns_flow *flows;
@@ -105,8 +107,6 @@ struct dns_query {
 	size_t tc_len;
 	int last_err; /* why the last try failed (libuv code), 0 = mismatch */
 };
-
-static uint8_t dns_rxbuf[65536]; /* one loop thread; consumed in the callback */
 
 static void start_try(struct dns_query *q);
 
@@ -185,12 +185,14 @@ static void query_log(struct dns_query *q, const char *via, const void *ans, siz
 
 	dnsmsg_name_str(q->q.qname, q->q.qname_len, name, sizeof(name));
 	if (why)
-		st->host->log(3, "dns: %s %s -> %s after %u tries (%s) in %llu ms", name,
+		st->host->log(st->host, TP_LOG_DEBUG,
+		              "dns: %s %s -> %s after %u tries (%s) in %llu ms", name,
 		              dnsmsg_type_str(q->q.qtype, tb, sizeof(tb)),
 		              dnsmsg_rcode_str(dnsmsg_rcode(ans, len), rb, sizeof(rb)), q->tries,
 		              why, (unsigned long long)ms);
 	else
-		st->host->log(3, "dns: %s %s via %s %s -> %s%s (%zu bytes) in %llu ms", name,
+		st->host->log(st->host, TP_LOG_DEBUG,
+		              "dns: %s %s via %s %s -> %s%s (%zu bytes) in %llu ms", name,
 		              dnsmsg_type_str(q->q.qtype, tb, sizeof(tb)), st->up_str[q->up], via,
 		              dnsmsg_rcode_str(dnsmsg_rcode(ans, len), rb, sizeof(rb)),
 		              dnsmsg_truncated(ans, len) ? " TC" : "", len, (unsigned long long)ms);
@@ -393,7 +395,7 @@ static int tcp_open(struct dns_query *q)
 	fd = socket(up->ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		return -errno; /* the caller's try_failed closes q->tcp */
-	ret = q->st->host->protect(fd, up->ss_family);
+	ret = q->st->host->protect(q->st->host, fd, up->ss_family);
 	if (!ret)
 		ret = uv_tcp_open(&s->u.tcp, fd);
 	if (ret) {
@@ -412,11 +414,17 @@ static int tcp_open(struct dns_query *q)
 
 /* ---- UDP ---- */
 
+/* Every UDP socket of an instance reads into the instance's one buffer: all
+ * run on the loop thread and each datagram is consumed within udp_recv (a
+ * truncated answer kept for later is copied), so the buffer is free again
+ * before the next read. A closing socket reads no more, so fini may free
+ * it. */
 static void udp_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 {
-	(void)h;
+	struct dns_sock *s = h->data;
+
 	(void)suggested;
-	*buf = uv_buf_init((char *)dns_rxbuf, sizeof(dns_rxbuf));
+	*buf = uv_buf_init((char *)s->q->st->rxbuf, DNS_RXBUF);
 }
 
 static void udp_recv(uv_udp_t *h, ssize_t nread, const uv_buf_t *buf, const struct sockaddr *addr,
@@ -440,7 +448,7 @@ static void udp_recv(uv_udp_t *h, ssize_t nread, const uv_buf_t *buf, const stru
 	if (!dnsmsg_match_answer(&q->q, ans, len)) {
 		/* stale or forged: keep waiting for the real one */
 		q->st->n.mismatched++;
-		q->st->host->log(3,
+		q->st->host->log(q->st->host, TP_LOG_DEBUG,
 		                 "dns: ignored a %zu-byte datagram from %s that does not "
 		                 "answer the query",
 		                 len, q->st->up_str[q->up]);
@@ -495,7 +503,7 @@ static int udp_open(struct dns_query *q)
 	q->udp = s;
 	ret = uv_fileno(&s->u.h, &fd);
 	if (!ret)
-		ret = q->st->host->protect(fd, up->ss_family);
+		ret = q->st->host->protect(q->st->host, fd, up->ss_family);
 	if (!ret)
 		ret = uv_udp_connect(&s->u.udp, (const struct sockaddr *)up);
 	if (!ret)
@@ -528,7 +536,8 @@ static void start_try(struct dns_query *q)
 			uv_timer_start(&q->timer, on_timeout, DNS_TRY_MS, 0);
 			return;
 		}
-		st->host->log(3, "dns: cannot query %s: %s", st->up_str[q->up], uv_strerror(ret));
+		st->host->log(st->host, TP_LOG_DEBUG, "dns: cannot query %s: %s", st->up_str[q->up],
+		              uv_strerror(ret));
 		q->last_err = ret;
 		sock_drop(&q->udp);
 	}
@@ -545,33 +554,27 @@ static int dns_init(const struct tp_host *host, const struct tp_handler_args *ar
 	if (!st)
 		return -ENOMEM;
 	st->host = host;
+	st->rxbuf = malloc(DNS_RXBUF);
+	if (!st->rxbuf) {
+		free(st);
+		return -ENOMEM;
+	}
 	n = dnsmsg_parse_upstreams(args->target, st->up, DNS_MAX_UP, bad, sizeof(bad));
 	if (n < 1) {
-		host->log(0,
+		host->log(host, TP_LOG_ERROR,
 		          "dns: \"%s\": bad upstream \"%s\" (want a comma-separated list of "
 		          "ADDR:PORT or [ADDR6]:PORT, at most %d)",
 		          args->spec ? args->spec : "", bad, DNS_MAX_UP);
+		free(st->rxbuf);
 		free(st);
 		return -EINVAL;
 	}
 	st->n_up = (size_t)n;
-	for (size_t i = 0; i < st->n_up; i++) {
-		char a[INET6_ADDRSTRLEN];
-		const struct sockaddr_storage *u = &st->up[i];
-
-		if (u->ss_family == AF_INET6) {
-			const struct sockaddr_in6 *a6 = (const struct sockaddr_in6 *)u;
-			inet_ntop(AF_INET6, &a6->sin6_addr, a, sizeof(a));
-			snprintf(st->up_str[i], sizeof(st->up_str[i]), "[%s]:%u", a,
-			         ntohs(a6->sin6_port));
-		} else {
-			const struct sockaddr_in *a4 = (const struct sockaddr_in *)u;
-			inet_ntop(AF_INET, &a4->sin_addr, a, sizeof(a));
-			snprintf(st->up_str[i], sizeof(st->up_str[i]), "%s:%u", a,
-			         ntohs(a4->sin_port));
-		}
-	}
-	host->log(2, "dns: %zu upstream(s), first %s; %u tries of %u ms, TCP after TC", st->n_up,
+	for (size_t i = 0; i < st->n_up; i++)
+		tp_sockaddr_str((const struct sockaddr *)&st->up[i], st->up_str[i],
+		                sizeof(st->up_str[i]));
+	host->log(host, TP_LOG_INFO,
+	          "dns: %zu upstream(s), first %s; %u tries of %u ms, TCP after TC", st->n_up,
 	          st->up_str[0], DNS_TRIES, DNS_TRY_MS);
 	*state = st;
 	return 0;
@@ -617,7 +620,8 @@ static int dns_udp_datagram(void *state, struct tp_flow *f, const void *buf, siz
 		size_t n = dnsmsg_build_formerr(buf, len, out, sizeof(out));
 
 		st->n.formerr++;
-		st->host->log(3, "dns: malformed %zu-byte query: FORMERR", len);
+		st->host->log(st->host, TP_LOG_DEBUG, "dns: malformed %zu-byte query: FORMERR",
+		              len);
 		if (n)
 			st->host->udp_send(f, out, n);
 		return TP_OK;
@@ -690,7 +694,7 @@ static void dns_fini(void *state)
 	/* the host closes every flow first; this is only a safety net */
 	while (st->flows)
 		flow_drop(st, st->flows);
-	st->host->log(2,
+	st->host->log(st->host, TP_LOG_INFO,
 	              "dns: queries %llu, answered %llu (via tcp %llu), servfail %llu "
 	              "(over the %u-per-flow limit %llu), truncated passed on %llu, formerr %llu, "
 	              "dropped %llu, try timeouts %llu, mismatched answers %llu",
@@ -700,6 +704,7 @@ static void dns_fini(void *state)
 	              (unsigned long long)st->n.tc_passed, (unsigned long long)st->n.formerr,
 	              (unsigned long long)st->n.dropped, (unsigned long long)st->n.timeouts,
 	              (unsigned long long)st->n.mismatched);
+	free(st->rxbuf);
 	free(st);
 }
 

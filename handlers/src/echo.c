@@ -5,24 +5,28 @@
  * send buffer can hold, leaves the rest queued in the stack (which keeps the
  * client's window closed), and resumes when the host says there is room. */
 #include <errno.h>
+#include <stdlib.h>
 
 #include "builtin.h"
 
-static const struct tp_host *echo_host;
+/* One instance; also the ud of its flows' I/O callbacks. */
+struct echo {
+	const struct tp_host *host;
+};
 
 static size_t echo_on_data(struct tp_flow *f, void *ud, const void *buf, size_t len)
 {
+	const struct echo *e = ud;
 	long n;
 
-	(void)ud;
 	if (len == 0) {
 		/* The client finished sending; everything has been echoed. */
-		echo_host->flow_shutdown(f);
+		e->host->flow_shutdown(f);
 		return 0;
 	}
-	n = echo_host->flow_write(f, buf, len);
+	n = e->host->flow_write(f, buf, len);
 	if (n < 0) {
-		echo_host->flow_close(f, true);
+		e->host->flow_close(f, true);
 		return len;
 	}
 	/* Fewer than len: the host pauses delivery until on_writable. */
@@ -31,8 +35,9 @@ static size_t echo_on_data(struct tp_flow *f, void *ud, const void *buf, size_t 
 
 static void echo_on_writable(struct tp_flow *f, void *ud)
 {
-	(void)ud;
-	echo_host->flow_resume(f);
+	const struct echo *e = ud;
+
+	e->host->flow_resume(f);
 }
 
 static const struct tp_flow_io echo_io = {
@@ -42,24 +47,30 @@ static const struct tp_flow_io echo_io = {
 
 static int echo_init(const struct tp_host *host, const struct tp_handler_args *args, void **state)
 {
+	struct echo *e = calloc(1, sizeof(*e));
+
 	(void)args;
-	echo_host = host;
-	*state = NULL;
+	if (!e)
+		return -ENOMEM;
+	e->host = host;
+	*state = e;
 	return 0;
 }
 
 static int echo_tcp_accept(void *state, struct tp_flow *f)
 {
-	(void)state;
-	echo_host->flow_read_start(f, &echo_io, NULL);
+	struct echo *e = state;
+
+	e->host->flow_read_start(f, &echo_io, e);
 	return TP_OK;
 }
 
 /* UDP: every datagram goes straight back, from the address it was sent to. */
 static int echo_udp_datagram(void *state, struct tp_flow *f, const void *buf, size_t len)
 {
-	(void)state;
-	echo_host->udp_send(f, buf, len);
+	struct echo *e = state;
+
+	e->host->udp_send(f, buf, len);
 	return TP_OK;
 }
 
@@ -73,8 +84,7 @@ static void echo_flow_close(void *state, struct tp_flow *f, int err)
 
 static void echo_fini(void *state)
 {
-	(void)state;
-	echo_host = NULL;
+	free(state);
 }
 
 const struct tp_handler tp__handler_echo = {

@@ -52,13 +52,14 @@ static int httpc_init(const struct tp_host *host, const struct tp_handler_args *
 		return -ENOMEM;
 	if (tp_target_parse(args->target, TP_TARGET_USERINFO, 0, &h->t, err, sizeof(err))) {
 		/* err quotes the target, which may hold a password: not logged */
-		host->log(0, "http: bad proxy address (want http://[USER:PASS@]HOST:PORT)");
+		host->log(host, TP_LOG_ERROR,
+		          "http: bad proxy address (want http://[USER:PASS@]HOST:PORT)");
 		free(h);
 		return -EINVAL;
 	}
 	ret = tp_upconn_resolve(h->t.host, h->t.port, &h->proxy, &why);
 	if (ret) {
-		host->log(0, "http: proxy %s: %s", h->t.host, why);
+		host->log(host, TP_LOG_ERROR, "http: proxy %s: %s", h->t.host, why);
 		free(h);
 		return ret;
 	}
@@ -98,20 +99,21 @@ static int httpc_on_answer(struct tp_upconn *c, void *ud, const char *buf, size_
 
 	(void)c;
 	if (tp_http_head_want(buf, len)) {
-		h->host->log(1, "%s: answer head larger than %u bytes", h->who,
+		h->host->log(h->host, TP_LOG_WARN, "%s: answer head larger than %u bytes", h->who,
 		             (unsigned)TP_HTTP_HEAD_MAX);
 		return -ECONNRESET;
 	}
 	if (tp_http_parse_head(buf, len, &r)) {
-		h->host->log(1, "%s: malformed answer to CONNECT", h->who);
+		h->host->log(h->host, TP_LOG_WARN, "%s: malformed answer to CONNECT", h->who);
 		return -ECONNRESET;
 	}
 	err = tp_http_status_errno(r.status);
 	if (r.status == 407 || r.status == 401)
-		h->host->log(1, "%s: authentication %s (%d %s)", h->who,
+		h->host->log(h->host, TP_LOG_WARN, "%s: authentication %s (%d %s)", h->who,
 		             h->t.has_auth ? "failed" : "required", r.status, r.reason);
 	else if (err)
-		h->host->log(3, "%s: CONNECT refused: %d %s", h->who, r.status, r.reason);
+		h->host->log(h->host, TP_LOG_DEBUG, "%s: CONNECT refused: %d %s", h->who, r.status,
+		             r.reason);
 	return err ? err : TP_UPCONN_DONE;
 }
 

@@ -1,12 +1,11 @@
 /* SPDX-License-Identifier: MIT */
 /* tunplug — the pure parts of the HTTP CONNECT handler (see httpmsg.h). */
-#include <arpa/inet.h>
 #include <errno.h>
-#include <netinet/in.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "httpmsg.h"
+#include "tunplug/text.h"
 
 size_t tp_base64_encode(const void *in, size_t len, char *out, size_t outlen)
 {
@@ -40,24 +39,14 @@ size_t tp_base64_encode(const void *in, size_t len, char *out, size_t outlen)
 int tp_http_connect_request(char *buf, size_t cap, const struct sockaddr *dst, const char *user,
                             const char *pass)
 {
-	char addr[INET6_ADDRSTRLEN], hostport[INET6_ADDRSTRLEN + 10];
+	char hostport[TP_SOCKADDR_STRLEN];
 	char cred[520], b64[700];
-	uint16_t port;
 	int n;
 
-	if (dst->sa_family == AF_INET) {
-		const struct sockaddr_in *s4 = (const struct sockaddr_in *)dst;
-		inet_ntop(AF_INET, &s4->sin_addr, addr, sizeof(addr));
-		port = ntohs(s4->sin_port);
-		snprintf(hostport, sizeof(hostport), "%s:%u", addr, port);
-	} else if (dst->sa_family == AF_INET6) {
-		const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *)dst;
-		inet_ntop(AF_INET6, &s6->sin6_addr, addr, sizeof(addr));
-		port = ntohs(s6->sin6_port);
-		snprintf(hostport, sizeof(hostport), "[%s]:%u", addr, port);
-	} else {
+	/* "1.2.3.4:80", "[fd00::1]:80" */
+	if (dst->sa_family != AF_INET && dst->sa_family != AF_INET6)
 		return -EAFNOSUPPORT;
-	}
+	tp_sockaddr_str(dst, hostport, sizeof(hostport));
 	b64[0] = '\0';
 	if (user) {
 		n = snprintf(cred, sizeof(cred), "%s:%s", user, pass ? pass : "");

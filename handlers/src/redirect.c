@@ -27,6 +27,7 @@
 
 struct redirect {
 	const struct tp_host *host;
+	struct tp_udpconn_inst udp;
 	struct sockaddr_storage to;
 	char who[300]; /* "redirect HOST:PORT" for logs */
 };
@@ -41,7 +42,7 @@ static int redirect_init(const struct tp_host *host, const struct tp_handler_arg
 	int ret;
 
 	if (tp_target_parse(args->target, 0, 0, &t, err, sizeof(err))) {
-		host->log(0, "redirect: %s (want redirect://HOST:PORT)", err);
+		host->log(host, TP_LOG_ERROR, "redirect: %s (want redirect://HOST:PORT)", err);
 		return -EINVAL;
 	}
 	r = calloc(1, sizeof(*r));
@@ -49,9 +50,13 @@ static int redirect_init(const struct tp_host *host, const struct tp_handler_arg
 		return -ENOMEM;
 	ret = tp_upconn_resolve(t.host, t.port, &r->to, &why);
 	if (ret) {
-		host->log(0, "redirect: %s: %s", t.host, why);
+		host->log(host, TP_LOG_ERROR, "redirect: %s: %s", t.host, why);
 		free(r);
 		return ret;
+	}
+	if (tp_udpconn_inst_init(&r->udp, host)) {
+		free(r);
+		return -ENOMEM;
 	}
 	r->host = host;
 	snprintf(r->who, sizeof(r->who), "redirect %s", args->target);
@@ -75,7 +80,7 @@ static int redirect_udp_datagram(void *state, struct tp_flow *f, const void *buf
 {
 	struct redirect *r = state;
 
-	return tp_udpconn_datagram(r->host, f, (const struct sockaddr *)&r->to, r->who, buf, len);
+	return tp_udpconn_datagram(&r->udp, f, (const struct sockaddr *)&r->to, r->who, buf, len);
 }
 
 static void redirect_flow_close(void *state, struct tp_flow *f, int err)
@@ -84,14 +89,17 @@ static void redirect_flow_close(void *state, struct tp_flow *f, int err)
 
 	(void)err;
 	if (r->host->flow_info(f)->proto == IPPROTO_UDP)
-		tp_udpconn_flow_close(r->host, f);
+		tp_udpconn_flow_close(&r->udp, f);
 	else
 		tp_upconn_flow_close(r->host, f);
 }
 
 static void redirect_fini(void *state)
 {
-	free(state);
+	struct redirect *r = state;
+
+	tp_udpconn_inst_fini(&r->udp);
+	free(r);
 }
 
 const struct tp_handler tp__handler_redirect = {

@@ -9,25 +9,36 @@
  *                 until it is idle, so no ICMP is ever sent for it).
  * Typical use: --rule proto=udp,port=443,handler=reject (block QUIC). */
 #include <errno.h>
+#include <stdbool.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "builtin.h"
 
-/* The instance state is not a pointer to anything: 1 = drop UDP. */
-static char reject_drop_mode;
+/* One instance. */
+struct reject {
+	const struct tp_host *host;
+	bool drop; /* reject://drop: take UDP datagrams and drop them */
+};
 
 static int reject_init(const struct tp_host *host, const struct tp_handler_args *args, void **state)
 {
-	if (!strcmp(args->target, "")) {
-		*state = NULL;
-		return 0;
+	struct reject *r;
+	bool drop = !strcmp(args->target, "drop");
+
+	if (!drop && strcmp(args->target, "")) {
+		host->log(host, TP_LOG_ERROR,
+		          "reject: unknown option \"%s\" (want reject or reject://drop)",
+		          args->target);
+		return -EINVAL;
 	}
-	if (!strcmp(args->target, "drop")) {
-		*state = &reject_drop_mode;
-		return 0;
-	}
-	host->log(0, "reject: unknown option \"%s\" (want reject or reject://drop)", args->target);
-	return -EINVAL;
+	r = calloc(1, sizeof(*r));
+	if (!r)
+		return -ENOMEM;
+	r->host = host;
+	r->drop = drop;
+	*state = r;
+	return 0;
 }
 
 static int reject_tcp_accept(void *state, struct tp_flow *f)
@@ -39,10 +50,12 @@ static int reject_tcp_accept(void *state, struct tp_flow *f)
 
 static int reject_udp_datagram(void *state, struct tp_flow *f, const void *buf, size_t len)
 {
+	const struct reject *r = state;
+
 	(void)f;
 	(void)buf;
 	(void)len;
-	return state ? TP_OK : -ECONNREFUSED;
+	return r->drop ? TP_OK : -ECONNREFUSED;
 }
 
 static void reject_flow_close(void *state, struct tp_flow *f, int err)
@@ -54,7 +67,7 @@ static void reject_flow_close(void *state, struct tp_flow *f, int err)
 
 static void reject_fini(void *state)
 {
-	(void)state;
+	free(state);
 }
 
 const struct tp_handler tp__handler_reject = {

@@ -33,12 +33,17 @@
 
 #include "builtin.h"
 #include "socks5msg.h"
+#include "tunplug/text.h"
 #include "upconn.h"
 
 #define UDP_QUEUE_MAX (256u * 1024u) /* bytes in flight or waiting, per flow */
 #define UDP_PENDING_MAX 64u          /* datagrams waiting for the association */
+#define UDP_RXBUF 65536u             /* any datagram from the relay fits */
 
+/* One instance (one proxy). */
 struct s5_inst {
+	const struct tp_host *host;
+	uint8_t *rxbuf; /* UDP_RXBUF bytes: what every relay socket reads into */
 	struct sockaddr_storage proxy;
 	char label[336]; /* host:port as given (never the credentials) */
 	struct tp_target spec;
@@ -58,7 +63,7 @@ struct s5_udp;
 struct s5_conn {
 	struct s5_udp *u; /* UDP: the association this connection controls */
 	enum s5_state st;
-	char dst[64]; /* the flow's destination, for messages */
+	char dst[TP_SOCKADDR_STRLEN]; /* the flow's destination, for messages */
 };
 
 struct udp_pending {
@@ -87,26 +92,6 @@ struct udp_send_req {
 	uint8_t data[];
 };
 
-static const struct tp_host *s5_host;
-static uint8_t udp_rxbuf[65536]; /* one loop thread; consumed in the callback */
-
-static void fmt_addr(const struct sockaddr *sa, char *out, size_t cap)
-{
-	char ip[INET6_ADDRSTRLEN] = "?";
-
-	if (sa->sa_family == AF_INET) {
-		const struct sockaddr_in *a = (const struct sockaddr_in *)sa;
-		inet_ntop(AF_INET, &a->sin_addr, ip, sizeof(ip));
-		snprintf(out, cap, "%s:%u", ip, ntohs(a->sin_port));
-	} else if (sa->sa_family == AF_INET6) {
-		const struct sockaddr_in6 *a = (const struct sockaddr_in6 *)sa;
-		inet_ntop(AF_INET6, &a->sin6_addr, ip, sizeof(ip));
-		snprintf(out, cap, "[%s]:%u", ip, ntohs(a->sin6_port));
-	} else {
-		snprintf(out, cap, "?");
-	}
-}
-
 /* ---- UDP association lifetime ---- */
 
 static void udp_handle_closed(uv_handle_t *h)
@@ -118,6 +103,7 @@ static void udp_handle_closed(uv_handle_t *h)
  * the queue; u is freed (now, or when its socket has closed). */
 static void udp_end(struct s5_udp *u)
 {
+	const struct tp_host *host = u->inst->host;
 	struct tp_upconn *c = u->ctl;
 	struct udp_pending *p, *next;
 
@@ -132,7 +118,7 @@ static void udp_end(struct s5_udp *u)
 	u->qhead = NULL;
 	u->qtail = &u->qhead;
 	if (u->flow) {
-		s5_host->flow_set_data(u->flow, NULL);
+		host->flow_set_data(u->flow, NULL);
 		u->flow = NULL;
 	}
 	if (u->udp_live)
@@ -145,14 +131,15 @@ static void udp_end(struct s5_udp *u)
  * (err != 0: tell the client with ICMP unreachable first). */
 static void udp_fail(struct s5_udp *u, int err)
 {
+	const struct tp_host *host = u->inst->host;
 	struct tp_flow *f = u->flow;
 
-	udp_end(u);
+	udp_end(u); /* may free u */
 	if (!f)
 		return;
 	if (err)
-		s5_host->flow_unreachable(f, err);
-	s5_host->flow_close(f, false); /* our flow_close finds no data: nothing to do */
+		host->flow_unreachable(f, err);
+	host->flow_close(f, false); /* our flow_close finds no data: nothing to do */
 }
 
 /* ---- the negotiation ---- */
@@ -169,7 +156,7 @@ static int s5_fail(const struct s5_inst *inst, int level, int err, const char *f
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	s5_host->log(level, "socks5 proxy %s: %s", inst->label, msg);
+	inst->host->log(inst->host, level, "socks5 proxy %s: %s", inst->label, msg);
 	return err;
 }
 
@@ -182,13 +169,13 @@ static int conn_next(struct tp_upconn *c, const struct s5_inst *inst, enum s5_st
 
 	s->st = st;
 	if (ret)
-		return s5_fail(inst, 1, -ECONNRESET, "write: %s", uv_strerror(ret));
+		return s5_fail(inst, TP_LOG_WARN, -ECONNRESET, "write: %s", uv_strerror(ret));
 	return TP_UPCONN_MORE;
 }
 
 static int send_request(struct tp_upconn *c, const struct s5_inst *inst)
 {
-	const struct tp_flow_info *fi = s5_host->flow_info(tp_upconn_flow(c));
+	const struct tp_flow_info *fi = inst->host->flow_info(tp_upconn_flow(c));
 	const struct s5_conn *s = tp_upconn_data(c);
 	uint8_t req[S5_REQUEST_MAX];
 	struct sockaddr_storage any;
@@ -203,7 +190,8 @@ static int send_request(struct tp_upconn *c, const struct s5_inst *inst)
 		n = s5_build_request(req, S5_CMD_CONNECT, (const struct sockaddr *)&fi->dst);
 	}
 	if (n < 0)
-		return s5_fail(inst, 1, -ECONNRESET, "cannot build the request: %s", strerror(-n));
+		return s5_fail(inst, TP_LOG_WARN, -ECONNRESET, "cannot build the request: %s",
+		               strerror(-n));
 	return conn_next(c, inst, ST_REPLY, req, (size_t)n);
 }
 
@@ -216,12 +204,12 @@ static int on_reply(struct tp_upconn *c, const struct s5_inst *inst, const uint8
 	struct s5_reply r;
 
 	if (s5_parse_reply(in, len, &r) < 0)
-		return s5_fail(inst, 1, -ECONNRESET, "malformed reply to %s",
+		return s5_fail(inst, TP_LOG_WARN, -ECONNRESET, "malformed reply to %s",
 		               s->u ? "UDP ASSOCIATE" : "CONNECT");
 	if (r.rep != S5_REP_OK) {
 		int err = s5_rep_errno(r.rep);
 		/* the destination's verdict is routine; anything else is the proxy's trouble */
-		int level = (err == -ECONNRESET) ? 1 : 2;
+		int level = (err == -ECONNRESET) ? TP_LOG_WARN : TP_LOG_INFO;
 
 		if (s->u)
 			return s5_fail(inst, level, err, "UDP ASSOCIATE for %s: %s (reply %u)",
@@ -233,7 +221,8 @@ static int on_reply(struct tp_upconn *c, const struct s5_inst *inst, const uint8
 		return udp_ready(s, &r);
 	/* Nothing beyond the reply has been read: the stream starts with
 	 * payload. */
-	s5_host->log(3, "socks5 proxy %s: CONNECT %s: connected", inst->label, s->dst);
+	inst->host->log(inst->host, TP_LOG_DEBUG, "socks5 proxy %s: CONNECT %s: connected",
+	                inst->label, s->dst);
 	return TP_UPCONN_DONE;
 }
 
@@ -278,34 +267,34 @@ static int conn_answer(struct tp_upconn *c, void *ud, const char *buf, size_t le
 	case ST_METHOD:
 		m = s5_parse_method(in);
 		if (m < 0)
-			return s5_fail(inst, 1, -ECONNRESET, "not a SOCKS5 server (version %u)",
-			               in[0]);
+			return s5_fail(inst, TP_LOG_WARN, -ECONNRESET,
+			               "not a SOCKS5 server (version %u)", in[0]);
 		if (m == S5_METHOD_NONE)
 			return send_request(c, inst);
 		if (m == S5_METHOD_USERPASS && inst->spec.has_auth) {
 			ret = s5_build_auth(auth, inst->spec.user, inst->spec.pass);
 			if (ret < 0)
-				return s5_fail(inst, 1, -ECONNRESET, "bad credentials");
+				return s5_fail(inst, TP_LOG_WARN, -ECONNRESET, "bad credentials");
 			return conn_next(c, inst, ST_AUTH, auth, (size_t)ret);
 		}
 		if (m == S5_METHOD_NOACCEPT)
-			return s5_fail(inst, 1, -ECONNRESET,
+			return s5_fail(inst, TP_LOG_WARN, -ECONNRESET,
 			               "no acceptable authentication method%s",
 			               inst->spec.has_auth ? "" : " (credentials needed?)");
-		return s5_fail(inst, 1, -ECONNRESET,
+		return s5_fail(inst, TP_LOG_WARN, -ECONNRESET,
 		               "the proxy chose method %u, which we did not offer", m);
 	case ST_AUTH:
 		ret = s5_parse_auth_reply(in);
 		if (ret == -EACCES)
-			return s5_fail(inst, 1, -ECONNRESET, "authentication failed (user \"%s\")",
-			               inst->spec.user);
+			return s5_fail(inst, TP_LOG_WARN, -ECONNRESET,
+			               "authentication failed (user \"%s\")", inst->spec.user);
 		if (ret < 0)
-			return s5_fail(inst, 1, -ECONNRESET,
+			return s5_fail(inst, TP_LOG_WARN, -ECONNRESET,
 			               "bad authentication reply (version %u)", in[0]);
 		return send_request(c, inst);
 	case ST_REPLY:
 		if (s5_reply_size(in, len) < 0)
-			return s5_fail(inst, 1, -ECONNRESET,
+			return s5_fail(inst, TP_LOG_WARN, -ECONNRESET,
 			               "malformed reply (version %u, address type %u)", in[0],
 			               in[3]);
 		return on_reply(c, inst, in, len);
@@ -326,24 +315,27 @@ static int conn_error(struct tp_upconn *c, void *ud, enum tp_upconn_event ev, in
 
 	switch (ev) {
 	case TP_UPCONN_CONNECT:
-		return s5_fail(inst, 1, -ECONNREFUSED, "connect: %s", uv_strerror(status));
+		return s5_fail(inst, TP_LOG_WARN, -ECONNREFUSED, "connect: %s",
+		               uv_strerror(status));
 	case TP_UPCONN_SEND:
-		return s5_fail(inst, 1, -ECONNRESET, "write: %s", uv_strerror(status));
+		return s5_fail(inst, TP_LOG_WARN, -ECONNRESET, "write: %s", uv_strerror(status));
 	case TP_UPCONN_RECV:
 		if (s->st == ST_CONTROL) {
-			s5_host->log(3, "socks5 proxy %s: UDP association for %s ended: %s",
-			             inst->label, s->dst,
-			             status == UV_EOF ? "closed by the proxy"
-			                              : uv_strerror(status));
+			inst->host->log(inst->host, TP_LOG_DEBUG,
+			                "socks5 proxy %s: UDP association for %s ended: %s",
+			                inst->label, s->dst,
+			                status == UV_EOF ? "closed by the proxy"
+			                                 : uv_strerror(status));
 			return 0;
 		}
-		return s5_fail(inst, 1, -ECONNRESET, "%s during the negotiation",
+		return s5_fail(inst, TP_LOG_WARN, -ECONNRESET, "%s during the negotiation",
 		               status == UV_EOF ? "connection closed" : uv_strerror(status));
 	case TP_UPCONN_TIMEOUT:
 	default:
-		return s5_fail(inst, 1, -ETIMEDOUT, "%s %s: no answer within %llu ms (%s)",
+		return s5_fail(inst, TP_LOG_WARN, -ETIMEDOUT,
+		               "%s %s: no answer within %llu ms (%s)",
 		               s->u ? "UDP ASSOCIATE for" : "CONNECT", s->dst,
-		               (unsigned long long)s5_host->connect_timeout_ms, what[s->st]);
+		               (unsigned long long)inst->host->connect_timeout_ms, what[s->st]);
 	}
 }
 
@@ -389,8 +381,9 @@ static int conn_start(struct s5_inst *inst, struct tp_flow *f, struct s5_udp *u,
 	        .data_size = sizeof(s),
 	};
 
-	fmt_addr((const struct sockaddr *)&s5_host->flow_info(f)->dst, s.dst, sizeof(s.dst));
-	return tp_upconn_start(s5_host, f, &req, out);
+	tp_sockaddr_str((const struct sockaddr *)&inst->host->flow_info(f)->dst, s.dst,
+	                sizeof(s.dst));
+	return tp_upconn_start(inst->host, f, &req, out);
 }
 
 /* ---- TCP ---- */
@@ -402,11 +395,17 @@ static int s5_tcp_accept(void *state, struct tp_flow *f)
 
 /* ---- UDP ---- */
 
+/* Every relay socket of an instance reads into the instance's one buffer:
+ * all run on the loop thread and each datagram is consumed within udp_recv
+ * (unwrapped and passed on with udp_send, which copies), so the buffer is
+ * free again before the next read. A closing socket reads no more, so fini
+ * may free it. */
 static void udp_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 {
-	(void)h;
+	struct s5_udp *u = h->data;
+
 	(void)suggested;
-	*buf = uv_buf_init((char *)udp_rxbuf, sizeof(udp_rxbuf));
+	*buf = uv_buf_init((char *)u->inst->rxbuf, UDP_RXBUF);
 }
 
 static bool same_addr(const struct sockaddr_storage *a, const struct sockaddr_storage *b)
@@ -430,6 +429,7 @@ static void udp_recv(uv_udp_t *h, ssize_t nread, const uv_buf_t *buf, const stru
                      unsigned flags)
 {
 	struct s5_udp *u = h->data;
+	const struct tp_host *host = u->inst->host;
 	const struct tp_flow_info *fi;
 	struct sockaddr_storage from;
 	size_t off = 0;
@@ -440,16 +440,17 @@ static void udp_recv(uv_udp_t *h, ssize_t nread, const uv_buf_t *buf, const stru
 		return; /* an ICMP error from the relay, or nothing: UDP loses datagrams */
 	ret = s5_udp_unwrap((const uint8_t *)buf->base, (size_t)nread, &from, &off);
 	if (ret < 0) {
-		s5_host->log(3, "socks5 proxy %s: dropped a %s datagram from the relay",
-		             u->inst->label, ret == -EOPNOTSUPP ? "fragmented" : "malformed");
+		host->log(host, TP_LOG_DEBUG,
+		          "socks5 proxy %s: dropped a %s datagram from the relay", u->inst->label,
+		          ret == -EOPNOTSUPP ? "fragmented" : "malformed");
 		return;
 	}
-	fi = s5_host->flow_info(u->flow);
+	fi = host->flow_info(u->flow);
 	if (ret == 1 || same_addr(&from, &fi->dst))
-		s5_host->udp_send(u->flow, buf->base + off, (size_t)nread - off);
+		host->udp_send(u->flow, buf->base + off, (size_t)nread - off);
 	else if (from.ss_family == fi->dst.ss_family)
-		s5_host->udp_send_from(u->flow, (const struct sockaddr *)&from, buf->base + off,
-		                       (size_t)nread - off);
+		host->udp_send_from(u->flow, (const struct sockaddr *)&from, buf->base + off,
+		                    (size_t)nread - off);
 	/* else: a reply from the other family cannot reach this client */
 }
 
@@ -465,7 +466,7 @@ static void udp_sent(uv_udp_send_t *req, int status)
 /* Wrap and send one datagram to the relay (u->ready). */
 static void udp_relay(struct s5_udp *u, const void *buf, size_t len)
 {
-	const struct tp_flow_info *fi = s5_host->flow_info(u->flow);
+	const struct tp_flow_info *fi = u->inst->host->flow_info(u->flow);
 	uint8_t hdr[S5_UDP_HDR_MAX];
 	struct udp_send_req *r;
 	uv_buf_t b[2];
@@ -514,13 +515,15 @@ static int udp_ready(struct s5_conn *s, const struct s5_reply *r)
 {
 	struct s5_udp *u = s->u;
 	const struct s5_inst *inst = u->inst;
+	const struct tp_host *host = inst->host;
 	struct udp_pending *p, *next;
-	char relay[64];
+	char relay[TP_SOCKADDR_STRLEN];
 	uv_os_fd_t fd;
 	int ret;
 
 	if (r->port == 0)
-		return s5_fail(inst, 1, -ECONNRESET, "UDP ASSOCIATE for %s: relay port 0", s->dst);
+		return s5_fail(inst, TP_LOG_WARN, -ECONNRESET, "UDP ASSOCIATE for %s: relay port 0",
+		               s->dst);
 	if (addr_unspecified(&r->bnd)) {
 		u->relay = inst->proxy;
 		if (u->relay.ss_family == AF_INET)
@@ -530,29 +533,30 @@ static int udp_ready(struct s5_conn *s, const struct s5_reply *r)
 	} else {
 		u->relay = r->bnd;
 	}
-	fmt_addr((const struct sockaddr *)&u->relay, relay, sizeof(relay));
+	tp_sockaddr_str((const struct sockaddr *)&u->relay, relay, sizeof(relay));
 
-	ret = uv_udp_init_ex(s5_host->loop, &u->udp, u->relay.ss_family);
+	ret = uv_udp_init_ex(host->loop, &u->udp, u->relay.ss_family);
 	if (ret)
-		return s5_fail(inst, 1, -ECONNRESET, "UDP socket: %s", uv_strerror(ret));
+		return s5_fail(inst, TP_LOG_WARN, -ECONNRESET, "UDP socket: %s", uv_strerror(ret));
 	u->udp.data = u;
 	u->udp_live = true;
 	ret = uv_fileno((uv_handle_t *)&u->udp, &fd);
 	if (!ret)
-		ret = s5_host->protect(fd, u->relay.ss_family);
+		ret = host->protect(host, fd, u->relay.ss_family);
 	if (!ret)
 		ret = uv_udp_connect(&u->udp, (const struct sockaddr *)&u->relay);
 	if (!ret)
 		ret = uv_udp_recv_start(&u->udp, udp_alloc, udp_recv);
 	if (ret)
-		return s5_fail(inst, 1, -ECONNRESET, "UDP relay %s: %s", relay, uv_strerror(ret));
+		return s5_fail(inst, TP_LOG_WARN, -ECONNRESET, "UDP relay %s: %s", relay,
+		               uv_strerror(ret));
 
 	/* the control connection now only tells us when the association ends
 	 * (TP_UPCONN_DONE in keep mode: its timer stops) */
 	s->st = ST_CONTROL;
 	u->ready = true;
-	s5_host->log(3, "socks5 proxy %s: UDP association for %s via relay %s", inst->label, s->dst,
-	             relay);
+	host->log(host, TP_LOG_DEBUG, "socks5 proxy %s: UDP association for %s via relay %s",
+	          inst->label, s->dst, relay);
 	for (p = u->qhead; p; p = next) {
 		next = p->next;
 		u->queued -= p->len;
@@ -568,7 +572,8 @@ static int udp_ready(struct s5_conn *s, const struct s5_reply *r)
 
 static int s5_udp_datagram(void *state, struct tp_flow *f, const void *buf, size_t len)
 {
-	struct s5_udp *u = s5_host->flow_get_data(f);
+	struct s5_inst *inst = state;
+	struct s5_udp *u = inst->host->flow_get_data(f);
 	struct udp_pending *p;
 	int ret;
 
@@ -576,15 +581,15 @@ static int s5_udp_datagram(void *state, struct tp_flow *f, const void *buf, size
 		u = calloc(1, sizeof(*u));
 		if (!u)
 			return -ENOMEM;
-		u->inst = state;
+		u->inst = inst;
 		u->flow = f;
 		u->qtail = &u->qhead;
-		ret = conn_start(state, f, u, &u->ctl);
+		ret = conn_start(inst, f, u, &u->ctl);
 		if (ret < 0) {
 			free(u);
 			return ret;
 		}
-		s5_host->flow_set_data(f, u);
+		inst->host->flow_set_data(f, u);
 	}
 	if (u->ready) {
 		udp_relay(u, buf, len);
@@ -610,60 +615,70 @@ static int s5_udp_datagram(void *state, struct tp_flow *f, const void *buf, size
 static int s5_init(const struct tp_host *host, const struct tp_handler_args *args, void **state)
 {
 	struct s5_inst *inst;
-	char err[256], addr[64];
+	char err[256], addr[TP_SOCKADDR_STRLEN];
 	struct in6_addr probe;
 	const char *why;
 	int ret;
 
-	s5_host = host;
 	inst = calloc(1, sizeof(*inst));
 	if (!inst)
 		return -ENOMEM;
+	inst->host = host;
 	ret = s5_spec_parse(args->target, &inst->spec, err, sizeof(err));
 	if (ret) {
-		host->log(0, "%s", err);
-		free(inst);
-		return ret;
+		host->log(host, TP_LOG_ERROR, "%s", err);
+		goto fail;
 	}
 	ret = tp_upconn_resolve(inst->spec.host, inst->spec.port, &inst->proxy, &why);
 	if (ret) {
-		host->log(0, "socks5: cannot resolve proxy \"%s\": %s", inst->spec.host, why);
-		free(inst);
-		return ret;
+		host->log(host, TP_LOG_ERROR, "socks5: cannot resolve proxy \"%s\": %s",
+		          inst->spec.host, why);
+		goto fail;
+	}
+	inst->rxbuf = malloc(UDP_RXBUF);
+	if (!inst->rxbuf) {
+		ret = -ENOMEM;
+		goto fail;
 	}
 	/* label: the address, or the name and what it resolved to; never the
 	 * credentials */
-	fmt_addr((const struct sockaddr *)&inst->proxy, addr, sizeof(addr));
+	tp_sockaddr_str((const struct sockaddr *)&inst->proxy, addr, sizeof(addr));
 	if (inet_pton(AF_INET, inst->spec.host, &probe) == 1 ||
 	    inet_pton(AF_INET6, inst->spec.host, &probe) == 1)
 		snprintf(inst->label, sizeof(inst->label), "%s", addr);
 	else
 		snprintf(inst->label, sizeof(inst->label), "%s:%u (%s)", inst->spec.host,
 		         inst->spec.port, addr);
-	host->log(2, "socks5: proxy %s%s", inst->label,
+	host->log(host, TP_LOG_INFO, "socks5: proxy %s%s", inst->label,
 	          inst->spec.has_auth ? " with username/password" : "");
 	*state = inst;
 	return 0;
+fail:
+	free(inst);
+	return ret;
 }
 
 static void s5_flow_close(void *state, struct tp_flow *f, int err)
 {
+	struct s5_inst *inst = state;
 	struct s5_udp *u;
 
-	(void)state;
 	(void)err;
-	if (s5_host->flow_info(f)->proto != IPPROTO_UDP) {
-		tp_upconn_flow_close(s5_host, f); /* nothing once spliced or failed */
+	if (inst->host->flow_info(f)->proto != IPPROTO_UDP) {
+		tp_upconn_flow_close(inst->host, f); /* nothing once spliced or failed */
 		return;
 	}
-	u = s5_host->flow_get_data(f);
+	u = inst->host->flow_get_data(f);
 	if (u)
 		udp_end(u);
 }
 
 static void s5_fini(void *state)
 {
-	free(state);
+	struct s5_inst *inst = state;
+
+	free(inst->rxbuf);
+	free(inst);
 }
 
 const struct tp_handler tp__handler_socks5 = {

@@ -10,8 +10,8 @@
 #include "udpconn.h"
 
 struct udpconn {
-	const struct tp_host *host;
-	struct tp_flow *flow; /* NULL once flow_close ran */
+	struct tp_udpconn_inst *ui; /* the handler instance's */
+	struct tp_flow *flow;       /* NULL once flow_close ran */
 	uv_udp_t udp;
 	size_t queued; /* bytes in uv_udp_send */
 };
@@ -23,38 +23,42 @@ struct send_req {
 	char data[];
 };
 
-static char rxbuf[65536]; /* one loop thread; each datagram is consumed in its callback */
-
 static void on_closed(uv_handle_t *h)
 {
 	free(h->data);
 }
 
+/* Every socket of an instance reads into the instance's one buffer: all run
+ * on the loop thread and each datagram is consumed within on_recv (passed
+ * on with udp_send, which copies), so the buffer is free again before the
+ * next read. A closing socket reads no more, so fini may free it. */
 static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 {
-	(void)h;
+	struct udpconn *u = h->data;
+
 	(void)suggested;
-	*buf = uv_buf_init(rxbuf, sizeof(rxbuf));
+	*buf = uv_buf_init(u->ui->rxbuf, TP_UDPCONN_RXBUF);
 }
 
 static void on_recv(uv_udp_t *h, ssize_t nread, const uv_buf_t *buf, const struct sockaddr *addr,
                     unsigned flags)
 {
 	struct udpconn *u = h->data;
+	const struct tp_host *host = u->ui->host;
 
 	if (!u->flow)
 		return;
 	if (nread < 0) {
 		/* an ICMP error for the connected address (ECONNREFUSED,
 		 * EHOSTUNREACH, ...): tell the client the same way */
-		u->host->flow_unreachable(u->flow, (int)nread);
+		host->flow_unreachable(u->flow, (int)nread);
 		return;
 	}
 	if (nread == 0 && !addr)
 		return; /* nothing more to read */
 	if (flags & UV_UDP_PARTIAL)
 		return; /* cannot be: the buffer holds any datagram */
-	u->host->udp_send(u->flow, buf->base, (size_t)nread);
+	host->udp_send(u->flow, buf->base, (size_t)nread);
 }
 
 static void on_sent(uv_udp_send_t *req, int status)
@@ -67,16 +71,17 @@ static void on_sent(uv_udp_send_t *req, int status)
 }
 
 /* Open the flow's socket: protect, connect, read. 0 or -errno. */
-static int udp_open(const struct tp_host *host, struct tp_flow *f, const struct sockaddr *to,
+static int udp_open(struct tp_udpconn_inst *ui, struct tp_flow *f, const struct sockaddr *to,
                     struct udpconn **out)
 {
+	const struct tp_host *host = ui->host;
 	struct udpconn *u = calloc(1, sizeof(*u));
 	uv_os_fd_t fd;
 	int ret;
 
 	if (!u)
 		return -ENOMEM;
-	u->host = host;
+	u->ui = ui;
 	ret = uv_udp_init_ex(host->loop, &u->udp, to->sa_family);
 	if (ret) {
 		free(u);
@@ -85,7 +90,7 @@ static int udp_open(const struct tp_host *host, struct tp_flow *f, const struct 
 	u->udp.data = u;
 	ret = uv_fileno((uv_handle_t *)&u->udp, &fd);
 	if (!ret)
-		ret = host->protect(fd, to->sa_family);
+		ret = host->protect(host, fd, to->sa_family);
 	if (!ret) {
 		/* replies arrive in bursts faster than one loop iteration drains
 		 * them; the 208 KiB default dropped a third of a 20 MB download
@@ -106,18 +111,32 @@ static int udp_open(const struct tp_host *host, struct tp_flow *f, const struct 
 	return 0;
 }
 
-int tp_udpconn_datagram(const struct tp_host *host, struct tp_flow *f, const struct sockaddr *to,
+int tp_udpconn_inst_init(struct tp_udpconn_inst *ui, const struct tp_host *host)
+{
+	ui->host = host;
+	ui->rxbuf = malloc(TP_UDPCONN_RXBUF);
+	return ui->rxbuf ? 0 : -ENOMEM;
+}
+
+void tp_udpconn_inst_fini(struct tp_udpconn_inst *ui)
+{
+	free(ui->rxbuf);
+	ui->rxbuf = NULL;
+}
+
+int tp_udpconn_datagram(struct tp_udpconn_inst *ui, struct tp_flow *f, const struct sockaddr *to,
                         const char *who, const void *buf, size_t len)
 {
+	const struct tp_host *host = ui->host;
 	struct udpconn *u = host->flow_get_data(f);
 	uv_buf_t b = uv_buf_init((char *)buf, (unsigned)len);
 	struct send_req *r;
 	int ret;
 
 	if (!u) {
-		ret = udp_open(host, f, to, &u);
+		ret = udp_open(ui, f, to, &u);
 		if (ret) {
-			host->log(3, "%s: udp socket: %s", who, uv_strerror(ret));
+			host->log(host, TP_LOG_DEBUG, "%s: udp socket: %s", who, uv_strerror(ret));
 			return ret == UV_ENOENT ? -ENETUNREACH : ret;
 		}
 	}
@@ -147,8 +166,9 @@ int tp_udpconn_datagram(const struct tp_host *host, struct tp_flow *f, const str
 	return TP_OK;
 }
 
-void tp_udpconn_flow_close(const struct tp_host *host, struct tp_flow *f)
+void tp_udpconn_flow_close(struct tp_udpconn_inst *ui, struct tp_flow *f)
 {
+	const struct tp_host *host = ui->host;
 	struct udpconn *u = host->flow_get_data(f);
 
 	if (!u)

@@ -12,7 +12,11 @@
  * congested UDP path would.
  *
  * The socket lives in the flow's data slot; the handler's flow_close must
- * call tp_udpconn_flow_close() for UDP flows. */
+ * call tp_udpconn_flow_close() for UDP flows.
+ *
+ * What the flows of one handler instance share (its host and one receive
+ * buffer) is a struct tp_udpconn_inst in the instance's state: two
+ * instances share nothing. */
 #ifndef TUNPLUG_HANDLERS_UDPCONN_H
 #define TUNPLUG_HANDLERS_UDPCONN_H
 
@@ -22,6 +26,19 @@
 #include "tunplug/handler.h"
 
 #define TP_UDPCONN_QUEUE_MAX (256u * 1024u)
+#define TP_UDPCONN_RXBUF 65536u /* any datagram fits */
+
+/* The UDP part of one handler instance. */
+struct tp_udpconn_inst {
+	const struct tp_host *host; /* borrowed: the instance's */
+	char *rxbuf;                /* TP_UDPCONN_RXBUF bytes, owned */
+};
+
+/* From the handler's init: set ui up for host (borrowed; it must outlive
+ * ui). Returns 0 or -ENOMEM. Undo with tp_udpconn_inst_fini. */
+int tp_udpconn_inst_init(struct tp_udpconn_inst *ui, const struct tp_host *host);
+/* From the handler's fini (every flow closed): free what ui owns. */
+void tp_udpconn_inst_fini(struct tp_udpconn_inst *ui);
 
 /* From the handler's udp_datagram: send buf[0..len) to `to` (the same
  * address for every datagram of f), opening the socket on the first one
@@ -29,11 +46,11 @@
  * udp_datagram returns: TP_OK (a datagram that cannot be sent is lost, the
  * flow goes on) or -errno (-ECONNREFUSED once an earlier datagram drew a
  * port unreachable). */
-int tp_udpconn_datagram(const struct tp_host *host, struct tp_flow *f, const struct sockaddr *to,
+int tp_udpconn_datagram(struct tp_udpconn_inst *ui, struct tp_flow *f, const struct sockaddr *to,
                         const char *who, const void *buf, size_t len);
 
 /* From the handler's flow_close for a UDP flow: close its socket (pending
  * sends are cancelled). */
-void tp_udpconn_flow_close(const struct tp_host *host, struct tp_flow *f);
+void tp_udpconn_flow_close(struct tp_udpconn_inst *ui, struct tp_flow *f);
 
 #endif

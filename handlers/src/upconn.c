@@ -51,8 +51,6 @@ struct send_req {
 	char data[];
 };
 
-static char scratch[64]; /* keep mode: what an established connection sends */
-
 static void conn_unref(struct tp_upconn *c)
 {
 	if (--c->refs == 0)
@@ -128,34 +126,37 @@ static int map_error(int status)
 /* Log a failure (the handler's on_error, or ours) and say what it means. */
 static int conn_error(struct tp_upconn *c, enum tp_upconn_event ev, int status)
 {
-	int level = c->to_is_proxy ? 1 : 3;
+	const struct tp_host *host = c->host;
+	int level = c->to_is_proxy ? TP_LOG_WARN : TP_LOG_DEBUG;
 
 	if (c->proto && c->proto->on_error)
 		return c->proto->on_error(c, c->ud, ev, status);
 	switch (ev) {
 	case TP_UPCONN_CONNECT:
 		if (c->to_is_proxy) {
-			c->host->log(1, "%s: cannot connect: %s", c->who, uv_strerror(status));
+			host->log(host, TP_LOG_WARN, "%s: cannot connect: %s", c->who,
+			          uv_strerror(status));
 			return -ECONNREFUSED;
 		}
-		c->host->log(3, "%s: connect failed: %s", c->who, uv_strerror(status));
+		host->log(host, TP_LOG_DEBUG, "%s: connect failed: %s", c->who,
+		          uv_strerror(status));
 		break;
 	case TP_UPCONN_SEND:
-		c->host->log(level, "%s: send failed: %s", c->who, uv_strerror(status));
+		host->log(host, level, "%s: send failed: %s", c->who, uv_strerror(status));
 		break;
 	case TP_UPCONN_RECV:
 		if (c->established) {
-			c->host->log(3, "%s: connection ended: %s", c->who,
-			             status == UV_EOF ? "end of stream" : uv_strerror(status));
+			host->log(host, TP_LOG_DEBUG, "%s: connection ended: %s", c->who,
+			          status == UV_EOF ? "end of stream" : uv_strerror(status));
 			return 0;
 		}
-		c->host->log(level, "%s: connection closed before an answer: %s", c->who,
-		             status == UV_EOF ? "end of stream" : uv_strerror(status));
+		host->log(host, level, "%s: connection closed before an answer: %s", c->who,
+		          status == UV_EOF ? "end of stream" : uv_strerror(status));
 		break;
 	case TP_UPCONN_TIMEOUT:
-		c->host->log(level, "%s: no %s within %llu ms", c->who,
-		             c->proto ? "connection and answer" : "connection",
-		             (unsigned long long)c->host->connect_timeout_ms);
+		host->log(host, level, "%s: no %s within %llu ms", c->who,
+		          c->proto ? "connection and answer" : "connection",
+		          (unsigned long long)host->connect_timeout_ms);
 		return -ETIMEDOUT;
 	}
 	return map_error(status);
@@ -216,7 +217,9 @@ static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 
 	(void)suggested;
 	if (c->established) {
-		*buf = uv_buf_init(scratch, sizeof(scratch));
+		/* keep mode: what the connection sends now is dropped; the
+		 * answer buffer is no longer needed, so it takes it */
+		*buf = uv_buf_init(c->ans, (unsigned)c->proto->answer_max);
 		return;
 	}
 	want = answer_want(c);
@@ -359,7 +362,7 @@ int tp_upconn_start(const struct tp_host *host, struct tp_flow *f, const struct 
 		ret = -errno;
 		goto out;
 	}
-	ret = host->protect(fd, family);
+	ret = host->protect(host, fd, family);
 	if (ret)
 		goto out;
 	c->tcp = malloc(sizeof(*c->tcp));

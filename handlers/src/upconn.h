@@ -48,7 +48,9 @@ enum tp_upconn_event {
  * gets the connection and the request's ud; a -errno refuses the flow (log
  * why first). None is called once the flow was decided or closed. */
 struct tp_upconn_proto {
-	size_t answer_max; /* the answer buffer's size */
+	/* The answer buffer's size (> 0). Keep mode: once established, what
+	 * the connection sends is read into it and dropped. */
+	size_t answer_max;
 	/* Connected: send the first message (tp_upconn_send). 0 or -errno.
 	 * May be NULL. */
 	int (*on_connect)(struct tp_upconn *c, void *ud);

@@ -6,9 +6,11 @@
 #  - tunplug --plugin upper.so --rule dst=198.19.42.0/24,handler=upper:
 #    TCP and UDP to that subnet come back upper-cased, other traffic still
 #    goes direct to the real server
-#  - the same plugin built for another ABI major is refused at start with a
-#    message naming both versions (exit 1); a .so without the entry symbol is
-#    refused with a clear message; a missing file names the file
+#  - the same plugin built for another ABI major (3.0), and a plugin built for
+#    handler ABI 1.2 (tests/gateway/plugin_abi1.c, compiled here against the
+#    SDK), are refused at start with a message naming both versions (exit 1);
+#    a .so without the entry symbol is refused with a clear message; a missing
+#    file names the file
 set -euo pipefail
 # shellcheck source=lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -44,8 +46,14 @@ refuse() { # WHAT PATTERN ARGS...
   grep -q -- "$pat" <<<"$out" || fail "$what: message lacks \"$pat\": $out"
   ok "$what: refused: $(grep -- "$pat" <<<"$out" | head -1)"
 }
-refuse "plugin for ABI 2" "built for handler ABI 2.0, this tunplug speaks 1." \
+refuse "plugin for ABI 3" "built for handler ABI 3.0, this tunplug speaks 2.0" \
   --plugin "$TP_TMP/bad/upper.so" --handler upper
+# shellcheck disable=SC2046 # pkg-config prints several words
+cc -std=c11 -Wall -Werror $(PKG_CONFIG_PATH="$PCDIR" pkg-config --cflags tunplug-handler) -shared \
+  -fPIC -o "$TP_TMP/abi1.so" "$SRC/tests/gateway/plugin_abi1.c" >>"$TP_TMP/make.log" 2>&1 ||
+  fail "ABI 1.2 plugin build failed: $(tail -5 "$TP_TMP/make.log")"
+refuse "plugin for ABI 1.2" "built for handler ABI 1.2, this tunplug speaks 2.0" \
+  --plugin "$TP_TMP/abi1.so" --handler abi1
 cc -shared -fPIC -o "$TP_TMP/nosym.so" -x c - <<<'int not_a_plugin(void) { return 1; }'
 refuse "plugin without entry symbol" "no tunplug_handler_entry symbol" \
   --plugin "$TP_TMP/nosym.so" --handler upper
