@@ -9,7 +9,7 @@
 #include <string.h>
 #include <sys/socket.h>
 
-#include "../unit/check.h"
+#include "harness.h"
 #include "autoroute.h"
 #include "options.h"
 
@@ -36,14 +36,17 @@ static int parse(const char *const *args)
 
 #define PARSE(...) parse((const char *const[]){__VA_ARGS__, NULL})
 
-static void test_options(void)
+TP_TEST(options_defaults)
 {
 	CHECK_EQ(PARSE("--auto-route"), 0, "--auto-route");
 	CHECK(opt.auto_route && opt.fwmark_set && opt.fwmark == TP_AUTOROUTE_MARK &&
 	              opt.route_table == TP_AUTOROUTE_TABLE,
 	      "defaults: mark 0x%x table %u", opt.fwmark, opt.route_table);
 	OK("--auto-route alone: fwmark 0x7470 implied, table 0x7470");
+}
 
+TP_TEST(options_all)
+{
 	CHECK_EQ(PARSE("--auto-route", "--fwmark", "0x7", "--route-table", "100", "--exclude",
 	               "192.0.2.1", "--exclude", "2001:db8::/32", "--include-uid", "1000-1999",
 	               "--exclude-uid", "0", "--exclude-uid", "5-7"),
@@ -57,12 +60,19 @@ static void test_options(void)
 	      "fields");
 	OK("--fwmark 0x7 --route-table 100 --exclude x2 --include-uid 1000-1999 --exclude-uid "
 	   "0 and 5-7");
+}
+
+TP_TEST(options_max)
+{
 	CHECK_EQ(
 	        PARSE("--auto-route", "--route-table", "0xffffffff", "--exclude-uid", "4294967294"),
 	        0, "max");
 	CHECK(opt.route_table == 0xffffffffu && opt.exclude_uids[0].hi == 4294967294u, "max");
 	OK("--route-table 0xffffffff, --exclude-uid 4294967294 accepted");
+}
 
+TP_TEST(options_refused)
+{
 	static const struct {
 		const char *args[6];
 		const char *want;
@@ -90,12 +100,16 @@ static void test_options(void)
 	OK("refused with a message: --exclude/--include-uid/--exclude-uid/--route-table without "
 	   "--auto-route, table 254 and 0, --fwmark 0, --tun-fd, uid ranges 7-5, 4294967295, "
 	   "-5, 5-, a, prefix /33");
+}
+
+TP_TEST(options_fwmark_alone)
+{
 	CHECK_EQ(PARSE("--fwmark", "0"), 0, "--fwmark 0 without --auto-route");
 	CHECK_EQ(PARSE("--route-table", "0x7470"), 0, "the default table needs nothing");
 	OK("--fwmark 0 alone is fine (no auto-route)");
 }
 
-static void test_complement(void)
+TP_TEST(complement)
 {
 	struct tp_uid_range in[3], out[4];
 	size_t n;
@@ -122,7 +136,7 @@ static void test_complement(void)
 	   "cap");
 }
 
-static void test_plan(void)
+TP_TEST(plan_default)
 {
 	struct tp_nl_rule r[TP_AR_MAX_RULES];
 	size_t n;
@@ -147,6 +161,12 @@ static void test_plan(void)
 	}
 	OK("plan: 'lookup main suppress_prefixlength 0' then 'not fwmark 0x7470 lookup 29808', "
 	   "tagged, inside the priority window");
+}
+
+TP_TEST(plan_excludes)
+{
+	struct tp_nl_rule r[TP_AR_MAX_RULES];
+	size_t n;
 
 	CHECK_EQ(PARSE("--auto-route", "--exclude", "192.0.2.0/24", "--exclude", "2001:db8::1",
 	               "--exclude", "198.51.100.7", "--include-uid", "1000", "--exclude-uid", "33"),
@@ -181,12 +201,4 @@ static void test_plan(void)
 	CHECK_EQ(tp_ar_plan(&opt, AF_INET, r, 3), 0, "cap too small");
 	OK("plan: excludes (own family only), exclude-uid, include-uid complement, suppress, "
 	   "capture; cap too small -> 0");
-}
-
-int main(void)
-{
-	test_options();
-	test_complement();
-	test_plan();
-	return check_exit();
 }

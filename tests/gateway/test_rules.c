@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* tunplug — unit test of the flow rules (gateway/src/rules.c): parse errors
  * name the offending key; matching by proto, dst, src, port range, IPv4 vs
- * IPv6; handler spec splitting. Prints "ok N ..." lines; exits 1 on failure. */
+ * IPv6; handler spec splitting. One TP_TEST case per group (tests/harness.h). */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
@@ -9,7 +9,7 @@
 #include <string.h>
 #include <sys/socket.h>
 
-#include "../unit/check.h"
+#include "harness.h"
 #include "rules.h"
 
 static struct sockaddr_storage sa(const char *addr, unsigned port)
@@ -48,7 +48,7 @@ static int m(const char *text, int proto, const char *src, unsigned sport, const
 	return tp_rule_match(&r, proto, (struct sockaddr *)&s, (struct sockaddr *)&d);
 }
 
-static void test_parse_ok(void)
+TP_TEST(parse_ok)
 {
 	struct tp_rule r;
 	char err[512] = "";
@@ -78,7 +78,7 @@ static void test_parse_ok(void)
 	OK("parse: every key, defaults, handler spec with commas");
 }
 
-static void test_parse_errors(void)
+TP_TEST(parse_errors)
 {
 	static const struct {
 		const char *text;
@@ -119,11 +119,10 @@ static void test_parse_errors(void)
 	   "missing handler; each message names the key");
 }
 
-static void test_match(void)
-{
-	const int T = IPPROTO_TCP, U = IPPROTO_UDP;
+enum { T = IPPROTO_TCP, U = IPPROTO_UDP };
 
-	/* proto */
+TP_TEST(match_proto)
+{
 	CHECK(m("proto=tcp,handler=x", T, "10.0.0.1", 1000, "198.19.1.1", 80) == 1, "tcp/tcp");
 	CHECK(m("proto=tcp,handler=x", U, "10.0.0.1", 1000, "198.19.1.1", 80) == 0, "tcp/udp");
 	CHECK(m("proto=udp,handler=x", U, "10.0.0.1", 1000, "198.19.1.1", 53) == 1, "udp/udp");
@@ -131,8 +130,10 @@ static void test_match(void)
 	CHECK(m("proto=any,handler=x", U, "10.0.0.1", 1000, "198.19.1.1", 53) == 1, "any/udp");
 	CHECK(m("handler=x", T, "10.0.0.1", 1000, "fd00::1", 1) == 1, "no keys: everything");
 	OK("match: proto");
+}
 
-	/* dst */
+TP_TEST(match_dst)
+{
 	CHECK(m("dst=198.19.42.0/24,handler=x", T, "10.0.0.1", 1, "198.19.42.7", 80) == 1, "in");
 	CHECK(m("dst=198.19.42.0/24,handler=x", T, "10.0.0.1", 1, "198.19.43.7", 80) == 0,
 	      "next /24");
@@ -148,16 +149,21 @@ static void test_match(void)
 	CHECK(m("dst=198.19.42.0/24,handler=x", T, "198.19.42.1", 1, "10.0.0.1", 80) == 0,
 	      "dst rule looks at the destination only");
 	OK("match: dst prefix (in, out, edge, /32, /0, /23)");
+}
 
-	/* src */
+TP_TEST(match_src)
+{
 	CHECK(m("src=10.0.0.0/8,handler=x", T, "10.200.0.1", 1, "198.19.1.1", 80) == 1, "src in");
 	CHECK(m("src=10.0.0.0/8,handler=x", T, "11.0.0.1", 1, "198.19.1.1", 80) == 0, "src out");
 	CHECK(m("src=10.0.0.0/8,dst=198.19.0.0/16,handler=x", T, "10.0.0.1", 1, "198.20.0.1", 80) ==
 	              0,
 	      "src ok, dst out: both must match");
 	OK("match: src prefix, src and dst together");
+}
 
-	/* ports: destination port only */
+/* ports: destination port only */
+TP_TEST(match_ports)
+{
 	CHECK(m("port=7000-7999,handler=x", U, "10.0.0.1", 5000, "198.19.1.1", 7000) == 1, "lo");
 	CHECK(m("port=7000-7999,handler=x", U, "10.0.0.1", 5000, "198.19.1.1", 7999) == 1, "hi");
 	CHECK(m("port=7000-7999,handler=x", U, "10.0.0.1", 5000, "198.19.1.1", 6999) == 0, "below");
@@ -168,8 +174,10 @@ static void test_match(void)
 	CHECK(m("port=53,handler=x", U, "10.0.0.1", 5000, "198.19.1.1", 54) == 0, "single, other");
 	CHECK(m("port=1-65535,handler=x", T, "10.0.0.1", 5000, "198.19.1.1", 65535) == 1, "full");
 	OK("match: destination port range (edges, outside, source port ignored)");
+}
 
-	/* families */
+TP_TEST(match_families)
+{
 	CHECK(m("dst=fd00:19::/64,handler=x", T, "fd00:18::1", 1, "fd00:19::1", 80) == 1, "v6 in");
 	CHECK(m("dst=fd00:19::/64,handler=x", T, "fd00:18::1", 1, "fd00:19:0:1::1", 80) == 0,
 	      "v6 out");
@@ -189,23 +197,23 @@ static void test_match(void)
 	        443) == 1,
 	      "v6 + port + proto");
 	OK("match: IPv4 vs IPv6 (prefixes never cross families)");
+}
 
-	/* a flow of an unknown family never matches */
-	{
-		struct tp_rule r;
-		struct sockaddr_storage s = sa("10.0.0.1", 1), d;
-		char err[256];
+/* a flow of an unknown family never matches */
+TP_TEST(match_unknown_family)
+{
+	struct tp_rule r;
+	struct sockaddr_storage s = sa("10.0.0.1", 1), d;
+	char err[256];
 
-		memset(&d, 0, sizeof(d));
-		d.ss_family = AF_UNIX;
-		CHECK(tp_rule_parse("handler=x", &r, err, sizeof(err)) == 0, "%s", err);
-		CHECK(!tp_rule_match(&r, T, (struct sockaddr *)&s, (struct sockaddr *)&d),
-		      "AF_UNIX");
-	}
+	memset(&d, 0, sizeof(d));
+	d.ss_family = AF_UNIX;
+	CHECK(tp_rule_parse("handler=x", &r, err, sizeof(err)) == 0, "%s", err);
+	CHECK(!tp_rule_match(&r, T, (struct sockaddr *)&s, (struct sockaddr *)&d), "AF_UNIX");
 	OK("match: unknown address family never matches");
 }
 
-static void test_spec_split(void)
+TP_TEST(spec_split)
 {
 	char name[32];
 	const char *t;
@@ -220,13 +228,4 @@ static void test_spec_split(void)
 	CHECK(!tp_handler_spec_split("averyveryverylongnamethatdoesnotfit://x", name, 8),
 	      "too long");
 	OK("handler spec split");
-}
-
-int main(void)
-{
-	test_parse_ok();
-	test_parse_errors();
-	test_match();
-	test_spec_split();
-	return check_exit();
 }

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Stack tests: crafted packets into the stack, a fake clock, assertions on
  * every packet it emits, and every lwIP pool back to zero after each case.
  * No root, no tun, no loop. */
@@ -12,7 +13,7 @@
 #include "tunplug/packet.h"
 #include "tunplug/stack.h"
 
-#include "stackcheck.h"
+#include "harness.h"
 
 #define FIN 0x01
 #define SYN 0x02
@@ -354,13 +355,23 @@ static void test_held_syn_accept_data_close(int family)
 	CHECK(m == mem_base, "pools back to baseline after the connection closed: %zu != %zu", m,
 	      mem_base);
 	stack_down(name);
-	printf("ok %s\n", name);
+	OK("%s", name);
+}
+
+TP_TEST(held_syn_v4)
+{
+	test_held_syn_accept_data_close(AF_INET);
+}
+
+TP_TEST(held_syn_v6)
+{
+	test_held_syn_accept_data_close(AF_INET6);
 }
 
 /* The client gives up while its SYN is held: a RST with the sequence number
  * after the SYN ends the PENDING flow (closed(-ECONNRESET), so the owner
  * stops connecting upstream); a RST with another sequence number does not. */
-static void test_client_reset_pending(void)
+TP_TEST(client_reset_pending)
 {
 	struct peer p;
 
@@ -382,8 +393,8 @@ static void test_client_reset_pending(void)
 	CHECK(out.n == 0, "nothing sent back");
 	CHECK(tp_stack_mem_in_use() == mem_base, "nothing left");
 	stack_down("client reset while pending");
-	printf("ok client RST for a held SYN -> closed(-ECONNRESET) to the owner; blind RST "
-	       "ignored\n");
+	OK("client RST for a held SYN -> closed(-ECONNRESET) to the owner; blind RST "
+	   "ignored");
 }
 
 static void test_reject(int family)
@@ -403,11 +414,20 @@ static void test_reject(int family)
 	CHECK(tp_stack_stats()->syn_rst_refused == 1, "counted");
 	CHECK(tp_stack_mem_in_use() == mem_base, "nothing left");
 	stack_down("reject");
-	printf("ok %s refused SYN -> RST|ACK, nothing allocated\n",
-	       family == AF_INET ? "ipv4" : "ipv6");
+	OK("%s refused SYN -> RST|ACK, nothing allocated", family == AF_INET ? "ipv4" : "ipv6");
 }
 
-static void test_forbidden(void)
+TP_TEST(reject_v4)
+{
+	test_reject(AF_INET);
+}
+
+TP_TEST(reject_v6)
+{
+	test_reject(AF_INET6);
+}
+
+TP_TEST(forbidden)
 {
 	const char *dsts4[] = {"127.0.0.1", "127.1.2.3", "0.0.0.0", "198.19.255.1"};
 	inet_pton(AF_INET, "198.19.255.1", own_addr.addr);
@@ -457,11 +477,11 @@ static void test_forbidden(void)
 	}
 	memset(&own_addr, 0, sizeof(own_addr));
 	own_addr.family = AF_INET;
-	printf("ok loopback/own destinations -> RST unless allow_loopback; 0.0.0.0/:: always "
-	       "dropped\n");
+	OK("loopback/own destinations -> RST unless allow_loopback; 0.0.0.0/:: always "
+	   "dropped");
 }
 
-static void test_max_flows(void)
+TP_TEST(max_flows)
 {
 	stack_up(2, 0);
 	policy = P_HOLD;
@@ -475,10 +495,10 @@ static void test_max_flows(void)
 	CHECK(tp_stack_stats()->syn_rst_limit == 1, "counted");
 	stack_down("max flows");
 	CHECK(n_closed == 2 && closed_err == -ECONNABORTED, "pending flows closed on shutdown");
-	printf("ok --max-flows: SYN beyond the cap -> RST, counted\n");
+	OK("--max-flows: SYN beyond the cap -> RST, counted");
 }
 
-static void test_client_rst_and_owner_abort(void)
+TP_TEST(client_rst_and_owner_abort)
 {
 	struct peer p;
 	stack_up(16, 0);
@@ -507,10 +527,10 @@ static void test_client_rst_and_owner_abort(void)
 	CHECK(out.n == 2 && (parse_out(1).tcp_flags & RST), "abort -> RST (%d packets)", out.n);
 	CHECK(tp_stack_mem_in_use() == mem_base, "freed");
 	stack_down("rst");
-	printf("ok client RST -> closed(-ECONNRESET); owner abort and unread-data close -> RST\n");
+	OK("client RST -> closed(-ECONNRESET); owner abort and unread-data close -> RST");
 }
 
-static void test_handshake_timeout(void)
+TP_TEST(handshake_timeout)
 {
 	struct peer p;
 	stack_up(16, 0);
@@ -525,13 +545,13 @@ static void test_handshake_timeout(void)
 	      n_closed, closed_err);
 	CHECK(tp_stack_mem_in_use() == mem_base, "freed");
 	stack_down("timeout");
-	printf("ok unanswered SYN-ACK: retransmitted, then closed with an error (fake clock)\n");
+	OK("unanswered SYN-ACK: retransmitted, then closed with an error (fake clock)");
 }
 
 /* TCP timestamps: a SYN offering them (value 0x800000f1) gets a SYN-ACK
  * echoing it. The value's last byte on the wire is >= 0x80: without lwIP
  * patch 0003 UBSan stops here (shift into the sign bit). */
-static void test_timestamps(void)
+TP_TEST(timestamps)
 {
 	struct peer p;
 	uint8_t b[2048];
@@ -564,10 +584,10 @@ static void test_timestamps(void)
 		CHECK(echoed, "SYN-ACK carries a timestamp echoing %#x", ts_val);
 	}
 	stack_down("timestamps");
-	printf("ok timestamps negotiated and echoed (tsval %#x)\n", ts_val);
+	OK("timestamps negotiated and echoed (tsval %#x)", ts_val);
 }
 
-static void test_backpressure(void)
+TP_TEST(backpressure)
 {
 	struct peer p;
 	stack_up(16, 0);
@@ -608,10 +628,10 @@ static void test_backpressure(void)
 		CHECK(wnd > 60000, "window reopened: %u", wnd);
 	}
 	stack_down("backpressure");
-	printf("ok receive window closes while data is unconsumed, reopens after consume\n");
+	OK("receive window closes while data is unconsumed, reopens after consume");
 }
 
-static void test_bad_input(void)
+TP_TEST(bad_input)
 {
 	stack_up(16, 0);
 	struct peer p;
@@ -651,11 +671,11 @@ static void test_bad_input(void)
 		tp_stack_input(b, len);
 	}
 	stack_down("bad input");
-	printf("ok malformed packets counted by reason and dropped; 20000 random packets "
-	       "survived\n");
+	OK("malformed packets counted by reason and dropped; 20000 random packets "
+	   "survived");
 }
 
-static void test_icmp_echo(void)
+TP_TEST(icmp_echo)
 {
 	stack_up(16, 0);
 	uint8_t b[64] = {0x45, 0, 0, 28, 0, 1, 0, 0, 64, IPPROTO_ICMP};
@@ -680,10 +700,10 @@ static void test_icmp_echo(void)
 		      "reply from the pinged address");
 	}
 	stack_down("icmp");
-	printf("ok ICMP echo to any captured address answered\n");
+	OK("ICMP echo to any captured address answered");
 }
 
-static void test_many_flows(void)
+TP_TEST(many_flows)
 {
 	stack_up(4096, 0);
 	policy = P_ACCEPT;
@@ -702,27 +722,23 @@ static void test_many_flows(void)
 	CHECK(tp_stack_stats()->tcp_flows_now == 2000, "tracked");
 	stack_down("many flows");
 	CHECK(n_closed == 2000, "all closed on shutdown");
-	printf("ok 2000 concurrent flows to distinct addresses/ports, all freed on shutdown\n");
+	OK("2000 concurrent flows to distinct addresses/ports, all freed on shutdown");
 }
 
-int main(void)
+/* Every case starts from the default own address and hold policy, and
+ * leaves lwIP with nothing in use (its stack_down checks that too). */
+static void setup(void)
 {
-	setvbuf(stdout, NULL, _IOLBF, 0);
+	memset(&own_addr, 0, sizeof(own_addr));
 	own_addr.family = AF_INET;
-	test_held_syn_accept_data_close(AF_INET);
-	test_held_syn_accept_data_close(AF_INET6);
-	test_reject(AF_INET);
-	test_client_reset_pending();
-	test_reject(AF_INET6);
-	test_forbidden();
-	test_max_flows();
-	test_client_rst_and_owner_abort();
-	test_handshake_timeout();
-	test_timestamps();
-	test_backpressure();
-	test_bad_input();
-	test_icmp_echo();
-	test_many_flows();
-	printf("%d checks, %d failures\n", checks, failures);
-	return failures ? 1 : 0;
+	policy = P_HOLD;
 }
+
+static void teardown(void)
+{
+	size_t m = tp_stack_mem_in_use();
+
+	CHECK(m == 0, "lwIP memory in use after the case: %zu", m);
+}
+
+TP_TEST_FIXTURE(setup, teardown);

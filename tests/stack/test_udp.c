@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Stack tests for UDP flows and ICMP: crafted IPv4/IPv6 datagrams and
  * fragments into the stack, a fake clock, assertions on every packet it
  * emits (full checksums), and lwIP memory back to its baseline after each
@@ -13,21 +14,12 @@
 #include "tunplug/packet.h"
 #include "tunplug/stack.h"
 
-#include "stackcheck.h"
+#include "harness.h"
 
-/* A behaviour outside udp.c (stack.c, or lwIP 2.1.3 itself) that falls
- * short of what the test wants: reported on every run, not counted as a
- * failure. Turn each into a CHECK once fixed. */
-static int known;
-#define KNOWN(c, ...)                                                                              \
-	do {                                                                                       \
-		if (!(c)) {                                                                        \
-			known++;                                                                   \
-			printf("KNOWN ISSUE (outside udp.c) %s:%d: %s: ", __FILE__, __LINE__, #c); \
-			printf(__VA_ARGS__);                                                       \
-			printf("\n");                                                              \
-		}                                                                                  \
-	} while (0)
+/* KNOWN(cond, ...) (tests/harness.h) marks a behaviour outside udp.c
+ * (stack.c, or lwIP 2.1.3 itself) that falls short of what the test wants:
+ * reported on every run, not counted as a failure. Turn each into a CHECK
+ * once fixed. */
 
 /* ---- captured output ---- */
 #define MAXOUT 1024
@@ -118,11 +110,9 @@ static int on_udp_new(void *ctx, struct tp_udp_flow *f)
 	new_dst = *tp_udp_flow_dst(f);
 	if (new_ret < 0)
 		return new_ret;
-	if (nrec >= MAXREC) {
-		printf("FAIL too many flows for the test's records\n");
-		failures++;
+	CHECK(nrec < MAXREC, "too many flows for the test's records");
+	if (nrec >= MAXREC)
 		return -ENOMEM;
-	}
 	struct rec *r = &recs[nrec++];
 	r->f = f;
 	r->src = new_src;
@@ -253,10 +243,8 @@ static void tuple_init(struct tuple *t, int family, const char *src, const char 
 {
 	memset(t, 0, sizeof(*t));
 	t->family = family;
-	if (inet_pton(family, src, t->src) != 1 || inet_pton(family, dst, t->dst) != 1) {
-		printf("FAIL bad test address %s or %s\n", src, dst);
-		failures++;
-	}
+	CHECK(inet_pton(family, src, t->src) == 1 && inet_pton(family, dst, t->dst) == 1,
+	      "bad test address %s or %s", src, dst);
 	t->sport = sport;
 	t->dport = dport;
 }
@@ -639,8 +627,17 @@ static void test_flows(int family)
 	send_udp(&a, "new", 3);
 	CHECK(n_new == 6, "and the tuple is new again");
 	stack_down("flows");
-	printf("ok %s: one flow per 5-tuple, udp_new endpoints, exact payloads, owner close\n",
-	       fam(family));
+	OK("%s: one flow per 5-tuple, udp_new endpoints, exact payloads, owner close", fam(family));
+}
+
+TP_TEST(flows_v4)
+{
+	test_flows(AF_INET);
+}
+
+TP_TEST(flows_v6)
+{
+	test_flows(AF_INET6);
 }
 
 static void test_send(int family)
@@ -725,9 +722,19 @@ static void test_send(int family)
 	CHECK(tp_stack_stats()->udp_flows_now == 2, "2 flows");
 	stack_down("send");
 	CHECK(recs[0].nclosed == 0, "(records reset)");
-	printf("ok %s: replies from the original destination / any address, valid checksums; "
-	       "4000 and %zu bytes fragmented at MTU 1500 and reassembled\n",
-	       fam(family), maxlen);
+	OK("%s: replies from the original destination / any address, valid checksums; "
+	   "4000 and %zu bytes fragmented at MTU 1500 and reassembled",
+	   fam(family), maxlen);
+}
+
+TP_TEST(send_v4)
+{
+	test_send(AF_INET);
+}
+
+TP_TEST(send_v6)
+{
+	test_send(AF_INET6);
 }
 
 /* Poll like the gateway's loop does: sleep exactly what tp_stack_poll
@@ -836,13 +843,23 @@ static void test_idle(int family)
 	advance(1);
 	CHECK(recs[0].nclosed == 1 && recs[0].err == -ETIMEDOUT, "default idle 60 s");
 	stack_down("idle defaults");
-	printf("ok %s: idle timeout exactly at udp_idle_ms / udp_dns_idle_ms (and defaults), reset "
-	       "by traffic both ways, poll's return value never sleeps past an expiry, clock "
-	       "wrap\n",
-	       fam(family));
+	OK("%s: idle timeout exactly at udp_idle_ms / udp_dns_idle_ms (and defaults), reset "
+	   "by traffic both ways, poll's return value never sleeps past an expiry, clock "
+	   "wrap",
+	   fam(family));
 }
 
-static void test_evict(void)
+TP_TEST(idle_v4)
+{
+	test_idle(AF_INET);
+}
+
+TP_TEST(idle_v6)
+{
+	test_idle(AF_INET6);
+}
+
+TP_TEST(evict)
 {
 	struct opts o = {.max_udp = 4};
 	struct tuple t[8];
@@ -910,8 +927,8 @@ static void test_evict(void)
 	for (int i = nrec - 4; i < nrec; i++)
 		CHECK(recs[i].f != NULL, "newest flow %d kept", i);
 	stack_down("evict");
-	printf("ok max_udp_flows: longest idle evicted (-ENOSPC, counted) across both LRU lists, "
-	       "never above the max, refused datagrams evict nobody\n");
+	OK("max_udp_flows: longest idle evicted (-ENOSPC, counted) across both LRU lists, "
+	   "never above the max, refused datagrams evict nobody");
 }
 
 static void test_refused(int family)
@@ -1010,12 +1027,22 @@ static void test_refused(int family)
 	      "refused without udp_new");
 	check_unreach(0, &a, orig, n, codes[0]);
 	stack_down("no udp_new");
-	printf("ok %s: refused flow -> port unreachable from the destination quoting IP+UDP "
-	       "headers, no flow kept; unreachable codes per errno; 50-burst rate limit\n",
-	       fam(family));
+	OK("%s: refused flow -> port unreachable from the destination quoting IP+UDP "
+	   "headers, no flow kept; unreachable codes per errno; 50-burst rate limit",
+	   fam(family));
 }
 
-static void test_forbidden(void)
+TP_TEST(refused_v4)
+{
+	test_refused(AF_INET);
+}
+
+TP_TEST(refused_v6)
+{
+	test_refused(AF_INET6);
+}
+
+TP_TEST(forbidden)
 {
 	const char *v4[] = {"127.0.0.1", "127.9.9.9", "198.19.255.1"};
 	const char *v6[] = {"::1", "::ffff:127.0.0.1", "fd00:19::ffff"};
@@ -1082,11 +1109,11 @@ static void test_forbidden(void)
 		check_mem_base("forbidden");
 		stack_down("forbidden");
 	}
-	printf("ok loopback/own destinations -> admin prohibited (code 13 / code 1) unless "
-	       "allow_loopback; unspecified always dropped\n");
+	OK("loopback/own destinations -> admin prohibited (code 13 / code 1) unless "
+	   "allow_loopback; unspecified always dropped");
 }
 
-static void test_bad_input(void)
+TP_TEST(bad_input)
 {
 	struct opts o = {0};
 	const struct tp_stack_stats *st;
@@ -1204,9 +1231,9 @@ static void test_bad_input(void)
 	new_ret = 0;
 	stack_down("bad udp input");
 #undef DROPS
-	printf("ok bad UDP input counted by reason (truncated header, UDP length, IPv6 zero "
-	       "checksum, bad checksum, multicast/broadcast, port 0); 20000 random headers "
-	       "survived\n");
+	OK("bad UDP input counted by reason (truncated header, UDP length, IPv6 zero "
+	   "checksum, bad checksum, multicast/broadcast, port 0); 20000 random headers "
+	   "survived");
 }
 
 /* Fragments of the UDP datagram l4 (l4len bytes) cut at the given offsets
@@ -1573,11 +1600,10 @@ static void test_fragments(int family)
 			CHECK(count_drops() == pp0 + 1,
 			      "M=1 fragment of 1001 bytes counted as a drop");
 		} else {
-			known++;
-			printf("KNOWN ISSUE (outside udp.c): an IPv6 fragment with M=1 and a "
-			       "length not a "
-			       "multiple of 8 reaches lwIP's icmp6_param_problem (UB under UBSan); "
-			       "not sent (TP_TEST_V6_PP=1 sends it)\n");
+			KNOWN(v6_pp,
+			      "an IPv6 fragment with M=1 and a length not a multiple of 8 reaches "
+			      "lwIP's icmp6_param_problem (UB under UBSan); not sent "
+			      "(TP_TEST_V6_PP=1 sends it)");
 		}
 	}
 
@@ -1603,12 +1629,22 @@ static void test_fragments(int family)
 	advance(16100);
 	check_mem_base("fragments end");
 	stack_down("fragments");
-	printf("ok %s: fragmented datagrams (in order, out of order, reversed, duplicated, "
-	       "interleaved, %zu bytes%s) delivered once and whole; bad checksum/length after "
-	       "reassembly dropped; TCP/ICMP fragments dropped; incomplete and overlapping "
-	       "fragments freed after the reassembly timeout\n",
-	       fam(family), maxlen,
-	       family == AF_INET ? ", 300 random splits" : "; random splits: see KNOWN ISSUE");
+	OK("%s: fragmented datagrams (in order, out of order, reversed, duplicated, "
+	   "interleaved, %zu bytes%s) delivered once and whole; bad checksum/length after "
+	   "reassembly dropped; TCP/ICMP fragments dropped; incomplete and overlapping "
+	   "fragments freed after the reassembly timeout",
+	   fam(family), maxlen,
+	   family == AF_INET ? ", 300 random splits" : "; random splits: see KNOWN ISSUE");
+}
+
+TP_TEST(fragments_v4)
+{
+	test_fragments(AF_INET);
+}
+
+TP_TEST(fragments_v6)
+{
+	test_fragments(AF_INET6);
 }
 
 static size_t build_echo(uint8_t *b, const struct tuple *t, uint8_t type, const void *data,
@@ -1681,12 +1717,22 @@ static void test_icmp_echo(int family)
 		check_mem_base("icmp");
 		stack_down("icmp echo");
 	}
-	printf("ok %s: echo request to any address answered from that address; icmp_drop "
-	       "drops and counts\n",
-	       fam(family));
+	OK("%s: echo request to any address answered from that address; icmp_drop "
+	   "drops and counts",
+	   fam(family));
 }
 
-static void test_shutdown(void)
+TP_TEST(icmp_echo_v4)
+{
+	test_icmp_echo(AF_INET);
+}
+
+TP_TEST(icmp_echo_v6)
+{
+	test_icmp_echo(AF_INET6);
+}
+
+TP_TEST(shutdown)
 {
 	struct opts o = {.max_udp = 100};
 	static uint8_t l4[4000], data[4000];
@@ -1738,34 +1784,30 @@ static void test_shutdown(void)
 	CHECK(m == mem_base_clean, "stale fragments expire in the next stack: %zu", m);
 	mem_base = m;
 	stack_down("shutdown");
-	printf("ok shutdown: every UDP flow closed once with -ECONNABORTED, memory back to zero "
-	       "(held fragments: see KNOWN ISSUE)\n");
+	OK("shutdown: every UDP flow closed once with -ECONNABORTED, memory back to zero "
+	   "(held fragments: see KNOWN ISSUE)");
 }
 
-int main(void)
+/* Every case starts with both own addresses and no owner state, and ends
+ * with the records freed and lwIP holding nothing. */
+static void setup(void)
 {
-	setvbuf(stdout, NULL, _IOLBF, 0);
 	v6_pp = true; /* stack.c drops such fragments before lwIP now */
+	memset(own, 0, sizeof(own));
 	own[0].family = AF_INET;
 	inet_pton(AF_INET, "198.19.255.1", own[0].addr);
 	own[0].prefix = 32;
 	own[1].family = AF_INET6;
 	inet_pton(AF_INET6, "fd00:19::ffff", own[1].addr);
 	own[1].prefix = 128;
-	for (int f = 0; f < 2; f++) {
-		int family = f ? AF_INET6 : AF_INET;
-		test_flows(family);
-		test_send(family);
-		test_idle(family);
-		test_refused(family);
-		test_fragments(family);
-		test_icmp_echo(family);
-	}
-	test_evict();
-	test_forbidden();
-	test_bad_input();
-	test_shutdown();
-	reset_owner();
-	printf("%d checks, %d failures, %d known issues\n", checks, failures, known);
-	return failures ? 1 : 0;
 }
+
+static void teardown(void)
+{
+	size_t m = tp_stack_mem_in_use();
+
+	CHECK(m == 0, "lwIP memory in use after the case: %zu", m);
+	reset_owner();
+}
+
+TP_TEST_FIXTURE(setup, teardown);

@@ -1,13 +1,14 @@
+/* SPDX-License-Identifier: MIT */
 /* CIDR parse/format/contains: good and bad inputs. */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <string.h>
 #include <sys/socket.h>
 
-#include "check.h"
+#include "harness.h"
 #include "tunplug/addr.h"
 
-static void test_good(void)
+TP_TEST(good)
 {
 	static const struct {
 		const char *in;
@@ -51,7 +52,7 @@ static void test_good(void)
 	}
 }
 
-static void test_bad(void)
+TP_TEST(bad)
 {
 	static const char *const bad[] = {
 	        "",
@@ -113,7 +114,7 @@ static bool in(const char *net, const char *addr)
 	return tp_cidr_contains(&c, fam, a);
 }
 
-static void test_contains(void)
+TP_TEST(contains)
 {
 	static const struct {
 		const char *net, *addr;
@@ -152,12 +153,4 @@ static void test_contains(void)
 		CHECK(tp_cidr_contains(&c, AF_INET, a4), "v4 /64 clamps to /32");
 	}
 	OK("cidr: contains clamps an out-of-range prefix");
-}
-
-int main(void)
-{
-	test_good();
-	test_bad();
-	test_contains();
-	return check_exit();
 }

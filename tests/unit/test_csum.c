@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Checksum tests: the word-at-a-time routine against a naive per-16-bit-word
  * reference, the RFC 1071 example, and the pseudo-header sum. */
 #include <stdint.h>
@@ -5,7 +6,7 @@
 #include <string.h>
 #include <sys/socket.h>
 
-#include "check.h"
+#include "harness.h"
 #include "pktbuild.h"
 #include "tunplug/packet.h"
 
@@ -25,7 +26,7 @@ static uint16_t naive(uint32_t init, const uint8_t *p, size_t len)
 	return pb_fold(pb_sum(init, p, len));
 }
 
-static void test_rfc1071(void)
+TP_TEST(rfc1071)
 {
 	/* RFC 1071 section 3: 0001 f203 f4f5 f6f7 sums to 0x2ddf0, folds to 0xddf2 */
 	static const uint8_t ex[8] = {0x00, 0x01, 0xf2, 0x03, 0xf4, 0xf5, 0xf6, 0xf7};
@@ -45,7 +46,7 @@ static void test_rfc1071(void)
 	OK("csum: empty, single byte (padded low), finish folds the accumulator");
 }
 
-static void test_random(void)
+TP_TEST(random)
 {
 	size_t cap = 9001 + 8;
 	uint8_t *buf = malloc(cap);
@@ -92,7 +93,7 @@ static void test_random(void)
 	free(buf);
 }
 
-static void test_pseudo(void)
+TP_TEST(pseudo)
 {
 	uint8_t ph[40];
 	uint64_t ref;
@@ -116,12 +117,4 @@ static void test_pseudo(void)
 	CHECK_EQ(tp_csum_finish(tp_csum_pseudo(AF_INET6, pb_src6, pb_dst6, IPPROTO_UDP, 70000)),
 	         pb_fold(ref), "v6 pseudo");
 	OK("csum: pseudo-header sums for IPv4 and IPv6 (length > 65535 too)");
-}
-
-int main(void)
-{
-	test_rfc1071();
-	test_random();
-	test_pseudo();
-	return check_exit();
 }

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* DNS message helpers of the dns handler (handlers/src/dnsmsg.c): query
  * validation, name decompression (bounds, pointer loops, limits), answer
  * matching, SERVFAIL/FORMERR building, presentation strings and the
@@ -9,7 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "check.h"
+#include "harness.h"
 #include "dnsmsg.h"
 
 static uint64_t rng_state = 0x2545f4914f6cdd1dull;
@@ -68,7 +69,7 @@ static uint16_t rd16(const uint8_t *p)
 	return (uint16_t)((p[0] << 8) | p[1]);
 }
 
-static void test_parse_query(void)
+TP_TEST(parse_query)
 {
 	uint8_t m[600];
 	struct dnsmsg_query q;
@@ -161,7 +162,7 @@ static void test_parse_query(void)
 	OK("parse: pointers to itself, forward or into the header are FORMERR");
 }
 
-static void test_read_name(void)
+TP_TEST(read_name)
 {
 	uint8_t m[200], out[DNSMSG_NAME_MAX], want[64];
 	size_t off, n, a, b, wl;
@@ -221,7 +222,7 @@ static void test_read_name(void)
 	OK("read_name: pointer loops end with an error");
 }
 
-static void test_match(void)
+TP_TEST(match)
 {
 	uint8_t qm[300], am[300];
 	struct dnsmsg_query q;
@@ -270,7 +271,7 @@ static void test_match(void)
 	OK("match: other ID, QR=0, name, label structure, type, class, QDCOUNT 0, cut: no match");
 }
 
-static void test_build(void)
+TP_TEST(build)
 {
 	uint8_t qm[300], out[300];
 	struct dnsmsg_query q;
@@ -311,7 +312,7 @@ static void test_build(void)
 	OK("formerr: header only, ID and RD kept; none for short messages or responses");
 }
 
-static void test_strings(void)
+TP_TEST(strings)
 {
 	uint8_t w[64];
 	char s[64], tb[16];
@@ -339,7 +340,7 @@ static void test_strings(void)
 	OK("strings: names (escaped, cut), types, rcodes");
 }
 
-static void test_upstreams(void)
+TP_TEST(upstreams)
 {
 	struct sockaddr_storage up[4];
 	char bad[256];
@@ -400,7 +401,7 @@ static void test_upstreams(void)
 	   sizeof(bads) / sizeof(bads[0]));
 }
 
-static void test_random(void)
+TP_TEST(random)
 {
 	uint8_t m[600], out[600];
 	struct dnsmsg_query q;
@@ -442,16 +443,4 @@ static void test_random(void)
 	CHECK(ok > 1000 && formerr > 1000 && drop > 1000, "mix: %u %u %u", ok, formerr, drop);
 	OK("random: 200000 messages (%u queries, %u FORMERR, %u dropped) parse within bounds", ok,
 	   formerr, drop);
-}
-
-int main(void)
-{
-	test_parse_query();
-	test_read_name();
-	test_match();
-	test_build();
-	test_strings();
-	test_upstreams();
-	test_random();
-	return check_exit();
 }

@@ -10,10 +10,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "check.h"
+#include "harness.h"
 #include "httpmsg.h"
 
-static void test_base64(void)
+TP_TEST(base64)
 {
 	static const struct {
 		const char *in, *out;
@@ -45,7 +45,7 @@ static void test_base64(void)
 	OK("base64: RFC 4648 vectors, binary input, output size limits");
 }
 
-static void test_request(void)
+TP_TEST(request)
 {
 	struct sockaddr_in s4 = {.sin_family = AF_INET, .sin_port = htons(80)};
 	struct sockaddr_in6 s6 = {.sin6_family = AF_INET6, .sin6_port = htons(443)};
@@ -73,7 +73,7 @@ static void test_request(void)
 	OK("CONNECT request: v4, [v6]:port, Basic credentials, too small, bad family");
 }
 
-static void test_head_want(void)
+TP_TEST(head_want)
 {
 	static const struct {
 		const char *s;
@@ -98,7 +98,7 @@ static void test_head_want(void)
 	OK("head reader: never reads past the blank line");
 }
 
-static void test_parse_head(void)
+TP_TEST(parse_head)
 {
 	struct tp_http_resp r;
 	const char *h;
@@ -138,7 +138,7 @@ static void test_parse_head(void)
 	OK("response head: malformed ones refused");
 }
 
-static void test_status(void)
+TP_TEST(status)
 {
 	CHECK_EQ(tp_http_status_errno(200), 0, "200");
 	CHECK_EQ(tp_http_status_errno(204), 0, "204");
@@ -153,14 +153,4 @@ static void test_status(void)
 	CHECK_EQ(tp_http_status_errno(301), -ECONNREFUSED, "301");
 	CHECK_EQ(tp_http_status_errno(100), -ECONNREFUSED, "100");
 	OK("status -> errno");
-}
-
-int main(void)
-{
-	test_base64();
-	test_request();
-	test_head_want();
-	test_parse_head();
-	test_status();
-	return check_exit();
 }

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Netlink builders parsed back with libmnl, and tp_nl_parse_ack on acks,
  * errors, truncated and foreign replies. Pure: no socket is opened. */
 #include <errno.h>
@@ -10,7 +11,7 @@
 #include <stdbool.h>
 #include <string.h>
 
-#include "check.h"
+#include "harness.h"
 #include "tunplug/netlink.h"
 
 static _Alignas(struct nlmsghdr) char buf[1024];
@@ -55,7 +56,7 @@ static struct tp_cidr cidr(const char *s)
 	return c;
 }
 
-static void test_addr(void)
+TP_TEST(addr)
 {
 	struct tp_cidr c4 = cidr("198.18.0.1/15"), c6 = cidr("fd00::1/64");
 	struct attrs t;
@@ -129,7 +130,7 @@ static void test_addr(void)
 	   "family");
 }
 
-static void test_route(void)
+TP_TEST(route)
 {
 	struct tp_cidr d4 = cidr("198.19.5.7/16"), d6 = cidr("fd01::99/61"),
 	               def = cidr("0.0.0.0/0");
@@ -199,7 +200,7 @@ static void test_route(void)
 	OK("netlink: route builder refuses /40 on v4, wrong type, bad ifindex, small buffer");
 }
 
-static void test_link(void)
+TP_TEST(link)
 {
 	struct attrs t;
 	const struct nlmsghdr *nlh;
@@ -247,7 +248,7 @@ static size_t put_err(char *p, uint32_t seq, int error)
 	return nlh->nlmsg_len;
 }
 
-static void test_ack(void)
+TP_TEST(ack)
 {
 	size_t n, m;
 	struct nlmsghdr *nlh = (void *)buf;
@@ -337,7 +338,7 @@ static bool rule_eq(const struct tp_nl_rule *a, const struct tp_nl_rule *b)
 	       a->table == b->table;
 }
 
-static void test_rule(void)
+TP_TEST(rule)
 {
 	struct tp_nl_rule r, back;
 	struct attrs t;
@@ -489,7 +490,7 @@ static void test_rule(void)
 }
 
 /* The rule parser on what a dump could contain. */
-static void test_parse_rule(void)
+TP_TEST(parse_rule)
 {
 	struct tp_nl_rule r = rule0(AF_INET, 29803, 29808), back;
 	struct nlmsghdr *nlh = (void *)buf;
@@ -554,7 +555,7 @@ static void test_parse_rule(void)
 	   "unknown attribute) parses; a 4-byte FRA_PROTOCOL is -EBADMSG");
 }
 
-static void test_route_proto_dump(void)
+TP_TEST(route_proto_dump)
 {
 	struct tp_cidr def6 = cidr("::/0"), d4 = cidr("198.19.7.7/16"), got;
 	struct attrs t;
@@ -612,7 +613,7 @@ static void test_route_proto_dump(void)
 	   "refused");
 }
 
-static void test_rule_format(void)
+TP_TEST(rule_format)
 {
 	struct tp_nl_rule r = rule0(AF_INET, 29803, 29808);
 	char s[160];
@@ -627,17 +628,4 @@ static void test_rule_format(void)
 	CHECK(strlen(s) == 9, "truncated");
 	OK("rule format: 'not from all fwmark 0x7470 lookup 29808 pref 29803 proto 116 (IPv4)', "
 	   "truncates safely");
-}
-
-int main(void)
-{
-	test_addr();
-	test_route();
-	test_link();
-	test_ack();
-	test_rule();
-	test_parse_rule();
-	test_route_proto_dump();
-	test_rule_format();
-	return check_exit();
 }

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* tun/src/offload.c: virtio_net_hdr parse/emit, GSO split (read path) and
  * GRO coalescing (write path), against packets built independently with the
  * naive checksums of pktbuild.h. Every expected packet is built from scratch
@@ -9,7 +10,7 @@
 #include <string.h>
 #include <sys/socket.h>
 
-#include "check.h"
+#include "harness.h"
 #include "pktbuild.h"
 #include "tunplug/offload.h"
 #include "tunplug/packet.h"
@@ -214,7 +215,8 @@ static long diff_at(const uint8_t *a, const uint8_t *b, size_t n)
 
 /* ---- PRNG ---- */
 
-static uint64_t rng_state = 0x9e3779b97f4a7c15ull;
+#define RNG_SEED 0x9e3779b97f4a7c15ull
+static uint64_t rng_state = RNG_SEED;
 
 static uint32_t rnd(void)
 {
@@ -234,7 +236,7 @@ static uint32_t rnd_in(uint32_t lo, uint32_t hi)
 
 /* ---- vnet header ---- */
 
-static void test_vnet(void)
+TP_TEST(vnet)
 {
 	struct tp_vnet_hdr h = {.flags = TP_VNET_F_NEEDS_CSUM,
 	                        .gso_type = TP_GSO_TCPV6,
@@ -413,7 +415,7 @@ static void check_split(const struct spec *s, uint8_t type, size_t mss, const ch
 	}
 }
 
-static void test_split_tcp(void)
+TP_TEST(split_tcp)
 {
 	static const int fams[] = {AF_INET, AF_INET6};
 
@@ -483,7 +485,7 @@ static void test_split_tcp(void)
 	}
 }
 
-static void test_split_udp(void)
+TP_TEST(split_udp)
 {
 	static const int fams[] = {AF_INET, AF_INET6};
 
@@ -532,7 +534,7 @@ static void test_split_udp(void)
 	}
 }
 
-static void test_split_none(void)
+TP_TEST(split_none)
 {
 	static const struct {
 		int fam;
@@ -603,7 +605,7 @@ static void expect_drop(const uint8_t *pkt, size_t len, const struct tp_vnet_hdr
 	OK("split drop: %s -> %s", what, tp_drop_name(want));
 }
 
-static void test_split_drops(void)
+TP_TEST(split_drops)
 {
 	static uint8_t p4[70000], p6[70000], u4[70000], q[70000];
 	struct spec s4 = spec_tcp(AF_INET, 3000), s6 = spec_tcp(AF_INET6, 3000);
@@ -959,7 +961,7 @@ static void add_run(struct batch *b, struct spec *s, int n, size_t plen)
 	}
 }
 
-static void test_gro_tcp(void)
+TP_TEST(gro_tcp)
 {
 	static const int fams[] = {AF_INET, AF_INET6};
 	struct batch b = {0};
@@ -1273,7 +1275,7 @@ static void test_gro_tcp(void)
 	}
 }
 
-static void test_gro_flows(void)
+TP_TEST(gro_flows)
 {
 	struct batch b = {0};
 	struct spec x = spec_tcp(AF_INET, 0), y = spec_tcp(AF_INET, 0), z = spec_tcp(AF_INET6, 0);
@@ -1361,7 +1363,7 @@ static void test_gro_flows(void)
 	}
 }
 
-static void test_gro_udp(void)
+TP_TEST(gro_udp)
 {
 	static const int fams[] = {AF_INET, AF_INET6};
 	struct batch b = {0};
@@ -1487,7 +1489,7 @@ static void test_gro_udp(void)
 	}
 }
 
-static void test_gro_einval(void)
+TP_TEST(gro_einval)
 {
 	struct batch b = {0};
 	struct spec x = spec_tcp(AF_INET, 0), y = spec_tcp(AF_INET6, 0), u = spec_udp(AF_INET, 0);
@@ -1566,7 +1568,7 @@ static int fail_write(void *ctx, const struct iovec *iov, int iovcnt, unsigned n
  * pseudo-header sum go out with NEEDS_CSUM whether merged or not; UDP and
  * ICMP keep an all-zero header. Completing the partial sum as the kernel
  * would gives the packet's real checksum. */
-static void test_gro_partial(void)
+TP_TEST(gro_partial)
 {
 	struct batch b = {0};
 	struct tp_gro *g = tp_gro_new(BMAX);
@@ -1613,7 +1615,7 @@ static void test_gro_partial(void)
 	   "completed sum is the real checksum; UDP unchanged");
 }
 
-static void test_gro_api(void)
+TP_TEST(gro_api)
 {
 	struct tp_gro *g = tp_gro_new(4);
 	struct spec s = spec_tcp(AF_INET, 100);
@@ -1693,7 +1695,7 @@ static void test_gro_api(void)
 
 /* ---- property: coalesce then split gives the originals back ---- */
 
-static void test_property(void)
+TP_TEST(property)
 {
 	static uint8_t out[300000];
 	static struct tp_seg segs[300];
@@ -1809,7 +1811,7 @@ static void test_property(void)
 			merged++;
 		}
 		bfree(&b);
-		if (check_failures)
+		if (tp_test_failures())
 			break;
 	}
 	tp_gro_free(g);
@@ -1819,24 +1821,20 @@ static void test_property(void)
 	   iters, (unsigned long long)seed, merged, singles);
 }
 
-int main(void)
+/* Every case starts from the same payload bytes and random state. */
+static void setup(void)
 {
+	rng_state = RNG_SEED;
 	for (size_t i = 0; i < sizeof(pat); i++)
 		pat[i] = (uint8_t)rnd();
-
-	test_vnet();
-	test_split_tcp();
-	test_split_udp();
-	test_split_none();
-	test_split_drops();
-	test_gro_tcp();
-	test_gro_flows();
-	test_gro_udp();
-	test_gro_einval();
-	test_gro_api();
-	test_gro_partial();
-	test_property();
-	rec_reset(&rec);
-	free(sr.out);
-	return check_exit();
 }
+
+static void teardown(void)
+{
+	rec_reset(&rec);
+	rec.refuse = false;
+	free(sr.out);
+	sr.out = NULL;
+}
+
+TP_TEST_FIXTURE(setup, teardown);

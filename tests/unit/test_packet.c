@@ -1,10 +1,11 @@
+/* SPDX-License-Identifier: MIT */
 /* tp_pkt_parse: good TCP/UDP/ICMP packets over IPv4 and IPv6, then every
  * drop reason by breaking one thing at a time in a correct packet. */
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 
-#include "check.h"
+#include "harness.h"
 #include "pktbuild.h"
 #include "tunplug/packet.h"
 
@@ -38,7 +39,7 @@ static enum tp_drop parse(const uint8_t *b, size_t len, unsigned flags, struct t
 		OK(__VA_ARGS__);                                                                  \
 	} while (0)
 
-static void test_names(void)
+TP_TEST(names)
 {
 	for (int i = 0; i < TP_DROP__COUNT; i++) {
 		const char *n = tp_drop_name((enum tp_drop)i);
@@ -53,7 +54,7 @@ static void test_names(void)
 	OK("names: every drop reason has a distinct name; out of range -> unknown");
 }
 
-static void test_good(void)
+TP_TEST(good)
 {
 	static const struct {
 		int family;
@@ -162,7 +163,7 @@ static void test_good(void)
 	}
 }
 
-static void test_ip_drops(void)
+TP_TEST(ip_drops)
 {
 	size_t len;
 	struct tp_pkt p;
@@ -300,7 +301,7 @@ static void test_ip_drops(void)
 	(void)p;
 }
 
-static void test_l4_drops(void)
+TP_TEST(l4_drops)
 {
 	size_t len;
 	static const int fams[] = {AF_INET, AF_INET6};
@@ -427,7 +428,7 @@ static void test_l4_drops(void)
 /* Every truncation of every good packet must be dropped, and every single
  * byte flip must either parse or be dropped without reading past the end
  * (ASan watches the exact-size copies made by parse()). */
-static void test_sweep(void)
+TP_TEST(sweep)
 {
 	static const int fams[] = {AF_INET, AF_INET6};
 	static const uint8_t protos[] = {IPPROTO_TCP, IPPROTO_UDP, IPPROTO_ICMP};
@@ -466,14 +467,4 @@ static void test_sweep(void)
 	OK("parse: every truncation of 6 good packets dropped; %d single-bit flips parsed safely "
 	   "(%d accepted without csum check)",
 	   n, accepted);
-}
-
-int main(void)
-{
-	test_names();
-	test_good();
-	test_ip_drops();
-	test_l4_drops();
-	test_sweep();
-	return check_exit();
 }

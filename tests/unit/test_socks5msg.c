@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The socks5 handler's pure message code (handlers/src/socks5msg.c): spec
  * parsing, greeting/auth/request building, method/auth/reply parsing with
  * every reply code, every ATYP and every truncation, UDP header wrap/unwrap. */
@@ -7,7 +8,7 @@
 #include <string.h>
 #include <sys/socket.h>
 
-#include "check.h"
+#include "harness.h"
 #include "socks5msg.h"
 
 static struct sockaddr_storage sa4(const char *ip, uint16_t port)
@@ -34,7 +35,7 @@ static struct sockaddr_storage sa6(const char *ip, uint16_t port)
 	return ss;
 }
 
-static void test_spec(void)
+TP_TEST(spec)
 {
 	static const struct {
 		const char *in;
@@ -109,7 +110,7 @@ static void test_spec(void)
 	OK("spec: addresses, [IPv6], names, default port, credentials with %%XX, bad specs");
 }
 
-static void test_greeting_auth(void)
+TP_TEST(greeting_auth)
 {
 	uint8_t b[S5_AUTH_MAX];
 	static const uint8_t g0[] = {5, 1, 0}, g1[] = {5, 2, 0, 2};
@@ -152,7 +153,7 @@ static void test_greeting_auth(void)
 	OK("RFC 1929: request bytes and limits; status ok / failed / bad version");
 }
 
-static void test_request(void)
+TP_TEST(request)
 {
 	uint8_t b[S5_REQUEST_MAX];
 	struct sockaddr_storage a = sa4("198.19.1.1", 80);
@@ -200,7 +201,7 @@ static void check_truncations(const uint8_t *r, size_t n, const char *what)
 	}
 }
 
-static void test_reply(void)
+TP_TEST(reply)
 {
 	struct s5_reply p;
 	char ip[INET6_ADDRSTRLEN];
@@ -302,7 +303,7 @@ static void test_reply(void)
 	OK("reply codes 0..9 and 255: errno mapping and descriptions");
 }
 
-static void test_udp(void)
+TP_TEST(udp)
 {
 	uint8_t hdr[S5_UDP_HDR_MAX], pkt[64];
 	struct sockaddr_storage a = sa4("198.19.1.1", 7400), from;
@@ -362,14 +363,4 @@ static void test_udp(void)
 	CHECK_EQ(s5_udp_header(hdr, (struct sockaddr *)&u), -EAFNOSUPPORT, "AF_UNIX header");
 	OK("UDP header: wrap IPv4/IPv6 byte for byte; unwrap IPv4, IPv6, domain; FRAG != 0, bad "
 	   "RSV/ATYP and every truncation dropped");
-}
-
-int main(void)
-{
-	test_spec();
-	test_greeting_auth();
-	test_request();
-	test_reply();
-	test_udp();
-	return check_exit();
 }

@@ -6,14 +6,14 @@
 #include <errno.h>
 #include <string.h>
 
-#include "check.h"
+#include "harness.h"
 #include "target.h"
 
 #define HTTP TP_TARGET_USERINFO
 
 /* The http handler's rules (userinfo allowed, port required); redirect's
  * (no userinfo). */
-static void test_http(void)
+TP_TEST(http)
 {
 	struct tp_target t;
 	char err[200];
@@ -51,7 +51,7 @@ static void test_http(void)
 	OK("target: malformed ones refused with a message");
 }
 
-static void test_flags(void)
+TP_TEST(flags)
 {
 	struct tp_target t;
 	char err[200];
@@ -125,7 +125,7 @@ static void test_flags(void)
 	OK("limits: 255-byte user and host");
 }
 
-static void test_errf(void)
+TP_TEST(errf)
 {
 	char err[8];
 
@@ -134,12 +134,4 @@ static void test_errf(void)
 	      "truncated: %s", err);
 	CHECK(tp_errf(NULL, 0, "x") == -EINVAL, "no buffer");
 	OK("tp_errf: -EINVAL, formats and truncates");
-}
-
-int main(void)
-{
-	test_http();
-	test_flags();
-	test_errf();
-	return check_exit();
 }

@@ -1,6 +1,7 @@
+/* SPDX-License-Identifier: MIT */
 /* tun open/adopt and the netlink round trip on a real tun device, inside a
  * private network namespace of this process. Needs root (CAP_NET_ADMIN) and
- * /dev/net/tun; otherwise exits 77 (ctest SKIP). */
+ * /dev/net/tun; otherwise every case is skipped (exit 77, ctest SKIP). */
 #include <errno.h>
 #include <fcntl.h>
 #include <libmnl/libmnl.h>
@@ -17,17 +18,11 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "check.h"
+#include "harness.h"
 #include "tunplug/netlink.h"
 #include "tunplug/tun.h"
 
 static int have_sysfs; /* a /sys mounted for our private netns */
-
-static int skip(const char *why)
-{
-	printf("SKIP: %s\n", why);
-	return 77;
-}
 
 /* Open a tun fd with arbitrary flags, bypassing tp_tun_open. */
 static int raw_tun(const char *name, short flags)
@@ -47,7 +42,7 @@ static int raw_tun(const char *name, short flags)
 	return fd;
 }
 
-static void test_open_adopt(void)
+TP_TEST(open_adopt)
 {
 	struct tp_tun t, a, b;
 	int r, fd, fl, p[2];
@@ -254,7 +249,7 @@ static struct want want_of(const char *cidr, int ifindex, uint32_t table, bool m
 	return w;
 }
 
-static void test_netlink(void)
+TP_TEST(netlink)
 {
 	struct tp_tun t;
 	struct tp_nl *nl = NULL;
@@ -356,20 +351,25 @@ static void test_netlink(void)
 	tp_nl_close(nl);
 }
 
-int main(void)
+/* Every case runs in a fresh network namespace of this process (and a mount
+ * namespace with that netns' /sys), or is skipped (exit 77). */
+static void setup(void)
 {
-	if (geteuid() != 0)
-		return skip("needs root");
-	if (access("/dev/net/tun", R_OK | W_OK) != 0)
-		return skip("no /dev/net/tun");
+	if (geteuid() != 0) {
+		tp_test_skip("needs root");
+		return;
+	}
+	if (access("/dev/net/tun", R_OK | W_OK) != 0) {
+		tp_test_skip("no /dev/net/tun");
+		return;
+	}
 	if (unshare(CLONE_NEWNET | CLONE_NEWNS) != 0) {
-		printf("SKIP: unshare(CLONE_NEWNET|CLONE_NEWNS): %s\n", strerror(errno));
-		return 77;
+		tp_test_skip("unshare(CLONE_NEWNET|CLONE_NEWNS): %s", strerror(errno));
+		return;
 	}
 	/* a sysfs of our own netns, in our own mount namespace */
 	have_sysfs = mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) == 0 &&
 	             mount("sysfs", "/sys", "sysfs", 0, NULL) == 0;
-	test_open_adopt();
-	test_netlink();
-	return check_exit();
 }
+
+TP_TEST_FIXTURE(setup, NULL);
