@@ -100,7 +100,9 @@ trap 'exit 143' TERM
 
 say "stopping"
 # A Ctrl-C in the terminal reaches tunplug too (it handles SIGINT itself), so
-# it may be stopping already; either way show everything it said since.
+# it may be stopping already: our SIGTERM is then only logged by it (a
+# second stop signal never cuts its clean-up short). Either way show
+# everything it said since. Ctrl-C is the normal end of the demo: exit 0.
 if tp_alive "$TP_GW_PID"; then
   TP_QUIET_STOP=1 tp_gw_stop TERM 3
   rc=$TP_GW_RC

@@ -143,7 +143,8 @@ static void gw_stop(struct tp_gw *gw)
 	for (int i = 0; i < SIG__COUNT; i++)
 		if (gw->sig[i].data)
 			uv_unref((uv_handle_t *)&gw->sig[i]);
-	if (gw->embed && gw->embed->stop_async.data && !uv_is_closing((uv_handle_t *)&gw->embed->stop_async))
+	if (gw->embed && gw->embed->stop_async.data &&
+	    !uv_is_closing((uv_handle_t *)&gw->embed->stop_async))
 		uv_close((uv_handle_t *)&gw->embed->stop_async, NULL);
 }
 
@@ -249,8 +250,10 @@ static int handlers_start(struct tp_gw *gw)
 
 static int signals_start(struct tp_gw *gw)
 {
-	static const int signums[SIG__COUNT] = {
-	        [SIG_INT] = SIGINT, [SIG_TERM] = SIGTERM, [SIG_QUIT] = SIGQUIT, [SIG_USR1] = SIGUSR1};
+	static const int signums[SIG__COUNT] = {[SIG_INT] = SIGINT,
+	                                        [SIG_TERM] = SIGTERM,
+	                                        [SIG_QUIT] = SIGQUIT,
+	                                        [SIG_USR1] = SIGUSR1};
 	int ret;
 
 	if (gw->embed) {

@@ -77,6 +77,7 @@
 #include "gateway.h"
 #include "master.h"
 #include "netcfg/netcfg.h"
+#include "tunplug/tun.h"
 #include "rules.h"
 
 #define MQ_MAGIC 0x74706d71u /* "tpmq" */

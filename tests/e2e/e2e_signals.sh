@@ -5,6 +5,12 @@
 #    a summary on stderr, and nothing of ours left: tp0 gone, no route or
 #    address of tunplug's in the namespace
 #  - the same with SIGINT (also shows a restart after a clean exit works)
+#  - SIGINT then SIGTERM 20 ms later (a terminal's Ctrl-C reaches the whole
+#    process group, and a wrapper script then sends SIGTERM): still exit 0
+#    and nothing left, the second signal only logged
+#  - SIGQUIT forces the stop: exit 1 at once, and the routes and addresses
+#    are still removed (a third SIGINT/SIGTERM takes the same path; it
+#    cannot be timed reliably here: a stop with 20 flows takes milliseconds)
 #  - bad command lines exit 2 and name the offending option; --help and
 #    --version exit 0
 set -euo pipefail
@@ -83,6 +89,62 @@ with_flows() {
 
 with_flows TERM
 with_flows INT
+
+# open_flows TAG: 20 idle flows through a running tunplug
+open_flows() {
+  local tag=$1 i
+  tp_bg "idle-$tag" "$NS_C" timeout 60 "$PYTHON" "$TP_TOOL" idle --host "$TP_DST4" --port "$ECHO_PORT" -n 20 --hold 40 --recheck
+  for ((i = 0; i < 200; i++)); do
+    grep -q '"opened": 20' "$TP_TMP/idle-$tag.log" && break
+    sleep 0.05
+  done
+  grep -q '"opened": 20' "$TP_TMP/idle-$tag.log" || fail "could not open 20 flows: $(cat "$TP_TMP/idle-$tag.log")"
+  TP_IDLE_PID=$TP_LAST_PID
+}
+
+# wait_exit T: wait up to T s for tunplug to exit; sets TP_GW_RC
+wait_exit() {
+  local t=$1 t0 pid=$TP_GW_PID
+  t0=$(now_ms)
+  while tp_alive "$pid"; do
+    (($(now_ms) - t0 < t * 1000)) || { kill -KILL "$pid"; fail "tunplug still running ${t}s after the signals"; }
+    sleep 0.02
+  done
+  TP_GW_RC=0
+  wait "$pid" || TP_GW_RC=$?
+  TP_GW_PID=""
+}
+
+# A second stop signal during the stop changes nothing.
+tp_gw_start
+open_flows double
+off=$(stat -c %s "$TP_GW_LOG")
+kill -INT "$TP_GW_PID"
+sleep 0.02
+kill -TERM "$TP_GW_PID" 2>/dev/null || true
+wait_exit 5
+[[ $TP_GW_RC -eq 0 ]] || fail "SIGINT + SIGTERM: exit status $TP_GW_RC (want 0): $(tail -c +"$((off + 1))" "$TP_GW_LOG")"
+if ! tail -c +"$((off + 1))" "$TP_GW_LOG" | grep -q "already stopping"; then
+  log "note: tunplug had finished stopping before the SIGTERM arrived"
+fi
+ok "SIGINT, then SIGTERM 20 ms later: exit 0"
+nothing_left "after SIGINT + SIGTERM"
+kill -TERM "$TP_IDLE_PID" 2>/dev/null || true
+
+# force SIG...: the signals in a row; exit 1, configuration still undone
+force() {
+  tp_gw_start
+  open_flows "force-$1"
+  off=$(stat -c %s "$TP_GW_LOG")
+  for sig in "$@"; do kill -s "$sig" "$TP_GW_PID" 2>/dev/null || true; done
+  wait_exit 5
+  [[ $TP_GW_RC -eq 1 ]] || fail "SIG$*: exit status $TP_GW_RC (want 1, a forced stop)"
+  tail -c +"$((off + 1))" "$TP_GW_LOG" | grep -q "forced stop" || fail "SIG$*: no 'forced stop' in the log"
+  ok "SIG$*: forced stop, exit 1"
+  nothing_left "after SIG$*"
+  kill -TERM "$TP_IDLE_PID" 2>/dev/null || true
+}
+force QUIT
 
 # command line errors: exit 2, message names the option; nothing created
 cli() { # WANT_RC PATTERN ARGS...

@@ -44,8 +44,7 @@ void tp_ack_release(struct tp_ack_hold *h, tp_ack_emit_fn emit, void *ctx)
 	}
 }
 
-bool tp_ack_thin(struct tp_ack_hold *h, const void *pkt, size_t len, tp_ack_emit_fn emit,
-                 void *ctx)
+bool tp_ack_thin(struct tp_ack_hold *h, const void *pkt, size_t len, tp_ack_emit_fn emit, void *ctx)
 {
 	const uint8_t *p = pkt;
 	size_t ip = tp_pure_ack_tcp(p, len);

@@ -15,10 +15,10 @@
 #include "tunplug/netlink.h"
 
 struct tp_netcfg {
-	const struct tp_options *opt;  /* borrowed */
-	struct tp_flow_counters *st;   /* borrowed: protect counters */
-	struct tp_nl *nl;              /* NULL: nothing configured (adopted fd) */
-	bool dropped, keep_admin;      /* --user took effect; CAP_NET_ADMIN kept */
+	const struct tp_options *opt; /* borrowed */
+	struct tp_flow_counters *st;  /* borrowed: protect counters */
+	struct tp_nl *nl;             /* NULL: nothing configured (adopted fd) */
+	bool dropped, keep_admin;     /* --user took effect; CAP_NET_ADMIN kept */
 	/* the embedding program's protect (NULL: none) */
 	int (*embed_protect)(int fd, int family, void *ud);
 	void *embed_ud;

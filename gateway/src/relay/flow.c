@@ -1,7 +1,6 @@
 /* SPDX-License-Identifier: MIT */
-/* tunplug — the flow core: construction, references, the handler's
- * flow_close (queued while inside a host call), the idle sweep and the
- * relay's own life (see relay.h, flow.h). */
+/* tunplug — the flow core: construction, references and the handler's
+ * flow_close (queued while inside a host call). See flow.h. */
 #include <errno.h>
 #include <netinet/in.h>
 #include <stdio.h>
@@ -157,107 +156,4 @@ void tp_relay_run_deferred(struct tp_relay *rel)
 			f->hi->h->flow_close(f->hi->state, f, f->close_err);
 		tp_flow_unref(f);
 	}
-}
-
-/* ---- the idle sweep ---- */
-
-/* Abort open TCP flows idle for longer than idle_ms. A cheap sweep instead
- * of a timer per flow: flows close between idle and idle + interval. */
-static void on_idle_timer(uv_timer_t *t)
-{
-	struct tp_relay *rel = t->data;
-	uint64_t now = now_ms(rel);
-	struct tp_flow *f, *next;
-
-	tp_clock_sync(rel->loop);
-	for (f = rel->flows; f; f = next) {
-		tp_flow_ref(f);
-		if (f->tcp && f->phase == PH_OPEN && now - f->last_active >= rel->idle_ms) {
-			rel->st->flows_idle++;
-			tp_flow_abort(f, "idle timeout");
-		}
-		next = f->next;
-		tp_flow_unref(f);
-	}
-}
-
-/* ---- the relay's life ---- */
-
-int tp_relay_init(struct tp_relay *rel, uv_loop_t *loop, struct tp_flow_counters *st,
-                  const struct tp_dispatch *dsp, size_t flow_buffer, unsigned idle_s)
-{
-	memset(rel, 0, sizeof(*rel));
-	rel->loop = loop;
-	rel->st = st;
-	rel->dsp = dsp;
-	rel->flow_buffer = flow_buffer;
-	rel->idle_ms = (uint64_t)idle_s * 1000u;
-	/* one read never exceeds what a flow may hold, nor 64 KiB */
-	rel->dlbuf_len = flow_buffer < 65536 ? flow_buffer : 65536;
-	rel->dlbuf = malloc(rel->dlbuf_len);
-	if (!rel->dlbuf)
-		return -ENOMEM;
-	uv_idle_init(loop, &rel->defer_idle);
-	rel->defer_idle.data = rel;
-	rel->handles_live++;
-	uv_timer_init(loop, &rel->idle_timer);
-	rel->idle_timer.data = rel;
-	rel->handles_live++;
-	return 0;
-}
-
-int tp_relay_start(struct tp_relay *rel)
-{
-	uint64_t iv = rel->idle_ms / 4u;
-
-	if (!rel->idle_ms)
-		return 0;
-	iv = iv < 250 ? 250 : iv > 10000 ? 10000 : iv;
-	return uv_timer_start(&rel->idle_timer, on_idle_timer, iv, iv);
-}
-
-static void on_handle_closed(uv_handle_t *h)
-{
-	struct tp_relay *rel = h->data;
-
-	rel->handles_live--;
-}
-
-void tp_relay_stop(struct tp_relay *rel)
-{
-	struct tp_flow *f, *next;
-
-	/* Anything the stack did not report (should be none) is finished here. */
-	for (f = rel->flows; f; f = next) {
-		tp_flow_ref(f);
-		if (f->tcp) {
-			f->tcp = NULL;
-			f->phase = PH_GONE;
-			tp_splice_close_upstream(f, true);
-			tp_flow_finish(f, -ECONNABORTED);
-		}
-		next = f->next;
-		tp_flow_unref(f);
-	}
-	tp_relay_run_deferred(rel);
-	rel->stopping = true;
-	if (rel->defer_idle.data && !uv_is_closing((uv_handle_t *)&rel->defer_idle))
-		uv_close((uv_handle_t *)&rel->defer_idle, on_handle_closed);
-	if (rel->idle_timer.data && !uv_is_closing((uv_handle_t *)&rel->idle_timer))
-		uv_close((uv_handle_t *)&rel->idle_timer, on_handle_closed);
-}
-
-size_t tp_relay_flow_count(const struct tp_relay *rel)
-{
-	size_t n = 0;
-
-	for (const struct tp_flow *f = rel->flows; f; f = f->next)
-		n++;
-	return n;
-}
-
-void tp_relay_close(struct tp_relay *rel)
-{
-	free(rel->dlbuf);
-	rel->dlbuf = NULL;
 }

@@ -20,17 +20,17 @@
 struct tp_flow;
 
 struct tp_relay {
-	uv_loop_t *loop;                 /* borrowed */
-	struct tp_flow_counters *st;     /* borrowed */
-	const struct tp_dispatch *dsp;   /* borrowed */
-	struct tp_flow *flows;           /* every live flow (intrusive list) */
-	struct tp_flow *deferred;        /* flows whose handler flow_close is queued */
-	unsigned api_depth;              /* > 0 while inside a host->* call */
+	uv_loop_t *loop;               /* borrowed */
+	struct tp_flow_counters *st;   /* borrowed */
+	const struct tp_dispatch *dsp; /* borrowed */
+	struct tp_flow *flows;         /* every live flow (intrusive list) */
+	struct tp_flow *deferred;      /* flows whose handler flow_close is queued */
+	unsigned api_depth;            /* > 0 while inside a host->* call */
 	bool stopping;
-	uv_idle_t defer_idle;            /* runs the queued flow_close calls */
-	uv_timer_t idle_timer;           /* the idle sweep */
+	uv_idle_t defer_idle;  /* runs the queued flow_close calls */
+	uv_timer_t idle_timer; /* the idle sweep */
 	unsigned handles_live;
-	uint64_t idle_ms;                /* 0 = no idle timeout */
+	uint64_t idle_ms; /* 0 = no idle timeout */
 	/* upstream -> client: one read buffer for all flows (reads never
 	 * overlap, see splice.c) and the per-flow bound of bytes held toward
 	 * the client */

@@ -74,12 +74,12 @@ struct tp_counter {
 
 /* What the summary shows besides the counters; everything borrowed. */
 struct tp_summary {
-	const char *label;        /* "worker K: " or "" */
-	double uptime_s;          /* since start-up */
-	const char *tun_name;     /* "tp0" */
-	const char *handler;      /* the default handler's spec, redacted */
-	const char *offload_desc; /* "csum tso4 tso6 uso" or "off (why)" */
-	unsigned gro_kinds;       /* TP_GRO_* still on */
+	const char *label;                 /* "worker K: " or "" */
+	double uptime_s;                   /* since start-up */
+	const char *tun_name;              /* "tp0" */
+	const char *handler;               /* the default handler's spec, redacted */
+	const char *offload_desc;          /* "csum tso4 tso6 uso" or "off (why)" */
+	unsigned gro_kinds;                /* TP_GRO_* still on */
 	const struct tp_counter *counters; /* handler counters */
 	size_t n_counters;
 };
