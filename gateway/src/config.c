@@ -1,7 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /* tunplug — the YAML config file (see config.h). libyaml builds the node
- * tree (with line marks); we walk it against a fixed schema whose depth is
- * bounded, so anchors and aliases (even cyclic ones) cannot make us loop. */
+ * tree (with line marks); we walk it against the option table's keys
+ * (options.h), whose depth is bounded (a mapping is entered only as a
+ * section some key names), so anchors and aliases (even cyclic ones)
+ * cannot make us loop. */
 #include <errno.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -27,100 +29,28 @@ struct walk {
 	size_t errlen;
 };
 
-enum kind {
-	K_SCALAR,   /* tp_options_set(opt, value) */
-	K_LIST,     /* tp_options_set(opt, item) per item */
-	K_BOOL,     /* true | false, set by set_bool */
-	K_SECTION,  /* a mapping of the keys in sub */
-	K_HANDLER,  /* the default handler spec */
-	K_RULES,    /* a list of rule mappings */
-	K_HANDLERS, /* spec -> mapping of handler options */
-	K_AUTOROUTE /* true | false | a mapping of autoroute_keys (implies true) */
-};
-
-struct key {
-	const char *name;
-	enum kind kind;
-	const char *opt; /* the long option (K_SCALAR, K_LIST, K_BOOL) */
-	const struct key *sub;
-};
-
-static const struct key tun_keys[] = {
-        {"name", K_SCALAR, "tun-name", NULL},
-        {"fd", K_SCALAR, "tun-fd", NULL},
-        {"mtu", K_SCALAR, "mtu", NULL},
-        {"addresses", K_LIST, "address", NULL},
-        {"routes", K_LIST, "route", NULL},
-        {"offload", K_BOOL, "no-offload", NULL},
-        {"queues", K_SCALAR, "queues", NULL}, /* N or auto */
-        {NULL, 0, NULL, NULL},
-};
-static const struct key dns_keys[] = {
-        {"upstreams", K_LIST, "dns-upstream", NULL},
-        {NULL, 0, NULL, NULL},
-};
-static const struct key flows_keys[] = {
-        {"max", K_SCALAR, "max-flows", NULL},
-        {"connect-timeout", K_SCALAR, "connect-timeout", NULL},
-        {"idle-timeout", K_SCALAR, "idle-timeout", NULL},
-        {"buffer", K_SCALAR, "flow-buffer", NULL},
-        {"allow-loopback", K_BOOL, "allow-loopback", NULL},
-        {NULL, 0, NULL, NULL},
-};
-static const struct key udp_keys[] = {
-        {"timeout", K_SCALAR, "udp-timeout", NULL},
-        {"dns-timeout", K_SCALAR, "udp-dns-timeout", NULL},
-        {"max-flows", K_SCALAR, "max-udp-flows", NULL},
-        {NULL, 0, NULL, NULL},
-};
-static const struct key outbound_keys[] = {
-        {"bind-interface", K_SCALAR, "bind-interface", NULL},
-        {"fwmark", K_SCALAR, "fwmark", NULL},
-        {NULL, 0, NULL, NULL},
-};
-static const struct key autoroute_keys[] = {
-        {"table", K_SCALAR, "route-table", NULL},
-        {"exclude", K_LIST, "exclude", NULL},
-        {"include-uid", K_LIST, "include-uid", NULL},
-        {"exclude-uid", K_LIST, "exclude-uid", NULL},
-        {NULL, 0, NULL, NULL},
-};
-static const struct key top_keys[] = {
-        {"tun", K_SECTION, NULL, tun_keys},
-        {"handler", K_HANDLER, NULL, NULL},
-        {"rules", K_RULES, NULL, NULL},
-        {"handlers", K_HANDLERS, NULL, NULL},
-        {"plugins", K_LIST, "plugin", NULL},
-        {"dns", K_SECTION, NULL, dns_keys},
-        {"flows", K_SECTION, NULL, flows_keys},
-        {"udp", K_SECTION, NULL, udp_keys},
-        {"icmp", K_SCALAR, "icmp", NULL},
-        {"outbound", K_SECTION, NULL, outbound_keys},
-        {"auto-route", K_AUTOROUTE, NULL, autoroute_keys},
-        {"log-level", K_SCALAR, "log-level", NULL},
-        {"user", K_SCALAR, "user", NULL},
-        {NULL, 0, NULL, NULL},
-};
+/* Config keys outside the option table: "handlers" (per-handler options,
+ * no command-line form). Every other key is an option's yaml_key
+ * (options.h), or a section holding some ("tun" for "tun.mtu"). */
+static const char handlers_key[] = "handlers";
 
 static const char *const rule_keys[] = {"proto", "dst", "src", "port", "handler", NULL};
 
 static int fail(struct walk *w, unsigned long line, const char *fmt, ...)
         __attribute__((format(printf, 3, 4)));
 
-/* "tunplug: FILE:LINE: " + the message. */
+/* "tunplug: FILE:LINE: " + the message, on one line. */
 static int fail(struct walk *w, unsigned long line, const char *fmt, ...)
 {
+	char msg[512];
 	va_list ap;
-	int n;
 
 	if (!w->err || !w->errlen)
 		return -EINVAL;
-	n = snprintf(w->err, w->errlen, "tunplug: %s:%lu: ", w->c->name ? w->c->name : "?", line);
-	if (n >= 0 && (size_t)n < w->errlen) {
-		va_start(ap, fmt);
-		vsnprintf(w->err + n, w->errlen - (size_t)n, fmt, ap);
-		va_end(ap);
-	}
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	tp_errf(w->err, w->errlen, "tunplug: %s:%lu: %s", w->c->name ? w->c->name : "?", line, msg);
 	/* one line, whatever a value held (block scalars, "\n" escapes) */
 	for (char *p = w->err; *p; p++)
 		if ((unsigned char)*p < 0x20 || *p == 0x7f)
@@ -227,53 +157,57 @@ static int map_key(struct walk *w, const yaml_node_t *m, const yaml_node_pair_t 
 	return 0;
 }
 
-/* tp_options_set(opt, value) with the message rewritten for the file. */
-static int set_opt(struct walk *w, const yaml_node_t *n, const char *path, const char *opt,
-                   const char *value)
+/* What setting option d from the file's node n means beyond *o: the
+ * lines tp_config_check names. */
+static void noted(struct walk *w, const yaml_node_t *n, const struct tp_optdef *d, const char *val)
 {
-	char why[320];
-	int ret = tp_options_set(w->o, opt, value, why, sizeof(why));
-
-	if (ret == -ENOENT)
-		return fail(w, line_of(n), "key \"%s\": internal error: no option --%s", path, opt);
-	if (ret)
-		return fail(w, line_of(n), "key \"%s\": %s", path, why);
-	return 0;
-}
-
-static void note_netcfg(struct walk *w, const yaml_node_t *n, const char *path)
-{
-	if (!w->c->netcfg_line) {
+	if ((d->flags & TP_OPTF_NETCFG) && !w->c->netcfg_line) {
 		w->c->netcfg_line = line_of(n);
-		w->c->netcfg_key = strstr(path, "addresses")    ? "tun.addresses"
-		                   : strstr(path, "routes")     ? "tun.routes"
-		                   : strstr(path, "auto-route") ? "auto-route"
-		                                                : "tun.mtu";
+		w->c->netcfg_key = d->yaml_key;
+	}
+	if (d->flags & TP_OPTF_TUN_FD)
+		w->c->tun_fd_line = line_of(n);
+	if (d->flags & TP_OPTF_HANDLER) {
+		w->c->handler = val;
+		w->c->handler_line = line_of(n);
 	}
 }
 
-static int set_bool(struct walk *w, const yaml_node_t *n, const char *path, const char *opt)
+/* Option d's value from the file (the command line's checks; the message
+ * names the key). */
+static int set_opt(struct walk *w, const yaml_node_t *n, const char *path,
+                   const struct tp_optdef *d, const char *value)
+{
+	char why[320];
+
+	if (tp_optdef_apply(w->o, d, value, why, sizeof(why)))
+		return fail(w, line_of(n), "key \"%s\": %s", path, why);
+	noted(w, n, d, value);
+	return 0;
+}
+
+/* Flag d from "true" or "false" (the opposite for a TP_OPTF_KEY_NOT key):
+ * only the table's flags have a boolean key, each its own field. */
+static int set_bool(struct walk *w, const yaml_node_t *n, const char *path,
+                    const struct tp_optdef *d)
 {
 	const char *v;
-	bool b;
+	bool on;
 	int ret = scalar(w, n, path, &v);
 
 	if (ret)
 		return ret;
 	if (!strcmp(v, "true"))
-		b = true;
+		on = true;
 	else if (!strcmp(v, "false"))
-		b = false;
+		on = false;
 	else
 		return fail(w, line_of(n), "key \"%s\": \"%s\" is not true or false", path, v);
-	if (!strcmp(opt, "no-offload"))
-		w->o->no_offload = !b;
-	else if (!strcmp(opt, "auto-route"))
-		w->o->auto_route = b;
-	else
-		w->o->allow_loopback = b;
-	if (b && !strcmp(opt, "auto-route"))
-		note_netcfg(w, n, opt);
+	if (d->flags & TP_OPTF_KEY_NOT)
+		on = !on;
+	tp_optdef_set_flag(w->o, d, on);
+	if (on)
+		noted(w, n, d, NULL);
 	return 0;
 }
 
@@ -405,25 +339,49 @@ static int do_handlers(struct walk *w, const yaml_node_t *n)
 	return 0;
 }
 
-static int do_map(struct walk *w, const yaml_node_t *n, const struct key *keys, const char *in);
+static int do_map(struct walk *w, const yaml_node_t *n, const char *in);
 
-static int do_value(struct walk *w, const struct key *key, const yaml_node_t *v, const char *path)
+/* Is path a section: the first part of some option's "path.key"? */
+static bool is_section(const char *path)
+{
+	size_t len = strlen(path);
+
+	for (const struct tp_optdef *d = tp_optdef_next(NULL); d; d = tp_optdef_next(d))
+		if (d->yaml_key && !strncmp(d->yaml_key, path, len) && d->yaml_key[len] == '.')
+			return true;
+	return false;
+}
+
+/* The value v of key path: option d's (NULL for none), a section's or
+ * both (a flag whose section is given as a mapping: it is set, then the
+ * section's keys). */
+static int do_value(struct walk *w, const struct tp_optdef *d, bool section, const yaml_node_t *v,
+                    const char *path)
 {
 	const char *val;
 	bool empty;
 	int ret;
 
-	switch (key->kind) {
-	case K_SCALAR:
+	if (section && (!d || v->type == YAML_MAPPING_NODE)) {
+		if (d) {
+			tp_optdef_set_flag(w->o, d, true);
+			noted(w, v, d, NULL);
+		} else {
+			ret = want_mapping(w, v, path, &empty);
+			if (ret || empty)
+				return ret;
+		}
+		return do_map(w, v, path);
+	}
+	if (d->flags & TP_OPTF_KEY_RULES)
+		return do_rules(w, v);
+	switch (d->arg) {
+	case TP_ARG_NONE:
+		return set_bool(w, v, path, d);
+	case TP_ARG_ONE:
 		ret = scalar(w, v, path, &val);
-		if (!ret)
-			ret = set_opt(w, v, path, key->opt, val);
-		if (!ret && !strcmp(key->opt, "tun-fd"))
-			w->c->tun_fd_line = line_of(v);
-		if (!ret && !strcmp(key->opt, "mtu"))
-			note_netcfg(w, v, path);
-		return ret;
-	case K_LIST:
+		return ret ? ret : set_opt(w, v, path, d, val);
+	case TP_ARG_LIST:
 		ret = want_list(w, v, path, &empty);
 		if (ret || empty)
 			return ret;
@@ -434,68 +392,50 @@ static int do_value(struct walk *w, const struct key *key, const yaml_node_t *v,
 				continue;
 			ret = scalar(w, item, path, &val);
 			if (!ret)
-				ret = set_opt(w, item, path, key->opt, val);
+				ret = set_opt(w, item, path, d, val);
 			if (ret)
 				return ret;
-			if (!strcmp(key->opt, "address") || !strcmp(key->opt, "route"))
-				note_netcfg(w, item, path);
 		}
 		return 0;
-	case K_BOOL:
-		return set_bool(w, v, path, key->opt);
-	case K_SECTION:
-		ret = want_mapping(w, v, path, &empty);
-		if (ret || empty)
-			return ret;
-		return do_map(w, v, key->sub, path);
-	case K_HANDLER:
-		ret = scalar(w, v, path, &val);
-		if (!ret)
-			ret = set_opt(w, v, path, "handler", val);
-		if (!ret) {
-			w->c->handler = val;
-			w->c->handler_line = line_of(v);
-		}
-		return ret;
-	case K_RULES:
-		return do_rules(w, v);
-	case K_HANDLERS:
-		return do_handlers(w, v);
-	case K_AUTOROUTE:
-		if (v->type != YAML_MAPPING_NODE)
-			return set_bool(w, v, path, "auto-route");
-		w->o->auto_route = true;
-		note_netcfg(w, v, path);
-		return do_map(w, v, key->sub, path);
 	}
 	return -EINVAL;
 }
 
 /* A mapping of keys; in = its path ("" at the top). */
-static int do_map(struct walk *w, const yaml_node_t *n, const struct key *keys, const char *in)
+static int do_map(struct walk *w, const yaml_node_t *n, const char *in)
 {
 	for (yaml_node_pair_t *p = n->data.mapping.pairs.start; p < n->data.mapping.pairs.top;
 	     p++) {
 		const yaml_node_t *k, *v;
-		const struct key *key;
+		const struct tp_optdef *d = NULL;
 		const char *kname;
 		char path[96];
-		int ret;
+		bool section = false;
+		int len, ret;
 
 		ret = map_key(w, n, p, *in ? in : "the top level", &k, &v);
 		if (ret)
 			return ret;
 		kname = (const char *)k->data.scalar.value;
-		for (key = keys; key->name && strcmp(key->name, kname); key++)
-			;
-		if (!key->name) {
+		len = snprintf(path, sizeof(path), "%s%s%s", in, *in ? "." : "", kname);
+		if (!*in && !strcmp(kname, handlers_key)) {
+			ret = do_handlers(w, v);
+			if (ret)
+				return ret;
+			continue;
+		}
+		/* a key with a '.' is no key: "tun.mtu" is tun: {mtu: ...} */
+		if (len > 0 && (size_t)len < sizeof(path) && !strchr(kname, '.')) {
+			d = tp_optdef_by_key(path);
+			section = is_section(path);
+		}
+		if (!d && !section) {
 			if (*in)
 				return fail(w, line_of(k), "unknown key \"%s\" in \"%s\"", kname,
 				            in);
 			return fail(w, line_of(k), "unknown key \"%s\"", kname);
 		}
-		snprintf(path, sizeof(path), "%s%s%s", in, *in ? "." : "", kname);
-		ret = do_value(w, key, v, path);
+		ret = do_value(w, d, section, v, path);
 		if (ret)
 			return ret;
 	}
@@ -555,7 +495,7 @@ int tp_config_parse(struct tp_config *c, struct tp_options *o, const char *name,
 			ret = fail(&w, line_of(root), "the top level must be a mapping, not %s",
 			           type_name(root));
 		else
-			ret = do_map(&w, root, top_keys, "");
+			ret = do_map(&w, root, "");
 	}
 	/* a second document is a mistake (a stray "---") */
 	if (!ret) {

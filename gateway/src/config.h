@@ -3,8 +3,10 @@
  * same struct tp_options as the command line, plus the per-handler options.
  *
  * Pure apart from tp_config_load() reading the file: tp_config_parse()
- * takes a buffer (tests, fuzzing). Every value is validated exactly as the
- * command-line option it stands for (tp_options_set). Errors are one line:
+ * takes a buffer (tests, fuzzing). The keys are the option table's
+ * (tp_optdef.yaml_key in options.h, "tun.mtu" written as tun: {mtu: ...})
+ * plus "handlers"; every value is validated exactly as the command-line
+ * option it stands for (tp_optdef_apply). Errors are one line:
  *   tunplug: FILE:LINE: key "tun.mtu": "abc" is not a number in 576..65535
  *   tunplug: FILE:LINE: unknown key "mtuu" in "tun"
  *   tunplug: FILE:LINE: bad YAML: PROBLEM (CONTEXT)

@@ -1,5 +1,7 @@
 /* SPDX-License-Identifier: MIT */
-/* tunplug — command-line parsing with getopt_long into struct tp_options.
+/* tunplug — command-line parsing with getopt_long into struct tp_options,
+ * driven by one option table (optdefs[]) that also gives the --help text
+ * and the config file's keys (config.c).
  *
  * Pure: nothing here prints or touches the system. Each error names the
  * option and the rejected value so the user can fix it in one go. */
@@ -8,6 +10,7 @@
 #include <limits.h>
 #include <net/if.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,184 +18,16 @@
 #include "options.h"
 #include "tunplug/builtin.h"
 
-enum {
-	OPT_TUN_NAME = 256,
-	OPT_TUN_FD,
-	OPT_ADDRESS,
-	OPT_ROUTE,
-	OPT_MTU,
-	OPT_HANDLER,
-	OPT_BIND_IF,
-	OPT_FWMARK,
-	OPT_MAX_FLOWS,
-	OPT_CONNECT_TIMEOUT,
-	OPT_IDLE_TIMEOUT,
-	OPT_FLOW_BUFFER,
-	OPT_ALLOW_LOOPBACK,
-	OPT_LOG_LEVEL,
-	OPT_NO_OFFLOAD,
-	OPT_CHECK_CONFIG,
-	OPT_UDP_TIMEOUT,
-	OPT_UDP_DNS_TIMEOUT,
-	OPT_MAX_UDP_FLOWS,
-	OPT_ICMP,
-	OPT_RULE,
-	OPT_DNS_UPSTREAM,
-	OPT_PLUGIN,
-	OPT_USER,
-	OPT_AUTO_ROUTE,
-	OPT_ROUTE_TABLE,
-	OPT_EXCLUDE,
-	OPT_INCLUDE_UID,
-	OPT_EXCLUDE_UID,
-	OPT_QUEUES,
-};
+#define fail tp_errf
 
-static const struct option long_opts[] = {
-        {"tun-name", required_argument, NULL, OPT_TUN_NAME},
-        {"tun-fd", required_argument, NULL, OPT_TUN_FD},
-        {"address", required_argument, NULL, OPT_ADDRESS},
-        {"route", required_argument, NULL, OPT_ROUTE},
-        {"mtu", required_argument, NULL, OPT_MTU},
-        {"handler", required_argument, NULL, OPT_HANDLER},
-        {"bind-interface", required_argument, NULL, OPT_BIND_IF},
-        {"fwmark", required_argument, NULL, OPT_FWMARK},
-        {"max-flows", required_argument, NULL, OPT_MAX_FLOWS},
-        {"connect-timeout", required_argument, NULL, OPT_CONNECT_TIMEOUT},
-        {"idle-timeout", required_argument, NULL, OPT_IDLE_TIMEOUT},
-        {"flow-buffer", required_argument, NULL, OPT_FLOW_BUFFER},
-        {"allow-loopback", no_argument, NULL, OPT_ALLOW_LOOPBACK},
-        {"log-level", required_argument, NULL, OPT_LOG_LEVEL},
-        {"no-offload", no_argument, NULL, OPT_NO_OFFLOAD},
-        {"config", required_argument, NULL, 'c'},
-        {"check-config", no_argument, NULL, OPT_CHECK_CONFIG},
-        {"udp-timeout", required_argument, NULL, OPT_UDP_TIMEOUT},
-        {"udp-dns-timeout", required_argument, NULL, OPT_UDP_DNS_TIMEOUT},
-        {"max-udp-flows", required_argument, NULL, OPT_MAX_UDP_FLOWS},
-        {"icmp", required_argument, NULL, OPT_ICMP},
-        {"rule", required_argument, NULL, OPT_RULE},
-        {"dns-upstream", required_argument, NULL, OPT_DNS_UPSTREAM},
-        {"plugin", required_argument, NULL, OPT_PLUGIN},
-        {"user", required_argument, NULL, OPT_USER},
-        {"auto-route", no_argument, NULL, OPT_AUTO_ROUTE},
-        {"route-table", required_argument, NULL, OPT_ROUTE_TABLE},
-        {"exclude", required_argument, NULL, OPT_EXCLUDE},
-        {"include-uid", required_argument, NULL, OPT_INCLUDE_UID},
-        {"exclude-uid", required_argument, NULL, OPT_EXCLUDE_UID},
-        {"queues", required_argument, NULL, OPT_QUEUES},
-        {"help", no_argument, NULL, 'h'},
-        {"version", no_argument, NULL, 'V'},
-        {NULL, 0, NULL, 0},
-};
+/* getopt's value for the option at index i of optdefs[] without a short
+ * form (those use their letter). */
+#define OPT_VAL_BASE 256
 
-/* Handlers the binary has built in; kept here so parsing stays pure. */
 static const char *const level_names[] = {"error", "warn", "info", "debug"};
 static const char *const icmp_names[] = {"reply", "drop"};
 
 #define FLOW_BUFFER_MAX (64u << 20)
-
-static const char usage_text[] =
-        "Usage: tunplug [OPTION]...\n"
-        "Terminate TCP and UDP flows routed into a TUN device in userspace and hand\n"
-        "each one to a handler (by default: connect to the original destination).\n"
-        "\n"
-        "TUN device and network setup:\n"
-        "  --tun-name NAME        TUN device to create or attach to (default tunplug0)\n"
-        "  --tun-fd FD            adopt an already-open TUN fd instead; no netlink\n"
-        "                         setup (cannot be combined with --address, --route, --mtu)\n"
-        "  --address CIDR         add an address to the TUN device (repeatable, IPv4/IPv6)\n"
-        "  --route CIDR           route a prefix into the TUN device (repeatable)\n"
-        "  --mtu N                device and stack MTU, 576..65535 (default 1500)\n"
-        "  --auto-route           capture everything: default routes (IPv4, IPv6) into\n"
-        "                         the TUN device in their own table and policy rules\n"
-        "                         sending all but the gateway's own marked sockets\n"
-        "                         there (implies --fwmark 0x7470 unless given);\n"
-        "                         stale rules of a killed run are removed at start\n"
-        "  --route-table N        --auto-route's table, 1..4294967295 except 253-255\n"
-        "                         (default 0x7470)\n"
-        "  --exclude CIDR         with --auto-route: keep these destinations on the main\n"
-        "                         table (repeatable)\n"
-        "  --include-uid A[-B]    with --auto-route: capture only these local users\n"
-        "                         (repeatable; forwarded traffic counts as uid 0)\n"
-        "  --exclude-uid A[-B]    with --auto-route: never capture these users\n"
-        "  --queues N|auto        multi-queue tun served by N worker processes, 1..64\n"
-        "                         (auto = online CPUs; default 1: one process, no\n"
-        "                         workers); each worker has its own stack and loop,\n"
-        "                         the kernel keeps each flow on one queue\n"
-        "  --no-offload           plain tun: no virtio_net_hdr, no TSO/USO super-packets\n"
-        "                         in, no coalesced writes out (default: offloads on\n"
-        "                         when the kernel grants them)\n"
-        "\n"
-        "Flows:\n"
-        "  --handler SPEC         default handler: direct | echo | NAME://TARGET\n"
-        "                         (default direct)\n"
-        "  --rule RULE            send matching flows to a handler (repeatable, first\n"
-        "                         match wins, DECLINED passes on):\n"
-        "                         [proto=tcp|udp,][dst=CIDR,][src=CIDR,][port=N[-M],]handler=SPEC\n"
-        "  --plugin PATH          load a handler plugin (shared object; repeatable);\n"
-        "                         its name is then usable as a handler spec\n"
-        "  --dns-upstream ADDR:PORT  answer UDP port 53 with the dns handler, forwarding\n"
-        "                         to this resolver (repeatable; [ADDR6]:PORT for IPv6)\n"
-        "  --max-flows N          concurrent TCP flows, 1..1000000 (default 4096)\n"
-        "  --connect-timeout SEC  upstream connect timeout, 1..3600 (default 10)\n"
-        "  --idle-timeout SEC     close flows idle this long, 0 = never (default 300)\n"
-        "  --flow-buffer BYTES    per-flow relay read size cap, >= 4096 (default 262144)\n"
-        "  --udp-timeout SEC      close UDP flows idle this long, 1..86400 (default 60)\n"
-        "  --udp-dns-timeout SEC  the same for UDP flows to port 53 (default 10)\n"
-        "  --max-udp-flows N      UDP flows at once, 1..1000000 (default 65536); when\n"
-        "                         full, the longest idle flow is evicted\n"
-        "  --icmp reply|drop      answer ping (echo requests) to any captured address\n"
-        "                         from the gateway itself, or drop them (default reply)\n"
-        "  --allow-loopback       allow destinations in loopback, unspecified and the\n"
-        "                         gateway's own addresses (refused by default)\n"
-        "\n"
-        "Outbound sockets (loop protection):\n"
-        "  --bind-interface IF    bind upstream sockets to IF (SO_BINDTODEVICE)\n"
-        "  --fwmark N             mark upstream sockets (SO_MARK), decimal or 0x hex\n"
-        "\n"
-        "Privileges:\n"
-        "  --user NAME            after the tun, netlink and handlers are set up, run\n"
-        "                         as NAME, keeping only CAP_NET_ADMIN (when --fwmark\n"
-        "                         is used) and CAP_NET_RAW (--bind-interface)\n"
-        "\n"
-        "Other:\n"
-        "  --log-level LEVEL      error | warn | info | debug (default info)\n"
-        "  -c, --config FILE      read options from a YAML file first; the command\n"
-        "                         line overrides it (repeatable options are added\n"
-        "                         after the file's); see README, Configuration file\n"
-        "  --check-config         validate the file and the command line, print\n"
-        "                         \"config ok\" and exit 0 (or the error, exit 2)\n"
-        "  -h, --help             show this text and exit\n"
-        "  -V, --version          show the version and exit\n"
-        "\n"
-        "Signals: SIGINT/SIGTERM stop (undoing the network setup) and print counters;\n"
-        "SIGUSR1 prints the counters and keeps running.\n";
-
-const char *tp_options_usage(void)
-{
-	return usage_text;
-}
-
-void tp_options_defaults(struct tp_options *o)
-{
-	memset(o, 0, sizeof(*o));
-	o->tun_name = "tunplug0";
-	o->tun_fd = -1;
-	o->queues = 1;
-	o->mtu = 1500;
-	o->handler = "direct";
-	o->max_flows = 4096;
-	o->connect_timeout_s = 10;
-	o->idle_timeout_s = 300;
-	o->flow_buffer = 262144;
-	o->udp_timeout_s = 60;
-	o->udp_dns_timeout_s = 10;
-	o->max_udp_flows = 65536;
-	o->log_level = TP_LOG_INFO;
-	o->route_table = TP_AUTOROUTE_TABLE;
-}
-
-#define fail tp_errf
 
 /* Strict unsigned parse: digits only (or 0x + hex digits when hex_ok),
  * no sign, no spaces, no trailing text, no overflow, within [min, max]. */
@@ -218,17 +53,79 @@ static bool parse_u64(const char *s, bool hex_ok, uint64_t min, uint64_t max, ui
 	return true;
 }
 
-static int parse_num(const char *opt, const char *val, bool hex_ok, uint64_t min, uint64_t max,
-                     uint64_t *out, char *err, size_t errlen)
+/* val as a number in d's range. */
+static int num(const struct tp_optdef *d, const char *val, bool hex_ok, uint64_t *out, char *err,
+               size_t errlen)
 {
-	if (parse_u64(val, hex_ok, min, max, out))
+	if (parse_u64(val, hex_ok, d->min, d->max, out))
 		return 0;
-	return fail(err, errlen, "tunplug: --%s: \"%s\" is not a number in %llu..%llu", opt, val,
-	            (unsigned long long)min, (unsigned long long)max);
+	return fail(err, errlen, "\"%s\" is not a number in %llu..%llu", val,
+	            (unsigned long long)d->min, (unsigned long long)d->max);
+}
+
+/* The member of *o at d->field, as a T. */
+#define FIELD(o, d, T) ((T *)(void *)((char *)(o) + (d)->field))
+
+/* ---- generic setters (by field and range) ---- */
+
+/* An unsigned member, d->min..d->max. */
+static int set_uint(struct tp_options *o, const struct tp_optdef *d, const char *val, char *err,
+                    size_t errlen)
+{
+	uint64_t v;
+	int ret = num(d, val, false, &v, err, errlen);
+
+	if (!ret)
+		*FIELD(o, d, unsigned) = (unsigned)v;
+	return ret;
+}
+
+/* A string member, kept as given. */
+static int set_str(struct tp_options *o, const struct tp_optdef *d, const char *val, char *err,
+                   size_t errlen)
+{
+	*FIELD(o, d, const char *) = val;
+	return 0;
+}
+
+/* A string member that names a network interface. */
+static int set_ifname(struct tp_options *o, const struct tp_optdef *d, const char *val, char *err,
+                      size_t errlen)
+{
+	size_t len = strlen(val);
+
+	if (len == 0 || len >= IFNAMSIZ || strchr(val, '/') || strpbrk(val, " \t\n:") ||
+	    strcmp(val, ".") == 0 || strcmp(val, "..") == 0)
+		return fail(err, errlen,
+		            "\"%s\" is not a valid interface name (1..%d characters, no '/', ':' "
+		            "or spaces)",
+		            val, IFNAMSIZ - 1);
+	*FIELD(o, d, const char *) = val;
+	return 0;
+}
+
+/* ---- helpers of the option-specific setters ---- */
+
+/* val's index in names[0..n) into *idx. */
+static int pick(const char *val, const char *const *names, size_t n, int *idx, char *err,
+                size_t errlen)
+{
+	char list[128] = "";
+
+	for (size_t i = 0; i < n; i++) {
+		if (strcmp(val, names[i]) == 0) {
+			*idx = (int)i;
+			return 0;
+		}
+		if (i)
+			strncat(list, "|", sizeof(list) - strlen(list) - 1);
+		strncat(list, names[i], sizeof(list) - strlen(list) - 1);
+	}
+	return fail(err, errlen, "\"%s\" is not one of %s", val, list);
 }
 
 /* A handler spec "name" or "name://target" whose name is built in. */
-static int check_spec(const char *opt, const char *spec, char *err, size_t errlen)
+static int check_spec(const char *spec, char *err, size_t errlen)
 {
 	char name[32], list[160] = "";
 
@@ -239,11 +136,11 @@ static int check_spec(const char *opt, const char *spec, char *err, size_t errle
 			strncat(list, "|", sizeof(list) - strlen(list) - 1);
 		strncat(list, tp_handler_builtin_name(i), sizeof(list) - strlen(list) - 1);
 	}
-	return fail(err, errlen, "tunplug: --%s: \"%s\" is not a handler (%s)", opt, spec, list);
+	return fail(err, errlen, "\"%s\" is not a handler (%s)", spec, list);
 }
 
 /* "1.2.3.4:53" or "[fd00::1]:53". */
-static int check_hostport(const char *opt, const char *s, char *err, size_t errlen)
+static int check_hostport(const char *s, char *err, size_t errlen)
 {
 	char host[64];
 	const char *colon;
@@ -272,42 +169,11 @@ static int check_hostport(const char *opt, const char *s, char *err, size_t errl
 		goto bad;
 	return 0;
 bad:
-	return fail(err, errlen, "tunplug: --%s: \"%s\" is not ADDR:PORT or [ADDR6]:PORT", opt, s);
-}
-
-static int pick(const char *opt, const char *val, const char *const *names, size_t n, int *idx,
-                char *err, size_t errlen)
-{
-	char list[128] = "";
-
-	for (size_t i = 0; i < n; i++) {
-		if (strcmp(val, names[i]) == 0) {
-			*idx = (int)i;
-			return 0;
-		}
-		if (i)
-			strncat(list, "|", sizeof(list) - strlen(list) - 1);
-		strncat(list, names[i], sizeof(list) - strlen(list) - 1);
-	}
-	return fail(err, errlen, "tunplug: --%s: \"%s\" is not one of %s", opt, val, list);
-}
-
-static int parse_ifname(const char *opt, const char *val, char *err, size_t errlen)
-{
-	size_t len = strlen(val);
-
-	if (len == 0 || len >= IFNAMSIZ || strchr(val, '/') || strpbrk(val, " \t\n:") ||
-	    strcmp(val, ".") == 0 || strcmp(val, "..") == 0)
-		return fail(err, errlen,
-		            "tunplug: --%s: \"%s\" is not a valid interface name (1..%d "
-		            "characters, no '/', ':' or spaces)",
-		            opt, val, IFNAMSIZ - 1);
-	return 0;
+	return fail(err, errlen, "\"%s\" is not ADDR:PORT or [ADDR6]:PORT", s);
 }
 
 /* "A" or "A-B" (A <= B <= TP_UID_MAX) appended to list. */
-static int parse_uids(const char *opt, const char *val, struct tp_uid_range *list, size_t *n,
-                      char *err, size_t errlen)
+static int add_uids(const char *val, struct tp_uid_range *list, size_t *n, char *err, size_t errlen)
 {
 	char lo[16];
 	const char *dash = strchr(val, '-');
@@ -315,8 +181,7 @@ static int parse_uids(const char *opt, const char *val, struct tp_uid_range *lis
 	size_t k = dash ? (size_t)(dash - val) : strlen(val);
 
 	if (*n >= TP_OPT_MAX_UIDS)
-		return fail(err, errlen, "tunplug: --%s: \"%s\": at most %d ranges", opt, val,
-		            TP_OPT_MAX_UIDS);
+		return fail(err, errlen, "\"%s\": at most %d ranges", val, TP_OPT_MAX_UIDS);
 	if (k == 0 || k >= sizeof(lo))
 		goto bad;
 	memcpy(lo, val, k);
@@ -333,245 +198,702 @@ static int parse_uids(const char *opt, const char *val, struct tp_uid_range *lis
 	(*n)++;
 	return 0;
 bad:
-	return fail(err, errlen,
-	            "tunplug: --%s: \"%s\" is not a uid or uid range A-B (0..%u, A <= B)", opt, val,
+	return fail(err, errlen, "\"%s\" is not a uid or uid range A-B (0..%u, A <= B)", val,
 	            TP_UID_MAX);
 }
 
-static int parse_cidr(const char *opt, const char *val, struct tp_cidr *list, size_t *n, size_t cap,
-                      char *err, size_t errlen)
+static int add_cidr(const char *val, struct tp_cidr *list, size_t *n, size_t cap, char *err,
+                    size_t errlen)
 {
 	if (*n >= cap)
-		return fail(err, errlen, "tunplug: --%s: \"%s\": at most %zu allowed", opt, val,
-		            cap);
+		return fail(err, errlen, "\"%s\": at most %zu allowed", val, cap);
 	if (tp_cidr_parse(val, &list[*n]) != 0)
-		return fail(err, errlen,
-		            "tunplug: --%s: \"%s\" is not an IPv4 or IPv6 address/prefix", opt,
-		            val);
+		return fail(err, errlen, "\"%s\" is not an IPv4 or IPv6 address/prefix", val);
 	(*n)++;
 	return 0;
+}
+
+/* ---- option-specific setters ---- */
+
+static int set_tun_fd(struct tp_options *o, const struct tp_optdef *d, const char *val, char *err,
+                      size_t errlen)
+{
+	uint64_t v;
+	int ret = num(d, val, false, &v, err, errlen);
+
+	if (!ret)
+		o->tun_fd = (int)v;
+	return ret;
+}
+
+static int set_queues(struct tp_options *o, const struct tp_optdef *d, const char *val, char *err,
+                      size_t errlen)
+{
+	uint64_t v;
+
+	if (!strcmp(val, "auto")) {
+		o->queues = 0;
+		return 0;
+	}
+	if (!parse_u64(val, false, d->min, d->max, &v))
+		return fail(err, errlen, "\"%s\" is not auto or a number in %llu..%llu", val,
+		            (unsigned long long)d->min, (unsigned long long)d->max);
+	o->queues = (unsigned)v;
+	return 0;
+}
+
+static int set_address(struct tp_options *o, const struct tp_optdef *d, const char *val, char *err,
+                       size_t errlen)
+{
+	return add_cidr(val, o->addrs, &o->n_addrs, TP_OPT_MAX_ADDRS, err, errlen);
+}
+
+static int set_route(struct tp_options *o, const struct tp_optdef *d, const char *val, char *err,
+                     size_t errlen)
+{
+	return add_cidr(val, o->routes, &o->n_routes, TP_OPT_MAX_ROUTES, err, errlen);
+}
+
+static int set_mtu(struct tp_options *o, const struct tp_optdef *d, const char *val, char *err,
+                   size_t errlen)
+{
+	int ret = set_uint(o, d, val, err, errlen);
+
+	if (!ret)
+		o->mtu_set = true;
+	return ret;
+}
+
+static int set_route_table(struct tp_options *o, const struct tp_optdef *d, const char *val,
+                           char *err, size_t errlen)
+{
+	uint64_t v;
+	int ret = num(d, val, true, &v, err, errlen);
+
+	if (ret)
+		return ret;
+	if (v >= 253 && v <= 255)
+		return fail(err, errlen, "\"%s\" is a reserved table (default/main/local)", val);
+	o->route_table = (uint32_t)v;
+	return 0;
+}
+
+static int set_exclude(struct tp_options *o, const struct tp_optdef *d, const char *val, char *err,
+                       size_t errlen)
+{
+	return add_cidr(val, o->excludes, &o->n_excludes, TP_OPT_MAX_EXCLUDES, err, errlen);
+}
+
+static int set_include_uid(struct tp_options *o, const struct tp_optdef *d, const char *val,
+                           char *err, size_t errlen)
+{
+	return add_uids(val, o->include_uids, &o->n_include_uids, err, errlen);
+}
+
+static int set_exclude_uid(struct tp_options *o, const struct tp_optdef *d, const char *val,
+                           char *err, size_t errlen)
+{
+	return add_uids(val, o->exclude_uids, &o->n_exclude_uids, err, errlen);
+}
+
+static int set_rule(struct tp_options *o, const struct tp_optdef *d, const char *val, char *err,
+                    size_t errlen)
+{
+	if (o->n_rules == TP_OPT_MAX_RULES)
+		return fail(err, errlen, "at most %d rules", TP_OPT_MAX_RULES);
+	if (tp_rule_parse(val, &o->rules[o->n_rules], err, errlen))
+		return -EINVAL;
+	o->n_rules++;
+	return 0;
+}
+
+static int set_plugin(struct tp_options *o, const struct tp_optdef *d, const char *val, char *err,
+                      size_t errlen)
+{
+	if (o->n_plugins == TP_OPT_MAX_PLUGINS)
+		return fail(err, errlen, "at most %d", TP_OPT_MAX_PLUGINS);
+	o->plugins[o->n_plugins++] = val;
+	return 0;
+}
+
+static int set_dns_upstream(struct tp_options *o, const struct tp_optdef *d, const char *val,
+                            char *err, size_t errlen)
+{
+	if (o->n_dns == TP_OPT_MAX_DNS)
+		return fail(err, errlen, "at most %d", TP_OPT_MAX_DNS);
+	if (check_hostport(val, err, errlen))
+		return -EINVAL;
+	o->dns_upstreams[o->n_dns++] = val;
+	return 0;
+}
+
+static int set_flow_buffer(struct tp_options *o, const struct tp_optdef *d, const char *val,
+                           char *err, size_t errlen)
+{
+	uint64_t v;
+	int ret = num(d, val, false, &v, err, errlen);
+
+	if (!ret)
+		o->flow_buffer = (size_t)v;
+	return ret;
+}
+
+static int set_icmp(struct tp_options *o, const struct tp_optdef *d, const char *val, char *err,
+                    size_t errlen)
+{
+	int idx;
+	int ret = pick(val, icmp_names, sizeof(icmp_names) / sizeof(icmp_names[0]), &idx, err,
+	               errlen);
+
+	if (!ret)
+		o->icmp_drop = idx == 1;
+	return ret;
+}
+
+static int set_fwmark(struct tp_options *o, const struct tp_optdef *d, const char *val, char *err,
+                      size_t errlen)
+{
+	uint64_t v;
+
+	if (!parse_u64(val, true, d->min, d->max, &v))
+		return fail(err, errlen, "\"%s\" is not a number in %llu..%llu (decimal or 0x hex)",
+		            val, (unsigned long long)d->min, (unsigned long long)d->max);
+	o->fwmark = (uint32_t)v;
+	o->fwmark_set = true;
+	return 0;
+}
+
+static int set_user(struct tp_options *o, const struct tp_optdef *d, const char *val, char *err,
+                    size_t errlen)
+{
+	if (!val[0])
+		return fail(err, errlen, "empty user name");
+	o->user = val;
+	return 0;
+}
+
+static int set_log_level(struct tp_options *o, const struct tp_optdef *d, const char *val,
+                         char *err, size_t errlen)
+{
+	int idx;
+	int ret = pick(val, level_names, sizeof(level_names) / sizeof(level_names[0]), &idx, err,
+	               errlen);
+
+	if (!ret)
+		o->log_level = idx;
+	return ret;
+}
+
+/* ---- the table ---- */
+
+#define OFF(member) offsetof(struct tp_options, member)
+
+static const struct tp_optdef optdefs[] = {
+        {.name = "tun-name",
+         .arg = TP_ARG_ONE,
+         .yaml_key = "tun.name",
+         .group = "TUN device and network setup",
+         .metavar = "NAME",
+         .help = "TUN device to create or attach to (default tunplug0)",
+         .example = "tp1",
+         .set = set_ifname,
+         .field = OFF(tun_name)},
+        {.name = "tun-fd",
+         .arg = TP_ARG_ONE,
+         .yaml_key = "tun.fd",
+         .flags = TP_OPTF_TUN_FD,
+         .metavar = "FD",
+         .help = "adopt an already-open TUN fd instead; no netlink\n"
+                 "setup (cannot be combined with --address, --route, --mtu)",
+         .example = "3",
+         .set = set_tun_fd,
+         .min = 0,
+         .max = INT_MAX},
+        {.name = "address",
+         .arg = TP_ARG_LIST,
+         .yaml_key = "tun.addresses",
+         .flags = TP_OPTF_NETCFG,
+         .metavar = "CIDR",
+         .help = "add an address to the TUN device (repeatable, IPv4/IPv6)",
+         .example = "198.19.255.1/32",
+         .set = set_address},
+        {.name = "route",
+         .arg = TP_ARG_LIST,
+         .yaml_key = "tun.routes",
+         .flags = TP_OPTF_NETCFG,
+         .metavar = "CIDR",
+         .help = "route a prefix into the TUN device (repeatable)",
+         .example = "fd00:19::/48",
+         .set = set_route},
+        {.name = "mtu",
+         .arg = TP_ARG_ONE,
+         .yaml_key = "tun.mtu",
+         .flags = TP_OPTF_NETCFG,
+         .metavar = "N",
+         .help = "device and stack MTU, 576..65535 (default 1500)",
+         .example = "9000",
+         .set = set_mtu,
+         .field = OFF(mtu),
+         .min = 576,
+         .max = 65535},
+        {.name = "auto-route",
+         .arg = TP_ARG_NONE,
+         .yaml_key = "auto-route", /* also the section of the next four */
+         .flags = TP_OPTF_NETCFG,
+         .help = "capture everything: default routes (IPv4, IPv6) into\n"
+                 "the TUN device in their own table and policy rules\n"
+                 "sending all but the gateway's own marked sockets\n"
+                 "there (implies --fwmark 0x7470 unless given);\n"
+                 "stale rules of a killed run are removed at start",
+         .field = OFF(auto_route)},
+        {.name = "route-table",
+         .arg = TP_ARG_ONE,
+         .yaml_key = "auto-route.table",
+         .metavar = "N",
+         .help = "--auto-route's table, 1..4294967295 except 253-255\n"
+                 "(default 0x7470)",
+         .example = "0x100",
+         .set = set_route_table,
+         .min = 1,
+         .max = UINT32_MAX},
+        {.name = "exclude",
+         .arg = TP_ARG_LIST,
+         .yaml_key = "auto-route.exclude",
+         .metavar = "CIDR",
+         .help = "with --auto-route: keep these destinations on the main\n"
+                 "table (repeatable)",
+         .example = "192.168.0.0/16",
+         .set = set_exclude},
+        {.name = "include-uid",
+         .arg = TP_ARG_LIST,
+         .yaml_key = "auto-route.include-uid",
+         .metavar = "A[-B]",
+         .help = "with --auto-route: capture only these local users\n"
+                 "(repeatable; forwarded traffic counts as uid 0)",
+         .example = "1000-1999",
+         .set = set_include_uid},
+        {.name = "exclude-uid",
+         .arg = TP_ARG_LIST,
+         .yaml_key = "auto-route.exclude-uid",
+         .metavar = "A[-B]",
+         .help = "with --auto-route: never capture these users",
+         .example = "0",
+         .set = set_exclude_uid},
+        {.name = "queues",
+         .arg = TP_ARG_ONE,
+         .yaml_key = "tun.queues",
+         .metavar = "N|auto",
+         .help = "multi-queue tun served by N worker processes, 1..64\n"
+                 "(auto = online CPUs; default 1: one process, no\n"
+                 "workers); each worker has its own stack and loop,\n"
+                 "the kernel keeps each flow on one queue",
+         .example = "auto",
+         .set = set_queues,
+         .min = 1,
+         .max = TP_OPT_MAX_QUEUES},
+        {.name = "no-offload",
+         .arg = TP_ARG_NONE,
+         .yaml_key = "tun.offload",
+         .flags = TP_OPTF_KEY_NOT,
+         .help = "plain tun: no virtio_net_hdr, no TSO/USO super-packets\n"
+                 "in, no coalesced writes out (default: offloads on\n"
+                 "when the kernel grants them)",
+         .field = OFF(no_offload)},
+
+        {.name = "handler",
+         .arg = TP_ARG_ONE,
+         .yaml_key = "handler",
+         .flags = TP_OPTF_HANDLER,
+         .group = "Flows",
+         .metavar = "SPEC",
+         .help = "default handler: direct | echo | NAME://TARGET\n"
+                 "(default direct)",
+         .example = "echo",
+         .set = set_str, /* checked once the plugins are known */
+         .field = OFF(handler)},
+        {.name = "rule",
+         .arg = TP_ARG_LIST,
+         .yaml_key = "rules",
+         .flags = TP_OPTF_KEY_RULES,
+         .metavar = "RULE",
+         .help = "send matching flows to a handler (repeatable, first\n"
+                 "match wins, DECLINED passes on):\n"
+                 "[proto=tcp|udp,][dst=CIDR,][src=CIDR,][port=N[-M],]handler=SPEC",
+         .example = "proto=tcp,dst=198.19.0.0/16,port=80-443,handler=echo",
+         .set = set_rule},
+        {.name = "plugin",
+         .arg = TP_ARG_LIST,
+         .yaml_key = "plugins",
+         .metavar = "PATH",
+         .help = "load a handler plugin (shared object; repeatable);\n"
+                 "its name is then usable as a handler spec",
+         .example = "/usr/lib/tunplug/upper.so",
+         .set = set_plugin},
+        {.name = "dns-upstream",
+         .arg = TP_ARG_LIST,
+         .yaml_key = "dns.upstreams",
+         .metavar = "ADDR:PORT",
+         .help = "answer UDP port 53 with the dns handler, forwarding\n"
+                 "to this resolver (repeatable; [ADDR6]:PORT for IPv6)",
+         .example = "[fd00::53]:53",
+         .set = set_dns_upstream},
+        {.name = "max-flows",
+         .arg = TP_ARG_ONE,
+         .yaml_key = "flows.max",
+         .metavar = "N",
+         .help = "concurrent TCP flows, 1..1000000 (default 4096)",
+         .example = "1000000",
+         .set = set_uint,
+         .field = OFF(max_flows),
+         .min = 1,
+         .max = 1000000},
+        {.name = "connect-timeout",
+         .arg = TP_ARG_ONE,
+         .yaml_key = "flows.connect-timeout",
+         .metavar = "SEC",
+         .help = "upstream connect timeout, 1..3600 (default 10)",
+         .example = "3",
+         .set = set_uint,
+         .field = OFF(connect_timeout_s),
+         .min = 1,
+         .max = 3600},
+        {.name = "idle-timeout",
+         .arg = TP_ARG_ONE,
+         .yaml_key = "flows.idle-timeout",
+         .metavar = "SEC",
+         .help = "close flows idle this long, 0 = never (default 300)",
+         .example = "0",
+         .set = set_uint,
+         .field = OFF(idle_timeout_s),
+         .min = 0,
+         .max = 604800},
+        {.name = "flow-buffer",
+         .arg = TP_ARG_ONE,
+         .yaml_key = "flows.buffer",
+         .metavar = "BYTES",
+         .help = "per-flow relay read size cap, >= 4096 (default 262144)",
+         .example = "4096",
+         .set = set_flow_buffer,
+         .min = 4096,
+         .max = FLOW_BUFFER_MAX},
+        {.name = "udp-timeout",
+         .arg = TP_ARG_ONE,
+         .yaml_key = "udp.timeout",
+         .metavar = "SEC",
+         .help = "close UDP flows idle this long, 1..86400 (default 60)",
+         .example = "61",
+         .set = set_uint,
+         .field = OFF(udp_timeout_s),
+         .min = 1,
+         .max = 86400},
+        {.name = "udp-dns-timeout",
+         .arg = TP_ARG_ONE,
+         .yaml_key = "udp.dns-timeout",
+         .metavar = "SEC",
+         .help = "the same for UDP flows to port 53 (default 10)",
+         .example = "11",
+         .set = set_uint,
+         .field = OFF(udp_dns_timeout_s),
+         .min = 1,
+         .max = 86400},
+        {.name = "max-udp-flows",
+         .arg = TP_ARG_ONE,
+         .yaml_key = "udp.max-flows",
+         .metavar = "N",
+         .help = "UDP flows at once, 1..1000000 (default 65536); when\n"
+                 "full, the longest idle flow is evicted",
+         .example = "1000",
+         .set = set_uint,
+         .field = OFF(max_udp_flows),
+         .min = 1,
+         .max = 1000000},
+        {.name = "icmp",
+         .arg = TP_ARG_ONE,
+         .yaml_key = "icmp",
+         .metavar = "reply|drop",
+         .help = "answer ping (echo requests) to any captured address\n"
+                 "from the gateway itself, or drop them (default reply)",
+         .example = "drop",
+         .set = set_icmp},
+        {.name = "allow-loopback",
+         .arg = TP_ARG_NONE,
+         .yaml_key = "flows.allow-loopback",
+         .help = "allow destinations in loopback, unspecified and the\n"
+                 "gateway's own addresses (refused by default)",
+         .field = OFF(allow_loopback)},
+
+        {.name = "bind-interface",
+         .arg = TP_ARG_ONE,
+         .yaml_key = "outbound.bind-interface",
+         .group = "Outbound sockets (loop protection)",
+         .metavar = "IF",
+         .help = "bind upstream sockets to IF (SO_BINDTODEVICE)",
+         .example = "eth0",
+         .set = set_ifname,
+         .field = OFF(bind_interface)},
+        {.name = "fwmark",
+         .arg = TP_ARG_ONE,
+         .yaml_key = "outbound.fwmark",
+         .metavar = "N",
+         .help = "mark upstream sockets (SO_MARK), decimal or 0x hex",
+         .example = "0x1234",
+         .set = set_fwmark,
+         .min = 0,
+         .max = UINT32_MAX},
+
+        {.name = "user",
+         .arg = TP_ARG_ONE,
+         .yaml_key = "user",
+         .group = "Privileges",
+         .metavar = "NAME",
+         .help = "after the tun, netlink and handlers are set up, run\n"
+                 "as NAME, keeping only CAP_NET_ADMIN (when --fwmark\n"
+                 "is used) and CAP_NET_RAW (--bind-interface)",
+         .example = "nobody",
+         .set = set_user},
+
+        {.name = "log-level",
+         .arg = TP_ARG_ONE,
+         .yaml_key = "log-level",
+         .group = "Other",
+         .metavar = "LEVEL",
+         .help = "error | warn | info | debug (default info)",
+         .example = "debug",
+         .set = set_log_level},
+        {.name = "config",
+         .short_name = 'c',
+         .arg = TP_ARG_ONE,
+         .metavar = "FILE",
+         .help = "read options from a YAML file first; the command\n"
+                 "line overrides it (repeatable options are added\n"
+                 "after the file's); see README, Configuration file",
+         .example = "/etc/tunplug.yaml",
+         .set = set_str,
+         .field = OFF(config_path)},
+        {.name = "check-config",
+         .arg = TP_ARG_NONE,
+         .help = "validate the file and the command line, print\n"
+                 "\"config ok\" and exit 0 (or the error, exit 2)",
+         .field = OFF(check_config)},
+        {.name = "help",
+         .short_name = 'h',
+         .arg = TP_ARG_NONE,
+         .help = "show this text and exit",
+         .field = OFF(help)},
+        {.name = "version",
+         .short_name = 'V',
+         .arg = TP_ARG_NONE,
+         .help = "show the version and exit",
+         .field = OFF(version)},
+};
+
+#define N_OPTDEFS (sizeof(optdefs) / sizeof(optdefs[0]))
+
+const struct tp_optdef *tp_optdef_next(const struct tp_optdef *d)
+{
+	if (!d)
+		return optdefs;
+	return d + 1 < optdefs + N_OPTDEFS ? d + 1 : NULL;
+}
+
+const struct tp_optdef *tp_optdef_find(const char *name)
+{
+	for (size_t i = 0; i < N_OPTDEFS; i++)
+		if (!strcmp(optdefs[i].name, name))
+			return &optdefs[i];
+	return NULL;
+}
+
+const struct tp_optdef *tp_optdef_by_key(const char *key)
+{
+	for (size_t i = 0; i < N_OPTDEFS; i++)
+		if (optdefs[i].yaml_key && !strcmp(optdefs[i].yaml_key, key))
+			return &optdefs[i];
+	return NULL;
+}
+
+void tp_optdef_set_flag(struct tp_options *o, const struct tp_optdef *d, bool on)
+{
+	*FIELD(o, d, bool) = on;
+}
+
+int tp_optdef_apply(struct tp_options *o, const struct tp_optdef *d, const char *val, char *err,
+                    size_t errlen)
+{
+	if (d->arg == TP_ARG_NONE) {
+		if (val)
+			return fail(err, errlen, "takes no value");
+		tp_optdef_set_flag(o, d, true);
+		return 0;
+	}
+	if (!val)
+		return fail(err, errlen, "needs a value");
+	return d->set(o, d, val, err, errlen);
+}
+
+/* ---- the --help text ---- */
+
+static const char usage_head[] =
+        "Usage: tunplug [OPTION]...\n"
+        "Terminate TCP and UDP flows routed into a TUN device in userspace and hand\n"
+        "each one to a handler (by default: connect to the original destination).\n";
+
+static const char usage_tail[] =
+        "\n"
+        "Signals: SIGINT/SIGTERM stop (undoing the network setup) and print counters;\n"
+        "SIGUSR1 prints the counters and keeps running.\n";
+
+/* The column where the explanations start. */
+#define USAGE_COL 25
+
+/* printf at buf[*n], at most up to buf[cap - 1] (then it stays full). */
+static void put(char *buf, size_t cap, size_t *n, const char *fmt, ...)
+        __attribute__((format(printf, 4, 5)));
+
+static void put(char *buf, size_t cap, size_t *n, const char *fmt, ...)
+{
+	va_list ap;
+	int k;
+
+	va_start(ap, fmt);
+	k = vsnprintf(buf + *n, cap - *n, fmt, ap);
+	va_end(ap);
+	if (k > 0)
+		*n = *n + (size_t)k < cap ? *n + (size_t)k : cap - 1;
+}
+
+const char *tp_options_usage(void)
+{
+	static char text[8192];
+	size_t n = 0;
+
+	if (text[0])
+		return text;
+	put(text, sizeof(text), &n, "%s", usage_head);
+	for (size_t i = 0; i < N_OPTDEFS; i++) {
+		const struct tp_optdef *d = &optdefs[i];
+		char form[64] = "";
+		const char *line = d->help;
+
+		if (d->group)
+			put(text, sizeof(text), &n, "\n%s:\n", d->group);
+		if (d->short_name)
+			snprintf(form, sizeof(form), "-%c, ", d->short_name);
+		snprintf(form + strlen(form), sizeof(form) - strlen(form), "--%s%s%s", d->name,
+		         d->metavar ? " " : "", d->metavar ? d->metavar : "");
+		/* the option, then its lines from USAGE_COL (after a long
+		 * option: two spaces on) */
+		put(text, sizeof(text), &n, "  %-*s  ", USAGE_COL - 4, form);
+		for (;;) {
+			const char *nl = strchr(line, '\n');
+			int len = nl ? (int)(nl - line) : (int)strlen(line);
+
+			put(text, sizeof(text), &n, "%.*s\n", len, line);
+			if (!nl)
+				break;
+			line = nl + 1;
+			put(text, sizeof(text), &n, "%*s", USAGE_COL, "");
+		}
+	}
+	put(text, sizeof(text), &n, "%s", usage_tail);
+	return text;
+}
+
+void tp_options_defaults(struct tp_options *o)
+{
+	memset(o, 0, sizeof(*o));
+	o->tun_name = "tunplug0";
+	o->tun_fd = -1;
+	o->queues = 1;
+	o->mtu = 1500;
+	o->handler = "direct";
+	o->max_flows = 4096;
+	o->connect_timeout_s = 10;
+	o->idle_timeout_s = 300;
+	o->flow_buffer = 262144;
+	o->udp_timeout_s = 60;
+	o->udp_dns_timeout_s = 10;
+	o->max_udp_flows = 65536;
+	o->log_level = TP_LOG_INFO;
+	o->route_table = TP_AUTOROUTE_TABLE;
+}
+
+/* getopt's value of the table entry d, and back. */
+static int opt_val(const struct tp_optdef *d)
+{
+	return d->short_name ? d->short_name : OPT_VAL_BASE + (int)(d - optdefs);
+}
+
+static const struct tp_optdef *opt_of_val(int c)
+{
+	if (c >= OPT_VAL_BASE && (size_t)(c - OPT_VAL_BASE) < N_OPTDEFS)
+		return &optdefs[c - OPT_VAL_BASE];
+	for (size_t i = 0; c > 0 && i < N_OPTDEFS; i++)
+		if (optdefs[i].short_name == c)
+			return &optdefs[i];
+	return NULL;
 }
 
 /* final: also the checks of the whole set (handler names, --tun-fd). */
 static int parse_args(struct tp_options *o, int argc, char **argv, char *err, size_t errlen,
                       bool final)
 {
-	bool netcfg_opt = false;
+	struct option long_opts[N_OPTDEFS + 1];
+	char short_opts[2 + 2 * N_OPTDEFS + 1], why[512];
 	const char *netcfg_name = NULL;
-	uint64_t v;
-	int idx;
-	char rbuf[256];
+	size_t ns = 0;
 	int ret = 0;
 	int c;
 
 	if (err && errlen)
 		err[0] = '\0';
+	/* getopt's view of the table: ":" (we report missing values) and
+	 * the short forms ("c:" for a value) */
+	short_opts[ns++] = ':';
+	for (size_t i = 0; i < N_OPTDEFS; i++) {
+		const struct tp_optdef *d = &optdefs[i];
+
+		long_opts[i] = (struct option){
+		        d->name, d->arg == TP_ARG_NONE ? no_argument : required_argument, NULL,
+		        opt_val(d)};
+		if (d->short_name) {
+			short_opts[ns++] = (char)d->short_name;
+			if (d->arg != TP_ARG_NONE)
+				short_opts[ns++] = ':';
+		}
+	}
+	long_opts[N_OPTDEFS] = (struct option){NULL, 0, NULL, 0};
+	short_opts[ns] = '\0';
 	optind = 0; /* glibc: full re-initialisation, so repeated calls work */
 	opterr = 0; /* we format every message ourselves */
 
-	while ((c = getopt_long(argc, argv, ":hVc:", long_opts, NULL)) != -1) {
-		const char *a = optarg;
+	while ((c = getopt_long(argc, argv, short_opts, long_opts, NULL)) != -1) {
+		const struct tp_optdef *d = opt_of_val(c);
 
-		switch (c) {
-		case OPT_TUN_NAME:
-			ret = parse_ifname("tun-name", a, err, errlen);
-			o->tun_name = a;
-			break;
-		case OPT_TUN_FD:
-			ret = parse_num("tun-fd", a, false, 0, INT_MAX, &v, err, errlen);
-			o->tun_fd = (int)v;
-			break;
-		case OPT_QUEUES:
-			if (!strcmp(a, "auto")) {
-				o->queues = 0;
-				break;
-			}
-			if (!parse_u64(a, false, 1, TP_OPT_MAX_QUEUES, &v)) {
-				ret = fail(err, errlen,
-				           "tunplug: --queues: \"%s\" is not auto or a number in "
-				           "1..%d",
-				           a, TP_OPT_MAX_QUEUES);
-				break;
-			}
-			o->queues = (unsigned)v;
-			break;
-		case OPT_ADDRESS:
-			ret = parse_cidr("address", a, o->addrs, &o->n_addrs, TP_OPT_MAX_ADDRS, err,
-			                 errlen);
-			netcfg_opt = true;
-			netcfg_name = netcfg_name ? netcfg_name : "--address";
-			break;
-		case OPT_ROUTE:
-			ret = parse_cidr("route", a, o->routes, &o->n_routes, TP_OPT_MAX_ROUTES,
-			                 err, errlen);
-			netcfg_opt = true;
-			netcfg_name = netcfg_name ? netcfg_name : "--route";
-			break;
-		case OPT_MTU:
-			ret = parse_num("mtu", a, false, 576, 65535, &v, err, errlen);
-			o->mtu = (unsigned)v;
-			o->mtu_set = true;
-			netcfg_opt = true;
-			netcfg_name = netcfg_name ? netcfg_name : "--mtu";
-			break;
-		case OPT_HANDLER:
-			o->handler = a; /* checked once the plugins are known */
-			break;
-		case OPT_AUTO_ROUTE:
-			o->auto_route = true;
-			netcfg_opt = true;
-			netcfg_name = netcfg_name ? netcfg_name : "--auto-route";
-			break;
-		case OPT_ROUTE_TABLE:
-			ret = parse_num("route-table", a, true, 1, UINT32_MAX, &v, err, errlen);
-			if (!ret && v >= 253 && v <= 255)
-				ret = fail(err, errlen,
-				           "tunplug: --route-table: \"%s\" is a reserved table "
-				           "(default/main/local)",
-				           a);
-			o->route_table = (uint32_t)v;
-			break;
-		case OPT_EXCLUDE:
-			ret = parse_cidr("exclude", a, o->excludes, &o->n_excludes,
-			                 TP_OPT_MAX_EXCLUDES, err, errlen);
-			break;
-		case OPT_INCLUDE_UID:
-			ret = parse_uids("include-uid", a, o->include_uids, &o->n_include_uids, err,
-			                 errlen);
-			break;
-		case OPT_EXCLUDE_UID:
-			ret = parse_uids("exclude-uid", a, o->exclude_uids, &o->n_exclude_uids, err,
-			                 errlen);
-			break;
-		case OPT_USER:
-			if (!a[0]) {
-				ret = fail(err, errlen, "tunplug: --user: empty user name");
-				break;
-			}
-			o->user = a;
-			break;
-		case OPT_PLUGIN:
-			if (o->n_plugins == TP_OPT_MAX_PLUGINS) {
-				ret = fail(err, errlen, "tunplug: --plugin: at most %d",
-				           TP_OPT_MAX_PLUGINS);
-				break;
-			}
-			o->plugins[o->n_plugins++] = a;
-			break;
-		case OPT_RULE:
-			if (o->n_rules == TP_OPT_MAX_RULES) {
-				ret = fail(err, errlen, "tunplug: --rule: at most %d rules",
-				           TP_OPT_MAX_RULES);
-				break;
-			}
-			ret = tp_rule_parse(a, &o->rules[o->n_rules], rbuf, sizeof(rbuf));
-			if (ret) {
-				ret = fail(err, errlen, "tunplug: --rule: %s", rbuf);
-				break;
-			}
-			o->n_rules++;
-			break;
-		case OPT_DNS_UPSTREAM:
-			if (o->n_dns == TP_OPT_MAX_DNS) {
-				ret = fail(err, errlen, "tunplug: --dns-upstream: at most %d",
-				           TP_OPT_MAX_DNS);
-				break;
-			}
-			ret = check_hostport("dns-upstream", a, err, errlen);
-			o->dns_upstreams[o->n_dns++] = a;
-			break;
-		case OPT_BIND_IF:
-			ret = parse_ifname("bind-interface", a, err, errlen);
-			o->bind_interface = a;
-			break;
-		case OPT_FWMARK:
-			if (!parse_u64(a, true, 0, UINT32_MAX, &v)) {
-				ret = fail(err, errlen,
-				           "tunplug: --fwmark: \"%s\" is not a number in "
-				           "0..4294967295 (decimal or 0x hex)",
-				           a);
-				break;
-			}
-			o->fwmark = (uint32_t)v;
-			o->fwmark_set = true;
-			break;
-		case OPT_MAX_FLOWS:
-			ret = parse_num("max-flows", a, false, 1, 1000000, &v, err, errlen);
-			o->max_flows = (unsigned)v;
-			break;
-		case OPT_CONNECT_TIMEOUT:
-			ret = parse_num("connect-timeout", a, false, 1, 3600, &v, err, errlen);
-			o->connect_timeout_s = (unsigned)v;
-			break;
-		case OPT_IDLE_TIMEOUT:
-			ret = parse_num("idle-timeout", a, false, 0, 604800, &v, err, errlen);
-			o->idle_timeout_s = (unsigned)v;
-			break;
-		case OPT_FLOW_BUFFER:
-			ret = parse_num("flow-buffer", a, false, 4096, FLOW_BUFFER_MAX, &v, err,
-			                errlen);
-			o->flow_buffer = (size_t)v;
-			break;
-		case OPT_UDP_TIMEOUT:
-			ret = parse_num("udp-timeout", a, false, 1, 86400, &v, err, errlen);
-			o->udp_timeout_s = (unsigned)v;
-			break;
-		case OPT_UDP_DNS_TIMEOUT:
-			ret = parse_num("udp-dns-timeout", a, false, 1, 86400, &v, err, errlen);
-			o->udp_dns_timeout_s = (unsigned)v;
-			break;
-		case OPT_MAX_UDP_FLOWS:
-			ret = parse_num("max-udp-flows", a, false, 1, 1000000, &v, err, errlen);
-			o->max_udp_flows = (unsigned)v;
-			break;
-		case OPT_ICMP:
-			ret = pick("icmp", a, icmp_names, 2, &idx, err, errlen);
-			o->icmp_drop = idx == 1;
-			break;
-		case OPT_ALLOW_LOOPBACK:
-			o->allow_loopback = true;
-			break;
-		case OPT_NO_OFFLOAD:
-			o->no_offload = true;
-			break;
-		case OPT_LOG_LEVEL:
-			ret = pick("log-level", a, level_names,
-			           sizeof(level_names) / sizeof(level_names[0]), &idx, err, errlen);
-			o->log_level = idx;
-			break;
-		case 'c':
-			o->config_path = a;
-			break;
-		case OPT_CHECK_CONFIG:
-			o->check_config = true;
-			break;
-		case 'h':
-			o->help = true;
-			break;
-		case 'V':
-			o->version = true;
-			break;
-		case ':':
-			ret = fail(err, errlen, "tunplug: %s needs a value; try 'tunplug --help'",
-			           argv[optind - 1]);
-			break;
-		case '?':
-		default:
-			if (optopt >= OPT_TUN_NAME || optopt == 'h' || optopt == 'V')
-				ret = fail(err, errlen, "tunplug: %s does not take a value",
-				           argv[optind - 1]);
-			else if (optopt && optopt < 256)
-				ret = fail(err, errlen,
-				           "tunplug: unknown option \"-%c\"; try 'tunplug --help'",
-				           optopt);
-			else
-				ret = fail(err, errlen,
-				           "tunplug: unknown option \"%s\"; try 'tunplug --help'",
-				           argv[optind - 1]);
-			break;
+		if (c == ':')
+			return fail(err, errlen, "tunplug: %s needs a value; try 'tunplug --help'",
+			            argv[optind - 1]);
+		if (!d) {
+			/* '?': optopt is the option's value when it was given
+			 * one it does not take, the letter of an unknown -X, or
+			 * 0 for an unknown --name */
+			if (opt_of_val(optopt))
+				return fail(err, errlen, "tunplug: %s does not take a value",
+				            argv[optind - 1]);
+			if (optopt > 0 && optopt < OPT_VAL_BASE)
+				return fail(err, errlen,
+				            "tunplug: unknown option \"-%c\"; try 'tunplug --help'",
+				            optopt);
+			return fail(err, errlen,
+			            "tunplug: unknown option \"%s\"; try 'tunplug --help'",
+			            argv[optind - 1]);
 		}
+		ret = tp_optdef_apply(o, d, d->arg == TP_ARG_NONE ? NULL : optarg, why,
+		                      sizeof(why));
 		if (ret)
-			return ret;
+			return fail(err, errlen, "tunplug: --%s: %s", d->name, why);
+		if ((d->flags & TP_OPTF_NETCFG) && !netcfg_name)
+			netcfg_name = d->name;
 	}
 	if (optind < argc)
 		return fail(err, errlen,
@@ -582,11 +904,11 @@ static int parse_args(struct tp_options *o, int argc, char **argv, char *err, si
 	/* Handler names: built-ins are known now; names a --plugin may
 	 * provide are checked by the gateway once it loaded them. */
 	if (!o->n_plugins) {
-		ret = check_spec("handler", o->handler, err, errlen);
-		for (size_t i = 0; !ret && i < o->n_rules; i++)
-			ret = check_spec("rule", o->rules[i].handler, err, errlen);
-		if (ret)
-			return ret;
+		if (check_spec(o->handler, why, sizeof(why)))
+			return fail(err, errlen, "tunplug: --handler: %s", why);
+		for (size_t i = 0; i < o->n_rules; i++)
+			if (check_spec(o->rules[i].handler, why, sizeof(why)))
+				return fail(err, errlen, "tunplug: --rule: %s", why);
 	}
 	if (!o->auto_route && (o->n_excludes || o->n_include_uids || o->n_exclude_uids ||
 	                       o->route_table != TP_AUTOROUTE_TABLE))
@@ -612,10 +934,10 @@ static int parse_args(struct tp_options *o, int argc, char **argv, char *err, si
 		            "tunplug: --queues %s cannot be combined with an adopted tun fd (the "
 		            "queues are opened by tunplug itself)",
 		            o->queues ? "N > 1" : "auto");
-	if (o->tun_fd >= 0 && netcfg_opt)
+	if (o->tun_fd >= 0 && netcfg_name)
 		return fail(err, errlen,
-		            "tunplug: --tun-fd cannot be combined with %s (no netlink setup on an "
-		            "adopted fd)",
+		            "tunplug: --tun-fd cannot be combined with --%s (no netlink setup on "
+		            "an adopted fd)",
 		            netcfg_name);
 	if (o->tun_fd >= 0 && (o->n_addrs || o->n_routes || o->mtu_set || o->auto_route))
 		return fail(err, errlen,
@@ -645,41 +967,14 @@ int tp_options_parse_over(struct tp_options *o, int argc, char **argv, char *err
 int tp_options_set(struct tp_options *o, const char *name, const char *value, char *err,
                    size_t errlen)
 {
-	char arg[64], msg[320];
-	char *argv[] = {"tunplug", arg, (char *)value, NULL};
-	size_t plen;
-	int ret;
+	const struct tp_optdef *d = tp_optdef_find(name);
 
-	if (snprintf(arg, sizeof(arg), "--%s", name) >= (int)sizeof(arg))
+	if (!d)
 		return -ENOENT;
-	for (const struct option *lo = long_opts;; lo++) {
-		if (!lo->name)
-			return -ENOENT;
-		if (!strcmp(lo->name, name)) {
-			if ((lo->has_arg == required_argument) != (value != NULL))
-				return fail(err, errlen, "%s",
-				            value ? "takes no value" : "needs a value");
-			break;
-		}
-	}
-	/* the value is its own argv element, so optarg (and what *o keeps) is
-	 * value itself */
-	ret = parse_args(o, value ? 3 : 2, argv, msg, sizeof(msg), false);
-	if (!ret)
-		return 0;
-	plen = strlen("tunplug: ") + strlen(arg) + 2;
-	if (!strncmp(msg, "tunplug: ", 9) && !strncmp(msg + 9, arg, strlen(arg)) &&
-	    !strncmp(msg + plen - 2, ": ", 2))
-		return fail(err, errlen, "%s", msg + plen);
-	return fail(err, errlen, "%s", strncmp(msg, "tunplug: ", 9) ? msg : msg + 9);
+	return tp_optdef_apply(o, d, value, err, errlen);
 }
 
 int tp_options_check_handler(const char *spec, char *err, size_t errlen)
 {
-	char msg[320];
-	size_t plen = strlen("tunplug: --handler: ");
-
-	if (check_spec("handler", spec, msg, sizeof(msg)) == 0)
-		return 0;
-	return fail(err, errlen, "%s", strlen(msg) > plen ? msg + plen : msg);
+	return check_spec(spec, err, errlen);
 }

@@ -86,6 +86,67 @@ struct tp_options {
 	bool version;
 };
 
+/* ---- The option table -------------------------------------------------
+ * One entry per option drives getopt (long and short forms), the --help
+ * text, the config file's keys (config.c), --check-config and the tests.
+ * Adding an option is one entry plus, for an option with a value, its
+ * set function (or one of the generic ones, by field and range). */
+
+enum tp_optarg {
+	TP_ARG_NONE, /* a flag: --name sets a bool (config file: key: true|false) */
+	TP_ARG_ONE,  /* --name VALUE; given again, the last one counts */
+	TP_ARG_LIST  /* --name VALUE, repeatable, each one added (config file: a list) */
+};
+
+/* tp_optdef.flags */
+#define TP_OPTF_NETCFG 0x01u    /* netlink setup of the tun: not with an adopted fd */
+#define TP_OPTF_TUN_FD 0x02u    /* the adopted tun fd itself */
+#define TP_OPTF_HANDLER 0x04u   /* a handler spec, checked once plugins are known */
+#define TP_OPTF_KEY_NOT 0x08u   /* flag whose config key says the opposite (tun.offload) */
+#define TP_OPTF_KEY_RULES 0x10u /* config list items are mappings of tp_rule_set's keys */
+
+struct tp_optdef;
+
+/* Parse val (never NULL) into *o, the value of option d. 0, or -EINVAL
+ * with the reason (the value and what it should be; no "tunplug: --name: "
+ * prefix, no newline) in err. val is borrowed: *o may keep it. */
+typedef int tp_optset_fn(struct tp_options *o, const struct tp_optdef *d, const char *val,
+                         char *err, size_t errlen);
+
+struct tp_optdef {
+	const char *name;     /* the long form without "--" ("mtu") */
+	int short_name;       /* 'c' for -c, or 0 */
+	enum tp_optarg arg;   /* a flag, a value or a repeatable value */
+	const char *yaml_key; /* config key, "section.key" in a section; NULL = none */
+	unsigned flags;       /* TP_OPTF_* */
+	const char *group;    /* non-NULL: --help starts this group here */
+	const char *metavar;  /* the value in --help ("N", "CIDR"); NULL for a flag */
+	const char *help;     /* the --help text, lines separated by '\n' */
+	const char *example;  /* a valid value, not the default (tests); NULL for a flag */
+	tp_optset_fn *set;    /* the value's parser; NULL for a flag */
+	size_t field;         /* offsetof the member: a flag's bool, the generic setters' */
+	uint64_t min, max;    /* a number's range (the setters that take one) */
+};
+
+/* Iterate the table: d == NULL gives the first entry, the last gives NULL.
+ * The entries are static and in --help order. */
+const struct tp_optdef *tp_optdef_next(const struct tp_optdef *d);
+
+/* The option named name (long form, no "--"), or NULL. */
+const struct tp_optdef *tp_optdef_find(const char *name);
+
+/* The option whose config key is key ("tun.mtu"), or NULL. */
+const struct tp_optdef *tp_optdef_by_key(const char *key);
+
+/* Apply option d to *o as the command line does: a flag is set (val must
+ * be NULL), a value is parsed (val must not be NULL). 0 or -EINVAL with
+ * the reason in err, as tp_optset_fn. val is borrowed: *o may keep it. */
+int tp_optdef_apply(struct tp_options *o, const struct tp_optdef *d, const char *val, char *err,
+                    size_t errlen);
+
+/* Set or clear flag d (arg TP_ARG_NONE) of *o; the config file's false. */
+void tp_optdef_set_flag(struct tp_options *o, const struct tp_optdef *d, bool on);
+
 /* Fill *o with the defaults. */
 void tp_options_defaults(struct tp_options *o);
 
@@ -105,9 +166,10 @@ int tp_options_scan(struct tp_options *o, int argc, char **argv, char *err, size
  * --dns-upstream, --plugin) are appended after what *o has. */
 int tp_options_parse_over(struct tp_options *o, int argc, char **argv, char *err, size_t errlen);
 
-/* Set one option, named as its long form without "--" ("mtu",
- * "no-offload"), from value (NULL for a flag) on top of *o, validated as on
- * the command line; value is borrowed (*o may keep it). Returns 0, -ENOENT
+/* tp_optdef_apply by name: set one option, named as its long form without
+ * "--" ("mtu", "no-offload"), from value (NULL for a flag) on top of *o,
+ * validated as on the command line; value is borrowed (*o may keep it).
+ * Returns 0, -ENOENT
  * for no such option, or -EINVAL with the reason (the value and what it
  * should be; no "tunplug: --name: " prefix, no newline) in err. The checks
  * of the whole set (handler names, --tun-fd) are not made. */
@@ -118,7 +180,8 @@ int tp_options_set(struct tp_options *o, const char *name, const char *value, ch
  * with the reason (no prefix, no newline) in err. */
 int tp_options_check_handler(const char *spec, char *err, size_t errlen);
 
-/* The --help text (static storage; never free it). */
+/* The --help text, made from the option table on the first call (static
+ * storage; never free it; not for concurrent first calls). */
 const char *tp_options_usage(void);
 
 #endif

@@ -368,6 +368,290 @@ static const char *const all_args[] = {
         NULL,
 };
 
+/* ---- the option table: every entry is checked, so getopt, --help, the
+ * config keys (test_config.c) and the README cannot drift apart ---- */
+
+static int report(int *n, const char *name, const char *why, const char *detail)
+{
+	(*n)++;
+	if (why) {
+		printf("not ok %d %s: %s%s%s\n", *n, name, why, detail ? " -- " : "",
+		       detail ? detail : "");
+		return 1;
+	}
+	printf("ok %d %s\n", *n, name);
+	return 0;
+}
+
+static size_t n_optdefs(void)
+{
+	size_t k = 0;
+
+	for (const struct tp_optdef *d = tp_optdef_next(NULL); d; d = tp_optdef_next(d))
+		k++;
+	return k;
+}
+
+/* The table is well formed: unique names, short forms and keys; a flag
+ * has a bool and nothing to parse; a value has a parser, a metavar and an
+ * example; every entry has help; a key is an option or a section, not
+ * both unless the option is a flag (auto-route). */
+static int check_table(int *n)
+{
+	char name[128];
+	int bad = 0;
+
+	if (n_optdefs() < 30)
+		bad += report(n, "option table", "fewer than 30 options", NULL);
+	for (const struct tp_optdef *d = tp_optdef_next(NULL); d; d = tp_optdef_next(d)) {
+		const char *why = NULL;
+		size_t klen = d->yaml_key ? strlen(d->yaml_key) : 0;
+
+		for (const struct tp_optdef *e = tp_optdef_next(NULL); e != d && !why;
+		     e = tp_optdef_next(e)) {
+			if (!strcmp(e->name, d->name))
+				why = "name used twice";
+			else if (d->short_name && e->short_name == d->short_name)
+				why = "short form used twice";
+			else if (d->yaml_key && e->yaml_key && !strcmp(e->yaml_key, d->yaml_key))
+				why = "config key used twice";
+		}
+		if (why)
+			;
+		else if (!d->name[0] ||
+		         strspn(d->name, "abcdefghijklmnopqrstuvwxyz-") != strlen(d->name))
+			why = "name is not lower case and '-'";
+		else if (tp_optdef_find(d->name) != d)
+			why = "tp_optdef_find does not find it";
+		else if (d->yaml_key && tp_optdef_by_key(d->yaml_key) != d)
+			why = "tp_optdef_by_key does not find it";
+		else if (!d->help || !d->help[0])
+			why = "no help";
+		else if (d->arg == TP_ARG_NONE && (d->set || d->metavar || d->example))
+			why = "a flag with a parser, metavar or example";
+		else if (d->arg != TP_ARG_NONE && (!d->set || !d->metavar || !d->example))
+			why = "a value option without parser, metavar or example";
+		else if ((d->flags & TP_OPTF_KEY_NOT) && d->arg != TP_ARG_NONE)
+			why = "TP_OPTF_KEY_NOT on a value option";
+		else if ((d->flags & TP_OPTF_KEY_RULES) && d->arg != TP_ARG_LIST)
+			why = "TP_OPTF_KEY_RULES on an option that is not a list";
+		else if (d->yaml_key && d->arg != TP_ARG_NONE) {
+			for (const struct tp_optdef *e = tp_optdef_next(NULL); e && !why;
+			     e = tp_optdef_next(e))
+				if (e->yaml_key && !strncmp(e->yaml_key, d->yaml_key, klen) &&
+				    e->yaml_key[klen] == '.')
+					why = "config key is also a section";
+		}
+		snprintf(name, sizeof(name), "table: --%s well formed", d->name);
+		bad += report(n, name, why, NULL);
+	}
+	return bad;
+}
+
+/* argv of "tunplug" and args[] (static: the options point into it). */
+static int argv_of(const char *const *args, char **argv)
+{
+	static char store[8][128];
+	int argc = 0;
+
+	argv[argc++] = "tunplug";
+	for (int i = 0; args[i]; i++) {
+		snprintf(store[argc], sizeof(store[argc]), "%s", args[i]);
+		argv[argc] = store[argc];
+		argc++;
+	}
+	argv[argc] = NULL;
+	return argc;
+}
+
+/* Every option, as getopt sees it: --name VALUE (or --name for a flag),
+ * --name=VALUE and -X VALUE are accepted and change *o from the defaults;
+ * a value option without its value and a flag with one are refused with
+ * a message naming the option. */
+static int check_every_option(int *n)
+{
+	static struct tp_options o, def;
+	static char *argv[8];
+	char err[512], opt[64], eq[192], sh[3], name[160];
+	int bad = 0;
+
+	tp_options_defaults(&def);
+	for (const struct tp_optdef *d = tp_optdef_next(NULL); d; d = tp_optdef_next(d)) {
+		const char *why = NULL;
+		int ret;
+
+		snprintf(opt, sizeof(opt), "--%s", d->name);
+		ret = tp_options_scan(&o,
+		                      argv_of((const char *const[]){opt, d->example, NULL}, argv),
+		                      argv, err, sizeof(err));
+		if (ret)
+			why = "refused";
+		else if (!memcmp(&o, &def, sizeof(o)))
+			why = "no effect on the options";
+		if (!why && d->arg != TP_ARG_NONE) {
+			static struct tp_options o2;
+
+			snprintf(eq, sizeof(eq), "--%s=%s", d->name, d->example);
+			ret = tp_options_scan(&o2, argv_of((const char *const[]){eq, NULL}, argv),
+			                      argv, err, sizeof(err));
+			if (ret)
+				why = "--name=VALUE refused";
+			ret = tp_options_scan(&o2, argv_of((const char *const[]){opt, NULL}, argv),
+			                      argv, err, sizeof(err));
+			if (!why &&
+			    (ret != -EINVAL || !strstr(err, opt) || !strstr(err, "needs a value")))
+				why = "missing value not refused with \"needs a value\"";
+		} else if (!why) {
+			snprintf(eq, sizeof(eq), "--%s=x", d->name);
+			ret = tp_options_scan(&o, argv_of((const char *const[]){eq, NULL}, argv),
+			                      argv, err, sizeof(err));
+			if (ret != -EINVAL || !strstr(err, eq) ||
+			    !strstr(err, "does not take a value"))
+				why = "--flag=x not refused with \"does not take a value\"";
+		}
+		if (!why && d->short_name) {
+			snprintf(sh, sizeof(sh), "-%c", d->short_name);
+			ret = tp_options_scan(
+			        &o, argv_of((const char *const[]){sh, d->example, NULL}, argv),
+			        argv, err, sizeof(err));
+			if (ret || !memcmp(&o, &def, sizeof(o)))
+				why = "short form refused or without effect";
+		}
+		/* tp_options_set (the config file's way in) agrees */
+		if (!why) {
+			static struct tp_options o3;
+
+			tp_options_scan(&o,
+			                argv_of((const char *const[]){opt, d->example, NULL}, argv),
+			                argv, err, sizeof(err));
+			tp_options_defaults(&o3);
+			/* the same string: the options keep the pointer */
+			ret = tp_options_set(&o3, d->name, argv[2], err, sizeof(err));
+			if (ret || memcmp(&o, &o3, sizeof(o)))
+				why = "tp_options_set differs from the command line";
+		}
+		snprintf(name, sizeof(name), "getopt accepts --%s%s%s", d->name,
+		         d->example ? " " : "", d->example ? d->example : "");
+		bad += report(n, name, why, why ? err : NULL);
+	}
+	return bad;
+}
+
+/* --help lists every option with its metavar at the start of a line,
+ * followed by each line of its help, under its group; the text is whole. */
+static int check_usage(int *n)
+{
+	const char *u = tp_options_usage();
+	const char *tail = "SIGUSR1 prints the counters and keeps running.\n";
+	char want[256], name[128];
+	int bad = 0;
+
+	for (const struct tp_optdef *d = tp_optdef_next(NULL); d; d = tp_optdef_next(d)) {
+		const char *why = NULL, *at, *line = d->help;
+		char sh[8] = "";
+
+		if (d->short_name)
+			snprintf(sh, sizeof(sh), "-%c, ", d->short_name);
+		snprintf(want, sizeof(want), "\n  %s--%s%s%s  ", sh, d->name, d->metavar ? " " : "",
+		         d->metavar ? d->metavar : "");
+		at = strstr(u, want);
+		if (!at)
+			why = "no line \"  --name METAVAR  \"";
+		/* its help, line by line, right after it */
+		for (at = at ? at + strlen(want) : NULL; at && !why;) {
+			const char *nl = strchr(line, '\n');
+			size_t len = nl ? (size_t)(nl - line) : strlen(line);
+
+			at += strspn(at, " ");
+			if (strncmp(at, line, len) || at[len] != '\n')
+				why = "its help text does not follow it";
+			if (!nl)
+				break;
+			at += len + 1;
+			line = nl + 1;
+		}
+		if (!why && d->group) {
+			snprintf(want, sizeof(want), "\n\n%s:\n", d->group);
+			if (!strstr(u, want))
+				why = "no group heading";
+		}
+		snprintf(name, sizeof(name), "usage mentions --%s", d->name);
+		bad += report(n, name, why, NULL);
+	}
+	bad += report(n, "usage text complete (ends with the signals)",
+	              strlen(u) > strlen(tail) && !strcmp(u + strlen(u) - strlen(tail), tail)
+	                      ? NULL
+	                      : "truncated",
+	              NULL);
+	return bad;
+}
+
+/* README.md's Options section has every option ("`--name", "`-X") and
+ * every config key ("`tun.mtu"), and names no option that does not exist. */
+static int check_readme(int *n, const char *path)
+{
+	static char text[1 << 17];
+	FILE *f = fopen(path, "r");
+	size_t len = f ? fread(text, 1, sizeof(text) - 1, f) : 0;
+	char *sec, *end, want[128], name[160], label[320];
+	int bad = 0;
+
+	if (f)
+		fclose(f);
+	text[len] = '\0';
+	sec = strstr(text, "\n## Options\n");
+	if (!sec)
+		return report(n, "README has an Options section", "not found", path);
+	end = strstr(sec + 1, "\n## ");
+	if (end)
+		*end = '\0';
+	for (const struct tp_optdef *d = tp_optdef_next(NULL); d; d = tp_optdef_next(d)) {
+		const char *why = NULL;
+
+		snprintf(want, sizeof(want), "`--%s", d->name);
+		if (!strstr(sec, want))
+			why = "option missing";
+		snprintf(want, sizeof(want), "`-%c", d->short_name);
+		if (!why && d->short_name && !strstr(sec, want))
+			why = "short form missing";
+		snprintf(want, sizeof(want), "`%s", d->yaml_key ? d->yaml_key : "");
+		if (!why && d->yaml_key && !strstr(sec, want))
+			why = "config key missing";
+		snprintf(name, sizeof(name), "README Options: --%s%s%s", d->name,
+		         d->yaml_key ? ", " : "", d->yaml_key ? d->yaml_key : "");
+		bad += report(n, name, why, NULL);
+	}
+	/* each row's config key belongs to that row's option */
+	for (char *row = strstr(sec, "\n| `-"); row; row = strstr(row + 1, "\n| `-")) {
+		char *opt = strstr(row, "`--"), *col = strstr(row + 3, " | ");
+		size_t k = opt ? strspn(opt + 3, "abcdefghijklmnopqrstuvwxyz-") : 0;
+		const struct tp_optdef *d;
+		const char *why = NULL;
+
+		snprintf(want, sizeof(want), "%.*s", (int)k, opt ? opt + 3 : "");
+		d = tp_optdef_find(want);
+		if (!col || col[3] != '`')
+			continue; /* no config key in this row */
+		snprintf(name, sizeof(name), "%.*s", (int)strcspn(col + 4, "`: "), col + 4);
+		if (!d || !d->yaml_key || strcmp(d->yaml_key, name))
+			why = "not the option's config key";
+		snprintf(name + strlen(name), sizeof(name) - strlen(name), " is the key of --%s",
+		         want);
+		snprintf(label, sizeof(label), "README Options: %s", name);
+		bad += report(n, label, why, NULL);
+	}
+	for (char *p = strstr(sec, "`--"); p; p = strstr(p + 1, "`--")) {
+		size_t k = strspn(p + 3, "abcdefghijklmnopqrstuvwxyz-");
+
+		snprintf(want, sizeof(want), "%.*s", (int)k, p + 3);
+		if (!tp_optdef_find(want)) {
+			snprintf(name, sizeof(name), "README Options names --%s", want);
+			bad += report(n, name, "no such option", NULL);
+		}
+	}
+	return bad;
+}
+
 static int run(const char *const *args, struct tp_options *o, char *err, size_t errlen)
 {
 	/* static: the parsed options point into argv, as they do into main's */
@@ -385,7 +669,7 @@ static int run(const char *const *args, struct tp_options *o, char *err, size_t 
 	return tp_options_parse(o, argc, argv, err, errlen);
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
 	static struct tp_options o;
 	char err[256];
@@ -459,52 +743,11 @@ int main(void)
 		}
 	}
 
-	/* The usage text mentions every option. */
-	{
-		static const char *const names[] = {
-		        "--tun-name",
-		        "--tun-fd",
-		        "--address",
-		        "--route",
-		        "--mtu",
-		        "--handler",
-		        "--bind-interface",
-		        "--fwmark",
-		        "--max-flows",
-		        "--connect-timeout",
-		        "--idle-timeout",
-		        "--flow-buffer",
-		        "--allow-loopback",
-		        "--log-level",
-		        "--no-offload",
-		        "--rule",
-		        "--dns-upstream",
-		        "--udp-timeout",
-		        "--udp-dns-timeout",
-		        "--max-udp-flows",
-		        "--icmp",
-		        "--plugin",
-		        "-c, --config",
-		        "--check-config",
-		        "--queues",
-		        "--help",
-		        "--version",
-		        NULL,
-		};
-		const char *u = tp_options_usage();
-		const char *missing = NULL;
-
-		for (int j = 0; names[j] && !missing; j++)
-			if (!strstr(u, names[j]))
-				missing = names[j];
-		n++;
-		if (missing) {
-			failures++;
-			printf("not ok %d usage mentions %s\n", n, missing);
-		} else {
-			printf("ok %d usage text mentions every option\n", n);
-		}
-	}
+	failures += check_table(&n);
+	failures += check_every_option(&n);
+	failures += check_usage(&n);
+	if (argc > 1)
+		failures += check_readme(&n, argv[1]);
 
 	printf("1..%d\n", n);
 	return failures ? 1 : 0;

@@ -5,6 +5,7 @@
  * and every error names the file, the line and the key.
  * Prints "ok N <name>" / "not ok N <name>: why"; exits 1 on failure. */
 #include <errno.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -67,6 +68,8 @@ static const char *options_diff(const struct tp_options *a, const struct tp_opti
 		return "handler";
 	if (!str_eq(a->bind_interface, b->bind_interface))
 		return "bind_interface";
+	if (!str_eq(a->user, b->user))
+		return "user";
 	if (a->n_dns != b->n_dns)
 		return "n_dns";
 	for (size_t i = 0; i < a->n_dns; i++)
@@ -83,6 +86,7 @@ static const char *options_diff(const struct tp_options *a, const struct tp_opti
 	x.tun_name = y.tun_name = NULL;
 	x.handler = y.handler = NULL;
 	x.bind_interface = y.bind_interface = NULL;
+	x.user = y.user = NULL;
 	memset(x.dns_upstreams, 0, sizeof(x.dns_upstreams));
 	memset(y.dns_upstreams, 0, sizeof(y.dns_upstreams));
 	memset(x.plugins, 0, sizeof(x.plugins));
@@ -607,6 +611,196 @@ static void test_load(void)
 	tp_config_free(&c);
 }
 
+/* ---- every option of the table with a config key (options.h) ---- */
+
+/* The YAML for key ("tun.queues" nests as tun: {queues: ...}) = value. */
+static void yaml_of(char *out, size_t len, const char *key, const char *value)
+{
+	size_t off = 0;
+	int depth = 0;
+
+	for (const char *p = key;; depth++) {
+		const char *dot = strchr(p, '.');
+		int k = dot ? (int)(dot - p) : (int)strlen(p);
+
+		off += (size_t)snprintf(out + off, len - off, "%*s%.*s:%s", 2 * depth, "", k, p,
+		                        dot ? "\n" : " ");
+		if (!dot)
+			break;
+		p = dot + 1;
+	}
+	snprintf(out + off, len - off, "%s\n", value);
+}
+
+/* An option's example as the file writes it: "VALUE", ["VALUE"], or
+ * for rules [{k: "v", ...}] from --rule's k=v,k=v. */
+static void value_of(char *out, size_t len, const struct tp_optdef *d)
+{
+	size_t off = 0;
+
+	if (d->flags & TP_OPTF_KEY_RULES) {
+		const char *p = d->example;
+
+		off += (size_t)snprintf(out, len, "[{");
+		while (*p) {
+			size_t k = strcspn(p, "="), v;
+
+			v = strcspn(p + k + 1, ",");
+			off += (size_t)snprintf(out + off, len - off, "%s%.*s: \"%.*s\"",
+			                        p == d->example ? "" : ", ", (int)k, p, (int)v,
+			                        p + k + 1);
+			p += k + 1 + v;
+			p += *p == ',';
+		}
+		snprintf(out + off, len - off, "}]");
+	} else if (d->arg == TP_ARG_LIST) {
+		snprintf(out, len, "[\"%s\"]", d->example);
+	} else {
+		snprintf(out, len, "\"%s\"", d->example);
+	}
+}
+
+/* Parse text as a file (*fo) and args as a command line without the checks
+ * of the whole set (*co); NULL if they agree, else what differs. */
+static const char *file_vs_cli(const char *text, const char *const *args, char *err, size_t errlen)
+{
+	static struct tp_options fo, co;
+	static struct tp_config c;
+	static char *argv[64];
+	const char *why = NULL;
+
+	if (parse_text(&c, &fo, text, err, errlen))
+		why = "the file is refused";
+	else if (tp_options_scan(&co, argv_of(args, argv), argv, err, errlen))
+		why = "the command line is refused";
+	else
+		why = options_diff(&fo, &co);
+	tp_config_free(&c);
+	return why;
+}
+
+/* Each option with a config key: the key with the option's example value
+ * gives what the command line gives. A key inside a flag's section (the
+ * auto-route mapping) also sets that flag. */
+static void test_every_key(void)
+{
+	char text[512], value[256], opt[64], name[320], err[512];
+
+	for (const struct tp_optdef *d = tp_optdef_next(NULL); d; d = tp_optdef_next(d)) {
+		const char *args[8], *why;
+		const char *dot = d->yaml_key ? strrchr(d->yaml_key, '.') : NULL;
+		int k = 0;
+
+		if (!d->yaml_key || d->arg == TP_ARG_NONE)
+			continue;
+		if (dot) {
+			char sect[64];
+			const struct tp_optdef *s;
+
+			snprintf(sect, sizeof(sect), "%.*s", (int)(dot - d->yaml_key), d->yaml_key);
+			s = tp_optdef_by_key(sect);
+			if (s && s->arg == TP_ARG_NONE) {
+				static char flag[64];
+
+				snprintf(flag, sizeof(flag), "--%s", s->name);
+				args[k++] = flag;
+			}
+		}
+		snprintf(opt, sizeof(opt), "--%s", d->name);
+		args[k++] = opt;
+		args[k++] = d->example;
+		args[k] = NULL;
+		value_of(value, sizeof(value), d);
+		yaml_of(text, sizeof(text), d->yaml_key, value);
+		snprintf(name, sizeof(name), "key %s: %s == --%s %s", d->yaml_key, value, d->name,
+		         d->example);
+		why = file_vs_cli(text, args, err, sizeof(err));
+		report(name, why, err[0] ? err : NULL);
+	}
+}
+
+/* Each flag with a config key: "true" and "false" give what the command
+ * line's flag and its absence give (the opposite for tun.offload), and
+ * nothing else: a boolean key sets its own field only. */
+static void test_every_flag_key(void)
+{
+	char text[256], opt[64], name[320], err[512];
+
+	for (const struct tp_optdef *d = tp_optdef_next(NULL); d; d = tp_optdef_next(d)) {
+		if (!d->yaml_key || d->arg != TP_ARG_NONE)
+			continue;
+		snprintf(opt, sizeof(opt), "--%s", d->name);
+		for (int on = 0; on < 2; on++) {
+			const char *const with[] = {opt, NULL}, *const without[] = {NULL};
+			const char *why;
+			bool set = on != !!(d->flags & TP_OPTF_KEY_NOT);
+
+			yaml_of(text, sizeof(text), d->yaml_key, on ? "true" : "false");
+			snprintf(name, sizeof(name), "flag key %s: %s == %s%s", d->yaml_key,
+			         on ? "true" : "false", set ? "" : "no ", opt);
+			why = file_vs_cli(text, set ? with : without, err, sizeof(err));
+			report(name, why, err[0] ? err : NULL);
+		}
+	}
+}
+
+/* The options without a config key have none: "name: VALUE" is an
+ * unknown key at the top level. */
+static void test_no_key(void)
+{
+	static struct tp_options o;
+	static struct tp_config c;
+	char text[160], name[160], err[512];
+
+	for (const struct tp_optdef *d = tp_optdef_next(NULL); d; d = tp_optdef_next(d)) {
+		const char *why = NULL;
+
+		if (d->yaml_key)
+			continue;
+		snprintf(text, sizeof(text), "%s: %s\n", d->name, d->example ? d->example : "true");
+		if (parse_text(&c, &o, text, err, sizeof(err)) != -EINVAL ||
+		    !strstr(err, "unknown key"))
+			why = "accepted";
+		snprintf(name, sizeof(name), "--%s has no config key", d->name);
+		report(name, why, err);
+		tp_config_free(&c);
+	}
+}
+
+/* The defect of the old key table: a boolean key it did not name set
+ * allow_loopback. Each boolean key now sets its own field and nothing
+ * else: the result is the defaults with that one bool changed. */
+static void test_bool_own_field(void)
+{
+	static struct tp_options o, want;
+	static struct tp_config c;
+	static const struct {
+		const char *yaml;
+		size_t off; /* the bool that must become true */
+	} cases[] = {
+	        {"tun: {offload: false}\n", offsetof(struct tp_options, no_offload)},
+	        {"auto-route: true\n", offsetof(struct tp_options, auto_route)},
+	        {"auto-route: {}\n", offsetof(struct tp_options, auto_route)},
+	        {"flows: {allow-loopback: true}\n", offsetof(struct tp_options, allow_loopback)},
+	};
+	char err[512], name[160];
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		const char *why = NULL;
+
+		tp_options_defaults(&want);
+		*(bool *)(void *)((char *)&want + cases[i].off) = true;
+		if (parse_text(&c, &o, cases[i].yaml, err, sizeof(err)))
+			why = "refused";
+		else
+			why = options_diff(&o, &want);
+		snprintf(name, sizeof(name), "bool key sets its own field only: %.*s",
+		         (int)strcspn(cases[i].yaml, "\n"), cases[i].yaml);
+		report(name, why, why ? err : NULL);
+		tp_config_free(&c);
+	}
+}
+
 int main(void)
 {
 	test_full();
@@ -615,6 +809,10 @@ int main(void)
 	test_check();
 	test_cross();
 	test_load();
+	test_every_key();
+	test_every_flag_key();
+	test_no_key();
+	test_bool_own_field();
 	printf("1..%d\n", n);
 	return failures ? 1 : 0;
 }
