@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "options.h"
+#include "tunplug/stack.h"
 #include "tunplug/builtin.h"
 
 #define fail tp_errf
@@ -27,7 +28,9 @@
 static const char *const level_names[] = {"error", "warn", "info", "debug"};
 static const char *const icmp_names[] = {"reply", "drop"};
 
-#define FLOW_BUFFER_MAX (64u << 20)
+/* --flow-buffer bounds what the relay holds for a flow toward its client,
+ * which lives in lwIP's send buffer: more than that can never be held. */
+#define FLOW_BUFFER_MAX TP_STACK_TCP_SNDBUF
 
 /* Strict unsigned parse: digits only (or 0x + hex digits when hex_ok),
  * no sign, no spaces, no trailing text, no overflow, within [min, max]. */
@@ -571,7 +574,7 @@ static const struct tp_optdef optdefs[] = {
          .arg = TP_ARG_ONE,
          .yaml_key = "flows.buffer",
          .metavar = "BYTES",
-         .help = "per-flow relay read size cap, >= 4096 (default 262144)",
+         .help = "bytes held per flow toward its client, 4096..262144 (default 262144)",
          .example = "4096",
          .set = set_flow_buffer,
          .min = 4096,

@@ -1028,6 +1028,8 @@ size_t tp_tcp_flow_send_space(const struct tp_tcp_flow *f)
 	return tcp_sndbuf(f->pcb);
 }
 
+_Static_assert(TCP_SND_BUF == TP_STACK_TCP_SNDBUF, "stack.h's TP_STACK_TCP_SNDBUF");
+
 size_t tp_tcp_flow_unacked(const struct tp_tcp_flow *f)
 {
 	if (!f->pcb)
