@@ -92,7 +92,7 @@ while ((stop == 0)); do
   # show what tunplug prints meanwhile (e.g. counters after SIGUSR1)
   size=$(stat -c %s "$TP_GW_LOG")
   if ((size > off)); then tail -c +"$((off + 1))" "$TP_GW_LOG" | head -c "$((size - off))" | sed 's/^/  tunplug: /'; off=$size; fi
-  tp_alive "$TP_GW_PID" || { say "tunplug exited by itself"; break; }
+  tp_alive "$TP_GW_PID" || { ((stop)) || say "tunplug exited by itself"; break; }
   sleep 0.5 || true # Ctrl-C kills the sleep too; that must not end the script (set -e)
 done
 trap 'exit 130' INT

@@ -123,7 +123,8 @@ static struct master {
 	pid_t pid;
 	bool all_ready;
 	bool stopping;
-	bool killed; /* stragglers got SIGKILL */
+	unsigned stop_signals; /* SIGINT/SIGTERM seen */
+	bool killed;           /* stragglers got SIGKILL */
 	uint64_t stop_deadline;
 	uint64_t usr1_deadline; /* 0: no SIGUSR1 round open */
 	unsigned partial;       /* workers that died without a FINAL record */
@@ -508,6 +509,16 @@ static void on_signals(void)
 			continue; /* reap() runs after every wake-up */
 		if (sig == SIGUSR1) {
 			usr1_round();
+		} else if (sig == SIGQUIT || ++M.stop_signals >= 3) {
+			/* forced: the workers undo their part at once and exit */
+			tp_log(TP_LOG_WARN, "%s: forcing %u worker%s to stop", strsignal(sig),
+			       live_workers(), live_workers() == 1 ? "" : "s");
+			if (!M.stopping)
+				begin_stop(SIGQUIT);
+			else
+				for (unsigned i = 0; i < M.n; i++)
+					if (M.slots[i].pid)
+						kill(M.slots[i].pid, SIGQUIT);
 		} else if (!M.stopping) {
 			tp_log(TP_LOG_INFO, "%s: stopping %u worker%s", strsignal(sig),
 			       live_workers(), live_workers() == 1 ? "" : "s");
@@ -593,6 +604,7 @@ int tp_master_run(const struct tp_options *opt, unsigned n)
 	sigemptyset(&set);
 	sigaddset(&set, SIGINT);
 	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGQUIT);
 	sigaddset(&set, SIGUSR1);
 	sigaddset(&set, SIGCHLD);
 	sigprocmask(SIG_BLOCK, &set, &M.oldmask);
