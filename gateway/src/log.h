@@ -5,7 +5,7 @@
 
 #include <stdarg.h>
 
-#include "options.h" /* enum tp_log_level */
+#include "tunplug/handler.h" /* enum tp_log_level */
 
 /* Messages above `level` are discarded. */
 void tp_log_set_level(int level);

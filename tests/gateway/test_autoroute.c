@@ -10,8 +10,8 @@
 #include <sys/socket.h>
 
 #include "harness.h"
-#include "autoroute.h"
-#include "options.h"
+#include "netcfg/autoroute.h"
+#include "options/options.h"
 
 static struct tp_options opt;
 static char err[256];

@@ -8,7 +8,7 @@
 #include <string.h>
 #include <sys/socket.h>
 
-#include "options.h"
+#include "options/options.h"
 
 #define MAX_ARGS 16
 

@@ -12,8 +12,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "config.h"
-#include "options.h"
+#include "options/config.h"
+#include "options/options.h"
 
 static int n, failures;
 

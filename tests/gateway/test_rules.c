@@ -10,7 +10,7 @@
 #include <sys/socket.h>
 
 #include "harness.h"
-#include "rules.h"
+#include "dispatch/rules.h"
 
 static struct sockaddr_storage sa(const char *addr, unsigned port)
 {

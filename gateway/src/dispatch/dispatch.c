@@ -7,23 +7,24 @@
 
 #include "dispatch/dispatch.h"
 
-int tp_dispatch_configure(struct tp_dispatch *d, struct tp_registry *reg,
-                          const struct tp_options *o)
+int tp_dispatch_configure(struct tp_dispatch *d, struct tp_registry *reg, const char *default_spec,
+                          const char *const *dns, size_t n_dns, const struct tp_rule *rules,
+                          size_t n_rules)
 {
 	int k;
 
 	memset(d, 0, sizeof(*d));
 	d->reg = reg;
-	k = tp_registry_get(reg, o->handler);
+	k = tp_registry_get(reg, default_spec);
 	if (k < 0)
 		return k;
-	if (o->n_dns) {
+	if (n_dns) {
 		struct tp_rule *r = &d->rules[d->n_rules++];
 		size_t n = (size_t)snprintf(d->dns_target, sizeof(d->dns_target), "dns://");
 
-		for (size_t i = 0; i < o->n_dns && n < sizeof(d->dns_target); i++)
+		for (size_t i = 0; i < n_dns && n < sizeof(d->dns_target); i++)
 			n += (size_t)snprintf(d->dns_target + n, sizeof(d->dns_target) - n, "%s%s",
-			                      i ? "," : "", o->dns_upstreams[i]);
+			                      i ? "," : "", dns[i]);
 		memset(r, 0, sizeof(*r));
 		r->proto = IPPROTO_UDP;
 		r->port_lo = r->port_hi = 53;
@@ -33,8 +34,8 @@ int tp_dispatch_configure(struct tp_dispatch *d, struct tp_registry *reg,
 		}
 		memcpy(r->handler, d->dns_target, n + 1);
 	}
-	for (size_t i = 0; i < o->n_rules && d->n_rules < TP_MAX_RULES; i++)
-		d->rules[d->n_rules++] = o->rules[i];
+	for (size_t i = 0; i < n_rules && d->n_rules < TP_MAX_RULES; i++)
+		d->rules[d->n_rules++] = rules[i];
 	for (size_t i = 0; i < d->n_rules; i++) {
 		k = tp_registry_get(reg, d->rules[i].handler);
 		if (k < 0)

@@ -6,9 +6,8 @@
 
 #include <stddef.h>
 
-#include "options.h"
 #include "registry/registry.h"
-#include "rules.h"
+#include "dispatch/rules.h"
 
 #define TP_MAX_RULES 64
 
@@ -19,12 +18,14 @@ struct tp_dispatch {
 	char dns_target[256]; /* --dns-upstream list as a "dns://A,B" spec */
 };
 
-/* Instances and rules from the options, registered in reg (borrowed for
- * d's life): instance 0 = --handler; --dns-upstream adds "dns://UP1,UP2"
- * and a first rule proto=udp,port=53 for it; then the --rule list. Returns
- * 0 or -errno after a message on stderr. */
-int tp_dispatch_configure(struct tp_dispatch *d, struct tp_registry *reg,
-                          const struct tp_options *o);
+/* Instances and rules, registered in reg (everything borrowed for d's
+ * life): instance 0 = default_spec (--handler); a non-empty dns list
+ * (--dns-upstream "ADDR:PORT"s) adds "dns://UP1,UP2" and a first rule
+ * proto=udp,port=53 for it; then the rules (--rule). Returns 0 or -errno
+ * after a message on stderr. */
+int tp_dispatch_configure(struct tp_dispatch *d, struct tp_registry *reg, const char *default_spec,
+                          const char *const *dns, size_t n_dns, const struct tp_rule *rules,
+                          size_t n_rules);
 
 /* Offer the new flow f (described by info) to the handler of each matching
  * rule in order, then to the default handler; the first answer other than

@@ -10,7 +10,7 @@
 #include <stdint.h>
 #include <uv.h>
 
-#include "options.h"
+#include "options/options.h"
 #include "stats/stats.h"
 #include "tunplug/ackthin.h"
 #include "tunplug/offload.h"

@@ -6,10 +6,10 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "autoroute.h"
+#include "netcfg/autoroute.h"
 #include "log.h"
 #include "netcfg/netcfg.h"
-#include "privdrop.h"
+#include "shell/privdrop.h"
 #include "registry/registry.h"
 
 int tp_netcfg_setup(struct tp_nl **nl, int ifindex, const struct tp_options *o)

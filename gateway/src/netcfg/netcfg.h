@@ -9,7 +9,7 @@
 
 #include <stdbool.h>
 
-#include "options.h"
+#include "options/options.h"
 #include "stats/stats.h"
 #include "tunplug/handler.h"
 #include "tunplug/netlink.h"

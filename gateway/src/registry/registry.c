@@ -6,9 +6,9 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "config.h"
+#include "options/config.h"
 #include "log.h"
-#include "plugin.h"
+#include "registry/plugin.h"
 #include "registry/registry.h"
 #include "tunplug/builtin.h"
 

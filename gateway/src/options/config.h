@@ -16,7 +16,7 @@
 
 #include <stddef.h>
 
-#include "options.h"
+#include "options/options.h"
 #include "tunplug/handler.h"
 
 #define TP_CONFIG_MAX_HANDLERS 32 /* entries under "handlers:" */

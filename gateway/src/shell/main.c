@@ -7,11 +7,11 @@
 #include <sys/resource.h>
 #include <stdio.h>
 
-#include "config.h"
-#include "gateway.h"
+#include "options/config.h"
+#include "shell/gateway.h"
 #include "log.h"
-#include "master.h"
-#include "options.h"
+#include "shell/master.h"
+#include "options/options.h"
 
 #ifndef TUNPLUG_VERSION
 #define TUNPLUG_VERSION "0.0.0"

@@ -11,7 +11,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-#include "privdrop.h"
+#include "shell/privdrop.h"
 
 static int step_fail(const char *user, const char *step, int err)
 {

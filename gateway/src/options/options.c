@@ -15,7 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "options.h"
+#include "options/options.h"
 #include "tunplug/stack.h"
 #include "tunplug/builtin.h"
 

@@ -19,7 +19,7 @@
 #include <unistd.h>
 
 #include "dispatch/dispatch.h"
-#include "gateway.h"
+#include "shell/gateway.h"
 #include "log.h"
 #include "loop/clock.h"
 #include "loop/tunio.h"
@@ -293,7 +293,8 @@ static int gw_init(struct tp_gw *gw, const struct tp_options *o, struct tp_embed
 
 	ret = tp_registry_load_plugins(&gw->reg, o->plugins, o->n_plugins);
 	if (!ret)
-		ret = tp_dispatch_configure(&gw->dsp, &gw->reg, o);
+		ret = tp_dispatch_configure(&gw->dsp, &gw->reg, o->handler, o->dns_upstreams,
+		                            o->n_dns, o->rules, o->n_rules);
 	if (ret)
 		return ret;
 	ret = uv_loop_init(&gw->loop);

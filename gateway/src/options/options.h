@@ -7,7 +7,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "rules.h"
+#include "dispatch/rules.h"
 #include "tunplug/handler.h" /* enum tp_log_level */
 #include "tunplug/addr.h"
 

@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "rules.h"
+#include "dispatch/rules.h"
 
 static bool parse_port(const char *s, const char *end, uint16_t *out)
 {

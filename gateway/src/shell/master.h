@@ -4,7 +4,7 @@
 #ifndef TUNPLUG_GW_MASTER_H
 #define TUNPLUG_GW_MASTER_H
 
-#include "options.h"
+#include "options/options.h"
 
 /* master.c: the number of workers --queues asks for (auto: online CPUs,
  * at most TP_OPT_MAX_QUEUES). 1 = run the single process. */

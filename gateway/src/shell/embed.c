@@ -17,9 +17,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "gateway.h"
+#include "shell/gateway.h"
 #include "log.h"
-#include "options.h"
+#include "options/options.h"
 #include "tunplug/stack.h"
 #include "tunplug/tunplug.h"
 

@@ -5,7 +5,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "plugin.h"
+#include "registry/plugin.h"
 
 /* h and what are borrowed. */
 int tp_handler_check(const struct tp_handler *h, const char *what)

@@ -19,7 +19,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "options.h"
+#include "options/options.h"
 #include "tunplug/netlink.h"
 
 #define TP_AR_PRIO_EXCLUDE (TP_NL_PRIO_LO + 0)

@@ -74,11 +74,11 @@
 #include <unistd.h>
 
 #include "log.h"
-#include "gateway.h"
-#include "master.h"
+#include "shell/gateway.h"
+#include "shell/master.h"
 #include "netcfg/netcfg.h"
 #include "tunplug/tun.h"
-#include "rules.h"
+#include "dispatch/rules.h"
 
 #define MQ_MAGIC 0x74706d71u /* "tpmq" */
 #define RESTART_MAX 5

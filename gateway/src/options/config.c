@@ -12,8 +12,8 @@
 #include <string.h>
 #include <yaml.h>
 
-#include "config.h"
-#include "rules.h"
+#include "options/config.h"
+#include "dispatch/rules.h"
 
 struct tp_config_str {
 	struct tp_config_str *next;

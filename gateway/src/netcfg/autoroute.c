@@ -10,7 +10,7 @@
 #include <string.h>
 #include <sys/socket.h>
 
-#include "autoroute.h"
+#include "netcfg/autoroute.h"
 #include "log.h"
 
 static int cmp_range(const void *a, const void *b)
