@@ -38,8 +38,6 @@ out:
 	return err;
 }
 
-/* name is borrowed (NULL or "" lets the kernel choose one); *out is caller-owned and, on success, owns the new fd
- * (release with tp_tun_close). On failure out->fd is -1. */
 /* Read a small unsigned number (decimal or 0x hex) from a sysfs file. */
 static int read_sysfs_uint(const char *name, const char *attr, unsigned long *v)
 {
@@ -149,9 +147,10 @@ static int tun_open_iff(const char *name, unsigned flags, short extra, short *if
 			out->vnet = true;
 			out->offload_err = tun_set_offload(out);
 			if (out->offload_err) {
-				/* vnet mode needs CSUM|TSO (C.4): fall back to a
-				 * plain tun. A name the kernel picked ("tun%d") is
-				 * free again after the close; ask for it. */
+				/* vnet mode is used only with CSUM|TSO granted
+				 * (docs/tun-offload.md, "Opening the device"): fall
+				 * back to a plain tun. A name the kernel picked
+				 * ("tun%d") is free again after the close; ask for it. */
 				char picked[IFNAMSIZ];
 
 				memcpy(picked, out->name, IFNAMSIZ);
@@ -186,6 +185,9 @@ fail:
 	return err;
 }
 
+/* name is borrowed (NULL or "" lets the kernel choose one); *out is
+ * caller-owned and, on success, owns the new fd (release with
+ * tp_tun_close). On failure out->fd is -1. */
 int tp_tun_open_flags(const char *name, unsigned flags, struct tp_tun *out)
 {
 	short iff;
