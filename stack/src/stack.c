@@ -256,7 +256,7 @@ void tp__emit_raw(const void *buf, size_t len)
 /* lwIP leaves TCP checksums to us (CHECKSUM_GEN_TCP 0): fill the field of
  * the TCP packet at buf, either with the pseudo-header sum only (the tun's
  * vnet header then says NEEDS_CSUM and the kernel never computes it for
- * local delivery) or with the complete checksum (tp_csum: 64-bit words,
+ * local delivery) or with the complete checksum (tp_csum_add: 64-bit words,
  * several times faster than lwIP's generic sum it replaces). */
 static void tcp_csum(uint8_t *b, size_t len)
 {
@@ -967,7 +967,10 @@ void tp_tcp_flow_accept(struct tp_tcp_flow *f)
 
 void tp_tcp_flow_reject(struct tp_tcp_flow *f, int err)
 {
-	(void)err; /* every refusal is a RST for now; ICMP unreachable comes with UDP */
+	/* every TCP refusal is a RST, whatever err says: ICMP host/net
+	 * unreachable for -EHOSTUNREACH/-ENETUNREACH (as UDP flows get) is not
+	 * implemented for TCP */
+	(void)err;
 	if (f->state != TP_TCP_PENDING)
 		return;
 	S.st.syn_rst_refused++;
