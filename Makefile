@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # tunplug — the two set-up commands (see README):
 #   sudo make run    build everything, run the gateway's demo (default configuration)
 #   sudo make test   build everything, run every test (what CI runs)
@@ -37,10 +38,11 @@ build: deps
 run: build
 	examples/demo.sh $(BUILD)/gateway/tunplug
 
-# Everything CI runs: formatting, -Werror build + all ctest (unit, stack,
-# gateway, fuzz corpus replay, end-to-end in netns), the same tests again
-# with tunplug and everything else built with ASan+UBSan (a sanitizer report
-# or a leak at exit fails the test), and bounded libFuzzer runs.
+# Everything CI runs: formatting and SPDX lines, -Werror build + all ctest
+# (unit, stack, gateway, fuzz corpus replay, end-to-end in netns), the same
+# tests again with tunplug and everything else built with ASan+UBSan (a
+# sanitizer report or a leak at exit fails the test), and bounded libFuzzer
+# runs.
 test: format-check build
 	ctest --test-dir $(BUILD) --output-on-failure -j 1
 	$(MAKE) --no-print-directory test-asan test-fuzz
@@ -66,6 +68,7 @@ format:
 	clang-format -i $(FORMAT_FILES)
 format-check: deps
 	clang-format --dry-run --Werror $(FORMAT_FILES)
+	.ci/check-spdx.sh
 
 bench: build
 	bench/bench.sh $(BUILD)/gateway/tunplug

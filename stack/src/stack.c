@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* tunplug — the stack: lwIP behind the tun, TCP flows with held SYNs.
  *
  * Input: every packet is validated by tp_pkt_parse (lengths, options,

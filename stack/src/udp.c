@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* tunplug — UDP flows and ICMP errors.
  *
  * Whole datagrams come straight from stack.c (tp__udp_input, after

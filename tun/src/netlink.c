@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* tunplug — rtnetlink through libmnl: link, addresses, routes, with undo.
  *
  * Builders are pure (they only fill a caller buffer) so they are

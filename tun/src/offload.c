@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* tunplug — virtio_net_hdr parse/emit, GSO split (read path) and GRO
  * coalescing (write path). Pure code over caller buffers: no I/O. The only
  * allocation is the GRO batch (tp_gro_new, and its arena growing in

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* tunplug — TUN device open/adopt. */
 #include <errno.h>
 #include <fcntl.h>

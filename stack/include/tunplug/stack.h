@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* tunplug — the userspace TCP/IP stack (lwIP, NO_SYS=1) behind the tun.
  *
  * stack/ knows nothing of libuv or file descriptors: packets go in with

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* tunplug — rtnetlink through libmnl: addresses, link, routes, with undo.
  *
  * tp_nl records everything it added; tp_nl_undo() removes exactly that, in

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* tunplug — TUN offloads: virtio_net_hdr, GSO split on read, GRO coalescing
  * on write. Pure code over caller buffers: no I/O, no syscalls, so it is
  * table-tested and fuzzed. The kernel's rules it follows: docs/tun-offload.md.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* tunplug — TUN device open/adopt. */
 #ifndef TUNPLUG_TUN_H
 #define TUNPLUG_TUN_H
