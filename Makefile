@@ -11,11 +11,11 @@ JOBS       ?= $(shell nproc)
 CMAKE_ARGS ?=
 
 PACKAGES = build-essential cmake pkg-config patch xz-utils libuv1-dev libmnl-dev libyaml-dev \
-           clang libclang-rt-14-dev clang-format iproute2 procps curl iperf3 socat python3 \
+           clang libclang-rt-14-dev clang-format clang-tidy iproute2 procps curl iperf3 socat python3 \
            iputils-ping dnsutils dnsmasq-base tinyproxy \
            dante-server microsocks
 
-.PHONY: all deps build run test check test-asan test-fuzz format format-check bench clean
+.PHONY: all deps build run test check test-asan test-fuzz format format-check tidy bench clean
 
 all: build
 
@@ -38,12 +38,12 @@ build: deps
 run: build
 	examples/demo.sh $(BUILD)/gateway/tunplug
 
-# Everything CI runs: formatting and SPDX lines, -Werror build + all ctest
-# (unit, stack, gateway, fuzz corpus replay, end-to-end in netns), the same
-# tests again with tunplug and everything else built with ASan+UBSan (a
-# sanitizer report or a leak at exit fails the test), and bounded libFuzzer
-# runs.
-test: format-check build
+# Everything CI runs: formatting and SPDX lines, -Werror build, clang-tidy,
+# all ctest (unit, stack, gateway, fuzz corpus replay, end-to-end in netns),
+# the same tests again with tunplug and everything else built with
+# ASan+UBSan (a sanitizer report or a leak at exit fails the test), and
+# bounded libFuzzer runs.
+test: format-check build tidy
 	ctest --test-dir $(BUILD) --output-on-failure -j 1
 	$(MAKE) --no-print-directory test-asan test-fuzz
 
@@ -69,6 +69,14 @@ format:
 format-check: deps
 	clang-format --dry-run --Werror $(FORMAT_FILES)
 	.ci/check-spdx.sh
+
+# clang-tidy with the checks in .clang-tidy over every C file of the four
+# modules, with the flags of the build (build/compile_commands.json); any
+# warning fails.
+TIDY_FILES = $(shell git ls-files 'gateway/*.c' 'stack/*.c' 'tun/*.c' 'handlers/*.c' 2>/dev/null)
+tidy: build
+	printf '%s\n' $(TIDY_FILES) | xargs -P $(JOBS) -n 4 \
+		clang-tidy -p $(BUILD) --quiet --warnings-as-errors='*'
 
 bench: build
 	bench/bench.sh $(BUILD)/gateway/tunplug

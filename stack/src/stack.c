@@ -825,7 +825,7 @@ int tp_stack_init(const struct tp_stack_cfg *cfg)
 	S.nbuckets = 64;
 	while (S.nbuckets < cfg->max_flows && S.nbuckets < (1u << 20))
 		S.nbuckets <<= 1;
-	S.buckets = calloc(S.nbuckets, sizeof(*S.buckets));
+	S.buckets = calloc(S.nbuckets, sizeof(struct tp_tcp_flow *));
 	if (!S.buckets) {
 		err = -ENOMEM;
 		goto out;

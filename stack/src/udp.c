@@ -450,7 +450,7 @@ int tp__udp_init(void)
 	U.nbuckets = 64;
 	while (U.nbuckets < U.max && U.nbuckets < (1u << 20))
 		U.nbuckets <<= 1;
-	U.buckets = calloc(U.nbuckets, sizeof(*U.buckets));
+	U.buckets = calloc(U.nbuckets, sizeof(struct tp_udp_flow *));
 	if (!U.buckets)
 		return -ENOMEM;
 	U.seed = (uint32_t)random();

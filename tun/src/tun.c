@@ -39,13 +39,15 @@ out:
 	return err;
 }
 
-/* Read a small unsigned number (decimal or 0x hex) from a sysfs file. */
+/* Read a small unsigned number (decimal or 0x hex) from a sysfs file.
+ * Returns 0 or -errno; *v is 0 on failure. */
 static int read_sysfs_uint(const char *name, const char *attr, unsigned long *v)
 {
 	char path[96], buf[32], *end;
 	ssize_t n;
 	int fd, err = 0;
 
+	*v = 0;
 	snprintf(path, sizeof(path), "/sys/class/net/%s/%s", name, attr);
 	fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
