@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # tunplug — the two set-up commands (see README):
 #   sudo make run    build everything, run the gateway's demo (default configuration)
 #   sudo make test   build everything, run every test (what CI runs)
@@ -10,11 +11,11 @@ JOBS       ?= $(shell nproc)
 CMAKE_ARGS ?=
 
 PACKAGES = build-essential cmake pkg-config patch xz-utils libuv1-dev libmnl-dev libyaml-dev \
-           clang libclang-rt-14-dev clang-format iproute2 procps curl iperf3 socat python3 \
+           clang libclang-rt-14-dev clang-format clang-tidy iproute2 procps curl iperf3 socat python3 \
            iputils-ping dnsutils dnsmasq-base tinyproxy \
            dante-server microsocks
 
-.PHONY: all deps build run test check test-asan test-fuzz format format-check bench clean
+.PHONY: all deps build run test check test-asan test-fuzz format format-check tidy bench clean
 
 all: build
 
@@ -37,11 +38,12 @@ build: deps
 run: build
 	examples/demo.sh $(BUILD)/gateway/tunplug
 
-# Everything CI runs: formatting, -Werror build + all ctest (unit, stack,
-# gateway, fuzz corpus replay, end-to-end in netns), the same tests again
-# with tunplug and everything else built with ASan+UBSan (a sanitizer report
-# or a leak at exit fails the test), and bounded libFuzzer runs.
-test: format-check build
+# Everything CI runs: formatting and SPDX lines, -Werror build, clang-tidy,
+# all ctest (unit, stack, gateway, fuzz corpus replay, end-to-end in netns),
+# the same tests again with tunplug and everything else built with
+# ASan+UBSan (a sanitizer report or a leak at exit fails the test), and
+# bounded libFuzzer runs.
+test: format-check build tidy
 	ctest --test-dir $(BUILD) --output-on-failure -j 1
 	$(MAKE) --no-print-directory test-asan test-fuzz
 
@@ -66,6 +68,15 @@ format:
 	clang-format -i $(FORMAT_FILES)
 format-check: deps
 	clang-format --dry-run --Werror $(FORMAT_FILES)
+	.ci/check-spdx.sh
+
+# clang-tidy with the checks in .clang-tidy over every C file of the four
+# modules, with the flags of the build (build/compile_commands.json); any
+# warning fails.
+TIDY_FILES = $(shell git ls-files 'gateway/*.c' 'stack/*.c' 'tun/*.c' 'handlers/*.c' 2>/dev/null)
+tidy: build
+	printf '%s\n' $(TIDY_FILES) | xargs -P $(JOBS) -n 4 \
+		clang-tidy -p $(BUILD) --quiet --warnings-as-errors='*'
 
 bench: build
 	bench/bench.sh $(BUILD)/gateway/tunplug

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
 """report.py - records and the report for bench/bench.sh (standard library only).
 
   report.py machine --tunplug PATH              machine/version facts as JSON

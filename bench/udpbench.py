@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
 """udpbench.py - UDP request/response load and counter snapshots for
 bench/bench.sh (standard library only). Every command is bounded in time
 and prints one JSON line.

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # demo.sh TUNPLUG - tunplug between two network namespaces, live.
 #
 #   sudo examples/demo.sh build/gateway/tunplug      (what `sudo make run` does)

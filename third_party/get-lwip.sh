@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: MIT
 # Obtain the pinned lwIP release from Debian's source package into $1.
 # lwIP is never committed to this repository; this is the only way in.
 #   get-lwip.sh DEST_DIR   -> DEST_DIR/lwip-2.1.3/src/... (pristine upstream

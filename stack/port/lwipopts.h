@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* tunplug — lwIP 2.1.3 configuration.
  *
  * One lwIP instance per process, driven by one libuv loop thread (NO_SYS).

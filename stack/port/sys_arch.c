@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* tunplug — lwIP platform functions for NO_SYS=1 on Linux. Compiled into the
  * lwip library itself so it links without stack/. */
 #include <stdint.h>

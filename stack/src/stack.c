@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* tunplug — the stack: lwIP behind the tun, TCP flows with held SYNs.
  *
  * Input: every packet is validated by tp_pkt_parse (lengths, options,
@@ -256,7 +257,7 @@ void tp__emit_raw(const void *buf, size_t len)
 /* lwIP leaves TCP checksums to us (CHECKSUM_GEN_TCP 0): fill the field of
  * the TCP packet at buf, either with the pseudo-header sum only (the tun's
  * vnet header then says NEEDS_CSUM and the kernel never computes it for
- * local delivery) or with the complete checksum (tp_csum: 64-bit words,
+ * local delivery) or with the complete checksum (tp_csum_add: 64-bit words,
  * several times faster than lwIP's generic sum it replaces). */
 static void tcp_csum(uint8_t *b, size_t len)
 {
@@ -824,7 +825,7 @@ int tp_stack_init(const struct tp_stack_cfg *cfg)
 	S.nbuckets = 64;
 	while (S.nbuckets < cfg->max_flows && S.nbuckets < (1u << 20))
 		S.nbuckets <<= 1;
-	S.buckets = calloc(S.nbuckets, sizeof(*S.buckets));
+	S.buckets = calloc(S.nbuckets, sizeof(struct tp_tcp_flow *));
 	if (!S.buckets) {
 		err = -ENOMEM;
 		goto out;
@@ -967,7 +968,10 @@ void tp_tcp_flow_accept(struct tp_tcp_flow *f)
 
 void tp_tcp_flow_reject(struct tp_tcp_flow *f, int err)
 {
-	(void)err; /* every refusal is a RST for now; ICMP unreachable comes with UDP */
+	/* every TCP refusal is a RST, whatever err says: ICMP host/net
+	 * unreachable for -EHOSTUNREACH/-ENETUNREACH (as UDP flows get) is not
+	 * implemented for TCP */
+	(void)err;
 	if (f->state != TP_TCP_PENDING)
 		return;
 	S.st.syn_rst_refused++;

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* tunplug — what stack.c and udp.c share inside stack/ (not public). */
 #ifndef TUNPLUG_STACK_PRIV_H
 #define TUNPLUG_STACK_PRIV_H

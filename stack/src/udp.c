@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* tunplug — UDP flows and ICMP errors.
  *
  * Whole datagrams come straight from stack.c (tp__udp_input, after
@@ -449,7 +450,7 @@ int tp__udp_init(void)
 	U.nbuckets = 64;
 	while (U.nbuckets < U.max && U.nbuckets < (1u << 20))
 		U.nbuckets <<= 1;
-	U.buckets = calloc(U.nbuckets, sizeof(*U.buckets));
+	U.buckets = calloc(U.nbuckets, sizeof(struct tp_udp_flow *));
 	if (!U.buckets)
 		return -ENOMEM;
 	U.seed = (uint32_t)random();

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # check_systemd_unit UNIT TUNPLUG: examples/systemd/tunplug.service is a
 # valid unit and keeps its hardening. Needs systemd-analyze (Debian 12:
 # package systemd); without it: SKIP (77). No root, no running systemd.

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
 """DNS helper for e2e_dns (stdlib only). Bounded in time and count; prints
 one JSON line.
 

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # e2e_adopt: --tun-fd, the Android VpnService model. The test (tunfd.py, the
 # "app") creates the tun tpa0 in the client namespace itself (TUNSETIFF
 # IFF_TUN|IFF_NO_PI), configures it with `ip` (address, link up, routes)

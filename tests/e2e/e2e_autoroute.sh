@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # e2e_autoroute: --auto-route ("capture everything") in the client namespace.
 #
 # This test's client namespace has no policy rule of its own and reaches the

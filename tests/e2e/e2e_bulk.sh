@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # e2e_bulk: 200 MB client->server and 200 MB server->client over IPv4, 50 MB
 # over IPv6, all through tunplug with socat at both ends; sha256 computed at
 # the receiving end and compared with the sender's file.

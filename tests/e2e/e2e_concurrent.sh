@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # e2e_concurrent: 200 TCP connections open at the same time through tunplug
 # (IPv4), each sends a distinct 64 KiB payload and half-closes; the server
 # answers with the payload's sha256 and echoes it back; every connection is

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # e2e_dns: the dns handler (--dns-upstream) with dnsmasq as the upstream.
 #  - dig @198.19.99.99 (nothing there: the handler takes UDP port 53 for any
 #    destination) gets dnsmasq's A record; dig -6 @fd00:19::99 its AAAA;

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # e2e_echo: tunplug with --handler echo, no server at all.
 #  - from the client namespace, 1 MiB of random data over TCP to an address
 #    in the routed subnet that nobody owns (198.19.77.7:4242, then

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # e2e_embed: the embedding API. examples/embed's demo program runs the
 # gateway through libtunplug on a thread of its own (no signal handlers of
 # the library), with a protect() callback; 3 TCP fetches and 2 UDP flows go

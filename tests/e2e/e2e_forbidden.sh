@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # e2e_forbidden: destinations a client behind the tun must not reach.
 # SYNs to 127.0.0.1, 127.1.2.3, the tun's own address 198.19.255.1 and ::1
 # never arrive through routing, so they are handed to tunplug through the tun

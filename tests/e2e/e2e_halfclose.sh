@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # e2e_halfclose: TCP half-close through tunplug, IPv4 and IPv6.
 #  client-first: the client sends 1 MiB and shutdown(SHUT_WR)s; the server reads
 #    to EOF, waits 1 s (the flow stays half-open), then sends its 1 MiB reply;

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # e2e_http: curl over IPv4 and IPv6 through tunplug (direct handler) fetches a
 # file from python3 -m http.server in the server namespace; sha256 compared.
 set -euo pipefail

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # e2e_httpproxy: the http handler (HTTP CONNECT) against Debian's tinyproxy,
 # which runs in the server namespace on $TP_S4 (8888 open, 8889 with
 # BasicAuth user/pass; ConnectPort limits CONNECT to the test ports).

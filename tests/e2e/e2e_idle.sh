@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # e2e_idle: tunplug with --idle-timeout 2 (swept every 0.5 s).
 #  - two connections through the gateway to an echo server, opened together:
 #    a silent one (port 7501, sends nothing) and an active one (port 7502,

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # e2e_iperf_udp: UDP in bulk through the direct handler.
 #  - iperf3 -u -b 200M for 3 s, upload and download (-R), IPv4 and IPv6:
 #    iperf3 completes, the receiver got > 0 datagrams; the loss iperf3

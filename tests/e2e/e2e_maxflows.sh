@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # e2e_maxflows: tunplug with --max-flows 4.
 #  - 4 long-lived TCP connections to an echo server in the server namespace
 #    (each verified with a 1-byte echo) are held open; the gateway reports 4

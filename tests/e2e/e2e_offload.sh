@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # e2e_offload: 200 MB both ways over IPv4 and over IPv6 (sha256 compared),
 # twice: with offloads on (the default: virtio_net_hdr, TSO super-packets
 # read and split, TCP segments coalesced into super-packets on write) and

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # e2e_plugin: the handler SDK works as a plugin author would use it.
 #  - `cmake --install` of this build into a scratch prefix gives
 #    include/tunplug/handler.h and lib/pkgconfig/tunplug-handler.pc

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # e2e_privdrop: --user nobody. After start-up tunplug runs as nobody (uid,
 # gid and groups from /proc), with exactly CAP_NET_ADMIN left (it needs it
 # for SO_MARK, as --fwmark is given), nothing inheritable; traffic flows

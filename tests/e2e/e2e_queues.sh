@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # e2e_queues: --queues 2, a master and two worker processes on a multi-queue
 # tun (gateway/src/master.c).
 #  1. the device has 2 queues; the master's two children are the workers its

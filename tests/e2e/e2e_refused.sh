@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # e2e_refused: failures must reach the client, fast and truthfully.
 #  - closed port on 198.19.1.1 and [fd00:19::1]: connect() fails with
 #    ECONNREFUSED in under 1 s (tunplug forwards the upstream's RST)

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # e2e_router: router mode. A third namespace, a LAN host, sits behind the
 # client namespace (where tunplug runs) and uses it as its default gateway:
 #

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # e2e_rules: --rule sends flows to different handler instances; first match
 # wins, the rest goes to the default (--handler direct):
 #   --rule dst=198.19.42.0/24,handler=echo

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # e2e_signals: process behaviour of tunplug.
 #  - SIGUSR1 prints counters and tunplug keeps running
 #  - SIGTERM with open flows (20 idle + 1 busy download): exit 0 within 3 s,

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # e2e_socks5: the socks5 handler against real SOCKS5 servers in the server
 # namespace: Debian's dante-server (danted: UDP ASSOCIATE, username method
 # checked against a system user this test creates and removes) and

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # e2e_udp: UDP flows and ICMP through tunplug, with real sockets.
 #  - direct handler: 200 UDP flows (distinct source ports) to an echo server
 #    behind the gateway, IPv4 and IPv6, every datagram comes back intact

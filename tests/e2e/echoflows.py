@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
 """echoflows - concurrent echo flows that never half-close (stdlib only), for
 paths that do not carry a half-close (tinyproxy ends a CONNECT tunnel as soon
 as the client side sends FIN). Prints one JSON line; exit 0 only if all good.

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
 """fakeproxy - a misbehaving (or exacting) HTTP CONNECT proxy for e2e_httpproxy
 (stdlib only). Every server stops by itself after --timeout seconds.
 

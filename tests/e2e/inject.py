@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
 """Hand a crafted TCP SYN to tunplug through the tun itself and report the
 answer. Packets to 127.0.0.1 or to the tun's own address never reach a tun
 through routing, so the SYN is transmitted on the device with an AF_PACKET

@@ -1,4 +1,5 @@
 # shellcheck shell=bash
+# SPDX-License-Identifier: MIT
 # lib.sh - shared helpers for tunplug's end-to-end tests, the demo and the bench.
 # Source it from a bash script running with `set -euo pipefail`.
 #

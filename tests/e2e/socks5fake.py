@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
 """socks5fake - a scripted SOCKS5 server for e2e_socks5 (stdlib only).
 
 No authentication, CONNECT only; it never connects anywhere: what it answers

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
 """tpflows - more clients and servers for tunplug's end-to-end tests (stdlib
 only; shares tptool.py's helpers).  Same rules as tptool: every server stops
 by itself, every client is bounded in time, clients print JSON on stdout and

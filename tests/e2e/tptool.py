@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
 """tptool - servers and clients for tunplug's end-to-end tests (stdlib only).
 
 Every server stops by itself (connection count and/or wall-clock limit) and

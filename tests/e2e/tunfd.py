@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
 """tunfd - the "VPN app" side of an adopted tun fd, for e2e_adopt (stdlib
 only). Like Android's VpnService.establish() plus the app that hands the fd
 to its native gateway, it creates the tun itself, keeps its own descriptor

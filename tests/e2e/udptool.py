@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
 """UDP helpers for the end-to-end tests (stdlib only). Every command is
 bounded in time and count and prints one JSON line.
 

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
 """udpxfer.py - a file over UDP with sequence numbers and retransmission, for
 the end-to-end tests (stdlib only). Bounded in time; prints one JSON line.
 

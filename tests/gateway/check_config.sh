@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: MIT
 # tunplug --check-config: every example config passes ("config ok", exit 0);
 # a bad file fails with exit 2 and a "FILE:LINE: key" message on stderr;
 # the command line is checked on top of the file.

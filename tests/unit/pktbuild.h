@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* tunplug tests — build IPv4/IPv6 TCP/UDP/ICMP packets with correct
  * checksums (header only, shared by unit tests and the fuzz seed generator).
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* tunplug — addresses and CIDR prefixes. Pure code. */
 #include <arpa/inet.h>
 #include <errno.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* tunplug — rtnetlink through libmnl: link, addresses, routes, with undo.
  *
  * Builders are pure (they only fill a caller buffer) so they are
@@ -245,7 +246,7 @@ static int collect_attrs(const struct nlmsghdr *nlh, size_t hdr, const struct nl
 	const char *p = (const char *)mnl_nlmsg_get_payload(nlh) + MNL_ALIGN(hdr);
 	const char *end = (const char *)nlh + nlh->nlmsg_len;
 
-	memset(tb, 0, max * sizeof(*tb));
+	memset(tb, 0, max * sizeof(const struct nlattr *));
 	if (MNL_ALIGN(hdr) >= mnl_nlmsg_get_payload_len(nlh))
 		return 0; /* the fixed header (and its padding) only */
 	while (p < end) {

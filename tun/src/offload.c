@@ -1,11 +1,13 @@
+/* SPDX-License-Identifier: MIT */
 /* tunplug — virtio_net_hdr parse/emit, GSO split (read path) and GRO
  * coalescing (write path). Pure code over caller buffers: no I/O. The only
  * allocation is the GRO batch (tp_gro_new, and its arena growing in
- * tp_gro_add). Rules: ../shared/docs/tun-offload-and-lwip.md B.2-B.6, C.2-C.3.
+ * tp_gro_add). The rules, and why: docs/tun-offload.md ("GSO on read",
+ * "GRO on write").
  *
  * Everything multi-byte in a packet is big-endian and read/written byte by
- * byte (no alignment assumptions); the vnet header is little-endian (B.7:
- * tun's default on little-endian hosts, see tun.c). */
+ * byte (no alignment assumptions); the vnet header is little-endian (tun's
+ * byte order on a little-endian host unless TUNSETVNETBE says otherwise). */
 #include <errno.h>
 #include <netinet/in.h>
 #include <stdlib.h>
@@ -49,8 +51,8 @@ static inline void wrle16(uint8_t *p, uint16_t v)
 	p[1] = (uint8_t)(v >> 8);
 }
 
-/* The folded, NOT complemented sum: what a CHECKSUM_PARTIAL L4 checksum
- * field holds (B.2). */
+/* The folded, NOT complemented sum: what the L4 checksum field of a
+ * NEEDS_CSUM (CHECKSUM_PARTIAL) packet holds. */
 static inline uint16_t csum_fold(uint32_t sum)
 {
 	return (uint16_t)~tp_csum_finish(sum);
@@ -168,7 +170,7 @@ static void seg_fill_csum(uint8_t *seg, const struct gso_geom *g, size_t seglen)
 }
 
 /* A single packet with NEEDS_CSUM: the field holds the pseudo-header sum;
- * sum from csum_start to the end and store the complement (B.5). */
+ * sum from csum_start to the end and store the complement. */
 static void complete_partial(uint8_t *pkt, size_t len, const struct tp_vnet_hdr *h, uint8_t proto)
 {
 	uint8_t *field = pkt + h->csum_start + h->csum_offset;
@@ -431,7 +433,8 @@ size_t tp_gro_count(const struct tp_gro *g)
 	return g->n;
 }
 
-/* Parse p for flow identity and GRO candidacy (C.2, C.3). */
+/* Parse p for flow identity and GRO candidacy (docs/tun-offload.md,
+ * "GRO on write"). */
 static void gro_classify(const uint8_t *b, struct gro_pkt *p, unsigned kinds)
 {
 	size_t len = p->len;

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* tunplug — IP packet checksums and validation. Pure code: no I/O, no
  * allocation; every read is bounds-checked against the caller's length. */
 #include <netinet/in.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* tunplug — TUN device open/adopt. */
 #include <errno.h>
 #include <fcntl.h>
@@ -38,15 +39,15 @@ out:
 	return err;
 }
 
-/* name is borrowed (NULL or "" lets the kernel choose one); *out is caller-owned and, on success, owns the new fd
- * (release with tp_tun_close). On failure out->fd is -1. */
-/* Read a small unsigned number (decimal or 0x hex) from a sysfs file. */
+/* Read a small unsigned number (decimal or 0x hex) from a sysfs file.
+ * Returns 0 or -errno; *v is 0 on failure. */
 static int read_sysfs_uint(const char *name, const char *attr, unsigned long *v)
 {
 	char path[96], buf[32], *end;
 	ssize_t n;
 	int fd, err = 0;
 
+	*v = 0;
 	snprintf(path, sizeof(path), "/sys/class/net/%s/%s", name, attr);
 	fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
@@ -149,9 +150,10 @@ static int tun_open_iff(const char *name, unsigned flags, short extra, short *if
 			out->vnet = true;
 			out->offload_err = tun_set_offload(out);
 			if (out->offload_err) {
-				/* vnet mode needs CSUM|TSO (C.4): fall back to a
-				 * plain tun. A name the kernel picked ("tun%d") is
-				 * free again after the close; ask for it. */
+				/* vnet mode is used only with CSUM|TSO granted
+				 * (docs/tun-offload.md, "Opening the device"): fall
+				 * back to a plain tun. A name the kernel picked
+				 * ("tun%d") is free again after the close; ask for it. */
 				char picked[IFNAMSIZ];
 
 				memcpy(picked, out->name, IFNAMSIZ);
@@ -186,6 +188,9 @@ fail:
 	return err;
 }
 
+/* name is borrowed (NULL or "" lets the kernel choose one); *out is
+ * caller-owned and, on success, owns the new fd (release with
+ * tp_tun_close). On failure out->fd is -1. */
 int tp_tun_open_flags(const char *name, unsigned flags, struct tp_tun *out)
 {
 	short iff;

@@ -3,6 +3,7 @@
  * the gateway's own (marked) sockets into the tun; see autoroute.h. */
 #include <dirent.h>
 #include <errno.h>
+#include <limits.h>
 #include <net/if.h>
 #include <linux/rtnetlink.h>
 #include <stdio.h>
@@ -134,17 +135,24 @@ static int setup_family(struct tp_nl *nl, int ifindex, const struct tp_options *
 	return 0;
 }
 
+/* The non-negative decimal number a /proc file holds, or -1 (unreadable,
+ * not a number, out of range). */
 static int read_int(const char *path)
 {
 	FILE *f = fopen(path, "re");
-	int v = -1;
+	char buf[32], *end;
+	long v = -1;
 
-	if (f) {
-		if (fscanf(f, "%d", &v) != 1)
+	if (!f)
+		return -1;
+	if (fgets(buf, sizeof(buf), f)) {
+		errno = 0;
+		v = strtol(buf, &end, 10);
+		if (errno || end == buf || (*end && *end != '\n') || v < 0 || v > INT_MAX)
 			v = -1;
-		fclose(f);
 	}
-	return v;
+	fclose(f);
+	return (int)v;
 }
 
 /* Strict reverse-path filtering (rp_filter 1, effective value max(all,

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
-/* tunplug — the built-in handler table (direct, echo). */
+/* tunplug — the built-in handlers by name: direct, dns, echo, http, redirect,
+ * reject, socks5 (the table is in handlers/src/builtin.c). */
 #ifndef TUNPLUG_BUILTIN_H
 #define TUNPLUG_BUILTIN_H
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* tunplug — the userspace TCP/IP stack (lwIP, NO_SYS=1) behind the tun.
  *
  * stack/ knows nothing of libuv or file descriptors: packets go in with
@@ -156,9 +157,10 @@ void tp_tcp_flow_set_events(struct tp_tcp_flow *f, const struct tp_tcp_events *e
 
 /* PENDING -> ACCEPTING: complete the handshake. */
 void tp_tcp_flow_accept(struct tp_tcp_flow *f);
-/* PENDING only: refuse. err -ECONNREFUSED/-ECONNRESET/-ETIMEDOUT/... -> RST
- * (-EHOSTUNREACH/-ENETUNREACH -> RST too, for now). The flow is freed at
- * once; `closed` is NOT called. */
+/* PENDING only: refuse with a RST, whatever the reason in err
+ * (-ECONNREFUSED, -ECONNRESET, -ETIMEDOUT, -EHOSTUNREACH, ...; no ICMP
+ * unreachable is sent for TCP). The flow is freed at once; `closed` is NOT
+ * called. */
 void tp_tcp_flow_reject(struct tp_tcp_flow *f, int err);
 
 /* Client -> owner data. Fill up to n iovecs with queued bytes (in order);

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* tunplug — lwIP compiler/platform glue for Linux (gcc/clang, libc). */
 #ifndef TUNPLUG_ARCH_CC_H
 #define TUNPLUG_ARCH_CC_H

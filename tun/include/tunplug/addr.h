@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* tunplug — addresses and CIDR prefixes (pure code, no I/O). */
 #ifndef TUNPLUG_ADDR_H
 #define TUNPLUG_ADDR_H

@@ -1,8 +1,10 @@
+/* SPDX-License-Identifier: MIT */
 /* tunplug — rtnetlink through libmnl: addresses, link, routes, with undo.
  *
  * tp_nl records everything it added; tp_nl_undo() removes exactly that, in
- * reverse order. Errors are -errno from the kernel's ACK; tp_nl_strerror()
- * describes the last failed operation ("add route 198.19.0.0/16 dev tp0"). */
+ * reverse order. Errors are -errno from the kernel's ACK; tp_nl_last_op()
+ * describes the last failed operation ("add route 198.19.0.0/16 dev tp0
+ * table main"). */
 #ifndef TUNPLUG_NETLINK_H
 #define TUNPLUG_NETLINK_H
 

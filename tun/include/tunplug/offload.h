@@ -1,6 +1,7 @@
+/* SPDX-License-Identifier: MIT */
 /* tunplug — TUN offloads: virtio_net_hdr, GSO split on read, GRO coalescing
  * on write. Pure code over caller buffers: no I/O, no syscalls, so it is
- * table-tested and fuzzed. Facts: ../shared/docs/tun-offload-and-lwip.md B, C.
+ * table-tested and fuzzed. The kernel's rules it follows: docs/tun-offload.md.
  *
  * Read path:  read() -> [vnet hdr | IP packet] -> tp_vnet_parse ->
  *             tp_gso_split -> segments -> tp_stack_input_flags(CSUM_OK?)
@@ -52,13 +53,14 @@ struct tp_seg {
 
 #define TP_SPLIT_FILL_CSUM 0x1u /* write full TCP/UDP checksums into every segment */
 
-/* Validate header h against the IP packet pkt[0..len) exactly as the kernel
- * would (B.2/B.6) and split it:
+/* Validate header h against the IP packet pkt[0..len) as the kernel would
+ * validate a written one (docs/tun-offload.md, "GSO on read") and split it:
  *  - gso_type NONE: one segment (pkt copied to out); with NEEDS_CSUM the
  *    partial checksum is completed when TP_SPLIT_FILL_CSUM (else left).
  *  - TCPV4/TCPV6: MSS-sized segments: seq advanced, IPv4 ID = first + i,
  *    lengths fixed, IPv4 header checksum recomputed, FIN/PSH only on the
- *    last, CWR only on the first (kept on all with ECN? no: ECN refused).
+ *    last, CWR only on the first (ECN super-packets are refused: TSO_ECN
+ *    is never requested).
  *  - UDP_L4: gso_size datagrams, UDP length fixed, checksum 0 -> 0xFFFF.
  * Segments are written back to back into out[0..cap); at most max of them.
  * Returns the number of segments (>= 1), or -1 with *why set (TP_DROP_VNET_HDR,
@@ -86,8 +88,9 @@ void tp_gro_free(struct tp_gro *g);
 void tp_gro_set_tcp_partial(struct tp_gro *g, bool on);
 
 /* Append a copy of one outgoing IP packet with COMPLETE checksums (as lwIP
- * emits it; TCP: see tp_gro_set_tcp_partial). Returns 0, or -ENOSPC when full (flush, then add again), or
- * -EINVAL for a packet shorter than an IP header. */
+ * emits it; TCP: see tp_gro_set_tcp_partial). Returns 0, or -ENOSPC when
+ * full (flush, then add again), or -EINVAL for a packet shorter than an IP
+ * header or longer than 65535 bytes. */
 int tp_gro_add(struct tp_gro *g, const void *pkt, size_t len);
 size_t tp_gro_count(const struct tp_gro *g);
 
@@ -98,16 +101,18 @@ size_t tp_gro_count(const struct tp_gro *g);
 typedef int (*tp_gro_write_fn)(void *ctx, const struct iovec *iov, int iovcnt, unsigned nsegs,
                                unsigned kind);
 
-/* Coalesce the batch (rules of the brief, C.2/C.3: same flow, contiguous
- * seq, same ACK, only ACK/PSH, equal options and IP header fields, PSH only
- * on the last, only the last shorter, <= 65535 bytes, UDP <= 64 datagrams
- * of equal size but the last) for the kinds enabled in `kinds`, then write.
- * Order within a flow is preserved. Unmerged packets go out unchanged with an
- * all-zero header. If write returns -EINVAL for a merged item, the members
- * are re-sent one by one and the kind is added to *refused (the caller then
- * stops coalescing that kind). Empties the batch. Returns the number of
- * writes made, or the first error other than EINVAL from write (the rest of
- * the batch is still written). */
+/* Coalesce the batch (docs/tun-offload.md, "GRO on write": same flow,
+ * contiguous seq, same ACK, only ACK/PSH, equal options and IP header
+ * fields, PSH only on the last, only the last shorter, <= 65535 bytes, UDP
+ * <= 64 datagrams of equal size but the last) for the kinds enabled in
+ * `kinds`, then write. Order within a flow is preserved. Unmerged packets go
+ * out unchanged with an all-zero header (TCP after tp_gro_set_tcp_partial:
+ * a NEEDS_CSUM header the kernel completes the checksum from). If write
+ * returns -EINVAL for a merged item, the members are re-sent one by one and
+ * the kind is added to *refused (the caller then stops coalescing that
+ * kind). Empties the batch. Returns the number of writes made, or the first
+ * error other than EINVAL from write (the rest of the batch is still
+ * written). */
 int tp_gro_flush(struct tp_gro *g, unsigned kinds, tp_gro_write_fn write, void *ctx,
                  unsigned *refused);
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* tunplug — IP packet checksums and validation (pure code, no I/O).
  *
  * Everything here works on caller-owned buffers and never keeps a pointer

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* tunplug — TUN device open/adopt. */
 #ifndef TUNPLUG_TUN_H
 #define TUNPLUG_TUN_H
@@ -11,9 +12,9 @@ struct tp_tun {
 	int ifindex;
 	unsigned mtu;
 	bool adopted; /* fd came from --tun-fd */
-	/* Offloads (../shared/docs/tun-offload-and-lwip.md A.3, A.5): with
-	 * vnet, every read and write carries a TP_VNET_HDR_LEN (10) byte
-	 * virtio_net_hdr before the IP packet. */
+	/* Offloads (docs/tun-offload.md, "The vnet header"): with vnet, every
+	 * read and write carries a TP_VNET_HDR_LEN (10) byte virtio_net_hdr
+	 * before the IP packet. */
 	bool vnet;
 	unsigned offloads; /* TP_TUN_F_* the kernel granted (TUNSETOFFLOAD) */
 	int offload_err;   /* why offloads are off: -errno of the refusal, or 0 */
@@ -40,7 +41,7 @@ int tp_tun_open(const char *name, struct tp_tun *out);
 /* The same with TP_TUN_* flags (TP_TUN_NO_OFFLOAD: plain tun). */
 int tp_tun_open_flags(const char *name, unsigned flags, struct tp_tun *out);
 
-/* Multi-queue (../shared/docs/tun-offload-and-lwip.md A.4): create (or
+/* Multi-queue (docs/tun-offload.md, "Multi-queue"): create (or
  * attach to) `name` with IFF_MULTI_QUEUE and n queues, 1..TP_TUN_MAX_QUEUES.
  * out[0..n) get one fd each (non-blocking, close-on-exec) and the same
  * name, ifindex, mtu, vnet and offload state that tp_tun_open_flags gives
