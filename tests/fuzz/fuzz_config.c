@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* libFuzzer target: the YAML config parser (gateway/src/config.c) on
  * arbitrary bytes. Invariants: no crash, leak or undefined behaviour
  * (ASan/UBSan, anchors and aliases included); an accepted file leaves

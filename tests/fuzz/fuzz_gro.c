@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* libFuzzer target: tp_gro_add / tp_gro_flush on arbitrary packet sequences.
  *
  * Input: one control byte, then packets as a 2-byte big-endian length and

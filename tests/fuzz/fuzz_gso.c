@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* libFuzzer target: tp_vnet_parse + tp_gso_split on arbitrary bytes.
  *
  * Input: a 10-byte virtio_net_hdr, then the IP packet. Bit 0x80 of the

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* libFuzzer target: rtnetlink reply parsing. Input = 4 bytes of seq, then
  * one datagram as the kernel might send it. tp_nl_parse_ack must return 0,
  * -EBADMSG or a plausible -errno, and never read outside the datagram; the

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* libFuzzer target: tp_pkt_parse on arbitrary bytes, with and without
  * checksum verification. Invariants: nothing is read outside the input
  * (ASan), and an accepted packet's offsets and pointers lie inside it. The

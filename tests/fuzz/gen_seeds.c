@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Writes the seed corpora of the fuzz targets (committed under corpus/):
  *   gen_seeds <corpus/packet> <corpus/netlink> <corpus/gso> <corpus/gro>
  * Packets come from the unit tests' builder (correct checksums), netlink

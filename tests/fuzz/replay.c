@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Replay driver for the fuzz targets with any compiler: calls
  * LLVMFuzzerTestOneInput once per file of every directory (or file) named on
  * the command line. Fails when nothing was replayed, so an empty or missing

@@ -1,6 +1,9 @@
 /* SPDX-License-Identifier: MIT */
-/* tunplug — table test of the command-line parser (gateway/src/options.c).
- * Prints "ok N <name>" / "not ok N <name>: why" lines; exits 1 on failure. */
+/* tunplug — table test of the command-line parser (gateway/src/options.c):
+ * accepted and refused command lines, every option of the table through
+ * getopt, --help and the README's Options section. One TP_TEST case per
+ * group (tests/harness.h); each item is one CHECK followed by its OK line.
+ * The README case reads the path from $TP_README (set by ctest). */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <stdio.h>
@@ -8,6 +11,7 @@
 #include <string.h>
 #include <sys/socket.h>
 
+#include "harness.h"
 #include "options/options.h"
 
 #define MAX_ARGS 16
@@ -154,12 +158,7 @@ static const char *check_check_config(const struct tp_options *o)
 	return o->check_config ? NULL : "check_config";
 }
 
-#define BAD(nm, ...)                                        \
-	{                                                   \
-		nm, {__VA_ARGS__, NULL}, -EINVAL, {0}, NULL \
-	}
-
-static const struct cli_case cases[] = {
+static const struct cli_case accepted[] = {
         {"defaults", {NULL}, 0, {0}, check_defaults},
         {"help", {"--help", NULL}, 0, {0}, check_help},
         {"short help", {"-h", NULL}, 0, {0}, check_help},
@@ -179,13 +178,16 @@ static const struct cli_case cases[] = {
          0,
          {0},
          check_check_config},
+};
+
+/* refused: the message names the option and the value */
+static const struct cli_case bad_values[] = {
         {"-c needs a value", {"-c", NULL}, -EINVAL, {"-c", "needs a value"}, NULL},
         {"check-config takes no value",
          {"--check-config=yes", NULL},
          -EINVAL,
          {"--check-config"},
          NULL},
-        /* bad values: the message names the option and the value */
         {"mtu not a number",
          {"--mtu", "abc", NULL},
          -EINVAL,
@@ -289,7 +291,10 @@ static const struct cli_case cases[] = {
          -EINVAL,
          {"--allow-loopback"},
          NULL},
-        /* conflicts: an adopted fd gets no netlink setup */
+};
+
+/* conflicts: an adopted fd gets no netlink setup */
+static const struct cli_case tun_fd_conflicts[] = {
         {"tun-fd with route",
          {"--tun-fd", "3", "--route", "10.0.0.0/8", NULL},
          -EINVAL,
@@ -310,6 +315,10 @@ static const struct cli_case cases[] = {
          -EINVAL,
          {"--tun-fd", "--mtu"},
          NULL},
+};
+
+/* --queues: accepted values and refused ones */
+static const struct cli_case queues[] = {
         {"queues 2", {"--queues", "2", NULL}, 0, {0}, check_queues_2},
         {"queues max", {"--queues=64", NULL}, 0, {0}, check_queues_64},
         {"queues auto", {"--queues", "auto", NULL}, 0, {0}, check_queues_auto},
@@ -373,19 +382,121 @@ static const char *const all_args[] = {
         NULL,
 };
 
+static int run(const char *const *args, struct tp_options *o, char *err, size_t errlen)
+{
+	/* static: the parsed options point into argv, as they do into main's */
+	static char *argv[64];
+	static char store[64][64];
+	int argc = 0;
+
+	argv[argc++] = "tunplug";
+	for (int i = 0; args[i]; i++) {
+		snprintf(store[argc], sizeof(store[argc]), "%s", args[i]);
+		argv[argc] = store[argc];
+		argc++;
+	}
+	argv[argc] = NULL;
+	err[0] = '\0';
+	return tp_options_parse(o, argc, argv, err, errlen);
+}
+
+/* Each entry of t[0..n-1]: its return value, then its check (accepted) or
+ * its message, "tunplug: " and every want_err substring (refused). */
+static void run_table(const struct cli_case *t, size_t n)
+{
+	static struct tp_options o;
+	char err[256];
+
+	for (size_t i = 0; i < n; i++) {
+		const struct cli_case *c = &t[i];
+		const char *why = NULL;
+		int ret = run(c->args, &o, err, sizeof(err));
+
+		if (ret != c->want_ret) {
+			why = "unexpected return value";
+		} else if (ret == 0 && c->check) {
+			why = c->check(&o);
+		} else if (ret != 0) {
+			if (strncmp(err, "tunplug: ", 9) != 0)
+				why = "message does not start with \"tunplug: \"";
+			for (int k = 0; !why && k < 3 && c->want_err[k]; k++)
+				if (!strstr(err, c->want_err[k]))
+					why = c->want_err[k];
+		}
+		CHECK(!why, "%s: %s (ret %d, message \"%s\")", c->name, why, ret, err);
+		OK("%s%s%s", c->name, ret ? " -> " : "", ret ? err : "");
+	}
+}
+
+#define N_OF(t) (sizeof(t) / sizeof((t)[0]))
+
+TP_TEST(accepted)
+{
+	run_table(accepted, N_OF(accepted));
+}
+
+TP_TEST(bad_values)
+{
+	run_table(bad_values, N_OF(bad_values));
+}
+
+TP_TEST(tun_fd_conflicts)
+{
+	run_table(tun_fd_conflicts, N_OF(tun_fd_conflicts));
+}
+
+TP_TEST(queues)
+{
+	run_table(queues, N_OF(queues));
+}
+
+/* Every option at once; then a repeated parse starts from the defaults
+ * again (no state leaks). */
+TP_TEST(all_options_then_defaults)
+{
+	static struct tp_options o;
+	char err[256];
+	const char *why;
+	int ret = run(all_args, &o, err, sizeof(err));
+
+	why = ret ? "parse failed" : check_all(&o);
+	CHECK(!why, "all options: %s (ret %d, \"%s\")", why, ret, err);
+	OK("all options at once");
+
+	ret = run((const char *const[]){NULL}, &o, err, sizeof(err));
+	why = ret ? "parse failed" : check_defaults(&o);
+	CHECK(!why, "re-parse resets to defaults: %s (ret %d, \"%s\")", why, ret, err);
+	OK("re-parse resets to defaults");
+}
+
+/* Too many --address: bounded, with a message. */
+TP_TEST(too_many_addresses)
+{
+	static struct tp_options o;
+	const char *many[2 * TP_OPT_MAX_ADDRS + 4];
+	char err[256];
+	int k = 0, ret;
+
+	for (int j = 0; j <= TP_OPT_MAX_ADDRS; j++) {
+		many[k++] = "--address";
+		many[k++] = "10.0.0.1/32";
+	}
+	many[k] = NULL;
+	ret = run(many, &o, err, sizeof(err));
+	CHECK(ret == -EINVAL && strstr(err, "--address"), "too many --address (ret %d, \"%s\")",
+	      ret, err);
+	OK("too many --address -> %s", err);
+}
+
 /* ---- the option table: every entry is checked, so getopt, --help, the
  * config keys (test_config.c) and the README cannot drift apart ---- */
 
-static int report(int *n, const char *name, const char *why, const char *detail)
+/* One item of the option-table cases: a CHECK that why is NULL, then its
+ * OK line. */
+static void report(const char *name, const char *why, const char *detail)
 {
-	(*n)++;
-	if (why) {
-		printf("not ok %d %s: %s%s%s\n", *n, name, why, detail ? " -- " : "",
-		       detail ? detail : "");
-		return 1;
-	}
-	printf("ok %d %s\n", *n, name);
-	return 0;
+	CHECK(!why, "%s: %s%s%s", name, why, detail ? " -- " : "", detail ? detail : "");
+	OK("%s", name);
 }
 
 static size_t n_optdefs(void)
@@ -401,13 +512,12 @@ static size_t n_optdefs(void)
  * has a bool and nothing to parse; a value has a parser, a metavar and an
  * example; every entry has help; a key is an option or a section, not
  * both unless the option is a flag (auto-route). */
-static int check_table(int *n)
+TP_TEST(option_table)
 {
 	char name[128];
-	int bad = 0;
 
 	if (n_optdefs() < 30)
-		bad += report(n, "option table", "fewer than 30 options", NULL);
+		report("option table", "fewer than 30 options", NULL);
 	for (const struct tp_optdef *d = tp_optdef_next(NULL); d; d = tp_optdef_next(d)) {
 		const char *why = NULL;
 		size_t klen = d->yaml_key ? strlen(d->yaml_key) : 0;
@@ -448,9 +558,8 @@ static int check_table(int *n)
 					why = "config key is also a section";
 		}
 		snprintf(name, sizeof(name), "table: --%s well formed", d->name);
-		bad += report(n, name, why, NULL);
+		report(name, why, NULL);
 	}
-	return bad;
 }
 
 /* argv of "tunplug" and args[] (static: the options point into it). */
@@ -473,12 +582,11 @@ static int argv_of(const char *const *args, char **argv)
  * --name=VALUE and -X VALUE are accepted and change *o from the defaults;
  * a value option without its value and a flag with one are refused with
  * a message naming the option. */
-static int check_every_option(int *n)
+TP_TEST(every_option)
 {
 	static struct tp_options o, def;
 	static char *argv[8];
 	char err[512], opt[64], eq[192], sh[3], name[160];
-	int bad = 0;
 
 	tp_options_defaults(&def);
 	for (const struct tp_optdef *d = tp_optdef_next(NULL); d; d = tp_optdef_next(d)) {
@@ -537,19 +645,17 @@ static int check_every_option(int *n)
 		}
 		snprintf(name, sizeof(name), "getopt accepts --%s%s%s", d->name,
 		         d->example ? " " : "", d->example ? d->example : "");
-		bad += report(n, name, why, why ? err : NULL);
+		report(name, why, why ? err : NULL);
 	}
-	return bad;
 }
 
 /* --help lists every option with its metavar at the start of a line,
  * followed by each line of its help, under its group; the text is whole. */
-static int check_usage(int *n)
+TP_TEST(usage_text)
 {
 	const char *u = tp_options_usage();
 	const char *tail = "SIGUSR1 prints the counters and keeps running.\n";
 	char want[256], name[128];
-	int bad = 0;
 
 	for (const struct tp_optdef *d = tp_optdef_next(NULL); d; d = tp_optdef_next(d)) {
 		const char *why = NULL, *at, *line = d->help;
@@ -581,32 +687,42 @@ static int check_usage(int *n)
 				why = "no group heading";
 		}
 		snprintf(name, sizeof(name), "usage mentions --%s", d->name);
-		bad += report(n, name, why, NULL);
+		report(name, why, NULL);
 	}
-	bad += report(n, "usage text complete (ends with the signals)",
-	              strlen(u) > strlen(tail) && !strcmp(u + strlen(u) - strlen(tail), tail)
-	                      ? NULL
-	                      : "truncated",
-	              NULL);
-	return bad;
+	report("usage text complete (ends with the signals)",
+	       strlen(u) > strlen(tail) && !strcmp(u + strlen(u) - strlen(tail), tail)
+	               ? NULL
+	               : "truncated",
+	       NULL);
 }
 
 /* README.md's Options section has every option ("`--name", "`-X") and
- * every config key ("`tun.mtu"), and names no option that does not exist. */
-static int check_readme(int *n, const char *path)
+ * every config key ("`tun.mtu"), and names no option that does not exist.
+ * The path is $TP_README (tests/gateway/CMakeLists.txt sets it). */
+TP_TEST(readme_options)
 {
 	static char text[1 << 17];
-	FILE *f = fopen(path, "r");
-	size_t len = f ? fread(text, 1, sizeof(text) - 1, f) : 0;
+	const char *path = getenv("TP_README");
+	FILE *f;
+	size_t len;
 	char *sec, *end, want[128], name[160], label[320];
-	int bad = 0;
 
-	if (f)
-		fclose(f);
+	CHECK(path && path[0],
+	      "TP_README is not set: run through ctest, or set TP_README=path/to/README.md");
+	if (!path || !path[0])
+		return;
+	f = fopen(path, "r");
+	CHECK(f, "TP_README=%s: cannot open: %s", path, strerror(errno));
+	if (!f)
+		return;
+	len = fread(text, 1, sizeof(text) - 1, f);
+	fclose(f);
 	text[len] = '\0';
 	sec = strstr(text, "\n## Options\n");
-	if (!sec)
-		return report(n, "README has an Options section", "not found", path);
+	if (!sec) {
+		report("README has an Options section", "not found", path);
+		return;
+	}
 	end = strstr(sec + 1, "\n## ");
 	if (end)
 		*end = '\0';
@@ -624,7 +740,7 @@ static int check_readme(int *n, const char *path)
 			why = "config key missing";
 		snprintf(name, sizeof(name), "README Options: --%s%s%s", d->name,
 		         d->yaml_key ? ", " : "", d->yaml_key ? d->yaml_key : "");
-		bad += report(n, name, why, NULL);
+		report(name, why, NULL);
 	}
 	/* each row's config key belongs to that row's option */
 	for (char *row = strstr(sec, "\n| `-"); row; row = strstr(row + 1, "\n| `-")) {
@@ -643,117 +759,12 @@ static int check_readme(int *n, const char *path)
 		snprintf(name + strlen(name), sizeof(name) - strlen(name), " is the key of --%s",
 		         want);
 		snprintf(label, sizeof(label), "README Options: %s", name);
-		bad += report(n, label, why, NULL);
+		report(label, why, NULL);
 	}
 	for (char *p = strstr(sec, "`--"); p; p = strstr(p + 1, "`--")) {
 		size_t k = strspn(p + 3, "abcdefghijklmnopqrstuvwxyz-");
 
 		snprintf(want, sizeof(want), "%.*s", (int)k, p + 3);
-		if (!tp_optdef_find(want)) {
-			snprintf(name, sizeof(name), "README Options names --%s", want);
-			bad += report(n, name, "no such option", NULL);
-		}
+		CHECK(tp_optdef_find(want), "README Options names --%s: no such option", want);
 	}
-	return bad;
-}
-
-static int run(const char *const *args, struct tp_options *o, char *err, size_t errlen)
-{
-	/* static: the parsed options point into argv, as they do into main's */
-	static char *argv[64];
-	static char store[64][64];
-	int argc = 0;
-
-	argv[argc++] = "tunplug";
-	for (int i = 0; args[i]; i++) {
-		snprintf(store[argc], sizeof(store[argc]), "%s", args[i]);
-		argv[argc] = store[argc];
-		argc++;
-	}
-	argv[argc] = NULL;
-	return tp_options_parse(o, argc, argv, err, errlen);
-}
-
-int main(int argc, char **argv)
-{
-	static struct tp_options o;
-	char err[256];
-	int failures = 0;
-	int n = 0;
-	int ret;
-
-	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-		const struct cli_case *c = &cases[i];
-		const char *why = NULL;
-
-		ret = run(c->args, &o, err, sizeof(err));
-		if (ret != c->want_ret) {
-			why = "unexpected return value";
-		} else if (ret == 0 && c->check) {
-			why = c->check(&o);
-		} else if (ret != 0) {
-			if (strncmp(err, "tunplug: ", 9) != 0)
-				why = "message does not start with \"tunplug: \"";
-			for (int k = 0; !why && k < 3 && c->want_err[k]; k++)
-				if (!strstr(err, c->want_err[k]))
-					why = c->want_err[k];
-		}
-		n++;
-		if (why) {
-			failures++;
-			printf("not ok %d %s: %s (ret %d, message \"%s\")\n", n, c->name, why, ret,
-			       err);
-		} else {
-			printf("ok %d %s%s%s\n", n, c->name, ret ? " -> " : "", ret ? err : "");
-		}
-	}
-
-	ret = run(all_args, &o, err, sizeof(err));
-	n++;
-	if (ret != 0 || check_all(&o)) {
-		failures++;
-		printf("not ok %d all options: %s (ret %d, \"%s\")\n", n,
-		       ret ? "parse failed" : check_all(&o), ret, err);
-	} else {
-		printf("ok %d all options at once\n", n);
-	}
-
-	/* A repeated parse starts from the defaults again (no state leaks). */
-	ret = run((const char *const[]){NULL}, &o, err, sizeof(err));
-	n++;
-	if (ret != 0 || check_defaults(&o)) {
-		failures++;
-		printf("not ok %d re-parse resets to defaults\n", n);
-	} else {
-		printf("ok %d re-parse resets to defaults\n", n);
-	}
-
-	/* Too many --address: bounded, with a message. */
-	{
-		const char *many[2 * TP_OPT_MAX_ADDRS + 4];
-		int k = 0;
-
-		for (int j = 0; j <= TP_OPT_MAX_ADDRS; j++) {
-			many[k++] = "--address";
-			many[k++] = "10.0.0.1/32";
-		}
-		many[k] = NULL;
-		ret = run(many, &o, err, sizeof(err));
-		n++;
-		if (ret != -EINVAL || !strstr(err, "--address")) {
-			failures++;
-			printf("not ok %d too many --address (ret %d, \"%s\")\n", n, ret, err);
-		} else {
-			printf("ok %d too many --address -> %s\n", n, err);
-		}
-	}
-
-	failures += check_table(&n);
-	failures += check_every_option(&n);
-	failures += check_usage(&n);
-	if (argc > 1)
-		failures += check_readme(&n, argv[1]);
-
-	printf("1..%d\n", n);
-	return failures ? 1 : 0;
 }

@@ -2,8 +2,9 @@
 /* tunplug — test of the YAML config file (gateway/src/config.c): a full file
  * gives the same struct tp_options as the equivalent command line; the
  * command line overrides the file (lists appended); per-handler options;
- * and every error names the file, the line and the key.
- * Prints "ok N <name>" / "not ok N <name>: why"; exits 1 on failure. */
+ * and every error names the file, the line and the key. One TP_TEST case
+ * per group (tests/harness.h); each item is one CHECK followed by its OK
+ * line. */
 #include <errno.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -12,21 +13,18 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "harness.h"
 #include "options/config.h"
 #include "options/options.h"
 
-static int n, failures;
+#define N_OF(t) (sizeof(t) / sizeof((t)[0]))
 
+/* One item: a CHECK that why is NULL, then its OK line (with the detail,
+ * the message of the parser, when there is one). */
 static void report(const char *name, const char *why, const char *detail)
 {
-	n++;
-	if (why) {
-		failures++;
-		printf("not ok %d %s: %s%s%s\n", n, name, why, detail ? " -- " : "",
-		       detail ? detail : "");
-	} else {
-		printf("ok %d %s%s%s\n", n, name, detail ? " -> " : "", detail ? detail : "");
-	}
+	CHECK(!why, "%s: %s%s%s", name, why, detail ? " -- " : "", detail ? detail : "");
+	OK("%s%s%s", name, detail ? " -> " : "", detail ? detail : "");
 }
 
 /* argv for tp_options_parse*: static, the options point into it */
@@ -211,7 +209,7 @@ static const char *const full_args[] = {
         NULL,
 };
 
-static void test_full(void)
+TP_TEST(full_file)
 {
 	static struct tp_options fo, co;
 	static struct tp_config c;
@@ -260,7 +258,7 @@ static void test_full(void)
 }
 
 /* CLI over file: scalars replaced, lists appended after the file's. */
-static void test_override(void)
+TP_TEST(cli_overrides_file)
 {
 	static struct tp_options o;
 	static struct tp_config c;
@@ -302,8 +300,8 @@ struct bad_case {
 	const char *want[3]; /* substrings of the message */
 };
 
-static const struct bad_case bad[] = {
-        /* bad YAML: libyaml's problem with the line */
+/* bad YAML: libyaml's problem with the line */
+static const struct bad_case bad_yaml[] = {
         {"bad YAML: unclosed flow mapping",
          "log-level: info\ntun: {mtu: 1500\nflows: {max: 1}\n",
          3,
@@ -320,7 +318,10 @@ static const struct bad_case bad[] = {
         {"bad YAML: invalid UTF-8", "log-level: info\nicmp: \"\xff\"\n", 2, {"bad YAML"}},
         {"second document", "log-level: info\n---\nicmp: drop\n", 3, {"second YAML document"}},
         {"top level a list", "- a\n- b\n", 1, {"top level", "a list"}},
-        /* unknown keys at each level */
+};
+
+/* unknown keys at each level */
+static const struct bad_case unknown_keys[] = {
         {"unknown key: top", "log-level: info\nmtu: 1500\n", 2, {"unknown key \"mtu\""}},
         {"unknown key: tun",
          "tun:\n  name: tp0\n  mtuu: 1500\n",
@@ -340,7 +341,10 @@ static const struct bad_case bad[] = {
          "rules:\n  - handler: direct\n    dport: 80\n",
          3,
          {"unknown key \"dport\"", "rules[0]"}},
-        /* bad values, each validated like the option it stands for */
+};
+
+/* bad values, each validated like the option it stands for */
+static const struct bad_case bad_values[] = {
         {"bad number: mtu",
          "tun:\n  name: tp0\n  mtu: abc\n",
          3,
@@ -404,7 +408,10 @@ static const struct bad_case bad[] = {
          "auto-route: {exclude: [x]}\n",
          1,
          {"auto-route.exclude", "\"x\""}},
-        /* wrong types: list vs scalar vs mapping */
+};
+
+/* wrong types: list vs scalar vs mapping */
+static const struct bad_case wrong_types[] = {
         {"type: list for a scalar",
          "tun:\n  mtu: [1500]\n",
          2,
@@ -444,7 +451,10 @@ static const struct bad_case bad[] = {
          {"handlers[echo].a", "expected a scalar"}},
         {"type: handler a list", "handler: [direct]\n", 1, {"key \"handler\"", "a list"}},
         {"type: mapping key", "tun:\n  [a]: 1\n", 2, {"a key in \"tun\"", "a list"}},
-        /* duplicate keys at each level */
+};
+
+/* duplicate keys at each level */
+static const struct bad_case duplicate_keys[] = {
         {"duplicate key: top",
          "log-level: info\nicmp: drop\nlog-level: debug\n",
          3,
@@ -465,19 +475,24 @@ static const struct bad_case bad[] = {
          "handlers:\n  echo:\n    a: 1\n    a: 2\n",
          4,
          {"duplicate key \"a\"", "handlers[echo]"}},
-        /* limits */
+};
+
+/* limits */
+static const struct bad_case limits[] = {
         {"too many rules", NULL, 0, {"at most 48 rules"}},
 };
 
-static void test_bad(void)
+/* Each entry of t[0..n-1] is refused with -EINVAL and a one-line message
+ * "tunplug: test.yaml:LINE: " with every want substring. */
+static void run_bad(const struct bad_case *t, size_t n)
 {
 	static struct tp_options o;
 	static struct tp_config c;
 	static char many[8192];
 	char err[512], prefix[64], name[128];
 
-	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-		const struct bad_case *b = &bad[i];
+	for (size_t i = 0; i < n; i++) {
+		const struct bad_case *b = &t[i];
 		const char *text = b->yaml, *why = NULL;
 		unsigned line = b->line;
 		int ret;
@@ -507,8 +522,38 @@ static void test_bad(void)
 	}
 }
 
+TP_TEST(error_bad_yaml)
+{
+	run_bad(bad_yaml, N_OF(bad_yaml));
+}
+
+TP_TEST(error_unknown_keys)
+{
+	run_bad(unknown_keys, N_OF(unknown_keys));
+}
+
+TP_TEST(error_bad_values)
+{
+	run_bad(bad_values, N_OF(bad_values));
+}
+
+TP_TEST(error_wrong_types)
+{
+	run_bad(wrong_types, N_OF(wrong_types));
+}
+
+TP_TEST(error_duplicate_keys)
+{
+	run_bad(duplicate_keys, N_OF(duplicate_keys));
+}
+
+TP_TEST(error_limits)
+{
+	run_bad(limits, N_OF(limits));
+}
+
 /* Checks that need the whole file (tp_config_check). */
-static void test_check(void)
+TP_TEST(whole_file_checks)
 {
 	static const struct {
 		const char *name, *yaml;
@@ -560,7 +605,7 @@ static void test_check(void)
 }
 
 /* Whole file + command line as main does it; --tun-fd across the two. */
-static void test_cross(void)
+TP_TEST(tun_fd_across_file_and_cli)
 {
 	static struct tp_options o;
 	static struct tp_config c;
@@ -580,7 +625,7 @@ static void test_cross(void)
 }
 
 /* tp_config_load: a real file, and a missing one. */
-static void test_load(void)
+TP_TEST(load_file)
 {
 	static struct tp_options o;
 	static struct tp_config c;
@@ -682,7 +727,7 @@ static const char *file_vs_cli(const char *text, const char *const *args, char *
 /* Each option with a config key: the key with the option's example value
  * gives what the command line gives. A key inside a flag's section (the
  * auto-route mapping) also sets that flag. */
-static void test_every_key(void)
+TP_TEST(every_key)
 {
 	char text[512], value[256], opt[64], name[320], err[512];
 
@@ -722,7 +767,7 @@ static void test_every_key(void)
 /* Each flag with a config key: "true" and "false" give what the command
  * line's flag and its absence give (the opposite for tun.offload), and
  * nothing else: a boolean key sets its own field only. */
-static void test_every_flag_key(void)
+TP_TEST(every_flag_key)
 {
 	char text[256], opt[64], name[320], err[512];
 
@@ -746,7 +791,7 @@ static void test_every_flag_key(void)
 
 /* The options without a config key have none: "name: VALUE" is an
  * unknown key at the top level. */
-static void test_no_key(void)
+TP_TEST(no_key)
 {
 	static struct tp_options o;
 	static struct tp_config c;
@@ -770,7 +815,7 @@ static void test_no_key(void)
 /* The defect of the old key table: a boolean key it did not name set
  * allow_loopback. Each boolean key now sets its own field and nothing
  * else: the result is the defaults with that one bool changed. */
-static void test_bool_own_field(void)
+TP_TEST(bool_own_field)
 {
 	static struct tp_options o, want;
 	static struct tp_config c;
@@ -799,20 +844,4 @@ static void test_bool_own_field(void)
 		report(name, why, why ? err : NULL);
 		tp_config_free(&c);
 	}
-}
-
-int main(void)
-{
-	test_full();
-	test_override();
-	test_bad();
-	test_check();
-	test_cross();
-	test_load();
-	test_every_key();
-	test_every_flag_key();
-	test_no_key();
-	test_bool_own_field();
-	printf("1..%d\n", n);
-	return failures ? 1 : 0;
 }
