@@ -384,7 +384,7 @@ static int tcp_open(struct dns_query *q)
 	if (!s)
 		return UV_ENOMEM;
 	s->rbuf = malloc(DNS_TCP_MAX);
-	if (!s->rbuf || (ret = uv_tcp_init(q->st->host->loop, &s->u.tcp)) != 0) {
+	if (!s->rbuf || uv_tcp_init(q->st->host->loop, &s->u.tcp) != 0) {
 		free(s->rbuf);
 		sock_free_uninit(s);
 		return UV_ENOMEM;

@@ -283,7 +283,7 @@ static int do_handlers(struct walk *w, const yaml_node_t *n)
 		const yaml_node_t *k, *v;
 		struct tp_config_handler *h;
 		char path[300], name[32];
-		const char *spec;
+		const char *spec = NULL;
 		size_t cap;
 
 		ret = map_key(w, n, p, "handlers", &k, &v);
@@ -358,7 +358,7 @@ static bool is_section(const char *path)
 static int do_value(struct walk *w, const struct tp_optdef *d, bool section, const yaml_node_t *v,
                     const char *path)
 {
-	const char *val;
+	const char *val = NULL;
 	bool empty;
 	int ret;
 

@@ -75,7 +75,7 @@ static int num(const struct tp_optdef *d, const char *val, bool hex_ok, uint64_t
 static int set_uint(struct tp_options *o, const struct tp_optdef *d, const char *val, char *err,
                     size_t errlen)
 {
-	uint64_t v;
+	uint64_t v = 0;
 	int ret = num(d, val, false, &v, err, errlen);
 
 	if (!ret)
@@ -221,7 +221,7 @@ static int add_cidr(const char *val, struct tp_cidr *list, size_t *n, size_t cap
 static int set_tun_fd(struct tp_options *o, const struct tp_optdef *d, const char *val, char *err,
                       size_t errlen)
 {
-	uint64_t v;
+	uint64_t v = 0;
 	int ret = num(d, val, false, &v, err, errlen);
 
 	if (!ret)
@@ -232,7 +232,7 @@ static int set_tun_fd(struct tp_options *o, const struct tp_optdef *d, const cha
 static int set_queues(struct tp_options *o, const struct tp_optdef *d, const char *val, char *err,
                       size_t errlen)
 {
-	uint64_t v;
+	uint64_t v = 0;
 
 	if (!strcmp(val, "auto")) {
 		o->queues = 0;
@@ -270,7 +270,7 @@ static int set_mtu(struct tp_options *o, const struct tp_optdef *d, const char *
 static int set_route_table(struct tp_options *o, const struct tp_optdef *d, const char *val,
                            char *err, size_t errlen)
 {
-	uint64_t v;
+	uint64_t v = 0;
 	int ret = num(d, val, true, &v, err, errlen);
 
 	if (ret)
@@ -333,7 +333,7 @@ static int set_dns_upstream(struct tp_options *o, const struct tp_optdef *d, con
 static int set_flow_buffer(struct tp_options *o, const struct tp_optdef *d, const char *val,
                            char *err, size_t errlen)
 {
-	uint64_t v;
+	uint64_t v = 0;
 	int ret = num(d, val, false, &v, err, errlen);
 
 	if (!ret)
@@ -356,7 +356,7 @@ static int set_icmp(struct tp_options *o, const struct tp_optdef *d, const char 
 static int set_fwmark(struct tp_options *o, const struct tp_optdef *d, const char *val, char *err,
                       size_t errlen)
 {
-	uint64_t v;
+	uint64_t v = 0;
 
 	if (!parse_u64(val, true, d->min, d->max, &v))
 		return fail(err, errlen, "\"%s\" is not a number in %llu..%llu (decimal or 0x hex)",

@@ -2,7 +2,7 @@
 /* tunplug — --queues N: one master process, N worker processes.
  *
  * Why processes: lwIP keeps its state in globals (one stack per process),
- * and a multi-queue tun (../shared/docs/tun-offload-and-lwip.md A.4) lets
+ * and a multi-queue tun (docs/tun-offload.md, "Multi-queue") lets
  * the kernel spread flows over N fds of one device: each flow's packets
  * arrive on one queue (a symmetric flow hash; replies written on a queue pin
  * the flow to it), so each queue can have a stack of its own.
@@ -612,7 +612,7 @@ int tp_master_run(const struct tp_options *opt, unsigned n)
 	M.slots = calloc(n, sizeof(*M.slots));
 	q = calloc(n, sizeof(*q));
 	M.pf = calloc(n + 1, sizeof(*M.pf));
-	M.ps = calloc(n + 1, sizeof(*M.ps));
+	M.ps = calloc(n + 1, sizeof(struct slot *));
 	for (unsigned i = 0; M.slots && i < n; i++) {
 		M.slots[i].k = i + 1;
 		M.slots[i].q.fd = -1;
