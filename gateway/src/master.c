@@ -78,6 +78,7 @@
 #include "master.h"
 #include "netcfg/netcfg.h"
 #include "rules.h"
+#include "tunplug/tun.h"
 
 #define MQ_MAGIC 0x74706d71u /* "tpmq" */
 #define RESTART_MAX 5
