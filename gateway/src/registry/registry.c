@@ -45,6 +45,28 @@ int tp_registry_load_plugins(struct tp_registry *r, const char *const *paths, si
 	return 0;
 }
 
+int tp_registry_add_table(struct tp_registry *r, const struct tp_handler *h)
+{
+	int ret;
+
+	if (r->n_plugins == TP_MAX_PLUGINS) {
+		fprintf(stderr, "tunplug: at most %d plugins\n", TP_MAX_PLUGINS);
+		return -ENOSPC;
+	}
+	ret = tp_handler_check(h, "handler");
+	if (ret)
+		return ret;
+	if (tp_handler_builtin(h->name)) {
+		fprintf(stderr, "tunplug: handler \"%s\" is the name of a built-in handler\n",
+		        h->name);
+		return -EEXIST;
+	}
+	r->plugins[r->n_plugins].h = h;
+	r->plugins[r->n_plugins].dl = NULL;
+	r->n_plugins++;
+	return 0;
+}
+
 int tp_registry_get(struct tp_registry *r, const char *spec)
 {
 	struct tp_hinst *hi;
@@ -180,8 +202,12 @@ void tp_registry_stop(struct tp_registry *r)
 
 void tp_registry_close(struct tp_registry *r)
 {
-	while (r->n_plugins)
-		dlclose(r->plugins[--r->n_plugins].dl);
+	while (r->n_plugins) {
+		struct tp_plugin *pl = &r->plugins[--r->n_plugins];
+
+		if (pl->dl)
+			dlclose(pl->dl);
+	}
 }
 
 size_t tp_registry_counters(const struct tp_registry *r, struct tp_counter *out, size_t cap)

@@ -36,7 +36,7 @@ struct tp_registry {
 	size_t n_hinst;
 	struct tp_plugin {
 		const struct tp_handler *h;
-		void *dl;
+		void *dl; /* NULL: added with tp_registry_add_table */
 	} plugins[TP_MAX_PLUGINS];
 	size_t n_plugins;
 	const struct tp_config *config; /* per-handler options; borrowed */
@@ -48,6 +48,12 @@ void tp_registry_init(struct tp_registry *r, const struct tp_config *config);
 /* dlopen each plugin (paths borrowed); refuses one named like a built-in.
  * Returns 0 or -errno after a message on stderr. */
 int tp_registry_load_plugins(struct tp_registry *r, const char *const *paths, size_t n);
+
+/* Register a handler table that is not a plugin file (the relay tests'
+ * handler): usable as a spec by its name, like a plugin's. h is borrowed
+ * for r's life. Returns 0, or -errno after a message on stderr (-ENOSPC,
+ * -EEXIST for a built-in's name, or tp_handler_check's refusal). */
+int tp_registry_add_table(struct tp_registry *r, const struct tp_handler *h);
 
 /* The instance for spec (borrowed for r's life): an existing one with the
  * same spec, or a new one. Returns its index, or -errno after a message. */
