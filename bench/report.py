@@ -129,7 +129,7 @@ def cmd_json(a):
     out(r)
 
 
-# tunplug's summary lines (gateway.c print_summary) -> counter names
+# tunplug's summary lines (gateway/src/stats/stats.c) -> counter names
 GW_PATTERNS = [
     (r"packets in (\d+) \((\d+) bytes\), out (\d+) \((\d+) bytes\), output errors (\d+), "
      r"tun full drops (\d+)",
