@@ -926,6 +926,19 @@ out:
 	free(data);
 }
 
+/* The flow ended cleanly on both sides: the stack's close without RST or
+ * error, the handler's flow_close once with 0, nothing left allocated. */
+static void check_clean_close(const struct tp_tcp_flow *tf, const struct th_flow *r)
+{
+	CHECK(tf->closed_fired && !tf->close_abort && tf->closed_err == 0,
+	      "clean close (closed %d, abort %d, err %d)", tf->closed_fired, tf->close_abort,
+	      tf->closed_err);
+	SPIN_UNTIL(r->closes);
+	CHECK_EQ(r->closes, 1, "handler flow_close");
+	CHECK_EQ(r->close_err, 0, "flow_close err");
+	CHECK_EQ(tp_relay_flow_count(&env.rel), 0, "flows allocated");
+}
+
 /* Client FIN first: its bytes reach the upstream, then the upstream's write
  * side is shut; the upstream answers and ends; the client gets every byte,
  * then FIN, and the flow closes cleanly. */
@@ -959,13 +972,7 @@ TP_TEST(halfclose_client_first)
 	CHECK_EQ(tf->sent_len, down, "bytes to the client");
 	CHECK_EQ(mismatch(tf->sent, tf->sent_len, 7), tf->sent_len, "first wrong byte sent");
 	CHECK_EQ(tf->shutdowns, 1, "FIN toward the client");
-	CHECK(tf->closed_fired && !tf->close_abort && tf->closed_err == 0,
-	      "clean close (closed %d, abort %d, err %d)", tf->closed_fired, tf->close_abort,
-	      tf->closed_err);
-	SPIN_UNTIL(r->closes);
-	CHECK_EQ(r->closes, 1, "handler flow_close");
-	CHECK_EQ(r->close_err, 0, "flow_close err");
-	CHECK_EQ(tp_relay_flow_count(&env.rel), 0, "flows allocated");
+	check_clean_close(tf, r);
 	CHECK_EQ(env.st.flows_closed, 1, "flows_closed");
 	CHECK_EQ(env.st.flows_closed_err, 0, "flows_closed_err");
 	OK("upstream EOF then: every byte, FIN, clean close, flow freed");
@@ -1006,13 +1013,7 @@ TP_TEST(halfclose_upstream_first)
 	CHECK_EQ(r->peer.in_len, up, "bytes at the upstream");
 	CHECK_EQ(mismatch(r->peer.in, r->peer.in_len, 8), r->peer.in_len, "first wrong byte");
 	CHECK(r->peer.eof, "the upstream saw EOF");
-	CHECK(tf->closed_fired && !tf->close_abort && tf->closed_err == 0,
-	      "clean close (closed %d, abort %d, err %d)", tf->closed_fired, tf->close_abort,
-	      tf->closed_err);
-	SPIN_UNTIL(r->closes);
-	CHECK_EQ(r->closes, 1, "handler flow_close");
-	CHECK_EQ(r->close_err, 0, "flow_close err");
-	CHECK_EQ(tp_relay_flow_count(&env.rel), 0, "flows allocated");
+	check_clean_close(tf, r);
 	OK("client FIN then: every byte upstream, EOF, clean close, flow freed");
 out:
 	free(a);
