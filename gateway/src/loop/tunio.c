@@ -322,13 +322,19 @@ static int offload_setup(struct tp_tunio *t, bool no_offload)
 	return 0;
 }
 
+void tp_tunio_init(struct tp_tunio *t)
+{
+	memset(t, 0, sizeof(*t));
+	t->tun.fd = -1;
+}
+
 int tp_tunio_open(struct tp_tunio *t, uv_loop_t *loop, struct tp_tun_counters *st,
                   const struct tp_options *o)
 {
 	unsigned flags = o->no_offload ? TP_TUN_NO_OFFLOAD : 0;
 	int ret;
 
-	memset(t, 0, sizeof(*t));
+	tp_tunio_init(t);
 	t->loop = loop;
 	t->st = st;
 	t->tun.fd = -1;
@@ -360,10 +366,12 @@ int tp_tunio_open(struct tp_tunio *t, uv_loop_t *loop, struct tp_tun_counters *s
 	return offload_setup(t, o->no_offload);
 }
 
-int tp_tunio_start(struct tp_tunio *t)
+int tp_tunio_start(struct tp_tunio *t, void (*on_tick)(void *ud), void *ud)
 {
 	int ret;
 
+	t->on_tick = on_tick;
+	t->tick_ud = ud;
 	ret = uv_poll_init(t->loop, &t->poll, t->tun.fd);
 	if (ret)
 		return ret;

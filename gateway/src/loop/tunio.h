@@ -44,6 +44,10 @@ struct tp_tunio {
 	void *tick_ud;
 };
 
+/* A closed t (nothing open, nothing to free): what tp_tunio_close accepts
+ * before tp_tunio_open ran. */
+void tp_tunio_init(struct tp_tunio *t);
+
 /* Open (or adopt, o->tun_fd) the tun and set up offloads and buffers; t is
  * the caller's, zeroed here; st and loop are borrowed for t's life. Returns
  * 0 or -errno after a message on stderr. tp_tunio_close undoes it, also
@@ -54,8 +58,10 @@ int tp_tunio_open(struct tp_tunio *t, uv_loop_t *loop, struct tp_tun_counters *s
 /* The stack's output callback (ctx = t). */
 int tp_tunio_output(void *ctx, const void *buf, size_t len);
 
-/* Start reading the tun, the per-iteration flush and lwIP's timers. */
-int tp_tunio_start(struct tp_tunio *t);
+/* Start reading the tun, the per-iteration flush and lwIP's timers;
+ * on_tick(ud) (may be NULL) runs after every lwIP timer tick. Returns 0 or
+ * a libuv error. */
+int tp_tunio_start(struct tp_tunio *t, void (*on_tick)(void *ud), void *ud);
 
 /* Write out what the stack emitted since the last flush. */
 void tp_tunio_flush(struct tp_tunio *t);

@@ -42,6 +42,12 @@ void tp_netcfg_init(struct tp_netcfg *n, const struct tp_options *o, struct tp_f
 	n->st = st;
 }
 
+void tp_netcfg_set_protect(struct tp_netcfg *n, int (*fn)(int fd, int family, void *ud), void *ud)
+{
+	n->embed_protect = fn;
+	n->embed_ud = ud;
+}
+
 int tp_netcfg_open(struct tp_netcfg *n, int ifindex)
 {
 	return tp_netcfg_setup(&n->nl, ifindex, n->opt);

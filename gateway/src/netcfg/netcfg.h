@@ -33,6 +33,10 @@ int tp_netcfg_setup(struct tp_nl **nl, int ifindex, const struct tp_options *o);
 /* Start n (the caller's): o and st borrowed for n's life. */
 void tp_netcfg_init(struct tp_netcfg *n, const struct tp_options *o, struct tp_flow_counters *st);
 
+/* The embedding program's protect (fn may be NULL; ud borrowed): every
+ * outbound socket goes through it after SO_MARK / SO_BINDTODEVICE. */
+void tp_netcfg_set_protect(struct tp_netcfg *n, int (*fn)(int fd, int family, void *ud), void *ud);
+
 /* Configure our own tun (not for an adopted fd). Returns 0 or -errno after
  * a message; what was done is undone by tp_netcfg_undo either way. */
 int tp_netcfg_open(struct tp_netcfg *n, int ifindex);

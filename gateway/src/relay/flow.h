@@ -44,7 +44,8 @@ struct tp_flow {
 	uint8_t phase, mode;
 	bool handler_closed;        /* handler->flow_close has run (or is queued) */
 	bool udp_first;             /* UDP: the first datagram is being dispatched */
-	int close_err;              /* for a queued flow_close */
+	int close_err;              /* for a queued flow_close; UDP: the refusal's */
+	bool refused;               /* never accepted: counted as refused, not closed */
 	struct tp_flow *defer_next; /* rel->deferred */
 	const char *why;            /* our reason when we end the flow */
 	uint64_t last_active;       /* loop ms */

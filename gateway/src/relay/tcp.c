@@ -21,10 +21,15 @@ static void ev_closed(struct tp_tcp_flow *tf, void *ud, int err)
 	(void)tf;
 	tp_flow_ref(f);
 	f->tcp = NULL;
+	if (f->phase == PH_PENDING) {
+		/* the client reset its held SYN: never accepted, so a refusal */
+		rel->st->flows_refused[tp_refuse_reason(err ? err : -ECONNRESET)]++;
+	} else {
+		rel->st->flows_closed++;
+		if (err)
+			rel->st->flows_closed_err++;
+	}
 	f->phase = PH_GONE;
-	rel->st->flows_closed++;
-	if (err)
-		rel->st->flows_closed_err++;
 	if (tp_log_enabled(TP_LOG_DEBUG)) {
 		char fs[TP_FLOW_STRLEN];
 

@@ -283,12 +283,11 @@ static int gw_init(struct tp_gw *gw, const struct tp_options *o, struct tp_embed
 	memset(gw, 0, sizeof(*gw));
 	gw->embed = embed;
 	gw->opt = o;
-	gw->tio.tun.fd = -1;
+	tp_tunio_init(&gw->tio);
 	tp_registry_init(&gw->reg, o->config);
 	tp_netcfg_init(&gw->net, o, &gw->stats.flows);
 	if (embed) {
-		gw->net.embed_protect = embed->protect;
-		gw->net.embed_ud = embed->protect_ud;
+		tp_netcfg_set_protect(&gw->net, embed->protect, embed->protect_ud);
 	}
 
 	ret = tp_registry_load_plugins(&gw->reg, o->plugins, o->n_plugins);
@@ -322,9 +321,7 @@ static int gw_init(struct tp_gw *gw, const struct tp_options *o, struct tp_embed
 	if (ret)
 		return ret;
 
-	gw->tio.on_tick = on_tick;
-	gw->tio.tick_ud = gw;
-	ret = tp_tunio_start(&gw->tio);
+	ret = tp_tunio_start(&gw->tio, on_tick, gw);
 	if (!ret)
 		ret = tp_relay_start(&gw->rel);
 	if (!ret)

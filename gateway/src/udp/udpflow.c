@@ -89,6 +89,8 @@ static void ev_udp_datagram(struct tp_udp_flow *uf, void *ud, const void *buf, s
 			rel->st->flows_refused[r == TP_DECLINED ? TP_REFUSE_DECLINED
 			                                        : tp_refuse_reason(err)]++;
 		f->why = "refused by the handler";
+		f->close_err = err; /* the handler's flow_close gets it */
+		f->refused = first;
 		tp_udp_flow_unreachable(f->udp, err);
 		tp_udp_flow_close(f->udp);
 	} else if (first && f->udp) {
@@ -105,9 +107,11 @@ static void ev_udp_closed(struct tp_udp_flow *uf, void *ud, int err)
 	(void)uf;
 	f->udp = NULL;
 	f->phase = PH_GONE;
-	rel->st->flows_closed++;
-	if (err && err != -ETIMEDOUT && err != -ENOSPC)
-		rel->st->flows_closed_err++;
+	if (!f->refused) {
+		rel->st->flows_closed++;
+		if (err && err != -ETIMEDOUT && err != -ENOSPC)
+			rel->st->flows_closed_err++;
+	}
 	if (tp_log_enabled(TP_LOG_DEBUG)) {
 		char fs[TP_FLOW_STRLEN];
 
@@ -119,7 +123,7 @@ static void ev_udp_closed(struct tp_udp_flow *uf, void *ud, int err)
 		                         : "closed",
 		       (unsigned long long)f->bytes_up, (unsigned long long)f->bytes_down);
 	}
-	tp_flow_finish(f, err);
+	tp_flow_finish(f, err ? err : f->close_err);
 }
 
 static const struct tp_udp_events udp_events = {
