@@ -1094,6 +1094,8 @@ TP_TEST(rst_pending_connect)
 	fake_tcp_reset(tf, -ECONNRESET);
 	CHECK_EQ(r->closes, 1, "handler flow_close after the client's RST");
 	CHECK_EQ(r->close_err, -ECONNRESET, "flow_close err");
+	CHECK_EQ(env.st.flows_refused[TP_REFUSE_CONNRESET], 1, "counted as refused: connreset");
+	CHECK_EQ(env.st.flows_closed, 0, "not counted as closed (never accepted)");
 	SPIN_UNTIL(r->conn_cb && r->conn_closed);
 	CHECK(r->conn_cb && r->conn_status == UV_ECANCELED, "connect callback: %s",
 	      r->conn_cb ? uv_err_name(r->conn_status) : "never");
