@@ -107,6 +107,17 @@ static void print_summary(struct tp_gw *gw, bool final)
 	};
 
 	sum.n_counters = tp_registry_counters(&gw->reg, hc, TP_MAX_HCOUNTERS);
+	/* a worker's queue is one of several on the device: the master prints
+	 * the device's counters with the total */
+	if (!gw_worker) {
+		struct tp_nl_link l;
+
+		sum.has_link =
+		        tp_netcfg_tun_link(&gw->net, tp_tunio_tun(&gw->tio)->ifindex, &l) == 0 &&
+		        l.has_txqlen && l.has_stats;
+		sum.txqueuelen = l.txqlen;
+		sum.tx_dropped = l.tx_dropped;
+	}
 	tp_stats_print_summary(&gw->stats, tp_stack_stats(), &sum);
 	if (gw_worker && gw_worker->summary)
 		gw_worker->summary(&gw->stats, final);
