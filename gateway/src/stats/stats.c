@@ -157,9 +157,12 @@ void tp_stats_print_summary(const struct tp_stats *all, const struct tp_stack_st
 		off += (size_t)snprintf(line + off, sizeof(line) - off, " %s %llu", refuse_names[i],
 		                        (unsigned long long)st->flows_refused[i]);
 	fprintf(stderr, "%s\n", line);
-	fprintf(stderr, "tunplug: %s  bytes up %llu, down %llu; protect calls %llu, errors %llu\n",
+	fprintf(stderr,
+	        "tunplug: %s  bytes up %llu, down %llu; protect calls %llu, errors %llu; memory "
+	        "trims %llu\n",
 	        lb, (unsigned long long)st->bytes_up, (unsigned long long)st->bytes_down,
-	        (unsigned long long)st->protect_calls, (unsigned long long)st->protect_errors);
+	        (unsigned long long)st->protect_calls, (unsigned long long)st->protect_errors,
+	        (unsigned long long)st->mem_trims);
 	if (sum->n_counters) {
 		off = (size_t)snprintf(line, sizeof(line), "tunplug: %s  handler counters:", lb);
 		for (size_t i = 0; i < sum->n_counters && off < sizeof(line); i++)

@@ -60,6 +60,7 @@ struct tp_flow_counters {
 	uint64_t bytes_down;       /* upstream/handler -> client */
 	uint64_t protect_errors;
 	uint64_t protect_calls; /* outbound sockets that went through protect() */
+	uint64_t mem_trims;     /* heap trims after drains (shell/memtrim.h) */
 };
 
 struct tp_stats {
