@@ -6,7 +6,7 @@
 #     goes on (SIGCONT): the kernel dropped the ones that did not fit, and
 #     the summary's "tx_dropped N" is the kernel's own count (/sys) and at
 #     least 300 - 64 - a few.
-#  2. the default: --max-flows 12000 gives txqueuelen 24000 (2 per flow).
+#  2. the default: --max-flows 12000 gives txqueuelen 48000 (4 per flow).
 #     10,000 (TP_BURST_FLOWS; 4,000 with a sanitizer build) idle echo flows (--handler echo), then every one of them sends
 #     1 byte at the same moment: every byte comes back (the right one, on
 #     the right flow) within the 10 s deadline, and the summary shows
@@ -78,8 +78,8 @@ tp_gw_stop_ok
 # ---- 2. the default queue: 10,000 flows speak at once, nothing is lost ----
 MAXF=$((N + 2000))
 tp_gw_start --handler echo --max-flows "$MAXF"
-[[ $(dev_qlen) == $((MAXF * 2)) ]] || fail "--max-flows $MAXF: device qlen $(dev_qlen), want $((MAXF * 2))"
-ok "--max-flows $MAXF: txqueuelen $((MAXF * 2)) (2 per flow)"
+[[ $(dev_qlen) == $((MAXF * 4)) ]] || fail "--max-flows $MAXF: device qlen $(dev_qlen), want $((MAXF * 4))"
+ok "--max-flows $MAXF: txqueuelen $((MAXF * 4)) (4 per flow)"
 STOP=$TP_TMP/burst.stop
 tp_bg burst "$NS_C" timeout 170 "$PYTHON" "$BURST" burst --host "$TP_DST4" --port "$PORT" -n "$N" \
   --deadline 10 --stop-file "$STOP" --hold 120

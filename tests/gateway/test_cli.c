@@ -322,7 +322,7 @@ static const struct cli_case tun_fd_conflicts[] = {
          NULL},
 };
 
-/* --txqueuelen: given, or derived from --max-flows (2 per flow, within
+/* --txqueuelen: given, or derived from --max-flows (4 per flow, within
  * 1000..100000) */
 static unsigned want_qlen;
 
@@ -335,10 +335,16 @@ static const struct {
 	unsigned want;
 	struct cli_case c;
 } txqueuelen_cases[] = {
-        {8192, {"default: 2 x --max-flows 4096", {NULL}, 0, {0}, check_txqueuelen}},
+        {16384, {"default: 4 x --max-flows 4096", {NULL}, 0, {0}, check_txqueuelen}},
         {1000,
          {"--max-flows 100: the floor", {"--max-flows", "100", NULL}, 0, {0}, check_txqueuelen}},
-        {60000, {"--max-flows 30000", {"--max-flows", "30000", NULL}, 0, {0}, check_txqueuelen}},
+        {60000, {"--max-flows 15000", {"--max-flows", "15000", NULL}, 0, {0}, check_txqueuelen}},
+        {100000,
+         {"--max-flows 30000: 120000 capped",
+          {"--max-flows", "30000", NULL},
+          0,
+          {0},
+          check_txqueuelen}},
         {100000,
          {"--max-flows 1000000: the ceiling",
           {"--max-flows", "1000000", NULL},

@@ -445,7 +445,7 @@ static const struct tp_optdef optdefs[] = {
          .flags = TP_OPTF_NETCFG,
          .metavar = "N",
          .help = "the tun's transmit queue: packets the kernel holds\n"
-                 "for us to read, 16..1000000 (default 2 per\n"
+                 "for us to read, 16..1000000 (default 4 per\n"
                  "--max-flows, within 1000..100000)",
          .example = "20000",
          .set = set_uint,

@@ -151,9 +151,12 @@ int tp_optdef_apply(struct tp_options *o, const struct tp_optdef *d, const char 
 /* Set or clear flag d (arg TP_ARG_NONE) of *o; the config file's false. */
 void tp_optdef_set_flag(struct tp_options *o, const struct tp_optdef *d, bool on);
 
-/* --txqueuelen's default range: TP_TXQLEN_PER_FLOW packets per allowed
- * flow, within TP_TXQLEN_MIN..TP_TXQLEN_MAX (see README, Options). */
-#define TP_TXQLEN_PER_FLOW 2u
+/* --txqueuelen's default: TP_TXQLEN_PER_FLOW packets per allowed flow
+ * (a segment and an ACK from every flow at once, twice over: while the
+ * gateway takes longer than the clients' 200 ms retransmission timer to
+ * work through a burst, their retransmissions queue up too), within
+ * TP_TXQLEN_MIN..TP_TXQLEN_MAX (see README, Bursts and the tun queue). */
+#define TP_TXQLEN_PER_FLOW 4u
 #define TP_TXQLEN_MIN 1000u
 #define TP_TXQLEN_MAX 100000u
 
