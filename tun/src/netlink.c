@@ -426,6 +426,7 @@ int tp_nl_build_link(void *buf, size_t cap, uint32_t seq, int ifindex, unsigned 
 	return (int)nlh->nlmsg_len;
 }
 
+/* buf is the caller's; nothing is kept. */
 int tp_nl_build_txqlen(void *buf, size_t cap, uint32_t seq, int ifindex, uint32_t qlen)
 {
 	struct nlmsghdr *nlh;
@@ -444,6 +445,7 @@ int tp_nl_build_txqlen(void *buf, size_t cap, uint32_t seq, int ifindex, uint32_
 	return (int)nlh->nlmsg_len;
 }
 
+/* buf is the caller's; nothing is kept. */
 int tp_nl_build_getlink(void *buf, size_t cap, uint32_t seq, int ifindex)
 {
 	struct nlmsghdr *nlh;
@@ -466,6 +468,7 @@ int tp_nl_build_getlink(void *buf, size_t cap, uint32_t seq, int ifindex)
 #define STATS64_NEED (offsetof(struct rtnl_link_stats64, tx_dropped) + sizeof(uint64_t))
 #define STATS32_NEED (offsetof(struct rtnl_link_stats, tx_dropped) + sizeof(uint32_t))
 
+/* msg is borrowed and only read; *out is the caller's. */
 int tp_nl_parse_link(const void *msg, size_t len, struct tp_nl_link *out)
 {
 	const struct nlattr *tb[IFLA_MAX + 1];

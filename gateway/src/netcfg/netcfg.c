@@ -66,6 +66,7 @@ int tp_netcfg_open(struct tp_netcfg *n, int ifindex)
 	return tp_netcfg_setup(&n->nl, ifindex, n->opt);
 }
 
+/* nl is borrowed (NULL: our own socket, closed before returning). */
 int tp_netcfg_read_link(struct tp_nl *nl, int ifindex, struct tp_nl_link *out)
 {
 	struct tp_nl *own = NULL;
