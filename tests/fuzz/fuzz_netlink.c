@@ -4,7 +4,7 @@
  * -EBADMSG or a plausible -errno, and never read outside the datagram; the
  * datagram's attributes are then walked with libmnl under the same rule
  * (nlmsg_len checked unsigned, as tp_nl_parse_ack does), and every message
- * goes through the rule/route dump parsers. */
+ * goes through the rule/route dump parsers and the link reply parser. */
 #include <errno.h>
 #include <libmnl/libmnl.h>
 #include <linux/fib_rules.h>
@@ -64,6 +64,7 @@ static void dump_parsers(const struct nlmsghdr *nlh, size_t left)
 {
 	_Alignas(struct nlmsghdr) static char again[1024];
 	struct tp_nl_rule r, r2;
+	struct tp_nl_link l;
 	struct tp_cidr dst;
 	uint32_t table;
 	uint8_t proto;
@@ -93,6 +94,11 @@ static void dump_parsers(const struct nlmsghdr *nlh, size_t left)
 	if (k != 0 && k != -ENOENT && k != -EBADMSG)
 		abort();
 	if (k == 0 && dst.prefix > (dst.family == AF_INET ? 32 : 128))
+		abort();
+	k = tp_nl_parse_link(nlh, left, &l);
+	if (k != 0 && k != -ENOENT && k != -EBADMSG)
+		abort();
+	if (k == 0 && ((!l.has_txqlen && l.txqlen) || (!l.has_stats && l.tx_dropped)))
 		abort();
 }
 

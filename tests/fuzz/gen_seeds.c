@@ -188,6 +188,26 @@ static void netlink(const char *dir)
 		n += nlh->nlmsg_len;
 		put(dir, "dump-rules-route-done", &seq, 4, b, n);
 	}
+	/* the reply to RTM_GETLINK: mtu, txqueuelen and IFLA_STATS64 (last:
+	 * libmnl leaves attribute padding as it was in b) */
+	{
+		struct rtnl_link_stats64 st;
+		struct ifinfomsg *ifi;
+
+		memset(&st, 0, sizeof(st));
+		st.tx_packets = 10000;
+		st.tx_dropped = 9500;
+		nlh = mnl_nlmsg_put_header(b);
+		nlh->nlmsg_type = RTM_NEWLINK;
+		nlh->nlmsg_seq = seq;
+		ifi = mnl_nlmsg_put_extra_header(nlh, sizeof(*ifi));
+		ifi->ifi_index = 7;
+		mnl_attr_put_strz(nlh, IFLA_IFNAME, "tp0");
+		mnl_attr_put_u32(nlh, IFLA_TXQLEN, 500);
+		mnl_attr_put_u32(nlh, IFLA_MTU, 1500);
+		mnl_attr_put(nlh, IFLA_STATS64, sizeof(st), &st);
+		put(dir, "newlink-stats64", &seq, 4, b, nlh->nlmsg_len);
+	}
 }
 
 /* ---- GSO: 10-byte vnet header (0x80 in its flags: FILL_CSUM) + packet ---- */

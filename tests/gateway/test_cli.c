@@ -315,6 +315,63 @@ static const struct cli_case tun_fd_conflicts[] = {
          -EINVAL,
          {"--tun-fd", "--mtu"},
          NULL},
+        {"tun-fd with txqueuelen",
+         {"--tun-fd", "3", "--txqueuelen", "20000", NULL},
+         -EINVAL,
+         {"--tun-fd", "--txqueuelen"},
+         NULL},
+};
+
+/* --txqueuelen: given, or derived from --max-flows (4 per flow, within
+ * 1000..100000) */
+static unsigned want_qlen;
+
+static const char *check_txqueuelen(const struct tp_options *o)
+{
+	return tp_options_txqueuelen(o) == want_qlen ? NULL : "tp_options_txqueuelen";
+}
+
+static const struct {
+	unsigned want;
+	struct cli_case c;
+} txqueuelen_cases[] = {
+        {16384, {"default: 4 x --max-flows 4096", {NULL}, 0, {0}, check_txqueuelen}},
+        {1000,
+         {"--max-flows 100: the floor", {"--max-flows", "100", NULL}, 0, {0}, check_txqueuelen}},
+        {60000, {"--max-flows 15000", {"--max-flows", "15000", NULL}, 0, {0}, check_txqueuelen}},
+        {100000,
+         {"--max-flows 30000: 120000 capped",
+          {"--max-flows", "30000", NULL},
+          0,
+          {0},
+          check_txqueuelen}},
+        {100000,
+         {"--max-flows 1000000: the ceiling",
+          {"--max-flows", "1000000", NULL},
+          0,
+          {0},
+          check_txqueuelen}},
+        {16,
+         {"--txqueuelen 16 wins over --max-flows",
+          {"--max-flows", "1000000", "--txqueuelen", "16", NULL},
+          0,
+          {0},
+          check_txqueuelen}},
+        {1000000,
+         {"--txqueuelen 1000000", {"--txqueuelen", "1000000", NULL}, 0, {0}, check_txqueuelen}},
+        {0,
+         {"--txqueuelen 15",
+          {"--txqueuelen", "15", NULL},
+          -EINVAL,
+          {"--txqueuelen", "\"15\"", "16..1000000"},
+          NULL}},
+        {0,
+         {"--txqueuelen 1000001",
+          {"--txqueuelen", "1000001", NULL},
+          -EINVAL,
+          {"--txqueuelen", "1000001"},
+          NULL}},
+        {0, {"--txqueuelen 0", {"--txqueuelen", "0", NULL}, -EINVAL, {"--txqueuelen", "0"}, NULL}},
 };
 
 /* --queues: accepted values and refused ones */
@@ -448,6 +505,14 @@ TP_TEST(tun_fd_conflicts)
 TP_TEST(queues)
 {
 	run_table(queues, N_OF(queues));
+}
+
+TP_TEST(txqueuelen)
+{
+	for (size_t i = 0; i < N_OF(txqueuelen_cases); i++) {
+		want_qlen = txqueuelen_cases[i].want;
+		run_table(&txqueuelen_cases[i].c, 1);
+	}
 }
 
 /* Every option at once; then a repeated parse starts from the defaults

@@ -30,11 +30,11 @@ static void report(const char *name, const char *why, const char *detail)
 /* argv for tp_options_parse*: static, the options point into it */
 static int argv_of(const char *const *args, char **argv)
 {
-	static char store[64][128];
+	static char store[96][128]; /* full_args and more */
 	int argc = 0;
 
 	argv[argc++] = "tunplug";
-	for (int i = 0; args[i]; i++) {
+	for (int i = 0; args[i] && argc < 95; i++) {
 		snprintf(store[argc], sizeof(store[argc]), "%s", args[i]);
 		argv[argc] = store[argc];
 		argc++;
@@ -112,6 +112,7 @@ static const char full_yaml[] =
         "tun:\n"
         "  name: t0\n"
         "  mtu: 9000\n"
+        "  txqueuelen: 20000\n"
         "  addresses: [198.19.255.1/32, \"fd00:19::1/64\"]\n"
         "  routes:\n"
         "    - 198.19.0.0/16\n"
@@ -149,6 +150,8 @@ static const char *const full_args[] = {
         "t0",
         "--mtu",
         "9000",
+        "--txqueuelen",
+        "20000",
         "--address",
         "198.19.255.1/32",
         "--address",
@@ -213,7 +216,7 @@ TP_TEST(full_file)
 {
 	static struct tp_options fo, co;
 	static struct tp_config c;
-	static char *argv[64];
+	static char *argv[96];
 	char err[512];
 	const char *why = NULL;
 	int ret;
@@ -262,7 +265,7 @@ TP_TEST(cli_overrides_file)
 {
 	static struct tp_options o;
 	static struct tp_config c;
-	static char *argv[64];
+	static char *argv[96];
 	static const char *const args[] = {
 	        "--mtu",       "1400",         "--handler",        "direct",
 	        "--route",     "192.0.2.0/24", "--rule",           "port=22,handler=echo",
@@ -574,6 +577,8 @@ TP_TEST(whole_file_checks)
 	         "tunplug: test.yaml:3: key \"tun.routes\": cannot be combined with tun.fd"},
 	        {"tun.fd with mtu", "tun: {mtu: 1400, fd: 3}\n", 0,
 	         "tunplug: test.yaml:1: key \"tun.mtu\": cannot be combined with tun.fd"},
+	        {"tun.fd with txqueuelen", "tun: {txqueuelen: 20000, fd: 3}\n", 0,
+	         "tunplug: test.yaml:1: key \"tun.txqueuelen\": cannot be combined with tun.fd"},
 	        {"tun.fd alone", "tun: {fd: 3}\n", 0, NULL},
 	        {"tun.fd with auto-route", "auto-route: true\ntun: {fd: 3}\n", 0,
 	         "tunplug: test.yaml:1: key \"auto-route\": cannot be combined with tun.fd"},
@@ -609,7 +614,7 @@ TP_TEST(tun_fd_across_file_and_cli)
 {
 	static struct tp_options o;
 	static struct tp_config c;
-	static char *argv[64];
+	static char *argv[96];
 	static const char *const args[] = {"--tun-fd", "3", NULL};
 	char err[512];
 	int ret = parse_text(&c, &o, "tun:\n  routes: [10.0.0.0/8]\n", err, sizeof(err));
@@ -711,7 +716,7 @@ static const char *file_vs_cli(const char *text, const char *const *args, char *
 {
 	static struct tp_options fo, co;
 	static struct tp_config c;
-	static char *argv[64];
+	static char *argv[96];
 	const char *why = NULL;
 
 	if (parse_text(&c, &fo, text, err, errlen))

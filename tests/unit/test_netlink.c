@@ -9,6 +9,7 @@
 #include <linux/rtnetlink.h>
 #include <arpa/inet.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <string.h>
 
 #include "harness.h"
@@ -230,6 +231,158 @@ TP_TEST(link)
 	CHECK_EQ(tp_nl_build_link(buf, sizeof(buf), 1, 0, 1500, 1), -EINVAL, "ifindex 0");
 	CHECK_EQ(tp_nl_build_link(buf, sizeof(buf), 1, 4, 65536, 1), -EINVAL, "mtu 65536");
 	OK("netlink: link builder refuses ifindex 0 and mtu 65536");
+}
+
+TP_TEST(txqlen)
+{
+	struct attrs t;
+	const struct nlmsghdr *nlh;
+	const struct ifinfomsg *ifi;
+	int len;
+
+	len = tp_nl_build_txqlen(buf, sizeof(buf), 11, 6, 20000);
+	if ((nlh = walk(len, sizeof(*ifi), &t))) {
+		ifi = mnl_nlmsg_get_payload(nlh);
+		CHECK_EQ(nlh->nlmsg_type, RTM_NEWLINK, "type");
+		CHECK_EQ(nlh->nlmsg_flags, NLM_F_REQUEST | NLM_F_ACK, "flags");
+		CHECK_EQ(nlh->nlmsg_seq, 11, "seq");
+		CHECK_EQ(ifi->ifi_family, AF_UNSPEC, "family");
+		CHECK_EQ(ifi->ifi_index, 6, "index");
+		CHECK_EQ(ifi->ifi_change, 0, "no flag change");
+		CHECK_EQ(ifi->ifi_flags, 0, "no flags");
+		CHECK(t.tb[IFLA_TXQLEN] && mnl_attr_get_payload_len(t.tb[IFLA_TXQLEN]) == 4 &&
+		              mnl_attr_get_u32(t.tb[IFLA_TXQLEN]) == 20000,
+		      "IFLA_TXQLEN 20000");
+		CHECK_EQ(t.count, 1, "one attribute");
+	}
+	OK("netlink: RTM_NEWLINK txqueuelen 20000: REQUEST|ACK, ifi_change 0, IFLA_TXQLEN only");
+	len = tp_nl_build_txqlen(buf, sizeof(buf), 12, 6, 0);
+	if ((nlh = walk(len, sizeof(*ifi), &t)))
+		CHECK(t.tb[IFLA_TXQLEN] && mnl_attr_get_u32(t.tb[IFLA_TXQLEN]) == 0,
+		      "IFLA_TXQLEN 0 (an old value to restore)");
+	OK("netlink: txqueuelen 0 is sent as is (undo restores whatever was there)");
+	CHECK_EQ(tp_nl_build_txqlen(buf, sizeof(buf), 1, 0, 500), -EINVAL, "ifindex 0");
+	CHECK_EQ(tp_nl_build_txqlen(buf, 511, 1, 6, 500), -EINVAL, "cap 511");
+	CHECK_EQ(tp_nl_build_txqlen(NULL, sizeof(buf), 1, 6, 500), -EINVAL, "NULL");
+	OK("netlink: txqueuelen builder refuses ifindex 0, a small buffer, NULL");
+
+	len = tp_nl_build_getlink(buf, sizeof(buf), 13, 6);
+	if ((nlh = walk(len, sizeof(*ifi), &t))) {
+		ifi = mnl_nlmsg_get_payload(nlh);
+		CHECK_EQ(nlh->nlmsg_type, RTM_GETLINK, "type");
+		CHECK_EQ(nlh->nlmsg_flags, NLM_F_REQUEST, "flags: one link, no dump, no ack");
+		CHECK_EQ(nlh->nlmsg_seq, 13, "seq");
+		CHECK_EQ(ifi->ifi_index, 6, "index");
+		CHECK_EQ(t.count, 0, "no attributes");
+	}
+	CHECK_EQ(tp_nl_build_getlink(buf, sizeof(buf), 1, -1), -EINVAL, "ifindex -1");
+	OK("netlink: RTM_GETLINK of index 6: REQUEST only (one reply), no attributes; ifindex -1 "
+	   "refused");
+}
+
+/* An RTM_NEWLINK reply as the kernel sends it: index, then the attributes
+ * asked for (stats_len 0 = no IFLA_STATS64; stats32: IFLA_STATS instead). */
+static int put_link(int index, uint32_t mtu, uint32_t qlen, size_t stats_len, bool stats32,
+                    uint64_t tx_dropped)
+{
+	struct nlmsghdr *nlh;
+	struct ifinfomsg *ifi;
+	uint8_t raw[sizeof(struct rtnl_link_stats64) + 32];
+
+	memset(buf, 0, sizeof(buf));
+	nlh = mnl_nlmsg_put_header(buf);
+	nlh->nlmsg_type = RTM_NEWLINK;
+	nlh->nlmsg_seq = 5;
+	ifi = mnl_nlmsg_put_extra_header(nlh, sizeof(*ifi));
+	ifi->ifi_index = index;
+	mnl_attr_put_strz(nlh, IFLA_IFNAME, "tp0");
+	mnl_attr_put_u32(nlh, IFLA_MTU, mtu);
+	mnl_attr_put_u32(nlh, IFLA_TXQLEN, qlen);
+	memset(raw, 0xee, sizeof(raw)); /* fields of a newer kernel */
+	if (stats32) {
+		struct rtnl_link_stats s32;
+
+		memset(&s32, 0, sizeof(s32));
+		s32.tx_packets = 70;
+		s32.tx_dropped = (uint32_t)tx_dropped;
+		mnl_attr_put(nlh, IFLA_STATS, sizeof(s32), &s32);
+	} else if (stats_len) {
+		struct rtnl_link_stats64 s64;
+
+		memset(&s64, 0, sizeof(s64));
+		s64.rx_packets = 1;
+		s64.tx_packets = 2;
+		s64.rx_dropped = 3;
+		s64.tx_dropped = tx_dropped;
+		memcpy(raw, &s64, sizeof(s64) < stats_len ? sizeof(s64) : stats_len);
+		mnl_attr_put(nlh, IFLA_STATS64, stats_len, raw);
+	}
+	return (int)nlh->nlmsg_len;
+}
+
+TP_TEST(parse_link)
+{
+	struct tp_nl_link l;
+	struct nlmsghdr *nlh = (void *)buf;
+	int len;
+
+	len = put_link(7, 1400, 20000, sizeof(struct rtnl_link_stats64), false, 123456789012ull);
+	CHECK_EQ(tp_nl_parse_link(buf, (size_t)len, &l), 0, "parse");
+	CHECK_EQ(l.ifindex, 7, "ifindex");
+	CHECK_EQ(l.mtu, 1400, "mtu");
+	CHECK(l.has_txqlen && l.txqlen == 20000, "txqlen %u", l.txqlen);
+	CHECK(l.has_stats, "stats");
+	CHECK_EQ(l.tx_dropped, 123456789012ll, "tx_dropped (64 bit)");
+	CHECK(l.rx_packets == 1 && l.tx_packets == 2 && l.rx_dropped == 3, "other counters");
+	OK("parse link: index, mtu, txqueuelen 20000, IFLA_STATS64 tx_dropped 123456789012");
+
+	len = put_link(7, 1500, 500, sizeof(struct rtnl_link_stats64) + 24, false, 9);
+	CHECK_EQ(tp_nl_parse_link(buf, (size_t)len, &l), 0, "longer stats");
+	CHECK_EQ(l.tx_dropped, 9, "tx_dropped");
+	OK("parse link: a longer IFLA_STATS64 (a newer kernel's) is read as far as known");
+
+	len = put_link(7, 1500, 500, 0, true, 41);
+	CHECK_EQ(tp_nl_parse_link(buf, (size_t)len, &l), 0, "32-bit stats");
+	CHECK(l.has_stats && l.tx_dropped == 41 && l.tx_packets == 70, "IFLA_STATS");
+	len = put_link(7, 1500, 500, 0, false, 0);
+	CHECK_EQ(tp_nl_parse_link(buf, (size_t)len, &l), 0, "no stats");
+	CHECK(!l.has_stats && l.tx_dropped == 0, "no stats: has_stats false");
+	OK("parse link: IFLA_STATS (32 bit) when there is no IFLA_STATS64; none -> has_stats "
+	   "false");
+
+	len = put_link(7, 1500, 500, offsetof(struct rtnl_link_stats64, tx_dropped) + 4, false, 1);
+	CHECK_EQ(tp_nl_parse_link(buf, (size_t)len, &l), -EBADMSG, "stats cut in tx_dropped");
+	len = put_link(7, 1500, 500, sizeof(struct rtnl_link_stats64), false, 1);
+	CHECK_EQ(tp_nl_parse_link(buf, (size_t)len - 1, &l), -EBADMSG, "message cut");
+	nlh->nlmsg_len -= 4; /* the last attribute no longer fits */
+	CHECK_EQ(tp_nl_parse_link(buf, nlh->nlmsg_len, &l), -EBADMSG, "attribute overruns");
+	len = put_link(7, 1500, 500, 0, false, 0);
+	nlh->nlmsg_type = RTM_NEWROUTE;
+	CHECK_EQ(tp_nl_parse_link(buf, (size_t)len, &l), -ENOENT, "another type");
+	CHECK_EQ(tp_nl_parse_link(buf, 8, &l), -EBADMSG, "shorter than a header");
+	CHECK_EQ(tp_nl_parse_link(buf, (size_t)len, NULL), -EINVAL, "NULL out");
+	OK("parse link: short IFLA_STATS64, cut message, overrunning attribute -> -EBADMSG; "
+	   "another type -> -ENOENT");
+
+	{
+		/* IFLA_TXQLEN of 2 bytes */
+		struct ifinfomsg *ifi;
+		uint16_t two = 5;
+
+		memset(buf, 0, sizeof(buf));
+		nlh = mnl_nlmsg_put_header(buf);
+		nlh->nlmsg_type = RTM_NEWLINK;
+		ifi = mnl_nlmsg_put_extra_header(nlh, sizeof(*ifi));
+		ifi->ifi_index = 3;
+		mnl_attr_put(nlh, IFLA_TXQLEN, sizeof(two), &two);
+		CHECK_EQ(tp_nl_parse_link(buf, nlh->nlmsg_len, &l), -EBADMSG, "2-byte IFLA_TXQLEN");
+	}
+	OK("parse link: a 2-byte IFLA_TXQLEN -> -EBADMSG");
+
+	/* the builder's own request is not a reply */
+	len = tp_nl_build_getlink(buf, sizeof(buf), 1, 4);
+	CHECK_EQ(tp_nl_parse_link(buf, (size_t)len, &l), -ENOENT, "RTM_GETLINK");
+	OK("parse link: an RTM_GETLINK request -> -ENOENT");
 }
 
 /* Put an NLMSG_ERROR reply (error, echoed header of seq) at p. */

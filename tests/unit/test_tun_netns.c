@@ -2,6 +2,7 @@
 /* tun open/adopt and the netlink round trip on a real tun device, inside a
  * private network namespace of this process. Needs root (CAP_NET_ADMIN) and
  * /dev/net/tun; otherwise every case is skipped (exit 77, ctest SKIP). */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <libmnl/libmnl.h>
@@ -10,6 +11,7 @@
 #include <linux/rtnetlink.h>
 #include <net/if.h>
 #include <sched.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
@@ -348,6 +350,124 @@ TP_TEST(netlink)
 	OK("netlink: undo after the tun device disappeared -> 0 (ENODEV/ESRCH count as done)");
 
 	close(s);
+	tp_nl_close(nl);
+}
+
+/* SIOCGIFTXQLEN: the kernel's txqueuelen of name, by another road than
+ * netlink; -1 on failure. */
+static int ioctl_txqlen(const char *name)
+{
+	struct ifreq ifr;
+	int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0), r = -1;
+
+	memset(&ifr, 0, sizeof(ifr));
+	snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", name);
+	if (s >= 0 && ioctl(s, SIOCGIFTXQLEN, &ifr) == 0)
+		r = ifr.ifr_qlen;
+	if (s >= 0)
+		close(s);
+	return r;
+}
+
+/* /sys/class/net/NAME/statistics/tx_dropped of this netns, or -1. */
+static long long sysfs_tx_dropped(const char *name)
+{
+	char path[128];
+	long long v = -1;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/sys/class/net/%s/statistics/tx_dropped", name);
+	f = fopen(path, "r");
+	if (!f)
+		return -1;
+	if (fscanf(f, "%lld", &v) != 1)
+		v = -1;
+	fclose(f);
+	return v;
+}
+
+TP_TEST(txqlen_drops)
+{
+	struct tp_tun t;
+	struct tp_nl *nl = NULL;
+	struct tp_nl_link l;
+	struct tp_cidr a4;
+	struct sockaddr_in dst = {.sin_family = AF_INET, .sin_port = htons(9)};
+	uint32_t old = 0;
+	int s, sent = 0, fd;
+
+	CHECK_EQ(tp_tun_open("tptq0", &t), 0, "open");
+	CHECK_EQ(tp_nl_open(&nl), 0, "tp_nl_open");
+	if (!nl || t.fd < 0)
+		return;
+	CHECK_EQ(tp_nl_link_up(nl, t.ifindex, 0), 0, "link up");
+	CHECK_EQ(tp_nl_link_get(nl, t.ifindex, &l), 0, "link get");
+	CHECK_EQ(l.ifindex, t.ifindex, "ifindex");
+	CHECK(l.has_txqlen && (int)l.txqlen == ioctl_txqlen("tptq0"), "txqlen %u = SIOCGIFTXQLEN",
+	      l.txqlen);
+	CHECK_EQ(l.mtu, 1500, "mtu");
+	CHECK(l.has_stats && l.tx_dropped == 0, "stats, 0 dropped");
+	OK("netlink: read link tptq0: txqueuelen %u (as SIOCGIFTXQLEN), mtu 1500, tx_dropped 0",
+	   l.txqlen);
+	CHECK_EQ(tp_nl_link_get(nl, 999999, &l), -ENODEV, "no such link");
+	CHECK(strstr(tp_nl_last_op(nl), "read link dev #999999") != NULL, "last_op %s",
+	      tp_nl_last_op(nl));
+	OK("netlink: read link #999999 -> -ENODEV, last_op \"%s\"", tp_nl_last_op(nl));
+
+	/* a 4-packet ring that nobody reads: 50 datagrams into it */
+	CHECK_EQ(tp_nl_link_set_txqlen(nl, t.ifindex, 4, &old), 0, "set 4");
+	CHECK_EQ(old, 500, "the tun default before");
+	CHECK_EQ(ioctl_txqlen("tptq0"), 4, "SIOCGIFTXQLEN after");
+	CHECK_EQ(tp_nl_link_set_txqlen(nl, t.ifindex, 4, &old), 0, "set 4 again");
+	CHECK_EQ(old, 4, "old is 4 now");
+	OK("netlink: txqueuelen 500 -> 4 (SIOCGIFTXQLEN agrees); setting 4 again is a no-op");
+	tp_cidr_parse("198.18.7.1/24", &a4);
+	CHECK_EQ(tp_nl_addr_add(nl, t.ifindex, &a4), 0, "address");
+	s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	inet_pton(AF_INET, "198.18.7.2", &dst.sin_addr);
+	for (int i = 0; s >= 0 && i < 50; i++)
+		sent += sendto(s, "x", 1, 0, (struct sockaddr *)&dst, sizeof(dst)) == 1;
+	if (s >= 0)
+		close(s);
+	CHECK_EQ(sent, 50, "sent");
+	CHECK_EQ(tp_nl_link_get(nl, t.ifindex, &l), 0, "link get");
+	CHECK(l.tx_dropped >= 40 && l.tx_dropped <= 50, "tx_dropped %llu of 50 into a 4-ring",
+	      (unsigned long long)l.tx_dropped);
+	if (have_sysfs)
+		CHECK_EQ((long long)l.tx_dropped, sysfs_tx_dropped("tptq0"),
+		         "the same as /sys statistics/tx_dropped");
+	OK("netlink: 50 datagrams into an unread 4-packet tun queue -> tx_dropped %llu%s",
+	   (unsigned long long)l.tx_dropped, have_sysfs ? " (= /sys statistics/tx_dropped)" : "");
+
+	/* undo puts the old value back (the device is still there) */
+	CHECK_EQ(tp_nl_undo(nl), 0, "undo");
+	CHECK_EQ(ioctl_txqlen("tptq0"), 500, "txqueuelen restored");
+	OK("netlink: undo restores txqueuelen 500");
+
+	/* a persistent device outlives our fd: the old value is put back */
+	fd = raw_tun("tptq1", IFF_TUN | IFF_NO_PI);
+	CHECK(fd >= 0 && ioctl(fd, TUNSETPERSIST, 1) == 0, "persistent tptq1");
+	if (fd >= 0) {
+		int idx = (int)if_nametoindex("tptq1");
+
+		close(fd);
+		CHECK_EQ(tp_nl_link_set_txqlen(nl, idx, 20000, &old), 0, "set 20000");
+		CHECK_EQ(ioctl_txqlen("tptq1"), 20000, "20000 set");
+		CHECK_EQ(tp_nl_undo(nl), 0, "undo");
+		CHECK_EQ(ioctl_txqlen("tptq1"), (int)old, "old value back");
+		OK("netlink: a persistent tun without fds: txqueuelen %u -> 20000 -> undo -> %u",
+		   old, old);
+		fd = raw_tun("tptq1", IFF_TUN | IFF_NO_PI);
+		if (fd >= 0) {
+			ioctl(fd, TUNSETPERSIST, 0);
+			close(fd);
+		}
+	}
+	/* the device gone before undo: counts as done */
+	CHECK_EQ(tp_nl_link_set_txqlen(nl, t.ifindex, 8000, NULL), 0, "set 8000");
+	tp_tun_close(&t);
+	CHECK_EQ(tp_nl_undo(nl), 0, "undo after the device is gone");
+	OK("netlink: undo of a txqueuelen after the tun disappeared -> 0");
 	tp_nl_close(nl);
 }
 

@@ -5,6 +5,7 @@
  * unit-tested; tp_nl_parse_ack is pure and fuzzed. The stateful part keeps a
  * journal of what it added so tp_nl_undo can remove exactly that. */
 #include <errno.h>
+#include <stddef.h>
 #include <net/if.h>
 #include <libmnl/libmnl.h>
 #include <linux/if.h>
@@ -24,13 +25,14 @@
 /* Requests are < 200 bytes; replies to them (ACK/error) < 1 KiB. */
 #define NL_BUF 8192
 
-enum nl_kind { NL_ADDR, NL_ROUTE, NL_RULE };
+enum nl_kind { NL_ADDR, NL_ROUTE, NL_RULE, NL_TXQLEN };
 
 struct nl_entry {
 	enum nl_kind kind;
 	int ifindex;
 	struct tp_cidr cidr;
 	uint32_t table;
+	uint32_t txqlen;        /* NL_TXQLEN: the value to put back */
 	uint8_t proto;          /* NL_ROUTE: rtm_protocol */
 	struct tp_nl_rule rule; /* NL_RULE */
 };
@@ -424,6 +426,102 @@ int tp_nl_build_link(void *buf, size_t cap, uint32_t seq, int ifindex, unsigned 
 	return (int)nlh->nlmsg_len;
 }
 
+/* buf is the caller's; nothing is kept. */
+int tp_nl_build_txqlen(void *buf, size_t cap, uint32_t seq, int ifindex, uint32_t qlen)
+{
+	struct nlmsghdr *nlh;
+	struct ifinfomsg *ifi;
+
+	if (!buf || cap < 512 || ifindex <= 0)
+		return -EINVAL;
+	nlh = mnl_nlmsg_put_header(buf);
+	nlh->nlmsg_type = RTM_NEWLINK;
+	nlh->nlmsg_flags = NLM_F_REQUEST | NLM_F_ACK;
+	nlh->nlmsg_seq = seq;
+	ifi = mnl_nlmsg_put_extra_header(nlh, sizeof(*ifi));
+	ifi->ifi_family = AF_UNSPEC;
+	ifi->ifi_index = ifindex; /* ifi_change 0: no flag changes */
+	mnl_attr_put_u32(nlh, IFLA_TXQLEN, qlen);
+	return (int)nlh->nlmsg_len;
+}
+
+/* buf is the caller's; nothing is kept. */
+int tp_nl_build_getlink(void *buf, size_t cap, uint32_t seq, int ifindex)
+{
+	struct nlmsghdr *nlh;
+	struct ifinfomsg *ifi;
+
+	if (!buf || cap < 512 || ifindex <= 0)
+		return -EINVAL;
+	nlh = mnl_nlmsg_put_header(buf);
+	nlh->nlmsg_type = RTM_GETLINK;
+	nlh->nlmsg_flags = NLM_F_REQUEST;
+	nlh->nlmsg_seq = seq;
+	ifi = mnl_nlmsg_put_extra_header(nlh, sizeof(*ifi));
+	ifi->ifi_family = AF_UNSPEC;
+	ifi->ifi_index = ifindex;
+	return (int)nlh->nlmsg_len;
+}
+
+/* The counters of struct rtnl_link_stats64 read here: the attribute must
+ * reach past the last of them. */
+#define STATS64_NEED (offsetof(struct rtnl_link_stats64, tx_dropped) + sizeof(uint64_t))
+#define STATS32_NEED (offsetof(struct rtnl_link_stats, tx_dropped) + sizeof(uint32_t))
+
+/* msg is borrowed and only read; *out is the caller's. */
+int tp_nl_parse_link(const void *msg, size_t len, struct tp_nl_link *out)
+{
+	const struct nlattr *tb[IFLA_MAX + 1];
+	const struct ifinfomsg *ifi;
+	const struct nlmsghdr *nlh;
+	int err;
+
+	if (!out)
+		return -EINVAL;
+	nlh = one_msg(msg, len, RTM_NEWLINK, RTM_NEWLINK, sizeof(*ifi), &err);
+	if (!nlh)
+		return err;
+	ifi = mnl_nlmsg_get_payload(nlh);
+	if (collect_attrs(nlh, sizeof(*ifi), tb, IFLA_MAX + 1))
+		return -EBADMSG;
+	if (!attr_len(tb[IFLA_MTU], 4) || !attr_len(tb[IFLA_TXQLEN], 4) ||
+	    (tb[IFLA_STATS64] && mnl_attr_get_payload_len(tb[IFLA_STATS64]) < STATS64_NEED) ||
+	    (tb[IFLA_STATS] && mnl_attr_get_payload_len(tb[IFLA_STATS]) < STATS32_NEED))
+		return -EBADMSG;
+	memset(out, 0, sizeof(*out));
+	out->ifindex = ifi->ifi_index;
+	out->mtu = tb[IFLA_MTU] ? mnl_attr_get_u32(tb[IFLA_MTU]) : 0;
+	out->has_txqlen = tb[IFLA_TXQLEN] != NULL;
+	out->txqlen = tb[IFLA_TXQLEN] ? mnl_attr_get_u32(tb[IFLA_TXQLEN]) : 0;
+	if (tb[IFLA_STATS64]) {
+		/* a newer kernel's struct may be longer; the payload is only
+		 * 4-byte aligned: copy what we know */
+		struct rtnl_link_stats64 st;
+		size_t n = mnl_attr_get_payload_len(tb[IFLA_STATS64]);
+
+		memset(&st, 0, sizeof(st));
+		memcpy(&st, mnl_attr_get_payload(tb[IFLA_STATS64]),
+		       n < sizeof(st) ? n : sizeof(st));
+		out->has_stats = true;
+		out->rx_packets = st.rx_packets;
+		out->tx_packets = st.tx_packets;
+		out->rx_dropped = st.rx_dropped;
+		out->tx_dropped = st.tx_dropped;
+	} else if (tb[IFLA_STATS]) {
+		struct rtnl_link_stats st;
+		size_t n = mnl_attr_get_payload_len(tb[IFLA_STATS]);
+
+		memset(&st, 0, sizeof(st));
+		memcpy(&st, mnl_attr_get_payload(tb[IFLA_STATS]), n < sizeof(st) ? n : sizeof(st));
+		out->has_stats = true;
+		out->rx_packets = st.rx_packets;
+		out->tx_packets = st.tx_packets;
+		out->rx_dropped = st.rx_dropped;
+		out->tx_dropped = st.tx_dropped;
+	}
+	return 0;
+}
+
 /* NL_NOT_YET: no reply for seq in this datagram (read another one). */
 #define NL_NOT_YET 1
 
@@ -614,6 +712,93 @@ int tp_nl_link_up(struct tp_nl *nl, int ifindex, unsigned mtu)
 	char dn[IF_NAMESIZE];
 	snprintf(nl->op, sizeof(nl->op), "set link dev %s up mtu %u", dev_name(ifindex, dn), mtu);
 	return nl_talk(nl, tp_nl_build_link(nl->buf, sizeof(nl->buf), ++nl->seq, ifindex, mtu, 1));
+}
+
+/* Send the RTM_GETLINK in nl->buf (length len) and parse its one reply
+ * into *out. On failure nl->op becomes last_op. */
+static int nl_getlink(struct tp_nl *nl, int len, struct tp_nl_link *out)
+{
+	uint32_t seq = ((const struct nlmsghdr *)(const void *)nl->buf)->nlmsg_seq;
+	int err = len;
+
+	if (len < 0)
+		goto out;
+	if (mnl_socket_sendto(nl->sock, nl->buf, (size_t)len) < 0) {
+		err = -errno;
+		goto out;
+	}
+	for (;;) {
+		ssize_t n = mnl_socket_recvfrom(nl->sock, nl->rbuf, sizeof(nl->rbuf));
+		const struct nlmsghdr *nlh = (const void *)nl->rbuf;
+		int left;
+
+		if (n < 0) {
+			err = errno == EAGAIN ? -ETIMEDOUT : -errno;
+			goto out;
+		}
+		left = (int)n;
+		for (; msg_ok(nlh, left); nlh = mnl_nlmsg_next(nlh, &left)) {
+			if (nlh->nlmsg_seq != seq)
+				continue; /* a stale reply to an earlier request */
+			if (nlh->nlmsg_type == NLMSG_ERROR) {
+				err = tp_nl_parse_ack(nlh, nlh->nlmsg_len, seq);
+				if (!err)
+					err = -EBADMSG; /* an ACK instead of the link */
+				goto out;
+			}
+			if (nlh->nlmsg_type == RTM_NEWLINK) {
+				err = tp_nl_parse_link(nlh, nlh->nlmsg_len, out);
+				goto out;
+			}
+		}
+	}
+out:
+	if (err)
+		memcpy(nl->last_op, nl->op, sizeof(nl->last_op));
+	return err;
+}
+
+/* nl is borrowed, *out the caller's; nothing is recorded. */
+int tp_nl_link_get(struct tp_nl *nl, int ifindex, struct tp_nl_link *out)
+{
+	char dn[IF_NAMESIZE];
+
+	snprintf(nl->op, sizeof(nl->op), "read link dev %s", dev_name(ifindex, dn));
+	return nl_getlink(nl, tp_nl_build_getlink(nl->buf, sizeof(nl->buf), ++nl->seq, ifindex),
+	                  out);
+}
+
+/* nl is borrowed; the old value goes into the journal. */
+int tp_nl_link_set_txqlen(struct tp_nl *nl, int ifindex, uint32_t qlen, uint32_t *old)
+{
+	struct tp_nl_link l;
+	char dn[IF_NAMESIZE];
+	int err;
+
+	err = tp_nl_link_get(nl, ifindex, &l);
+	if (!err && !l.has_txqlen) {
+		err = -EOPNOTSUPP; /* no IFLA_TXQLEN: nothing to restore */
+		memcpy(nl->last_op, nl->op, sizeof(nl->last_op));
+	}
+	if (err)
+		return err;
+	if (old)
+		*old = l.txqlen;
+	if (l.txqlen == qlen)
+		return 0;
+	snprintf(nl->op, sizeof(nl->op), "set link dev %s txqueuelen %u (was %u)",
+	         dev_name(ifindex, dn), qlen, l.txqlen);
+	err = journal_reserve(nl);
+	if (err) {
+		memcpy(nl->last_op, nl->op, sizeof(nl->last_op));
+		return err;
+	}
+	err = nl_talk(nl, tp_nl_build_txqlen(nl->buf, sizeof(nl->buf), ++nl->seq, ifindex, qlen));
+	if (err)
+		return err;
+	nl->log[nl->nlog++] =
+	        (struct nl_entry){.kind = NL_TXQLEN, .ifindex = ifindex, .txqlen = l.txqlen};
+	return 0;
 }
 
 /* addr is borrowed (copied into the journal). */
@@ -865,6 +1050,13 @@ int tp_nl_undo(struct tp_nl *nl)
 			set_rule_op(nl, "delete", &e->rule);
 			len = tp_nl_build_rule(nl->buf, sizeof(nl->buf), RTM_DELRULE, ++nl->seq,
 			                       &e->rule);
+		} else if (e->kind == NL_TXQLEN) {
+			char dn[IF_NAMESIZE];
+
+			snprintf(nl->op, sizeof(nl->op), "restore link dev %s txqueuelen %u",
+			         dev_name(e->ifindex, dn), e->txqlen);
+			len = tp_nl_build_txqlen(nl->buf, sizeof(nl->buf), ++nl->seq, e->ifindex,
+			                         e->txqlen);
 		} else {
 			set_op(nl, "delete", &e->cidr, e->ifindex, 0, false);
 			len = tp_nl_build_addr(nl->buf, sizeof(nl->buf), RTM_DELADDR, ++nl->seq,

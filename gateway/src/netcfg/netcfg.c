@@ -12,6 +12,23 @@
 #include "shell/privdrop.h"
 #include "registry/registry.h"
 
+/* The tun's transmit queue is where the kernel keeps packets routed into
+ * the device until we read() them; one ring per queue, 500 packets by
+ * default. A burst from many flows at once (one small segment each) must
+ * fit: hence a default derived from --max-flows. The old value is
+ * journalled and restored by the undo. */
+static int set_txqueuelen(struct tp_nl *nl, int ifindex, const struct tp_options *o)
+{
+	unsigned qlen = tp_options_txqueuelen(o);
+	uint32_t old = 0;
+	int ret = tp_nl_link_set_txqlen(nl, ifindex, qlen, &old);
+
+	if (!ret)
+		tp_log(TP_LOG_DEBUG, "tun txqueuelen %u (was %u)%s", qlen, old,
+		       o->txqueuelen ? "" : ", from --max-flows");
+	return ret;
+}
+
 int tp_netcfg_setup(struct tp_nl **nl, int ifindex, const struct tp_options *o)
 {
 	int ret;
@@ -23,6 +40,8 @@ int tp_netcfg_setup(struct tp_nl **nl, int ifindex, const struct tp_options *o)
 		return ret;
 	}
 	ret = tp_nl_link_up(*nl, ifindex, o->mtu);
+	if (!ret)
+		ret = set_txqueuelen(*nl, ifindex, o);
 	for (size_t i = 0; !ret && i < o->n_addrs; i++)
 		ret = tp_nl_addr_add(*nl, ifindex, &o->addrs[i]);
 	for (size_t i = 0; !ret && i < o->n_routes; i++)
@@ -51,6 +70,33 @@ void tp_netcfg_set_protect(struct tp_netcfg *n, int (*fn)(int fd, int family, vo
 int tp_netcfg_open(struct tp_netcfg *n, int ifindex)
 {
 	return tp_netcfg_setup(&n->nl, ifindex, n->opt);
+}
+
+/* nl is borrowed (NULL: our own socket, closed before returning). */
+int tp_netcfg_read_link(struct tp_nl *nl, int ifindex, struct tp_nl_link *out)
+{
+	struct tp_nl *own = NULL;
+	int ret;
+
+	memset(out, 0, sizeof(*out));
+	if (ifindex <= 0)
+		return -ENODEV;
+	/* no journal of ours (an adopted fd): a socket just for the read
+	 * (RTM_GETLINK changes nothing and needs no privilege) */
+	if (!nl) {
+		ret = tp_nl_open(&own);
+		if (ret)
+			return ret;
+		nl = own;
+	}
+	ret = tp_nl_link_get(nl, ifindex, out);
+	tp_nl_close(own);
+	return ret;
+}
+
+int tp_netcfg_tun_link(struct tp_netcfg *n, int ifindex, struct tp_nl_link *out)
+{
+	return tp_netcfg_read_link(n->nl, ifindex, out);
 }
 
 int tp_netcfg_drop_privileges(struct tp_netcfg *n)

@@ -24,8 +24,8 @@ struct tp_netcfg {
 	void *embed_ud;
 };
 
-/* The netlink set-up of a tun tunplug opened (link up + mtu, addresses,
- * routes, --auto-route), journalled in *nl for tp_nl_undo. On failure
+/* The netlink set-up of a tun tunplug opened (link up + mtu, txqueuelen,
+ * addresses, routes, --auto-route), journalled in *nl for tp_nl_undo. On failure
  * (after a message) *nl holds what was done so far, or NULL. Also the
  * --queues master's. */
 int tp_netcfg_setup(struct tp_nl **nl, int ifindex, const struct tp_options *o);
@@ -40,6 +40,16 @@ void tp_netcfg_set_protect(struct tp_netcfg *n, int (*fn)(int fd, int family, vo
 /* Configure our own tun (not for an adopted fd). Returns 0 or -errno after
  * a message; what was done is undone by tp_netcfg_undo either way. */
 int tp_netcfg_open(struct tp_netcfg *n, int ifindex);
+
+/* The tun's link as the kernel sees it now (txqueuelen, tx_dropped: what
+ * the tun's queue dropped because we did not read fast enough), for the
+ * summary. Read through n's netlink socket, or a short-lived one for an
+ * adopted fd (reading changes nothing). *out is the caller's, zeroed on
+ * failure. Returns 0 or -errno (no message). */
+int tp_netcfg_tun_link(struct tp_netcfg *n, int ifindex, struct tp_nl_link *out);
+/* The same through nl (borrowed; NULL: a short-lived socket): the --queues
+ * master's, which has a journal but no struct tp_netcfg. */
+int tp_netcfg_read_link(struct tp_nl *nl, int ifindex, struct tp_nl_link *out);
 
 /* --user: drop privileges, keeping CAP_NET_ADMIN when --fwmark needs it
  * and CAP_NET_RAW for --bind-interface. Returns 0 or -errno. */

@@ -439,6 +439,19 @@ static const struct tp_optdef optdefs[] = {
          .field = OFF(mtu),
          .min = 576,
          .max = 65535},
+        {.name = "txqueuelen",
+         .arg = TP_ARG_ONE,
+         .yaml_key = "tun.txqueuelen",
+         .flags = TP_OPTF_NETCFG,
+         .metavar = "N",
+         .help = "the tun's transmit queue: packets the kernel holds\n"
+                 "for us to read, 16..1000000 (default 4 per\n"
+                 "--max-flows, within 1000..100000)",
+         .example = "20000",
+         .set = set_uint,
+         .field = OFF(txqueuelen),
+         .min = 16,
+         .max = 1000000},
         {.name = "auto-route",
          .arg = TP_ARG_NONE,
          .yaml_key = "auto-route", /* also the section of the next four */
@@ -802,6 +815,15 @@ const char *tp_options_usage(void)
 	return text;
 }
 
+unsigned tp_options_txqueuelen(const struct tp_options *o)
+{
+	uint64_t n = (uint64_t)o->max_flows * TP_TXQLEN_PER_FLOW;
+
+	if (o->txqueuelen)
+		return o->txqueuelen;
+	return n < TP_TXQLEN_MIN ? TP_TXQLEN_MIN : n > TP_TXQLEN_MAX ? TP_TXQLEN_MAX : (unsigned)n;
+}
+
 void tp_options_defaults(struct tp_options *o)
 {
 	memset(o, 0, sizeof(*o));
@@ -942,11 +964,12 @@ static int parse_args(struct tp_options *o, int argc, char **argv, char *err, si
 		            "tunplug: --tun-fd cannot be combined with --%s (no netlink setup on "
 		            "an adopted fd)",
 		            netcfg_name);
-	if (o->tun_fd >= 0 && (o->n_addrs || o->n_routes || o->mtu_set || o->auto_route))
+	if (o->tun_fd >= 0 &&
+	    (o->n_addrs || o->n_routes || o->mtu_set || o->txqueuelen || o->auto_route))
 		return fail(err, errlen,
 		            "tunplug: the tun fd (--tun-fd or tun.fd) cannot be combined with "
-		            "addresses, routes, an mtu or auto-route, one of them from the config "
-		            "file (no netlink setup on an adopted fd)");
+		            "addresses, routes, an mtu, a txqueuelen or auto-route, one of them "
+		            "from the config file (no netlink setup on an adopted fd)");
 	return 0;
 }
 

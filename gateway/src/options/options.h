@@ -44,6 +44,10 @@ struct tp_options {
 	size_t n_routes;
 	unsigned mtu;
 	bool mtu_set;
+	/* --txqueuelen: the tun's transmit queue (packets waiting for our
+	 * read()), set through netlink on a tun tunplug opened; 0 = derived
+	 * from max_flows (tp_options_txqueuelen) */
+	unsigned txqueuelen;
 	const char *handler; /* default handler spec; points into argv or a literal */
 	struct tp_rule rules[TP_OPT_MAX_RULES];
 	size_t n_rules;
@@ -146,6 +150,19 @@ int tp_optdef_apply(struct tp_options *o, const struct tp_optdef *d, const char 
 
 /* Set or clear flag d (arg TP_ARG_NONE) of *o; the config file's false. */
 void tp_optdef_set_flag(struct tp_options *o, const struct tp_optdef *d, bool on);
+
+/* --txqueuelen's default: TP_TXQLEN_PER_FLOW packets per allowed flow
+ * (a segment and an ACK from every flow at once, twice over: while the
+ * gateway takes longer than the clients' 200 ms retransmission timer to
+ * work through a burst, their retransmissions queue up too), within
+ * TP_TXQLEN_MIN..TP_TXQLEN_MAX (see README, Bursts and the tun queue). */
+#define TP_TXQLEN_PER_FLOW 4u
+#define TP_TXQLEN_MIN 1000u
+#define TP_TXQLEN_MAX 100000u
+
+/* The txqueuelen to set: --txqueuelen, or max(TP_TXQLEN_MIN,
+ * min(max_flows * TP_TXQLEN_PER_FLOW, TP_TXQLEN_MAX)). */
+unsigned tp_options_txqueuelen(const struct tp_options *o);
 
 /* Fill *o with the defaults. */
 void tp_options_defaults(struct tp_options *o);

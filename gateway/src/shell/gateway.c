@@ -10,6 +10,7 @@
  *   relay      flows: the held handshake, splice relay, handler I/O
  *   udp        UDP flow services
  *   stats      counters and the summary
+ *   memtrim    the heap given back to the kernel after large drains
  * This file only wires them: it owns no packet or flow logic. */
 #include <errno.h>
 #include <signal.h>
@@ -20,6 +21,7 @@
 
 #include "dispatch/dispatch.h"
 #include "shell/gateway.h"
+#include "shell/memtrim.h"
 #include "log.h"
 #include "loop/clock.h"
 #include "loop/tunio.h"
@@ -47,6 +49,8 @@ struct tp_gw {
 	struct tp_netcfg net;
 	struct tp_relay rel;
 	bool stack_up;
+	struct tp_memtrim trim; /* memory back to the kernel after drains */
+	uv_timer_t trim_timer;
 
 	uv_signal_t sig[SIG__COUNT];
 	unsigned stop_signals; /* SIGINT/SIGTERM seen */
@@ -107,6 +111,17 @@ static void print_summary(struct tp_gw *gw, bool final)
 	};
 
 	sum.n_counters = tp_registry_counters(&gw->reg, hc, TP_MAX_HCOUNTERS);
+	/* a worker's queue is one of several on the device: the master prints
+	 * the device's counters with the total */
+	if (!gw_worker) {
+		struct tp_nl_link l;
+
+		sum.has_link =
+		        tp_netcfg_tun_link(&gw->net, tp_tunio_tun(&gw->tio)->ifindex, &l) == 0 &&
+		        l.has_txqlen && l.has_stats;
+		sum.txqueuelen = l.txqlen;
+		sum.tx_dropped = l.tx_dropped;
+	}
 	tp_stats_print_summary(&gw->stats, tp_stack_stats(), &sum);
 	if (gw_worker && gw_worker->summary)
 		gw_worker->summary(&gw->stats, final);
@@ -118,6 +133,45 @@ static void on_tick(void *ud)
 
 	if (gw->embed)
 		gw->embed->snapshot(gw->embed, &gw->stats, uptime_ms(gw));
+}
+
+/* ---- memory: trim the heap after large drains (shell/memtrim.h) ---- */
+
+static void on_trim_timer(uv_timer_t *t)
+{
+	struct tp_gw *gw = t->data;
+	const struct tp_stack_stats *ss = tp_stack_stats();
+	uint64_t flows = tp_relay_flow_count(&gw->rel), peak = gw->trim.peak, t0;
+
+	if (ss)
+		flows += ss->tcp_flows_now + ss->udp_flows_now;
+	if (!tp_memtrim_due(&gw->trim, flows, uv_now(&gw->loop)))
+		return;
+	if (flows > peak)
+		peak = flows;
+	t0 = uv_hrtime();
+	gw->stats.flows.mem_trims++;
+	tp_log(TP_LOG_DEBUG,
+	       "memory: %llu flows after a peak of %llu: heap trimmed (%s) in %.1f ms",
+	       (unsigned long long)flows, (unsigned long long)peak,
+	       tp_memtrim_release() ? "pages released" : "nothing to release",
+	       (double)(uv_hrtime() - t0) / 1e6);
+}
+
+static int trim_start(struct tp_gw *gw)
+{
+	int ret;
+
+	tp_memtrim_init(&gw->trim);
+	ret = uv_timer_init(&gw->loop, &gw->trim_timer);
+	if (ret)
+		return ret;
+	gw->trim_timer.data = gw;
+	ret = uv_timer_start(&gw->trim_timer, on_trim_timer, TP_MEMTRIM_CHECK_MS,
+	                     TP_MEMTRIM_CHECK_MS);
+	/* it never keeps the loop alive by itself */
+	uv_unref((uv_handle_t *)&gw->trim_timer);
+	return ret;
 }
 
 /* ---- stop ---- */
@@ -140,6 +194,8 @@ static void gw_stop(struct tp_gw *gw)
 	}
 	tp_relay_stop(&gw->rel);
 	tp_tunio_stop(&gw->tio); /* the RSTs and FINs of the shutdown go out first */
+	if (gw->trim_timer.data && !uv_is_closing((uv_handle_t *)&gw->trim_timer))
+		uv_close((uv_handle_t *)&gw->trim_timer, NULL);
 	for (int i = 0; i < SIG__COUNT; i++)
 		if (gw->sig[i].data)
 			uv_unref((uv_handle_t *)&gw->sig[i]);
@@ -324,6 +380,8 @@ static int gw_init(struct tp_gw *gw, const struct tp_options *o, struct tp_embed
 	ret = tp_tunio_start(&gw->tio, on_tick, gw);
 	if (!ret)
 		ret = tp_relay_start(&gw->rel);
+	if (!ret)
+		ret = trim_start(gw);
 	if (!ret)
 		ret = signals_start(gw);
 	if (ret) {

@@ -30,7 +30,8 @@
  *    start-up failure: everything is stopped, exit 1 (as without --queues);
  *  - logs "ready" once every worker is ready;
  *  - SIGTERM/SIGINT: sends the same signal to every worker, waits for them
- *    (SIGKILL after 10 s), prints the total, removes the netlink state
+ *    (SIGKILL after 10 s), prints the total (with the device's txqueuelen
+ *    and tx_dropped, which the workers' summaries leave out), removes the netlink state
  *    (tp_nl_undo; the master keeps root for it), closes the queues (the
  *    device goes away), exits 0;
  *  - SIGUSR1: sends SIGUSR1 to every worker (each prints its summary) and,
@@ -293,7 +294,8 @@ static void print_total(const char *when)
 {
 	uint64_t t[C__COUNT] = {0};
 	unsigned restarts = 0;
-	char note[96] = "";
+	char note[96] = "", dev[96] = "";
+	struct tp_nl_link l;
 
 	for (unsigned i = 0; i < M.n; i++) {
 		for (int c = 0; c < C__COUNT; c++)
@@ -304,13 +306,18 @@ static void print_total(const char *when)
 		snprintf(note, sizeof(note),
 		         " (partial: %u worker%s killed: counted as of %s last report)", M.partial,
 		         M.partial == 1 ? "" : "s", M.partial == 1 ? "its" : "their");
+	/* the device's own counters cover every queue: read them here, once */
+	if (M.nl && tp_netcfg_read_link(M.nl, M.slots[0].q.ifindex, &l) == 0 && l.has_txqlen &&
+	    l.has_stats)
+		snprintf(dev, sizeof(dev), "; tun txqueuelen %u, tx_dropped %llu", l.txqlen,
+		         (unsigned long long)l.tx_dropped);
 	fprintf(stderr,
 	        "tunplug: total%s: %u queues, %u restart%s: packets in %llu, out %llu; flows "
-	        "seen %llu, accepted %llu, refused %llu; bytes up %llu, down %llu%s\n",
+	        "seen %llu, accepted %llu, refused %llu; bytes up %llu, down %llu%s%s\n",
 	        when, M.n, restarts, restarts == 1 ? "" : "s", (unsigned long long)t[C_PKTS_IN],
 	        (unsigned long long)t[C_PKTS_OUT], (unsigned long long)t[C_SEEN],
 	        (unsigned long long)t[C_ACCEPTED], (unsigned long long)t[C_REFUSED],
-	        (unsigned long long)t[C_UP], (unsigned long long)t[C_DOWN], note);
+	        (unsigned long long)t[C_UP], (unsigned long long)t[C_DOWN], dev, note);
 }
 
 static void check_ready(void)

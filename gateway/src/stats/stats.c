@@ -121,12 +121,19 @@ void tp_stats_print_summary(const struct tp_stats *all, const struct tp_stack_st
 		        (unsigned long long)ss->icmp_unreach_sent,
 		        (unsigned long long)ss->icmp_unreach_limited);
 	}
+	if (sum->has_link) {
+		snprintf(r_in, sizeof(r_in), "%u", sum->txqueuelen);
+		snprintf(r_out, sizeof(r_out), "%llu", (unsigned long long)sum->tx_dropped);
+	} else {
+		snprintf(r_in, sizeof(r_in), "-");
+		snprintf(r_out, sizeof(r_out), "-");
+	}
 	fprintf(stderr,
 	        "tunplug: %s  tun: reads %llu, writes %llu, read errors %llu, write errors %llu; "
-	        "offload %s\n",
+	        "txqueuelen %s, tx_dropped %s; offload %s\n",
 	        lb, (unsigned long long)tc->tun_reads, (unsigned long long)tc->tun_writes,
-	        (unsigned long long)tc->tun_read_errors, (unsigned long long)tc->out_errors,
-	        sum->offload_desc ? sum->offload_desc : "-");
+	        (unsigned long long)tc->tun_read_errors, (unsigned long long)tc->out_errors, r_in,
+	        r_out, sum->offload_desc ? sum->offload_desc : "-");
 	fprintf(stderr,
 	        "tunplug: %s  super-packets in %llu (%llu segments, %s per super-packet), out %llu "
 	        "(%llu segments, %s per super-packet); gro EINVAL fallbacks %llu, gro on:%s%s; "
@@ -150,9 +157,12 @@ void tp_stats_print_summary(const struct tp_stats *all, const struct tp_stack_st
 		off += (size_t)snprintf(line + off, sizeof(line) - off, " %s %llu", refuse_names[i],
 		                        (unsigned long long)st->flows_refused[i]);
 	fprintf(stderr, "%s\n", line);
-	fprintf(stderr, "tunplug: %s  bytes up %llu, down %llu; protect calls %llu, errors %llu\n",
+	fprintf(stderr,
+	        "tunplug: %s  bytes up %llu, down %llu; protect calls %llu, errors %llu; memory "
+	        "trims %llu\n",
 	        lb, (unsigned long long)st->bytes_up, (unsigned long long)st->bytes_down,
-	        (unsigned long long)st->protect_calls, (unsigned long long)st->protect_errors);
+	        (unsigned long long)st->protect_calls, (unsigned long long)st->protect_errors,
+	        (unsigned long long)st->mem_trims);
 	if (sum->n_counters) {
 		off = (size_t)snprintf(line, sizeof(line), "tunplug: %s  handler counters:", lb);
 		for (size_t i = 0; i < sum->n_counters && off < sizeof(line); i++)

@@ -5,6 +5,7 @@
 #ifndef TUNPLUG_GW_STATS_H
 #define TUNPLUG_GW_STATS_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -59,6 +60,7 @@ struct tp_flow_counters {
 	uint64_t bytes_down;       /* upstream/handler -> client */
 	uint64_t protect_errors;
 	uint64_t protect_calls; /* outbound sockets that went through protect() */
+	uint64_t mem_trims;     /* heap trims after drains (shell/memtrim.h) */
 };
 
 struct tp_stats {
@@ -82,6 +84,13 @@ struct tp_summary {
 	unsigned gro_kinds;                /* TP_GRO_* still on */
 	const struct tp_counter *counters; /* handler counters */
 	size_t n_counters;
+	/* the tun device's own view, read from the kernel when the summary
+	 * is printed (netcfg): its transmit queue length and the packets it
+	 * dropped because that queue was full (we did not read fast enough);
+	 * has_link false: not known (shown as "-") */
+	bool has_link;
+	unsigned txqueuelen;
+	uint64_t tx_dropped;
 };
 
 /* The refusal kind of a handler's or upstream's -errno. */

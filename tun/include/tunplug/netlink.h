@@ -20,6 +20,27 @@ int tp_nl_open(struct tp_nl **out); /* caller owns *out */
 void tp_nl_close(struct tp_nl *nl); /* does not undo */
 /* Set MTU (0 = leave) and bring the link up. */
 int tp_nl_link_up(struct tp_nl *nl, int ifindex, unsigned mtu);
+/* What RTM_GETLINK tells about one link (tp_nl_link_get). */
+struct tp_nl_link {
+	int ifindex;
+	uint32_t mtu;    /* IFLA_MTU, 0 if absent */
+	uint32_t txqlen; /* IFLA_TXQLEN, 0 if absent */
+	bool has_txqlen;
+	/* IFLA_STATS64 (or the 32-bit IFLA_STATS of an old kernel); all 0
+	 * when has_stats is false */
+	bool has_stats;
+	uint64_t rx_packets, tx_packets, rx_dropped, tx_dropped;
+};
+/* Read one link's state and counters (RTM_GETLINK by index). Not recorded.
+ * *out is the caller's. Returns 0, -ENODEV for no such link, or -errno. */
+int tp_nl_link_get(struct tp_nl *nl, int ifindex, struct tp_nl_link *out);
+/* Set the link's transmit queue length (IFLA_TXQLEN; on a tun it is the
+ * size of each queue's ring of packets waiting for read()). The value
+ * before is read first (into *old unless NULL) and recorded: tp_nl_undo
+ * puts it back, which matters for a persistent device that outlives us; a
+ * device that is already gone counts as done. Setting the value it already
+ * has sends and records nothing. */
+int tp_nl_link_set_txqlen(struct tp_nl *nl, int ifindex, uint32_t qlen, uint32_t *old);
 /* Add an address (IPv6: nodad). Recorded for undo. */
 int tp_nl_addr_add(struct tp_nl *nl, int ifindex, const struct tp_cidr *addr);
 /* Add a device route (scope link, proto static) in `table` (0 = main). Recorded. */
@@ -81,6 +102,15 @@ int tp_nl_build_addr(void *buf, size_t cap, uint16_t type, uint32_t seq, int ifi
 int tp_nl_build_route(void *buf, size_t cap, uint16_t type, uint32_t seq, int ifindex,
                       const struct tp_cidr *dst, uint32_t table);
 int tp_nl_build_link(void *buf, size_t cap, uint32_t seq, int ifindex, unsigned mtu, int up);
+/* RTM_NEWLINK with IFLA_TXQLEN qlen only (flags and MTU untouched). */
+int tp_nl_build_txqlen(void *buf, size_t cap, uint32_t seq, int ifindex, uint32_t qlen);
+/* RTM_GETLINK of one link by index (the reply is one RTM_NEWLINK). */
+int tp_nl_build_getlink(void *buf, size_t cap, uint32_t seq, int ifindex);
+/* Parse one RTM_NEWLINK message (pure, fuzzed): 0 and *out filled,
+ * -ENOENT for another message type, -EBADMSG if malformed (an attribute
+ * that does not fit, a short IFLA_MTU/IFLA_TXQLEN, IFLA_STATS64 shorter
+ * than the counters read; a longer one, from a newer kernel, is fine). */
+int tp_nl_parse_link(const void *msg, size_t len, struct tp_nl_link *out);
 /* type RTM_NEWRULE (NLM_F_CREATE|NLM_F_EXCL) or RTM_DELRULE. */
 int tp_nl_build_rule(void *buf, size_t cap, uint16_t type, uint32_t seq,
                      const struct tp_nl_rule *r);
