@@ -12,6 +12,15 @@
 #    upstream connects were in flight for the flood)
 #  - afterwards the half-open flows drain to 0 and the stack's flows to 0
 #    within 30 s, and new connections work, also from the flood's address
+#  - then again with --max-pending 256 = --max-pending-per-source and the
+#    flood aimed at a destination that never answers (its upstream connects
+#    hang until --connect-timeout), so the flood alone keeps every half-open
+#    slot taken: each other client's SYN evicts the flood's oldest (its
+#    upstream connect abandoned), >= 95 % succeed, the evictions are
+#    counted, and everything drains afterwards
+# Each connection may take ATTEMPT_S: under the flood the tun's queue
+# (500 packets) overflows now and then, and a SYN lost there is only
+# retransmitted by the client after 1 s, 3 s, 7 s.
 set -euo pipefail
 # shellcheck source=lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -24,7 +33,8 @@ tp_topo_up
 PORT=7420
 FLOOD_ADDR=198.18.0.77
 FLOOD_S=${TP_FLOOD_S:-10}
-ATTEMPT_S=6
+ATTEMPT_S=10
+BLACKHOLE=198.19.2.2 # routed into the tun; nothing in the server namespace answers
 PER_SOURCE=256
 tp_bg echo "$NS_S" "$PYTHON" "$TP_TOOL" echoserver --host "$TP_DST4" --port "$PORT" --timeout 120
 tp_wait_listen "$NS_S" "$PORT" 5 1
@@ -38,7 +48,7 @@ conn_loop() {
   nsc "$PYTHON" - "$TP_DST4" "$PORT" "$1" "$ATTEMPT_S" <<'EOF'
 import socket, sys, threading, time
 host, port, secs, limit = sys.argv[1], int(sys.argv[2]), float(sys.argv[3]), float(sys.argv[4])
-res = []
+res, errs = [], []
 def one():
     t0 = time.monotonic()
     try:
@@ -46,8 +56,9 @@ def one():
             s.settimeout(max(0.1, limit - (time.monotonic() - t0)))
             s.sendall(b"x")
             ok = s.recv(1) == b"x"
-    except OSError:
+    except OSError as e:
         ok = False
+        errs.append("%s after %d ms" % (e, (time.monotonic() - t0) * 1000))
     res.append((ok, time.monotonic() - t0))
 threads = []
 end = time.monotonic() + secs
@@ -59,7 +70,8 @@ while time.monotonic() < end:
 for t in threads:
     t.join()
 good = [d for ok, d in res if ok]
-print("attempts %d ok %d worst_ms %d" % (len(res), len(good), max(good, default=0) * 1000))
+print("attempts %d ok %d worst_ms %d%s" % (len(res), len(good), max(good, default=0) * 1000,
+                                          "; failed: " + ", ".join(errs) if errs else ""))
 EOF
 }
 
@@ -138,4 +150,39 @@ ok "the flood's address itself connects again (not blacklisted)"
 tp_gw_check_alive
 tp_gw_stop_ok
 grep -qE 'half-open now 0 from 0 sources' <<<"$TP_GW_SUMMARY" || fail "summary: half-open flows left"
+
+# the flood alone fills the half-open table: others get in by eviction
+EVICT_S=$((FLOOD_S / 2 + 2))
+tp_gw_start --max-pending "$PER_SOURCE" --max-pending-per-source "$PER_SOURCE"
+tp_bg flood2 "$NS_C" timeout "$EVICT_S" hping3 -S --flood -p "$PORT" -a "$FLOOD_ADDR" "$BLACKHOLE"
+FLOOD_PID=$TP_LAST_PID
+deadline=$(($(now_ms) + 5000))
+until [[ $(num "$(summary_now)" 'half-open now ([0-9]+)') -ge $PER_SOURCE ]]; do
+  (($(now_ms) < deadline)) || fail "the flood did not fill the $PER_SOURCE half-open slots within 5 s"
+  sleep 0.1
+done
+out=$(conn_loop "$((EVICT_S - 3))")
+s=$(summary_now)
+wait "$FLOOD_PID" 2>/dev/null || true
+read -r attempts good < <(sed -nE 's/attempts ([0-9]+) ok ([0-9]+).*/\1 \2/p' <<<"$out")
+((attempts >= 5 && good * 100 >= attempts * 95)) ||
+  fail "with the half-open table full of the flood, only $good of $attempts connections succeeded: $out"
+evicted=$(num "$s" 'pending full [0-9]+\), evicted ([0-9]+)')
+((evicted >= good)) || fail "only $evicted evictions for $good connections: $s"
+ok "half-open table full of the flood: $good of $attempts connections succeeded, $evicted flood flows evicted"
+deadline=$(($(now_ms) + 30000))
+while :; do
+  s=$(summary_now)
+  pending=$(num "$s" 'half-open now ([0-9]+)')
+  flows=$(num "$s" 'stack tcp flows: .* now ([0-9]+);')
+  [[ $pending -eq 0 && $flows -eq 0 ]] && break
+  (($(now_ms) < deadline)) || fail "30 s after the second flood: $pending half-open, $flows flows left"
+  sleep 0.5
+done
+out=$(conn_loop 1)
+[[ $out =~ attempts\ ([0-9]+)\ ok\ ([0-9]+) ]] && ((BASH_REMATCH[1] == BASH_REMATCH[2])) ||
+  fail "after the second flood not every connection succeeded: $out"
+ok "drained again, then: $out"
+tp_gw_check_alive
+tp_gw_stop_ok
 echo "e2e_synflood: PASS"
