@@ -13,7 +13,10 @@
 #  - the gateway ACKs those 1000 bytes (in-order data still flows), holds at
 #    most 256 out-of-order segments and counts the rest as dropped
 #  - tunplug's CPU time for it stays under 0.5 s and its RSS grows by less
-#    than 1 MiB (CPU time, not wall time: other load does not change it much)
+#    than 1 MiB (CPU time, not wall time: other load does not change it much;
+#    a sanitizer build is allowed 5 times the CPU, still far below what the
+#    quadratic queue cost: 6.6 s without sanitizers; its RSS is not checked,
+#    ASan keeps freed memory in quarantine)
 #  - ping to a captured address (answered by the gateway) every 10 ms during
 #    the attack loses less than 1 %
 set -euo pipefail
@@ -31,6 +34,13 @@ tp_bg echo "$NS_S" "$PYTHON" "$TP_TOOL" echoserver --host "$TP_DST4" --port "$PO
 tp_wait_listen "$NS_S" "$PORT" 5 1
 tp_gw_start
 RATE=${TP_OOSEQ_RATE:-50000}
+CPU_MAX=0.5
+RSS_MAX=1024
+if grep -qa __asan_init "$TUNPLUG"; then
+  CPU_MAX=2.5
+  RSS_MAX=
+  log "sanitizer build: CPU bound $CPU_MAX s, RSS not checked"
+fi
 procstat() { "$PYTHON" "$TP_TOOL" procstat --pid "$TP_GW_PID"; }
 # packets the tun dropped on their way to the gateway (its queue was full)
 tun_txdrop() {
@@ -61,8 +71,9 @@ ok "$segs 1-byte out-of-order segments in $(field send_s "$out") s; then 1000 by
 cpu=$(awk -v a="$(field cpu_s "$before")" -v b="$(field cpu_s "$after")" 'BEGIN { printf "%.3f", b - a }')
 rss=$(($(field rss_kib "$after") - $(field rss_kib "$before")))
 log "tunplug before: $before; after: $after"
-awk -v c="$cpu" 'BEGIN { exit !(c < 0.5) }' || fail "tunplug used $cpu s of CPU for the attack (want < 0.5 s)"
-((rss < 1024)) || fail "tunplug's RSS grew by $rss KiB during the attack (want < 1 MiB)"
+awk -v c="$cpu" -v m="$CPU_MAX" 'BEGIN { exit !(c < m) }' ||
+  fail "tunplug used $cpu s of CPU for the attack (want < $CPU_MAX s)"
+[[ -z $RSS_MAX ]] || ((rss < RSS_MAX)) || fail "tunplug's RSS grew by $rss KiB during the attack (want < 1 MiB)"
 ok "tunplug: $cpu s CPU, RSS +$rss KiB for the attack"
 
 stats=$(grep -E 'packets transmitted' "$TP_TMP/ping.log") || fail "no ping statistics: $(tail -n 3 "$TP_TMP/ping.log")"
