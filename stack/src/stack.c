@@ -1101,8 +1101,8 @@ int tp_stack_init(const struct tp_stack_cfg *cfg)
 	S.src_nbuckets = 64;
 	while (S.src_nbuckets < S.max_pending && S.src_nbuckets < (1u << 20))
 		S.src_nbuckets <<= 1;
-	S.src_buckets = calloc(S.src_nbuckets, sizeof(*S.src_buckets));
-	S.level = calloc((size_t)S.per_source + 1, sizeof(*S.level));
+	S.src_buckets = calloc(S.src_nbuckets, sizeof(struct tp_src *));
+	S.level = calloc((size_t)S.per_source + 1, sizeof(struct tp_src *));
 	S.max_level = 0;
 	S.npending = S.nsources = 0;
 	S.ooseq_max_pbufs = cfg->ooseq_max_pbufs ? cfg->ooseq_max_pbufs : OOSEQ_PBUFS_DEFAULT;
