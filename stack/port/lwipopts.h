@@ -134,6 +134,26 @@ int tp_lwip_udp_input(struct pbuf *p, struct netif *inp);
 /* Send a window update once 16 KiB were consumed, not at WND/4 (64 KiB). */
 #define TCP_WND_UPDATE_THRESHOLD (16 * 1024)
 #define TCP_QUEUE_OOSEQ 1 /* keep out-of-order data (the local leg rarely reorders) */
+/* Out-of-order data is bounded per flow: at most TCP_OOSEQ_MAX_PBUFS
+ * segments and TCP_OOSEQ_MAX_BYTES payload bytes. lwIP walks the sorted
+ * queue for every out-of-order segment (to insert it, then to apply the
+ * limits), so the pbuf bound is also what bounds the CPU per segment: 1-byte
+ * segments with gaps would otherwise queue up to one per 2 bytes of the
+ * 256 KiB window, each walking the whole queue (quadratic). 256 segments
+ * still hold a full window of 1460-byte segments. Past a limit lwIP frees
+ * the segments with the highest sequence numbers (patch 0010 reports them:
+ * counted as out-of-order drops). The limit macros also apply the bound of
+ * the whole gateway (stack.c, tp_lwip_ooseq_*_limit): when the queues of all
+ * flows together reach it, a flow may keep only its fair share. */
+#define TCP_OOSEQ_MAX_PBUFS 256
+#define TCP_OOSEQ_MAX_BYTES TCP_WND
+struct tcp_pcb;
+unsigned tp_lwip_ooseq_pbufs_limit(const struct tcp_pcb *pcb);
+unsigned long tp_lwip_ooseq_bytes_limit(const struct tcp_pcb *pcb);
+void tp_lwip_ooseq_drop(const struct tcp_pcb *pcb, unsigned long segs, unsigned long bytes);
+#define TCP_OOSEQ_PBUFS_LIMIT(pcb) ((u16_t)tp_lwip_ooseq_pbufs_limit(pcb))
+#define TCP_OOSEQ_BYTES_LIMIT(pcb) ((u32_t)tp_lwip_ooseq_bytes_limit(pcb))
+#define LWIP_HOOK_TCP_OOSEQ_DROP(pcb, segs, bytes) tp_lwip_ooseq_drop(pcb, segs, bytes)
 #define LWIP_TCP_SACK_OUT 0
 /* Timestamps (when the client's SYN offers them, as Linux does): without
  * them a Linux client cannot reuse a port in TIME-WAIT (tcp_tw_reuse needs

@@ -10,7 +10,13 @@
  * answers RST. The flow table is hashed on the 4-tuple.
  *
  * Client data stays in the pbufs lwIP delivered (no copy) until the owner
- * consumes it; only then does the client's window reopen (tcp_recved). */
+ * consumes it; only then does the client's window reopen (tcp_recved).
+ *
+ * Half-open flows (SYN held, or SYN-ACK not yet answered) are counted per
+ * client source (/32, IPv6 /64) in a hash of their own, so each SYN is
+ * admitted or dropped in O(1): see syn_admit(). Out-of-order data is
+ * bounded per flow and for the gateway through lwIP's limit macros: see
+ * tp_lwip_ooseq_pbufs_limit(). */
 #include <errno.h>
 #include <netinet/in.h>
 #include <stdlib.h>
@@ -37,9 +43,33 @@
 #define TCP_F_RST 0x04
 #define TCP_F_ACK 0x10
 
+/* Defaults of the half-open bounds and of the gateway's out-of-order bound. */
+#define PENDING_PER_SOURCE_DEFAULT 256
+#define OOSEQ_PBUFS_DEFAULT 32768
+#define OOSEQ_BYTES_DEFAULT (32u * 1024 * 1024)
+/* Out-of-order data a flow may always keep, whatever the others hold. */
+#define OOSEQ_FLOOR_PBUFS 8
+#define OOSEQ_FLOOR_BYTES (16u * 1024)
+
+struct tp_tcp_flow;
+
+/* A client source (/32, or the /64 of an IPv6 address) that has half-open
+ * flows; freed when it has none. */
+struct tp_src {
+	struct tp_src *hnext;                /* S.src_buckets chain */
+	struct tp_src *lprev, *lnext;        /* S.level[count] list */
+	struct tp_tcp_flow *oldest, *newest; /* its half-open flows, in SYN order */
+	uint32_t hash;
+	unsigned count;
+	int family;
+	uint8_t key[8];
+};
+
 struct tp_tcp_flow {
-	struct tp_tcp_flow *hnext; /* hash chain */
-	struct tp_tcp_flow *dnext; /* deferred-accept list */
+	struct tp_tcp_flow *hnext;         /* hash chain */
+	struct tp_tcp_flow *dnext;         /* deferred-accept list */
+	struct tp_src *src_ent;            /* while half-open: its source */
+	struct tp_tcp_flow *sprev, *snext; /* ... and its place in the source's list */
 	uint32_t hash;
 	enum tp_tcp_state state;
 	struct tp_endpoint src, dst;
@@ -73,6 +103,15 @@ static struct {
 	bool cb_aborted;              /* ... and that pcb was aborted by the owner */
 	bool muted;                   /* shutting down: lwIP's output is discarded */
 	uint32_t frag_drop_base;      /* lwIP's reassembly drop counters at init */
+	/* half-open flows: sources hashed on their prefix; level[n] lists the
+	 * sources with n half-open flows, max_level the highest non-empty */
+	struct tp_src **src_buckets;
+	uint32_t src_nbuckets; /* power of two */
+	struct tp_src **level;
+	unsigned max_level;
+	unsigned max_pending, per_source;
+	size_t npending, nsources;
+	uint32_t ooseq_max_pbufs, ooseq_max_bytes;
 	uint8_t outbuf[65536 + 64];
 } S;
 
@@ -87,6 +126,10 @@ void tp_stack_set_now(uint32_t now_ms)
 const struct tp_stack_stats *tp_stack_stats(void)
 {
 	S.st.tcp_flows_now = S.nflows;
+	S.st.tcp_pending_now = S.npending;
+	S.st.tcp_pending_sources_now = S.nsources;
+	S.st.ooseq_pbufs_now = tcp_ooseq_pbufs_total;
+	S.st.ooseq_bytes_now = tcp_ooseq_bytes_total;
 	S.st.udp_frag_dropped =
 	        (uint32_t)(lwip_stats.ip_frag.drop + lwip_stats.ip6_frag.drop - S.frag_drop_base);
 	return &S.st;
@@ -159,9 +202,115 @@ static struct tp_tcp_flow *flow_find(const struct tp_endpoint *s, const struct t
 	return NULL;
 }
 
+/* ---- half-open flows per source ---- */
+static size_t src_keylen(int family)
+{
+	return family == AF_INET ? 4 : 8; /* a /32, or an IPv6 /64 */
+}
+
+static uint32_t src_hash(const struct tp_endpoint *e)
+{
+	uint32_t h = (2166136261u ^ S.seed ^ (uint32_t)e->family) * 16777619u;
+	for (size_t i = 0; i < src_keylen(e->family); i++)
+		h = (h ^ e->addr[i]) * 16777619u;
+	return h ^ (h >> 15);
+}
+
+static struct tp_src *src_find(const struct tp_endpoint *e, uint32_t h)
+{
+	for (struct tp_src *x = S.src_buckets[h & (S.src_nbuckets - 1)]; x; x = x->hnext)
+		if (x->hash == h && x->family == e->family &&
+		    !memcmp(x->key, e->addr, src_keylen(e->family)))
+			return x;
+	return NULL;
+}
+
+/* Forget source x once it has no half-open flow. */
+static void src_free_if_empty(struct tp_src *x)
+{
+	if (x->count)
+		return;
+	struct tp_src **pp = &S.src_buckets[x->hash & (S.src_nbuckets - 1)];
+	while (*pp != x)
+		pp = &(*pp)->hnext;
+	*pp = x->hnext;
+	free(x);
+	S.nsources--;
+}
+
+static void level_unlink(struct tp_src *x)
+{
+	if (x->lprev)
+		x->lprev->lnext = x->lnext;
+	else
+		S.level[x->count] = x->lnext;
+	if (x->lnext)
+		x->lnext->lprev = x->lprev;
+	x->lprev = x->lnext = NULL;
+}
+
+static void level_push(struct tp_src *x)
+{
+	x->lprev = NULL;
+	x->lnext = S.level[x->count];
+	if (x->lnext)
+		x->lnext->lprev = x;
+	S.level[x->count] = x;
+	if (x->count > S.max_level)
+		S.max_level = x->count;
+}
+
+/* f becomes half-open, the newest of source x (x->count < S.per_source). */
+static void halfopen_add(struct tp_tcp_flow *f, struct tp_src *x)
+{
+	f->src_ent = x;
+	f->snext = NULL;
+	f->sprev = x->newest;
+	if (x->newest)
+		x->newest->snext = f;
+	else
+		x->oldest = f;
+	x->newest = f;
+	if (x->count)
+		level_unlink(x);
+	x->count++;
+	level_push(x);
+	S.npending++;
+}
+
+/* f is no longer half-open (established, or gone); O(1) but for the
+ * source's hash chain when its last half-open flow goes. */
+static void halfopen_del(struct tp_tcp_flow *f)
+{
+	struct tp_src *x = f->src_ent;
+
+	if (!x)
+		return;
+	f->src_ent = NULL;
+	if (f->sprev)
+		f->sprev->snext = f->snext;
+	else
+		x->oldest = f->snext;
+	if (f->snext)
+		f->snext->sprev = f->sprev;
+	else
+		x->newest = f->sprev;
+	f->sprev = f->snext = NULL;
+	level_unlink(x);
+	x->count--;
+	if (x->count)
+		level_push(x);
+	else
+		src_free_if_empty(x);
+	while (S.max_level && !S.level[S.max_level])
+		S.max_level--;
+	S.npending--;
+}
+
 static void flow_unlink(struct tp_tcp_flow *f)
 {
 	struct tp_tcp_flow **pp = &S.buckets[f->hash & (S.nbuckets - 1)];
+	halfopen_del(f);
 	while (*pp && *pp != f)
 		pp = &(*pp)->hnext;
 	if (*pp)
@@ -414,6 +563,7 @@ static err_t on_accept(void *arg, struct tcp_pcb *pcb, err_t err)
 		return ERR_ABRT;
 	}
 	f->state = TP_TCP_OPEN;
+	halfopen_del(f); /* the handshake is complete */
 	if (f->ev && f->ev->established)
 		RUN_CB(pcb, f->ev->established(f, f->ud));
 	return ERR_OK;
@@ -466,6 +616,49 @@ static err_t on_sent(void *arg, struct tcp_pcb *pcb, u16_t len)
 	return ERR_OK;
 }
 
+/* ---- out-of-order data (lwIP's limit macros and drop hook: lwipopts.h) ----
+ * What one flow may hold on its out-of-order queue, decided when a segment
+ * arrives out of order (lwIP then frees what is past it, highest sequence
+ * numbers first). Its own bound (TCP_OOSEQ_MAX_*), unless the queues of all
+ * flows together reach the gateway's: then what the others leave, but at
+ * least its fair share of the gateway's bound (gw_max / queues) and never
+ * less than a small floor. So a flow that floods the gateway's budget is cut
+ * back at its next segment once others need room, and a newcomer is never
+ * starved; the total can pass the bound only by what flows below their fair
+ * share hold. Every count is kept by lwIP (patch 0010): O(1) here. */
+static uint32_t ooseq_limit(uint32_t own_max, uint32_t gw_max, uint32_t total, uint32_t mine,
+                            uint32_t floor)
+{
+	uint32_t others = total - mine;
+	uint32_t room = gw_max > others ? gw_max - others : 0;
+	uint32_t queues = tcp_ooseq_pcbs + (mine ? 0 : 1);
+	uint32_t share = gw_max / queues;
+	uint32_t lim = room > share ? room : share;
+
+	if (lim < floor)
+		lim = floor;
+	return lim < own_max ? lim : own_max;
+}
+
+unsigned tp_lwip_ooseq_pbufs_limit(const struct tcp_pcb *pcb)
+{
+	return ooseq_limit(TCP_OOSEQ_MAX_PBUFS, S.ooseq_max_pbufs, tcp_ooseq_pbufs_total,
+	                   pcb->ooseq_pbufs, OOSEQ_FLOOR_PBUFS);
+}
+
+unsigned long tp_lwip_ooseq_bytes_limit(const struct tcp_pcb *pcb)
+{
+	return ooseq_limit(TCP_OOSEQ_MAX_BYTES, S.ooseq_max_bytes, tcp_ooseq_bytes_total,
+	                   pcb->ooseq_bytes, OOSEQ_FLOOR_BYTES);
+}
+
+void tp_lwip_ooseq_drop(const struct tcp_pcb *pcb, unsigned long segs, unsigned long bytes)
+{
+	(void)pcb;
+	S.st.ooseq_drop_segs += segs;
+	S.st.ooseq_drop_bytes += bytes;
+}
+
 /* ---- feeding lwIP ---- */
 static void run_deferred(void);
 
@@ -481,6 +674,10 @@ static void lwip_input(const void *buf, size_t len)
 	if (S.netif.input(p, &S.netif) != ERR_OK)
 		pbuf_free(p);
 	S.in_lwip--;
+	if (tcp_ooseq_pbufs_total > S.st.ooseq_pbufs_peak)
+		S.st.ooseq_pbufs_peak = tcp_ooseq_pbufs_total;
+	if (tcp_ooseq_bytes_total > S.st.ooseq_bytes_peak)
+		S.st.ooseq_bytes_peak = tcp_ooseq_bytes_total;
 	if (!S.in_lwip)
 		run_deferred();
 }
@@ -595,6 +792,67 @@ static bool rst_pending(const struct tp_pkt *pk)
 	return true;
 }
 
+/* Make a half-open flow go for a newer SYN: silently if its SYN is still
+ * held (the client retransmits it and may get in later), with a RST if lwIP
+ * already answered SYN-ACK. The owner gets closed(-ENOSPC). */
+static void flow_evict(struct tp_tcp_flow *f)
+{
+	struct tcp_pcb *pcb = f->pcb;
+
+	S.st.syn_evicted++;
+	if (pcb) {
+		f->pcb = NULL;
+		pcb_detach(pcb);
+		tcp_abort(pcb);
+	}
+	flow_finish(f, -ENOSPC);
+}
+
+/* May a SYN from source s become a half-open flow? O(1). The policy (see
+ * README, "Fair SYN handling"):
+ *  - its source already has per_source half-open flows: the SYN is dropped
+ *    silently (the newest goes, as a kernel SYN queue without cookies does:
+ *    a storm cannot churn its way through its own slots, so it cannot make
+ *    more upstream connects than per_source at a time);
+ *  - all max_pending are taken: if some source holds at least two more
+ *    half-open flows than s, its oldest one is evicted to make room (a few
+ *    heavy sources cannot lock out a light one); otherwise the SYN is
+ *    dropped silently (no churn among equals, e.g. random spoofed sources).
+ * Returns the source entry to count the new flow in, or NULL (dropped). */
+static struct tp_src *syn_admit(const struct tp_endpoint *s)
+{
+	uint32_t h = src_hash(s);
+	struct tp_src *x = src_find(s, h);
+	unsigned have = x ? x->count : 0;
+
+	if (have >= S.per_source) {
+		S.st.syn_drop_source++;
+		return NULL;
+	}
+	if (S.npending >= S.max_pending) {
+		if (S.max_level < have + 2) {
+			S.st.syn_drop_pending++;
+			return NULL;
+		}
+		flow_evict(S.level[S.max_level]->oldest);
+		x = src_find(s, h); /* the owner's closed() ran: look again */
+	}
+	if (!x) {
+		x = calloc(1, sizeof(*x));
+		if (!x) {
+			S.st.drops[TP_DROP_NO_MEMORY]++;
+			return NULL;
+		}
+		x->hash = h;
+		x->family = s->family;
+		memcpy(x->key, s->addr, src_keylen(s->family));
+		x->hnext = S.src_buckets[h & (S.src_nbuckets - 1)];
+		S.src_buckets[h & (S.src_nbuckets - 1)] = x;
+		S.nsources++;
+	}
+	return x;
+}
+
 /* Returns true when the SYN was consumed here. */
 static bool syn_in(const uint8_t *buf, const struct tp_pkt *pk)
 {
@@ -622,11 +880,15 @@ static bool syn_in(const uint8_t *buf, const struct tp_pkt *pk)
 		send_rst_for(&s, &d, pk->seq);
 		return true;
 	}
+	struct tp_src *x = syn_admit(&s);
+	if (!x)
+		return true;
 	f = calloc(1, sizeof(*f));
 	uint8_t *copy = malloc(pk->len);
 	if (!f || !copy) {
 		free(f);
 		free(copy);
+		src_free_if_empty(x);
 		S.st.drops[TP_DROP_NO_MEMORY]++;
 		return true;
 	}
@@ -640,6 +902,7 @@ static bool syn_in(const uint8_t *buf, const struct tp_pkt *pk)
 	f->state = TP_TCP_PENDING;
 	f->hnext = S.buckets[h & (S.nbuckets - 1)];
 	S.buckets[h & (S.nbuckets - 1)] = f;
+	halfopen_add(f, x);
 	S.nflows++;
 	S.st.syn_held++;
 	S.st.tcp_flows_opened++;
@@ -826,7 +1089,27 @@ int tp_stack_init(const struct tp_stack_cfg *cfg)
 	while (S.nbuckets < cfg->max_flows && S.nbuckets < (1u << 20))
 		S.nbuckets <<= 1;
 	S.buckets = calloc(S.nbuckets, sizeof(struct tp_tcp_flow *));
-	if (!S.buckets) {
+	S.max_pending = cfg->max_pending ? cfg->max_pending : cfg->max_flows / 4;
+	if (S.max_pending == 0)
+		S.max_pending = 1;
+	if (S.max_pending > cfg->max_flows)
+		S.max_pending = cfg->max_flows;
+	S.per_source = cfg->max_pending_per_source ? cfg->max_pending_per_source
+	                                           : PENDING_PER_SOURCE_DEFAULT;
+	if (S.per_source > S.max_pending)
+		S.per_source = S.max_pending;
+	S.src_nbuckets = 64;
+	while (S.src_nbuckets < S.max_pending && S.src_nbuckets < (1u << 20))
+		S.src_nbuckets <<= 1;
+	S.src_buckets = calloc(S.src_nbuckets, sizeof(struct tp_src *));
+	S.level = calloc((size_t)S.per_source + 1, sizeof(struct tp_src *));
+	S.max_level = 0;
+	S.npending = S.nsources = 0;
+	S.ooseq_max_pbufs = cfg->ooseq_max_pbufs ? cfg->ooseq_max_pbufs : OOSEQ_PBUFS_DEFAULT;
+	S.ooseq_max_bytes = !cfg->ooseq_max_bytes               ? OOSEQ_BYTES_DEFAULT
+	                    : cfg->ooseq_max_bytes > UINT32_MAX ? UINT32_MAX
+	                                                        : (uint32_t)cfg->ooseq_max_bytes;
+	if (!S.buckets || !S.src_buckets || !S.level) {
 		err = -ENOMEM;
 		goto out;
 	}
@@ -879,6 +1162,10 @@ out_netif:
 out:
 	free(S.buckets);
 	S.buckets = NULL;
+	free(S.src_buckets);
+	S.src_buckets = NULL;
+	free(S.level);
+	S.level = NULL;
 	free(S.own);
 	S.own = NULL;
 	return err;
@@ -926,6 +1213,11 @@ void tp_stack_shutdown(void)
 	free(S.buckets);
 	S.buckets = NULL;
 	S.nbuckets = 0;
+	/* every flow is gone, and with it every source entry */
+	free(S.src_buckets);
+	S.src_buckets = NULL;
+	free(S.level);
+	S.level = NULL;
 	free(S.own);
 	S.own = NULL;
 	S.up = false;

@@ -27,14 +27,19 @@ static void report(const char *name, const char *why, const char *detail)
 	OK("%s%s%s", name, detail ? " -> " : "", detail ? detail : "");
 }
 
-/* argv for tp_options_parse*: static, the options point into it */
+/* argv for tp_options_parse*: static, the options point into it; argv
+ * has ARGV_MAX entries */
+#define ARGV_MAX 96
 static int argv_of(const char *const *args, char **argv)
 {
-	static char store[96][128]; /* full_args and more */
+	static char store[ARGV_MAX][128];
 	int argc = 0;
 
 	argv[argc++] = "tunplug";
-	for (int i = 0; args[i] && argc < 95; i++) {
+	for (int i = 0; args[i]; i++) {
+		CHECK(argc + 1 < ARGV_MAX, "argv_of: more than %d arguments", ARGV_MAX - 2);
+		if (argc + 1 >= ARGV_MAX)
+			break;
 		snprintf(store[argc], sizeof(store[argc]), "%s", args[i]);
 		argv[argc] = store[argc];
 		argc++;
@@ -131,6 +136,8 @@ static const char full_yaml[] =
         "dns: {upstreams: [\"1.1.1.1:53\", \"[fd00::53]:53\"]}\n"
         "flows:\n"
         "  max: 1000000\n"
+        "  max-pending: 500\n"
+        "  max-pending-per-source: 16\n"
         "  connect-timeout: 3\n"
         "  idle-timeout: 0\n"
         "  buffer: 4096\n"
@@ -175,6 +182,10 @@ static const char *const full_args[] = {
         "[fd00::53]:53",
         "--max-flows",
         "1000000",
+        "--max-pending",
+        "500",
+        "--max-pending-per-source",
+        "16",
         "--connect-timeout",
         "3",
         "--idle-timeout",
@@ -216,7 +227,7 @@ TP_TEST(full_file)
 {
 	static struct tp_options fo, co;
 	static struct tp_config c;
-	static char *argv[96];
+	static char *argv[ARGV_MAX];
 	char err[512];
 	const char *why = NULL;
 	int ret;
@@ -265,7 +276,7 @@ TP_TEST(cli_overrides_file)
 {
 	static struct tp_options o;
 	static struct tp_config c;
-	static char *argv[96];
+	static char *argv[ARGV_MAX];
 	static const char *const args[] = {
 	        "--mtu",       "1400",         "--handler",        "direct",
 	        "--route",     "192.0.2.0/24", "--rule",           "port=22,handler=echo",
@@ -614,7 +625,7 @@ TP_TEST(tun_fd_across_file_and_cli)
 {
 	static struct tp_options o;
 	static struct tp_config c;
-	static char *argv[96];
+	static char *argv[ARGV_MAX];
 	static const char *const args[] = {"--tun-fd", "3", NULL};
 	char err[512];
 	int ret = parse_text(&c, &o, "tun:\n  routes: [10.0.0.0/8]\n", err, sizeof(err));
@@ -716,7 +727,7 @@ static const char *file_vs_cli(const char *text, const char *const *args, char *
 {
 	static struct tp_options fo, co;
 	static struct tp_config c;
-	static char *argv[96];
+	static char *argv[ARGV_MAX];
 	const char *why = NULL;
 
 	if (parse_text(&c, &fo, text, err, errlen))

@@ -227,17 +227,26 @@ static void reset_counts(void)
 
 static struct tp_cidr own_addr;
 static size_t mem_base; /* in use right after init: the listener */
+/* tp_stack_cfg's bounds for the next stack_up (0: the stack's defaults);
+ * setup() clears them */
+static unsigned cfg_max_pending, cfg_per_source, cfg_ooseq_pbufs;
+static size_t cfg_ooseq_bytes;
+static void (*cfg_syn)(void *ctx, struct tp_tcp_flow *f); /* NULL: on_syn */
 
 static void stack_up(unsigned max_flows, int allow_loopback)
 {
 	struct tp_stack_cfg cfg = {
 	        .mtu = 1500,
 	        .max_flows = max_flows,
+	        .max_pending = cfg_max_pending,
+	        .max_pending_per_source = cfg_per_source,
+	        .ooseq_max_pbufs = cfg_ooseq_pbufs,
+	        .ooseq_max_bytes = cfg_ooseq_bytes,
 	        .allow_loopback = allow_loopback != 0,
 	        .own = &own_addr,
 	        .n_own = 1,
 	        .output = cap_output,
-	        .tcp_syn = on_syn,
+	        .tcp_syn = cfg_syn ? cfg_syn : on_syn,
 	};
 	tp_stack_set_now(now);
 	int r = tp_stack_init(&cfg);
@@ -483,6 +492,8 @@ TP_TEST(forbidden)
 
 TP_TEST(max_flows)
 {
+	cfg_max_pending = 2; /* both may be half-open (default: a quarter) */
+	cfg_per_source = 2;
 	stack_up(2, 0);
 	policy = P_HOLD;
 	for (int i = 0; i < 3; i++) {
@@ -725,6 +736,304 @@ TP_TEST(many_flows)
 	OK("2000 concurrent flows to distinct addresses/ports, all freed on shutdown");
 }
 
+/* ---- half-open flows: per-source and total bounds ---- */
+
+static const struct tp_stack_stats *st(void)
+{
+	return tp_stack_stats();
+}
+
+/* One SYN from src (IPv4 or IPv6 by the address) with source port sport. */
+static void syn_from(const char *src, uint16_t sport)
+{
+	struct peer p;
+	int fam = strchr(src, ':') ? AF_INET6 : AF_INET;
+
+	peer_init(&p, fam, src, fam == AF_INET ? "198.19.1.1" : "fd00:19::1", sport, 80);
+	send_pkt(&p, SYN, NULL, 0);
+}
+
+static int closed_enospc;
+static void ev_closed_count(struct tp_tcp_flow *f, void *ud, int err)
+{
+	ev_closed(f, ud, err);
+	if (err == -ENOSPC)
+		closed_enospc++;
+}
+
+static const struct tp_tcp_events events_count = {
+        .established = ev_established,
+        .closed = ev_closed_count,
+};
+
+static struct tp_tcp_flow *held[64];
+static int n_held;
+static void on_syn_keep(void *ctx, struct tp_tcp_flow *f)
+{
+	(void)ctx;
+	n_syn++;
+	last_flow = f;
+	if (n_held < 64)
+		held[n_held++] = f;
+	tp_tcp_flow_set_events(f, &events_count, NULL);
+	if (policy == P_ACCEPT)
+		tp_tcp_flow_accept(f);
+}
+
+/* A storm of SYNs from one address (random source ports) takes at most
+ * max_pending_per_source half-open flows; the rest are dropped silently and
+ * counted; another address still gets in; IPv6 sources count by /64. */
+TP_TEST(pending_per_source)
+{
+	cfg_max_pending = 64;
+	cfg_per_source = 16;
+	stack_up(1000, 0);
+	srandom(7);
+	for (int i = 0; i < 20000; i++)
+		syn_from("198.18.0.66", (uint16_t)(1024 + random() % 60000));
+	CHECK(n_syn == 16, "the storm's source got %d half-open flows, want 16", n_syn);
+	CHECK(out.n == 0, "dropped silently: %d packets out", out.n);
+	CHECK(st()->syn_drop_source + st()->syn_absorbed == 20000 - 16,
+	      "drops counted: per source %llu (+ %llu retransmits absorbed)",
+	      (unsigned long long)st()->syn_drop_source, (unsigned long long)st()->syn_absorbed);
+	CHECK(st()->tcp_pending_now == 16 && st()->tcp_pending_sources_now == 1, "pending %llu",
+	      (unsigned long long)st()->tcp_pending_now);
+	syn_from("198.18.0.1", 40000);
+	CHECK(n_syn == 17, "another address still connects during the storm");
+	/* IPv6: fd00:18::1 and fd00:18::2:3 share a /64, fd00:18:0:1::1 does not */
+	for (int i = 0; i < 10; i++)
+		syn_from("fd00:18::1", (uint16_t)(2000 + i));
+	for (int i = 0; i < 10; i++)
+		syn_from("fd00:18::2:3", (uint16_t)(3000 + i));
+	CHECK(n_syn == 17 + 16, "one /64 takes 16 in all (%d)", n_syn - 17);
+	syn_from("fd00:18:0:1::1", 4000);
+	CHECK(n_syn == 17 + 16 + 1, "another /64 gets in");
+	CHECK(st()->tcp_pending_sources_now == 4, "4 sources: %llu",
+	      (unsigned long long)st()->tcp_pending_sources_now);
+	stack_down("pending per source");
+	CHECK(n_closed == n_syn, "every held flow closed on shutdown");
+	OK("SYN storm from one address: 16 half-open, 19984 dropped silently and counted; "
+	   "others connect; IPv6 counted per /64");
+}
+
+/* All max_pending taken: a SYN from a source holding at least two fewer
+ * than the heaviest evicts that one's oldest (closed(-ENOSPC), nothing sent
+ * for a held SYN); among near-equals the newest SYN is dropped. */
+TP_TEST(pending_total_evicts_heaviest)
+{
+	char a[32];
+
+	cfg_max_pending = 8;
+	cfg_per_source = 6;
+	cfg_syn = on_syn_keep;
+	stack_up(100, 0);
+	for (int i = 0; i < 6; i++)
+		syn_from("198.18.0.10", (uint16_t)(1000 + i)); /* A: 6 */
+	for (int i = 0; i < 2; i++)
+		syn_from("198.18.0.11", (uint16_t)(1000 + i)); /* B: 2 */
+	CHECK(n_syn == 8 && st()->tcp_pending_now == 8, "8 half-open");
+	syn_from("198.18.0.12", 1000); /* C (0) vs A (6): evicts A's oldest */
+	CHECK(n_syn == 9 && st()->syn_evicted == 1 && closed_enospc == 1,
+	      "C got in by evicting one of A's: syn %d evicted %llu", n_syn,
+	      (unsigned long long)st()->syn_evicted);
+	CHECK(n_held == 9 && last_flow != held[0] && out.n == 0,
+	      "nothing sent for an evicted held SYN");
+	CHECK(tp_tcp_flow_src(held[1])->port == 1001, "A's second flow is still there");
+	syn_from("198.18.0.12", 1001); /* C (1) vs A (5): evicts again */
+	syn_from("198.18.0.12", 1002); /* C (2) vs A (4): evicts again */
+	CHECK(st()->syn_evicted == 3 && closed_enospc == 3, "evicted %llu",
+	      (unsigned long long)st()->syn_evicted);
+	syn_from("198.18.0.11", 1002); /* B (2) vs A (3): not 2 ahead, dropped */
+	CHECK(st()->syn_drop_pending == 1 && st()->syn_evicted == 3,
+	      "no churn among near-equals: dropped %llu",
+	      (unsigned long long)st()->syn_drop_pending);
+	/* now A 3, B 2, C 3. 50 new sources, one SYN each: while some source
+	 * holds 2 or more, a newcomer takes its oldest (A 3 -> 1, C 3 -> 1,
+	 * B 2 -> 1: 5 evictions); then all 8 are one per source and the other
+	 * 45 are dropped */
+	for (int i = 0; i < 50; i++) {
+		snprintf(a, sizeof(a), "198.18.1.%d", i + 1);
+		syn_from(a, 5000);
+	}
+	CHECK(st()->tcp_pending_now == 8 && st()->tcp_pending_sources_now == 8,
+	      "8 half-open, one per source (%llu sources)",
+	      (unsigned long long)st()->tcp_pending_sources_now);
+	CHECK(st()->syn_evicted == 3 + 5 && st()->syn_drop_pending == 1 + 45,
+	      "evicted %llu, dropped %llu", (unsigned long long)st()->syn_evicted,
+	      (unsigned long long)st()->syn_drop_pending);
+	CHECK(out.n == 0, "no packet out for any of it");
+	stack_down("pending total");
+	CHECK(n_closed == n_syn, "every flow closed once (%d of %d)", n_closed, n_syn);
+	OK("pending full: the heavier source's oldest evicted (-ENOSPC, silent); near-equals "
+	   "and one-SYN sources dropped and counted");
+}
+
+/* A flow is half-open until the client's ACK: an ACCEPTING one (SYN-ACK
+ * sent, no answer) counts and is evicted with a RST; an established one no
+ * longer counts and is never evicted. */
+TP_TEST(pending_accepting)
+{
+	struct peer p[4];
+
+	cfg_max_pending = 4;
+	cfg_per_source = 4;
+	cfg_syn = on_syn_keep;
+	stack_up(100, 0);
+	policy = P_ACCEPT;
+	for (int i = 0; i < 4; i++) {
+		peer_init(&p[i], AF_INET, "198.18.0.20", "198.19.1.1", (uint16_t)(1000 + i), 80);
+		send_pkt(&p[i], SYN, NULL, 0);
+	}
+	CHECK(out.n == 4 && st()->tcp_pending_now == 4, "4 SYN-ACKs, 4 half-open (%d, %llu)", out.n,
+	      (unsigned long long)st()->tcp_pending_now);
+	p[0].ack = parse_out(0).seq + 1;
+	send_pkt(&p[0], ACK, NULL, 0);
+	CHECK(n_est == 1 && st()->tcp_pending_now == 3, "established: 3 half-open left");
+	syn_from("198.18.0.21", 2000); /* B: 1; full again (A 3, B 1) */
+	CHECK(st()->tcp_pending_now == 4 && st()->syn_evicted == 0, "full, nothing evicted");
+	out.n = 0;
+	syn_from("198.18.0.22", 3000); /* C (0) vs A (3): A's oldest half-open goes */
+	CHECK(st()->syn_evicted == 1 && closed_enospc == 1, "evicted");
+	bool rst = false, synack = false;
+	for (int i = 0; i < out.n; i++) {
+		struct tp_pkt pk = parse_out(i);
+		if ((pk.tcp_flags & RST) && pk.dport == 1001)
+			rst = true;
+		if ((pk.tcp_flags & (SYN | ACK)) == (SYN | ACK) && pk.dport == 3000)
+			synack = true;
+	}
+	CHECK(rst && synack, "RST to A's port 1001 (SYN-ACK unanswered), SYN-ACK to C: %d %d", rst,
+	      synack);
+	CHECK(tp_tcp_flow_state(held[0]) == TP_TCP_OPEN, "the established flow stays");
+	send_pkt(&p[0], ACK | PSH, "x", 1);
+	CHECK(tp_tcp_flow_queued(held[0]) == 1, "and works");
+	stack_down("pending accepting");
+	OK("half-open = held SYN or unanswered SYN-ACK: evicted with a RST; established flows "
+	   "leave the count");
+}
+
+/* ---- out-of-order data: bounded per flow and for the gateway ---- */
+
+static uint8_t pat(uint32_t off)
+{
+	return (uint8_t)(off * 7 + 3);
+}
+
+/* One segment of the client's stream at offset off from base. */
+static void seg_at(struct peer *p, uint32_t base, uint32_t off, const void *d, size_t n)
+{
+	uint8_t b[2048];
+	size_t len = build(b, p, ACK, base + off, p->ack, d, n, 0);
+
+	tp_stack_input(b, len);
+	if (out.n > MAXOUT - 16)
+		out.n = 0; /* only the latest answers matter here */
+}
+
+/* The 1-byte out-of-order attack: every other byte of the window as its own
+ * segment. The flow's queue stays at TCP_OOSEQ_MAX_PBUFS (256), the rest is
+ * dropped and counted, lwIP's memory stays small, and in-order data that
+ * follows is delivered intact. */
+TP_TEST(ooseq_one_byte_attack)
+{
+	struct peer p;
+	uint32_t sent = 0;
+
+	stack_up(16, 0);
+	policy = P_ACCEPT;
+	peer_init(&p, AF_INET, "198.18.0.1", "198.19.1.1", 46100, 80);
+	handshake(&p);
+	uint32_t base = p.seq;
+	size_t m0 = tp_stack_mem_in_use();
+	for (uint32_t off = 1; off < 65535; off += 2, sent++) {
+		uint8_t c = pat(off);
+		seg_at(&p, base, off, &c, 1);
+	}
+	size_t m1 = tp_stack_mem_in_use();
+	CHECK(st()->ooseq_pbufs_now == 256 && st()->ooseq_pbufs_peak == 256,
+	      "queue held at 256 segments (now %llu, peak %llu)",
+	      (unsigned long long)st()->ooseq_pbufs_now,
+	      (unsigned long long)st()->ooseq_pbufs_peak);
+	CHECK(st()->ooseq_drop_segs == sent - 256 && st()->ooseq_drop_bytes == sent - 256,
+	      "the other %u dropped and counted: %llu segments, %llu bytes", sent - 256,
+	      (unsigned long long)st()->ooseq_drop_segs,
+	      (unsigned long long)st()->ooseq_drop_bytes);
+	CHECK(m1 > m0 && m1 - m0 < 128 * 1024, "lwIP memory for %u segments: %zu bytes", sent,
+	      m1 - m0);
+	CHECK(n_readable == 0, "nothing in order yet");
+	/* in order from offset 0: covers the queued bytes (1..511) */
+	static uint8_t blk[1024];
+	for (uint32_t i = 0; i < sizeof(blk); i++)
+		blk[i] = pat(i);
+	seg_at(&p, base, 0, blk, sizeof(blk));
+	CHECK(tp_tcp_flow_queued(last_flow) == sizeof(blk), "1024 bytes delivered: %zu",
+	      tp_tcp_flow_queued(last_flow));
+	struct iovec iov[64];
+	int n = tp_tcp_flow_peek(last_flow, iov, 64);
+	size_t off = 0;
+	bool same = true;
+	for (int i = 0; i < n; i++) {
+		same = same && !memcmp(iov[i].iov_base, blk + off, iov[i].iov_len);
+		off += iov[i].iov_len;
+	}
+	CHECK(same && off == sizeof(blk), "in order and intact");
+	CHECK(st()->ooseq_pbufs_now == 0 && st()->ooseq_bytes_now == 0,
+	      "the queue is empty once covered (%llu)", (unsigned long long)st()->ooseq_pbufs_now);
+	tp_tcp_flow_consume(last_flow, sizeof(blk));
+	stack_down("ooseq attack");
+	OK("%u 1-byte out-of-order segments: 256 queued, %u dropped and counted, %zu bytes of "
+	   "lwIP memory; in-order data intact",
+	   sent, sent - 256, m1 - m0);
+}
+
+/* The gateway's bound (64 segments here): a second flow still gets its fair
+ * share, the first is cut back at its next segment, and a third flow that
+ * needs only a little reordering gets it, so a hog cannot starve others. */
+TP_TEST(ooseq_gateway_bound)
+{
+	struct peer h1, h2, l;
+	uint8_t c = 'x';
+
+	cfg_ooseq_pbufs = 64;
+	stack_up(16, 0);
+	policy = P_ACCEPT;
+	peer_init(&h1, AF_INET, "198.18.0.1", "198.19.1.1", 46201, 80);
+	peer_init(&h2, AF_INET, "198.18.0.2", "198.19.1.1", 46202, 80);
+	peer_init(&l, AF_INET, "198.18.0.3", "198.19.1.1", 46203, 80);
+	handshake(&h1);
+	out.n = n_est = 0;
+	handshake(&h2);
+	out.n = n_est = 0;
+	handshake(&l);
+	struct tp_tcp_flow *lf = last_flow;
+	uint32_t b1 = h1.seq, b2 = h2.seq, bl = l.seq;
+	for (uint32_t i = 0; i < 200; i++)
+		seg_at(&h1, b1, 1 + 2 * i, &c, 1);
+	CHECK(st()->ooseq_pbufs_now == 64, "alone, the first flow fills the gateway's 64: %llu",
+	      (unsigned long long)st()->ooseq_pbufs_now);
+	for (uint32_t i = 0; i < 200; i++)
+		seg_at(&h2, b2, 1 + 2 * i, &c, 1);
+	CHECK(st()->ooseq_pbufs_now == 64 + 32, "the second still gets its share, 32: %llu",
+	      (unsigned long long)st()->ooseq_pbufs_now);
+	seg_at(&h1, b1, 1001, &c, 1);
+	CHECK(st()->ooseq_pbufs_now == 64, "the first is cut back to 32 at its next segment: %llu",
+	      (unsigned long long)st()->ooseq_pbufs_now);
+	/* the third: bytes 1..8 out of order, then byte 0 */
+	static uint8_t msg[9] = "012345678";
+	for (uint32_t i = 1; i < 9; i++)
+		seg_at(&l, bl, i, msg + i, 1);
+	seg_at(&l, bl, 0, msg, 1);
+	CHECK(tp_tcp_flow_queued(lf) == 9, "the third flow's reordered bytes were kept: %zu of 9",
+	      tp_tcp_flow_queued(lf));
+	CHECK(st()->ooseq_pbufs_peak <= 64 + 32, "peak %llu (bound 64, plus shares)",
+	      (unsigned long long)st()->ooseq_pbufs_peak);
+	CHECK(st()->ooseq_drop_segs == (200 - 64) + (200 - 32) + 33, "drops counted: %llu",
+	      (unsigned long long)st()->ooseq_drop_segs);
+	stack_down("ooseq gateway bound");
+	OK("gateway bound 64: second flow gets 32, the first is cut to 32, a third keeps its "
+	   "reordered bytes");
+}
+
 /* Every case starts from the default own address and hold policy, and
  * leaves lwIP with nothing in use (its stack_down checks that too). */
 static void setup(void)
@@ -732,6 +1041,11 @@ static void setup(void)
 	memset(&own_addr, 0, sizeof(own_addr));
 	own_addr.family = AF_INET;
 	policy = P_HOLD;
+	cfg_max_pending = cfg_per_source = cfg_ooseq_pbufs = 0;
+	cfg_ooseq_bytes = 0;
+	cfg_syn = NULL;
+	n_held = 0;
+	closed_enospc = 0;
 }
 
 static void teardown(void)

@@ -563,6 +563,29 @@ static const struct tp_optdef optdefs[] = {
          .field = OFF(max_flows),
          .min = 1,
          .max = 1000000},
+        {.name = "max-pending",
+         .arg = TP_ARG_ONE,
+         .yaml_key = "flows.max-pending",
+         .metavar = "N",
+         .help = "half-open TCP flows (SYN held or SYN-ACK unanswered),\n"
+                 "1..1000000 (default: a quarter of --max-flows);\n"
+                 "beyond, SYNs are dropped (see README)",
+         .example = "500",
+         .set = set_uint,
+         .field = OFF(max_pending),
+         .min = 1,
+         .max = 1000000},
+        {.name = "max-pending-per-source",
+         .arg = TP_ARG_ONE,
+         .yaml_key = "flows.max-pending-per-source",
+         .metavar = "N",
+         .help = "half-open TCP flows per client address (/32, IPv6\n"
+                 "/64), 1..1000000 (default 256, at most --max-pending)",
+         .example = "16",
+         .set = set_uint,
+         .field = OFF(max_pending_per_source),
+         .min = 1,
+         .max = 1000000},
         {.name = "connect-timeout",
          .arg = TP_ARG_ONE,
          .yaml_key = "flows.connect-timeout",
@@ -833,6 +856,8 @@ void tp_options_defaults(struct tp_options *o)
 	o->mtu = 1500;
 	o->handler = "direct";
 	o->max_flows = 4096;
+	o->max_pending = 0; /* a quarter of max_flows (the stack decides) */
+	o->max_pending_per_source = 256;
 	o->connect_timeout_s = 10;
 	o->idle_timeout_s = 300;
 	o->flow_buffer = 262144;

@@ -70,6 +70,8 @@ struct tp_options {
 	struct tp_uid_range exclude_uids[TP_OPT_MAX_UIDS]; /* --exclude-uid */
 	size_t n_exclude_uids;
 	unsigned max_flows;
+	unsigned max_pending;            /* half-open TCP flows; 0 = max_flows / 4 */
+	unsigned max_pending_per_source; /* ... per client /32 or /64 */
 	unsigned connect_timeout_s;
 	unsigned idle_timeout_s; /* 0 = no idle timeout */
 	size_t flow_buffer;

@@ -20,6 +20,10 @@ static void ev_closed(struct tp_tcp_flow *tf, void *ud, int err)
 
 	(void)tf;
 	tp_flow_ref(f);
+	/* -ENOSPC: the stack evicted the half-open flow for another client's
+	 * SYN (--max-pending); the handler's connect is abandoned below */
+	if (err == -ENOSPC && !f->why)
+		f->why = "evicted: --max-pending reached";
 	f->tcp = NULL;
 	if (f->phase == PH_PENDING) {
 		/* the client reset its held SYN: never accepted, so a refusal */

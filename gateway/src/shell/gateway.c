@@ -265,6 +265,8 @@ static int stack_start(struct tp_gw *gw)
 	memset(&cfg, 0, sizeof(cfg));
 	cfg.mtu = tp_tunio_mtu(&gw->tio);
 	cfg.max_flows = o->max_flows;
+	cfg.max_pending = o->max_pending;
+	cfg.max_pending_per_source = o->max_pending_per_source;
 	cfg.allow_loopback = o->allow_loopback;
 	cfg.own = o->addrs;
 	cfg.n_own = o->n_addrs;

@@ -82,12 +82,20 @@ void tp_stats_print_summary(const struct tp_stats *all, const struct tp_stack_st
 		fprintf(stderr, "%s\n", line);
 		fprintf(stderr,
 		        "tunplug: %s  syn: held %llu, absorbed %llu, rst (limit %llu, refused "
-		        "%llu, loopback %llu), reset by the client while held %llu\n",
+		        "%llu, loopback %llu), reset by the client while held %llu; half-open "
+		        "now %llu from %llu sources, dropped (source full %llu, pending full "
+		        "%llu), "
+		        "evicted %llu\n",
 		        lb, (unsigned long long)ss->syn_held, (unsigned long long)ss->syn_absorbed,
 		        (unsigned long long)ss->syn_rst_limit,
 		        (unsigned long long)ss->syn_rst_refused,
 		        (unsigned long long)ss->syn_rst_loopback,
-		        (unsigned long long)ss->syn_client_reset);
+		        (unsigned long long)ss->syn_client_reset,
+		        (unsigned long long)ss->tcp_pending_now,
+		        (unsigned long long)ss->tcp_pending_sources_now,
+		        (unsigned long long)ss->syn_drop_source,
+		        (unsigned long long)ss->syn_drop_pending,
+		        (unsigned long long)ss->syn_evicted);
 		fprintf(stderr,
 		        "tunplug: %s  stack tcp flows: opened %llu, closed %llu, now %llu; lwip "
 		        "mem errors %llu\n",
@@ -95,6 +103,16 @@ void tp_stats_print_summary(const struct tp_stats *all, const struct tp_stack_st
 		        (unsigned long long)ss->tcp_flows_closed,
 		        (unsigned long long)ss->tcp_flows_now,
 		        (unsigned long long)ss->lwip_mem_err);
+		fprintf(stderr,
+		        "tunplug: %s  stack tcp out-of-order data: held %llu segments (%llu "
+		        "bytes), peak %llu (%llu bytes), dropped past the bounds %llu (%llu "
+		        "bytes)\n",
+		        lb, (unsigned long long)ss->ooseq_pbufs_now,
+		        (unsigned long long)ss->ooseq_bytes_now,
+		        (unsigned long long)ss->ooseq_pbufs_peak,
+		        (unsigned long long)ss->ooseq_bytes_peak,
+		        (unsigned long long)ss->ooseq_drop_segs,
+		        (unsigned long long)ss->ooseq_drop_bytes);
 		fprintf(stderr,
 		        "tunplug: %s  stack udp flows: opened %llu, closed %llu (idle %llu, "
 		        "evicted %llu), refused %llu, now %llu; datagrams in %llu (%llu bytes), "

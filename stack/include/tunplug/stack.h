@@ -10,7 +10,15 @@
  * PENDING and is reported through tp_stack_cfg.tcp_syn. The client's SYN is
  * held (retransmissions are absorbed) until the owner calls
  * tp_tcp_flow_accept() (the handshake then completes) or
- * tp_tcp_flow_reject() (the client gets a RST). */
+ * tp_tcp_flow_reject() (the client gets a RST).
+ *
+ * Half-open flows (PENDING, and ACCEPTING until the client's ACK) are
+ * bounded apart from established ones: max_pending in all, and
+ * max_pending_per_source per client address (/32, or /64 for IPv6). A SYN
+ * beyond a bound is dropped silently (counted; the client retries), except
+ * that a source holding fewer half-open flows than the heaviest one (by at
+ * least two) evicts that source's oldest one instead: see syn_admit() in
+ * stack.c. */
 #ifndef TUNPLUG_STACK_H
 #define TUNPLUG_STACK_H
 
@@ -50,7 +58,9 @@ struct tp_tcp_events {
 	 * return; do not call any tp_tcp_flow_* from here. It fires exactly
 	 * once per flow that was accepted; for PENDING flows only from
 	 * tp_stack_shutdown (-ECONNABORTED) and when the client resets its
-	 * held SYN (-ECONNRESET: it gave up waiting). It can fire synchronously from inside
+	 * held SYN (-ECONNRESET: it gave up waiting); for PENDING and
+	 * ACCEPTING flows also when evicted to make room for another client's
+	 * SYN (-ENOSPC; an ACCEPTING one gets a RST). It can fire synchronously from inside
 	 * tp_tcp_flow_close() (always), tp_tcp_flow_accept() (when lwIP could
 	 * not take the SYN), tp_stack_input(), tp_stack_poll() and
 	 * tp_stack_shutdown(). */
@@ -64,6 +74,14 @@ struct tp_stack_stats {
 	uint64_t drops[TP_DROP__COUNT];
 	uint64_t syn_held, syn_absorbed, syn_rst_limit, syn_rst_refused, syn_rst_loopback;
 	uint64_t syn_client_reset; /* PENDING flows the client reset (gave up) */
+	/* half-open flows (SYN held, or SYN-ACK not yet answered) */
+	uint64_t tcp_pending_now, tcp_pending_sources_now;
+	uint64_t syn_drop_source;  /* SYN dropped: its source had max_pending_per_source */
+	uint64_t syn_drop_pending; /* SYN dropped: max_pending reached, nothing to evict */
+	uint64_t syn_evicted;      /* half-open flows evicted for a lighter source's SYN */
+	/* out-of-order TCP data (lwIP's ooseq queues of every flow) */
+	uint64_t ooseq_pbufs_now, ooseq_bytes_now, ooseq_pbufs_peak, ooseq_bytes_peak;
+	uint64_t ooseq_drop_segs, ooseq_drop_bytes; /* freed past a bound (patch 0010) */
 	uint64_t tcp_flows_opened, tcp_flows_closed, tcp_flows_now;
 	uint64_t output_errors;
 	uint64_t lwip_mem_err;
@@ -94,8 +112,20 @@ struct tp_udp_events {
 };
 
 struct tp_stack_cfg {
-	unsigned mtu;              /* of the tun; lwIP's netif MTU */
-	unsigned max_flows;        /* TCP flows (PENDING..OPEN) at once; beyond -> RST, counted */
+	unsigned mtu;       /* of the tun; lwIP's netif MTU */
+	unsigned max_flows; /* TCP flows (PENDING..OPEN) at once; beyond -> RST, counted */
+	/* Half-open TCP flows (PENDING, ACCEPTING) at once: 0 = max_flows / 4
+	 * (at least 1); never more than max_flows. */
+	unsigned max_pending;
+	/* ... from one client address (/32, IPv6 /64): 0 = 256; never more
+	 * than max_pending. */
+	unsigned max_pending_per_source;
+	/* Out-of-order TCP data held by all flows together (each flow has its
+	 * own bound in lwipopts.h): segments, 0 = 32768; payload bytes, 0 =
+	 * 32 MiB. Reached, a flow keeps at most its fair share (see
+	 * tp_lwip_ooseq_pbufs_limit in stack.c). */
+	unsigned ooseq_max_pbufs;
+	size_t ooseq_max_bytes;
 	bool allow_loopback;       /* else SYNs to 127/8, ::1, 0.0.0.0, ::, own addresses -> RST */
 	const struct tp_cidr *own; /* the tun's own addresses (refused like loopback) */
 	size_t n_own;
