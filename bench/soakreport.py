@@ -130,12 +130,13 @@ def cmd_chart(d):
     if first:
         base = statistics.median([r["rss"] for r in first]) / 1024.0
         rss_limit = base * (1 + float(os.environ.get("SOAK_RSS_PCT", "20")) / 100)
+    idle = [r["fds"] for r in rows if r["phase"] == "idle"]
+    fd_limit = statistics.median(idle) + int(os.environ.get("SOAK_FD_SLACK", "16")) if idle else None
     panels = [
         ("tunplug RSS (MiB)", [("VmRSS", "#1f77b4", [r["rss"] / 1024.0 for r in rows], "")],
          [("+%s%% of the warm-up level" % os.environ.get("SOAK_RSS_PCT", "20"), rss_limit)]),
-        ("open fds", [("fds", "#1f77b4", [r["fds"] for r in rows], ""),
-                      ("fds - open flows", "#ff7f0e", [r["fds"] - r["tcp"] - r["udp"] for r in rows], "")],
-         []),
+        ("open fds", [("fds", "#1f77b4", [r["fds"] for r in rows], "")],
+         [("idle set before the load + %s" % os.environ.get("SOAK_FD_SLACK", "16"), fd_limit)]),
         ("flows (stack, now)", [("tcp", "#2ca02c", [r["tcp"] for r in rows], ""),
                                 ("udp", "#d62728", [r["udp"] for r in rows], "")], []),
         ("CPU (% of one core)", [("tunplug", "#9467bd", cpu, ""),
@@ -177,7 +178,7 @@ def cmd_chart(d):
         vals += [v for _, v in refs if v is not None]
         lo = 0.0
         hi = max(vals) if vals else 1.0
-        yt = nice_ticks(lo, hi * 1.05 if hi > 0 else 1.0, 4)
+        yt = nice_ticks(lo, hi * 1.3 if hi > 0 else 1.0, 4)  # room for the legend
         hi = yt[-1]
 
         def Y(v, y0=y0, hi=hi):
@@ -318,9 +319,6 @@ def cmd_verdict(d):
         g = 100.0 * (r1 - r0) / r0
         check("RSS growth over the steady phase", g <= rss_pct,
               "%.1f -> %.1f MiB (%+.1f %%)" % (r0 / 1024, r1 / 1024, g), "<= +%g %%" % rss_pct)
-        e0, e1 = med(first, "fd_extra"), med(last, "fd_extra")
-        check("fds - open flows, growth over the steady phase", e1 - e0 <= fd_slack,
-              "%g -> %g (%+g)" % (e0, e1, e1 - e0), "<= +%d" % fd_slack)
     check("flows back to the idle set after the load", ph.get("drained") is not None,
           "after %.1f s" % (ph["drained"] - ph["loads_done"]) if ph.get("drained") is not None else
           "not within %s s" % st.get("drain_s"), "tcp %d, udp 0 within %s s" % (idle_n, st.get("drain_s")))
@@ -371,6 +369,9 @@ def cmd_verdict(d):
         "rss_slope_steady_kib_per_min": round(slope_per_min(steady, "rss"), 1) if len(steady) > 1 else None,
         "fds": {p: med(by[p], "fds") for p in ("start", "idle", "quiet", "end") if by.get(p)},
         "fds_max": max(r["fds"] for r in rows) if rows else None,
+        # not a check: DNS flows share the handler's sockets, so this swings with the load's mix
+        "fds_minus_flows_steady_first_last_third": [med(first, "fd_extra"), med(last, "fd_extra")]
+        if first else None,
         "flows_max": {"tcp": max(r["tcp"] for r in rows), "udp": max(r["udp"] for r in rows)} if rows else None,
         "cpu_pct_steady_mean": round(statistics.fmean(steady_cpu), 1) if steady_cpu else None,
         "cpu_pct_steady_first_third": round(statistics.fmean(
