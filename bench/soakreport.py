@@ -401,7 +401,7 @@ def cmd_verdict(d):
     for c in checks:
         md.append("| %s | %s | %s | %s |" % (c["check"], "ok" if c["ok"] else "**FAIL**", c["value"], c["limit"]))
     md += ["", "| over the run | value |", "|---|---|",
-           "| RSS start / idle set / steady max / after drain / end (MiB) | %s / %s / %s / %s / %s |" % (
+           "| RSS start / idle set / max / after drain / end (MiB) | %s / %s / %s / %s / %s |" % (
                info["rss_mib"].get("start"), info["rss_mib"].get("idle"), info["rss_max_mib"],
                info["rss_mib"].get("quiet"), info["rss_mib"].get("end")),
            "| RSS slope over the steady phase | %s KiB/min |" % info["rss_slope_steady_kib_per_min"],
