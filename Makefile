@@ -15,7 +15,7 @@ PACKAGES = build-essential cmake pkg-config patch xz-utils libuv1-dev libmnl-dev
            iputils-ping dnsutils dnsmasq-base tinyproxy \
            dante-server microsocks hping3
 
-.PHONY: all deps build run test check test-asan test-fuzz format format-check tidy bench clean
+.PHONY: all deps build run test check test-asan test-fuzz format format-check tidy bench soak clean
 
 all: build
 
@@ -80,6 +80,12 @@ tidy: build
 
 bench: build
 	bench/bench.sh $(BUILD)/gateway/tunplug
+
+# Mixed load for SOAK_MINUTES (10) minutes, fails on growth (bench/README.md);
+# not part of `make test`.
+SOAK_MINUTES ?= 10
+soak: build
+	bench/soak.sh $(BUILD)/gateway/tunplug --minutes $(SOAK_MINUTES)
 
 clean:
 	rm -rf $(BUILD) $(BUILD_ASAN) $(BUILD_FUZZ)
