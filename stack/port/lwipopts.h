@@ -155,6 +155,12 @@ void tp_lwip_ooseq_drop(const struct tcp_pcb *pcb, unsigned long segs, unsigned 
 #define TCP_OOSEQ_BYTES_LIMIT(pcb) ((u32_t)tp_lwip_ooseq_bytes_limit(pcb))
 #define LWIP_HOOK_TCP_OOSEQ_DROP(pcb, segs, bytes) tp_lwip_ooseq_drop(pcb, segs, bytes)
 #define LWIP_TCP_SACK_OUT 0
+/* A TSO super-packet read from the tun enters tcp_input() as one segment of
+ * up to 64 KiB (tp_gso_whole in tun/). lwIP would count it as one segment and
+ * delay its ACK up to TCP_TMR_INTERVAL; patch 0011 ACKs at once whenever one
+ * segment moves rcv_nxt by more than the MSS (as Linux does once more than
+ * one full segment is unacknowledged; also when it fills a gap). */
+#define TCP_ACK_LARGE_SEGMENTS 1
 /* Timestamps (when the client's SYN offers them, as Linux does): without
  * them a Linux client cannot reuse a port in TIME-WAIT (tcp_tw_reuse needs
  * timestamps), and sustained connection churn to one destination ran out of

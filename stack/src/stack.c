@@ -662,13 +662,19 @@ void tp_lwip_ooseq_drop(const struct tcp_pcb *pcb, unsigned long segs, unsigned 
 /* ---- feeding lwIP ---- */
 static void run_deferred(void);
 
-static void lwip_input(const void *buf, size_t len)
+/* One IP packet buf[0..len) into lwIP as one pbuf: a segment of any size a
+ * pbuf holds (a whole TCP super-packet too; the receive window still bounds
+ * what TCP takes of it). Returns TP_DROP_NONE, or the reason it could not go
+ * in (the caller counts it). */
+static enum tp_drop lwip_input(const void *buf, size_t len)
 {
-	struct pbuf *p = pbuf_alloc(PBUF_RAW, (u16_t)len, PBUF_RAM);
-	if (!p) {
-		S.st.drops[TP_DROP_NO_MEMORY]++;
-		return;
-	}
+	struct pbuf *p;
+
+	if (len > 0xffff) /* pbuf lengths are 16 bits: never truncate */
+		return TP_DROP_TOTAL_LEN;
+	p = pbuf_alloc(PBUF_RAW, (u16_t)len, PBUF_RAM);
+	if (!p)
+		return TP_DROP_NO_MEMORY;
 	memcpy(p->payload, buf, len);
 	S.in_lwip++;
 	if (S.netif.input(p, &S.netif) != ERR_OK)
@@ -680,6 +686,7 @@ static void lwip_input(const void *buf, size_t len)
 		S.st.ooseq_bytes_peak = tcp_ooseq_bytes_total;
 	if (!S.in_lwip)
 		run_deferred();
+	return TP_DROP_NONE;
 }
 
 /* Abort lwIP connections left over with this tuple (detached after an
@@ -704,7 +711,9 @@ static void inject_syn(struct tp_tcp_flow *f)
 	uint8_t *syn = f->syn;
 	f->syn = NULL;
 	kill_stale(f);
-	lwip_input(syn, f->syn_len);
+	enum tp_drop r = lwip_input(syn, f->syn_len);
+	if (r != TP_DROP_NONE)
+		S.st.drops[r]++;
 	free(syn);
 	/* A SYN to the listener puts the new pcb at the head of the active list. */
 	struct tcp_pcb *pcb = tcp_active_pcbs;
@@ -978,9 +987,9 @@ static enum tp_drop udp_fragment(const uint8_t *b, size_t len)
 		return TP_DROP_FRAGMENT;
 	S.st.udp_frag_in++;
 	tp__udp_from_frag = true;
-	lwip_input(b, ip_len);
+	r = lwip_input(b, ip_len);
 	tp__udp_from_frag = false;
-	return TP_DROP_NONE;
+	return r;
 }
 
 enum tp_drop tp_stack_input(const void *buf, size_t len)
@@ -1042,8 +1051,9 @@ enum tp_drop tp_stack_input_flags(const void *buf, size_t len, unsigned flags)
 		r = TP_DROP_UNSUPPORTED;
 		goto drop;
 	}
-	lwip_input(buf, pk.len);
-	return TP_DROP_NONE;
+	r = lwip_input(buf, pk.len);
+	if (r == TP_DROP_NONE)
+		return r;
 drop:
 	S.st.drops[r]++;
 	return r;

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
-/* libFuzzer target: tp_vnet_parse + tp_gso_split on arbitrary bytes.
+/* libFuzzer target: tp_vnet_parse + tp_gso_split + tp_gso_whole on arbitrary
+ * bytes.
  *
  * Input: a 10-byte virtio_net_hdr, then the IP packet. Bit 0x80 of the
  * header's flags byte (ignored by the kernel's virtio_net_hdr and by
@@ -16,7 +17,17 @@
  *    each = the input's headers with only length, IPv4 ID/checksum, TCP seq
  *    and flags (FIN/PSH last only, CWR first only), UDP length and the L4
  *    checksum changed; their payloads concatenated = the input's payload;
- *    with FILL each segment verifies (tp_pkt_parse TP_PKT_VERIFY_CSUM). */
+ *    with FILL each segment verifies (tp_pkt_parse TP_PKT_VERIFY_CSUM).
+ * tp_gso_whole on the same header and packet (whole TCP super-packets):
+ *  - not TCPV4/TCPV6 <=> NOT_TCP; *w written only for TP_WHOLE;
+ *  - INVALID, or the GSO ECN bit => the splitter drops the packet;
+ *  - TP_WHOLE => a plain IPv4 (no options) / IPv6 TCP packet of the type's
+ *    family, as long as its own IP length (<= 65535, <= the input), with
+ *    NEEDS_CSUM or DATA_VALID and neither SYN, RST, URG nor CWR, whose
+ *    header length and segment count (ceil(payload / gso_size)) are right,
+ *    which the stack's parser takes (no checksum check: the kernel vouched)
+ *    or drops only by address policy, and which the splitter cuts into
+ *    exactly that many segments (or drops for lack of room: TP_DROP_GSO). */
 #include <netinet/in.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -230,9 +241,58 @@ static void check_gso(const uint8_t *pkt, size_t plen, const struct tp_vnet_hdr 
 		abort();
 }
 
+/* The tp_gso_whole verdict r (w filled when TP_WHOLE) against the input
+ * and the split's result (k segments or -1 with why). */
+static void check_whole(const uint8_t *pkt, size_t plen, const struct tp_vnet_hdr *h,
+                        enum tp_whole r, const struct tp_whole_pkt *w, int k, enum tp_drop why)
+{
+	uint8_t type = h->gso_type & (uint8_t)~TP_GSO_ECN;
+	bool tcp_type = type == TP_GSO_TCPV4 || type == TP_GSO_TCPV6;
+	struct tp_pkt pp;
+	struct geom g;
+	enum tp_drop d;
+	size_t want;
+	uint8_t fl;
+
+	if ((unsigned)r >= TP_WHOLE__COUNT || (r == TP_WHOLE_NOT_TCP) == tcp_type)
+		abort();
+	if (r == TP_WHOLE_INVALID || (r != TP_WHOLE_NOT_TCP && (h->gso_type & TP_GSO_ECN))) {
+		if (k != -1)
+			abort(); /* whole refused what the splitter takes */
+		return;
+	}
+	if (r != TP_WHOLE)
+		return;
+	if (!(h->flags & (TP_VNET_F_NEEDS_CSUM | TP_VNET_F_DATA_VALID)))
+		abort();
+	if (w->len > plen || w->len < 40)
+		abort();
+	if (type == TP_GSO_TCPV4) {
+		if (pkt[0] != 0x45 || pkt[9] != IPPROTO_TCP || rd16(pkt + 2) != w->len)
+			abort();
+	} else if ((pkt[0] >> 4) != 6 || pkt[6] != IPPROTO_TCP || 40u + rd16(pkt + 4) != w->len) {
+		abort();
+	}
+	input_geom(pkt, plen, &g);
+	fl = pkt[g.iphl + 13];
+	if ((fl & 0xa6) || g.hlen != w->hlen || g.iplen != w->len) /* CWR URG RST SYN */
+		abort();
+	want = g.payload ? (g.payload + h->gso_size - 1) / h->gso_size : 1;
+	if (w->segs != want)
+		abort();
+	d = tp_pkt_parse(pkt, w->len, 0, &pp);
+	if ((d != TP_DROP_NONE && d != TP_DROP_BAD_ADDR) ||
+	    (d == TP_DROP_NONE && (pp.len != w->len || pp.proto != IPPROTO_TCP)))
+		abort();
+	if (k >= 0 ? (size_t)k != want : why != TP_DROP_GSO)
+		abort();
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct tp_vnet_hdr h;
+	struct tp_whole_pkt w, wmark;
+	enum tp_whole wr;
 	enum tp_drop why = TP_DROP__COUNT;
 	unsigned flags;
 	size_t off = 0;
@@ -267,7 +327,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	data += TP_VNET_HDR_LEN;
 	size -= TP_VNET_HDR_LEN;
 
+	memset(&w, 0xa5, sizeof(w));
+	wmark = w;
+	wr = tp_gso_whole(data, size, &h, &w);
+	if (wr != TP_WHOLE && memcmp(&w, &wmark, sizeof(w)) != 0)
+		abort();
 	r = tp_gso_split(data, size, &h, flags, out, OUT_CAP, segs, MAX_SEGS, &why);
+	check_whole(data, size, &h, wr, &w, r, why);
 	if (r < 0) {
 		if (r != -1 || why == TP_DROP_NONE || (unsigned)why >= TP_DROP__COUNT)
 			abort();

@@ -266,6 +266,13 @@ static void gso(const char *dir)
 	memcpy(p + 60, "\x01\x01\x08\x0a\x00\x00\x10\x00\x00\x00\x20\x00", 12);
 	make_partial(p);
 	put_gso(dir, "tso6-timestamps", nc | FILL, TP_GSO_TCPV6, 500, p, n);
+	/* whole TCP super-packets (tp_gso_whole) and the reasons to split */
+	n = pb_build(p, AF_INET, IPPROTO_TCP, 3900, 0x18);
+	put_gso(dir, "tso4-data-valid", TP_VNET_F_DATA_VALID, TP_GSO_TCPV4, 1448, p, n);
+	put_gso(dir, "tso4-unverified", 0, TP_GSO_TCPV4, 1448, p, n);
+	n = pb_build(p, AF_INET6, IPPROTO_TCP, 2500, 0x02); /* SYN */
+	make_partial(p);
+	put_gso(dir, "tso6-syn", nc, TP_GSO_TCPV6, 1000, p, n);
 	n = pb_build(p, AF_INET, IPPROTO_UDP, 3000, 0);
 	make_partial(p);
 	put_gso(dir, "uso4-fill", nc | FILL, TP_GSO_UDP_L4, 1200, p, n);

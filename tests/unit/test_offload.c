@@ -752,6 +752,259 @@ TP_TEST(split_drops)
 	expect_drop(q, l4, &h, big, 64, TP_DROP_VERSION, "TCPV4 on version 5");
 }
 
+/* ---- TCP super-packets fed whole ---- */
+
+/* tp_gso_whole on a heap copy of exactly len bytes (ASan sees reads past
+ * it); checks that it changed neither the packet nor, unless it returned
+ * TP_WHOLE, *w. */
+static enum tp_whole whole(const uint8_t *pkt, size_t len, const struct tp_vnet_hdr *h,
+                           struct tp_whole_pkt *w)
+{
+	uint8_t *in = malloc(len ? len : 1);
+	struct tp_whole_pkt mark;
+	enum tp_whole r;
+
+	memcpy(in, pkt, len);
+	memset(w, 0xa5, sizeof(*w));
+	mark = *w;
+	r = tp_gso_whole(in, len, h, w);
+	CHECK(len == 0 || memcmp(in, pkt, len) == 0, "tp_gso_whole changed the packet");
+	if (r != TP_WHOLE)
+		CHECK(memcmp(w, &mark, sizeof(mark)) == 0, "*w written for %s", tp_whole_name(r));
+	free(in);
+	return r;
+}
+
+/* Super-packet s (type, gso) goes whole: the segment is the input's first
+ * IP-length bytes, untouched; it stands for the segments the splitter makes,
+ * whose payloads together are the whole's; the stack's parser takes it. */
+static void check_whole(const struct spec *s, uint8_t type, uint16_t gso, uint8_t vflags,
+                        size_t trailer, const char *what)
+{
+	static uint8_t sup[70100];
+	struct tp_vnet_hdr vh;
+	struct tp_whole_pkt w;
+	struct tp_pkt pp;
+	size_t len = build_super(sup, s, type, gso, &vh), hl = hdr_len(sup);
+	size_t n = s->plen ? (s->plen + gso - 1) / gso : 1, done = 0;
+	enum tp_whole r;
+
+	vh.flags = vflags;
+	memset(sup + len, 0xee, trailer);
+	r = whole(sup, len + trailer, &vh, &w);
+	CHECK(r == TP_WHOLE, "%s: %s", what, tp_whole_name(r));
+	if (r != TP_WHOLE)
+		return;
+	CHECK_EQ(w.len, len, "whole length (trailer not included)");
+	CHECK_EQ(w.hlen, hl, "header length");
+	CHECK_EQ(w.segs, n, "wire segments");
+	CHECK_EQ(tp_pkt_parse(sup, w.len, 0, &pp), TP_DROP_NONE, "the stack's parser takes it");
+	CHECK_EQ(pp.len, len, "parsed length");
+	CHECK_EQ(pp.seq, s->seq, "seq");
+	CHECK_EQ(pp.tcp_flags, s->flags, "flags kept (FIN/PSH too)");
+	CHECK_EQ(split(sup, len + trailer, &vh, 0, n * hl + s->plen, (int)n), (int)n,
+	         "the splitter makes the same number of segments");
+	for (int i = 0; i < sr.n && i < (int)n; i++) {
+		size_t pl = sr.segs[i].len - hl;
+		CHECK(memcmp(sr.segs[i].data + hl, sup + hl + done, pl) == 0,
+		      "%s: segment %d's payload is the whole's at %zu", what, i, done);
+		done += pl;
+	}
+	CHECK_EQ(done, s->plen, "split payload = whole payload");
+	OK("whole: %s (%zu bytes, %u wire segments)", what, len, (unsigned)n);
+}
+
+TP_TEST(whole_tcp)
+{
+	static const int fams[] = {AF_INET, AF_INET6};
+
+	for (int f = 0; f < 2; f++) {
+		int fam = fams[f];
+		uint8_t type = fam == AF_INET ? TP_GSO_TCPV4 : TP_GSO_TCPV6;
+		size_t iph = fam == AF_INET ? 20 : 40;
+		const char *v = fam == AF_INET ? "v4" : "v6";
+		struct spec s = spec_tcp(fam, 0);
+		char what[96];
+
+		s.opt = ts_opt;
+		s.optlen = sizeof(ts_opt);
+		static const size_t plens[] = {0, 1, 1448, 1449, 3000, 45 * 1448};
+		for (size_t i = 0; i < sizeof(plens) / sizeof(plens[0]); i++) {
+			s.plen = plens[i];
+			snprintf(what, sizeof(what), "%s NEEDS_CSUM, payload %zu, gso 1448", v,
+			         s.plen);
+			check_whole(&s, type, 1448, TP_VNET_F_NEEDS_CSUM, 0, what);
+		}
+		/* the largest: IP length 65535 */
+		s.plen = 65535 - iph - 20 - sizeof(ts_opt);
+		snprintf(what, sizeof(what), "%s IP length 65535", v);
+		check_whole(&s, type, 1448, TP_VNET_F_NEEDS_CSUM, 0, what);
+		s.plen = 5000;
+		s.flags = ACK | PSH | FIN;
+		snprintf(what, sizeof(what), "%s ACK|PSH|FIN, DATA_VALID", v);
+		check_whole(&s, type, 1000, TP_VNET_F_DATA_VALID, 0, what);
+		s.flags = ACK | ECE;
+		snprintf(what, sizeof(what), "%s ECE, 64 bytes after the IP length", v);
+		check_whole(&s, type, 700, TP_VNET_F_NEEDS_CSUM, 64, what);
+		s.flags = ACK;
+		s.optlen = 0;
+		snprintf(what, sizeof(what), "%s no options, gso 48 (Linux's MSS floor)", v);
+		check_whole(&s, type, 48, TP_VNET_F_NEEDS_CSUM, 0, what);
+	}
+}
+
+/* One expectation: tp_gso_whole says want; INVALID and the GSO ECN bit must
+ * be what tp_gso_split drops, the other reasons what it splits. */
+static void expect_whole(const uint8_t *pkt, size_t len, const struct tp_vnet_hdr *h,
+                         enum tp_whole want, const char *what)
+{
+	struct tp_whole_pkt w;
+	enum tp_whole r = whole(pkt, len, h, &w);
+	bool drop = want == TP_WHOLE_INVALID || (h->gso_type & TP_GSO_ECN);
+
+	CHECK(r == want, "%s: %s, want %s", what, tp_whole_name(r), tp_whole_name(want));
+	if (want != TP_WHOLE_NOT_TCP) {
+		int k = split(pkt, len, h, 0, 300000, 300);
+		CHECK(drop ? k == -1 : k >= 1, "%s: split gives %d (%s)", what, k,
+		      tp_drop_name(sr.why));
+	}
+	OK("whole: %s -> %s%s", what, tp_whole_name(r),
+	   want == TP_WHOLE_NOT_TCP ? ""
+	   : drop                   ? " (split drops it)"
+	                            : " (split)");
+}
+
+TP_TEST(whole_split_reasons)
+{
+	static uint8_t p4[70000], p6[70000], u4[70000], q[70100];
+	struct spec s4 = spec_tcp(AF_INET, 3000), s6 = spec_tcp(AF_INET6, 3000);
+	struct spec su = spec_udp(AF_INET, 3000), s;
+	struct tp_vnet_hdr h4, h6, hu, h;
+	size_t l4 = build_super(p4, &s4, TP_GSO_TCPV4, 1000, &h4);
+	size_t l6 = build_super(p6, &s6, TP_GSO_TCPV6, 1000, &h6);
+	size_t lu = build_super(u4, &su, TP_GSO_UDP_L4, 1000, &hu), len;
+
+	expect_whole(p4, l4, &h4, TP_WHOLE, "control: TCPV4");
+	expect_whole(p6, l6, &h6, TP_WHOLE, "control: TCPV6");
+
+	/* not TCP super-packets */
+	expect_whole(u4, lu, &hu, TP_WHOLE_NOT_TCP, "UDP_L4");
+	static const uint8_t others[] = {TP_GSO_NONE, 2, TP_GSO_UDP, 6, 7, 0x10, 0x41};
+	for (size_t i = 0; i < sizeof(others); i++) {
+		char what[48];
+		h = h4;
+		h.gso_type = others[i];
+		snprintf(what, sizeof(what), "gso_type %#x on TCP", others[i]);
+		expect_whole(p4, l4, &h, TP_WHOLE_NOT_TCP, what);
+	}
+
+	/* what the splitter drops */
+	h = h4;
+	h.gso_size = 0;
+	expect_whole(p4, l4, &h, TP_WHOLE_INVALID, "gso_size 0");
+	h.gso_size = 0xffff;
+	expect_whole(p4, l4, &h, TP_WHOLE_INVALID, "gso_size 0xffff");
+	h = h4;
+	h.csum_start = (uint16_t)(l4 - 17);
+	expect_whole(p4, l4, &h, TP_WHOLE_INVALID, "csum field one past the end");
+	h = h4;
+	h.csum_offset = 6;
+	expect_whole(p4, l4, &h, TP_WHOLE_INVALID, "csum_offset 6");
+	h = h4;
+	h.csum_start = 10;
+	expect_whole(p4, l4, &h, TP_WHOLE_INVALID, "csum_start 10");
+	h = h6;
+	h.gso_type = TP_GSO_TCPV4;
+	expect_whole(p6, l6, &h, TP_WHOLE_INVALID, "TCPV4 on IPv6");
+	h = h4;
+	h.gso_type = TP_GSO_TCPV6;
+	expect_whole(p4, l4, &h, TP_WHOLE_INVALID, "TCPV6 on IPv4");
+	h = hu;
+	h.gso_type = TP_GSO_TCPV4;
+	h.csum_offset = 16;
+	expect_whole(u4, lu, &h, TP_WHOLE_INVALID, "TCPV4 on UDP");
+	memcpy(q, p4, l4);
+	q[8]--;
+	expect_whole(q, l4, &h4, TP_WHOLE_INVALID, "bad IPv4 header checksum");
+	memcpy(q, p4, l4);
+	pb_put16(q + 6, 0x2000);
+	pb_fix_ip(q);
+	expect_whole(q, l4, &h4, TP_WHOLE_INVALID, "IPv4 MF");
+	expect_whole(p4, l4 - 1, &h4, TP_WHOLE_INVALID, "one byte short of the IP length");
+	len = add_hbh(memcpy(q, p6, l6), l6);
+	h = h6;
+	h.csum_start = 48;
+	expect_whole(q, len, &h, TP_WHOLE_INVALID, "IPv6 hop-by-hop header");
+	memcpy(q, p4, l4);
+	q[20 + 12] = 0x40;
+	expect_whole(q, l4, &h4, TP_WHOLE_INVALID, "TCP data offset 4 words");
+	memcpy(q, p4, l4);
+	q[20 + 12] = 0xf0;
+	pb_put16(q + 2, 50);
+	pb_fix_ip(q);
+	expect_whole(q, 50, &h4, TP_WHOLE_INVALID, "TCP data offset beyond the IP length");
+	h = (struct tp_vnet_hdr){.gso_type = TP_GSO_TCPV4, .gso_size = 1000};
+	memcpy(q, p4, l4);
+	pb_put16(q + 2, 32);
+	pb_fix_ip(q);
+	expect_whole(q, 32, &h, TP_WHOLE_INVALID, "12-byte TCP header");
+
+	/* ECN */
+	h = h4;
+	h.gso_type |= TP_GSO_ECN;
+	expect_whole(p4, l4, &h, TP_WHOLE_ECN, "TCPV4|ECN");
+	h = h6;
+	h.gso_type |= TP_GSO_ECN;
+	expect_whole(p6, l6, &h, TP_WHOLE_ECN, "TCPV6|ECN");
+	s = s4;
+	s.flags = ACK | CWR;
+	len = build_super(q, &s, TP_GSO_TCPV4, 1000, &h);
+	expect_whole(q, len, &h, TP_WHOLE_ECN, "CWR (only the first segment keeps it)");
+
+	/* nobody vouches for the checksum */
+	h = h4;
+	h.flags = 0;
+	h.csum_start = h.csum_offset = 0;
+	expect_whole(p4, l4, &h, TP_WHOLE_UNVERIFIED, "flags 0 (TCPV4)");
+	h = h6;
+	h.flags = 0;
+	expect_whole(p6, l6, &h, TP_WHOLE_UNVERIFIED, "flags 0 (TCPV6)");
+
+	/* IPv6 payload over 65495: 65540 bytes, more than a u16 IP length */
+	s = spec_tcp(AF_INET6, 65500 - 20);
+	len = build_super(q, &s, TP_GSO_TCPV6, 1440, &h);
+	CHECK_EQ(len, 65540, "IPv6 packet of 65540 bytes");
+	expect_whole(q, len, &h, TP_WHOLE_TOO_LONG, "IPv6 of 65540 bytes");
+
+	/* IPv4 options */
+	s = s4;
+	s.ipopt = 8;
+	len = build_super(q, &s, TP_GSO_TCPV4, 1000, &h);
+	expect_whole(q, len, &h, TP_WHOLE_IP_OPTIONS, "IPv4 with 8 bytes of options");
+
+	/* flags that mean something per segment */
+	static const uint8_t fl[] = {SYN, SYN | ACK, RST | ACK, URG | ACK};
+	for (size_t i = 0; i < sizeof(fl); i++) {
+		char what[48];
+		s = s6;
+		s.flags = fl[i];
+		s.urp = fl[i] & URG ? 10 : 0;
+		len = build_super(q, &s, TP_GSO_TCPV6, 1000, &h);
+		snprintf(what, sizeof(what), "TCP flags %#x", fl[i]);
+		expect_whole(q, len, &h, TP_WHOLE_TCP_FLAGS, what);
+	}
+
+	/* names */
+	CHECK(strcmp(tp_whole_name(TP_WHOLE), "whole") == 0 &&
+	              strcmp(tp_whole_name(TP_WHOLE_TCP_FLAGS), "tcp_flags") == 0 &&
+	              strcmp(tp_whole_name(TP_WHOLE__COUNT), "?") == 0 &&
+	              strcmp(tp_whole_name((enum tp_whole) - 1), "?") == 0,
+	      "names");
+	for (int i = 0; i < TP_WHOLE__COUNT; i++)
+		CHECK(strcmp(tp_whole_name((enum tp_whole)i), "?") != 0, "name of %d", i);
+	OK("whole: every reason has a name");
+}
+
 /* ---- GRO ---- */
 
 #define BMAX 600

@@ -1,9 +1,10 @@
 /* SPDX-License-Identifier: MIT */
-/* tunplug — virtio_net_hdr parse/emit, GSO split (read path) and GRO
- * coalescing (write path). Pure code over caller buffers: no I/O. The only
- * allocation is the GRO batch (tp_gro_new, and its arena growing in
- * tp_gro_add). The rules, and why: docs/tun-offload.md ("GSO on read",
- * "GRO on write").
+/* tunplug — virtio_net_hdr parse/emit, GSO split and the whole-TCP
+ * decision (read path) and GRO coalescing (write path). Pure code over
+ * caller buffers: no I/O. The only allocation is the GRO batch (tp_gro_new,
+ * and its arena growing in tp_gro_add). The rules, and why:
+ * docs/tun-offload.md ("Whole TCP super-packets", "GSO on read", "GRO on
+ * write").
  *
  * Everything multi-byte in a packet is big-endian and read/written byte by
  * byte (no alignment assumptions); the vnet header is little-endian (tun's
@@ -309,6 +310,73 @@ int tp_gso_split(const uint8_t *pkt, size_t len, const struct tp_vnet_hdr *h, un
 too_many:
 	*why = TP_DROP_GSO;
 	return -1;
+}
+
+/* ---- TCP super-packets fed whole (read path) ---- */
+
+static const char *const whole_names[TP_WHOLE__COUNT] = {
+        [TP_WHOLE] = "whole",
+        [TP_WHOLE_NOT_TCP] = "not_tcp",
+        [TP_WHOLE_INVALID] = "invalid",
+        [TP_WHOLE_ECN] = "ecn",
+        [TP_WHOLE_UNVERIFIED] = "unverified",
+        [TP_WHOLE_TOO_LONG] = "too_long",
+        [TP_WHOLE_IP_OPTIONS] = "ip_options",
+        [TP_WHOLE_TCP_FLAGS] = "tcp_flags",
+};
+
+/* A static string; never NULL. */
+const char *tp_whole_name(enum tp_whole w)
+{
+	return (unsigned)w < TP_WHOLE__COUNT ? whole_names[w] : "?";
+}
+
+/* pkt and h are borrowed for the call; *w is written only on TP_WHOLE. The
+ * header checks are tp_gso_split's, in its order, so that whatever it would
+ * drop is INVALID here and still reaches it (and its drop reason). */
+enum tp_whole tp_gso_whole(const uint8_t *pkt, size_t len, const struct tp_vnet_hdr *h,
+                           struct tp_whole_pkt *w)
+{
+	uint8_t type = h->gso_type & (uint8_t)~TP_GSO_ECN;
+	bool needs_csum = h->flags & TP_VNET_F_NEEDS_CSUM;
+	struct gso_geom g;
+	size_t thl, payload;
+	uint8_t fl;
+
+	if (type != TP_GSO_TCPV4 && type != TP_GSO_TCPV6)
+		return TP_WHOLE_NOT_TCP;
+	if (h->gso_size == 0 || h->gso_size == 0xffff)
+		return TP_WHOLE_INVALID;
+	if (h->gso_type & TP_GSO_ECN)
+		return TP_WHOLE_ECN;
+	if (needs_csum && (size_t)h->csum_start + h->csum_offset + 2 > len)
+		return TP_WHOLE_INVALID;
+	if (gso_parse_ip(pkt, len, &g) != TP_DROP_NONE || g.proto != IPPROTO_TCP ||
+	    g.family != (type == TP_GSO_TCPV4 ? AF_INET : AF_INET6))
+		return TP_WHOLE_INVALID;
+	if (needs_csum && (h->csum_start != g.iphl || h->csum_offset != 16))
+		return TP_WHOLE_INVALID;
+	if ((size_t)g.iphl + 20 > g.len)
+		return TP_WHOLE_INVALID;
+	thl = (size_t)(pkt[g.iphl + 12] >> 4) * 4;
+	if (thl < 20 || g.iphl + thl > g.len)
+		return TP_WHOLE_INVALID;
+	fl = pkt[g.iphl + 13];
+	if (fl & TCP_CWR)
+		return TP_WHOLE_ECN;
+	if (!(h->flags & (TP_VNET_F_NEEDS_CSUM | TP_VNET_F_DATA_VALID)))
+		return TP_WHOLE_UNVERIFIED;
+	if (g.len > 0xffff)
+		return TP_WHOLE_TOO_LONG;
+	if (g.iphl != (g.family == AF_INET ? 20 : 40))
+		return TP_WHOLE_IP_OPTIONS;
+	if (fl & (TCP_SYN | TCP_RST | TCP_URG))
+		return TP_WHOLE_TCP_FLAGS;
+	payload = g.len - g.iphl - thl;
+	w->len = (uint16_t)g.len;
+	w->hlen = (uint16_t)(g.iphl + thl);
+	w->segs = payload ? (uint32_t)((payload + h->gso_size - 1) / h->gso_size) : 1;
+	return TP_WHOLE;
 }
 
 /* ---- GRO coalescing (write path) ---- */

@@ -184,11 +184,15 @@ static void on_stack_timer(uv_timer_t *timer)
 /* ---- packets in ---- */
 
 /* One read of n bytes in t->rxbuf into the stack: bare, or a vnet header
- * and a packet that may be a GSO super-packet (split into segments). */
+ * and a packet that may be a GSO super-packet: a TCP one goes in whole when
+ * tp_gso_whole allows it (one segment, one ACK from lwIP: patch 0011), any
+ * other is split into segments. */
 static void tun_input(struct tp_tunio *t, size_t n)
 {
 	const uint8_t *pkt = t->rxbuf + TP_VNET_HDR_LEN;
 	struct tp_vnet_hdr h;
+	struct tp_whole_pkt w;
+	enum tp_whole how;
 	enum tp_drop why = TP_DROP_NONE;
 	unsigned in_flags, split_flags = 0;
 	size_t len;
@@ -211,6 +215,19 @@ static void tun_input(struct tp_tunio *t, size_t n)
 		/* a whole packet with nothing to check in the header */
 		tp_stack_input_flags(pkt, len, in_flags);
 		return;
+	}
+	if (h.gso_type != TP_GSO_NONE) {
+		how = tp_gso_whole(pkt, len, &h, &w);
+		if (how == TP_WHOLE) {
+			/* NEEDS_CSUM or DATA_VALID, so in_flags is CSUM_OK */
+			t->st->gso_in++;
+			t->st->gso_in_segs += w.segs;
+			t->st->gso_whole++;
+			tp_stack_input_flags(pkt, w.len, in_flags);
+			return;
+		}
+		if (how != TP_WHOLE_NOT_TCP)
+			t->st->gso_split[how]++;
 	}
 	/* a super-packet nobody vouches for (not seen from Linux): fill the
 	 * checksums so the stack can verify them */

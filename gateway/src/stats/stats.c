@@ -57,6 +57,7 @@ void tp_stats_print_summary(const struct tp_stats *all, const struct tp_stack_st
 	const struct tp_tun_counters *tc = &all->tun;
 	const struct tp_flow_counters *st = &all->flows;
 	unsigned long long refused = 0;
+	uint64_t split;
 	char line[1024];
 	size_t off;
 	const char *lb = sum->label ? sum->label : ""; /* "worker K: " */
@@ -163,6 +164,20 @@ void tp_stats_print_summary(const struct tp_stats *all, const struct tp_stack_st
 	        (unsigned long long)tc->gro_einval, sum->gro_kinds & TP_GRO_TCP ? " tcp" : "",
 	        sum->gro_kinds & TP_GRO_UDP ? " udp" : (sum->gro_kinds ? "" : " none"),
 	        (unsigned long long)tc->acks_thinned);
+	split = 0;
+	off = (size_t)snprintf(line, sizeof(line), "tunplug: %s  tcp super-packets in: whole %llu",
+	                       lb, (unsigned long long)tc->gso_whole);
+	for (int i = TP_WHOLE_NOT_TCP + 1; i < TP_WHOLE__COUNT; i++)
+		split += tc->gso_split[i];
+	if (off < sizeof(line))
+		off += (size_t)snprintf(line + off, sizeof(line) - off, ", split %llu (",
+		                        (unsigned long long)split);
+	for (int i = TP_WHOLE_NOT_TCP + 1; i < TP_WHOLE__COUNT && off < sizeof(line); i++)
+		off += (size_t)snprintf(line + off, sizeof(line) - off, "%s%s %llu",
+		                        i == TP_WHOLE_NOT_TCP + 1 ? "" : ", ",
+		                        tp_whole_name((enum tp_whole)i),
+		                        (unsigned long long)tc->gso_split[i]);
+	fprintf(stderr, "%s)\n", line);
 	fprintf(stderr,
 	        "tunplug: %s  flows: seen %llu, accepted %llu, refused %llu, closed %llu (with "
 	        "error %llu, idle %llu), upstream errors %llu\n",

@@ -9,6 +9,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "tunplug/offload.h"
 #include "tunplug/packet.h"
 #include "tunplug/stack.h"
 
@@ -41,6 +42,12 @@ struct tp_tun_counters {
 	uint64_t gro_out, gro_out_segs;
 	uint64_t gro_einval;
 	uint64_t acks_thinned; /* pure ACKs superseded within one super-packet */
+	/* TCP super-packets (TCPV4/TCPV6): fed to the stack as one segment
+	 * each, or split, counted by tp_gso_whole's reason (enum tp_whole;
+	 * [TP_WHOLE] and [TP_WHOLE_NOT_TCP] stay 0). gso_in counts both, and
+	 * gso_in_segs the wire segments either stands for. */
+	uint64_t gso_whole;
+	uint64_t gso_split[TP_WHOLE__COUNT];
 	/* packets dropped before the stack saw them (vnet header invalid, GSO
 	 * split impossible, or the inner packet's reason); added to the
 	 * stack's own drop counters in the summary */

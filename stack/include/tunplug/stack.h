@@ -161,8 +161,11 @@ void tp_stack_shutdown(void);
 
 /* Set the clock (milliseconds, any epoch, monotonic). Call before input and poll. */
 void tp_stack_set_now(uint32_t now_ms);
-/* Feed one packet read from the tun (copied; buf stays the caller's).
- * Returns TP_DROP_NONE or the reason it was dropped (already counted). */
+/* Feed one packet read from the tun (copied; buf stays the caller's). A TCP
+ * segment may be larger than the MSS (a TSO super-packet fed whole, up to an
+ * IP length of 65535): TCP takes what its receive window allows and ACKs at
+ * once (lwIP patch 0011). Returns TP_DROP_NONE or the reason it was dropped
+ * (already counted). */
 enum tp_drop tp_stack_input(const void *buf, size_t len);
 /* The same with flags: TP_STACK_IN_CSUM_OK = the kernel vouches for the
  * TCP/UDP checksum (vnet NEEDS_CSUM or DATA_VALID; the field may hold only a

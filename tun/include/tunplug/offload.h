@@ -4,6 +4,7 @@
  * table-tested and fuzzed. The kernel's rules it follows: docs/tun-offload.md.
  *
  * Read path:  read() -> [vnet hdr | IP packet] -> tp_vnet_parse ->
+ *             tp_gso_whole -> the TCP super-packet as one segment, or
  *             tp_gso_split -> segments -> tp_stack_input_flags(CSUM_OK?)
  * Write path: lwIP output packets -> tp_gro_add (per loop iteration) ->
  *             tp_gro_flush -> one writev per (super-)packet. */
@@ -68,6 +69,48 @@ struct tp_seg {
  * the kernel is not trusted (recomputed from the headers). */
 int tp_gso_split(const uint8_t *pkt, size_t len, const struct tp_vnet_hdr *h, unsigned flags,
                  uint8_t *out, size_t cap, struct tp_seg *segs, int max, enum tp_drop *why);
+
+/* ---- TCP super-packets fed whole (read path) ---- */
+
+/* tp_gso_whole's verdict: TP_WHOLE, or why the super-packet goes to
+ * tp_gso_split instead (the first reason that applies; the header checks
+ * that make INVALID come first, except that the GSO ECN bit is ECN). */
+enum tp_whole {
+	TP_WHOLE = 0,        /* one segment into the stack */
+	TP_WHOLE_NOT_TCP,    /* gso_type is not TCPV4/TCPV6 (NONE, UDP_L4, unknown) */
+	TP_WHOLE_INVALID,    /* fails a check of tp_gso_split, which drops it with its reason */
+	TP_WHOLE_ECN,        /* GSO ECN bit (dropped by tp_gso_split) or TCP CWR */
+	TP_WHOLE_UNVERIFIED, /* neither NEEDS_CSUM nor DATA_VALID: segments get full sums */
+	TP_WHOLE_TOO_LONG,   /* IP length > 65535 (IPv6 payload > 65495): no u16 length holds it */
+	TP_WHOLE_IP_OPTIONS, /* IPv4 options (the stack drops them either way) */
+	TP_WHOLE_TCP_FLAGS,  /* SYN, RST or URG: per-segment semantics, never from TSO */
+	TP_WHOLE__COUNT
+};
+
+/* "whole", "not_tcp", "invalid", "ecn", ...: for counters and logs. */
+const char *tp_whole_name(enum tp_whole w);
+
+/* A super-packet accepted whole. */
+struct tp_whole_pkt {
+	uint16_t len;  /* IP length: the segment is pkt[0..len) (trailing bytes dropped) */
+	uint16_t hlen; /* IP + TCP header length */
+	uint32_t segs; /* wire segments it stands for: ceil(payload / gso_size), >= 1 */
+};
+
+/* Decide whether the TCP super-packet pkt[0..len) with header h can enter
+ * the stack as ONE segment (docs/tun-offload.md, "Whole TCP super-packets").
+ * It can when tp_gso_split would accept it (same header checks: type, gso_size,
+ * csum_start/offset, IP and TCP lengths, IPv4 header checksum) and: the GSO
+ * ECN bit and CWR are clear, the kernel vouched for the checksum
+ * (NEEDS_CSUM: the TCP checksum field holds the partial sum, which the stack
+ * is told to trust, as for every NEEDS_CSUM packet; DATA_VALID), the IP
+ * length is <= 65535, IPv4 carries no options, and neither SYN, RST nor URG
+ * is set. Nothing in the packet needs fixing then: the kernel writes the
+ * whole packet's IP length and IPv4 header checksum, and FIN/PSH, which the
+ * splitter keeps only on the last segment, belong to the whole. Pure: pkt
+ * and h are borrowed; *w is filled only on TP_WHOLE. */
+enum tp_whole tp_gso_whole(const uint8_t *pkt, size_t len, const struct tp_vnet_hdr *h,
+                           struct tp_whole_pkt *w);
 
 /* ---- GRO on write ---- */
 #define TP_GRO_TCP 0x1u /* coalesce TCP (needs IFF_VNET_HDR) */
