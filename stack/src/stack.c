@@ -53,6 +53,17 @@
 
 struct tp_tcp_flow;
 
+/* A large input segment's pbuf (see lwip_input): a custom pbuf over a
+ * buffer that is kept for the next one when freed. */
+#define BIGBUF_MIN 8192 /* shorter segments: an ordinary PBUF_RAM pbuf */
+#define BIGBUF_DATA 65535
+#define BIGBUF_KEEP 16 /* buffers kept while unused: 1 MiB */
+struct bigbuf {
+	struct pbuf_custom pc; /* first: lwIP frees &pc.pbuf */
+	struct bigbuf *next;   /* while kept */
+	uint8_t data[BIGBUF_DATA];
+};
+
 /* A client source (/32, or the /64 of an IPv6 address) that has half-open
  * flows; freed when it has none. */
 struct tp_src {
@@ -112,6 +123,8 @@ static struct {
 	unsigned max_pending, per_source;
 	size_t npending, nsources;
 	uint32_t ooseq_max_pbufs, ooseq_max_bytes;
+	struct bigbuf *bigbuf_free; /* large input buffers kept for reuse */
+	unsigned bigbuf_kept, bigbuf_used;
 	uint8_t outbuf[65536 + 64];
 } S;
 
@@ -146,7 +159,7 @@ size_t tp_stack_mem_in_use(void)
 		if (i != MEMP_SYS_TIMEOUT) /* lwIP's own cyclic timers live forever */
 			n += used;
 	}
-	size_t heap = lwip_stats.mem.used;
+	size_t heap = lwip_stats.mem.used + (size_t)S.bigbuf_used * sizeof(struct bigbuf);
 	return n + (heap > pool_bytes ? heap - pool_bytes : 0);
 }
 
@@ -662,20 +675,63 @@ void tp_lwip_ooseq_drop(const struct tcp_pcb *pcb, unsigned long segs, unsigned 
 /* ---- feeding lwIP ---- */
 static void run_deferred(void);
 
+/* lwIP freed a large input segment's pbuf: keep its buffer for the next. */
+static void bigbuf_release(struct pbuf *p)
+{
+	struct bigbuf *b = (struct bigbuf *)(void *)p;
+
+	S.bigbuf_used--;
+	if (!S.up || S.bigbuf_kept >= BIGBUF_KEEP) {
+		free(b);
+		return;
+	}
+	b->next = S.bigbuf_free;
+	S.bigbuf_free = b;
+	S.bigbuf_kept++;
+}
+
+/* A pbuf holding a copy of buf[0..len) (len <= 0xffff), or NULL. A large TCP
+ * segment (a whole super-packet) gets a kept buffer: allocated and
+ * freed for each super-packet, 64 KiB would grow and shrink the heap every
+ * time (glibc trims a free top chunk over 128 KiB), and the page faults and
+ * brk calls cost about a tenth of the gateway's CPU on an upload. */
+static struct pbuf *input_pbuf(const void *buf, size_t len, bool tcp)
+{
+	struct bigbuf *b;
+	struct pbuf *p;
+
+	if (len < BIGBUF_MIN || !tcp) {
+		p = pbuf_alloc(PBUF_RAW, (u16_t)len, PBUF_RAM);
+		if (p)
+			memcpy(p->payload, buf, len);
+		return p;
+	}
+	b = S.bigbuf_free;
+	if (b) {
+		S.bigbuf_free = b->next;
+		S.bigbuf_kept--;
+	} else if (!(b = malloc(sizeof(*b)))) {
+		return NULL;
+	}
+	memcpy(b->data, buf, len);
+	b->pc.custom_free_function = bigbuf_release;
+	S.bigbuf_used++;
+	return pbuf_alloced_custom(PBUF_RAW, (u16_t)len, PBUF_REF, &b->pc, b->data, BIGBUF_DATA);
+}
+
 /* One IP packet buf[0..len) into lwIP as one pbuf: a segment of any size a
  * pbuf holds (a whole TCP super-packet too; the receive window still bounds
- * what TCP takes of it). Returns TP_DROP_NONE, or the reason it could not go
- * in (the caller counts it). */
-static enum tp_drop lwip_input(const void *buf, size_t len)
+ * what TCP takes of it); tcp: it is a TCP segment. Returns TP_DROP_NONE, or
+ * the reason it could not go in (the caller counts it). */
+static enum tp_drop lwip_input(const void *buf, size_t len, bool tcp)
 {
 	struct pbuf *p;
 
 	if (len > 0xffff) /* pbuf lengths are 16 bits: never truncate */
 		return TP_DROP_TOTAL_LEN;
-	p = pbuf_alloc(PBUF_RAW, (u16_t)len, PBUF_RAM);
+	p = input_pbuf(buf, len, tcp);
 	if (!p)
 		return TP_DROP_NO_MEMORY;
-	memcpy(p->payload, buf, len);
 	S.in_lwip++;
 	if (S.netif.input(p, &S.netif) != ERR_OK)
 		pbuf_free(p);
@@ -711,7 +767,7 @@ static void inject_syn(struct tp_tcp_flow *f)
 	uint8_t *syn = f->syn;
 	f->syn = NULL;
 	kill_stale(f);
-	enum tp_drop r = lwip_input(syn, f->syn_len);
+	enum tp_drop r = lwip_input(syn, f->syn_len, true);
 	if (r != TP_DROP_NONE)
 		S.st.drops[r]++;
 	free(syn);
@@ -987,7 +1043,7 @@ static enum tp_drop udp_fragment(const uint8_t *b, size_t len)
 		return TP_DROP_FRAGMENT;
 	S.st.udp_frag_in++;
 	tp__udp_from_frag = true;
-	r = lwip_input(b, ip_len);
+	r = lwip_input(b, ip_len, false);
 	tp__udp_from_frag = false;
 	return r;
 }
@@ -1051,7 +1107,7 @@ enum tp_drop tp_stack_input_flags(const void *buf, size_t len, unsigned flags)
 		r = TP_DROP_UNSUPPORTED;
 		goto drop;
 	}
-	r = lwip_input(buf, pk.len);
+	r = lwip_input(buf, pk.len, pk.proto == IPPROTO_TCP);
 	if (r == TP_DROP_NONE)
 		return r;
 drop:
@@ -1231,6 +1287,12 @@ void tp_stack_shutdown(void)
 	free(S.own);
 	S.own = NULL;
 	S.up = false;
+	while (S.bigbuf_free) {
+		struct bigbuf *b = S.bigbuf_free;
+		S.bigbuf_free = b->next;
+		free(b);
+	}
+	S.bigbuf_kept = 0;
 }
 
 /* ---- flow API ---- */

@@ -512,11 +512,12 @@ TP_TEST(largest_segment)
 {
 	struct client c = {.family = AF_INET, .isn = 100};
 	const uint32_t n = 65535 - 40;
-	size_t hl;
+	size_t hl, mem0;
 
 	inet_pton(AF_INET, "198.18.0.1", c.src);
 	inet_pton(AF_INET, "198.19.1.1", c.dst);
 	open_plain(&c);
+	mem0 = tp_stack_mem_in_use();
 	hl = headers(pkt, &c, ACK, c.isn + 1, em.iss + 1, NULL, 0, n);
 	for (uint32_t i = 0; i < n; i++)
 		pkt[hl + i] = pat(i);
@@ -525,10 +526,22 @@ TP_TEST(largest_segment)
 	         "65535 bytes taken");
 	CHECK_EQ(em.n_step, 1, "ACKed at once");
 	CHECK_EQ(em.ack, c.isn + 1 + n, "all of it acknowledged");
+	CHECK(tp_stack_mem_in_use() >= mem0 + n, "held while queued: %zu", tp_stack_mem_in_use());
 	consume_all();
 	CHECK(consumed == n && !bad_bytes, "delivered intact (%u)", consumed);
+	CHECK_EQ(tp_stack_mem_in_use(), mem0, "memory in use back to before once consumed");
+	/* again: the kept buffer is reused, and counted the same way */
+	hl = headers(pkt, &c, ACK, c.isn + 1 + n, em.iss + 1, NULL, 0, n);
+	for (uint32_t i = 0; i < n; i++)
+		pkt[hl + i] = pat(n + i);
+	CHECK_EQ(tp_stack_input_flags(pkt, 65535, TP_STACK_IN_CSUM_OK), TP_DROP_NONE,
+	         "a second one taken");
+	CHECK_EQ(em.ack, c.isn + 1 + 2 * n, "and acknowledged");
+	consume_all();
+	CHECK(consumed == 2 * n && !bad_bytes, "delivered intact (%u)", consumed);
+	CHECK_EQ(tp_stack_mem_in_use(), mem0, "memory in use back to before");
 	close_plain();
-	OK("a 65535-byte IPv4 segment is taken whole and ACKed at once");
+	OK("a 65535-byte IPv4 segment is taken whole and ACKed at once, twice");
 }
 
 /* An IPv6 UDP fragment whose payload length says 65500 (65540 bytes in
