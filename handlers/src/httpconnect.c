@@ -39,6 +39,7 @@
 #include "builtin.h"
 #include "httpmsg.h"
 #include "target.h"
+#include "tunplug/text.h"
 #include "upconn.h"
 
 struct httpc {
@@ -109,19 +110,24 @@ static size_t httpc_want(struct tp_upconn *c, void *ud, const char *buf, size_t 
 	return tp_http_head_want(buf, len);
 }
 
-/* The refusal of answer r with body[0..len) (maybe cut short): logged, and
- * the -errno the flow is refused with. */
-static int httpc_refused(const struct httpc *h, const struct tp_http_resp *r, const char *body,
-                         size_t len)
+/* The refusal of answer r with body[0..len) (maybe cut short) to c's
+ * CONNECT: logged, and the -errno the flow is refused with. */
+static int httpc_refused(const struct httpc *h, struct tp_upconn *c, const struct tp_http_resp *r,
+                         const char *body, size_t len)
 {
 	int err = tp_http_answer_errno(r->status, body, len);
+	char dst[TP_SOCKADDR_STRLEN];
 
-	if (r->status == 407 || r->status == 401)
+	if (r->status == 407 || r->status == 401) {
 		h->host->log(h->host, TP_LOG_WARN, "%s: authentication %s (%d %s)", h->who,
 		             h->t.has_auth ? "failed" : "required", r->status, r->reason);
-	else
-		h->host->log(h->host, TP_LOG_DEBUG, "%s: CONNECT refused: %d %s (%s)", h->who,
-		             r->status, r->reason, strerror(-err));
+	} else {
+		tp_sockaddr_str(
+		        (const struct sockaddr *)&h->host->flow_info(tp_upconn_flow(c))->dst, dst,
+		        sizeof(dst));
+		h->host->log(h->host, TP_LOG_DEBUG, "%s: CONNECT %s refused: %d %s (%s)", h->who,
+		             dst, r->status, r->reason, strerror(-err));
+	}
 	return err;
 }
 
@@ -132,7 +138,7 @@ static int httpc_on_answer(struct tp_upconn *c, void *ud, const char *buf, size_
 	struct tp_http_resp *r = &hc->resp;
 
 	if (hc->body)
-		return httpc_refused(h, r, buf, len);
+		return httpc_refused(h, c, r, buf, len);
 	if (tp_http_head_want(buf, len)) {
 		h->host->log(h->host, TP_LOG_WARN, "%s: answer head larger than %u bytes", h->who,
 		             (unsigned)TP_HTTP_HEAD_MAX);
@@ -150,7 +156,7 @@ static int httpc_on_answer(struct tp_upconn *c, void *ud, const char *buf, size_
 		hc->body = true;
 		return TP_UPCONN_MORE;
 	}
-	return httpc_refused(h, r, NULL, 0);
+	return httpc_refused(h, c, r, NULL, 0);
 }
 
 /* The body of a refusal ends where the connection does. */
@@ -158,7 +164,7 @@ static int httpc_on_eof(struct tp_upconn *c, void *ud, const char *buf, size_t l
 {
 	const struct httpc_conn *hc = tp_upconn_data(c);
 
-	return hc->body ? httpc_refused(ud, &hc->resp, buf, len) : 0;
+	return hc->body ? httpc_refused(ud, c, &hc->resp, buf, len) : 0;
 }
 
 static const struct tp_upconn_proto httpc_proto = {
