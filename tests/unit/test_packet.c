@@ -586,7 +586,7 @@ TP_TEST(icmp_unreach_bounds)
 	big[0] = 0x45;
 	CHECK(tp_icmp_unreach(e, sizeof(e), big, len, (enum tp_unreach)4) == 0, "unknown kind");
 	CHECK(tp_icmp_unreach(e, sizeof(e), big, 0, TP_UNREACH_HOST) == 0, "empty");
-	len = pb_build(big, AF_INET6, IPPROTO_TCP, 0, 0x02);
+	(void)pb_build(big, AF_INET6, IPPROTO_TCP, 0, 0x02);
 	CHECK(tp_icmp_unreach(e, sizeof(e), big, 47, TP_UNREACH_HOST) == 0, "ipv6, 47 bytes");
 	CHECK(tp_icmp_unreach(e, sizeof(e), big, 48, TP_UNREACH_HOST) == 96, "ipv6, 48 bytes");
 	OK("quotes shorter than the header + 8 bytes, bad IHL or version, unknown kind -> 0");
