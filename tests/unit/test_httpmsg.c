@@ -186,16 +186,16 @@ TP_TEST(body_length)
 	CHECK_EQ(tp_http_body_want(&r, "abc", 3, 4096), 4093, "no length: to the end, at most max");
 	CHECK_EQ(tp_http_body_want(&r, "abc", 3, 3), 0, "no length: max reached");
 	r.chunked = true;
-	CHECK_EQ(tp_http_body_want(&r, "5\r\nhello\r\n", 12, 4096), 4084, "chunked, going on");
-	CHECK_EQ(tp_http_body_want(&r, "5\r\nhello\r\n0\r\n\r\n", 17, 4096), 0,
-	         "chunked, last chunk");
-	CHECK_EQ(tp_http_body_want(&r, "0\r\n\r\n", 5, 4096), 0, "chunked, empty");
-	CHECK(tp_http_body_want(&r, "5\r\nhello\r\n0\r\nX-T: 1\r\n", 25, 4096) > 0,
-	      "chunked, trailer not ended");
-	CHECK_EQ(tp_http_body_want(&r, "5\r\nhello\r\n0\r\nX-T: 1\r\n\r\n", 27, 4096), 0,
-	         "chunked, trailer ended");
-	CHECK(tp_http_body_want(&r, "10\r\n0123456789abcdef\r\n", 24, 4096) > 0,
-	      "chunk size 10 is not the last chunk");
+#define WANT(body) tp_http_body_want(&r, (body), strlen(body), 4096)
+	CHECK_EQ(WANT("5\r\nhello\r\n"), 4096 - 10, "chunked, going on");
+	CHECK_EQ(WANT("5\r\nhello\r\n0\r\n\r\n"), 0, "chunked, last chunk");
+	CHECK_EQ(WANT("0\r\n\r\n"), 0, "chunked, empty");
+	CHECK_EQ(WANT("5\r\nhello\r\n0\r\nX-T: 1\r\n"), 4096 - 21, "chunked, trailer not ended");
+	CHECK_EQ(WANT("5\r\nhello\r\n0\r\nX-T: 1\r\n\r\n"), 0, "chunked, trailer ended");
+	CHECK_EQ(WANT("10\r\n0123456789abcdef\r\n"), 4096 - 22,
+	         "chunk size 10 is not the last chunk");
+	CHECK_EQ(WANT("5\r\nhel0\r\n"), 4096 - 9, "0 CRLF inside a chunk, not after a CRLF");
+#undef WANT
 	OK("body: to Content-Length, to the last chunk and trailers, else to the end; at most "
 	   "max");
 }
