@@ -4,8 +4,9 @@
  *
  * The client's SYN is held (TP_PENDING) until the upstream connect has
  * succeeded, failed, or timed out, so the client sees the truth: a refused
- * port gets a RST, a silent one times out (upconn.h). UDP: one connected
- * socket per flow (udpconn.h). */
+ * port gets a RST, an unreachable host or network the matching ICMP
+ * unreachable, a silent one silence (upconn.h). UDP: one connected socket
+ * per flow (udpconn.h). */
 #include <errno.h>
 #include <netinet/in.h>
 #include <stdlib.h>

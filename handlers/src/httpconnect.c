@@ -13,11 +13,19 @@
  * The answer's head is read byte-exactly up to its blank line (whatever
  * follows belongs to the tunnel and is relayed to the client). A 2xx answer
  * accepts the flow and splices it to the proxy connection; anything else
- * refuses it with a RST:
+ * refuses it with what the answer means (tp_http_answer_errno), so the
+ * client hears what the proxy heard:
+ *   5xx: the body is read (up to 4 KiB, to its length, its last chunk or
+ *   the connection's end) for the reason a proxy may give there, such as
+ *   tinyproxy's {error} template variable or squid's "(111) Connection
+ *   refused": refused -> RST, no route / network unreachable -> ICMP
+ *   unreachable, timed out -> silence; without one, 504 -> silence and
+ *   other 5xx -> ICMP host unreachable;
+ *   403, 405 and other 4xx (the proxy's policy) -> ICMP prohibited;
  *   407 or 401 (authentication required or failed: a warning says which;
- *   tinyproxy 1.11 answers bad credentials with 401), 403,
- *   405, 5xx, a malformed or > 8 KiB head, the proxy closing or not
- *   answering within --connect-timeout, or the proxy being unreachable.
+ *   tinyproxy 1.11 answers bad credentials with 401), a malformed or
+ *   > 8 KiB head, the proxy closing early or refusing the connection -> RST;
+ *   no answer within --connect-timeout -> silence.
  * UDP cannot go through CONNECT: udp_datagram answers TP_DECLINED, so a
  * later rule or the default handler gets the flow (or ICMP port
  * unreachable if there is none). The proxy's name is resolved once at
@@ -31,6 +39,7 @@
 #include "builtin.h"
 #include "httpmsg.h"
 #include "target.h"
+#include "tunplug/text.h"
 #include "upconn.h"
 
 struct httpc {
@@ -71,6 +80,13 @@ static int httpc_init(const struct tp_host *host, const struct tp_handler_args *
 	return 0;
 }
 
+/* One connection's progress: the answer's head, then (for a refusal
+ * whose reason may be in it) its body. */
+struct httpc_conn {
+	bool body;                /* reading the body of ... */
+	struct tp_http_resp resp; /* ... this answer */
+};
+
 /* The protocol phase: CONNECT, then the answer's head. */
 static int httpc_on_connect(struct tp_upconn *c, void *ud)
 {
@@ -86,35 +102,69 @@ static int httpc_on_connect(struct tp_upconn *c, void *ud)
 
 static size_t httpc_want(struct tp_upconn *c, void *ud, const char *buf, size_t len)
 {
-	(void)c;
+	const struct httpc_conn *hc = tp_upconn_data(c);
+
 	(void)ud;
+	if (hc->body)
+		return tp_http_body_want(&hc->resp, buf, len, TP_HTTP_BODY_MAX);
 	return tp_http_head_want(buf, len);
+}
+
+/* The refusal of answer r with body[0..len) (maybe cut short) to c's
+ * CONNECT: logged, and the -errno the flow is refused with. */
+static int httpc_refused(const struct httpc *h, struct tp_upconn *c, const struct tp_http_resp *r,
+                         const char *body, size_t len)
+{
+	int err = tp_http_answer_errno(r->status, body, len);
+	char dst[TP_SOCKADDR_STRLEN];
+
+	if (r->status == 407 || r->status == 401) {
+		h->host->log(h->host, TP_LOG_WARN, "%s: authentication %s (%d %s)", h->who,
+		             h->t.has_auth ? "failed" : "required", r->status, r->reason);
+	} else {
+		tp_sockaddr_str(
+		        (const struct sockaddr *)&h->host->flow_info(tp_upconn_flow(c))->dst, dst,
+		        sizeof(dst));
+		h->host->log(h->host, TP_LOG_DEBUG, "%s: CONNECT %s refused: %d %s (%s)", h->who,
+		             dst, r->status, r->reason, strerror(-err));
+	}
+	return err;
 }
 
 static int httpc_on_answer(struct tp_upconn *c, void *ud, const char *buf, size_t len)
 {
 	struct httpc *h = ud;
-	struct tp_http_resp r;
-	int err;
+	struct httpc_conn *hc = tp_upconn_data(c);
+	struct tp_http_resp *r = &hc->resp;
 
-	(void)c;
+	if (hc->body)
+		return httpc_refused(h, c, r, buf, len);
 	if (tp_http_head_want(buf, len)) {
 		h->host->log(h->host, TP_LOG_WARN, "%s: answer head larger than %u bytes", h->who,
 		             (unsigned)TP_HTTP_HEAD_MAX);
 		return -ECONNRESET;
 	}
-	if (tp_http_parse_head(buf, len, &r)) {
+	if (tp_http_parse_head(buf, len, r)) {
 		h->host->log(h->host, TP_LOG_WARN, "%s: malformed answer to CONNECT", h->who);
 		return -ECONNRESET;
 	}
-	err = tp_http_status_errno(r.status);
-	if (r.status == 407 || r.status == 401)
-		h->host->log(h->host, TP_LOG_WARN, "%s: authentication %s (%d %s)", h->who,
-		             h->t.has_auth ? "failed" : "required", r.status, r.reason);
-	else if (err)
-		h->host->log(h->host, TP_LOG_DEBUG, "%s: CONNECT refused: %d %s", h->who, r.status,
-		             r.reason);
-	return err ? err : TP_UPCONN_DONE;
+	if (r->status >= 200 && r->status <= 299)
+		return TP_UPCONN_DONE;
+	/* a proxy that could not connect may say why in the body: read it
+	 * (nothing of a tunnel follows a refusal) */
+	if (r->status >= 500 && r->status <= 599 && tp_http_body_want(r, "", 0, TP_HTTP_BODY_MAX)) {
+		hc->body = true;
+		return TP_UPCONN_MORE;
+	}
+	return httpc_refused(h, c, r, NULL, 0);
+}
+
+/* The body of a refusal ends where the connection does. */
+static int httpc_on_eof(struct tp_upconn *c, void *ud, const char *buf, size_t len)
+{
+	const struct httpc_conn *hc = tp_upconn_data(c);
+
+	return hc->body ? httpc_refused(ud, c, &hc->resp, buf, len) : 0;
 }
 
 static const struct tp_upconn_proto httpc_proto = {
@@ -122,17 +172,21 @@ static const struct tp_upconn_proto httpc_proto = {
         .on_connect = httpc_on_connect,
         .want = httpc_want,
         .on_answer = httpc_on_answer,
+        .on_eof = httpc_on_eof,
 };
 
 static int httpc_tcp_accept(void *state, struct tp_flow *f)
 {
 	struct httpc *h = state;
+	struct httpc_conn hc = {.body = false};
 	struct tp_upconn_req req = {
 	        .who = h->who,
 	        .to = (const struct sockaddr *)&h->proxy,
 	        .to_is_proxy = true,
 	        .proto = &httpc_proto,
 	        .ud = h,
+	        .data = &hc,
+	        .data_size = sizeof(hc),
 	};
 
 	return tp_upconn_start(h->host, f, &req, NULL);

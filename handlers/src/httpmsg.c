@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /* tunplug — the pure parts of the HTTP CONNECT handler (see httpmsg.h). */
+#include <ctype.h>
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
@@ -72,12 +73,58 @@ size_t tp_http_head_want(const char *buf, size_t len)
 	return 4;
 }
 
+/* Case-insensitive: does [p, end) start with the lower-case word w? */
+static bool starts_ci(const char *p, const char *end, const char *w)
+{
+	size_t n = strlen(w);
+
+	if ((size_t)(end - p) < n)
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (tolower((unsigned char)p[i]) != w[i])
+			return false;
+	return true;
+}
+
+/* Content-Length's value [p, eol): 1*DIGIT with optional blanks around. */
+static long long parse_length(const char *p, const char *eol)
+{
+	long long v = 0;
+	const char *d;
+
+	while (p < eol && (*p == ' ' || *p == '\t'))
+		p++;
+	d = p;
+	while (p < eol && *p >= '0' && *p <= '9') {
+		if (v > 100000000000000LL)
+			return -1;
+		v = v * 10 + (*p++ - '0');
+	}
+	if (p == d)
+		return -1;
+	while (p < eol && (*p == ' ' || *p == '\t'))
+		p++;
+	return p == eol ? v : -1;
+}
+
+/* Transfer-Encoding's value [p, eol): is its last coding "chunked"? */
+static bool last_is_chunked(const char *p, const char *eol)
+{
+	const char *q = eol;
+
+	while (q > p && (q[-1] == ' ' || q[-1] == '\t'))
+		q--;
+	return q - p >= 7 && starts_ci(q - 7, q, "chunked") &&
+	       (q - 7 == p || q[-8] == ',' || q[-8] == ' ' || q[-8] == '\t');
+}
+
 int tp_http_parse_head(const char *buf, size_t len, struct tp_http_resp *r)
 {
 	const char *p = buf, *end = buf + len, *eol;
 	size_t rl = 0;
 
 	memset(r, 0, sizeof(*r));
+	r->content_length = -1;
 	if (len < 4 || memcmp(end - 4, "\r\n\r\n", 4))
 		return -EBADMSG;
 	/* HTTP/1.x SP 3DIGIT [SP reason] CRLF */
@@ -110,7 +157,7 @@ int tp_http_parse_head(const char *buf, size_t len, struct tp_http_resp *r)
 	p = eol + 2;
 	/* header lines up to the empty one */
 	while (p < end - 2) {
-		const char *colon;
+		const char *colon = NULL;
 
 		eol = memchr(p, '\r', (size_t)(end - p));
 		if (!eol || eol[1] != '\n' || eol == p)
@@ -128,28 +175,102 @@ int tp_http_parse_head(const char *buf, size_t len, struct tp_http_resp *r)
 		for (const char *q = p; q < eol; q++)
 			if (*q == '\n' || *q == '\0')
 				return -EBADMSG;
+		if (colon && colon - p == 14 && starts_ci(p, colon, "content-length")) {
+			long long v = parse_length(colon + 1, eol);
+
+			if (v < 0 || (r->content_length >= 0 && r->content_length != v))
+				return -EBADMSG;
+			r->content_length = v;
+		} else if (colon && colon - p == 17 && starts_ci(p, colon, "transfer-encoding")) {
+			r->chunked = last_is_chunked(colon + 1, eol);
+		}
 		p = eol + 2;
 	}
 	return p == end - 2 ? 0 : -EBADMSG;
 }
 
-int tp_http_status_errno(int status)
+/* Where the lower-case word w first occurs in [p, p + len), any case, or NULL. */
+static const char *find_ci(const char *p, size_t len, const char *w)
 {
+	size_t n = strlen(w);
+
+	for (size_t i = 0; i + n <= len; i++)
+		if (starts_ci(p + i, p + len, w))
+			return p + i;
+	return NULL;
+}
+
+size_t tp_http_body_want(const struct tp_http_resp *r, const char *body, size_t len, size_t max)
+{
+	const char *m;
+
+	if (len >= max)
+		return 0;
+	if (r->content_length >= 0) {
+		size_t want = (unsigned long long)r->content_length < max
+		                      ? (size_t)r->content_length
+		                      : max;
+		return want > len ? want - len : 0;
+	}
+	if (r->chunked) {
+		/* the last chunk ("0" CRLF, at the start or after a CRLF), then
+		 * trailer lines up to an empty one */
+		for (m = body; (m = find_ci(m, len - (size_t)(m - body), "0\r\n")) != NULL; m++) {
+			const char *t = m + 3, *end = body + len;
+
+			if (m != body && (m - body < 2 || memcmp(m - 2, "\r\n", 2)))
+				continue;
+			if (starts_ci(t, end, "\r\n") || find_ci(t, (size_t)(end - t), "\r\n\r\n"))
+				return 0;
+		}
+	}
+	return max - len;
+}
+
+int tp_http_body_errno(const char *body, size_t len)
+{
+	static const struct {
+		const char *text; /* lower case */
+		int err;
+	} k[] = {
+	        {"connection refused", -ECONNREFUSED},
+	        {"no route to host", -EHOSTUNREACH},
+	        {"host is unreachable", -EHOSTUNREACH},
+	        {"network is unreachable", -ENETUNREACH},
+	        {"timed out", -ETIMEDOUT},
+	        {"permission denied", -EACCES},
+	};
+	const char *first = NULL;
+	int err = 0;
+
+	if (!body)
+		return 0;
+	for (size_t i = 0; i < sizeof(k) / sizeof(k[0]); i++) {
+		const char *at = find_ci(body, len, k[i].text);
+
+		if (at && (!first || at < first)) {
+			first = at;
+			err = k[i].err;
+		}
+	}
+	return err;
+}
+
+int tp_http_answer_errno(int status, const char *body, size_t len)
+{
+	int err;
+
 	if (status >= 200 && status <= 299)
 		return 0;
-	switch (status) {
-	case 401: /* tinyproxy 1.11 answers a CONNECT with bad credentials so */
-	case 407:
+	if (status == 401 || status == 407)
 		return -ECONNRESET;
-	case 403:
-	case 405:
-		return -ECONNREFUSED;
-	case 502:
-	case 503:
-		return -EHOSTUNREACH;
-	case 504:
-		return -ETIMEDOUT;
-	default:
-		return -ECONNREFUSED;
+	if (status >= 400 && status <= 499)
+		return -EACCES;
+	if (status >= 500 && status <= 599) {
+		err = tp_http_body_errno(body, len);
+		if (err)
+			return err;
+		return status == 504 ? -ETIMEDOUT : -EHOSTUNREACH;
 	}
+	return -ECONNRESET;
 }

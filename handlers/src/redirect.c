@@ -6,8 +6,9 @@
  *   --rule dst=10.9.0.0/16,handler=redirect://[fd00::5]:53
  *
  * TCP: like direct, the client's SYN is held until the connect to the fixed
- * address succeeded (then the flow is spliced to it), was refused (the
- * client gets a RST) or timed out (--connect-timeout).
+ * address succeeded (then the flow is spliced to it) or failed: the client
+ * hears what the connect heard (a RST, ICMP unreachable, or nothing after
+ * --connect-timeout; upconn.h).
  * UDP: one connected socket per flow to the fixed address, as direct does;
  * replies reach the client from the flow's original destination, ICMP
  * errors from the fixed address become ICMP errors toward the client.

@@ -1,12 +1,16 @@
 /* SPDX-License-Identifier: MIT */
-/* tunplug — the reject handler: refuse every flow it is given.
+/* tunplug — the reject handler: refuse every flow it is given, as a
+ * firewall's policy would.
  *
- *   reject        TCP: RST (-ECONNREFUSED); UDP: ICMP port unreachable
- *                 (-ECONNREFUSED) for the flow's first datagram.
- *   reject://drop TCP: RST as above (a handler has no way to leave a SYN
- *                 unanswered for good); UDP: datagrams are
- *                 taken and silently dropped (the flow stays in the table
- *                 until it is idle, so no ICMP is ever sent for it).
+ *   reject        TCP: ICMP administratively prohibited for the SYN
+ *                 (-EACCES: the client's connect() fails with EHOSTUNREACH,
+ *                 over IPv6 EACCES); UDP: the same ICMP for the flow's
+ *                 first datagram.
+ *   reject://drop nothing at all: the SYN is left unanswered (-ETIMEDOUT;
+ *                 each retransmission is dropped again, so the client times
+ *                 out), UDP datagrams are taken and silently dropped (the
+ *                 flow stays in the table until it is idle, so no ICMP is
+ *                 ever sent for it).
  * Typical use: --rule proto=udp,port=443,handler=reject (block QUIC). */
 #include <errno.h>
 #include <stdbool.h>
@@ -18,7 +22,7 @@
 /* One instance. */
 struct reject {
 	const struct tp_host *host;
-	bool drop; /* reject://drop: take UDP datagrams and drop them */
+	bool drop; /* reject://drop: leave SYNs unanswered, take UDP datagrams and drop them */
 };
 
 static int reject_init(const struct tp_host *host, const struct tp_handler_args *args, void **state)
@@ -43,9 +47,10 @@ static int reject_init(const struct tp_host *host, const struct tp_handler_args 
 
 static int reject_tcp_accept(void *state, struct tp_flow *f)
 {
-	(void)state;
+	const struct reject *r = state;
+
 	(void)f;
-	return -ECONNREFUSED;
+	return r->drop ? -ETIMEDOUT : -EACCES;
 }
 
 static int reject_udp_datagram(void *state, struct tp_flow *f, const void *buf, size_t len)
@@ -55,7 +60,7 @@ static int reject_udp_datagram(void *state, struct tp_flow *f, const void *buf, 
 	(void)f;
 	(void)buf;
 	(void)len;
-	return r->drop ? TP_OK : -ECONNREFUSED;
+	return r->drop ? TP_OK : -EACCES;
 }
 
 static void reject_flow_close(void *state, struct tp_flow *f, int err)

@@ -11,8 +11,12 @@
  * pieces (the read buffer is never larger than what the current message
  * still lacks), so the first payload byte after the CONNECT reply stays in
  * the socket for the host. Success: flow_decide(0) + flow_splice. Failure:
- * the client gets a RST with the errno the proxy's answer maps to. The whole
- * negotiation is bounded by host->connect_timeout_ms.
+ * flow_decide with the errno the proxy's answer maps to (s5_rep_errno), so
+ * the client hears what the proxy heard: a RST for a refused connection,
+ * ICMP unreachable for an unreachable network or host, silence for a
+ * timeout, ICMP prohibited for a ruleset or general failure; trouble with
+ * the proxy itself (refused, closed, malformed, bad credentials) is a RST.
+ * The whole negotiation is bounded by host->connect_timeout_ms (silence).
  *
  * UDP: per flow, a control connection doing UDP ASSOCIATE (kept open for the
  * flow's life; its end ends the flow) and a connected, protect()ed UDP socket
@@ -209,7 +213,7 @@ static int on_reply(struct tp_upconn *c, const struct s5_inst *inst, const uint8
 	if (r.rep != S5_REP_OK) {
 		int err = s5_rep_errno(r.rep);
 		/* the destination's verdict is routine; anything else is the proxy's trouble */
-		int level = (err == -ECONNRESET) ? TP_LOG_WARN : TP_LOG_INFO;
+		int level = (err == -ECONNRESET || err == -EIO) ? TP_LOG_WARN : TP_LOG_INFO;
 
 		if (s->u)
 			return s5_fail(inst, level, err, "UDP ASSOCIATE for %s: %s (reply %u)",

@@ -188,6 +188,10 @@ int s5_rep_errno(uint8_t rep)
 		return -EHOSTUNREACH;
 	case S5_REP_TTL_EXPIRED:
 		return -ETIMEDOUT;
+	case S5_REP_NOT_ALLOWED:
+		return -EACCES;
+	case S5_REP_FAILURE:
+		return -EIO;
 	default:
 		return -ECONNRESET;
 	}

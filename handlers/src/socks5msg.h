@@ -84,8 +84,14 @@ int s5_reply_size(const uint8_t *buf, size_t len);
  * malformed. r->rep is whatever the server said (check it). */
 int s5_parse_reply(const uint8_t *buf, size_t len, struct s5_reply *r);
 
-/* What a non-zero REP means for the client: -ECONNREFUSED,
- * -ENETUNREACH, -EHOSTUNREACH, -ETIMEDOUT, else -ECONNRESET; 0 for success. */
+/* What REP means for the client's flow (see tp_syn_answer_of for what the
+ * client is then told): 0 success; 5 connection refused -ECONNREFUSED (a
+ * RST); 3 network unreachable -ENETUNREACH, 4 host unreachable
+ * -EHOSTUNREACH (ICMP); 6 TTL expired -ETIMEDOUT (what dante answers when
+ * its connect timed out: silence); 2 not allowed by the ruleset -EACCES
+ * and 1 general failure -EIO (ICMP administratively prohibited: the proxy
+ * could not, or would not, and says nothing of the destination); anything
+ * else (7, 8, unknown) -ECONNRESET (the proxy cannot do CONNECT: a RST). */
 int s5_rep_errno(uint8_t rep);
 /* A static description of REP. */
 const char *s5_rep_str(uint8_t rep);

@@ -238,7 +238,10 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 		return;
 	c->refs++;
 	if (nread < 0) {
-		conn_fail(c, conn_error(c, TP_UPCONN_RECV, (int)nread));
+		r = 0;
+		if (nread == UV_EOF && !c->established && c->proto->on_eof)
+			r = c->proto->on_eof(c, c->ud, c->ans, c->ans_len);
+		conn_fail(c, r < 0 ? r : conn_error(c, TP_UPCONN_RECV, (int)nread));
 		goto out;
 	}
 	if (c->established)

@@ -8,8 +8,12 @@
  * answer read byte-exactly (never a byte of what follows, which belongs to
  * the tunnel) until it says the exchange is over. On success the flow is
  * accepted (flow_decide 0) and spliced to the socket; on failure it is
- * refused with an -errno (the client gets a RST). The whole thing is bounded
- * by host->connect_timeout_ms (-ETIMEDOUT).
+ * refused with an -errno that says what went wrong (the connect's own
+ * error: -ECONNREFUSED, -EHOSTUNREACH, -ENETUNREACH, -EACCES..., so the
+ * client hears a RST, the matching ICMP, or prohibited; handler.h). The
+ * whole thing is bounded by host->connect_timeout_ms (-ETIMEDOUT: the held
+ * SYN is dropped silently and the client's next retransmission starts
+ * over).
  *
  * The connection uses the flow's data slot until it is decided; the
  * handler's flow_close must call tp_upconn_flow_close() for TCP flows.
@@ -66,6 +70,12 @@ struct tp_upconn_proto {
 	int (*on_error)(struct tp_upconn *c, void *ud, enum tp_upconn_event ev, int status);
 	/* Optional: keep mode (see above). */
 	void (*on_end)(struct tp_upconn *c, void *ud, int err);
+	/* Optional: the connection ended (end of stream) before the answer
+	 * was complete; buf[0..len) is what came of it (len may be 0). Return
+	 * -errno to refuse the flow with, or 0 to treat it as on_error (or the
+	 * default) treats TP_UPCONN_RECV with UV_EOF. For answers that end
+	 * where the connection does (an HTTP body without a length). */
+	int (*on_eof)(struct tp_upconn *c, void *ud, const char *buf, size_t len);
 };
 
 struct tp_upconn_req {

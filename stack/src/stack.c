@@ -7,7 +7,8 @@
  * becomes a PENDING flow (a copy of the SYN is kept, retransmissions are
  * absorbed) until the owner decides. Accept re-injects the SYN into lwIP,
  * whose catch-all listener (patches 0001/0002) answers SYN-ACK; reject
- * answers RST. The flow table is hashed on the 4-tuple.
+ * answers as the reason says (refuse_syn: RST, ICMP unreachable quoting the
+ * held SYN, or silence). The flow table is hashed on the 4-tuple.
  *
  * Client data stays in the pbufs lwIP delivered (no copy) until the owner
  * consumes it; only then does the client's window reopen (tcp_recved).
@@ -803,6 +804,48 @@ static void send_rst_for(const struct tp_endpoint *src, const struct tp_endpoint
 	S.in_lwip--;
 }
 
+enum tp_syn_answer tp_syn_answer_of(int err)
+{
+	switch (err) {
+	case -ECONNREFUSED:
+	case -ECONNRESET:
+		return TP_SYN_RST;
+	case -ENETUNREACH:
+	case -ENETDOWN:
+		return TP_SYN_NET_UNREACH;
+	case -EHOSTUNREACH:
+	case -EHOSTDOWN:
+		return TP_SYN_HOST_UNREACH;
+	case -ETIMEDOUT:
+		return TP_SYN_SILENT;
+	default:
+		return TP_SYN_PROHIBITED;
+	}
+}
+
+/* Answer the refused SYN syn[0..len) from s (sequence number seq) to d as
+ * tp_syn_answer_of(err) says; counted. syn is borrowed for the call. */
+static void refuse_syn(const struct tp_endpoint *s, const struct tp_endpoint *d, const uint8_t *syn,
+                       size_t len, uint32_t seq, int err)
+{
+	enum tp_syn_answer a = tp_syn_answer_of(err);
+
+	S.st.syn_answered[a]++;
+	switch (a) {
+	case TP_SYN_RST:
+		send_rst_for(s, d, seq);
+		break;
+	case TP_SYN_SILENT:
+		break;
+	default:
+		tp__send_unreach(syn, len,
+		                 a == TP_SYN_NET_UNREACH    ? TP_UNREACH_NET
+		                 : a == TP_SYN_HOST_UNREACH ? TP_UNREACH_HOST
+		                                            : TP_UNREACH_PROHIBITED);
+		break;
+	}
+}
+
 static bool addr_unspecified(int family, const uint8_t *a)
 {
 	static const uint8_t zero[16];
@@ -936,13 +979,13 @@ static bool syn_in(const uint8_t *buf, const struct tp_pkt *pk)
 		return false; /* lwIP owns the handshake now: let it see the retransmit */
 	}
 	if (tp__dst_forbidden(&d)) {
-		S.st.syn_rst_loopback++;
-		send_rst_for(&s, &d, pk->seq);
+		S.st.syn_loopback++;
+		refuse_syn(&s, &d, buf, pk->len, pk->seq, -EACCES);
 		return true;
 	}
 	if (S.nflows >= S.cfg.max_flows) {
-		S.st.syn_rst_limit++;
-		send_rst_for(&s, &d, pk->seq);
+		S.st.syn_limit++;
+		refuse_syn(&s, &d, buf, pk->len, pk->seq, -EACCES);
 		return true;
 	}
 	struct tp_src *x = syn_admit(&s);
@@ -1332,14 +1375,10 @@ void tp_tcp_flow_accept(struct tp_tcp_flow *f)
 
 void tp_tcp_flow_reject(struct tp_tcp_flow *f, int err)
 {
-	/* every TCP refusal is a RST, whatever err says: ICMP host/net
-	 * unreachable for -EHOSTUNREACH/-ENETUNREACH (as UDP flows get) is not
-	 * implemented for TCP */
-	(void)err;
 	if (f->state != TP_TCP_PENDING)
 		return;
-	S.st.syn_rst_refused++;
-	send_rst_for(&f->src, &f->dst, f->syn_seq);
+	S.st.syn_refused++;
+	refuse_syn(&f->src, &f->dst, f->syn, f->syn_len, f->syn_seq, err);
 	flow_free(f);
 }
 
@@ -1440,8 +1479,8 @@ void tp_tcp_flow_shutdown(struct tp_tcp_flow *f)
 void tp_tcp_flow_close(struct tp_tcp_flow *f, bool abort)
 {
 	if (f->state == TP_TCP_PENDING) {
-		S.st.syn_rst_refused++;
-		send_rst_for(&f->src, &f->dst, f->syn_seq);
+		S.st.syn_refused++;
+		refuse_syn(&f->src, &f->dst, f->syn, f->syn_len, f->syn_seq, -ECONNRESET);
 		flow_finish(f, -ECONNABORTED);
 		return;
 	}

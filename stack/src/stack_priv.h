@@ -24,6 +24,11 @@ int tp__udp_init(void);
 void tp__udp_shutdown(void);
 /* A whole, validated UDP datagram from the tun (no lwIP). */
 void tp__udp_input(const struct tp_pkt *pk, const uint8_t *buf);
+/* Send the ICMP destination unreachable of kind why answering pkt[0..len)
+ * (tp_icmp_unreach), within the ICMP rate limit (1000/s, bursts of 50, as
+ * Linux's icmp_msgs_per_sec): returns false when the limit or a quote too
+ * short kept it from going out (the limit counts icmp_unreach_limited). */
+bool tp__send_unreach(const uint8_t *pkt, size_t len, enum tp_unreach why);
 /* Idle expiry; returns ms until the next flow may expire (UINT32_MAX: none). */
 uint32_t tp__udp_poll(void);
 /* While true, datagrams delivered by lwIP come from its reassembly: their

@@ -9,8 +9,9 @@
  * everything else) so that the head of each list is the next to expire and
  * the longest idle when the table is full. Replies go out through one
  * unbound lwIP UDP PCB whose local port is set per send; lwIP fragments them
- * to the MTU. ICMP unreachables are built here from a copy of the flow's
- * first datagram headers. */
+ * to the MTU. ICMP unreachables quote a copy of the flow's first datagram
+ * headers; they and those for refused TCP SYNs (stack.c) share one rate
+ * limit here. */
 #include <errno.h>
 #include <netinet/in.h>
 #include <stdlib.h>
@@ -170,56 +171,33 @@ static void wr16(uint8_t *p, uint16_t v)
 	p[1] = (uint8_t)v;
 }
 
-/* Destination unreachable from f->dst to f->src quoting the first datagram. */
-static void send_unreachable(const struct tp_udp_flow *f, int err)
+/* pkt is borrowed for the call. */
+bool tp__send_unreach(const uint8_t *pkt, size_t len, enum tp_unreach why)
 {
-	uint8_t pkt[48 + 8 + QUOTE_MAX];
-	size_t len;
-	bool v4 = f->src.family == AF_INET;
-	uint8_t code;
+	uint8_t out[TP_ICMP_UNREACH_MAX];
+	size_t n;
 
 	if (!icmp_allowed())
-		return;
-	memset(pkt, 0, sizeof(pkt));
-	if (v4) {
-		code = err == -ECONNREFUSED   ? 3
-		       : err == -EHOSTUNREACH ? 1
-		       : err == -ENETUNREACH  ? 0
-		                              : 13;
-		len = 20 + 8 + f->quote_len;
-		pkt[0] = 0x45;
-		wr16(pkt + 2, (uint16_t)len);
-		pkt[8] = 64;
-		pkt[9] = IPPROTO_ICMP;
-		memcpy(pkt + 12, f->dst.addr, 4);
-		memcpy(pkt + 16, f->src.addr, 4);
-		wr16(pkt + 10, tp_csum_finish(tp_csum_add(0, pkt, 20)));
-		pkt[20] = 3;
-		pkt[21] = code;
-		memcpy(pkt + 28, f->quote, f->quote_len);
-		wr16(pkt + 22, tp_csum_finish(tp_csum_add(0, pkt + 20, len - 20)));
-	} else {
-		code = err == -ECONNREFUSED   ? 4
-		       : err == -EHOSTUNREACH ? 3
-		       : err == -ENETUNREACH  ? 0
-		                              : 1;
-		len = 40 + 8 + f->quote_len;
-		pkt[0] = 0x60;
-		wr16(pkt + 4, (uint16_t)(len - 40));
-		pkt[6] = IPPROTO_ICMPV6;
-		pkt[7] = 64;
-		memcpy(pkt + 8, f->dst.addr, 16);
-		memcpy(pkt + 24, f->src.addr, 16);
-		pkt[40] = 1;
-		pkt[41] = code;
-		memcpy(pkt + 48, f->quote, f->quote_len);
-		wr16(pkt + 42, tp_csum_finish(tp_csum_add(tp_csum_pseudo(AF_INET6, pkt + 8,
-		                                                         pkt + 24, IPPROTO_ICMPV6,
-		                                                         (uint32_t)(len - 40)),
-		                                          pkt + 40, len - 40)));
-	}
+		return false;
+	n = tp_icmp_unreach(out, sizeof(out), pkt, len, why);
+	if (!n)
+		return false;
 	tp__stats()->icmp_unreach_sent++;
-	tp__emit_raw(pkt, len);
+	tp__emit_raw(out, n);
+	return true;
+}
+
+/* Destination unreachable from f->dst to f->src quoting the first datagram:
+ * -ECONNREFUSED port, -EHOSTUNREACH host, -ENETUNREACH net, else
+ * administratively prohibited. */
+static void send_unreachable(const struct tp_udp_flow *f, int err)
+{
+	enum tp_unreach why = err == -ECONNREFUSED   ? TP_UNREACH_PORT
+	                      : err == -EHOSTUNREACH ? TP_UNREACH_HOST
+	                      : err == -ENETUNREACH  ? TP_UNREACH_NET
+	                                             : TP_UNREACH_PROHIBITED;
+
+	tp__send_unreach(f->quote, f->quote_len, why);
 }
 
 /* The IP + UDP headers (+ payload start) of the first datagram, rebuilt

@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: MIT
 # e2e_httpproxy: the http handler (HTTP CONNECT) against Debian's tinyproxy,
-# which runs in the server namespace on $TP_S4 (8888 open, 8889 with
-# BasicAuth user/pass; ConnectPort limits CONNECT to the test ports).
+# which runs in the server namespace on $TP_S4 (8888 open, with an ErrorFile
+# for 500 that carries tinyproxy's {error}, the errno text of its failed
+# connect; 8889 with BasicAuth user/pass; ConnectPort limits CONNECT to the
+# test ports).
 #  - --handler http://$TP_S4:8888: 20 MiB client->server and server->client
 #    over IPv4 destinations, 5 MiB each way to an IPv6 destination
 #    (CONNECT [fd00:19::1]:port), sha256 checked at the receiving end; the
@@ -10,8 +12,13 @@
 #    may send right behind its "200" (the handler must not swallow them)
 #  - 50 concurrent flows through the proxy (256 KiB each way), each echo
 #    verified; no half-close (tinyproxy ends a tunnel at the client's FIN)
-#  - a closed port behind the proxy (tinyproxy answers 500) and a port
-#    ConnectPort forbids (403): the client's connect is refused within 2 s
+#  - tinyproxy's failed connects become the client's errno, within 2 s: a
+#    closed port (500 "Connection refused") -> ECONNREFUSED; an unreachable
+#    route ("No route to host") -> EHOSTUNREACH, v4 and v6; no route
+#    ("Network is unreachable") -> ENETUNREACH; a prohibit route
+#    ("Permission denied") and a port ConnectPort forbids (403, the proxy's
+#    policy) -> ICMP prohibited, so EHOSTUNREACH; a next hop that never
+#    answers -> no answer at all (the client times out on its own)
 #  - UDP is declined by the http handler: ICMP port unreachable
 #  - http://user:pass@$TP_S4:8889: 20 MiB upload and 50 concurrent flows
 #  - a wrong password and no credentials: connect fails within 2 s, the
@@ -19,8 +26,9 @@
 #  - a proxy nobody listens on: connect refused within 2 s, logged
 #  - fakeproxy.py: "200" and the first tunnel bytes in one send reach the
 #    client intact; the requests are byte-exact (v4, [v6], credentials only
-#    when configured); a silent proxy (error after --connect-timeout), a
-#    > 8 KiB head and a non-HTTP answer refuse the flow and are logged
+#    when configured); a silent proxy (no answer: the held SYN is dropped
+#    after --connect-timeout), a > 8 KiB head and a non-HTTP answer (RST)
+#    refuse the flow and are logged
 set -euo pipefail
 # shellcheck source=lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -41,7 +49,22 @@ FORBIDDEN=7398 # not in ConnectPort: 403
 tp_mkfile "$TP_TMP/big.bin" "$MIB"
 head -c "$((V6_MIB * 1024 * 1024))" "$TP_TMP/big.bin" >"$TP_TMP/v6.bin"
 
-# tinyproxy_conf PORT [BasicAuth line]: a config for a proxy on $TP_S4:PORT
+# destinations tinyproxy cannot reach, each in its own way: an unreachable and
+# a prohibit route, no route at all (198.19.5.0/24), and a next hop that never
+# answers (198.19.6.0/24 via a neighbour entry nobody owns)
+ip -n "$NS_S" route add unreachable 198.19.8.0/24
+ip -n "$NS_S" -6 route add unreachable fd00:19::8:0/112
+ip -n "$NS_S" route add prohibit 198.19.7.0/24
+ip -n "$NS_S" neigh replace 198.18.0.77 lladdr 02:00:00:00:00:77 dev tps0 nud permanent
+ip -n "$NS_S" route add 198.19.6.0/24 via 198.18.0.77 dev tps0
+# tinyproxy's built-in error page does not say why a connect failed; an
+# ErrorFile with its {error} variable does (the way to run it behind tunplug)
+cat >"$TP_TMP/err500.html" <<'EOF'
+<html><head><title>{errno} {cause}</title></head>
+<body><h1>{cause}</h1><p>{detail}</p><p>{error}</p></body></html>
+EOF
+
+# tinyproxy_conf PORT [extra line]: a config for a proxy on $TP_S4:PORT
 tinyproxy_conf() {
   local port=$1 auth=${2:-} p
   {
@@ -56,7 +79,7 @@ tinyproxy_conf() {
     [[ -z $auth ]] || echo "$auth"
   } >"$TP_TMP/tinyproxy-$port.conf"
 }
-tinyproxy_conf 8888
+tinyproxy_conf 8888 "ErrorFile 500 \"$TP_TMP/err500.html\""
 tinyproxy_conf 8889 "BasicAuth user pass"
 tp_bg tinyproxy-8888 "$NS_S" tinyproxy -d -c "$TP_TMP/tinyproxy-8888.conf"
 tp_bg tinyproxy-8889 "$NS_S" tinyproxy -d -c "$TP_TMP/tinyproxy-8889.conf"
@@ -71,12 +94,17 @@ upload() { tp_xfer up "$@"; }
 
 download() { tp_xfer down "$@"; }
 
-# probe WHAT HOST PORT MAX: the client's connect must fail (refused or reset) within MAX s
+# probe WHAT HOST PORT MAX [ERRNO]: the client's connect must fail with ERRNO
+# (ECONNREFUSED: a RST) within MAX s; ERRNO "timeout": no answer in MAX s
 probe() {
-  local what=$1 host=$2 port=$3 max=$4 out
-  out=$(nsc timeout 20 "$PYTHON" "$TP_TOOL" connect --host "$host" --port "$port" \
-    --expect error --max "$max" --timeout 10) || fail "$what: want an error within ${max}s, got: $out"
-  grep -q '"result": "ECONNREFUSED"' <<<"$out" || fail "$what: want ECONNREFUSED, got: $out"
+  local what=$1 host=$2 port=$3 max=$4 want=${5:-ECONNREFUSED} out
+  if [[ $want == timeout ]]; then
+    out=$(nsc timeout 20 "$PYTHON" "$TP_TOOL" connect --host "$host" --port "$port" \
+      --expect timeout --max 10 --timeout "$max") || fail "$what: want no answer in ${max}s, got: $out"
+  else
+    out=$(nsc timeout 20 "$PYTHON" "$TP_TOOL" connect --host "$host" --port "$port" \
+      --expect "$want" --max "$max" --timeout 10) || fail "$what: want $want within ${max}s, got: $out"
+  fi
   ok "$what: $out"
 }
 
@@ -88,15 +116,32 @@ concurrent() { # WHAT HOST
 }
 
 # ---- open proxy ----
-tp_gw_start --connect-timeout 5 --handler "http://$TP_S4:8888"
+TP_LOG_LEVEL=debug tp_gw_start --connect-timeout 5 --handler "http://$TP_S4:8888"
 upload 4 "$TP_DST4" 5001 "$TP_TMP/big.bin" "via proxy: upload $MIB MiB to $TP_DST4"
 download 4 "$TP_DST4" 5002 "$TP_TMP/big.bin" "via proxy: download $MIB MiB from $TP_DST4"
 upload 6 "[$TP_DST6]" 5003 "$TP_TMP/v6.bin" "via proxy: upload $V6_MIB MiB to [$TP_DST6] (CONNECT [v6]:port)"
 download 6 "[$TP_DST6]" 5004 "$TP_TMP/v6.bin" "via proxy: download $V6_MIB MiB from [$TP_DST6]"
 concurrent "via proxy: 50 concurrent flows to $TP_DST4:$HPORT, each verified" "$TP_DST4"
 concurrent "via proxy: 50 concurrent flows to [$TP_DST6]:$HPORT, each verified" "$TP_DST6"
-probe "via proxy: closed port $TP_DST4:$CLOSED (proxy answers 500)" "$TP_DST4" "$CLOSED" 2
-probe "via proxy: port $FORBIDDEN not in ConnectPort (403)" "$TP_DST4" "$FORBIDDEN" 2
+probe "via proxy: closed port $TP_DST4:$CLOSED (500: Connection refused)" "$TP_DST4" "$CLOSED" 2
+probe "via proxy: port $FORBIDDEN not in ConnectPort (403: prohibited)" "$TP_DST4" "$FORBIDDEN" 2 \
+  EHOSTUNREACH
+probe "via proxy: unreachable route (500: No route to host)" 198.19.8.8 "$CLOSED" 2 EHOSTUNREACH
+probe "via proxy: unreachable route, IPv6 (500: No route to host)" fd00:19::8:8 "$CLOSED" 2 \
+  EHOSTUNREACH
+probe "via proxy: no route (500: Network is unreachable)" 198.19.5.5 "$CLOSED" 2 ENETUNREACH
+probe "via proxy: prohibit route (500: Permission denied: prohibited)" 198.19.7.7 "$CLOSED" 2 \
+  EHOSTUNREACH
+probe "via proxy: a next hop that never answers (tinyproxy still connecting)" 198.19.6.6 \
+  "$CLOSED" 3 timeout
+for want in "CONNECT $TP_DST4:$CLOSED refused: 500 Unable to connect (Connection refused)" \
+  "CONNECT $TP_DST4:$FORBIDDEN refused: 403 Access violation (Permission denied)" \
+  "CONNECT 198.19.8.8:$CLOSED refused: 500 Unable to connect (No route to host)" \
+  "CONNECT 198.19.5.5:$CLOSED refused: 500 Unable to connect (Network is unreachable)" \
+  "CONNECT 198.19.7.7:$CLOSED refused: 500 Unable to connect (Permission denied)"; do
+  grep -qF "http proxy $TP_S4:8888: $want" "$TP_GW_LOG" || fail "tunplug did not log '$want'"
+done
+ok "the proxy's answers and what they meant are logged"
 out=$(nsc timeout 10 "$PYTHON" "$UDPTOOL" refused --host "$TP_DST4" --port 5005 --max 2) ||
   fail "UDP through the http handler: want ICMP port unreachable, got: $out"
 ok "UDP is declined by the http handler: $out"
@@ -157,7 +202,7 @@ req=$(tr -d '\r' <"$TP_TMP/fake-greet.req")
 want=$'CONNECT [fd00:19::50:1]:443 HTTP/1.1\nHost: [fd00:19::50:1]:443'
 [[ $req == "$want" ]] || fail "IPv6 request: got '$req', want '$want' (and no credentials)"
 ok "requests are exact: CONNECT/Host for v4 and [v6], Proxy-Authorization only when configured"
-probe "proxy that never answers (--connect-timeout 2)" 198.19.50.2 80 4
+probe "proxy that never answers (--connect-timeout 2)" 198.19.50.2 80 4 timeout
 grep -q "http proxy $TP_S4:9002: no connection and answer within 2000 ms" "$TP_GW_LOG" ||
   fail "silent proxy: not logged"
 probe "proxy answering a head larger than 8 KiB" 198.19.50.3 80 2

@@ -4,13 +4,15 @@
 #  - 4 long-lived TCP connections to an echo server in the server namespace
 #    (each verified with a 1-byte echo) are held open; the gateway reports 4
 #    stack flows, the server sees 4 established connections
-#  - a 5th connect(), over IPv4 and over IPv6, fails with ECONNREFUSED in
-#    under 1 s (the gateway answers the SYN with RST) and never reaches the
-#    server
+#  - a 5th connect(), over IPv4 and over IPv6, fails in under 1 s with
+#    EHOSTUNREACH / EACCES (the gateway answers the SYN with ICMP
+#    administratively prohibited: a policy, not a closed port) and never
+#    reaches the server
 #  - after one of the 4 is closed (and the gateway's flow count drops to 3),
 #    a new connection succeeds and is held; a 5th is refused again
 #  - the 4 held connections are still alive and echo afterwards
-#  - the summary after SIGTERM counts the refusals: "rst (limit 3"
+#  - the summary after SIGTERM counts the refusals: "max-flows 3", and the
+#    answers: "prohibited 3"
 set -euo pipefail
 # shellcheck source=lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -80,11 +82,11 @@ release() {
   fi
 }
 
-# refused HOST: a connect beyond the limit gets ECONNREFUSED within 1 s
+# refused HOST ERRNO: a connect beyond the limit fails with ERRNO within 1 s
 refused() {
   local out
-  out=$(nsc timeout 20 "$PYTHON" "$TP_TOOL" connect --host "$1" --port "$PORT" --expect refused \
-    --max 1 --timeout 10) || fail "connection beyond --max-flows $MAX to $1: want ECONNREFUSED within 1 s, got: $out"
+  out=$(nsc timeout 20 "$PYTHON" "$TP_TOOL" connect --host "$1" --port "$PORT" --expect "$2" \
+    --max 1 --timeout 10) || fail "connection beyond --max-flows $MAX to $1: want $2 within 1 s, got: $out"
   printf '%s\n' "$out"
 }
 
@@ -94,10 +96,10 @@ n=$(server_conns)
 [[ $n -eq 4 ]] || fail "the server sees $n established connections, want 4"
 ok "4 long-lived connections through the gateway (echo verified): gateway holds 4 flows, server sees 4"
 
-out=$(refused "$TP_DST4")
-ok "5th connection (IPv4) refused: $out"
-out=$(refused "$TP_DST6")
-ok "5th connection (IPv6) refused: $out"
+out=$(refused "$TP_DST4" EHOSTUNREACH)
+ok "5th connection (IPv4) refused, ICMP prohibited: $out"
+out=$(refused "$TP_DST6" EACCES)
+ok "5th connection (IPv6) refused, ICMPv6 prohibited: $out"
 n=$(server_conns)
 [[ $n -eq 4 ]] || fail "after the refusals the server sees $n established connections, want 4"
 n=$(gw_flows_now)
@@ -110,7 +112,7 @@ ok "closed one of the 4 (its echo re-check passed); the gateway's flow count dro
 hold held5
 wait_flows 4
 ok "a new connection succeeds after one was closed (echo verified), the gateway holds 4 flows again"
-out=$(refused "$TP_DST4")
+out=$(refused "$TP_DST4" EHOSTUNREACH)
 ok "the limit still holds: another 5th connection (IPv4) refused: $out"
 
 for i in 2 3 4 5; do release "held$i" "${HOLD_PID[$((i - 1))]}"; done
@@ -118,8 +120,8 @@ ok "the 4 held connections were alive and echoed a byte after the refusals"
 
 tp_gw_check_alive
 tp_gw_stop_ok
-rst=$(grep -oE 'rst \(limit [0-9]+' <<<"$TP_GW_SUMMARY") || fail "no 'rst (limit N' in the summary"
-limit=${rst##* }
-[[ $limit -eq 3 ]] || fail "summary counts $limit max-flows refusals ('$rst'), want 3"
-ok "summary counts the max-flows refusals: syn ${rst})"
+lim=$(grep -oE 'max-flows [0-9]+' <<<"$TP_GW_SUMMARY") || fail "no 'max-flows N' in the summary"
+pro=$(grep -oE 'answered:.* prohibited [0-9]+' <<<"$TP_GW_SUMMARY") || fail "no 'prohibited N' answers in the summary"
+[[ ${lim##* } -eq 3 && ${pro##* } -eq 3 ]] || fail "summary counts '$lim', '${pro##*: }', want 3 of each"
+ok "summary counts the max-flows refusals and their answers: $lim, ${pro##*answered: }"
 echo "e2e_maxflows: PASS"

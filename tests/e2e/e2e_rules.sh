@@ -16,9 +16,11 @@
 #    UDP to 198.19.43.9:5353, all reach the fixed server $TP_DST4:6001
 #    (nothing in the server namespace owns 198.19.43.0/24)
 #  - UDP to $TP_DST4:7100 and [$TP_DST6]:7100 (an echo server listens
-#    there): ICMP port unreachable from the reject rule; UDP to the redirect
+#    there): ICMP administratively prohibited from the reject rule (the
+#    client's socket: EHOSTUNREACH, over IPv6 EACCES); UDP to the redirect
 #    subnet on port 7100 too (the reject rule comes before the redirect one)
-#  - reject: TCP to 198.19.44.1 refused at once
+#  - reject: TCP to 198.19.44.1 refused at once, also with ICMP prohibited
+#    (EHOSTUNREACH), counted as "prohibited" 
 #  - reject://drop: UDP to port 6500 (an echo server listens) gets no answer
 #    and no ICMP
 set -euo pipefail
@@ -93,12 +95,13 @@ run "redirect: UDP to 198.19.43.9:5353 reaches $TP_DST4:$RPORT" \
   "$PYTHON" "$UDPTOOL" client --host 198.19.43.9 --port 5353 --flows 20 --size 200 --timeout 20
 
 # reject rule for UDP 7000-7999
-for host in "$TP_DST4" "$TP_DST6" 198.19.43.9; do
-  run "reject: UDP to $host:7100 gets ICMP port unreachable" \
-    "$PYTHON" "$UDPTOOL" refused --host "$host" --port 7100 --max 2
+for host in "$TP_DST4:EHOSTUNREACH" "$TP_DST6:EACCES" 198.19.43.9:EHOSTUNREACH; do
+  run "reject: UDP to ${host%:*}:7100 gets ICMP administratively prohibited" \
+    "$PYTHON" "$UDPTOOL" refused --host "${host%:*}" --port 7100 --max 2 --expect "${host##*:}"
 done
-run "reject: TCP to 198.19.44.1:80 refused" \
-  "$PYTHON" "$TP_TOOL" connect --host 198.19.44.1 --port 80 --expect refused --max 1 --timeout 5
+run "reject: TCP to 198.19.44.1:80 refused with ICMP administratively prohibited" \
+  "$PYTHON" "$TP_TOOL" connect --host 198.19.44.1 --port 80 --expect EHOSTUNREACH --max 1 \
+  --timeout 5
 
 # reject://drop: no answer, no ICMP
 out=$(nsc timeout 10 "$PYTHON" "$UDPTOOL" refused --host "$TP_DST4" --port 6500 --max 1.5) || true
@@ -108,7 +111,7 @@ ok "reject://drop: UDP to $TP_DST4:6500 silently dropped: $out"
 
 tp_gw_check_alive
 tp_gw_stop_ok
-nref=$(grep -oE 'refused by reason: connrefused [0-9]+' <<<"$TP_GW_SUMMARY" | grep -oE '[0-9]+$')
+nref=$(grep 'refused by reason:' <<<"$TP_GW_SUMMARY" | grep -oE ' prohibited [0-9]+' | grep -oE '[0-9]+$')
 ((nref >= 1)) || fail "summary: no refusal counted: $TP_GW_SUMMARY"
-ok "summary counts the TCP refusal (connrefused $nref)"
+ok "summary counts the reject rule's refusals (prohibited $nref)"
 echo "e2e_rules: PASS"

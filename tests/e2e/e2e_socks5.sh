@@ -6,7 +6,12 @@
 # microsocks (CONNECT only).
 #  - dante, no auth (socks5://198.18.0.2:1080): 20 MiB each way, sha256
 #    checked, IPv4 and IPv6 destinations; 50 concurrent flows each verified
-#    (v4 and v6); a closed destination port -> ECONNREFUSED; UDP round trips
+#    (v4 and v6); a closed destination port -> ECONNREFUSED; dante's own
+#    connect errors become the client's: an unreachable route (REP 4) ->
+#    EHOSTUNREACH, no route (REP 3) -> ENETUNREACH, a prohibit route (dante
+#    says REP 1, general failure) -> ICMP prohibited, so EHOSTUNREACH, a
+#    destination that never answers (REP 6 after dante's timeout.connect)
+#    -> no answer at all; UDP round trips
 #    (udptool, v4 and v6 destinations) through UDP ASSOCIATE; the same over
 #    the proxy's IPv6 address (socks5://[fd00:18::2]:1080)
 #  - dante, username/password (socks5://USER:PASS@198.18.0.2:1082): transfers,
@@ -17,8 +22,11 @@
 #    the half-closing hashserver check cannot be used), wrong password
 #  - a scripted proxy (socks5fake.py): BND ATYP domain / IPv6 / IPv4 with
 #    payload in the reply's own segment, a reply dribbled byte by byte, and
-#    REP 1..6 mapped (tunplug's refusal counters); the proxy's port closed ->
-#    ECONNREFUSED at once, the proxy silent -> an error after --connect-timeout
+#    REP 1..6 each mapped to its client errno (3 ENETUNREACH, 4 EHOSTUNREACH,
+#    5 ECONNREFUSED, 6 no answer, 1 and 2 ICMP prohibited: EHOSTUNREACH, over
+#    IPv6 EACCES) and refusal counter; the proxy's port closed ->
+#    ECONNREFUSED at once, the proxy silent -> no answer (the held SYN is
+#    dropped after --connect-timeout, the client times out on its own)
 #  - rules: --handler direct --rule dst=198.19.1.0/24,handler=socks5://...
 #    sends only that subnet through the proxy (dante's connect log counts)
 set -euo pipefail
@@ -56,6 +64,14 @@ UPORT=7501 # udp echo
 EPORT=7502 # tcp echo (for microsocks, which cannot half-close)
 TP_DST4B=198.19.2.1 # outside the rule's subnet
 ip -n "$NS_S" addr add "$TP_DST4B/32" dev lo
+# destinations dante cannot reach, each in its own way: an unreachable and a
+# prohibit route, no route at all (198.19.5.0/24), and a next hop that never
+# answers (198.19.6.0/24 via a neighbour entry nobody owns)
+ip -n "$NS_S" route add unreachable 198.19.8.0/24
+ip -n "$NS_S" -6 route add unreachable fd00:19::8:0/112
+ip -n "$NS_S" route add prohibit 198.19.7.0/24
+ip -n "$NS_S" neigh replace 198.18.0.77 lladdr 02:00:00:00:00:77 dev tps0 nud permanent
+ip -n "$NS_S" route add 198.19.6.0/24 via 198.18.0.77 dev tps0
 
 # dante_conf FILE PORT METHOD LOG: an instance on $TP_S4 and $TP_S6, going out over tps0
 dante_conf() {
@@ -69,6 +85,7 @@ clientmethod: none
 user.privileged: root
 user.unprivileged: nobody
 timeout.negotiate: 10
+timeout.connect: 2
 timeout.io: 120
 client pass {
   from: 0/0 to: 0/0
@@ -178,6 +195,16 @@ refused() {
   ok "$1: closed port $2:9: $out"
 }
 
+# want_errno LABEL HOST ERRNO [MAX]: connect() to HOST:80 fails with ERRNO (or
+# "timeout": no answer within 5 s) within MAX s
+want_errno() {
+  local out max=${4:-2} t=8
+  [[ $3 == timeout ]] && t=5 max=10
+  out=$(nsc timeout 20 "$PYTHON" "$TP_TOOL" connect --host "$2" --port 80 --expect "$3" \
+    --max "$max" --timeout "$t") || fail "$1: $2:80: want $3: $out"
+  ok "$1: $2:80: $out"
+}
+
 # udp LABEL HOST: UDP round trips through the proxy's UDP relay
 udp() {
   local out
@@ -214,6 +241,20 @@ concurrent "dante" "$TP_DST4" 50
 concurrent "dante" "$TP_DST6" 50
 refused "dante" "$TP_DST4"
 refused "dante" "$TP_DST6"
+want_errno "dante, unreachable route (REP 4)" 198.19.8.8 EHOSTUNREACH
+want_errno "dante, unreachable route (REP 4)" fd00:19::8:8 EHOSTUNREACH
+want_errno "dante, no route (REP 3)" 198.19.5.5 ENETUNREACH
+want_errno "dante, prohibit route (REP 1: prohibited)" 198.19.7.7 EHOSTUNREACH
+want_errno "dante, silent next hop (REP 6 after 2 s: silence)" 198.19.6.6 timeout
+for want in "198.19.8.8.80.*No route to host" "198.19.5.5.80.*Network is unreachable" \
+  "198.19.7.7.80.*Permission denied"; do
+  grep -q "$want" "$TP_TMP/dante-none.out" || fail "dante did not log a failed connect to '$want'"
+done
+for want in "198.19.8.8:80: host unreachable (reply 4)" "198.19.5.5:80: network unreachable (reply 3)" \
+  "198.19.7.7:80: general SOCKS server failure (reply 1)" "198.19.6.6:80: TTL expired (reply 6)"; do
+  grep -qF "$want" "$TP_GW_LOG" || fail "tunplug did not log '$want'"
+done
+ok "dante's replies (4, 3, 1, 6) for its failed connects are in both logs"
 udp "dante" "$TP_DST4"
 udp "dante" "$TP_DST6"
 tp_gw_check_alive
@@ -313,11 +354,16 @@ TP_LOG_LEVEL=debug tp_gw_start --handler "socks5://$TP_S4:1090"
 banner "fake: BND domain, payload in the reply's segment" "$TP_DST4" 7601
 banner "fake: BND IPv6, payload in the reply's segment (IPv6 destination)" "$TP_DST6" 7602
 banner "fake: reply dribbled one byte at a time" "$TP_DST4" 7603
-for port in 7653 7654 7655 7656 7657 7658; do
-  out=$(nsc timeout 10 "$PYTHON" "$TP_TOOL" connect --host "$TP_DST4" --port "$port" \
-    --expect error --max 2 --timeout 8) || fail "fake: REP for port $port: want an error: $out"
+for c in 7653:3:ENETUNREACH:v4 7654:4:EHOSTUNREACH:v4 7655:5:refused:v4 7656:6:timeout:v4 \
+  7657:1:EHOSTUNREACH:v4 7658:2:EHOSTUNREACH:v4 7653:3:ENETUNREACH:v6 7658:2:EACCES:v6; do
+  IFS=: read -r port rep want fam <<<"$c"
+  host=$TP_DST4 t=8
+  [[ $fam == v6 ]] && host=$TP_DST6
+  [[ $want == timeout ]] && t=3
+  out=$(nsc timeout 10 "$PYTHON" "$TP_TOOL" connect --host "$host" --port "$port" \
+    --expect "$want" --max 2 --timeout "$t") || fail "fake: REP for port $port ($fam): want $want: $out"
+  ok "fake: REP $rep ($fam) -> $want: $out"
 done
-ok "fake: REP 3, 4, 5, 6, 1, 2: each connect() fails"
 # UDP: relay announced as 0.0.0.0:port, a FRAG=1 copy and a truncated header
 # before each echo (udptool counts anything but its own bytes as bad)
 udp "fake (relay 0.0.0.0 -> the proxy's address; FRAG=1 and truncated dropped)" "$TP_DST4"
@@ -337,10 +383,12 @@ ok "fake: the proxy closed the control connection -> tunplug ended the UDP flow"
 tp_gw_check_alive
 tp_gw_stop_ok
 line=$(grep "refused by reason" <<<"$TP_GW_SUMMARY")
-for want in "connrefused 1" "timedout 1" "hostunreach 1" "netunreach 1" "connreset 2"; do
+for want in "connrefused 1" "hostunreach 1" "netunreach 2" "connreset 0" "prohibited 2" "other 1"; do
   grep -q "$want " <<<"$line " || fail "fake: want '$want' in: $line"
 done
-ok "fake: REP 5/6/4/3 -> ECONNREFUSED/ETIMEDOUT/EHOSTUNREACH/ENETUNREACH, 1 and 2 -> ECONNRESET: $line"
+n=$(grep -oE ' timedout [0-9]+' <<<"$line" | grep -oE '[0-9]+$')
+((n >= 2)) || fail "fake: REP 6 answers each retransmitted SYN anew: want timedout >= 2 in: $line"
+ok "fake: REP 5/4/3 -> ECONNREFUSED/EHOSTUNREACH/ENETUNREACH, 6 -> silence (a new try per SYN), 1 and 2 -> prohibited: $line"
 
 # ---- the proxy itself is down or silent
 tp_gw_start --handler "socks5://$TP_S4:1099" --connect-timeout 1
@@ -352,8 +400,8 @@ grep -q "socks5 proxy $TP_S4:1099: connect: connection refused" "$TP_GW_LOG" ||
 tp_gw_stop_ok
 tp_gw_start --handler "socks5://198.18.0.99:1080" --connect-timeout 1
 out=$(nsc timeout 10 "$PYTHON" "$TP_TOOL" connect --host "$TP_DST4" --port "$HPORT" \
-  --expect error --max 2.5 --timeout 8) || fail "proxy silent: want an error within 2.5 s: $out"
-ok "proxy silent (no such host), --connect-timeout 1: $out"
+  --expect timeout --max 5 --timeout 2.5) || fail "proxy silent: want no answer: $out"
+ok "proxy silent (no such host), --connect-timeout 1: no answer, the client times out: $out"
 grep -q "no answer within 1000 ms" "$TP_GW_LOG" ||
   fail "proxy silent: not in the log: $(tail -n 3 "$TP_GW_LOG" | tr '\n' '|')"
 tp_gw_stop_ok

@@ -153,7 +153,9 @@ grep -qE 'half-open now 0 from 0 sources' <<<"$TP_GW_SUMMARY" || fail "summary: 
 
 # the flood alone fills the half-open table: others get in by eviction
 EVICT_S=$((FLOOD_S / 2 + 2))
-tp_gw_start --max-pending "$PER_SOURCE" --max-pending-per-source "$PER_SOURCE"
+# --connect-timeout 10: the flood's held SYNs (to an address that never
+# answers) must time out within the test's 30 s drain window
+tp_gw_start --max-pending "$PER_SOURCE" --max-pending-per-source "$PER_SOURCE" --connect-timeout 10
 tp_bg flood2 "$NS_C" timeout "$EVICT_S" hping3 -S --flood -p "$PORT" -a "$FLOOD_ADDR" "$BLACKHOLE"
 FLOOD_PID=$TP_LAST_PID
 deadline=$(($(now_ms) + 5000))

@@ -8,7 +8,10 @@ sees what tunplug writes back. Standard library only.
 
   inject.py --dev tp0 --src 198.18.0.1 --dst 127.0.0.1 --dport 22
 prints one line: "rst" (RST|ACK from dst:dport acking our SYN),
-"synack", or "none" (nothing within --wait seconds).
+"synack", "prohibited" (ICMP / ICMPv6 destination unreachable,
+administratively prohibited, from dst and quoting our SYN), "icmp TYPE/CODE"
+(another such error quoting our SYN), or "none" (nothing within --wait
+seconds).
 """
 import argparse
 import ipaddress
@@ -69,6 +72,26 @@ def parse_tcp(pkt):
     return src, dst, sport, dport, seq, ack, flags
 
 
+def parse_icmp_unreach(pkt):
+    """(src, type, code, quoted packet) of an ICMP/ICMPv6 destination
+    unreachable, or None."""
+    if not pkt:
+        return None
+    v = pkt[0] >> 4
+    if v == 4 and len(pkt) >= 28 and pkt[9] == 1:
+        ihl = (pkt[0] & 15) * 4
+        src, icmp = ipaddress.ip_address(pkt[12:16]), pkt[ihl:]
+        if icmp[0] != 3:
+            return None
+    elif v == 6 and len(pkt) >= 48 and pkt[6] == 58:
+        src, icmp = ipaddress.ip_address(pkt[8:24]), pkt[40:]
+        if icmp[0] != 1:
+            return None
+    else:
+        return None
+    return src, icmp[0], icmp[1], icmp[8:]
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--dev", required=True)
@@ -92,6 +115,15 @@ def main():
             return 0
         pkt, addr = rx.recvfrom(70000)
         if addr[2] == PACKET_OUTGOING:
+            continue
+        u = parse_icmp_unreach(pkt)
+        if u:
+            q = parse_tcp(u[3] + b"\0" * 40)  # the quote may be cut after the ports
+            if u[0] == dst and q and q[0] == src and q[1] == dst and q[2] == sport and \
+                    q[3] == a.dport and q[4] == seq:
+                prohibited = (u[1], u[2]) in ((3, 13), (1, 1))
+                print("prohibited" if prohibited else "icmp %d/%d" % (u[1], u[2]))
+                return 0
             continue
         t = parse_tcp(pkt)
         if not t or t[0] != dst or t[1] != src or t[2] != a.dport or t[3] != sport:

@@ -12,7 +12,8 @@ exit 0 only if everything they checked was right.
                payload, half-closes, and checks digest + echo
   hcserver     half-close server: --mode client-first | server-first
   hcclient     the matching client
-  connect      one connect(), expect refused / any error; measures the time
+  connect      one connect(), expect refused / any error / an errno / a
+               timeout; measures the time
   echoserver   selector-based TCP echo for many idle connections
   idle         open N connections to an echo server (1 byte verified each),
                hold them --hold seconds (or until --stop-file exists), re-check
@@ -307,8 +308,10 @@ def cmd_hcclient(a):
 
 def cmd_connect(a):
     """One connect(); --expect refused: ECONNREFUSED; --expect error: any error
-    (refused, unreachable, or a reset/EOF right after a completed handshake),
-    in both cases within --max seconds."""
+    (refused, unreachable, or a reset/EOF right after a completed handshake);
+    --expect ENAME: that errno (EHOSTUNREACH, ENETUNREACH, EACCES, ...); in
+    each case within --max seconds. --expect timeout: no answer at all
+    within --timeout seconds."""
     s = socket.socket(family_of(a.host), socket.SOCK_STREAM)
     s.settimeout(a.timeout)
     t0 = time.monotonic()
@@ -335,6 +338,11 @@ def cmd_connect(a):
     r["elapsed_s"] = round(time.monotonic() - t0, 3)
     if a.expect == "refused":
         good = r["result"] == "ECONNREFUSED"
+    elif a.expect == "timeout":
+        good = r["result"] == "timeout"
+        a.max = max(a.max, a.timeout + 1)
+    elif a.expect != "error":
+        good = r["result"] == a.expect
     elif r["result"] == "connected":
         good = r.get("after_connect") not in ("data", "still open")
     else:
@@ -623,7 +631,8 @@ def main():
     p = sub.add_parser("connect")
     p.add_argument("--host", required=True)
     p.add_argument("--port", type=int, required=True)
-    p.add_argument("--expect", choices=("refused", "error"), required=True)
+    p.add_argument("--expect", required=True,
+                   help="refused, error, timeout, or an errno name (EHOSTUNREACH ...)")
     p.add_argument("--max", type=float, required=True, help="seconds allowed until the error")
     p.add_argument("--timeout", type=float, default=15)
     p.set_defaults(fn=cmd_connect)

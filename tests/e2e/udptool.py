@@ -11,9 +11,11 @@ bounded in time and count and prints one JSON line.
       a flow is ok when the same bytes come back. Lost datagrams are
       re-sent up to K times (UDP may drop under load; the count of retries
       is reported). Exit 0 only if every flow got its bytes back.
-  refused --host H --port P --max SEC
+  refused --host H --port P --max SEC [--expect ERRNO]
       send one datagram on a connected socket; expect ECONNREFUSED (the
-      gateway's ICMP port unreachable) within SEC seconds
+      gateway's ICMP port unreachable), or the errno given (EHOSTUNREACH
+      for ICMP administratively prohibited over IPv4, EACCES over IPv6 ...),
+      within SEC seconds
 """
 import argparse
 import errno
@@ -156,7 +158,7 @@ def cmd_refused(a):
     el = time.monotonic() - t0
     out({"client": "udp-refused", "dst": "%s:%d" % (a.host, a.port), "result": result,
          "elapsed_s": round(el, 3)})
-    return 0 if result == "ECONNREFUSED" and el <= a.max else 1
+    return 0 if result == a.expect and el <= a.max else 1
 
 
 def main():
@@ -178,6 +180,7 @@ def main():
     p.add_argument("--host", required=True)
     p.add_argument("--port", type=int, required=True)
     p.add_argument("--max", type=float, default=2)
+    p.add_argument("--expect", default="ECONNREFUSED")
     a = ap.parse_args()
     return {"server": cmd_server, "client": cmd_client, "refused": cmd_refused}[a.cmd](a)
 

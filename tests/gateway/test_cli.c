@@ -41,7 +41,7 @@ static const char *check_defaults(const struct tp_options *o)
 		return "protect";
 	if (o->max_flows != 4096)
 		return "max_flows";
-	if (o->connect_timeout_s != 10)
+	if (o->connect_timeout_s != 130)
 		return "connect_timeout";
 	if (o->idle_timeout_s != 300)
 		return "idle_timeout";

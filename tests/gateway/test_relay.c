@@ -1283,6 +1283,53 @@ TP_TEST(flow_close_queued)
 	CHECK_EQ(th.n, 6, "flows the handler took");
 }
 
+/* flow_decide(f, -errno) hands the errno to the stack as it is (the stack
+ * answers by it: RST, ICMP or silence) and counts the refusal by reason;
+ * a positive err is a refusal too. */
+TP_TEST(decide_errno_reasons)
+{
+	static const struct {
+		int err, want_err;
+		enum tp_refuse reason;
+	} k[] = {
+	        {-ECONNREFUSED, -ECONNREFUSED, TP_REFUSE_CONNREFUSED},
+	        {-ECONNRESET, -ECONNRESET, TP_REFUSE_CONNRESET},
+	        {-EHOSTUNREACH, -EHOSTUNREACH, TP_REFUSE_HOSTUNREACH},
+	        {-EHOSTDOWN, -EHOSTDOWN, TP_REFUSE_HOSTUNREACH},
+	        {-ENETUNREACH, -ENETUNREACH, TP_REFUSE_NETUNREACH},
+	        {-ENETDOWN, -ENETDOWN, TP_REFUSE_NETUNREACH},
+	        {-ETIMEDOUT, -ETIMEDOUT, TP_REFUSE_TIMEDOUT},
+	        {-EACCES, -EACCES, TP_REFUSE_PROHIBITED},
+	        {-EPERM, -EPERM, TP_REFUSE_PROHIBITED},
+	        {-EIO, -EIO, TP_REFUSE_OTHER},
+	        {7, -ECONNREFUSED, TP_REFUSE_CONNREFUSED},
+	};
+	uint64_t want[TP_REFUSE__COUNT] = {0};
+
+	if (!env_up(262144))
+		return;
+	th.mode = TH_PENDING;
+	for (size_t i = 0; i < sizeof(k) / sizeof(k[0]); i++) {
+		struct tp_tcp_flow *tf = syn(1 << 20);
+		struct th_flow *r = last_flow();
+
+		if (!tf || !r)
+			return;
+		th_decide(r->f, k[i].err);
+		want[k[i].reason]++;
+		CHECK(tf->rejects == 1 && tf->reject_err == k[i].want_err,
+		      "flow_decide(%d): the stack got %d, want %d", k[i].err, tf->reject_err,
+		      k[i].want_err);
+		spin(1);
+		CHECK(r->closes == 1 && r->close_err == k[i].want_err,
+		      "flow_decide(%d): flow_close %d", k[i].err, r->close_err);
+	}
+	for (int i = 0; i < TP_REFUSE__COUNT; i++)
+		CHECK_EQ(env.st.flows_refused[i], want[i], "refusals of one reason");
+	OK("flow_decide(-errno): the errno reaches the stack unchanged; counted as connrefused, "
+	   "connreset, hostunreach, netunreach, timedout, prohibited or other");
+}
+
 /* Handler-owned I/O: a short take in on_data pauses delivery until
  * flow_resume; flow_write taking less than asked leads to on_writable;
  * flow_shutdown sends FIN and, after the client's FIN, the flow closes. */

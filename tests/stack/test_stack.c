@@ -43,6 +43,7 @@ static int cap_output(void *ctx, const void *buf, size_t len)
 /* ---- the owner's side ---- */
 enum policy { P_HOLD, P_ACCEPT, P_REJECT };
 static enum policy policy;
+static int reject_err = -ECONNREFUSED; /* P_REJECT's reason */
 static struct tp_tcp_flow *last_flow;
 static int n_syn, n_est, n_readable, n_eof, n_writable, n_closed, closed_err;
 
@@ -96,7 +97,7 @@ static void on_syn(void *ctx, struct tp_tcp_flow *f)
 	if (policy == P_ACCEPT)
 		tp_tcp_flow_accept(f);
 	else if (policy == P_REJECT)
-		tp_tcp_flow_reject(f, -ECONNREFUSED);
+		tp_tcp_flow_reject(f, reject_err);
 }
 
 /* ---- packet building ---- */
@@ -406,24 +407,124 @@ TP_TEST(client_reset_pending)
 	   "ignored");
 }
 
+/* Emitted packet i is an ICMP (IPv4 type 3) or ICMPv6 (type 1) destination
+ * unreachable with this code, from p's destination to p's source, quoting
+ * p's SYN (ports and initial sequence number isn). */
+static void check_unreach(int i, const struct peer *p, uint8_t code, uint32_t isn, const char *what)
+{
+	bool v4 = p->family == AF_INET;
+	size_t alen = v4 ? 4 : 16, hl = v4 ? 20 : 40, n = out.len[i];
+	const uint8_t *e = out.buf[i], *q = e + hl + 8, *t = q + hl;
+	uint32_t seq, sum;
+
+	/* read by hand: tp_pkt_parse refuses loopback sources, and the
+	 * refusals of loopback destinations come from one */
+	CHECK(n >= hl + 8 + hl + 20, "%s: quotes the whole TCP header (%zu bytes)", what, n);
+	if (n < hl + 8 + hl + 20)
+		return;
+	CHECK(e[0] >> 4 == (v4 ? 4 : 6) && e[v4 ? 9 : 6] == (v4 ? IPPROTO_ICMP : IPPROTO_ICMPV6),
+	      "%s: protocol", what);
+	CHECK(!memcmp(e + (v4 ? 12 : 8), p->dst, alen) && !memcmp(e + (v4 ? 16 : 24), p->src, alen),
+	      "%s: from the destination to the client", what);
+	CHECK(!v4 || tp_csum_finish(tp_csum_add(0, e, 20)) == 0, "%s: IPv4 checksum", what);
+	sum = v4 ? 0 : tp_csum_pseudo(AF_INET6, e + 8, e + 24, IPPROTO_ICMPV6, (uint32_t)(n - 40));
+	CHECK(tp_csum_finish(tp_csum_add(sum, e + hl, n - hl)) == 0, "%s: ICMP checksum", what);
+	CHECK(e[hl] == (v4 ? 3 : 1) && e[hl + 1] == code, "%s: type %u code %u, want code %u", what,
+	      e[hl], e[hl + 1], code);
+	memcpy(&seq, t + 4, 4);
+	CHECK(!memcmp(q + (v4 ? 12 : 8), p->src, alen) && t[0] << 8 == (p->sport & 0xff00) &&
+	              t[1] == (p->sport & 0xff) && t[2] << 8 == (p->dport & 0xff00) &&
+	              t[3] == (p->dport & 0xff) && ntohl(seq) == isn && t[13] == SYN,
+	      "%s: the quote is the client's SYN", what);
+}
+
+/* tp_tcp_flow_reject(f, err) for a held SYN: RST for a refusal, ICMP
+ * unreachable for net/host/policy, nothing for a timeout; a SYN
+ * retransmitted after the silent refusal starts a new flow. */
 static void test_reject(int family)
 {
-	struct peer p;
-	if (family == AF_INET)
-		peer_init(&p, AF_INET, "198.18.0.1", "198.19.1.1", 40001, 81);
-	else
-		peer_init(&p, AF_INET6, "fd00:18::1", "fd00:19::1", 40001, 81);
+	static const struct {
+		int err;
+		enum tp_syn_answer a;
+		int code4, code6; /* -1: a RST, -2: nothing */
+	} k[] = {
+	        {-ECONNREFUSED, TP_SYN_RST, -1, -1},        {-ECONNRESET, TP_SYN_RST, -1, -1},
+	        {-ENETUNREACH, TP_SYN_NET_UNREACH, 0, 0},   {-ENETDOWN, TP_SYN_NET_UNREACH, 0, 0},
+	        {-EHOSTUNREACH, TP_SYN_HOST_UNREACH, 1, 3}, {-EHOSTDOWN, TP_SYN_HOST_UNREACH, 1, 3},
+	        {-EACCES, TP_SYN_PROHIBITED, 13, 1},        {-EPERM, TP_SYN_PROHIBITED, 13, 1},
+	        {-EIO, TP_SYN_PROHIBITED, 13, 1},           {-ETIMEDOUT, TP_SYN_SILENT, -2, -2},
+	};
+	const char *fam = family == AF_INET ? "ipv4" : "ipv6";
+	uint64_t want[TP_SYN_ANSWER__COUNT] = {0};
+
 	stack_up(16, 0);
 	policy = P_REJECT;
-	send_pkt(&p, SYN, NULL, 0);
-	CHECK(out.n == 1, "RST expected");
-	struct tp_pkt pk = parse_out(0);
-	CHECK((pk.tcp_flags & (RST | ACK)) == (RST | ACK) && pk.ack == p.seq && pk.sport == 81,
-	      "RST|ACK acking the SYN (flags %#x ack %u)", pk.tcp_flags, pk.ack);
-	CHECK(tp_stack_stats()->syn_rst_refused == 1, "counted");
+	for (size_t i = 0; i < sizeof(k) / sizeof(k[0]); i++) {
+		struct peer p;
+		int code = family == AF_INET ? k[i].code4 : k[i].code6;
+		char what[80];
+		uint32_t isn;
+
+		snprintf(what, sizeof(what), "%s %s", fam, strerror(-k[i].err));
+		if (family == AF_INET)
+			peer_init(&p, AF_INET, "198.18.0.1", "198.19.1.1", (uint16_t)(40001 + i),
+			          81);
+		else
+			peer_init(&p, AF_INET6, "fd00:18::1", "fd00:19::1", (uint16_t)(40001 + i),
+			          81);
+		reject_err = k[i].err;
+		out.n = 0;
+		isn = p.seq;
+		send_pkt(&p, SYN, NULL, 0);
+		CHECK(tp_syn_answer_of(k[i].err) == k[i].a, "%s: tp_syn_answer_of", what);
+		want[k[i].a]++;
+		if (code == -1) {
+			CHECK(out.n == 1, "%s: one RST expected, got %d packets", what, out.n);
+			struct tp_pkt pk = parse_out(0);
+			CHECK(pk.proto == IPPROTO_TCP &&
+			              (pk.tcp_flags & (RST | ACK)) == (RST | ACK) &&
+			              pk.ack == p.seq && pk.sport == 81,
+			      "%s: RST|ACK acking the SYN (flags %#x ack %u)", what, pk.tcp_flags,
+			      pk.ack);
+		} else if (code >= 0) {
+			CHECK(out.n == 1, "%s: one ICMP error expected, got %d packets", what,
+			      out.n);
+			if (out.n == 1)
+				check_unreach(0, &p, (uint8_t)code, isn, what);
+		} else {
+			CHECK(out.n == 0, "%s: silence expected, got %d packets", what, out.n);
+			/* the client's retransmission is a new SYN for the owner */
+			int before = n_syn;
+			p.seq = isn;
+			reject_err = -EHOSTUNREACH;
+			want[TP_SYN_HOST_UNREACH]++;
+			send_pkt(&p, SYN, NULL, 0);
+			CHECK(n_syn == before + 1 && out.n == 1,
+			      "%s: the retransmitted SYN starts a new flow (syn %d -> %d, out %d)",
+			      what, before, n_syn, out.n);
+			if (out.n == 1)
+				check_unreach(0, &p, family == AF_INET ? 1 : 3, isn, what);
+		}
+		CHECK(tp_stack_stats()->tcp_flows_now == 0, "%s: flow freed", what);
+	}
+	for (int a = 0; a < TP_SYN_ANSWER__COUNT; a++)
+		CHECK(tp_stack_stats()->syn_answered[a] == want[a],
+		      "answer %d counted: %llu, want %llu", a,
+		      (unsigned long long)tp_stack_stats()->syn_answered[a],
+		      (unsigned long long)want[a]);
+	CHECK(tp_stack_stats()->syn_refused == sizeof(k) / sizeof(k[0]) + 1, "syn_refused %llu",
+	      (unsigned long long)tp_stack_stats()->syn_refused);
+	CHECK(tp_stack_stats()->icmp_unreach_sent == want[TP_SYN_NET_UNREACH] +
+	                                                     want[TP_SYN_HOST_UNREACH] +
+	                                                     want[TP_SYN_PROHIBITED],
+	      "icmp_unreach_sent %llu", (unsigned long long)tp_stack_stats()->icmp_unreach_sent);
 	CHECK(tp_stack_mem_in_use() == mem_base, "nothing left");
 	stack_down("reject");
-	OK("%s refused SYN -> RST|ACK, nothing allocated", family == AF_INET ? "ipv4" : "ipv6");
+	reject_err = -ECONNREFUSED;
+	OK("%s refused SYN: RST for ECONNREFUSED/ECONNRESET, ICMP net/host unreachable, "
+	   "prohibited for the rest, nothing for ETIMEDOUT (a retransmission starts anew); "
+	   "counted by answer",
+	   fam);
 }
 
 TP_TEST(reject_v4)
@@ -434,6 +535,40 @@ TP_TEST(reject_v4)
 TP_TEST(reject_v6)
 {
 	test_reject(AF_INET6);
+}
+
+/* ICMP errors for SYNs share the UDP errors' token bucket: 50 at once, then
+ * 1 per ms; a limited one leaves the SYN unanswered. */
+TP_TEST(reject_icmp_rate_limit)
+{
+	stack_up(256, 0);
+	policy = P_REJECT;
+	reject_err = -EHOSTUNREACH;
+	for (int i = 0; i < 60; i++) {
+		struct peer p;
+		peer_init(&p, AF_INET, "198.18.0.1", "198.19.1.1", (uint16_t)(45000 + i), 80);
+		send_pkt(&p, SYN, NULL, 0);
+	}
+	CHECK(out.n == 50, "60 refusals at once: %d ICMP errors, want 50", out.n);
+	CHECK(tp_stack_stats()->icmp_unreach_limited == 10 &&
+	              tp_stack_stats()->syn_answered[TP_SYN_HOST_UNREACH] == 60,
+	      "limited %llu, host_unreach %llu",
+	      (unsigned long long)tp_stack_stats()->icmp_unreach_limited,
+	      (unsigned long long)tp_stack_stats()->syn_answered[TP_SYN_HOST_UNREACH]);
+	now += 5;
+	tp_stack_set_now(now);
+	out.n = 0;
+	for (int i = 0; i < 10; i++) {
+		struct peer p;
+		peer_init(&p, AF_INET6, "fd00:18::1", "fd00:19::1", (uint16_t)(46000 + i), 80);
+		send_pkt(&p, SYN, NULL, 0);
+	}
+	CHECK(out.n == 5, "5 ms later: %d ICMPv6 errors, want 5", out.n);
+	CHECK(tp_stack_stats()->tcp_flows_now == 0, "no flow kept");
+	stack_down("reject rate limit");
+	reject_err = -ECONNREFUSED;
+	OK("ICMP for refused SYNs: a burst of 50, then 1 per ms (shared with UDP), the rest "
+	   "silent and counted");
 }
 
 TP_TEST(forbidden)
@@ -453,10 +588,13 @@ TP_TEST(forbidden)
 			send_pkt(&p, SYN, NULL, 0);
 			if (!allow) {
 				CHECK(n_syn == 0, "%s must not reach the owner", dsts4[i]);
-				/* 0.0.0.0 cannot source a RST (dropped); the others get one */
-				if (i != 2)
-					CHECK(out.n == 1 && (out.buf[0][33] & RST), "RST for %s",
-					      dsts4[i]);
+				/* 0.0.0.0 cannot source an answer (dropped); the others get
+				 * ICMP administratively prohibited */
+				if (i != 2) {
+					CHECK(out.n == 1, "ICMP for %s", dsts4[i]);
+					if (out.n == 1)
+						check_unreach(0, &p, 13, 1000, dsts4[i]);
+				}
 			} else if (i == 2) {
 				CHECK(n_syn == 0 && out.n == 0, "0.0.0.0 is never a destination");
 			} else {
@@ -471,23 +609,25 @@ TP_TEST(forbidden)
 			out.n = 0;
 			n_syn = 0;
 			send_pkt(&p, SYN, NULL, 0);
-			if (!allow)
+			if (!allow) {
 				CHECK(n_syn == 0 && (i == 1 || out.n == 1), "%s must be refused",
 				      dsts6[i]);
-			else
+				if (i != 1 && out.n == 1)
+					check_unreach(0, &p, 1, 1000, dsts6[i]);
+			} else
 				CHECK(n_syn == (i == 1 ? 0 : 1), "%s allowed (:: never)", dsts6[i]);
 		}
 		if (!allow)
-			CHECK(tp_stack_stats()->syn_rst_loopback == 5 &&
+			CHECK(tp_stack_stats()->syn_loopback == 5 &&
+			              tp_stack_stats()->syn_answered[TP_SYN_PROHIBITED] == 5 &&
 			              tp_stack_stats()->drops[TP_DROP_BAD_ADDR] == 2,
-			      "counted: %llu",
-			      (unsigned long long)tp_stack_stats()->syn_rst_loopback);
+			      "counted: %llu", (unsigned long long)tp_stack_stats()->syn_loopback);
 		stack_down("forbidden");
 	}
 	memset(&own_addr, 0, sizeof(own_addr));
 	own_addr.family = AF_INET;
-	OK("loopback/own destinations -> RST unless allow_loopback; 0.0.0.0/:: always "
-	   "dropped");
+	OK("loopback/own destinations -> ICMP administratively prohibited unless "
+	   "allow_loopback; 0.0.0.0/:: always dropped");
 }
 
 TP_TEST(max_flows)
@@ -502,11 +642,17 @@ TP_TEST(max_flows)
 		send_pkt(&p, SYN, NULL, 0);
 	}
 	CHECK(n_syn == 2 && out.n == 1, "third SYN refused: syn=%d out=%d", n_syn, out.n);
-	CHECK(out.n == 1 && (parse_out(0).tcp_flags & RST), "with a RST");
-	CHECK(tp_stack_stats()->syn_rst_limit == 1, "counted");
+	if (out.n == 1) {
+		struct peer p;
+		peer_init(&p, AF_INET, "198.18.0.1", "198.19.1.1", 43002, 80);
+		check_unreach(0, &p, 13, 1000, "max flows");
+	}
+	CHECK(tp_stack_stats()->syn_limit == 1 &&
+	              tp_stack_stats()->syn_answered[TP_SYN_PROHIBITED] == 1,
+	      "counted");
 	stack_down("max flows");
 	CHECK(n_closed == 2 && closed_err == -ECONNABORTED, "pending flows closed on shutdown");
-	OK("--max-flows: SYN beyond the cap -> RST, counted");
+	OK("--max-flows: SYN beyond the cap -> ICMP administratively prohibited, counted");
 }
 
 TP_TEST(client_rst_and_owner_abort)

@@ -2,7 +2,8 @@
 /* tunplug — unit test of handlers/src/httpmsg.c (the HTTP CONNECT handler's
  * pure parts): base64 (RFC 4648 vectors), the CONNECT request for IPv4/IPv6
  * with and without credentials, the byte-exact head reader's "how much may I
- * read" rule, response head parsing, and the status -> errno mapping. The
+ * read" rule, response head parsing (Content-Length, chunked), how much of a
+ * refusal's body to read, and the status + body -> errno mapping. The
  * proxy target is parsed by target.c (tests/unit/test_target.c). */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -138,19 +139,113 @@ TP_TEST(parse_head)
 	OK("response head: malformed ones refused");
 }
 
+TP_TEST(body_length)
+{
+	struct tp_http_resp r;
+	const char *h;
+
+	h = "HTTP/1.1 500 Unable to connect\r\nServer: tinyproxy/1.11.1\r\nContent-Type: "
+	    "text/html\r\nConnection: close\r\n\r\n";
+	CHECK(tp_http_parse_head(h, strlen(h), &r) == 0 && r.content_length == -1 && !r.chunked,
+	      "tinyproxy's 500: no length (%lld), not chunked", r.content_length);
+	h = "HTTP/1.1 503 Service Unavailable\r\ncontent-LENGTH:  3367 \r\n\r\n";
+	CHECK(tp_http_parse_head(h, strlen(h), &r) == 0 && r.content_length == 3367,
+	      "Content-Length in any case, blanks around: %lld", r.content_length);
+	h = "HTTP/1.1 502 Bad Gateway\r\nContent-Length: 7\r\nContent-Length: 7\r\n\r\n";
+	CHECK(tp_http_parse_head(h, strlen(h), &r) == 0 && r.content_length == 7,
+	      "repeated, equal");
+	h = "HTTP/1.1 502 Bad Gateway\r\nTransfer-Encoding: gzip, Chunked\r\n\r\n";
+	CHECK(tp_http_parse_head(h, strlen(h), &r) == 0 && r.chunked && r.content_length == -1,
+	      "chunked last");
+	h = "HTTP/1.1 502 Bad Gateway\r\nTransfer-Encoding: chunked, gzip\r\n\r\n";
+	CHECK(tp_http_parse_head(h, strlen(h), &r) == 0 && !r.chunked, "chunked not last");
+	h = "HTTP/1.1 502 Bad Gateway\r\nTransfer-Encoding: xchunked\r\n\r\n";
+	CHECK(tp_http_parse_head(h, strlen(h), &r) == 0 && !r.chunked, "xchunked");
+	static const char *bad[] = {
+	        "HTTP/1.1 502 x\r\nContent-Length: 7\r\nContent-Length: 8\r\n\r\n",
+	        "HTTP/1.1 502 x\r\nContent-Length: -1\r\n\r\n",
+	        "HTTP/1.1 502 x\r\nContent-Length: 1 2\r\n\r\n",
+	        "HTTP/1.1 502 x\r\nContent-Length:\r\n\r\n",
+	        "HTTP/1.1 502 x\r\nContent-Length: 99999999999999999999\r\n\r\n",
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		CHECK(tp_http_parse_head(bad[i], strlen(bad[i]), &r) == -EBADMSG,
+		      "bad length #%zu accepted", i);
+	OK("head: Content-Length (any case, repeated equal, bad ones refused), chunked");
+
+	memset(&r, 0, sizeof(r));
+	r.content_length = 10;
+	CHECK_EQ(tp_http_body_want(&r, "", 0, 4096), 10, "length 10, nothing yet");
+	CHECK_EQ(tp_http_body_want(&r, "abcd", 4, 4096), 6, "length 10, 4 came");
+	CHECK_EQ(tp_http_body_want(&r, "abcdefghij", 10, 4096), 0, "length 10, all came");
+	r.content_length = 0;
+	CHECK_EQ(tp_http_body_want(&r, "", 0, 4096), 0, "length 0");
+	r.content_length = 100000;
+	CHECK_EQ(tp_http_body_want(&r, "ab", 2, 4096), 4094, "beyond max: max");
+	r.content_length = -1;
+	CHECK_EQ(tp_http_body_want(&r, "abc", 3, 4096), 4093, "no length: to the end, at most max");
+	CHECK_EQ(tp_http_body_want(&r, "abc", 3, 3), 0, "no length: max reached");
+	r.chunked = true;
+#define WANT(body) tp_http_body_want(&r, (body), strlen(body), 4096)
+	CHECK_EQ(WANT("5\r\nhello\r\n"), 4096 - 10, "chunked, going on");
+	CHECK_EQ(WANT("5\r\nhello\r\n0\r\n\r\n"), 0, "chunked, last chunk");
+	CHECK_EQ(WANT("0\r\n\r\n"), 0, "chunked, empty");
+	CHECK_EQ(WANT("5\r\nhello\r\n0\r\nX-T: 1\r\n"), 4096 - 21, "chunked, trailer not ended");
+	CHECK_EQ(WANT("5\r\nhello\r\n0\r\nX-T: 1\r\n\r\n"), 0, "chunked, trailer ended");
+	CHECK_EQ(WANT("10\r\n0123456789abcdef\r\n"), 4096 - 22,
+	         "chunk size 10 is not the last chunk");
+	CHECK_EQ(WANT("5\r\nhel0\r\n"), 4096 - 9, "0 CRLF inside a chunk, not after a CRLF");
+#undef WANT
+	OK("body: to Content-Length, to the last chunk and trailers, else to the end; at most "
+	   "max");
+}
+
 TP_TEST(status)
 {
-	CHECK_EQ(tp_http_status_errno(200), 0, "200");
-	CHECK_EQ(tp_http_status_errno(204), 0, "204");
-	CHECK_EQ(tp_http_status_errno(407), -ECONNRESET, "407");
-	CHECK_EQ(tp_http_status_errno(401), -ECONNRESET, "401 (tinyproxy, bad credentials)");
-	CHECK_EQ(tp_http_status_errno(403), -ECONNREFUSED, "403");
-	CHECK_EQ(tp_http_status_errno(405), -ECONNREFUSED, "405");
-	CHECK_EQ(tp_http_status_errno(502), -EHOSTUNREACH, "502");
-	CHECK_EQ(tp_http_status_errno(503), -EHOSTUNREACH, "503");
-	CHECK_EQ(tp_http_status_errno(504), -ETIMEDOUT, "504");
-	CHECK_EQ(tp_http_status_errno(500), -ECONNREFUSED, "500");
-	CHECK_EQ(tp_http_status_errno(301), -ECONNREFUSED, "301");
-	CHECK_EQ(tp_http_status_errno(100), -ECONNREFUSED, "100");
-	OK("status -> errno");
+	CHECK_EQ(tp_http_answer_errno(200, NULL, 0), 0, "200");
+	CHECK_EQ(tp_http_answer_errno(204, NULL, 0), 0, "204");
+	CHECK_EQ(tp_http_answer_errno(407, NULL, 0), -ECONNRESET, "407");
+	CHECK_EQ(tp_http_answer_errno(401, NULL, 0), -ECONNRESET,
+	         "401 (tinyproxy, bad credentials)");
+	CHECK_EQ(tp_http_answer_errno(403, NULL, 0), -EACCES, "403");
+	CHECK_EQ(tp_http_answer_errno(405, NULL, 0), -EACCES, "405");
+	CHECK_EQ(tp_http_answer_errno(400, "Connection refused", 18), -EACCES,
+	         "400: the body does not count");
+	CHECK_EQ(tp_http_answer_errno(502, NULL, 0), -EHOSTUNREACH, "502");
+	CHECK_EQ(tp_http_answer_errno(503, NULL, 0), -EHOSTUNREACH, "503");
+	CHECK_EQ(tp_http_answer_errno(504, NULL, 0), -ETIMEDOUT, "504");
+	CHECK_EQ(tp_http_answer_errno(500, NULL, 0), -EHOSTUNREACH, "500");
+	CHECK_EQ(tp_http_answer_errno(301, NULL, 0), -ECONNRESET, "301");
+	CHECK_EQ(tp_http_answer_errno(100, NULL, 0), -ECONNRESET, "100");
+	OK("status without a body -> errno");
+
+	static const struct {
+		int status;
+		const char *body;
+		int err;
+	} k[] = {
+	        {500, "<p>Tinyproxy was unable to connect.</p><p>Connection refused</p>",
+	         -ECONNREFUSED},
+	        {500, "<p>NO ROUTE TO HOST</p>", -EHOSTUNREACH},
+	        {502, "host is unreachable", -EHOSTUNREACH},
+	        {502, "<p>Network is unreachable</p>", -ENETUNREACH},
+	        {500, "connect: Connection timed out", -ETIMEDOUT},
+	        {502, "Permission denied", -EACCES},
+	        {503, "The system returned: (111) Connection refused", -ECONNREFUSED},
+	        {504, "(113) No route to host", -EHOSTUNREACH},
+	        {504, "the gateway gave up", -ETIMEDOUT},
+	        {500, "Unable to connect", -EHOSTUNREACH},
+	        /* the first reason named wins */
+	        {502, "timed out, then: Connection refused", -ETIMEDOUT},
+	        {502, "Connection refused (it timed out before)", -ECONNREFUSED},
+	};
+	for (size_t i = 0; i < sizeof(k) / sizeof(k[0]); i++)
+		CHECK_EQ(tp_http_answer_errno(k[i].status, k[i].body, strlen(k[i].body)), k[i].err,
+		         k[i].body);
+	CHECK_EQ(tp_http_body_errno("x\0Connection refused", 20), -ECONNREFUSED,
+	         "a NUL before the reason");
+	CHECK_EQ(tp_http_body_errno("Connection refuse", 17), 0, "cut short");
+	CHECK_EQ(tp_http_body_errno(NULL, 0), 0, "no body");
+	OK("5xx with a body: the reason it names (errno texts, any case, the first one), else "
+	   "by status");
 }

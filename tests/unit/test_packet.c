@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* tp_pkt_parse: good TCP/UDP/ICMP packets over IPv4 and IPv6, then every
  * drop reason by breaking one thing at a time in a correct packet. */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -467,4 +468,126 @@ TP_TEST(sweep)
 	OK("parse: every truncation of 6 good packets dropped; %d single-bit flips parsed safely "
 	   "(%d accepted without csum check)",
 	   n, accepted);
+}
+
+/* ---- tp_icmp_unreach ---- */
+
+/* The ICMP error in e[0..n) answers the packet q[0..qlen): addresses
+ * swapped, type/code, both checksums (the naive sum of pktbuild.h), the
+ * quote byte for byte. */
+static void check_unreach(const uint8_t *e, size_t n, const uint8_t *q, size_t qlen, int family,
+                          uint8_t type, uint8_t code, const char *what)
+{
+	size_t hl = family == AF_INET ? 20 : 40, alen = family == AF_INET ? 4 : 16;
+	const uint8_t *qsrc = q + (family == AF_INET ? 12 : 8), *qdst = qsrc + alen;
+	uint64_t sum;
+	struct tp_pkt pk;
+
+	CHECK(n == hl + 8 + qlen, "%s: length %zu, want %zu", what, n, hl + 8 + qlen);
+	if (n != hl + 8 + qlen)
+		return;
+	if (family == AF_INET) {
+		CHECK(e[0] == 0x45 && e[9] == IPPROTO_ICMP && e[8] == 64, "%s: IPv4 header", what);
+		CHECK(pb_get16(e + 2) == n, "%s: total length %u", what, pb_get16(e + 2));
+		CHECK(pb_fold(pb_sum(0, e, 20)) == 0, "%s: IPv4 header checksum", what);
+		CHECK(!memcmp(e + 12, qdst, 4) && !memcmp(e + 16, qsrc, 4), "%s: addresses", what);
+		sum = 0;
+	} else {
+		CHECK(e[0] == 0x60 && e[6] == IPPROTO_ICMPV6 && e[7] == 64, "%s: IPv6 header",
+		      what);
+		CHECK(pb_get16(e + 4) == n - 40, "%s: payload length %u", what, pb_get16(e + 4));
+		CHECK(!memcmp(e + 8, qdst, 16) && !memcmp(e + 24, qsrc, 16), "%s: addresses", what);
+		sum = pb_sum(0, e + 8, 32) + IPPROTO_ICMPV6 + (n - 40);
+	}
+	CHECK(e[hl] == type && e[hl + 1] == code, "%s: type %u code %u, want %u/%u", what, e[hl],
+	      e[hl + 1], type, code);
+	CHECK(pb_fold(pb_sum(sum, e + hl, n - hl)) == 0, "%s: ICMP checksum", what);
+	CHECK(!memcmp(e + hl + 4, "\0\0\0\0", 4), "%s: unused field zero", what);
+	CHECK(!memcmp(e + hl + 8, q, qlen), "%s: quote differs", what);
+	/* and the parser that guards the tun agrees it is a valid packet */
+	CHECK(parse(e, n, V, &pk) == TP_DROP_NONE && pk.proto == e[family == AF_INET ? 9 : 6],
+	      "%s: tp_pkt_parse refuses it", what);
+}
+
+TP_TEST(icmp_unreach_syn)
+{
+	static const struct {
+		enum tp_unreach why;
+		uint8_t code4, code6;
+		const char *name;
+	} k[] = {
+	        {TP_UNREACH_NET, 0, 0, "net"},
+	        {TP_UNREACH_HOST, 1, 3, "host"},
+	        {TP_UNREACH_PORT, 3, 4, "port"},
+	        {TP_UNREACH_PROHIBITED, 13, 1, "prohibited"},
+	};
+	uint8_t syn[200], e[TP_ICMP_UNREACH_MAX];
+
+	for (int fam = 0; fam < 2; fam++) {
+		int family = fam ? AF_INET6 : AF_INET;
+		/* a SYN with MSS, SACK-permitted, timestamps and window scale, as
+		 * Linux sends it: data offset 10 */
+		size_t hl = fam ? 40 : 20, len = pb_build(syn, family, IPPROTO_TCP, 20, 0x02);
+		syn[hl + 12] = 10 << 4;
+		memcpy(syn + hl + 20,
+		       "\x02\x04\x05\xb4\x04\x02\x08\x0a\x00\x01\x02\x03\0\0\0\0\x01\x03\x03\x07",
+		       20);
+		pb_fix_l4(syn);
+		CHECK(parse(syn, len, V, NULL) == TP_DROP_NONE, "the SYN itself is valid");
+		for (size_t i = 0; i < sizeof(k) / sizeof(k[0]); i++) {
+			char what[64];
+			size_t n;
+
+			snprintf(what, sizeof(what), "%s %s", fam ? "ipv6" : "ipv4", k[i].name);
+			memset(e, 0xa5, sizeof(e));
+			n = tp_icmp_unreach(e, sizeof(e), syn, len, k[i].why);
+			check_unreach(e, n, syn, len, family, fam ? 1 : 3,
+			              fam ? k[i].code6 : k[i].code4, what);
+		}
+	}
+	OK("ICMP/ICMPv6 unreachable for a SYN: from its destination to its source, net/host/"
+	   "port/prohibited codes, the whole SYN quoted, both checksums right");
+}
+
+TP_TEST(icmp_unreach_bounds)
+{
+	static uint8_t big[2000], e[TP_ICMP_UNREACH_MAX + 100];
+	size_t len, n;
+
+	/* IPv4: at most 576 bytes in all; IPv6: at most 1280 */
+	len = pb_build(big, AF_INET, IPPROTO_UDP, 1400, 0);
+	n = tp_icmp_unreach(e, sizeof(e), big, len, TP_UNREACH_PORT);
+	check_unreach(e, n, big, 576 - 28, AF_INET, 3, 3, "ipv4 1428-byte datagram");
+	len = pb_build(big, AF_INET6, IPPROTO_UDP, 1900, 0);
+	n = tp_icmp_unreach(e, sizeof(e), big, len, TP_UNREACH_HOST);
+	check_unreach(e, n, big, 1280 - 48, AF_INET6, 1, 3, "ipv6 1948-byte datagram");
+	OK("quote cut at 576 (IPv4) and 1280 (IPv6) bytes in all");
+
+	/* cap smaller than that: cut at cap; too small for header + 8: nothing */
+	n = tp_icmp_unreach(e, 100, big, len, TP_UNREACH_NET);
+	check_unreach(e, n, big, 100 - 48, AF_INET6, 1, 0, "ipv6 cap 100");
+	CHECK(tp_icmp_unreach(e, 40 + 8 + 47, big, len, TP_UNREACH_NET) == 0, "cap 95 < 96");
+	CHECK(tp_icmp_unreach(e, 40 + 8 + 48, big, len, TP_UNREACH_NET) == 96, "cap 96");
+	OK("a small cap cuts the quote, and refuses below header + 8 quoted bytes");
+
+	/* a cut quote (the total length says more) is fine down to header + 8 */
+	len = pb_build(big, AF_INET, IPPROTO_TCP, 100, 0x02);
+	n = tp_icmp_unreach(e, sizeof(e), big, 28, TP_UNREACH_PROHIBITED);
+	check_unreach(e, n, big, 28, AF_INET, 3, 13, "ipv4 header + 8 bytes");
+	CHECK(tp_icmp_unreach(e, sizeof(e), big, 27, TP_UNREACH_HOST) == 0, "27 bytes: too short");
+	big[0] = 0x46; /* IHL 6: 24 bytes of header, so 32 are needed */
+	CHECK(tp_icmp_unreach(e, sizeof(e), big, 31, TP_UNREACH_HOST) == 0, "IHL 6, 31 bytes");
+	CHECK(tp_icmp_unreach(e, sizeof(e), big, 32, TP_UNREACH_HOST) == 20 + 8 + 32,
+	      "IHL 6, 32 bytes");
+	big[0] = 0x44;
+	CHECK(tp_icmp_unreach(e, sizeof(e), big, len, TP_UNREACH_HOST) == 0, "IHL 4");
+	big[0] = 0x55;
+	CHECK(tp_icmp_unreach(e, sizeof(e), big, len, TP_UNREACH_HOST) == 0, "version 5");
+	big[0] = 0x45;
+	CHECK(tp_icmp_unreach(e, sizeof(e), big, len, (enum tp_unreach)4) == 0, "unknown kind");
+	CHECK(tp_icmp_unreach(e, sizeof(e), big, 0, TP_UNREACH_HOST) == 0, "empty");
+	(void)pb_build(big, AF_INET6, IPPROTO_TCP, 0, 0x02);
+	CHECK(tp_icmp_unreach(e, sizeof(e), big, 47, TP_UNREACH_HOST) == 0, "ipv6, 47 bytes");
+	CHECK(tp_icmp_unreach(e, sizeof(e), big, 48, TP_UNREACH_HOST) == 96, "ipv6, 48 bytes");
+	OK("quotes shorter than the header + 8 bytes, bad IHL or version, unknown kind -> 0");
 }

@@ -279,8 +279,8 @@ TP_TEST(reply)
 			int err;
 		} m[] = {
 		        {0, 0},
-		        {1, -ECONNRESET},
-		        {2, -ECONNRESET},
+		        {1, -EIO},
+		        {2, -EACCES},
 		        {3, -ENETUNREACH},
 		        {4, -EHOSTUNREACH},
 		        {5, -ECONNREFUSED},

@@ -771,7 +771,7 @@ int tp_nl_link_get(struct tp_nl *nl, int ifindex, struct tp_nl_link *out)
 /* nl is borrowed; the old value goes into the journal. */
 int tp_nl_link_set_txqlen(struct tp_nl *nl, int ifindex, uint32_t qlen, uint32_t *old)
 {
-	struct tp_nl_link l;
+	struct tp_nl_link l = {0};
 	char dn[IF_NAMESIZE];
 	int err;
 

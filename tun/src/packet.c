@@ -12,6 +12,12 @@ static inline uint16_t rd16(const uint8_t *p)
 	return (uint16_t)(p[0] << 8 | p[1]);
 }
 
+static inline void wr16(uint8_t *p, uint16_t v)
+{
+	p[0] = (uint8_t)(v >> 8);
+	p[1] = (uint8_t)v;
+}
+
 static inline uint32_t rd32(const uint8_t *p)
 {
 	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
@@ -289,4 +295,72 @@ enum tp_drop tp_pkt_parse(const uint8_t *b, size_t len, unsigned flags, struct t
 	    (o->proto == IPPROTO_ICMPV6 && o->family != AF_INET6))
 		return TP_DROP_PROTO;
 	return parse_l4(b, o, flags);
+}
+
+/* pkt and out are the caller's; nothing is kept. */
+size_t tp_icmp_unreach(uint8_t *out, size_t cap, const uint8_t *pkt, size_t len,
+                       enum tp_unreach why)
+{
+	static const uint8_t code4[] = {[TP_UNREACH_NET] = 0,
+	                                [TP_UNREACH_HOST] = 1,
+	                                [TP_UNREACH_PORT] = 3,
+	                                [TP_UNREACH_PROHIBITED] = 13};
+	static const uint8_t code6[] = {[TP_UNREACH_NET] = 0,
+	                                [TP_UNREACH_HOST] = 3,
+	                                [TP_UNREACH_PORT] = 4,
+	                                [TP_UNREACH_PROHIBITED] = 1};
+	size_t hl, need, quote, max, tot;
+
+	if ((unsigned)why > TP_UNREACH_PROHIBITED || len < 1)
+		return 0;
+	if (pkt[0] >> 4 == 4) {
+		size_t ihl = (size_t)(pkt[0] & 0x0f) * 4;
+		if (ihl < 20 || len < ihl + 8)
+			return 0;
+		hl = 20;
+		max = 576;
+		need = ihl + 8;
+	} else if (pkt[0] >> 4 == 6) {
+		if (len < 48)
+			return 0;
+		hl = 40;
+		max = 1280;
+		need = 48;
+	} else {
+		return 0;
+	}
+	if (cap < max)
+		max = cap;
+	if (max < hl + 8 + need)
+		return 0;
+	quote = len < max - hl - 8 ? len : max - hl - 8;
+	tot = hl + 8 + quote;
+	memset(out, 0, hl + 8);
+	memcpy(out + hl + 8, pkt, quote);
+	if (hl == 20) {
+		out[0] = 0x45;
+		wr16(out + 2, (uint16_t)tot);
+		out[8] = 64;
+		out[9] = IPPROTO_ICMP;
+		memcpy(out + 12, pkt + 16, 4); /* from the packet's destination */
+		memcpy(out + 16, pkt + 12, 4); /* to its source */
+		wr16(out + 10, tp_csum_finish(tp_csum_add(0, out, 20)));
+		out[20] = 3;
+		out[21] = code4[why];
+		wr16(out + 22, tp_csum_finish(tp_csum_add(0, out + 20, tot - 20)));
+	} else {
+		out[0] = 0x60;
+		wr16(out + 4, (uint16_t)(tot - 40));
+		out[6] = IPPROTO_ICMPV6;
+		out[7] = 64;
+		memcpy(out + 8, pkt + 24, 16);
+		memcpy(out + 24, pkt + 8, 16);
+		out[40] = 1;
+		out[41] = code6[why];
+		wr16(out + 42, tp_csum_finish(tp_csum_add(tp_csum_pseudo(AF_INET6, out + 8,
+		                                                         out + 24, IPPROTO_ICMPV6,
+		                                                         (uint32_t)(tot - 40)),
+		                                          out + 40, tot - 40)));
+	}
+	return tot;
 }

@@ -590,7 +590,8 @@ static const struct tp_optdef optdefs[] = {
          .arg = TP_ARG_ONE,
          .yaml_key = "flows.connect-timeout",
          .metavar = "SEC",
-         .help = "upstream connect timeout, 1..3600 (default 10)",
+         .help = "upstream connect timeout, 1..3600 (default 130: a Linux client's whole SYN "
+                 "schedule)",
          .example = "3",
          .set = set_uint,
          .field = OFF(connect_timeout_s),
@@ -858,7 +859,7 @@ void tp_options_defaults(struct tp_options *o)
 	o->max_flows = 4096;
 	o->max_pending = 0; /* a quarter of max_flows (the stack decides) */
 	o->max_pending_per_source = 256;
-	o->connect_timeout_s = 10;
+	o->connect_timeout_s = 130;
 	o->idle_timeout_s = 300;
 	o->flow_buffer = 262144;
 	o->udp_timeout_s = 60;

@@ -14,8 +14,10 @@ enum tp_refuse tp_refuse_reason(int err)
 	case -ETIMEDOUT:
 		return TP_REFUSE_TIMEDOUT;
 	case -EHOSTUNREACH:
+	case -EHOSTDOWN:
 		return TP_REFUSE_HOSTUNREACH;
 	case -ENETUNREACH:
+	case -ENETDOWN:
 		return TP_REFUSE_NETUNREACH;
 	case -ECONNRESET:
 		return TP_REFUSE_CONNRESET;
@@ -23,21 +25,28 @@ enum tp_refuse tp_refuse_reason(int err)
 		return TP_REFUSE_SHUTDOWN;
 	case -ENOMEM:
 		return TP_REFUSE_NOMEM;
+	case -EACCES:
+	case -EPERM:
+		return TP_REFUSE_PROHIBITED;
 	default:
 		return TP_REFUSE_OTHER;
 	}
 }
 
 static const char *const refuse_names[TP_REFUSE__COUNT] = {
-        [TP_REFUSE_CONNREFUSED] = "connrefused",
-        [TP_REFUSE_TIMEDOUT] = "timedout",
-        [TP_REFUSE_HOSTUNREACH] = "hostunreach",
-        [TP_REFUSE_NETUNREACH] = "netunreach",
-        [TP_REFUSE_CONNRESET] = "connreset",
-        [TP_REFUSE_DECLINED] = "declined",
-        [TP_REFUSE_SHUTDOWN] = "shutdown",
-        [TP_REFUSE_NOMEM] = "nomem",
-        [TP_REFUSE_OTHER] = "other",
+        [TP_REFUSE_CONNREFUSED] = "connrefused", [TP_REFUSE_TIMEDOUT] = "timedout",
+        [TP_REFUSE_HOSTUNREACH] = "hostunreach", [TP_REFUSE_NETUNREACH] = "netunreach",
+        [TP_REFUSE_CONNRESET] = "connreset",     [TP_REFUSE_DECLINED] = "declined",
+        [TP_REFUSE_SHUTDOWN] = "shutdown",       [TP_REFUSE_NOMEM] = "nomem",
+        [TP_REFUSE_PROHIBITED] = "prohibited",   [TP_REFUSE_OTHER] = "other",
+};
+
+static const char *const syn_answer_names[TP_SYN_ANSWER__COUNT] = {
+        [TP_SYN_RST] = "rst",
+        [TP_SYN_NET_UNREACH] = "net-unreach",
+        [TP_SYN_HOST_UNREACH] = "host-unreach",
+        [TP_SYN_PROHIBITED] = "prohibited",
+        [TP_SYN_SILENT] = "silent",
 };
 
 /* a / b with two decimals, "-" when b is 0 */
@@ -82,21 +91,26 @@ void tp_stats_print_summary(const struct tp_stats *all, const struct tp_stack_st
 			                        (unsigned long long)(ss->drops[i] + tc->drops[i]));
 		fprintf(stderr, "%s\n", line);
 		fprintf(stderr,
-		        "tunplug: %s  syn: held %llu, absorbed %llu, rst (limit %llu, refused "
-		        "%llu, loopback %llu), reset by the client while held %llu; half-open "
-		        "now %llu from %llu sources, dropped (source full %llu, pending full "
-		        "%llu), "
-		        "evicted %llu\n",
+		        "tunplug: %s  syn: held %llu, absorbed %llu, reset by the client while "
+		        "held %llu; refused: by the handler %llu, max-flows %llu, loopback %llu; "
+		        "half-open now %llu from %llu sources, dropped (source full %llu, pending "
+		        "full %llu), evicted %llu\n",
 		        lb, (unsigned long long)ss->syn_held, (unsigned long long)ss->syn_absorbed,
-		        (unsigned long long)ss->syn_rst_limit,
-		        (unsigned long long)ss->syn_rst_refused,
-		        (unsigned long long)ss->syn_rst_loopback,
 		        (unsigned long long)ss->syn_client_reset,
+		        (unsigned long long)ss->syn_refused, (unsigned long long)ss->syn_limit,
+		        (unsigned long long)ss->syn_loopback,
 		        (unsigned long long)ss->tcp_pending_now,
 		        (unsigned long long)ss->tcp_pending_sources_now,
 		        (unsigned long long)ss->syn_drop_source,
 		        (unsigned long long)ss->syn_drop_pending,
 		        (unsigned long long)ss->syn_evicted);
+		off = (size_t)snprintf(line, sizeof(line),
+		                       "tunplug: %s  refused syn answered:", lb);
+		for (int i = 0; i < TP_SYN_ANSWER__COUNT && off < sizeof(line); i++)
+			off += (size_t)snprintf(line + off, sizeof(line) - off, " %s %llu",
+			                        syn_answer_names[i],
+			                        (unsigned long long)ss->syn_answered[i]);
+		fprintf(stderr, "%s\n", line);
 		fprintf(stderr,
 		        "tunplug: %s  stack tcp flows: opened %llu, closed %llu, now %llu; lwip "
 		        "mem errors %llu\n",

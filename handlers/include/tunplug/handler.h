@@ -39,7 +39,8 @@
 #define TP_HANDLER_ABI_MINOR 0
 #define TP_HANDLER_ABI ((TP_HANDLER_ABI_MAJOR << 16) | TP_HANDLER_ABI_MINOR)
 
-/* Return values of tcp_accept. Negative values are -errno: reject at once. */
+/* Return values of tcp_accept. Negative values are -errno: refuse at once
+ * (the client hears what flow_decide's table below says). */
 #define TP_OK 0       /* accepted now: the handshake completes immediately */
 #define TP_PENDING 1  /* decision later through host->flow_decide() */
 #define TP_DECLINED 2 /* not mine: try the next handler (reject if none) */
@@ -83,9 +84,27 @@ struct tp_host {
 	const struct tp_flow_info *(*flow_info)(const struct tp_flow *f);
 
 	/* Decide a TP_PENDING flow: err 0 completes the handshake; -errno
-	 * refuses it (-ECONNREFUSED, -ECONNRESET, -ETIMEDOUT, -EHOSTUNREACH,
-	 * -ENETUNREACH: the client gets a RST). After a refusal the host calls
-	 * flow_close. */
+	 * refuses it, and the client's held SYN is answered so that its
+	 * connect() fails as it would have without the gateway (a Linux
+	 * client's errno on the right):
+	 *   -ECONNREFUSED, -ECONNRESET  RST (the upstream refused or reset
+	 *                               the connection)      ECONNREFUSED
+	 *   -EHOSTUNREACH, -EHOSTDOWN   ICMP host unreachable EHOSTUNREACH
+	 *   -ENETUNREACH, -ENETDOWN     ICMP net unreachable  ENETUNREACH
+	 *   -ETIMEDOUT                  nothing: the SYN is dropped; the
+	 *                               client's next retransmission is a new
+	 *                               flow (a new tcp_accept), as each SYN
+	 *                               is a new try on the kernel path
+	 *                                                     ETIMEDOUT
+	 *   anything else (-EACCES, -EPERM for a policy, -EIO ...)
+	 *                               ICMP administratively prohibited
+	 *                                                     EHOSTUNREACH
+	 *                                                     (IPv6: EACCES)
+	 * Pass the upstream connect's own error on and the client sees the
+	 * truth. ICMP errors are rate limited (a limited one is not sent).
+	 * A positive err is taken as -ECONNREFUSED. After a refusal the host
+	 * calls flow_close. (2.0 hosts before this answered every refusal
+	 * with a RST; the call is the same.) */
 	void (*flow_decide)(struct tp_flow *f, int err);
 
 	/* Relay the flow both ways with `stream` (connected; the host takes
@@ -114,7 +133,8 @@ struct tp_host {
 	/* Per-flow slot for the handler's own data. */
 	void *(*flow_get_data)(const struct tp_flow *f);
 	void (*flow_set_data)(struct tp_flow *f, void *data);
-	/* Connect timeout configured for outbound connections, in ms. */
+	/* Connect timeout configured for outbound connections, in ms: past it,
+	 * refuse with -ETIMEDOUT (the client hears nothing and retries). */
 	uint64_t connect_timeout_ms;
 
 	/* ---- UDP flows ---- */

@@ -10,7 +10,8 @@
  * PENDING and is reported through tp_stack_cfg.tcp_syn. The client's SYN is
  * held (retransmissions are absorbed) until the owner calls
  * tp_tcp_flow_accept() (the handshake then completes) or
- * tp_tcp_flow_reject() (the client gets a RST).
+ * tp_tcp_flow_reject(), whose err says what the client is told: a RST, an
+ * ICMP destination unreachable, or nothing at all (tp_syn_answer_of).
  *
  * Half-open flows (PENDING, and ACCEPTING until the client's ACK) are
  * bounded apart from established ones: max_pending in all, and
@@ -69,10 +70,35 @@ struct tp_tcp_events {
 
 enum tp_tcp_state { TP_TCP_PENDING, TP_TCP_ACCEPTING, TP_TCP_OPEN };
 
+/* How a refused SYN is answered, so that the client's connect() fails as it
+ * would have without the gateway (Linux client errno in brackets). Stable
+ * order: counters are indexed by it. */
+enum tp_syn_answer {
+	TP_SYN_RST,          /* RST|ACK: the port is closed (ECONNREFUSED) */
+	TP_SYN_NET_UNREACH,  /* ICMP net unreachable (ENETUNREACH) */
+	TP_SYN_HOST_UNREACH, /* ICMP host / ICMPv6 address unreachable (EHOSTUNREACH) */
+	TP_SYN_PROHIBITED,   /* ICMP administratively prohibited (EHOSTUNREACH; IPv6 EACCES) */
+	TP_SYN_SILENT,       /* nothing: the client retries, then times out (ETIMEDOUT) */
+	TP_SYN_ANSWER__COUNT
+};
+
+/* The answer for a refusal with -errno err (pure):
+ *   -ECONNREFUSED, -ECONNRESET          RST (the upstream refused or reset)
+ *   -ENETUNREACH, -ENETDOWN             ICMP net unreachable
+ *   -EHOSTUNREACH, -EHOSTDOWN           ICMP host unreachable
+ *   -ETIMEDOUT                          silence
+ *   anything else (-EACCES, -EPERM ...) ICMP administratively prohibited
+ * ICMP errors share the UDP errors' rate limit; one that is limited leaves
+ * the SYN unanswered (counted as icmp_unreach_limited). */
+enum tp_syn_answer tp_syn_answer_of(int err);
+
 struct tp_stack_stats {
 	uint64_t pkts_in, pkts_out, bytes_in, bytes_out;
 	uint64_t drops[TP_DROP__COUNT];
-	uint64_t syn_held, syn_absorbed, syn_rst_limit, syn_rst_refused, syn_rst_loopback;
+	uint64_t syn_held, syn_absorbed;
+	uint64_t syn_limit;        /* SYNs refused: max_flows reached (prohibited) */
+	uint64_t syn_loopback;     /* SYNs refused: loopback or own destination (prohibited) */
+	uint64_t syn_refused;      /* held SYNs the owner refused (tp_tcp_flow_reject/close) */
 	uint64_t syn_client_reset; /* PENDING flows the client reset (gave up) */
 	/* half-open flows (SYN held, or SYN-ACK not yet answered) */
 	uint64_t tcp_pending_now, tcp_pending_sources_now;
@@ -82,6 +108,9 @@ struct tp_stack_stats {
 	/* out-of-order TCP data (lwIP's ooseq queues of every flow) */
 	uint64_t ooseq_pbufs_now, ooseq_bytes_now, ooseq_pbufs_peak, ooseq_bytes_peak;
 	uint64_t ooseq_drop_segs, ooseq_drop_bytes; /* freed past a bound (patch 0010) */
+	/* how every refused SYN was answered (the three above; not the RSTs
+	 * of tp_stack_shutdown) */
+	uint64_t syn_answered[TP_SYN_ANSWER__COUNT];
 	uint64_t tcp_flows_opened, tcp_flows_closed, tcp_flows_now;
 	uint64_t output_errors;
 	uint64_t lwip_mem_err;
@@ -113,7 +142,7 @@ struct tp_udp_events {
 
 struct tp_stack_cfg {
 	unsigned mtu;       /* of the tun; lwIP's netif MTU */
-	unsigned max_flows; /* TCP flows (PENDING..OPEN) at once; beyond -> RST, counted */
+	unsigned max_flows; /* TCP flows (PENDING..OPEN) at once; beyond -> prohibited, counted */
 	/* Half-open TCP flows (PENDING, ACCEPTING) at once: 0 = max_flows / 4
 	 * (at least 1); never more than max_flows. */
 	unsigned max_pending;
@@ -126,7 +155,7 @@ struct tp_stack_cfg {
 	 * tp_lwip_ooseq_pbufs_limit in stack.c). */
 	unsigned ooseq_max_pbufs;
 	size_t ooseq_max_bytes;
-	bool allow_loopback;       /* else SYNs to 127/8, ::1, 0.0.0.0, ::, own addresses -> RST */
+	bool allow_loopback; /* else SYNs to 127/8, ::1, 0.0.0.0, ::, own addresses -> prohibited */
 	const struct tp_cidr *own; /* the tun's own addresses (refused like loopback) */
 	size_t n_own;
 	/* Emit one IP packet into the tun. buf is valid only during the call.
@@ -190,10 +219,11 @@ void tp_tcp_flow_set_events(struct tp_tcp_flow *f, const struct tp_tcp_events *e
 
 /* PENDING -> ACCEPTING: complete the handshake. */
 void tp_tcp_flow_accept(struct tp_tcp_flow *f);
-/* PENDING only: refuse with a RST, whatever the reason in err
- * (-ECONNREFUSED, -ECONNRESET, -ETIMEDOUT, -EHOSTUNREACH, ...; no ICMP
- * unreachable is sent for TCP). The flow is freed at once; `closed` is NOT
- * called. */
+/* PENDING only: refuse the held SYN with -errno err, answered as
+ * tp_syn_answer_of(err) says: a RST, an ICMP unreachable quoting the SYN
+ * (from the original destination), or nothing (-ETIMEDOUT: the client's
+ * next retransmission then starts a new flow, as each SYN does on the
+ * kernel path). The flow is freed at once; `closed` is NOT called. */
 void tp_tcp_flow_reject(struct tp_tcp_flow *f, int err);
 
 /* Client -> owner data. Fill up to n iovecs with queued bytes (in order);
@@ -220,7 +250,8 @@ long tp_tcp_flow_send(struct tp_tcp_flow *f, const void *buf, size_t len, bool m
 void tp_tcp_flow_shutdown(struct tp_tcp_flow *f);
 /* Close: clean (lwIP sends what is queued, then FIN, and finishes the close
  * on its own) or abort (RST). A clean close with unread client data becomes
- * an abort. `closed` fires before this returns (err 0 or -ECONNABORTED). */
+ * an abort. A PENDING flow's SYN is answered with a RST. `closed` fires
+ * before this returns (err 0 or -ECONNABORTED). */
 void tp_tcp_flow_close(struct tp_tcp_flow *f, bool abort);
 
 /* ---- UDP flows ----

@@ -70,4 +70,34 @@ struct tp_pkt {
  * fills *out, or the reason it must be dropped. Never reads outside buf. */
 enum tp_drop tp_pkt_parse(const uint8_t *buf, size_t len, unsigned flags, struct tp_pkt *out);
 
+/* Why a destination is unreachable, as ICMP destination unreachable says
+ * it: IPv4 type 3 codes 0, 1, 3, 13; ICMPv6 type 1 codes 0, 3, 4, 1. A
+ * Linux client's connect() or connected UDP socket then fails with
+ * ENETUNREACH, EHOSTUNREACH, ECONNREFUSED, and for PROHIBITED EHOSTUNREACH
+ * (IPv4) or EACCES (IPv6). */
+enum tp_unreach {
+	TP_UNREACH_NET,        /* no route to the network */
+	TP_UNREACH_HOST,       /* the host (address) does not answer */
+	TP_UNREACH_PORT,       /* nothing listens: the UDP analogue of a RST */
+	TP_UNREACH_PROHIBITED, /* communication administratively prohibited */
+};
+
+/* The largest packet tp_icmp_unreach writes: a 1280-byte ICMPv6 error. */
+#define TP_ICMP_UNREACH_MAX 1280
+
+/* Build the ICMP (IPv4) or ICMPv6 destination unreachable of kind `why`
+ * that answers pkt[0..len): an IP packet as the client sent it (a TCP SYN,
+ * a UDP datagram), or at least its IP header and the 8 bytes after it. The
+ * error goes from pkt's destination to pkt's source and quotes pkt from its
+ * first byte, as much as fits in out (cap bytes) and in 576 bytes (IPv4,
+ * RFC 1812 4.3.2.3) or 1280 (IPv6, RFC 4443 2.4), so that the client's
+ * kernel finds its socket by the quoted addresses and ports. The quoted
+ * header's length fields are not checked against len (a quote may be cut).
+ * TTL / hop limit 64; both checksums filled. Returns the length written, or
+ * 0 when pkt is not an IPv4 (IHL >= 5) or IPv6 packet with its header and 8
+ * more bytes, or out is too small for the headers and those 8 bytes. Pure:
+ * reads pkt, writes out, nothing else. */
+size_t tp_icmp_unreach(uint8_t *out, size_t cap, const uint8_t *pkt, size_t len,
+                       enum tp_unreach why);
+
 #endif
