@@ -16,6 +16,12 @@
 #define LWIP_NETCONN 0         /* raw API only */
 #define LWIP_SOCKET 0
 #define LWIP_TUNPLUG_ACCEPT_ANY 1 /* patches 0001+0002: any dst addr/port */
+/* patch 0008: active and TIME-WAIT PCBs in a 4-tuple hash table (O(1)
+ * demultiplexing and removal). The stack tests also build lwIP without it,
+ * to compare its output with stock lwIP's. */
+#ifndef LWIP_TUNPLUG_TCP_HASH
+#define LWIP_TUNPLUG_TCP_HASH 1
+#endif
 
 /* ---- memory: malloc-backed, so the only caps are ours ---- */
 #define MEM_LIBC_MALLOC 1 /* pbuf/heap memory from malloc */
