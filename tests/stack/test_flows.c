@@ -378,6 +378,7 @@ TP_TEST(checker_detects)
 
 static void setup(void)
 {
+	tw_inject = tp_stack_input;
 	syn_slot = NULL;
 }
 

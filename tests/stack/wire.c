@@ -4,9 +4,9 @@
 #include <netinet/in.h>
 #include <string.h>
 
-#include "tunplug/stack.h"
 #include "wire.h"
 
+enum tp_drop (*tw_inject)(const void *buf, size_t len);
 struct tw_out tw_out[TW_MAXOUT];
 int tw_nout;
 long tw_dropped;
@@ -96,7 +96,7 @@ enum tp_drop tw_send(struct tw_peer *p, uint8_t flags, const void *data, size_t 
 {
 	uint8_t b[2048];
 	size_t n = tw_build(b, p, flags, data, dlen);
-	enum tp_drop r = tp_stack_input(b, n);
+	enum tp_drop r = tw_inject(b, n);
 
 	p->seq += (uint32_t)dlen + ((flags & (TW_SYN | TW_FIN)) ? 1 : 0);
 	return r;
@@ -153,12 +153,12 @@ size_t tw_payload_len(int i)
 	return (size_t)(pk.len - pk.data_off);
 }
 
-/* The timestamp value of TCP packet i (0 if it has none). */
-static uint32_t ts_of(int i, const struct tp_pkt *pk)
+void tw_ts_of(const uint8_t *buf, const struct tp_pkt *pk, uint32_t *val, uint32_t *ecr)
 {
-	const uint8_t *o = tw_out[i].buf + pk->l4_off + 20;
+	const uint8_t *o = buf + pk->l4_off + 20;
 	size_t olen = (size_t)(pk->data_off - pk->l4_off - 20);
 
+	*val = *ecr = 0;
 	for (size_t k = 0; k < olen;) {
 		if (o[k] == 0)
 			break;
@@ -171,22 +171,32 @@ static uint32_t ts_of(int i, const struct tp_pkt *pk)
 		if (o[k] == 8 && o[k + 1] == 10) {
 			uint32_t v;
 			memcpy(&v, o + k + 2, 4);
-			return ntohl(v);
+			*val = ntohl(v);
+			memcpy(&v, o + k + 6, 4);
+			*ecr = ntohl(v);
+			return;
 		}
 		k += o[k + 1];
 	}
-	return 0;
+}
+
+void tw_take_pkt(struct tw_peer *p, const uint8_t *buf, size_t len, bool ack_it)
+{
+	struct tp_pkt pk;
+	uint32_t val, ecr;
+
+	if (tp_pkt_parse(buf, len, TP_PKT_VERIFY_CSUM, &pk) != TP_DROP_NONE)
+		return;
+	tw_ts_of(buf, &pk, &val, &ecr);
+	if (p->timestamps)
+		p->ts_ecr = val;
+	if (ack_it)
+		p->ack = pk.seq + (uint32_t)(pk.len - pk.data_off) +
+		         ((pk.tcp_flags & (TW_SYN | TW_FIN)) ? 1 : 0);
 }
 
 void tw_take(struct tw_peer *p, int i, bool ack_it)
 {
-	struct tp_pkt pk;
-
-	if (!tw_parse(i, &pk))
-		return;
-	if (p->timestamps)
-		p->ts_ecr = ts_of(i, &pk);
-	if (ack_it)
-		p->ack = pk.seq + (uint32_t)(pk.len - pk.data_off) +
-		         ((pk.tcp_flags & (TW_SYN | TW_FIN)) ? 1 : 0);
+	if (i >= 0 && i < tw_nout)
+		tw_take_pkt(p, tw_out[i].buf, tw_out[i].len, ack_it);
 }

@@ -40,8 +40,11 @@ void tw_peer_init(struct tw_peer *p, int family, const char *src, const char *ds
  * timestamp option when p->timestamps). Returns the packet length. */
 size_t tw_build(uint8_t *b, const struct tw_peer *p, uint8_t flags, const void *data, size_t dlen);
 
-/* Build, feed to tp_stack_input() and advance p->seq by what the segment
- * occupies. Returns the stack's verdict. */
+/* Where tw_send feeds packets: tp_stack_input, or lwIP directly (set by
+ * the test before the first tw_send). */
+extern enum tp_drop (*tw_inject)(const void *buf, size_t len);
+/* Build, feed to tw_inject and advance p->seq by what the segment
+ * occupies. Returns the verdict of tw_inject. */
 enum tp_drop tw_send(struct tw_peer *p, uint8_t flags, const void *data, size_t dlen);
 
 /* ---- what the stack emitted (the output callback is tw_capture) ---- */
@@ -68,5 +71,10 @@ size_t tw_payload_len(int i);
  * timestamp (for ts_ecr) and, when ack_it, acknowledge everything it
  * carries (p->ack = seq + payload + SYN/FIN). */
 void tw_take(struct tw_peer *p, int i, bool ack_it);
+/* The same for a segment in buf (not kept). */
+void tw_take_pkt(struct tw_peer *p, const uint8_t *buf, size_t len, bool ack_it);
+/* The timestamp option of a parsed TCP segment: value and echo (0, 0 if
+ * it has none). */
+void tw_ts_of(const uint8_t *buf, const struct tp_pkt *pk, uint32_t *val, uint32_t *ecr);
 
 #endif
