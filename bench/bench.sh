@@ -485,12 +485,17 @@ flows_close() { # the idle clients close their flows and exit
   for pid in "${FLOWS_PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
 }
 
-flows_connrate() { # TEST REP: sequential connection rate (connect, 1 B echo, close)
-  local j
+# flows_connrate TEST REP: sequential connection rate (connect, 1 B echo,
+# close), with tunplug's CPU per connection (less noisy on a shared machine)
+flows_connrate() {
+  local j c0 c1
   flush_tw
+  c0=$(gw_stat tunplug)
   j=$(nsc timeout $((CONNRATE_S + 20)) "$PYTHON" "$TP_TOOL" connrate --host "$TP_DST4" --port "$ECHO_PORT" \
     --duration "$CONNRATE_S" --concurrency 1) || j='{"error": "connrate client failed"}'
-  "$PYTHON" "$HERE/report.py" json --target tunplug_flows --test "$1" --rep "$2" --json "$j" | tee -a "$RAW"
+  c1=$(gw_stat tunplug)
+  "$PYTHON" "$HERE/report.py" json --target tunplug_flows --test "$1" --rep "$2" --json "$j" \
+    --cpu0 "$c0" --cpu1 "$c1" | tee -a "$RAW"
 }
 
 tun_tx_dropped() { # TX drops of the tun in the client namespace

@@ -278,6 +278,8 @@ def derive(r):
     t = r.get("test", "")
     if t.startswith("udp_rr") and r.get("gw_cpu_s") is not None and r.get("ok"):
         r["gw_cpu_us_per_tx"] = r["gw_cpu_s"] / r["ok"] * 1e6
+    if t.startswith("flows_connrate") and r.get("gw_cpu_s") is not None and r.get("ok"):
+        r["gw_us_per_conn"] = r["gw_cpu_s"] / r["ok"] * 1e6
     if re.match(r"udp\d+_(up|down)$", t) and isinstance(r.get("dgrams"), int):
         up = t.endswith("_up")
         # the receiving application's socket: the server's on upload, the client's on download
@@ -470,6 +472,10 @@ def flows_table(lines, summary, cell, settings):
              "conn_per_s", ""),
             ("  ratio with / without", "", None, None, ">= 0.8"),
             ("  p50 with %s open" % n, "us", "flows_connrate_open", "p50_us", ""),
+            ("  tunplug CPU per connection, none open", "us", "flows_connrate_none",
+             "gw_us_per_conn", ""),
+            ("  tunplug CPU per connection, %s open" % n, "us", "flows_connrate_open",
+             "gw_us_per_conn", ""),
             ("  failed (both)", "count", "flows_connrate_*", "failed", "0"),
             ("time to open %s" % n, "s", "flows_open", "open_s", "< 30"),
             ("  opened / failed", "count", "flows_open", "opened", ""),
