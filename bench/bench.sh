@@ -3,7 +3,8 @@
 # shellcheck source-path=SCRIPTDIR
 # bench.sh TUNPLUG [--out DIR] [--reps N] [--targets kernel,tunplug] [--no-offload-cmp]
 #          [--only PART,...]   PART: tcp connrate idle offload udp_rr udp_tput
-#                              socks5 queues (udp = udp_rr,udp_tput); default: all
+#                              socks5 queues flows (udp = udp_rr,udp_tput);
+#                              default: all but flows
 #
 # One run, same topology as the e2e tests (tests/e2e/lib.sh): measures
 # kernel-direct (no tun, 198.19.0.0/16 routed over the veth) and tunplug
@@ -34,6 +35,17 @@
 #                         namespace) -> server: tcp1_up/down and connrate
 #                         seq/par/par32 as target "tunplug_socks5"; kernel and
 #                         tunplug (direct) run tcp and connrate for comparison
+#   flows                 (only with --only flows) BENCH_FLOWS_N (100000) idle
+#                         flows through tunplug --handler echo (target
+#                         "tunplug_flows"): sequential connection rate with none
+#                         open and with N open, time to open N (1 B echo each),
+#                         tunplug's CPU while they sit idle (BENCH_FLOWS_IDLE_S,
+#                         10 s), drain time after the client closes them all (until
+#                         tunplug counts 0 flows; with the tun's TX drops meanwhile:
+#                         client FINs the tun queue dropped are only retransmitted
+#                         after the client's RTO), SIGTERM time with N open.
+#                         BENCH_FLOWS_TXQLEN=L sets the tun's txqueuelen to L by
+#                         hand after the start (default: as tunplug leaves it)
 # Output: DIR/raw.jsonl, DIR/raw/*.json (iperf3), DIR/machine.json,
 # DIR/summary.json, DIR/table.md (default DIR: bench/results/<date>).
 # Needs root, iproute2, iperf3, python3 (microsocks for socks5). Namespaces
@@ -46,7 +58,7 @@ TP_TEST=bench
 # shellcheck source=../tests/e2e/lib.sh
 source "$HERE/../tests/e2e/lib.sh"
 
-usage() { sed -n '3,35p' "$0"; }
+usage() { sed -n '3,48p' "$0"; }
 T=${BENCH_T:-10}
 CONNRATE_S=${BENCH_CONNRATE_S:-5}
 IDLE_N=${BENCH_IDLE_N:-1000}
@@ -59,6 +71,9 @@ UDP_RR_S=${BENCH_UDP_RR_S:-5}
 UDP_RR_SOCKETS=${BENCH_UDP_RR_SOCKETS:-16}
 UDP_LENS=${BENCH_UDP_LENS:-1400 8000}
 ONLY=${BENCH_ONLY:-tcp,connrate,idle,offload,udp_rr,udp_tput,socks5,queues}
+FLOWS_N=${BENCH_FLOWS_N:-100000}
+FLOWS_IDLE_S=${BENCH_FLOWS_IDLE_S:-10}
+FLOWS_TXQLEN=${BENCH_FLOWS_TXQLEN:-}
 STREAMS=1 # iperf3 -P; the queues part uses 8
 OUT=""
 BIN=""
@@ -86,7 +101,7 @@ for p in "${_only[@]}"; do
     udp) _add=(udp_rr udp_tput) ;;
     socks5) _add=(socks5 tcp connrate) ;;
     queues) _add=(queues connrate) ;;
-    tcp | connrate | idle | offload | udp_rr | udp_tput) _add=("$p") ;;
+    tcp | connrate | idle | offload | udp_rr | udp_tput | flows) _add=("$p") ;;
     *) echo "bench.sh: unknown part '$p' in --only" >&2; usage >&2; exit 2 ;;
   esac
   for q in "${_add[@]}"; do want "$q" || PARTS+=$q,; done
@@ -96,14 +111,20 @@ want offload || OFFLOAD_CMP=0
 tp_require_root iperf3
 if want socks5; then command -v microsocks >/dev/null || fail "missing microsocks (Debian: apt-get install -y microsocks)"; fi
 if [[ ,$TARGETS, == *,tunplug,* ]]; then tp_require_tunplug "$BIN"; else TUNPLUG=${BIN:-}; fi
+# many idle connections need many descriptors in the client (root may raise
+# the hard limit)
+if want flows; then ulimit -Hn $((FLOWS_N + 10000)) 2>/dev/null || true; fi
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 (($(ulimit -n) >= 4 * IDLE_N + 100)) || log "warning: open-file limit $(ulimit -n) is low for $IDLE_N idle connections"
+if want flows && (($(ulimit -n) < FLOWS_N + 1000)); then
+  log "warning: open-file limit $(ulimit -n) is low for $FLOWS_N idle flows"
+fi
 
 mkdir -p "$OUT/raw"
 RAW=$OUT/raw.jsonl
 : >"$RAW"
 "$PYTHON" "$HERE/report.py" machine --tunplug "${TUNPLUG:-}" \
-  --settings "{\"iperf_t\": $T, \"connrate_s\": $CONNRATE_S, \"idle_n\": $IDLE_N, \"reps\": $REPS, \"offload_cmp\": $OFFLOAD_CMP, \"offload_mtus\": \"$OFFLOAD_MTUS\", \"tunplug_args\": \"${BENCH_TUNPLUG_ARGS:-}\", \"parts\": \"${PARTS:1:${#PARTS}-2}\", \"udp_t\": $UDP_T, \"udp_rr_s\": $UDP_RR_S, \"udp_rr_sockets\": $UDP_RR_SOCKETS, \"udp_lens\": \"$UDP_LENS\"}" >"$OUT/machine.json"
+  --settings "{\"iperf_t\": $T, \"connrate_s\": $CONNRATE_S, \"idle_n\": $IDLE_N, \"flows_n\": $FLOWS_N, \"flows_idle_s\": $FLOWS_IDLE_S, \"flows_txqlen\": \"$FLOWS_TXQLEN\", \"reps\": $REPS, \"offload_cmp\": $OFFLOAD_CMP, \"offload_mtus\": \"$OFFLOAD_MTUS\", \"tunplug_args\": \"${BENCH_TUNPLUG_ARGS:-}\", \"parts\": \"${PARTS:1:${#PARTS}-2}\", \"udp_t\": $UDP_T, \"udp_rr_s\": $UDP_RR_S, \"udp_rr_sockets\": $UDP_RR_SOCKETS, \"udp_lens\": \"$UDP_LENS\"}" >"$OUT/machine.json"
 tp_topo_up
 
 ECHO_PORT=7000
@@ -392,14 +413,159 @@ queues_part() { # REP
   STREAMS=1
 }
 
+# ---- flows: many idle flows through --handler echo (no upstream sockets) ----
+
+# tunplug's count of open TCP flows ("stack tcp flows: ... now N" of a
+# SIGUSR1 summary)
+gw_tcp_now() {
+  local n0 i
+  n0=$(grep -c 'stack tcp flows:' "$TP_GW_LOG" || true)
+  tp_gw_signal USR1
+  for ((i = 0; i < 500; i++)); do
+    (($(grep -c 'stack tcp flows:' "$TP_GW_LOG" || true) > n0)) && break
+    sleep 0.02
+  done
+  grep 'stack tcp flows:' "$TP_GW_LOG" | tail -n 1 | sed -nE 's/.*, now ([0-9]+);.*/\1/p'
+}
+
+# flows_open N: idle clients open N flows (1 B echo each) and hold them until
+# $TP_TMP/flows.stop exists; one client per 18000 flows (a process may not
+# get more descriptors here), each to its own destination port 9000+i, all at
+# once. Sets FLOWS_JSON to {"opened", "failed", "open_s"} once all have
+# reported (wall time from the start until the last one had them open;
+# <= 310 s).
+FLOWS_PIDS=()
+FLOWS_JSON=""
+flows_open() {
+  local n=$1 procs per k i t0 all
+  procs=$(((n + 17999) / 18000))
+  per=$(((n + procs - 1) / procs))
+  rm -f "$TP_TMP/flows.stop"
+  FLOWS_PIDS=()
+  t0=$(now_ms)
+  for ((i = 0; i < procs; i++)); do
+    k=$per
+    ((i == procs - 1)) && k=$((n - per * (procs - 1)))
+    : >"$TP_TMP/flows_idle$i.log"
+    tp_bg "flows_idle$i" "$NS_C" timeout 1000 "$PYTHON" "$TP_TOOL" idle --host "$TP_DST4" \
+      --port $((9000 + i)) -n "$k" --open-timeout 300 --hold 600 --stop-file "$TP_TMP/flows.stop"
+    FLOWS_PIDS+=("$TP_LAST_PID")
+  done
+  for ((k = 0; k < 6200; k++)); do
+    all=1
+    for ((i = 0; i < procs; i++)); do
+      grep -q '"event": "open"' "$TP_TMP/flows_idle$i.log" || { all=0; tp_alive "${FLOWS_PIDS[$i]}" || all=2; }
+    done
+    ((all == 0)) || break
+    sleep 0.05
+  done
+  FLOWS_JSON=$("$PYTHON" - "$TP_TMP" "$procs" "$(($(now_ms) - t0))" <<'PY'
+import json, sys
+d, procs, ms = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+r = {"opened": 0, "failed": 0, "open_s": ms / 1000.0, "clients": procs}
+for i in range(procs):
+    ev = None
+    with open("%s/flows_idle%d.log" % (d, i)) as f:
+        for line in f:
+            if '"event": "open"' in line:
+                ev = json.loads(line)
+    if ev is None:
+        r["error"] = "idle client %d never reported its flows open" % i
+    else:
+        r["opened"] += ev["opened"]
+        r["failed"] += ev["failed"]
+print(json.dumps(r))
+PY
+)
+}
+
+flows_close() { # the idle clients close their flows and exit
+  local pid
+  touch "$TP_TMP/flows.stop"
+  for pid in "${FLOWS_PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
+}
+
+# flows_connrate TEST REP: sequential connection rate (connect, 1 B echo,
+# close), with tunplug's CPU per connection (less noisy on a shared machine)
+flows_connrate() {
+  local j c0 c1
+  flush_tw
+  c0=$(gw_stat tunplug)
+  j=$(nsc timeout $((CONNRATE_S + 20)) "$PYTHON" "$TP_TOOL" connrate --host "$TP_DST4" --port "$ECHO_PORT" \
+    --duration "$CONNRATE_S" --concurrency 1) || j='{"error": "connrate client failed"}'
+  c1=$(gw_stat tunplug)
+  "$PYTHON" "$HERE/report.py" json --target tunplug_flows --test "$1" --rep "$2" --json "$j" \
+    --cpu0 "$c0" --cpu1 "$c1" | tee -a "$RAW"
+}
+
+tun_tx_dropped() { # TX drops of the tun in the client namespace
+  nsc cat "/sys/class/net/$TP_TUN/statistics/tx_dropped" 2>/dev/null || echo 0
+}
+
+flows_part() { # REP
+  local rep=$1 n=$FLOWS_N t=tunplug_flows s0 s1 t0 d0 left drain_ms
+  log "=== $t: $n idle flows through --handler echo, repetition $rep"
+  read -r -a _gw_extra <<<"${BENCH_TUNPLUG_ARGS:-}"
+  tp_gw_start "${_gw_extra[@]}" --handler echo --max-flows $((n + 1000)) --idle-timeout 0
+  if [[ -n $FLOWS_TXQLEN ]]; then ip -n "$NS_C" link set "$TP_TUN" txqueuelen "$FLOWS_TXQLEN"; fi
+  flows_connrate flows_connrate_none "$rep"
+  s0=$(gw_stat "$t")
+  flows_open "$n"
+  "$PYTHON" "$HERE/report.py" json --target "$t" --test flows_open --rep "$rep" --json "$FLOWS_JSON" \
+    --json "{\"flows_now\": $(gw_tcp_now)}" | tee -a "$RAW"
+  # tunplug's CPU and memory while they sit idle
+  sleep 2
+  s1=$(gw_stat "$t")
+  sleep "$FLOWS_IDLE_S"
+  "$PYTHON" "$HERE/report.py" json --target "$t" --test flows_idle --rep "$rep" \
+    --json "$("$PYTHON" - "$s0" "$s1" "$(gw_stat "$t")" "$FLOWS_IDLE_S" <<'PY'
+import json, sys
+s0, s1, s2, sec = (json.loads(sys.argv[1]), json.loads(sys.argv[2]), json.loads(sys.argv[3]),
+                   float(sys.argv[4]))
+print(json.dumps({"cpu_pct": round(100 * (s2["cpu_s"] - s1["cpu_s"]) / sec, 2),
+                  "rss_base_mib": round(s0["rss_kib"] / 1024, 1),
+                  "rss_open_mib": round(s2["rss_kib"] / 1024, 1)}))
+PY
+)" --json "{\"flows_now\": $(gw_tcp_now)}" | tee -a "$RAW"
+  flows_connrate flows_connrate_open "$rep"
+  # drain: the client closes them all; until tunplug counts no flow (<= 120 s)
+  d0=$(tun_tx_dropped)
+  t0=$(now_ms)
+  touch "$TP_TMP/flows.stop"
+  left=$(gw_tcp_now)
+  while ((${left:-1} > 0 && $(now_ms) - t0 < 120000)); do
+    sleep 0.2
+    left=$(gw_tcp_now)
+  done
+  drain_ms=$(($(now_ms) - t0))
+  flows_close
+  "$PYTHON" "$HERE/report.py" json --target "$t" --test flows_drain --rep "$rep" \
+    --json "{\"drain_s\": $(awk "BEGIN { print $drain_ms / 1000 }"), \"flows_left\": ${left:-null}, \"tun_tx_dropped\": $(($(tun_tx_dropped) - d0))}" \
+    | tee -a "$RAW"
+  # SIGTERM with N open
+  flush_tw
+  flows_open "$n"
+  log "reopened for SIGTERM: $FLOWS_JSON"
+  left=$(gw_tcp_now)
+  tp_gw_stop TERM 60
+  "$PYTHON" "$HERE/report.py" json --target "$t" --test flows_sigterm --rep "$rep" \
+    --json "{\"stop_s\": $(awk "BEGIN { print $TP_GW_STOP_MS / 1000 }"), \"flows_open\": ${left:-null}, \"exit_status\": $TP_GW_RC}" \
+    | tee -a "$RAW"
+  printf '%s\n' "$TP_GW_SUMMARY" >"$OUT/raw/$t-summary-$rep.txt"
+  flows_close
+}
+
 for ((rep = 1; rep <= REPS; rep++)); do
   # rotate the order each repetition so drift hits both alike
   n=${#TARGET_LIST[@]}
+  # (nothing to run per target when only the parts of their own are wanted)
+  want tcp || want connrate || want idle || want udp_rr || want udp_tput || n=0
   for ((k = 0; k < n; k++)); do
     run_target "${TARGET_LIST[$(((k + rep - 1) % n))]}" "$rep"
   done
   if want socks5 && [[ ,$TARGETS, == *,tunplug,* ]]; then socks5_target "$rep"; fi
   if want queues && [[ ,$TARGETS, == *,tunplug,* ]]; then queues_part "$rep"; fi
+  if want flows && [[ ,$TARGETS, == *,tunplug,* ]]; then flows_part "$rep"; fi
   if [[ $OFFLOAD_CMP == 1 && ,$TARGETS, == *,tunplug,* ]]; then
     read -r -a _gw_extra <<<"${BENCH_TUNPLUG_ARGS:-}"
     offload_variant tunplug_nooff "$rep" "${_gw_extra[@]}" --no-offload

@@ -278,6 +278,8 @@ def derive(r):
     t = r.get("test", "")
     if t.startswith("udp_rr") and r.get("gw_cpu_s") is not None and r.get("ok"):
         r["gw_cpu_us_per_tx"] = r["gw_cpu_s"] / r["ok"] * 1e6
+    if t.startswith("flows_connrate") and r.get("gw_cpu_s") is not None and r.get("ok"):
+        r["gw_us_per_conn"] = r["gw_cpu_s"] / r["ok"] * 1e6
     if re.match(r"udp\d+_(up|down)$", t) and isinstance(r.get("dgrams"), int):
         up = t.endswith("_up")
         # the receiving application's socket: the server's on upload, the client's on download
@@ -447,6 +449,66 @@ def queues_table(lines, summary, cell):
                                 "field": field, "median": meds})
 
 
+def flows_table(lines, summary, cell, settings):
+    """Many idle flows through --handler echo (bench.sh --only flows)."""
+    t = "tunplug_flows"
+    if cell(t, "flows_open", "opened")[0] is None and cell(t, "flows_connrate_none",
+                                                           "conn_per_s")[0] is None:
+        return
+    n = settings.get("flows_n", "N")
+    none = cell(t, "flows_connrate_none", "conn_per_s")[0]
+    opn = cell(t, "flows_connrate_open", "conn_per_s")[0]
+    lines.append("")
+    lines.append("Many flows: %s idle flows through `tunplug --handler echo` (each opened with a "
+                 "1-byte echo), same run%s:" % (n, "; tun txqueuelen set to %s by hand" %
+                                               settings["flows_txqlen"]
+                                               if settings.get("flows_txqlen") else ""))
+    lines.append("")
+    lines.append("| metric | unit | value | goal |")
+    lines.append("|---|---|---|---|")
+    rows = [("TCP connections, sequential, none open", "conn/s", "flows_connrate_none",
+             "conn_per_s", ""),
+            ("TCP connections, sequential, %s open" % n, "conn/s", "flows_connrate_open",
+             "conn_per_s", ""),
+            ("  ratio with / without", "", None, None, ">= 0.8"),
+            ("  p50 with %s open" % n, "us", "flows_connrate_open", "p50_us", ""),
+            ("  tunplug CPU per connection, none open", "us", "flows_connrate_none",
+             "gw_us_per_conn", ""),
+            ("  tunplug CPU per connection, %s open" % n, "us", "flows_connrate_open",
+             "gw_us_per_conn", ""),
+            ("  failed (both)", "count", "flows_connrate_*", "failed", "0"),
+            ("time to open %s" % n, "s", "flows_open", "open_s", "< 30"),
+            ("  opened / failed", "count", "flows_open", "opened", ""),
+            ("gateway CPU with %s idle" % n, "% of a core", "flows_idle", "cpu_pct", "< 2"),
+            ("gateway VmRSS before / with them", "MiB", "flows_idle", "rss_open_mib", ""),
+            ("drain after the client closed them", "s", "flows_drain", "drain_s", "< 10"),
+            ("  flows left (when it timed out)", "count", "flows_drain", "flows_left", ""),
+            ("  tun TX drops meanwhile (client FINs)", "packets", "flows_drain", "tun_tx_dropped",
+             ""),
+            ("SIGTERM with %s open" % n, "s", "flows_sigterm", "stop_s", "< 3")]
+    for label, unit, test, field, goal in rows:
+        if test is None:
+            v = (opn / none) if opn is not None and none else None
+            val = ("%.3gx" % v) if v is not None else "-"
+        elif test == "flows_connrate_*":
+            a_ = cell(t, "flows_connrate_none", field)[0]
+            b_ = cell(t, "flows_connrate_open", field)[0]
+            v = (a_ or 0) + (b_ or 0)
+            val = fmt(v)
+        elif field == "opened":
+            v = cell(t, test, "opened")[0]
+            val = "%s / %s" % (fmt(v), fmt(cell(t, test, "failed")[0]))
+        elif field == "rss_open_mib":
+            v = cell(t, test, field)[0]
+            val = "%s / %s" % (fmt(cell(t, test, "rss_base_mib")[0]), fmt(v))
+        else:
+            v = cell(t, test, field)[0]
+            val = fmt(v)
+        lines.append("| %s | %s | %s | %s |" % (label, unit, val, goal))
+        summary["rows"].append({"metric": "flows:" + label.strip(), "unit": unit, "test": test,
+                                "field": field, "value": v, "goal": goal})
+
+
 def cmd_report(a):
     d = a.dir
     recs = []
@@ -493,14 +555,15 @@ def cmd_report(a):
     if st:
         lines.append("Settings: " + ", ".join("%s=%s" % kv for kv in sorted(st.items())) + ".")
     lines.append("")
-    lines.append("kernel = kernel-direct (no tun: 198.19.0.0/16 routed over the veth); "
-                 "tunplug = through tp0 and tunplug's direct handler. Cells: median "
-                 "[min-max] over repetitions; ratio = tunplug / kernel of this run.")
-    lines.append("")
-    hdr = "| metric | unit | " + " | ".join(targets) + " | ratio |"
-    lines.append(hdr)
-    lines.append("|" + "---|" * (3 + len(targets)))
-    for label, unit, test, field, ratio in rows:
+    if targets:
+        lines.append("kernel = kernel-direct (no tun: 198.19.0.0/16 routed over the veth); "
+                     "tunplug = through tp0 and tunplug's direct handler. Cells: median "
+                     "[min-max] over repetitions; ratio = tunplug / kernel of this run.")
+        lines.append("")
+        hdr = "| metric | unit | " + " | ".join(targets) + " | ratio |"
+        lines.append(hdr)
+        lines.append("|" + "---|" * (3 + len(targets)))
+    for label, unit, test, field, ratio in (rows if targets else []):
         cells, meds = [], {}
         for t in targets:
             med, vals = cell(t, test, field)
@@ -560,6 +623,7 @@ def cmd_report(a):
     udp_loss_table(lines, summary, recs, udp_lens)
     socks5_table(lines, summary, cell)
     queues_table(lines, summary, cell)
+    flows_table(lines, summary, cell, st)
     if summary["errors"]:
         lines.append("")
         lines.append("Errors:")

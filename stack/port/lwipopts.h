@@ -16,6 +16,19 @@
 #define LWIP_NETCONN 0         /* raw API only */
 #define LWIP_SOCKET 0
 #define LWIP_TUNPLUG_ACCEPT_ANY 1 /* patches 0001+0002: any dst addr/port */
+/* patch 0008: active and TIME-WAIT PCBs in a 4-tuple hash table (O(1)
+ * demultiplexing and removal). The stack tests also build lwIP without it,
+ * to compare its output with stock lwIP's. */
+#ifndef LWIP_TUNPLUG_TCP_HASH
+#define LWIP_TUNPLUG_TCP_HASH 1
+#endif
+/* patch 0009: the TCP timers visit only connections with timer work
+ * (retransmission, delayed ACK, persist, closing states, TIME-WAIT), so
+ * idle ones cost nothing per tick. Compared with stock lwIP by the stack
+ * tests (stack.trace). */
+#ifndef LWIP_TUNPLUG_TCP_TIMERQ
+#define LWIP_TUNPLUG_TCP_TIMERQ 1
+#endif
 
 /* ---- memory: malloc-backed, so the only caps are ours ---- */
 #define MEM_LIBC_MALLOC 1 /* pbuf/heap memory from malloc */

@@ -20,6 +20,7 @@
  * tp_lwip_ooseq_pbufs_limit(). */
 #include <errno.h>
 #include <netinet/in.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -129,6 +130,28 @@ static struct {
 	uint8_t outbuf[65536 + 64];
 } S;
 
+/* ---- consistency (test builds) ---- */
+#ifdef TP_STACK_CHECK
+/* Built with TP_STACK_CHECK (the stack tests): whenever a call leaves lwIP,
+ * its PCB lists, hash table and timer lists must agree (lwIP's
+ * tcp_tunplug_check walks them all); a disagreement aborts. */
+static void lwip_check(const char *where)
+{
+	const char *e;
+
+	if (S.in_lwip)
+		return; /* inside lwIP (an owner callback): checked on the way out */
+	e = tcp_tunplug_check();
+	if (e) {
+		fprintf(stderr, "tunplug: lwIP inconsistent after %s: %s\n", where, e);
+		abort();
+	}
+}
+#define LWIP_CHECK(where) lwip_check(where)
+#else
+#define LWIP_CHECK(where) ((void)0)
+#endif
+
 /* ---- clock (read by sys_now() in stack/port/sys_arch.c) ---- */
 extern uint32_t tp_lwip_now_ms;
 
@@ -175,15 +198,6 @@ void tp__ep_to_ip(const struct tp_endpoint *e, ip_addr_t *ip)
 		IP_SET_TYPE_VAL(*ip, IPADDR_TYPE_V6);
 		memcpy(ip_2_ip6(ip)->addr, e->addr, 16);
 	}
-}
-
-static bool ep_eq_ip(const struct tp_endpoint *e, const ip_addr_t *ip, u16_t port)
-{
-	if (e->port != port)
-		return false;
-	if (e->family == AF_INET)
-		return IP_IS_V4(ip) && memcmp(&ip_2_ip4(ip)->addr, e->addr, 4) == 0;
-	return IP_IS_V6(ip) && memcmp(ip_2_ip6(ip)->addr, e->addr, 16) == 0;
 }
 
 static uint32_t tuple_hash(const struct tp_endpoint *s, const struct tp_endpoint *d)
@@ -743,24 +757,29 @@ static enum tp_drop lwip_input(const void *buf, size_t len, bool tcp)
 		S.st.ooseq_bytes_peak = tcp_ooseq_bytes_total;
 	if (!S.in_lwip)
 		run_deferred();
+	LWIP_CHECK("input");
 	return TP_DROP_NONE;
+}
+
+/* lwIP's connection (active, else TIME-WAIT) for the flow's tuple: one
+ * hash lookup (lwIP patch 0008). */
+static struct tcp_pcb *pcb_of(const struct tp_tcp_flow *f)
+{
+	ip_addr_t l, r;
+
+	tp__ep_to_ip(&f->dst, &l);
+	tp__ep_to_ip(&f->src, &r);
+	return tcp_pcb_lookup(&l, f->dst.port, &r, f->src.port, NETIF_NO_INDEX);
 }
 
 /* Abort lwIP connections left over with this tuple (detached after an
  * earlier close, e.g. in TIME-WAIT) so the new SYN starts afresh. */
 static void kill_stale(const struct tp_tcp_flow *f)
 {
-	struct tcp_pcb *lists[2] = {tcp_tw_pcbs, tcp_active_pcbs};
-	for (int i = 0; i < 2; i++) {
-		for (struct tcp_pcb *pcb = lists[i]; pcb; pcb = pcb->next) {
-			if (pcb->callback_arg == NULL &&
-			    ep_eq_ip(&f->dst, &pcb->local_ip, pcb->local_port) &&
-			    ep_eq_ip(&f->src, &pcb->remote_ip, pcb->remote_port)) {
-				tcp_abort(pcb);
-				return;
-			}
-		}
-	}
+	struct tcp_pcb *pcb;
+
+	while ((pcb = pcb_of(f)) != NULL && pcb->callback_arg == NULL)
+		tcp_abort(pcb);
 }
 
 static void inject_syn(struct tp_tcp_flow *f)
@@ -772,16 +791,16 @@ static void inject_syn(struct tp_tcp_flow *f)
 	if (r != TP_DROP_NONE)
 		S.st.drops[r]++;
 	free(syn);
-	/* A SYN to the listener puts the new pcb at the head of the active list. */
-	struct tcp_pcb *pcb = tcp_active_pcbs;
-	if (pcb && pcb->state == SYN_RCVD && pcb->callback_arg == NULL &&
-	    ep_eq_ip(&f->dst, &pcb->local_ip, pcb->local_port) &&
-	    ep_eq_ip(&f->src, &pcb->remote_ip, pcb->remote_port)) {
+	/* The listener made a new pcb for the tuple (unless out of memory). */
+	struct tcp_pcb *pcb = pcb_of(f);
+	if (pcb && pcb->state == SYN_RCVD && pcb->callback_arg == NULL) {
 		pcb_attach(f, pcb);
+		LWIP_CHECK("SYN injection");
 		return;
 	}
 	S.st.lwip_mem_err++;
 	flow_finish(f, -ENOMEM);
+	LWIP_CHECK("SYN injection");
 }
 
 static void run_deferred(void)
@@ -1167,6 +1186,7 @@ uint32_t tp_stack_poll(void)
 	S.in_lwip--;
 	if (!S.in_lwip)
 		run_deferred();
+	LWIP_CHECK("timers");
 	a = sys_timeouts_sleeptime();
 	b = tp__udp_poll();
 	return a < b ? a : b;
@@ -1227,6 +1247,11 @@ int tp_stack_init(const struct tp_stack_cfg *cfg)
 		lwip_init();
 		S.lwip_ready = true;
 	}
+	/* lwIP's own 4-tuple table (patch 0008): as many buckets as ours */
+	if (tcp_hash_resize(S.nbuckets, (uint32_t)random()) != ERR_OK) {
+		err = -ENOMEM;
+		goto out;
+	}
 
 	ip4_addr_t a, m, g;
 	IP4_ADDR(&a, 0, 0, 0, 1); /* any non-zero address: ip4_route wants one */
@@ -1269,6 +1294,7 @@ int tp_stack_init(const struct tp_stack_cfg *cfg)
 out_netif:
 	netif_remove(&S.netif);
 out:
+	tcp_hash_resize(0, 0);
 	free(S.buckets);
 	S.buckets = NULL;
 	free(S.src_buckets);
@@ -1319,6 +1345,7 @@ void tp_stack_shutdown(void)
 	}
 	netif_remove(&S.netif);
 	memset(&S.netif, 0, sizeof(S.netif));
+	tcp_hash_resize(0, 0); /* back to lwIP's built-in table: cannot fail */
 	free(S.buckets);
 	S.buckets = NULL;
 	S.nbuckets = 0;
@@ -1336,6 +1363,7 @@ void tp_stack_shutdown(void)
 		free(b);
 	}
 	S.bigbuf_kept = 0;
+	LWIP_CHECK("shutdown");
 }
 
 /* ---- flow API ---- */
@@ -1424,6 +1452,7 @@ void tp_tcp_flow_consume(struct tp_tcp_flow *f, size_t n)
 			n -= k;
 		}
 	}
+	LWIP_CHECK("consume");
 }
 
 size_t tp_tcp_flow_send_space(const struct tp_tcp_flow *f)
@@ -1464,6 +1493,7 @@ long tp_tcp_flow_send(struct tp_tcp_flow *f, const void *buf, size_t len, bool m
 	}
 	if (done)
 		tcp_output(f->pcb);
+	LWIP_CHECK("send");
 	return (long)done;
 }
 
@@ -1474,6 +1504,7 @@ void tp_tcp_flow_shutdown(struct tp_tcp_flow *f)
 	f->shut_wr = true;
 	tcp_shutdown(f->pcb, 0, 1);
 	tcp_output(f->pcb);
+	LWIP_CHECK("shutdown of the send side");
 }
 
 void tp_tcp_flow_close(struct tp_tcp_flow *f, bool abort)
@@ -1502,4 +1533,5 @@ void tp_tcp_flow_close(struct tp_tcp_flow *f, bool abort)
 		}
 	}
 	flow_finish(f, abort ? -ECONNABORTED : 0);
+	LWIP_CHECK("close");
 }

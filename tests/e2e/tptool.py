@@ -397,8 +397,10 @@ def cmd_echoserver(a):
 
 # --------------------------------------------------------------------- idle
 
-def open_verified(host, port, n, timeout, batch=256):
-    """Open n connections, each checked with a 1-byte echo; nonblocking batches."""
+def open_verified(host, port, n, timeout, batch=256, ports=1):
+    """Open n connections, each checked with a 1-byte echo; nonblocking batches.
+    Destination ports port..port+ports-1 in turn (more than one client port
+    range's worth of connections to one address)."""
     fam = family_of(host)
     socks, failed = [], 0
     deadline = time.monotonic() + timeout
@@ -409,7 +411,7 @@ def open_verified(host, port, n, timeout, batch=256):
         while started < n and len(pending) < batch:
             s = socket.socket(fam, socket.SOCK_STREAM)
             s.setblocking(False)
-            rc = s.connect_ex((host, port))
+            rc = s.connect_ex((host, port + started % ports))
             if rc not in (0, errno.EINPROGRESS):
                 s.close()
                 failed += 1
@@ -477,7 +479,7 @@ def check_alive(socks, timeout):
 
 def cmd_idle(a):
     t0 = time.monotonic()
-    socks, failed = open_verified(a.host, a.port, a.n, a.open_timeout)
+    socks, failed = open_verified(a.host, a.port, a.n, a.open_timeout, a.batch, a.ports)
     t_open = time.monotonic() - t0
     out({"event": "open", "opened": len(socks), "failed": failed,
          "open_s": round(t_open, 3)})
@@ -488,9 +490,11 @@ def cmd_idle(a):
             break
         time.sleep(0.1)
     alive = check_alive(socks, 5) if a.recheck else None
+    t0 = time.monotonic()
     for s in socks:
         s.close()
-    out({"event": "done", "opened": len(socks), "failed": failed, "alive": alive})
+    out({"event": "done", "opened": len(socks), "failed": failed, "alive": alive,
+         "close_s": round(time.monotonic() - t0, 3)})
     sys.exit(0 if failed == 0 and (alive is None or alive == len(socks)) else 1)
 
 
@@ -645,6 +649,9 @@ def main():
     p.add_argument("--hold", type=float, default=60, help="seconds to keep them open")
     p.add_argument("--stop-file", default="", help="stop holding once this file exists")
     p.add_argument("--recheck", action="store_true")
+    p.add_argument("--ports", type=int, default=1,
+                   help="spread over destination ports PORT..PORT+N-1")
+    p.add_argument("--batch", type=int, default=256, help="connections being opened at once")
     p.set_defaults(fn=cmd_idle)
 
     p = sub.add_parser("connrate")

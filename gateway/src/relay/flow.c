@@ -87,6 +87,7 @@ void tp_flow_unref(struct tp_flow *f)
 
 	if (--f->refs)
 		return;
+	tp_flow_idle_unlink(f);
 	if (f->prev)
 		f->prev->next = f->next;
 	else
@@ -97,9 +98,41 @@ void tp_flow_unref(struct tp_flow *f)
 	free(f);
 }
 
+void tp_flow_idle_unlink(struct tp_flow *f)
+{
+	struct tp_relay *rel = f->rel;
+
+	if (!f->idle_listed)
+		return;
+	if (f->idle_prev)
+		f->idle_prev->idle_next = f->idle_next;
+	else
+		rel->idle_head = f->idle_next;
+	if (f->idle_next)
+		f->idle_next->idle_prev = f->idle_prev;
+	else
+		rel->idle_tail = f->idle_prev;
+	f->idle_prev = f->idle_next = NULL;
+	f->idle_listed = false;
+}
+
+/* The idle list stays ordered by last_active: every flow joins it at the
+ * tail with last_active = the loop's now, which never goes back. */
 void tp_flow_touch(struct tp_flow *f)
 {
-	f->last_active = now_ms(f->rel);
+	struct tp_relay *rel = f->rel;
+
+	f->last_active = now_ms(rel);
+	tp_flow_idle_unlink(f);
+	if (!f->tcp || f->phase != PH_OPEN)
+		return;
+	f->idle_prev = rel->idle_tail;
+	if (rel->idle_tail)
+		rel->idle_tail->idle_next = f;
+	else
+		rel->idle_head = f;
+	rel->idle_tail = f;
+	f->idle_listed = true;
 }
 
 void tp_flow_api_enter(struct tp_flow *f)

@@ -50,6 +50,9 @@ struct tp_flow {
 	const char *why;            /* our reason when we end the flow */
 	uint64_t last_active;       /* loop ms */
 	uint64_t bytes_up, bytes_down;
+	/* open TCP flows only: rel's idle list, by last_active */
+	struct tp_flow *idle_prev, *idle_next;
+	bool idle_listed;
 
 	/* ---- MODE_IO (io.c) ---- */
 	const struct tp_flow_io *io;
@@ -82,7 +85,11 @@ struct tp_flow *tp_flow_new(struct tp_relay *rel, int proto, const struct tp_end
                             const struct tp_endpoint *dst, enum tp_flow_phase phase);
 void tp_flow_ref(struct tp_flow *f);
 void tp_flow_unref(struct tp_flow *f);
+/* Activity: last_active = now; an open TCP flow moves to the tail of
+ * rel's idle list (any other flow leaves it). */
 void tp_flow_touch(struct tp_flow *f);
+/* Off rel's idle list (if on it). */
+void tp_flow_idle_unlink(struct tp_flow *f);
 /* Call the handler's flow_close once (queued while inside a host->* call),
  * then drop the "alive" reference. */
 void tp_flow_finish(struct tp_flow *f, int err);

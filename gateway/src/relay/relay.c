@@ -11,21 +11,23 @@
 /* ---- the idle sweep ---- */
 
 /* Abort open TCP flows idle for longer than idle_ms. A cheap sweep instead
- * of a timer per flow: flows close between idle and idle + interval. */
+ * of a timer per flow: flows close between idle and idle + interval. The
+ * idle list is ordered by last activity, so the sweep looks only at the
+ * flows that are due (and at the first one that is not). */
 static void on_idle_timer(uv_timer_t *t)
 {
 	struct tp_relay *rel = t->data;
 	uint64_t now = uv_now(rel->loop);
-	struct tp_flow *f, *next;
+	struct tp_flow *f;
 
 	tp_clock_sync(rel->loop);
-	for (f = rel->flows; f; f = next) {
+	while ((f = rel->idle_head) != NULL && now - f->last_active >= rel->idle_ms) {
+		tp_flow_idle_unlink(f);
+		if (!f->tcp || f->phase != PH_OPEN)
+			continue; /* ended since its last activity */
 		tp_flow_ref(f);
-		if (f->tcp && f->phase == PH_OPEN && now - f->last_active >= rel->idle_ms) {
-			rel->st->flows_idle++;
-			tp_flow_abort(f, "idle timeout");
-		}
-		next = f->next;
+		rel->st->flows_idle++;
+		tp_flow_abort(f, "idle timeout");
 		tp_flow_unref(f);
 	}
 }

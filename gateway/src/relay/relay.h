@@ -25,7 +25,10 @@ struct tp_relay {
 	const struct tp_dispatch *dsp; /* borrowed */
 	struct tp_flow *flows;         /* every live flow (intrusive list) */
 	struct tp_flow *deferred;      /* flows whose handler flow_close is queued */
-	unsigned api_depth;            /* > 0 while inside a host->* call */
+	/* open TCP flows by last activity, least recent first (the idle sweep
+	 * looks only at the head) */
+	struct tp_flow *idle_head, *idle_tail;
+	unsigned api_depth; /* > 0 while inside a host->* call */
 	bool stopping;
 	uv_idle_t defer_idle;  /* runs the queued flow_close calls */
 	uv_timer_t idle_timer; /* the idle sweep */

@@ -34,6 +34,7 @@ static void ev_closed(struct tp_tcp_flow *tf, void *ud, int err)
 			rel->st->flows_closed_err++;
 	}
 	f->phase = PH_GONE;
+	tp_flow_idle_unlink(f);
 	if (tp_log_enabled(TP_LOG_DEBUG)) {
 		char fs[TP_FLOW_STRLEN];
 
@@ -114,8 +115,10 @@ static void ev_writable(struct tp_tcp_flow *tf, void *ud)
 
 	(void)tf;
 	tp_flow_ref(f);
-	if (f->phase == PH_ACCEPTED)
+	if (f->phase == PH_ACCEPTED) {
 		f->phase = PH_OPEN;
+		tp_flow_touch(f); /* open now: on the idle list */
+	}
 	if (f->mode == MODE_SPLICE) {
 		tp_splice_pump_down(f);
 	} else if (f->mode == MODE_IO && f->io_want_writable) {
