@@ -727,6 +727,111 @@ TP_TEST(many_flows)
 
 /* Every case starts from the default own address and hold policy, and
  * leaves lwIP with nothing in use (its stack_down checks that too). */
+/* The reported crash, through the stack: a SYN whose options end with an
+ * MSS kind byte and no length (01 01 01 02), to an owner that accepts at
+ * once, is dropped before it is held or reaches lwIP, and counted; a SYN
+ * with well-formed options still gets its SYN-ACK. */
+TP_TEST(tcp_options_dropped)
+{
+	static const int fams[] = {AF_INET, AF_INET6};
+
+	stack_up(16, 0);
+	policy = P_ACCEPT;
+	for (int i = 0; i < 2; i++) {
+		struct peer p;
+		uint8_t b[2048];
+		size_t ipl = fams[i] == AF_INET ? 20 : 40, n;
+		uint8_t *t = b + ipl;
+
+		if (fams[i] == AF_INET)
+			peer_init(&p, AF_INET, "198.18.0.1", "198.19.1.1", 41000, 80);
+		else
+			peer_init(&p, AF_INET6, "fd00:18::1", "fd00:19::1", 41000, 80);
+		reset_counts();
+		n = build(b, &p, SYN, p.seq, 0, NULL, 0, 1); /* 4 bytes of options */
+		memcpy(t + 20, "\x01\x01\x01\x02", 4);
+		t[16] = t[17] = 0;
+		uint16_t c = tp_csum_finish(tp_csum_add(
+		        tp_csum_pseudo(p.family, p.src, p.dst, IPPROTO_TCP, (uint32_t)(n - ipl)), t,
+		        n - ipl));
+		t[16] = (uint8_t)(c >> 8);
+		t[17] = (uint8_t)c;
+		CHECK_EQ(tp_stack_input(b, n), TP_DROP_TCP_OPTIONS, "crafted SYN dropped");
+		CHECK(n_syn == 0 && out.n == 0, "nothing held or answered: syn %d out %d", n_syn,
+		      out.n);
+		CHECK_EQ(tp_stack_stats()->drops[TP_DROP_TCP_OPTIONS], (long long)i + 1, "counted");
+		send_pkt(&p, SYN, NULL, 0);
+		CHECK(n_syn == 1 && out.n == 1, "a well-formed SYN is answered: syn %d out %d",
+		      n_syn, out.n);
+		OK("%s: SYN with options 01 01 01 02 dropped as tcp_options; a good SYN works",
+		   fams[i] == AF_INET ? "ipv4" : "ipv6");
+	}
+	stack_down("tcp options");
+}
+
+/* Our FIN first, then the client's (ours acked first: FIN-WAIT-2 ->
+ * TIME-WAIT; or not: CLOSING -> TIME-WAIT). lwIP frees the pcb after
+ * TIME-WAIT without a callback; the flow must not hold on to it: the owner
+ * reads the client's last bytes and closes after TIME-WAIT is long over.
+ * (Found by fuzz_stack: a use after free.) */
+static void test_our_fin_first(int family, bool ours_acked)
+{
+	const char *name =
+	        ours_acked ? "our FIN acked, then the client's FIN" : "FINs crossing (CLOSING)";
+	struct peer p;
+	struct iovec iov[4];
+	struct tp_pkt pk;
+	uint32_t fin_next;
+
+	if (family == AF_INET)
+		peer_init(&p, AF_INET, "198.18.0.1", "198.19.1.1", 42000, 80);
+	else
+		peer_init(&p, AF_INET6, "fd00:18::1", "fd00:19::1", 42000, 80);
+	stack_up(16, 0);
+	policy = P_ACCEPT;
+	handshake(&p);
+	struct tp_tcp_flow *f = last_flow;
+	tp_tcp_flow_shutdown(f);
+	pk = parse_out(out.n - 1);
+	CHECK(pk.tcp_flags & FIN, "our FIN emitted (flags %#x)", pk.tcp_flags);
+	fin_next = pk.seq + 1;
+	if (ours_acked) {
+		p.ack = fin_next;
+		send_pkt(&p, ACK, NULL, 0);
+	}
+	send_pkt(&p, ACK | PSH | FIN, "bye", 3);
+	CHECK(n_eof == 1 && tp_tcp_flow_queued(f) == 3, "eof with 3 bytes queued: eof %d, %zu",
+	      n_eof, tp_tcp_flow_queued(f));
+	if (!ours_acked) {
+		p.ack = fin_next;
+		send_pkt(&p, ACK, NULL, 0);
+	}
+	advance(6000); /* TIME-WAIT (4 s) is over: lwIP freed its pcb */
+	CHECK(n_closed == 0, "the flow waits for its owner");
+	int n = tp_tcp_flow_peek(f, iov, 4);
+	CHECK(n == 1 && iov[0].iov_len == 3 && !memcmp(iov[0].iov_base, "bye", 3),
+	      "the client's last bytes are still readable");
+	tp_tcp_flow_consume(f, 3);
+	CHECK(tp_tcp_flow_send_space(f) == 0 && tp_tcp_flow_send(f, "x", 1, false) == -EPIPE,
+	      "nothing to send on");
+	tp_tcp_flow_close(f, false);
+	CHECK(n_closed == 1 && closed_err == 0, "closed(0) on the owner's close: %d, err %d",
+	      n_closed, closed_err);
+	size_t m = tp_stack_mem_in_use();
+	CHECK(m == mem_base, "pools back to baseline: %zu != %zu", m, mem_base);
+	stack_down(name);
+	OK("%s %s: bytes read and flow closed after TIME-WAIT ended",
+	   family == AF_INET ? "ipv4" : "ipv6", name);
+}
+
+TP_TEST(our_fin_first)
+{
+	test_our_fin_first(AF_INET, true);
+	test_our_fin_first(AF_INET6, true);
+	test_our_fin_first(AF_INET, false);
+	test_our_fin_first(AF_INET6, false);
+}
+
 static void setup(void)
 {
 	memset(&own_addr, 0, sizeof(own_addr));
