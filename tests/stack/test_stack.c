@@ -176,6 +176,21 @@ static size_t build(uint8_t *b, const struct peer *p, uint8_t flags, uint32_t se
 	return tot;
 }
 
+/* Recompute the TCP checksum of the n-byte packet b of peer p (after its
+ * options were changed). */
+static void fix_tcp_csum(uint8_t *b, size_t n, const struct peer *p)
+{
+	size_t ipl = p->family == AF_INET ? 20 : 40;
+	uint8_t *t = b + ipl;
+
+	t[16] = t[17] = 0;
+	uint16_t c = tp_csum_finish(tp_csum_add(
+	        tp_csum_pseudo(p->family, p->src, p->dst, IPPROTO_TCP, (uint32_t)(n - ipl)), t,
+	        n - ipl));
+	t[16] = (uint8_t)(c >> 8);
+	t[17] = (uint8_t)c;
+}
+
 static enum tp_drop send_pkt(struct peer *p, uint8_t flags, const void *data, size_t dlen)
 {
 	uint8_t b[2048];
@@ -750,12 +765,7 @@ TP_TEST(tcp_options_dropped)
 		reset_counts();
 		n = build(b, &p, SYN, p.seq, 0, NULL, 0, 1); /* 4 bytes of options */
 		memcpy(t + 20, "\x01\x01\x01\x02", 4);
-		t[16] = t[17] = 0;
-		uint16_t c = tp_csum_finish(tp_csum_add(
-		        tp_csum_pseudo(p.family, p.src, p.dst, IPPROTO_TCP, (uint32_t)(n - ipl)), t,
-		        n - ipl));
-		t[16] = (uint8_t)(c >> 8);
-		t[17] = (uint8_t)c;
+		fix_tcp_csum(b, n, &p);
 		CHECK_EQ(tp_stack_input(b, n), TP_DROP_TCP_OPTIONS, "crafted SYN dropped");
 		CHECK(n_syn == 0 && out.n == 0, "nothing held or answered: syn %d out %d", n_syn,
 		      out.n);
@@ -830,6 +840,89 @@ TP_TEST(our_fin_first)
 	test_our_fin_first(AF_INET6, true);
 	test_our_fin_first(AF_INET, false);
 	test_our_fin_first(AF_INET6, false);
+}
+
+/* Segments whose sequence number is 2^31 from what the flow expects, with
+ * one byte or a bare FIN (one sequence number either way): lwIP 2.1.3 took
+ * them for an overlap to trim, and its "insane offset" assertion aborted
+ * the whole process; any client could do that on its own connection (found
+ * by fuzz_stack; patch 0007). They must be ignored, the flow unharmed. */
+TP_TEST(seq_half_space_away)
+{
+	static const int fams[] = {AF_INET, AF_INET6};
+
+	for (int i = 0; i < 2; i++) {
+		struct peer p;
+		uint8_t b[2048];
+		size_t n;
+
+		if (fams[i] == AF_INET)
+			peer_init(&p, AF_INET, "198.18.0.1", "198.19.1.1", 43000, 80);
+		else
+			peer_init(&p, AF_INET6, "fd00:18::1", "fd00:19::1", 43000, 80);
+		stack_up(16, 0);
+		policy = P_ACCEPT;
+		handshake(&p);
+		n = build(b, &p, ACK | PSH, p.seq + 0x80000000u, p.ack, "x", 1, 0);
+		CHECK_EQ(tp_stack_input(b, n), TP_DROP_NONE, "1 byte 2^31 ahead");
+		n = build(b, &p, ACK | FIN, p.seq + 0x80000000u, p.ack, NULL, 0, 0);
+		CHECK_EQ(tp_stack_input(b, n), TP_DROP_NONE, "FIN 2^31 ahead");
+		CHECK(n_readable == 0 && n_eof == 0 && tp_tcp_flow_queued(last_flow) == 0,
+		      "nothing taken from them: readable %d eof %d", n_readable, n_eof);
+		send_pkt(&p, ACK | PSH, "hello", 5);
+		CHECK(last_flow && tp_tcp_flow_queued(last_flow) == 5,
+		      "the flow still takes data in sequence");
+		stack_down("seq 2^31 away");
+		OK("%s: a 1-byte segment and a FIN 2^31 away from the expected sequence "
+		   "number are ignored",
+		   fams[i] == AF_INET ? "ipv4" : "ipv6");
+	}
+}
+
+/* An MSS option on a segment without SYN is ignored (RFC 9293 3.7.1: it is
+ * sent only with SYN). lwIP 2.1.3 took it at any time, so a client could
+ * raise the segment size past the tun's MTU after the handshake, and the
+ * stack then emitted IP fragments of its TCP segments (found by fuzz_stack;
+ * patch 0007). */
+TP_TEST(mss_after_syn)
+{
+	static const int fams[] = {AF_INET, AF_INET6};
+
+	for (int i = 0; i < 2; i++) {
+		struct peer p;
+		uint8_t b[2048];
+		size_t n, ipl = fams[i] == AF_INET ? 20 : 40;
+		static uint8_t data[8000];
+
+		if (fams[i] == AF_INET)
+			peer_init(&p, AF_INET, "198.18.0.1", "198.19.1.1", 44000, 80);
+		else
+			peer_init(&p, AF_INET6, "fd00:18::1", "fd00:19::1", 44000, 80);
+		stack_up(16, 0);
+		policy = P_ACCEPT;
+		handshake(&p);
+		n = build(b, &p, ACK, p.seq, p.ack, NULL, 0, 1);
+		b[ipl + 22] = 0x23; /* MSS 8960 */
+		b[ipl + 23] = 0x00;
+		fix_tcp_csum(b, n, &p);
+		CHECK_EQ(tp_stack_input(b, n), TP_DROP_NONE, "ACK with an MSS option");
+		int before = out.n;
+		long w = tp_tcp_flow_send(last_flow, data, sizeof(data), false);
+		CHECK(w > 1500, "send took %ld", w);
+		for (int k = before; k < out.n; k++) {
+			struct tp_pkt pk = parse_out(k);
+			CHECK(out.len[k] <= 1500 && pk.proto == IPPROTO_TCP,
+			      "packet %d: %zu bytes, protocol %u (want TCP within the MTU)", k,
+			      out.len[k], pk.proto);
+		}
+		CHECK(out.n > before, "data sent: %d packets, %zu unacked, pkts_out %llu",
+		      out.n - before, tp_tcp_flow_unacked(last_flow),
+		      (unsigned long long)tp_stack_stats()->pkts_out);
+		stack_down("mss after syn");
+		OK("%s: an MSS option after the SYN does not raise the segment size (%d segments "
+		   "within the MTU)",
+		   fams[i] == AF_INET ? "ipv4" : "ipv6", out.n - before);
+	}
 }
 
 static void setup(void)
