@@ -20,9 +20,10 @@
  *    checksums were asked for; a RST from a refused loopback address is
  *    fine);
  *  - the bytes the owner reads are contiguous in sequence space, as the
- *    client sent them (payload byte = low byte of its sequence number; where
- *    the stream starts is lwIP's business: a SYN|ACK in SYN-RECEIVED takes
- *    a sequence number there), unless an FS_RAW packet may have forged some;
+ *    client sent them (payload byte = low byte of its sequence number),
+ *    unless an FS_RAW packet may have forged some or the client put SYN on
+ *    a later segment (lwIP counts that SYN after the segment's data, as a
+ *    FIN, where the client's sequence numbers put it before);
  *  - after tp_stack_shutdown every lwIP pool and the heap are back to zero.
  * FUZZ_STACK_TRACE=1 in the environment prints what each input did. */
 #include <arpa/inet.h>
@@ -73,6 +74,7 @@ struct slot {
 	struct tp_tcp_flow *f;
 	int peer;        /* -1: not one of the peers' tuples */
 	bool rx_started; /* a byte was read: rx_next is known */
+	bool unchecked;  /* its client sent SYN on a later segment: bytes not checked */
 	uint8_t rx_next; /* low byte of the next byte's sequence number */
 };
 
@@ -219,6 +221,7 @@ static void on_syn(void *ctx, struct tp_tcp_flow *f)
 		    ep_is(tp_tcp_flow_dst(f), pe->dst, pe->dport, pe->family)) {
 			G.slots[s].peer = p;
 			G.slots[s].rx_started = false;
+			G.slots[s].unchecked = false;
 		}
 	}
 	tp_tcp_flow_set_events(f, &events, NULL);
@@ -419,6 +422,10 @@ static void op_seg(int p)
 	n = read_options(opt);
 	paylen = u8();
 	send_seg(pe, flags, mode, seq, ack, win, opt, n, paylen);
+	if (flags & 0x02) /* lwIP puts a SYN after the data, as a FIN */
+		for (int i = 0; i < NSLOTS; i++)
+			if (G.slots[i].f && G.slots[i].peer == p)
+				G.slots[i].unchecked = true;
 	if (seq == pe->snd_nxt && !(flags & 0x04))
 		pe->snd_nxt += (uint32_t)paylen + !!(flags & 0x02) + !!(flags & 0x01);
 }
@@ -440,7 +447,7 @@ static void op_consume(struct slot *s, size_t max)
 {
 	struct iovec iov[64];
 	size_t want = tp_tcp_flow_queued(s->f), done = 0;
-	bool check = s->peer >= 0 && !G.forged;
+	bool check = s->peer >= 0 && !G.forged && !s->unchecked;
 	int n;
 
 	if (max && want > max)

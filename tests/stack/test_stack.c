@@ -925,6 +925,105 @@ TP_TEST(mss_after_syn)
 	}
 }
 
+/* The same for a SYN repeated while the handshake is under way (state
+ * SYN-RECEIVED, owner data already queued): its MSS must not shrink the
+ * segment size under the queued segments (lwIP 2.1.3's "mss_local is too
+ * small" assertion aborted on the next write; found by fuzz_stack). */
+TP_TEST(mss_repeated_syn)
+{
+	static const int fams[] = {AF_INET, AF_INET6};
+	static uint8_t data[6000];
+
+	for (int i = 0; i < 2; i++) {
+		struct peer p;
+		uint8_t b[2048];
+		size_t n, ipl = fams[i] == AF_INET ? 20 : 40;
+		long w;
+
+		if (fams[i] == AF_INET)
+			peer_init(&p, AF_INET, "198.18.0.1", "198.19.1.1", 45000, 80);
+		else
+			peer_init(&p, AF_INET6, "fd00:18::1", "fd00:19::1", 45000, 80);
+		stack_up(16, 0);
+		policy = P_ACCEPT;
+		send_pkt(&p, SYN, NULL, 0);
+		CHECK(out.n == 1 && last_flow, "SYN-ACK");
+		w = tp_tcp_flow_send(last_flow, data, 3000, true);
+		CHECK(w == 3000, "3000 bytes queued in SYN-RECEIVED (took %ld)", w);
+		n = build(b, &p, SYN, p.seq - 1, 0, NULL, 0, 1); /* the SYN again... */
+		b[ipl + 22] = 0x00;                              /* ...with MSS 100 */
+		b[ipl + 23] = 0x64;
+		fix_tcp_csum(b, n, &p);
+		CHECK_EQ(tp_stack_input(b, n), TP_DROP_NONE, "repeated SYN");
+		w = tp_tcp_flow_send(last_flow, data, sizeof(data) - 3000, false);
+		CHECK(w > 0, "more queued (took %ld)", w);
+		struct tp_pkt pk = parse_out(out.n - 1);
+		p.ack = pk.seq + 1; /* ack the SYN-ACK (of the last copy) */
+		int before = out.n;
+		send_pkt(&p, ACK, NULL, 0);
+		CHECK(n_est == 1, "established");
+		CHECK(out.n > before, "data went out");
+		for (int k = before; k < out.n; k++) {
+			pk = parse_out(k);
+			CHECK(out.len[k] <= 1500, "packet %d: %zu bytes", k, out.len[k]);
+		}
+		stack_down("mss repeated syn");
+		OK("%s: a SYN repeated in SYN-RECEIVED with MSS 100 changes nothing (%d segments "
+		   "went out)",
+		   fams[i] == AF_INET ? "ipv4" : "ipv6", out.n - before);
+	}
+}
+
+/* A client may announce any MSS in its SYN, MSS 1 too. With timestamps on,
+ * lwIP 2.1.3 still counted on 11 bytes per segment for 12 bytes of
+ * options: the room for data underflowed to 65535, it built oversized
+ * segments, and the next write tripped the "mss_local is too small"
+ * assertion (an abort of the gateway; found by fuzz_stack, patch 0007). Now
+ * each segment carries one byte, within the MTU. */
+TP_TEST(tiny_mss_timestamps)
+{
+	static const int fams[] = {AF_INET, AF_INET6};
+	static uint8_t data[3000];
+
+	for (int i = 0; i < 2; i++) {
+		struct peer p;
+		uint8_t b[2048];
+		size_t n, ipl = fams[i] == AF_INET ? 20 : 40;
+		long w1, w2;
+
+		if (fams[i] == AF_INET)
+			peer_init(&p, AF_INET, "198.18.0.1", "198.19.1.1", 46000, 80);
+		else
+			peer_init(&p, AF_INET6, "fd00:18::1", "fd00:19::1", 46000, 80);
+		stack_up(16, 0);
+		policy = P_ACCEPT;
+		n = build(b, &p, SYN, p.seq, 0, NULL, 0, 2); /* MSS, NOP NOP, timestamps */
+		b[ipl + 22] = 0x00;                          /* MSS 1 */
+		b[ipl + 23] = 0x01;
+		fix_tcp_csum(b, n, &p);
+		CHECK_EQ(tp_stack_input(b, n), TP_DROP_NONE, "SYN with MSS 1 and timestamps");
+		p.seq++;
+		CHECK(out.n == 1, "SYN-ACK");
+		struct tp_pkt pk = parse_out(0);
+		p.ack = pk.seq + 1;
+		send_pkt(&p, ACK, NULL, 0);
+		CHECK(n_est == 1, "established");
+		int before = out.n;
+		w1 = tp_tcp_flow_send(last_flow, data, 1000, false);
+		w2 = tp_tcp_flow_send(last_flow, data, sizeof(data), false);
+		CHECK(w1 > 0 && w2 >= 0, "writes took %ld and %ld", w1, w2);
+		CHECK(out.n > before, "data went out");
+		for (int k = before; k < out.n; k++) {
+			pk = parse_out(k);
+			CHECK(pk.len - pk.data_off <= 1, "packet %d carries %d bytes (MSS 1)", k,
+			      pk.len - pk.data_off);
+		}
+		stack_down("tiny mss");
+		OK("%s: MSS 1 with timestamps: %d one-byte segments, no assertion",
+		   fams[i] == AF_INET ? "ipv4" : "ipv6", out.n - before);
+	}
+}
+
 static void setup(void)
 {
 	memset(&own_addr, 0, sizeof(own_addr));
