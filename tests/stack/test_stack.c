@@ -1024,6 +1024,76 @@ TP_TEST(tiny_mss_timestamps)
 	}
 }
 
+/* Send the client's ACK of p with window win (build() always says 65535),
+ * with one byte of data if data (so that a smaller window is taken). */
+static void send_ack_win(struct peer *p, uint16_t win, bool data)
+{
+	uint8_t b[2048];
+	size_t n = build(b, p, ACK, p->seq, p->ack, "d", data ? 1 : 0, 0);
+	size_t ipl = p->family == AF_INET ? 20 : 40;
+
+	b[ipl + 14] = (uint8_t)(win >> 8);
+	b[ipl + 15] = (uint8_t)win;
+	fix_tcp_csum(b, n, p);
+	enum tp_drop r = tp_stack_input(b, n);
+	CHECK(r == TP_DROP_NONE, "ACK with window %u: %s", win, tp_drop_name(r));
+	p->seq += data ? 1 : 0;
+}
+
+/* The client closes its window; the owner has one byte to send, so lwIP
+ * probes the window with that byte; the client takes it but keeps its
+ * window shut. The probe carried the whole unsent segment, yet lwIP 2.1.3
+ * kept its persist timer running with nothing to send, and the next tick
+ * tripped "persist ticking with empty send buffer" (an abort; found by
+ * fuzz_stack, patch 0007). The flow must go on: more data once the window
+ * opens. */
+TP_TEST(zero_window_probe_acked)
+{
+	static const int fams[] = {AF_INET, AF_INET6};
+
+	for (int i = 0; i < 2; i++) {
+		struct peer p;
+
+		if (fams[i] == AF_INET)
+			peer_init(&p, AF_INET, "198.18.0.1", "198.19.1.1", 47000, 80);
+		else
+			peer_init(&p, AF_INET6, "fd00:18::1", "fd00:19::1", 47000, 80);
+		stack_up(16, 0);
+		policy = P_ACCEPT;
+		handshake(&p);
+		send_ack_win(&p, 65535, true); /* a byte, so that the next segment is newer */
+		send_ack_win(&p, 0, false);    /* and the window shut */
+		int before = out.n;
+		CHECK(tp_tcp_flow_send(last_flow, "z", 1, false) == 1, "one byte queued");
+		for (int k = before; k < out.n; k++) {
+			struct tp_pkt pk = parse_out(k);
+			CHECK(pk.len == pk.data_off, "no data sent into a closed window");
+		}
+		before = out.n;
+		advance(3000); /* the persist timer fires: a one-byte probe */
+		int probe = -1;
+		for (int k = before; k < out.n; k++) {
+			struct tp_pkt pk = parse_out(k);
+			if (pk.len - pk.data_off == 1)
+				probe = k;
+		}
+		CHECK(probe >= 0, "window probe sent");
+		if (probe >= 0)
+			p.ack = parse_out(probe).seq + 1;
+		send_ack_win(&p, 0, false); /* byte taken, window still shut */
+		advance(10000);             /* persist ticks with nothing left to send */
+		CHECK(last_flow != NULL, "flow alive");
+		send_ack_win(&p, 65535, false);
+		before = out.n;
+		CHECK(last_flow && tp_tcp_flow_send(last_flow, "more", 4, false) == 4,
+		      "more queued");
+		CHECK(out.n > before, "sent once the window is open");
+		stack_down("zero window probe");
+		OK("%s: a window probe that took the last byte while the window stays shut",
+		   fams[i] == AF_INET ? "ipv4" : "ipv6");
+	}
+}
+
 static void setup(void)
 {
 	memset(&own_addr, 0, sizeof(own_addr));
