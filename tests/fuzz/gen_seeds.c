@@ -259,6 +259,11 @@ static void gso(const char *dir)
 	memcpy(p + 60, "\x01\x01\x08\x0a\x00\x00\x10\x00\x00\x00\x20\x00", 12);
 	make_partial(p);
 	put_gso(dir, "tso6-timestamps", nc | FILL, TP_GSO_TCPV6, 500, p, n);
+	n = pb_build(p, AF_INET, IPPROTO_TCP, 4 + 2000, 0x10); /* options 01 01 01 02 */
+	p[20 + 12] = 6 << 4;
+	memcpy(p + 40, "\x01\x01\x01\x02", 4);
+	make_partial(p);
+	put_gso(dir, "tso4-bad-tcp-options-fill", nc | FILL, TP_GSO_TCPV4, 500, p, n);
 	n = pb_build(p, AF_INET, IPPROTO_UDP, 3000, 0);
 	make_partial(p);
 	put_gso(dir, "uso4-fill", nc | FILL, TP_GSO_UDP_L4, 1200, p, n);
