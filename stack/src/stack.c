@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /* tunplug — the stack: lwIP behind the tun, TCP flows with held SYNs.
  *
- * Input: every packet is validated by tp_pkt_parse (lengths, options,
- * fragments, checksums) and counted/dropped there, so lwIP only ever sees
+ * Input: every packet is validated by tp_pkt_parse (lengths, IP options,
+ * the TCP option layout, fragments, checksums) and counted/dropped there, so lwIP only ever sees
  * well-formed packets. A new client SYN does not reach lwIP at first: it
  * becomes a PENDING flow (a copy of the SYN is kept, retransmissions are
  * absorbed) until the owner decides. Accept re-injects the SYN into lwIP,
@@ -39,6 +39,17 @@
 
 #include "stack_priv.h"
 #include "tunplug/stack.h"
+
+#if defined(__SANITIZE_ADDRESS__)
+#define TP_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define TP_ASAN 1
+#endif
+#endif
+#ifdef TP_ASAN
+#include <sanitizer/asan_interface.h>
+#endif
 
 #define TCP_F_FIN 0x01
 #define TCP_F_SYN 0x02
@@ -595,6 +606,17 @@ static err_t on_recv(void *arg, struct tcp_pcb *pcb, struct pbuf *p, err_t err)
 	}
 	if (!p) {
 		f->eof = true;
+		if (pcb->state == TIME_WAIT || pcb->state == CLOSING) {
+			/* Our FIN went first, and this is the client's: both
+			 * directions are done. lwIP finishes the connection on
+			 * its own and frees the pcb after TIME-WAIT without any
+			 * callback, so the flow lets go of it now (its queued
+			 * bytes stay readable; closed(0) comes with the owner's
+			 * close). Kept, the pointer would dangle once the owner
+			 * took longer than TIME-WAIT to consume and close. */
+			pcb_detach(pcb);
+			f->pcb = NULL;
+		}
 		if (f->ev && f->ev->eof)
 			RUN_CB(pcb, f->ev->eof(f, f->ud));
 		return ERR_OK;
@@ -685,6 +707,13 @@ static void lwip_input(const void *buf, size_t len)
 		return;
 	}
 	memcpy(p->payload, buf, len);
+#ifdef TP_ASAN
+	/* pbuf_alloc rounds the payload up to MEM_ALIGNMENT (8): poison the
+	 * round-up, so that lwIP reading past the end of a packet is reported
+	 * whatever its length (a one-byte over-read of a 44-byte IPv4 SYN
+	 * otherwise lands in the padding and goes unseen). */
+	ASAN_POISON_MEMORY_REGION((uint8_t *)p->payload + len, LWIP_MEM_ALIGN_SIZE(len) - len);
+#endif
 	S.in_lwip++;
 	if (S.netif.input(p, &S.netif) != ERR_OK)
 		pbuf_free(p);

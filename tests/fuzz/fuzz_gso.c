@@ -216,10 +216,11 @@ static void check_gso(const uint8_t *pkt, size_t plen, const struct tp_vnet_hdr 
 		}
 		d = tp_pkt_parse(s, len, TP_PKT_VERIFY_CSUM, &pp);
 		/* tp_gso_split accepts (as the kernel does) what tp_pkt_parse
-		 * then drops by policy: IPv4 options and sources no host may
-		 * use. Those still must carry a correct checksum, checked by
-		 * hand; anything else must verify. */
-		if (d == TP_DROP_IP_OPTIONS || d == TP_DROP_BAD_ADDR) {
+		 * then drops by policy: IPv4 options, sources no host may use
+		 * and malformed TCP option lists. Those still must carry a
+		 * correct checksum, checked by hand; anything else must
+		 * verify. */
+		if (d == TP_DROP_IP_OPTIONS || d == TP_DROP_BAD_ADDR || d == TP_DROP_TCP_OPTIONS) {
 			if (!l4_csum_ok(s, len, g.iphl, g.family, g.proto))
 				abort();
 		} else if (d != TP_DROP_NONE) {
