@@ -4,7 +4,7 @@
  * One lwIP instance per process, driven by one libuv loop thread (NO_SYS).
  * The tun netif terminates TCP to every address/port (our patches 0001/0002,
  * LWIP_TUNPLUG_ACCEPT_ANY). Packets are validated (lengths, IP options,
- * fragments, checksums) by tun/'s tp_pkt_parse before they reach lwIP, so
+ * TCP option layout, fragments, checksums) by tun/'s tp_pkt_parse before they reach lwIP, so
  * lwIP's own input checks are switched off rather than done twice. */
 #ifndef TUNPLUG_LWIPOPTS_H
 #define TUNPLUG_LWIPOPTS_H

@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /* tunplug — the stack: lwIP behind the tun, TCP flows with held SYNs.
  *
- * Input: every packet is validated by tp_pkt_parse (lengths, options,
- * fragments, checksums) and counted/dropped there, so lwIP only ever sees
+ * Input: every packet is validated by tp_pkt_parse (lengths, IP options,
+ * the TCP option layout, fragments, checksums) and counted/dropped there, so lwIP only ever sees
  * well-formed packets. A new client SYN does not reach lwIP at first: it
  * becomes a PENDING flow (a copy of the SYN is kept, retransmissions are
  * absorbed) until the owner decides. Accept re-injects the SYN into lwIP,
@@ -39,6 +39,17 @@
 
 #include "stack_priv.h"
 #include "tunplug/stack.h"
+
+#if defined(__SANITIZE_ADDRESS__)
+#define TP_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define TP_ASAN 1
+#endif
+#endif
+#ifdef TP_ASAN
+#include <sanitizer/asan_interface.h>
+#endif
 
 #define TCP_F_FIN 0x01
 #define TCP_F_SYN 0x02
@@ -608,6 +619,17 @@ static err_t on_recv(void *arg, struct tcp_pcb *pcb, struct pbuf *p, err_t err)
 	}
 	if (!p) {
 		f->eof = true;
+		if (pcb->state == TIME_WAIT || pcb->state == CLOSING) {
+			/* Our FIN went first, and this is the client's: both
+			 * directions are done. lwIP finishes the connection on
+			 * its own and frees the pcb after TIME-WAIT without any
+			 * callback, so the flow lets go of it now (its queued
+			 * bytes stay readable; closed(0) comes with the owner's
+			 * close). Kept, the pointer would dangle once the owner
+			 * took longer than TIME-WAIT to consume and close. */
+			pcb_detach(pcb);
+			f->pcb = NULL;
+		}
 		if (f->ev && f->ev->eof)
 			RUN_CB(pcb, f->ev->eof(f, f->ud));
 		return ERR_OK;
@@ -690,6 +712,15 @@ void tp_lwip_ooseq_drop(const struct tcp_pcb *pcb, unsigned long segs, unsigned 
 /* ---- feeding lwIP ---- */
 static void run_deferred(void);
 
+/* Free a large input buffer (partly or wholly poisoned under ASan). */
+static void bigbuf_free(struct bigbuf *b)
+{
+#ifdef TP_ASAN
+	ASAN_UNPOISON_MEMORY_REGION(b->data, sizeof(b->data));
+#endif
+	free(b);
+}
+
 /* lwIP freed a large input segment's pbuf: keep its buffer for the next. */
 static void bigbuf_release(struct pbuf *p)
 {
@@ -697,9 +728,13 @@ static void bigbuf_release(struct pbuf *p)
 
 	S.bigbuf_used--;
 	if (!S.up || S.bigbuf_kept >= BIGBUF_KEEP) {
-		free(b);
+		bigbuf_free(b);
 		return;
 	}
+#ifdef TP_ASAN
+	/* a kept buffer is not in use: any access to it is a bug */
+	ASAN_POISON_MEMORY_REGION(b->data, sizeof(b->data));
+#endif
 	b->next = S.bigbuf_free;
 	S.bigbuf_free = b;
 	S.bigbuf_kept++;
@@ -717,8 +752,17 @@ static struct pbuf *input_pbuf(const void *buf, size_t len, bool tcp)
 
 	if (len < BIGBUF_MIN || !tcp) {
 		p = pbuf_alloc(PBUF_RAW, (u16_t)len, PBUF_RAM);
-		if (p)
-			memcpy(p->payload, buf, len);
+		if (!p)
+			return NULL;
+		memcpy(p->payload, buf, len);
+#ifdef TP_ASAN
+		/* pbuf_alloc rounds the payload up to MEM_ALIGNMENT (8): poison
+		 * the round-up, so that lwIP reading past the end of a packet is
+		 * reported whatever its length (a one-byte over-read of a 44-byte
+		 * IPv4 SYN otherwise lands in the padding and goes unseen). */
+		ASAN_POISON_MEMORY_REGION((uint8_t *)p->payload + len,
+		                          LWIP_MEM_ALIGN_SIZE(len) - len);
+#endif
 		return p;
 	}
 	b = S.bigbuf_free;
@@ -728,6 +772,11 @@ static struct pbuf *input_pbuf(const void *buf, size_t len, bool tcp)
 	} else if (!(b = malloc(sizeof(*b)))) {
 		return NULL;
 	}
+#ifdef TP_ASAN
+	/* in use: the packet's bytes; past them, as for pbuf_alloc's round-up */
+	ASAN_UNPOISON_MEMORY_REGION(b->data, len);
+	ASAN_POISON_MEMORY_REGION(b->data + len, sizeof(b->data) - len);
+#endif
 	memcpy(b->data, buf, len);
 	b->pc.custom_free_function = bigbuf_release;
 	S.bigbuf_used++;
@@ -1360,7 +1409,7 @@ void tp_stack_shutdown(void)
 	while (S.bigbuf_free) {
 		struct bigbuf *b = S.bigbuf_free;
 		S.bigbuf_free = b->next;
-		free(b);
+		bigbuf_free(b);
 	}
 	S.bigbuf_kept = 0;
 	LWIP_CHECK("shutdown");

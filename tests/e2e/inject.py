@@ -12,6 +12,9 @@ prints one line: "rst" (RST|ACK from dst:dport acking our SYN),
 administratively prohibited, from dst and quoting our SYN), "icmp TYPE/CODE"
 (another such error quoting our SYN), or "none" (nothing within --wait
 seconds).
+--options HEX replaces the SYN's TCP options (MSS 1460, NOP NOP NOP, EOL) with
+those bytes as they are, malformed or not (a multiple of 4 bytes, at most 40):
+  inject.py --dev tp0 --src 198.18.0.1 --dst 198.19.1.1 --dport 80 --options 01010102
 """
 import argparse
 import ipaddress
@@ -37,9 +40,11 @@ def csum(data):
     return (~s) & 0xFFFF
 
 
-def syn(src, dst, sport, dport, seq):
-    tcp = struct.pack("!HHIIBBHHH", sport, dport, seq, 0, 6 << 4, 0x02, 65535, 0, 0)
-    tcp += struct.pack("!BBH", 2, 4, 1460) + b"\x01\x01\x01\x00"  # MSS, NOPs, EOL
+def syn(src, dst, sport, dport, seq, opts=None):
+    if opts is None:
+        opts = struct.pack("!BBH", 2, 4, 1460) + b"\x01\x01\x01\x00"  # MSS, NOPs, EOL
+    doff = 5 + len(opts) // 4
+    tcp = struct.pack("!HHIIBBHHH", sport, dport, seq, 0, doff << 4, 0x02, 65535, 0, 0) + opts
     if src.version == 4:
         pseudo = src.packed + dst.packed + struct.pack("!BBH", 0, 6, len(tcp))
     else:
@@ -99,14 +104,20 @@ def main():
     ap.add_argument("--dst", required=True)
     ap.add_argument("--dport", type=int, required=True)
     ap.add_argument("--wait", type=float, default=1.0)
+    ap.add_argument("--options", help="TCP options as hex, sent as they are")
     a = ap.parse_args()
+    opts = None
+    if a.options is not None:
+        opts = bytes.fromhex(a.options)
+        if len(opts) % 4 or len(opts) > 40:
+            ap.error("--options: a multiple of 4 bytes, at most 40")
     src, dst = ipaddress.ip_address(a.src), ipaddress.ip_address(a.dst)
     sport, seq = random.randint(20000, 60000), random.getrandbits(32)
     proto = ETH_P_IP if src.version == 4 else ETH_P_IPV6
     rx = socket.socket(socket.AF_PACKET, socket.SOCK_DGRAM, socket.htons(ETH_P_ALL))
     rx.bind((a.dev, ETH_P_ALL))
     tx = socket.socket(socket.AF_PACKET, socket.SOCK_DGRAM, socket.htons(proto))
-    tx.sendto(syn(src, dst, sport, a.dport, seq), (a.dev, proto))
+    tx.sendto(syn(src, dst, sport, a.dport, seq, opts), (a.dev, proto))
     deadline = time.monotonic() + a.wait
     while True:
         left = deadline - time.monotonic()

@@ -26,7 +26,8 @@
  *    NEEDS_CSUM or DATA_VALID and neither SYN, RST, URG nor CWR, whose
  *    header length and segment count (ceil(payload / gso_size)) are right,
  *    which the stack's parser takes (no checksum check: the kernel vouched)
- *    or drops only by address policy, and which the splitter cuts into
+ *    or drops only by policy (source address, malformed TCP options, as it
+ *    drops each of the split segments), and which the splitter cuts into
  *    exactly that many segments (or drops for lack of room: TP_DROP_GSO). */
 #include <netinet/in.h>
 #include <stdint.h>
@@ -227,10 +228,11 @@ static void check_gso(const uint8_t *pkt, size_t plen, const struct tp_vnet_hdr 
 		}
 		d = tp_pkt_parse(s, len, TP_PKT_VERIFY_CSUM, &pp);
 		/* tp_gso_split accepts (as the kernel does) what tp_pkt_parse
-		 * then drops by policy: IPv4 options and sources no host may
-		 * use. Those still must carry a correct checksum, checked by
-		 * hand; anything else must verify. */
-		if (d == TP_DROP_IP_OPTIONS || d == TP_DROP_BAD_ADDR) {
+		 * then drops by policy: IPv4 options, sources no host may use
+		 * and malformed TCP option lists. Those still must carry a
+		 * correct checksum, checked by hand; anything else must
+		 * verify. */
+		if (d == TP_DROP_IP_OPTIONS || d == TP_DROP_BAD_ADDR || d == TP_DROP_TCP_OPTIONS) {
 			if (!l4_csum_ok(s, len, g.iphl, g.family, g.proto))
 				abort();
 		} else if (d != TP_DROP_NONE) {
@@ -281,7 +283,7 @@ static void check_whole(const uint8_t *pkt, size_t plen, const struct tp_vnet_hd
 	if (w->segs != want)
 		abort();
 	d = tp_pkt_parse(pkt, w->len, 0, &pp);
-	if ((d != TP_DROP_NONE && d != TP_DROP_BAD_ADDR) ||
+	if ((d != TP_DROP_NONE && d != TP_DROP_BAD_ADDR && d != TP_DROP_TCP_OPTIONS) ||
 	    (d == TP_DROP_NONE && (pp.len != w->len || pp.proto != IPPROTO_TCP)))
 		abort();
 	if (k >= 0 ? (size_t)k != want : why != TP_DROP_GSO)

@@ -1,10 +1,12 @@
 /* SPDX-License-Identifier: MIT */
 /* Writes the seed corpora of the fuzz targets (committed under corpus/):
- *   gen_seeds <corpus/packet> <corpus/netlink> <corpus/gso> <corpus/gro>
+ *   gen_seeds <corpus/packet> <corpus/netlink> <corpus/gso> <corpus/gro> \
+ *             <corpus/stack>
  * Packets come from the unit tests' builder (correct checksums), netlink
  * replies and requests from tp_nl_build_* and hand-made NLMSG_ERRORs, GSO
  * seeds are a virtio_net_hdr + a super-packet (fuzz_gso.c), GRO seeds a
- * control byte + length-prefixed packets (fuzz_gro.c). Every seed stays under
+ * control byte + length-prefixed packets (fuzz_gro.c), stack seeds scripts
+ * of connections (fuzz_stack.h). Every seed stays under
  * the 4096-byte -max_len of the ctest runs. Run it again after changing a
  * builder; the output is deterministic. */
 #include <errno.h>
@@ -14,6 +16,7 @@
 #include <string.h>
 
 #include "../unit/pktbuild.h"
+#include "fuzz_stack.h"
 #include "tunplug/netlink.h"
 #include "tunplug/offload.h"
 
@@ -56,8 +59,18 @@ static void packets(const char *dir)
 	put(dir, "v6-icmpv6-echo", p, n, NULL, 0);
 	n = pb_build(p, AF_INET6, IPPROTO_TCP, 12, 0x02); /* 12 bytes of options */
 	p[40 + 12] = 8 << 4;
-	pb_fix_l4(p);
+	memcpy(p + 60, "\x01\x01\x08\x0a\x80\x00\x01\x00\x00\x00\x00\x00", 12);
+	pb_fix_l4(p); /* NOP NOP timestamps */
 	put(dir, "v6-tcp-options", p, n, NULL, 0);
+	for (int f = 0; f < 2; f++) { /* options 01 01 01 02: dropped (tcp_options) */
+		size_t ipl = f ? 40 : 20;
+		n = pb_build(p, f ? AF_INET6 : AF_INET, IPPROTO_TCP, 4, 0x02);
+		p[ipl + 12] = 6 << 4;
+		memcpy(p + ipl + 20, "\x01\x01\x01\x02", 4);
+		pb_fix_l4(p);
+		put(dir, f ? "v6-tcp-syn-opts-01010102" : "v4-tcp-syn-opts-01010102", p, n, NULL,
+		    0);
+	}
 	n = pb_build(p + 4, AF_INET, IPPROTO_UDP, 8, 0) + 4; /* IHL 6 */
 	memmove(p, p + 4, 20);
 	memset(p + 20, 1, 4);
@@ -273,6 +286,11 @@ static void gso(const char *dir)
 	n = pb_build(p, AF_INET6, IPPROTO_TCP, 2500, 0x02); /* SYN */
 	make_partial(p);
 	put_gso(dir, "tso6-syn", nc, TP_GSO_TCPV6, 1000, p, n);
+	n = pb_build(p, AF_INET, IPPROTO_TCP, 4 + 2000, 0x10); /* options 01 01 01 02 */
+	p[20 + 12] = 6 << 4;
+	memcpy(p + 40, "\x01\x01\x01\x02", 4);
+	make_partial(p);
+	put_gso(dir, "tso4-bad-tcp-options-fill", nc | FILL, TP_GSO_TCPV4, 500, p, n);
 	n = pb_build(p, AF_INET, IPPROTO_UDP, 3000, 0);
 	make_partial(p);
 	put_gso(dir, "uso4-fill", nc | FILL, TP_GSO_UDP_L4, 1200, p, n);
@@ -461,16 +479,223 @@ static void gro(const char *dir)
 	put(dir, "junk", gro_buf, gro_len, NULL, 0);
 }
 
+/* ---- stack: scripts of fuzz_stack.h ---- */
+
+static uint8_t sb[4096];
+static size_t sb_len;
+
+static void sb_u8(unsigned v)
+{
+	if (sb_len >= sizeof(sb)) {
+		fprintf(stderr, "gen_seeds: stack seed over %zu bytes\n", sizeof(sb));
+		failed = 1;
+		return;
+	}
+	sb[sb_len++] = (uint8_t)v;
+}
+
+static void sb_u16(unsigned v)
+{
+	sb_u8(v >> 8);
+	sb_u8(v & 0xff);
+}
+
+static void sb_start(unsigned cfg)
+{
+	sb_len = 0;
+	sb_u8(cfg);
+}
+
+static void sb_opts(const char *o, size_t n) /* n a multiple of 4, <= 40 */
+{
+	sb_u8((unsigned)(n / 4));
+	for (size_t i = 0; i < n; i++)
+		sb_u8((uint8_t)o[i]);
+}
+
+/* Linux's SYN options: MSS 1460, SACK permitted, timestamps, NOP, wscale 7 */
+#define LINUX_SYN "\x02\x04\x05\xb4\x04\x02\x08\x0a\x80\x00\x00\xf1\x00\x00\x00\x00\x01\x03\x03\x07"
+#define NOP_TS "\x01\x01\x08\x0a\x80\x00\x01\x00\x00\x00\x00\x00"
+/* the reported crash: three NOPs, then an MSS kind with no length byte */
+#define CRASH "\x01\x01\x01\x02"
+
+static void sb_syn(int peer, uint32_t isn, unsigned mode, const char *o, size_t n)
+{
+	sb_u8(FS_OP(FS_SYN, peer));
+	sb_u16(isn >> 16);
+	sb_u16(isn & 0xffff);
+	sb_u8(mode);
+	sb_opts(o, n);
+}
+
+/* A segment at the peer's next seq acking the gateway's last (deltas 0). */
+static void sb_seg(int peer, unsigned flags, unsigned mode, const char *o, size_t n,
+                   unsigned paylen)
+{
+	sb_u8(FS_OP(FS_SEG, peer));
+	sb_u8(flags);
+	sb_u8(mode);
+	sb_u16(0);
+	sb_u16(0);
+	sb_u16(65535);
+	sb_opts(o, n);
+	sb_u8(paylen);
+}
+
+static void sb_op(unsigned op, unsigned arg)
+{
+	sb_u8(FS_OP(op, arg));
+}
+
+static void sb_time(unsigned ms)
+{
+	sb_op(FS_TIME, 0);
+	sb_u8(ms / 40 - 1);
+}
+
+#define F_FIN 0x01
+#define F_SYN 0x02
+#define F_RST 0x04
+#define F_PSH 0x08
+#define F_ACK 0x10
+
+/* Handshake of peer p (held, then accepted in slot s), data both ways, the
+ * client's FIN, the gateway's FIN, TIME-WAIT. */
+static void sb_conversation(int p, int s, const char *synopts, size_t n)
+{
+	sb_syn(p, 0x10000000u * (unsigned)(p + 1), 0, synopts, n);
+	sb_op(FS_ACCEPT, (unsigned)s);
+	sb_seg(p, F_ACK, 0, NOP_TS, 12, 0);
+	sb_seg(p, F_ACK | F_PSH, 0, NOP_TS, 12, 200);
+	sb_op(FS_CONSUME, (unsigned)s);
+	sb_u8(0);
+	sb_op(FS_SEND, (unsigned)s);
+	sb_u16(3000);
+	sb_seg(p, F_ACK, 0, NOP_TS, 12, 0);
+	sb_seg(p, F_ACK | F_FIN, 0, NOP_TS, 12, 10);
+	sb_op(FS_CONSUME, (unsigned)s);
+	sb_u8(0);
+	sb_op(FS_SHUTDOWN, (unsigned)s);
+	sb_seg(p, F_ACK, 0, NOP_TS, 12, 0);
+	sb_time(5000);
+}
+
+static void stack(const char *dir)
+{
+	static const char *const bad[] = {CRASH, "\x01\x01\x01\xfe", "\x01\x01\x1e\x08",
+	                                  "\x01\x01\x22\x01", "\x03\x04\x07\x00"};
+
+	sb_start(FS_HOLD | 3 << 4);
+	sb_conversation(0, 0, LINUX_SYN, 20);
+	put(dir, "held-accept-v4", sb, sb_len, NULL, 0);
+	sb_start(FS_HOLD | 3 << 4);
+	sb_conversation(1, 0, LINUX_SYN, 20);
+	put(dir, "held-accept-v6", sb, sb_len, NULL, 0);
+	sb_start(FS_HOLD | FS_CSUM_PARTIAL | 3 << 4);
+	sb_conversation(0, 0, "\x02\x04\x05\xb4", 4);
+	sb_conversation(3, 0, LINUX_SYN, 20); /* slot 0 again: the first one closed */
+	put(dir, "two-conversations-partial-csum", sb, sb_len, NULL, 0);
+
+	/* accepted inside tcp_syn, then the client resets */
+	sb_start(FS_ACCEPT_NOW | 3 << 4);
+	sb_syn(1, 0xfffffff0u, 0, LINUX_SYN, 20);
+	sb_seg(1, F_ACK, 0, NOP_TS, 12, 0);
+	sb_seg(1, F_ACK | F_PSH, 0, NOP_TS, 12, 40); /* seq wraps */
+	sb_seg(1, F_RST, 0, NULL, 0, 0);
+	sb_time(400);
+	put(dir, "accept-now-v6-rst", sb, sb_len, NULL, 0);
+
+	/* refused inside tcp_syn; refused later; the client gives up while held */
+	sb_start(FS_REJECT_NOW | 3 << 4);
+	sb_syn(0, 1000, 0, LINUX_SYN, 20);
+	put(dir, "reject-now-v4", sb, sb_len, NULL, 0);
+	sb_start(FS_HOLD | 3 << 4);
+	sb_syn(2, 1000, 0, LINUX_SYN, 20);
+	sb_syn(3, 2000, 0, LINUX_SYN, 20);
+	sb_op(FS_REJECT, 0);
+	sb_seg(3, F_RST, 0, NULL, 0, 0); /* seq = isn + 1: cancels the held SYN */
+	put(dir, "held-reject-and-client-reset", sb, sb_len, NULL, 0);
+
+	/* one flow open; a second SYN held and accepted from inside the first
+	 * flow's readable callback (deferred until lwIP returns) */
+	sb_start(FS_HOLD_DEFER | 3 << 4);
+	sb_syn(0, 5000, 0, LINUX_SYN, 20);
+	sb_op(FS_ACCEPT, 0);
+	sb_seg(0, F_ACK, 0, NOP_TS, 12, 0);
+	sb_syn(1, 7000, 0, LINUX_SYN, 20);
+	sb_seg(0, F_ACK | F_PSH, 0, NOP_TS, 12, 50);
+	sb_seg(1, F_ACK, 0, NOP_TS, 12, 0);
+	sb_seg(1, F_ACK | F_PSH, 0, NOP_TS, 12, 60);
+	sb_op(FS_CONSUME, 1);
+	sb_u8(0);
+	sb_op(FS_CLOSE, 1);
+	sb_op(FS_CLOSE, 0 | 8);
+	put(dir, "deferred-accept", sb, sb_len, NULL, 0);
+
+	/* max_flows 1: the second SYN gets a RST */
+	sb_start(FS_HOLD | 0 << 4);
+	sb_syn(0, 1, 0, LINUX_SYN, 20);
+	sb_syn(1, 2, 0, LINUX_SYN, 20);
+	put(dir, "max-flows-1", sb, sb_len, NULL, 0);
+
+	/* the crafted-options SYN (v4, v6): dropped by tp_pkt_parse; then the
+	 * same straight into lwIP (the listener's tcp_parseopt); then through
+	 * the real path again with the checksum vouched for */
+	for (int p = 0; p < 2; p++) {
+		char name[64];
+		sb_start(FS_HOLD | 3 << 4);
+		sb_syn(p, 0x01020304, 0, CRASH, 4);
+		sb_op(FS_ACCEPT, 0);
+		sb_syn(p, 0x01020304, FS_M_DIRECT, CRASH, 4);
+		sb_syn(p, 0x01020304, FS_M_CSUM_OK, CRASH, 4);
+		sb_time(400);
+		snprintf(name, sizeof(name), "crash-syn-01010102-v%d", p ? 6 : 4);
+		put(dir, name, sb, sb_len, NULL, 0);
+	}
+	/* every malformed layout of the e2e test, both ways, on SYNs and on
+	 * segments of an established flow (tcp_process parses them too) */
+	sb_start(FS_HOLD | 3 << 4);
+	sb_syn(1, 9000, 0, LINUX_SYN, 20);
+	sb_op(FS_ACCEPT, 0);
+	sb_seg(1, F_ACK, 0, NOP_TS, 12, 0);
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		sb_seg(1, F_ACK | F_PSH, 0, bad[i], 4, 20);
+		sb_seg(1, F_ACK | F_PSH, FS_M_DIRECT, bad[i], 4, 20);
+		sb_syn(0, 100 + (uint32_t)i, FS_M_DIRECT, bad[i], 4);
+	}
+	sb_op(FS_CONSUME, 0);
+	sb_u8(0);
+	sb_seg(1, F_ACK | F_FIN, FS_M_DIRECT, CRASH, 4, 0);
+	sb_time(1000);
+	put(dir, "malformed-both-ways", sb, sb_len, NULL, 0);
+
+	/* a whole IPv6 SYN as raw bytes (FS_RAW), options 01 01 01 02 */
+	{
+		static uint8_t p[128];
+		size_t n = pb_build(p, AF_INET6, IPPROTO_TCP, 4, 0x02);
+		p[40 + 12] = 6 << 4;
+		memcpy(p + 60, CRASH, 4);
+		pb_fix_l4(p);
+		sb_start(FS_HOLD | 3 << 4);
+		sb_op(FS_RAW, 0);
+		sb_u16((unsigned)n);
+		for (size_t i = 0; i < n; i++)
+			sb_u8(p[i]);
+		put(dir, "raw-v6-syn-01010102", sb, sb_len, NULL, 0);
+	}
+}
+
 int main(int argc, char **argv)
 {
-	if (argc != 5) {
+	if (argc != 6) {
 		fprintf(stderr, "usage: gen_seeds <packet corpus dir> <netlink corpus dir> "
-		                "<gso corpus dir> <gro corpus dir>\n");
+		                "<gso corpus dir> <gro corpus dir> <stack corpus dir>\n");
 		return 2;
 	}
 	packets(argv[1]);
 	netlink(argv[2]);
 	gso(argv[3]);
 	gro(argv[4]);
+	stack(argv[5]);
 	return failed;
 }

@@ -177,6 +177,21 @@ static size_t build(uint8_t *b, const struct peer *p, uint8_t flags, uint32_t se
 	return tot;
 }
 
+/* Recompute the TCP checksum of the n-byte packet b of peer p (after its
+ * options were changed). */
+static void fix_tcp_csum(uint8_t *b, size_t n, const struct peer *p)
+{
+	size_t ipl = p->family == AF_INET ? 20 : 40;
+	uint8_t *t = b + ipl;
+
+	t[16] = t[17] = 0;
+	uint16_t c = tp_csum_finish(tp_csum_add(
+	        tp_csum_pseudo(p->family, p->src, p->dst, IPPROTO_TCP, (uint32_t)(n - ipl)), t,
+	        n - ipl));
+	t[16] = (uint8_t)(c >> 8);
+	t[17] = (uint8_t)c;
+}
+
 static enum tp_drop send_pkt(struct peer *p, uint8_t flags, const void *data, size_t dlen)
 {
 	uint8_t b[2048];
@@ -1182,6 +1197,358 @@ TP_TEST(ooseq_gateway_bound)
 
 /* Every case starts from the default own address and hold policy, and
  * leaves lwIP with nothing in use (its stack_down checks that too). */
+/* The reported crash, through the stack: a SYN whose options end with an
+ * MSS kind byte and no length (01 01 01 02), to an owner that accepts at
+ * once, is dropped before it is held or reaches lwIP, and counted; a SYN
+ * with well-formed options still gets its SYN-ACK. */
+TP_TEST(tcp_options_dropped)
+{
+	static const int fams[] = {AF_INET, AF_INET6};
+
+	stack_up(16, 0);
+	policy = P_ACCEPT;
+	for (int i = 0; i < 2; i++) {
+		struct peer p;
+		uint8_t b[2048];
+		size_t ipl = fams[i] == AF_INET ? 20 : 40, n;
+		uint8_t *t = b + ipl;
+
+		if (fams[i] == AF_INET)
+			peer_init(&p, AF_INET, "198.18.0.1", "198.19.1.1", 41000, 80);
+		else
+			peer_init(&p, AF_INET6, "fd00:18::1", "fd00:19::1", 41000, 80);
+		reset_counts();
+		n = build(b, &p, SYN, p.seq, 0, NULL, 0, 1); /* 4 bytes of options */
+		memcpy(t + 20, "\x01\x01\x01\x02", 4);
+		fix_tcp_csum(b, n, &p);
+		CHECK_EQ(tp_stack_input(b, n), TP_DROP_TCP_OPTIONS, "crafted SYN dropped");
+		CHECK(n_syn == 0 && out.n == 0, "nothing held or answered: syn %d out %d", n_syn,
+		      out.n);
+		CHECK_EQ(tp_stack_stats()->drops[TP_DROP_TCP_OPTIONS], (long long)i + 1, "counted");
+		send_pkt(&p, SYN, NULL, 0);
+		CHECK(n_syn == 1 && out.n == 1, "a well-formed SYN is answered: syn %d out %d",
+		      n_syn, out.n);
+		OK("%s: SYN with options 01 01 01 02 dropped as tcp_options; a good SYN works",
+		   fams[i] == AF_INET ? "ipv4" : "ipv6");
+	}
+	stack_down("tcp options");
+}
+
+/* Our FIN first, then the client's (ours acked first: FIN-WAIT-2 ->
+ * TIME-WAIT; or not: CLOSING -> TIME-WAIT). lwIP frees the pcb after
+ * TIME-WAIT without a callback; the flow must not hold on to it: the owner
+ * reads the client's last bytes and closes after TIME-WAIT is long over.
+ * (Found by fuzz_stack: a use after free.) */
+static void test_our_fin_first(int family, bool ours_acked)
+{
+	const char *name =
+	        ours_acked ? "our FIN acked, then the client's FIN" : "FINs crossing (CLOSING)";
+	struct peer p;
+	struct iovec iov[4];
+	struct tp_pkt pk;
+	uint32_t fin_next;
+
+	if (family == AF_INET)
+		peer_init(&p, AF_INET, "198.18.0.1", "198.19.1.1", 42000, 80);
+	else
+		peer_init(&p, AF_INET6, "fd00:18::1", "fd00:19::1", 42000, 80);
+	stack_up(16, 0);
+	policy = P_ACCEPT;
+	handshake(&p);
+	struct tp_tcp_flow *f = last_flow;
+	tp_tcp_flow_shutdown(f);
+	pk = parse_out(out.n - 1);
+	CHECK(pk.tcp_flags & FIN, "our FIN emitted (flags %#x)", pk.tcp_flags);
+	fin_next = pk.seq + 1;
+	if (ours_acked) {
+		p.ack = fin_next;
+		send_pkt(&p, ACK, NULL, 0);
+	}
+	send_pkt(&p, ACK | PSH | FIN, "bye", 3);
+	CHECK(n_eof == 1 && tp_tcp_flow_queued(f) == 3, "eof with 3 bytes queued: eof %d, %zu",
+	      n_eof, tp_tcp_flow_queued(f));
+	if (!ours_acked) {
+		p.ack = fin_next;
+		send_pkt(&p, ACK, NULL, 0);
+	}
+	advance(6000); /* TIME-WAIT (4 s) is over: lwIP freed its pcb */
+	CHECK(n_closed == 0, "the flow waits for its owner");
+	int n = tp_tcp_flow_peek(f, iov, 4);
+	CHECK(n == 1 && iov[0].iov_len == 3 && !memcmp(iov[0].iov_base, "bye", 3),
+	      "the client's last bytes are still readable");
+	tp_tcp_flow_consume(f, 3);
+	CHECK(tp_tcp_flow_send_space(f) == 0 && tp_tcp_flow_send(f, "x", 1, false) == -EPIPE,
+	      "nothing to send on");
+	tp_tcp_flow_close(f, false);
+	CHECK(n_closed == 1 && closed_err == 0, "closed(0) on the owner's close: %d, err %d",
+	      n_closed, closed_err);
+	size_t m = tp_stack_mem_in_use();
+	CHECK(m == mem_base, "pools back to baseline: %zu != %zu", m, mem_base);
+	stack_down(name);
+	OK("%s %s: bytes read and flow closed after TIME-WAIT ended",
+	   family == AF_INET ? "ipv4" : "ipv6", name);
+}
+
+TP_TEST(our_fin_first)
+{
+	test_our_fin_first(AF_INET, true);
+	test_our_fin_first(AF_INET6, true);
+	test_our_fin_first(AF_INET, false);
+	test_our_fin_first(AF_INET6, false);
+}
+
+/* Segments whose sequence number is 2^31 from what the flow expects, with
+ * one byte or a bare FIN (one sequence number either way): lwIP 2.1.3 took
+ * them for an overlap to trim, and its "insane offset" assertion aborted
+ * the whole process; any client could do that on its own connection (found
+ * by fuzz_stack; patch 0007). They must be ignored, the flow unharmed. */
+TP_TEST(seq_half_space_away)
+{
+	static const int fams[] = {AF_INET, AF_INET6};
+
+	for (int i = 0; i < 2; i++) {
+		struct peer p;
+		uint8_t b[2048];
+		size_t n;
+
+		if (fams[i] == AF_INET)
+			peer_init(&p, AF_INET, "198.18.0.1", "198.19.1.1", 43000, 80);
+		else
+			peer_init(&p, AF_INET6, "fd00:18::1", "fd00:19::1", 43000, 80);
+		stack_up(16, 0);
+		policy = P_ACCEPT;
+		handshake(&p);
+		n = build(b, &p, ACK | PSH, p.seq + 0x80000000u, p.ack, "x", 1, 0);
+		CHECK_EQ(tp_stack_input(b, n), TP_DROP_NONE, "1 byte 2^31 ahead");
+		n = build(b, &p, ACK | FIN, p.seq + 0x80000000u, p.ack, NULL, 0, 0);
+		CHECK_EQ(tp_stack_input(b, n), TP_DROP_NONE, "FIN 2^31 ahead");
+		CHECK(n_readable == 0 && n_eof == 0 && tp_tcp_flow_queued(last_flow) == 0,
+		      "nothing taken from them: readable %d eof %d", n_readable, n_eof);
+		send_pkt(&p, ACK | PSH, "hello", 5);
+		CHECK(last_flow && tp_tcp_flow_queued(last_flow) == 5,
+		      "the flow still takes data in sequence");
+		stack_down("seq 2^31 away");
+		OK("%s: a 1-byte segment and a FIN 2^31 away from the expected sequence "
+		   "number are ignored",
+		   fams[i] == AF_INET ? "ipv4" : "ipv6");
+	}
+}
+
+/* An MSS option on a segment without SYN is ignored (RFC 9293 3.7.1: it is
+ * sent only with SYN). lwIP 2.1.3 took it at any time, so a client could
+ * raise the segment size past the tun's MTU after the handshake, and the
+ * stack then emitted IP fragments of its TCP segments (found by fuzz_stack;
+ * patch 0007). */
+TP_TEST(mss_after_syn)
+{
+	static const int fams[] = {AF_INET, AF_INET6};
+
+	for (int i = 0; i < 2; i++) {
+		struct peer p;
+		uint8_t b[2048];
+		size_t n, ipl = fams[i] == AF_INET ? 20 : 40;
+		static uint8_t data[8000];
+
+		if (fams[i] == AF_INET)
+			peer_init(&p, AF_INET, "198.18.0.1", "198.19.1.1", 44000, 80);
+		else
+			peer_init(&p, AF_INET6, "fd00:18::1", "fd00:19::1", 44000, 80);
+		stack_up(16, 0);
+		policy = P_ACCEPT;
+		handshake(&p);
+		n = build(b, &p, ACK, p.seq, p.ack, NULL, 0, 1);
+		b[ipl + 22] = 0x23; /* MSS 8960 */
+		b[ipl + 23] = 0x00;
+		fix_tcp_csum(b, n, &p);
+		CHECK_EQ(tp_stack_input(b, n), TP_DROP_NONE, "ACK with an MSS option");
+		int before = out.n;
+		long w = tp_tcp_flow_send(last_flow, data, sizeof(data), false);
+		CHECK(w > 1500, "send took %ld", w);
+		for (int k = before; k < out.n; k++) {
+			struct tp_pkt pk = parse_out(k);
+			CHECK(out.len[k] <= 1500 && pk.proto == IPPROTO_TCP,
+			      "packet %d: %zu bytes, protocol %u (want TCP within the MTU)", k,
+			      out.len[k], pk.proto);
+		}
+		CHECK(out.n > before, "data sent: %d packets, %zu unacked, pkts_out %llu",
+		      out.n - before, tp_tcp_flow_unacked(last_flow),
+		      (unsigned long long)tp_stack_stats()->pkts_out);
+		stack_down("mss after syn");
+		OK("%s: an MSS option after the SYN does not raise the segment size (%d segments "
+		   "within the MTU)",
+		   fams[i] == AF_INET ? "ipv4" : "ipv6", out.n - before);
+	}
+}
+
+/* The same for a SYN repeated while the handshake is under way (state
+ * SYN-RECEIVED, owner data already queued): its MSS must not shrink the
+ * segment size under the queued segments (lwIP 2.1.3's "mss_local is too
+ * small" assertion aborted on the next write; found by fuzz_stack). */
+TP_TEST(mss_repeated_syn)
+{
+	static const int fams[] = {AF_INET, AF_INET6};
+	static uint8_t data[6000];
+
+	for (int i = 0; i < 2; i++) {
+		struct peer p;
+		uint8_t b[2048];
+		size_t n, ipl = fams[i] == AF_INET ? 20 : 40;
+		long w;
+
+		if (fams[i] == AF_INET)
+			peer_init(&p, AF_INET, "198.18.0.1", "198.19.1.1", 45000, 80);
+		else
+			peer_init(&p, AF_INET6, "fd00:18::1", "fd00:19::1", 45000, 80);
+		stack_up(16, 0);
+		policy = P_ACCEPT;
+		send_pkt(&p, SYN, NULL, 0);
+		CHECK(out.n == 1 && last_flow, "SYN-ACK");
+		w = tp_tcp_flow_send(last_flow, data, 3000, true);
+		CHECK(w == 3000, "3000 bytes queued in SYN-RECEIVED (took %ld)", w);
+		n = build(b, &p, SYN, p.seq - 1, 0, NULL, 0, 1); /* the SYN again... */
+		b[ipl + 22] = 0x00;                              /* ...with MSS 100 */
+		b[ipl + 23] = 0x64;
+		fix_tcp_csum(b, n, &p);
+		CHECK_EQ(tp_stack_input(b, n), TP_DROP_NONE, "repeated SYN");
+		w = tp_tcp_flow_send(last_flow, data, sizeof(data) - 3000, false);
+		CHECK(w > 0, "more queued (took %ld)", w);
+		struct tp_pkt pk = parse_out(out.n - 1);
+		p.ack = pk.seq + 1; /* ack the SYN-ACK (of the last copy) */
+		int before = out.n;
+		send_pkt(&p, ACK, NULL, 0);
+		CHECK(n_est == 1, "established");
+		CHECK(out.n > before, "data went out");
+		for (int k = before; k < out.n; k++) {
+			pk = parse_out(k);
+			CHECK(out.len[k] <= 1500, "packet %d: %zu bytes", k, out.len[k]);
+		}
+		stack_down("mss repeated syn");
+		OK("%s: a SYN repeated in SYN-RECEIVED with MSS 100 changes nothing (%d segments "
+		   "went out)",
+		   fams[i] == AF_INET ? "ipv4" : "ipv6", out.n - before);
+	}
+}
+
+/* A client may announce any MSS in its SYN, MSS 1 too. With timestamps on,
+ * lwIP 2.1.3 still counted on 11 bytes per segment for 12 bytes of
+ * options: the room for data underflowed to 65535, it built oversized
+ * segments, and the next write tripped the "mss_local is too small"
+ * assertion (an abort of the gateway; found by fuzz_stack, patch 0007). Now
+ * each segment carries one byte, within the MTU. */
+TP_TEST(tiny_mss_timestamps)
+{
+	static const int fams[] = {AF_INET, AF_INET6};
+	static uint8_t data[3000];
+
+	for (int i = 0; i < 2; i++) {
+		struct peer p;
+		uint8_t b[2048];
+		size_t n, ipl = fams[i] == AF_INET ? 20 : 40;
+		long w1, w2;
+
+		if (fams[i] == AF_INET)
+			peer_init(&p, AF_INET, "198.18.0.1", "198.19.1.1", 46000, 80);
+		else
+			peer_init(&p, AF_INET6, "fd00:18::1", "fd00:19::1", 46000, 80);
+		stack_up(16, 0);
+		policy = P_ACCEPT;
+		n = build(b, &p, SYN, p.seq, 0, NULL, 0, 2); /* MSS, NOP NOP, timestamps */
+		b[ipl + 22] = 0x00;                          /* MSS 1 */
+		b[ipl + 23] = 0x01;
+		fix_tcp_csum(b, n, &p);
+		CHECK_EQ(tp_stack_input(b, n), TP_DROP_NONE, "SYN with MSS 1 and timestamps");
+		p.seq++;
+		CHECK(out.n == 1, "SYN-ACK");
+		struct tp_pkt pk = parse_out(0);
+		p.ack = pk.seq + 1;
+		send_pkt(&p, ACK, NULL, 0);
+		CHECK(n_est == 1, "established");
+		int before = out.n;
+		w1 = tp_tcp_flow_send(last_flow, data, 1000, false);
+		w2 = tp_tcp_flow_send(last_flow, data, sizeof(data), false);
+		CHECK(w1 > 0 && w2 >= 0, "writes took %ld and %ld", w1, w2);
+		CHECK(out.n > before, "data went out");
+		for (int k = before; k < out.n; k++) {
+			pk = parse_out(k);
+			CHECK(pk.len - pk.data_off <= 1, "packet %d carries %d bytes (MSS 1)", k,
+			      pk.len - pk.data_off);
+		}
+		stack_down("tiny mss");
+		OK("%s: MSS 1 with timestamps: %d one-byte segments, no assertion",
+		   fams[i] == AF_INET ? "ipv4" : "ipv6", out.n - before);
+	}
+}
+
+/* Send the client's ACK of p with window win (build() always says 65535),
+ * with one byte of data if data (so that a smaller window is taken). */
+static void send_ack_win(struct peer *p, uint16_t win, bool data)
+{
+	uint8_t b[2048];
+	size_t n = build(b, p, ACK, p->seq, p->ack, "d", data ? 1 : 0, 0);
+	size_t ipl = p->family == AF_INET ? 20 : 40;
+
+	b[ipl + 14] = (uint8_t)(win >> 8);
+	b[ipl + 15] = (uint8_t)win;
+	fix_tcp_csum(b, n, p);
+	enum tp_drop r = tp_stack_input(b, n);
+	CHECK(r == TP_DROP_NONE, "ACK with window %u: %s", win, tp_drop_name(r));
+	p->seq += data ? 1 : 0;
+}
+
+/* The client closes its window; the owner has one byte to send, so lwIP
+ * probes the window with that byte; the client takes it but keeps its
+ * window shut. The probe carried the whole unsent segment, yet lwIP 2.1.3
+ * kept its persist timer running with nothing to send, and the next tick
+ * tripped "persist ticking with empty send buffer" (an abort; found by
+ * fuzz_stack, patch 0007). The flow must go on: more data once the window
+ * opens. */
+TP_TEST(zero_window_probe_acked)
+{
+	static const int fams[] = {AF_INET, AF_INET6};
+
+	for (int i = 0; i < 2; i++) {
+		struct peer p;
+
+		if (fams[i] == AF_INET)
+			peer_init(&p, AF_INET, "198.18.0.1", "198.19.1.1", 47000, 80);
+		else
+			peer_init(&p, AF_INET6, "fd00:18::1", "fd00:19::1", 47000, 80);
+		stack_up(16, 0);
+		policy = P_ACCEPT;
+		handshake(&p);
+		send_ack_win(&p, 65535, true); /* a byte, so that the next segment is newer */
+		send_ack_win(&p, 0, false);    /* and the window shut */
+		int before = out.n;
+		CHECK(tp_tcp_flow_send(last_flow, "z", 1, false) == 1, "one byte queued");
+		for (int k = before; k < out.n; k++) {
+			struct tp_pkt pk = parse_out(k);
+			CHECK(pk.len == pk.data_off, "no data sent into a closed window");
+		}
+		before = out.n;
+		advance(3000); /* the persist timer fires: a one-byte probe */
+		int probe = -1;
+		for (int k = before; k < out.n; k++) {
+			struct tp_pkt pk = parse_out(k);
+			if (pk.len - pk.data_off == 1)
+				probe = k;
+		}
+		CHECK(probe >= 0, "window probe sent");
+		if (probe >= 0)
+			p.ack = parse_out(probe).seq + 1;
+		send_ack_win(&p, 0, false); /* byte taken, window still shut */
+		advance(10000);             /* persist ticks with nothing left to send */
+		CHECK(last_flow != NULL, "flow alive");
+		send_ack_win(&p, 65535, false);
+		before = out.n;
+		CHECK(last_flow && tp_tcp_flow_send(last_flow, "more", 4, false) == 4,
+		      "more queued");
+		CHECK(out.n > before, "sent once the window is open");
+		stack_down("zero window probe");
+		OK("%s: a window probe that took the last byte while the window stays shut",
+		   fams[i] == AF_INET ? "ipv4" : "ipv6");
+	}
+}
+
 static void setup(void)
 {
 	memset(&own_addr, 0, sizeof(own_addr));

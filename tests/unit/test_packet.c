@@ -52,6 +52,7 @@ TP_TEST(names)
 	CHECK(strcmp(tp_drop_name((enum tp_drop) - 1), "unknown") == 0, "negative");
 	CHECK(strcmp(tp_drop_name(TP_DROP_IP_CSUM), "ip_csum") == 0, "ip_csum");
 	CHECK(strcmp(tp_drop_name(TP_DROP_TRUNCATED), "truncated") == 0, "truncated");
+	CHECK(strcmp(tp_drop_name(TP_DROP_TCP_OPTIONS), "tcp_options") == 0, "tcp_options");
 	OK("names: every drop reason has a distinct name; out of range -> unknown");
 }
 
@@ -124,8 +125,9 @@ TP_TEST(good)
 	{
 		size_t len = pb_build(pkt, AF_INET6, IPPROTO_TCP, 12, 0x02);
 		struct tp_pkt p;
-		pkt[40 + 12] = 8 << 4; /* 12 payload bytes become options */
-		pb_fix_l4(pkt);
+		pkt[40 + 12] = 8 << 4; /* 12 payload bytes become options: */
+		memcpy(pkt + 60, "\x01\x01\x08\x0a\x00\x00\x10\x00\x00\x00\x20\x00", 12);
+		pb_fix_l4(pkt); /* NOP NOP timestamps */
 		CHECK_EQ(parse(pkt, len, V, &p), TP_DROP_NONE, "tcp options");
 		CHECK_EQ(p.data_off, 40 + 32, "data_off after options");
 		pkt[40 + 12] = 15 << 4; /* 60 > 32 bytes of TCP */
@@ -338,7 +340,8 @@ TP_TEST(l4_drops)
 		pb_fix_l4(pkt);
 		EXPECT(pkt, len, V, TP_DROP_L4_TRUNCATED,
 		       "parse: %s tcp data offset past the packet -> l4_truncated", v);
-		pkt[ipl + 12] = 10 << 4; /* exactly 40: all options, no data */
+		pkt[ipl + 12] = 10 << 4;       /* exactly 40: all options, no data */
+		memset(pkt + ipl + 20, 1, 20); /* NOPs */
 		pb_fix_l4(pkt);
 		EXPECT(pkt, len, V, TP_DROP_NONE,
 		       "parse: %s tcp data offset == segment length -> none", v);
@@ -424,6 +427,166 @@ TP_TEST(l4_drops)
 		EXPECT(pkt, len, V, TP_DROP_L4_CSUM,
 		       "parse: icmpv4 checksum with a pseudo-header -> l4_csum");
 	}
+}
+
+/* A TCP packet (SYN, no payload) of family fam whose options are the n
+ * bytes of opt (n a multiple of 4, at most 40), checksums correct; returns
+ * its length. */
+static size_t tcp_opts(int fam, const void *opt, size_t n, uint8_t flags)
+{
+	size_t ipl = fam == AF_INET ? 20 : 40;
+	size_t len = pb_build(pkt, fam, IPPROTO_TCP, n, flags);
+
+	pkt[ipl + 12] = (uint8_t)((20 + n) / 4 << 4);
+	memcpy(pkt + ipl + 20, opt, n);
+	pb_fix_l4(pkt);
+	return len;
+}
+
+/* Option lists (hex, as on the wire): accepted ones, then malformed ones. */
+static const struct {
+	const char *hex, *what;
+} good_opts[] = {
+        {"020405b40402080a0000100000000000010303 07", "Linux SYN: MSS SACKP TS NOP WS"},
+        {"0101080a00001000000020 00", "NOP NOP timestamps"},
+        {"0101050a0000000100000002", "NOP NOP SACK, one block"},
+        {"0101052200000001000000020000000300000004000000050000000600000007 00000008",
+         "NOP NOP SACK, four blocks (34 bytes)"},
+        {"01010101", "four NOPs"},
+        {"00000000", "EOL"},
+        {"0100ffff", "NOP, EOL, then anything (padding is not parsed)"},
+        {"02040218", "MSS filling the list exactly"},
+        {"fe04abcd", "experimental kind 254, length 4"},
+        {"1e020101", "unknown kind 30, length 2, NOP NOP"},
+        {"220a00112233445566770000", "fast open cookie (kind 34, length 10), EOL"},
+        {"0101010101010101010101010101010101010101010101010101010101010101 0101010101010101",
+         "40 NOPs"},
+};
+static const struct {
+	const char *hex, *what;
+} bad_opts[] = {
+        {"01010102", "MSS kind as the last byte (the reported lwIP over-read)"},
+        {"010101fe", "unknown kind as the last byte"},
+        {"01010103", "window scale kind as the last byte"},
+        {"01010104", "SACK permitted kind as the last byte"},
+        {"01010105", "SACK kind as the last byte"},
+        {"01010108", "timestamps kind as the last byte"},
+        {"1e000101", "length 0"},
+        {"1e010101", "length 1"},
+        {"01011e08", "length 8 past a 4-byte list"},
+        {"020405b4080a0000", "timestamps of length 10 in the last 4 bytes"},
+        {"02030501", "MSS length 3"},
+        {"0205 05b4 00 010101", "MSS length 5"},
+        {"03040700", "window scale length 4"},
+        {"03020101", "window scale length 2"},
+        {"04030001", "SACK permitted length 3"},
+        {"01010408", "SACK permitted length 8 (past the end)"},
+        {"0808000000010000000201 01", "timestamps length 8"},
+        {"0101 080b 0000000100000002 00 0000 00", "timestamps length 11"},
+        {"05020101", "SACK length 2 (no block)"},
+        {"0101050c000000010000000200000000", "SACK length 12 (not 2 + 8n)"},
+        {"0101 0509 0000000100000002 00 00", "SACK length 9"},
+        {"0204ffff01010102", "a valid MSS, then an MSS kind as the last byte"},
+};
+
+/* hex (spaces ignored) -> at most max bytes into o; returns the count. */
+static size_t unhex(const char *h, uint8_t *o, size_t max)
+{
+	size_t n = 0;
+	int hi = -1;
+
+	for (; *h; h++) {
+		int v;
+		if (*h == ' ')
+			continue;
+		v = *h <= '9' ? *h - '0' : (*h | 0x20) - 'a' + 10;
+		if (hi < 0) {
+			hi = v;
+		} else {
+			if (n < max)
+				o[n] = (uint8_t)(hi << 4 | v);
+			n++;
+			hi = -1;
+		}
+	}
+	return n;
+}
+
+TP_TEST(tcp_options)
+{
+	static const int fams[] = {AF_INET, AF_INET6};
+	uint8_t opt[64];
+	size_t n, len;
+
+	for (int f = 0; f < 2; f++) {
+		const char *v = fams[f] == AF_INET ? "ipv4" : "ipv6";
+		size_t ipl = fams[f] == AF_INET ? 20 : 40;
+
+		for (size_t i = 0; i < sizeof(good_opts) / sizeof(good_opts[0]); i++) {
+			struct tp_pkt p;
+			n = unhex(good_opts[i].hex, opt, sizeof(opt));
+			CHECK(n % 4 == 0 && n <= 40, "table: %s is %zu bytes", good_opts[i].what,
+			      n);
+			len = tcp_opts(fams[f], opt, n, 0x02);
+			CHECK_EQ(parse(pkt, len, V, &p), TP_DROP_NONE, good_opts[i].what);
+			CHECK_EQ(p.data_off, ipl + 20 + n, "data_off after the options");
+			OK("parse: %s tcp options %s -> none", v, good_opts[i].what);
+		}
+		for (size_t i = 0; i < sizeof(bad_opts) / sizeof(bad_opts[0]); i++) {
+			n = unhex(bad_opts[i].hex, opt, sizeof(opt));
+			while (n % 4) /* pad with EOL: the fault comes first */
+				opt[n++] = 0;
+			len = tcp_opts(fams[f], opt, n, 0x02);
+			EXPECT(pkt, len, V, TP_DROP_TCP_OPTIONS,
+			       "parse: %s SYN options %s -> tcp_options", v, bad_opts[i].what);
+			EXPECT(pkt, len, 0, TP_DROP_TCP_OPTIONS,
+			       "parse: %s SYN options %s, no VERIFY_CSUM -> tcp_options", v,
+			       bad_opts[i].what);
+			pkt[ipl + 13] = 0x10; /* an ACK, checksum now wrong too: still structural */
+			EXPECT(pkt, len, V, TP_DROP_TCP_OPTIONS,
+			       "parse: %s ACK options %s, bad checksum -> tcp_options", v,
+			       bad_opts[i].what);
+		}
+
+		/* every kind but EOL and NOP, as the last byte of the list */
+		for (int k = 2; k < 256; k++) {
+			uint8_t o4[4] = {1, 1, 1, (uint8_t)k};
+			len = tcp_opts(fams[f], o4, 4, 0x02);
+			CHECK_EQ(parse(pkt, len, V, NULL), TP_DROP_TCP_OPTIONS, "kind at the end");
+		}
+		OK("parse: %s every kind 2..255 as the last option byte -> tcp_options", v);
+
+		/* NOP NOP, kind k with length l, then EOL padding to 8 bytes:
+		 * fine iff 2 <= l <= 6 and the known kinds have their length */
+		{
+			int accepted = 0;
+			for (int k = 2; k < 256; k++) {
+				for (int l = 0; l < 256; l++) {
+					uint8_t o8[8] = {1, 1, (uint8_t)k, (uint8_t)l, 0, 0, 0, 0};
+					int want_len = k == 2   ? 4
+					               : k == 3 ? 3
+					               : k == 4 ? 2
+					               : k == 8 ? 10
+					                        : 0;
+					bool ok = l >= 2 && l <= 6 &&
+					          (!want_len || l == want_len) && k != 5;
+					enum tp_drop r;
+					len = tcp_opts(fams[f], o8, 8, 0x02);
+					r = parse(pkt, len, V, NULL);
+					CHECK(r == (ok ? TP_DROP_NONE : TP_DROP_TCP_OPTIONS),
+					      "%s kind %d length %d: %s", v, k, l, tp_drop_name(r));
+					accepted += ok;
+				}
+			}
+			OK("parse: %s every kind 2..255 x length 0..255 in an 8-byte list: %d "
+			   "accepted, the rest tcp_options",
+			   v, accepted);
+		}
+	}
+	/* the options cannot hide behind another drop reason's check order */
+	len = tcp_opts(AF_INET6, "\x01\x01\x01\x02", 4, 0x02);
+	memcpy(pkt + 8, (uint8_t[16]){[15] = 1}, 16); /* source ::1 */
+	EXPECT(pkt, len, V, TP_DROP_BAD_ADDR, "parse: ipv6 ::1 source checked before tcp options");
 }
 
 /* Every truncation of every good packet must be dropped, and every single

@@ -121,6 +121,7 @@ static const char *const drop_names[TP_DROP__COUNT] = {
         [TP_DROP_NO_MEMORY] = "no_memory",
         [TP_DROP_VNET_HDR] = "vnet_hdr",
         [TP_DROP_GSO] = "gso",
+        [TP_DROP_TCP_OPTIONS] = "tcp_options",
 };
 
 /* Returns a static string (never NULL, never to be freed). */
@@ -149,6 +150,58 @@ static bool bad_src6(const uint8_t *a)
 	return memcmp(a, zero, 15) == 0 && (a[15] == 0 || a[15] == 1); /* :: and ::1 */
 }
 
+/* The TCP option list o[0..n) is well formed (packet.h says what that
+ * means). Kind and length byte are read only after checking they are inside
+ * the list: a kind byte at the very end has no length, which is exactly
+ * what lwIP 2.1.3's tcp_parseopt read past (patch 0007 fixes lwIP too). */
+static bool tcp_options_ok(const uint8_t *o, size_t n)
+{
+	size_t i = 0;
+
+	while (i < n) {
+		uint8_t kind = o[i];
+		size_t len;
+
+		if (kind == 0) /* EOL */
+			return true;
+		if (kind == 1) { /* NOP */
+			i++;
+			continue;
+		}
+		if (n - i < 2)
+			return false; /* no room for the length byte */
+		len = o[i + 1];
+		if (len < 2 || len > n - i)
+			return false;
+		switch (kind) {
+		case 2: /* MSS */
+			if (len != 4)
+				return false;
+			break;
+		case 3: /* window scale */
+			if (len != 3)
+				return false;
+			break;
+		case 4: /* SACK permitted */
+			if (len != 2)
+				return false;
+			break;
+		case 5: /* SACK: 1..4 blocks of 8 bytes */
+			if (len < 10 || (len - 2) % 8 != 0)
+				return false;
+			break;
+		case 8: /* timestamps */
+			if (len != 10)
+				return false;
+			break;
+		default:
+			break;
+		}
+		i += len;
+	}
+	return true;
+}
+
 /* Validate the L4 header at o->l4_off (o->l4_len bytes, all inside b) and
  * fill ports, flags, seq/ack and data_off. */
 static enum tp_drop parse_l4(const uint8_t *b, struct tp_pkt *o, unsigned flags)
@@ -169,6 +222,10 @@ static enum tp_drop parse_l4(const uint8_t *b, struct tp_pkt *o, unsigned flags)
 		o->ack = rd32(b + off + 8);
 		o->tcp_flags = b[off + 13];
 		o->data_off = (uint16_t)(off + doff);
+		/* structural, so before the checksum: the reason is the same
+		 * with and without TP_PKT_VERIFY_CSUM */
+		if (!tcp_options_ok(b + off + 20, doff - 20))
+			return TP_DROP_TCP_OPTIONS;
 		break;
 	}
 	case IPPROTO_UDP:

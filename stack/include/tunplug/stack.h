@@ -246,7 +246,10 @@ long tp_tcp_flow_send(struct tp_tcp_flow *f, const void *buf, size_t len, bool m
 /* Send FIN after queued data (half-close toward the client). If the client
  * already sent its FIN, lwIP completes the close by itself once the client
  * ACKs ours, and `closed(0)` then discards whatever is still queued from the
- * client: consume everything before calling this after `eof`. */
+ * client: consume everything before calling this after `eof`. If the
+ * client's FIN comes after this instead, the flow stays until the owner
+ * closes it (its queued bytes readable, however long that takes; lwIP sees
+ * the connection through TIME-WAIT on its own). */
 void tp_tcp_flow_shutdown(struct tp_tcp_flow *f);
 /* Close: clean (lwIP sends what is queued, then FIN, and finishes the close
  * on its own) or abort (RST). A clean close with unread client data becomes

@@ -40,6 +40,7 @@ enum tp_drop {
 	TP_DROP_NO_MEMORY, /* could not allocate to process it */
 	TP_DROP_VNET_HDR,  /* virtio_net_hdr invalid (offsets, gso_size 0, unknown gso_type) */
 	TP_DROP_GSO, /* GSO super-packet that cannot be split (type/IP mismatch, too many segments) */
+	TP_DROP_TCP_OPTIONS, /* malformed TCP option layout (see tp_pkt_parse) */
 	TP_DROP__COUNT
 };
 
@@ -67,7 +68,11 @@ struct tp_pkt {
  * packets longer than 65535 bytes in total are TP_DROP_TOTAL_LEN. */
 
 /* Validate and parse the IP packet buf[0..len). Returns TP_DROP_NONE and
- * fills *out, or the reason it must be dropped. Never reads outside buf. */
+ * fills *out, or the reason it must be dropped. Never reads outside buf.
+ * TCP options must be well formed (else TP_DROP_TCP_OPTIONS): EOL ends the
+ * list (what follows it is padding), NOP is one byte, every other kind has a
+ * length byte, >= 2 and within the header; MSS, window scale, SACK permitted
+ * and timestamps have their exact lengths (4, 3, 2, 10), SACK 2 + 8n, n >= 1. */
 enum tp_drop tp_pkt_parse(const uint8_t *buf, size_t len, unsigned flags, struct tp_pkt *out);
 
 /* Why a destination is unreachable, as ICMP destination unreachable says
