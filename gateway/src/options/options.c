@@ -344,7 +344,7 @@ static int set_flow_buffer(struct tp_options *o, const struct tp_optdef *d, cons
 static int set_icmp(struct tp_options *o, const struct tp_optdef *d, const char *val, char *err,
                     size_t errlen)
 {
-	int idx;
+	int idx = 0;
 	int ret = pick(val, icmp_names, sizeof(icmp_names) / sizeof(icmp_names[0]), &idx, err,
 	               errlen);
 
@@ -378,7 +378,7 @@ static int set_user(struct tp_options *o, const struct tp_optdef *d, const char 
 static int set_log_level(struct tp_options *o, const struct tp_optdef *d, const char *val,
                          char *err, size_t errlen)
 {
-	int idx;
+	int idx = 0;
 	int ret = pick(val, level_names, sizeof(level_names) / sizeof(level_names[0]), &idx, err,
 	               errlen);
 
