@@ -95,7 +95,6 @@ union ctl_rx {
  * the instance is gone (freed when both closed). */
 struct udpconn_shared {
 	const struct tp_host *host; /* NULL after fini */
-	const char *name;
 	uv_prepare_t prepare;
 	uv_check_t check;
 	int handles_open;
@@ -119,23 +118,21 @@ struct udpconn_shared {
 	struct mmsghdr rmsgs[TP_UDPCONN_RX_VLEN];
 	struct iovec riov[TP_UDPCONN_RX_VLEN];
 	union ctl_rx rctl[TP_UDPCONN_RX_VLEN];
-	uint64_t c[C__COUNT]; /* not handed to counter_add yet */
-	size_t grown;         /* buffer growth of all flows */
+	uint64_t c[C__COUNT];     /* not handed to counter_add yet */
+	char cname[C__COUNT][48]; /* "NAME.udp_sent" */
+	size_t grown;             /* buffer growth of all flows */
 };
 
 /* ---- counters, the loop hooks ---- */
 
 static void counters_push(struct udpconn_shared *sh)
 {
-	char name[48];
-
 	if (!sh->host)
 		return;
 	for (int i = 0; i < C__COUNT; i++) {
 		if (!sh->c[i])
 			continue;
-		snprintf(name, sizeof(name), "%s.%s", sh->name, counter_names[i]);
-		sh->host->counter_add(sh->host, name, sh->c[i]);
+		sh->host->counter_add(sh->host, sh->cname[i], sh->c[i]);
 		sh->c[i] = 0;
 	}
 }
@@ -184,7 +181,8 @@ static struct udpconn_shared *shared_new(struct tp_udpconn_inst *ui)
 	if (!sh)
 		return NULL;
 	sh->host = ui->host;
-	sh->name = ui->name;
+	for (int i = 0; i < C__COUNT; i++)
+		snprintf(sh->cname[i], sizeof(sh->cname[i]), "%s.%s", ui->name, counter_names[i]);
 	sh->tx = malloc(TX_BYTES);
 	sh->rx = malloc((size_t)TP_UDPCONN_RX_VLEN * RX_SLOT); /* pages touched as used */
 	if (!sh->tx || !sh->rx) {
