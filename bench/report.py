@@ -146,7 +146,24 @@ GW_PATTERNS = [
     (r"drops: .*no_memory (\d+)", ("drop_no_memory",)),
     (r"lwip mem errors (\d+)", ("lwip_mem_err",)),
     (r"bytes up (\d+), down (\d+)", ("bytes_up", "bytes_down")),
+    (r"tun read loop: (\d+) readable events, .*, (\d+) ended at the bound",
+     ("read_events", "read_bound_hits")),
 ]
+
+
+def parse_handler_counters(text):
+    """The UDP counters of the handlers' summary line ("direct.udp_sent 5"), summed over
+    instances under their name without the instance prefix ("udp_sent")."""
+    m = None
+    for m in re.finditer(r"handler counters:(.*)", text):
+        pass  # the last summary in the text
+    r = {}
+    if m:
+        for name, v in re.findall(r"\s(\S+) (\d+)", m.group(1)):
+            short = name.split(".", 1)[-1]
+            if short.startswith("udp_"):
+                r[short] = r.get(short, 0) + int(v)
+    return r
 
 
 def parse_gw(text):
@@ -157,6 +174,7 @@ def parse_gw(text):
             pass  # the last summary in the text
         if m:
             r.update(zip(names, (int(x) for x in m.groups())))
+    r.update(parse_handler_counters(text))
     return r
 
 
@@ -290,9 +308,12 @@ def derive(r):
             if up:
                 # kernel -> tp0 -> tunplug: tp0's queue full (tunplug not reading in time)
                 r["loss_tunq"] = r.get("c_tp0_tx_dropped", 0) + r.get("c_tp0_qdisc_drops", 0)
-                r["loss_gw_send"] = r.get("gw_udp_send_errors")
+                r["loss_gw_send"] = (r.get("gw_udp_send_errors") or 0) + \
+                    (r.get("gw_udp_send_lost") or 0)
                 r["gw_fwd"] = r["gw_udp_dgrams_in"]
                 r["loss_rcvbuf"] = rcv
+                if r.get("gw_udp_sent"):
+                    r["up_syscalls_per_dgram"] = r.get("gw_udp_send_calls", 0) / r["gw_udp_sent"]
             else:
                 # server -> tunplug's upstream socket -> tunplug -> tp0 -> client socket;
                 # c_UdpRcvbufErrors holds both sockets' drops, the split comes from
@@ -304,6 +325,15 @@ def derive(r):
                 r["loss_tun_full"] = r.get("gw_tun_full_drops")
                 r["gro_out"] = r.get("gw_gro_out")
                 r["gro_out_segs"] = r.get("gw_gro_out_segs")
+                # tunplug's own upstream socket's drops (SO_RXQ_OVFL), within loss_before_gw
+                r["loss_gw_rcvbuf"] = r.get("gw_udp_rcvbuf_drops")
+                if r.get("gw_udp_received"):
+                    r["up_syscalls_per_dgram"] = r.get("gw_udp_recv_calls", 0) / \
+                        r["gw_udp_received"]
+            if r.get("gw_read_events"):
+                r["read_bound_pct"] = 100.0 * r.get("gw_read_bound_hits", 0) / \
+                    r["gw_read_events"]
+                r["reads_per_event"] = r.get("gw_tun_reads", 0) / r["gw_read_events"]
 
 
 def fmt(v):
@@ -341,11 +371,16 @@ def udp_loss_table(lines, summary, recs, udp_lens):
                  "in time; IP fragments for -l 8000); *before tunplug* / *after tunplug*: sent − "
                  "tunplug's datagrams written to tp0 / those − received; *socket buffer*: "
                  "UdpRcvbufErrors in the receiving namespace (download with tunplug: tunplug's "
-                 "upstream socket and the client's socket together).")
+                 "upstream socket and the client's socket together; *tunplug's socket*: the "
+                 "part its upstream socket reported, SO_RXQ_OVFL). *Upstream syscalls per "
+                 "datagram*: tunplug's send (upload) or receive (download) calls on its upstream "
+                 "socket per datagram; *read loop*: tun reads per readable event and the share of "
+                 "events that ended at the loop's bound rather than at an empty queue.")
     lines.append("")
     lines.append("| path | test | sent Mbit/s | received Mbit/s | loss % | datagrams sent | lost | "
-                 "where lost | tunplug CPU s | UDP super-packets to tp0 (datagrams) |")
-    lines.append("|---|---|---|---|---|---|---|---|---|---|")
+                 "where lost | tunplug CPU s | UDP super-packets to tp0 (datagrams) | "
+                 "upstream syscalls per datagram | read loop: reads per event, % at the bound |")
+    lines.append("|---|---|---|---|---|---|---|---|---|---|---|---|")
     for t, test in got:
         rs = [r for r in recs if r["target"] == t and r["test"] == test and not r.get("error")]
 
@@ -358,23 +393,29 @@ def udp_loss_table(lines, summary, recs, udp_lens):
                             ("loss_before_gw", "before tunplug %s"),
                             ("loss_after_gw", "after tunplug %s"),
                             ("loss_tun_full", "tunplug tun-full drops %s"),
-                            ("loss_rcvbuf", "socket buffer %s")):
+                            ("loss_rcvbuf", "socket buffer %s"),
+                            ("loss_gw_rcvbuf", "(tunplug's socket %s)")):
             v = m(field)
             if v is not None and (v or field in ("loss_rcvbuf",)):
                 where.append(what % fmt(v))
         gro = "-"
         if m("gro_out") is not None:
             gro = "%s (%s)" % (fmt(m("gro_out")), fmt(m("gro_out_segs")))
-        lines.append("| %s | -l %s %s | %s | %s | %s | %s | %s | %s | %s | %s |" % (
+        loop = "-"
+        if m("reads_per_event") is not None:
+            loop = "%s, %s %%" % (fmt(m("reads_per_event")), fmt(m("read_bound_pct")))
+        lines.append("| %s | -l %s %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |" % (
             t, ln, "upload" if d == "up" else "download (-R)", fmt(m("sent_mbit_s")),
             fmt(m("mbit_s")), fmt(m("lost_pct")), fmt(m("dgrams")), fmt(m("lost")),
-            "; ".join(where) or "-", fmt(m("gw_cpu_s")) if t != "kernel" else "-", gro))
+            "; ".join(where) or "-", fmt(m("gw_cpu_s")) if t != "kernel" else "-", gro,
+            fmt(m("up_syscalls_per_dgram")), loop))
         summary["rows"].append({"metric": "udp_loss", "target": t, "test": test,
                                 "median": {k: m(k) for k in (
                                     "sent_mbit_s", "mbit_s", "lost_pct", "dgrams", "lost",
                                     "loss_tunq", "loss_gw_send", "loss_before_gw",
                                     "loss_after_gw", "loss_rcvbuf", "gw_cpu_s", "gro_out",
-                                    "gro_out_segs")}})
+                                    "gro_out_segs", "loss_gw_rcvbuf", "up_syscalls_per_dgram",
+                                    "reads_per_event", "read_bound_pct")}})
 
 
 def socks5_table(lines, summary, cell):

@@ -30,7 +30,7 @@ static int direct_init(const struct tp_host *host, const struct tp_handler_args 
 	if (!d)
 		return -ENOMEM;
 	d->host = host;
-	if (tp_udpconn_inst_init(&d->udp, host)) {
+	if (tp_udpconn_inst_init(&d->udp, host, "direct")) {
 		free(d);
 		return -ENOMEM;
 	}

@@ -55,7 +55,7 @@ static int redirect_init(const struct tp_host *host, const struct tp_handler_arg
 		free(r);
 		return ret;
 	}
-	if (tp_udpconn_inst_init(&r->udp, host)) {
+	if (tp_udpconn_inst_init(&r->udp, host, "redirect")) {
 		free(r);
 		return -ENOMEM;
 	}

@@ -6,16 +6,53 @@
  * the given address, so the kernel filters replies to that address
  * (symmetric NAT semantics) and reports ICMP errors for it, which become
  * ICMP errors toward the client (host->flow_unreachable). Replies reach the
- * client from the flow's original destination (host->udp_send). A datagram
- * the socket cannot take right now is queued once (copied), up to
- * TP_UDPCONN_QUEUE_MAX bytes per flow; beyond that it is dropped, as a
- * congested UDP path would.
+ * client from the flow's original destination (host->udp_send).
+ *
+ * Batching (fewer syscalls per datagram, the handler ABI unchanged):
+ *   - Upstream: a datagram is copied into the instance's batch and sent at
+ *     the end of the loop iteration (a uv_check handle; a uv_prepare one
+ *     catches datagrams queued after the check ran), all of one flow in
+ *     order with one sendmmsg. A run of equal-sized datagrams of one flow
+ *     (a UDP super-packet read from the tun, or a bulk sender's burst) goes
+ *     as one message with UDP_SEGMENT when a datagram fits the path MTU:
+ *     the kernel then carries it as one packet as far as it can. A flow's
+ *     datagrams keep their order; a send error hits only the datagram it
+ *     belongs to (EMSGSIZE, ...: lost, the rest go on), except
+ *     ECONNREFUSED (an earlier datagram drew a port unreachable: the client
+ *     gets ICMP port unreachable, the flow is closed and the rest of its
+ *     batch dropped) and EAGAIN/ENOBUFS (the rest waits, copied, for the
+ *     socket to become writable, up to TP_UDPCONN_QUEUE_MAX bytes per flow;
+ *     beyond that datagrams are dropped, as a congested UDP path would). A
+ *     UDP_SEGMENT send the kernel refuses is retried as single datagrams
+ *     and the flow sends no more of them.
+ *   - Downstream: recvmmsg, up to TP_UDPCONN_RX_VLEN datagrams a call into
+ *     the instance's receive slots; a readable socket is read until a call
+ *     returns fewer (drained) or RX_CALLS calls were made (fairness).
+ *
+ * Socket buffers are sized per flow, by what the flow shows it needs: every
+ * socket starts with the kernel's defaults (net.core.rmem_default /
+ * wmem_default: plenty for request/response and DNS, which never queue
+ * more than a few datagrams). The receive buffer grows a step when the
+ * kernel reports drops for it (SO_RXQ_OVFL) or a recvmmsg comes back full
+ * (a backlog of TP_UDPCONN_RX_VLEN datagrams or more: a bulk flow); the
+ * send buffer grows a step when a send returns EAGAIN. Steps: 1 MiB, then
+ * TP_UDPCONN_BUF_MAX (asked for with SO_RCVBUFFORCE/SO_SNDBUFFORCE where
+ * allowed, else capped by rmem_max/wmem_max; the kernel doubles the value
+ * for its overhead). Everything the flows of one instance grew stays
+ * within TP_UDPCONN_BUF_BUDGET, so thousands of flows cannot each pin
+ * megabytes of kernel memory; a flow's growth is returned when it closes.
+ *
+ * The instance keeps counters (host->counter_add, "NAME.udp_*"): send
+ * syscalls, datagrams sent, UDP_SEGMENT sends and their datagrams, datagrams
+ * lost to send errors, datagrams that waited for a full socket, recvmmsg
+ * calls, datagrams received, the kernel's receive-buffer drops, buffer
+ * growth steps.
  *
  * The socket lives in the flow's data slot; the handler's flow_close must
  * call tp_udpconn_flow_close() for UDP flows.
  *
- * What the flows of one handler instance share (its host and one receive
- * buffer) is a struct tp_udpconn_inst in the instance's state: two
+ * What the flows of one handler instance share (its host, the batch, the
+ * receive slots) is a struct tp_udpconn_inst in the instance's state: two
  * instances share nothing. */
 #ifndef TUNPLUG_HANDLERS_UDPCONN_H
 #define TUNPLUG_HANDLERS_UDPCONN_H
@@ -25,32 +62,40 @@
 
 #include "tunplug/handler.h"
 
-#define TP_UDPCONN_QUEUE_MAX (256u * 1024u)
-#define TP_UDPCONN_RXBUF 65536u /* any datagram fits */
+#define TP_UDPCONN_QUEUE_MAX (256u * 1024u) /* bytes waiting for a full socket, per flow */
+#define TP_UDPCONN_RX_VLEN 32               /* datagrams per recvmmsg */
+#define TP_UDPCONN_BUF_MAX (4u << 20)       /* largest SO_RCVBUF/SO_SNDBUF asked for */
+#define TP_UDPCONN_BUF_BUDGET (32u << 20)   /* growth of all flows of an instance */
+
+struct udpconn_shared;
 
 /* The UDP part of one handler instance. */
 struct tp_udpconn_inst {
 	const struct tp_host *host; /* borrowed: the instance's */
-	char *rxbuf;                /* TP_UDPCONN_RXBUF bytes, owned */
+	const char *name;           /* borrowed (static): counter prefix, "direct" */
+	struct udpconn_shared *sh;  /* owned; made with the first flow */
 };
 
 /* From the handler's init: set ui up for host (borrowed; it must outlive
- * ui). Returns 0 or -ENOMEM. Undo with tp_udpconn_inst_fini. */
-int tp_udpconn_inst_init(struct tp_udpconn_inst *ui, const struct tp_host *host);
-/* From the handler's fini (every flow closed): free what ui owns. */
+ * ui); name (static storage) prefixes the counters. Returns 0. Undo with
+ * tp_udpconn_inst_fini. */
+int tp_udpconn_inst_init(struct tp_udpconn_inst *ui, const struct tp_host *host, const char *name);
+/* From the handler's fini (every flow closed): hand over the last counts
+ * and release what ui owns (its loop handles close on the host's loop,
+ * which runs after fini). */
 void tp_udpconn_inst_fini(struct tp_udpconn_inst *ui);
 
-/* From the handler's udp_datagram: send buf[0..len) to `to` (the same
- * address for every datagram of f), opening the socket on the first one
- * (a failure is logged at debug level, prefixed with who). Returns what
- * udp_datagram returns: TP_OK (a datagram that cannot be sent is lost, the
- * flow goes on) or -errno (-ECONNREFUSED once an earlier datagram drew a
- * port unreachable). */
+/* From the handler's udp_datagram: send buf[0..len) (borrowed; copied) to
+ * `to` (the same address for every datagram of f) at the end of this loop
+ * iteration, opening the socket on the first one (a failure is logged at
+ * debug level, prefixed with who). Returns what udp_datagram returns: TP_OK
+ * (a datagram that cannot be sent is lost, the flow goes on) or -errno (the
+ * socket could not be opened). */
 int tp_udpconn_datagram(struct tp_udpconn_inst *ui, struct tp_flow *f, const struct sockaddr *to,
                         const char *who, const void *buf, size_t len);
 
-/* From the handler's flow_close for a UDP flow: close its socket (pending
- * sends are cancelled). */
+/* From the handler's flow_close for a UDP flow: close its socket (datagrams
+ * not sent yet are dropped). */
 void tp_udpconn_flow_close(struct tp_udpconn_inst *ui, struct tp_flow *f);
 
 #endif

@@ -114,9 +114,10 @@ print("%s Mbit/s; sender: %d resends (%d first sends skipped on purpose), receiv
 PY
 }
 
-# gw_udp_summary: the summary lines about UDP, the tun and super-packets
+# gw_udp_summary: the summary lines about UDP, the tun, super-packets and the
+# handler's UDP counters (send and receive syscalls, buffer growth)
 gw_udp_summary() {
-  grep -E 'packets in .* tun full drops|stack udp flows|tun: reads|super-packets' <<<"$TP_GW_SUMMARY" |
+  grep -E 'packets in .* tun full drops|stack udp flows|tun: reads|tun read loop|super-packets|handler counters' <<<"$TP_GW_SUMMARY" |
     sed 's/^ *//'
 }
 TP_QUIET_STOP=1 # tp_gw_stop: those lines only, not the whole summary

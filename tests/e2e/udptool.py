@@ -16,6 +16,16 @@ bounded in time and count and prints one JSON line.
       gateway's ICMP port unreachable), or the errno given (EHOSTUNREACH
       for ICMP administratively prohibited over IPv4, EACCES over IPv6 ...),
       within SEC seconds
+  gsosend --host H --port P --sends K --segs N --size S [--tail T] [--burst B]
+      K sends on one connected socket with UDP_SEGMENT (GSO) size S, each
+      carrying N datagrams of S bytes and, on every 10th send, one more of T
+      bytes (a shorter last segment); a pause of 1 ms after every B sends.
+      Datagram k (counted over all sends) starts with k (32 bit) and goes
+      on with bytes derived from k (see dgram()).
+  sink --host H --port P --count C --timeout T
+      receive until C datagrams came or T seconds passed; check that
+      datagram i carries sequence number i and dgram()'s bytes. Exit 0 only
+      if all C came, in order, intact.
 """
 import argparse
 import errno
@@ -23,8 +33,12 @@ import hashlib
 import json
 import selectors
 import socket
+import struct
 import sys
 import time
+
+UDP_SEGMENT = 103  # linux/udp.h
+PATTERN = bytes(range(256)) * 300
 
 
 def out(obj):
@@ -161,6 +175,66 @@ def cmd_refused(a):
     return 0 if result == a.expect and el <= a.max else 1
 
 
+def dgram(k, size):
+    """Datagram k of a gsosend stream: k, then bytes that depend on k."""
+    off = k % 251
+    return struct.pack("!I", k) + PATTERN[off:off + size - 4]
+
+
+def cmd_gsosend(a):
+    s = socket.socket(family_of(a.host), socket.SOCK_DGRAM)
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4 << 20)
+    s.connect((a.host, a.port))
+    k = sent = 0
+    t0 = time.monotonic()
+    for i in range(a.sends):
+        sizes = [a.size] * a.segs + ([a.tail] if a.tail and i % 10 == 9 else [])
+        buf = b"".join(dgram(k + j, n) for j, n in enumerate(sizes))
+        try:
+            s.sendmsg([buf], [(socket.SOL_UDP, UDP_SEGMENT, struct.pack("=H", a.size))])
+        except OSError as e:
+            out({"client": "udp-gsosend", "error": "send %d: %s" % (i, e), "datagrams": k})
+            return 2
+        k += len(sizes)
+        sent += 1
+        if a.burst and sent % a.burst == 0:
+            time.sleep(0.001)
+    out({"client": "udp-gsosend", "sends": sent, "datagrams": k,
+         "elapsed_s": round(time.monotonic() - t0, 3)})
+    return 0
+
+
+def cmd_sink(a):
+    s = socket.socket(family_of(a.host), socket.SOCK_DGRAM)
+    for opt in (33, socket.SO_RCVBUF):  # SO_RCVBUFFORCE as root, else capped
+        try:
+            s.setsockopt(socket.SOL_SOCKET, opt, 16 << 20)
+            break
+        except OSError:
+            pass
+    s.bind((a.host, a.port))
+    s.settimeout(0.5)
+    n = bad = disorder = 0
+    first_bad = None
+    deadline = time.monotonic() + a.timeout
+    while n < a.count and time.monotonic() < deadline:
+        try:
+            data = s.recv(65535)
+        except socket.timeout:
+            continue
+        k = struct.unpack("!I", data[:4])[0] if len(data) >= 4 else -1
+        if k != n:
+            disorder += 1
+        if data != dgram(k, len(data)):
+            bad += 1
+            if first_bad is None:
+                first_bad = n
+        n += 1
+    out({"server": "udp-sink", "received": n, "want": a.count, "out_of_order": disorder,
+         "bad": bad, "first_bad": first_bad})
+    return 0 if n == a.count and not disorder and not bad else 1
+
+
 def main():
     ap = argparse.ArgumentParser()
     sub = ap.add_subparsers(dest="cmd", required=True)
@@ -181,8 +255,22 @@ def main():
     p.add_argument("--port", type=int, required=True)
     p.add_argument("--max", type=float, default=2)
     p.add_argument("--expect", default="ECONNREFUSED")
+    p = sub.add_parser("gsosend")
+    p.add_argument("--host", required=True)
+    p.add_argument("--port", type=int, required=True)
+    p.add_argument("--sends", type=int, default=100)
+    p.add_argument("--segs", type=int, default=40)
+    p.add_argument("--size", type=int, default=1200)
+    p.add_argument("--tail", type=int, default=0)
+    p.add_argument("--burst", type=int, default=4)
+    p = sub.add_parser("sink")
+    p.add_argument("--host", required=True)
+    p.add_argument("--port", type=int, required=True)
+    p.add_argument("--count", type=int, required=True)
+    p.add_argument("--timeout", type=float, default=30)
     a = ap.parse_args()
-    return {"server": cmd_server, "client": cmd_client, "refused": cmd_refused}[a.cmd](a)
+    return {"server": cmd_server, "client": cmd_client, "refused": cmd_refused,
+            "gsosend": cmd_gsosend, "sink": cmd_sink}[a.cmd](a)
 
 
 if __name__ == "__main__":

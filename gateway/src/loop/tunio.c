@@ -12,7 +12,10 @@
 #include "loop/tunio.h"
 #include "tunplug/stack.h"
 
-#define TUN_BATCH 256 /* reads per readable event */
+/* reads per readable event: then the loop goes on (upstream sockets, the
+ * batches' flushes) and comes back if more is queued; the summary counts
+ * events that ended here rather than at EAGAIN */
+#define TUN_BATCH TP_TUN_READ_BOUND
 /* one read: vnet header + a packet (or GSO super-packet) of up to 64 KiB;
  * a shorter buffer would silently truncate a super-packet */
 #define TUN_BUF (TP_VNET_HDR_LEN + 65535 + 64)
@@ -258,6 +261,7 @@ static void on_tun_readable(uv_poll_t *p, int status, int events)
 {
 	struct tp_tunio *t = p->data;
 	ssize_t n;
+	int i;
 
 	(void)events;
 	if (status < 0) {
@@ -266,7 +270,8 @@ static void on_tun_readable(uv_poll_t *p, int status, int events)
 		return;
 	}
 	tp_clock_sync(t->loop);
-	for (int i = 0; i < TUN_BATCH; i++) {
+	t->st->read_events++;
+	for (i = 0; i < TUN_BATCH; i++) {
 		n = read(t->tun.fd, t->rxbuf, TUN_BUF);
 		if (n < 0) {
 			if (errno == EINTR)
@@ -281,6 +286,8 @@ static void on_tun_readable(uv_poll_t *p, int status, int events)
 		t->st->tun_reads++;
 		tun_input(t, (size_t)n);
 	}
+	if (i == TUN_BATCH)
+		t->st->read_bound_hits++;
 	arm_stack_timer(t, tp_stack_poll());
 }
 

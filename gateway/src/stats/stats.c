@@ -168,6 +168,12 @@ void tp_stats_print_summary(const struct tp_stats *all, const struct tp_stack_st
 	        (unsigned long long)tc->tun_read_errors, (unsigned long long)tc->out_errors, r_in,
 	        r_out, sum->offload_desc ? sum->offload_desc : "-");
 	fprintf(stderr,
+	        "tunplug: %s  tun read loop: %llu readable events, %s reads per event, %llu ended "
+	        "at the bound of %u reads\n",
+	        lb, (unsigned long long)tc->read_events,
+	        ratio(r_in, sizeof(r_in), tc->tun_reads, tc->read_events),
+	        (unsigned long long)tc->read_bound_hits, TP_TUN_READ_BOUND);
+	fprintf(stderr,
 	        "tunplug: %s  super-packets in %llu (%llu segments, %s per super-packet), out %llu "
 	        "(%llu segments, %s per super-packet); gro EINVAL fallbacks %llu, gro on:%s%s; "
 	        "acks thinned %llu\n",

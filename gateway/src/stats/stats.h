@@ -28,10 +28,18 @@ enum tp_refuse {
 	TP_REFUSE__COUNT
 };
 
+/* The tun read loop's bound: reads per readable event (loop/tunio.c). */
+#define TP_TUN_READ_BOUND 256
+
 /* The tun side (loop/tunio.c). */
 struct tp_tun_counters {
 	uint64_t tun_reads;
 	uint64_t tun_read_errors;
+	/* the read loop: readable events handled, and those that ended at
+	 * its bound (TP_TUN_READ_BOUND reads) rather than at EAGAIN, i.e.
+	 * with packets possibly still queued */
+	uint64_t read_events;
+	uint64_t read_bound_hits;
 	uint64_t tun_writes;     /* write/writev calls that succeeded */
 	uint64_t out_drops_full; /* packets lost to tun write EAGAIN/ENOBUFS */
 	uint64_t out_errors;     /* other tun write errors */
