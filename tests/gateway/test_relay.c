@@ -35,16 +35,16 @@
 
 #include "dispatch/dispatch.h"
 #include "fakestack.h"
+#include "relayenv.h"
+#include "udp/udpflow.h"
 #include "harness.h"
 #include "log.h"
-#include "options/options.h"
 #include "registry/registry.h"
 #include "relay/relay.h"
 #include "stats/stats.h"
-#include "udp/udpflow.h"
 
 #define TEST_HANDLER "relaytest"
-#define SPIN_MAX 2000 /* loop iterations a wait may take */
+#define SPIN_MAX RELAY_SPIN_MAX /* loop iterations a wait may take */
 
 /* ---- the test's end of an upstream socket ---- */
 
@@ -508,61 +508,30 @@ static const struct tp_handler th_table = {
 /* ---- the gateway's rooms around the relay, as gateway.c wires them ---- */
 
 static struct {
-	bool up;
-	uv_loop_t loop;
-	struct tp_options opt;
-	struct tp_registry reg;
-	struct tp_dispatch dsp;
-	struct tp_flow_counters st;
-	struct tp_relay rel;
+	struct relay_env r;
 	int lfd; /* TH_CONNECT's listening socket, -1 */
 	char dir[64], path[96];
 } env;
 
 static void spin(int n)
 {
-	for (int i = 0; i < n; i++)
-		uv_run(&env.loop, UV_RUN_NOWAIT);
+	relay_env_spin(&env.r, n);
 }
 
-/* Run the loop until cond holds (at most SPIN_MAX iterations). */
-#define SPIN_UNTIL(cond)                                                        \
-	do {                                                                    \
-		for (int spin_i_ = 0; spin_i_ < SPIN_MAX && !(cond); spin_i_++) \
-			uv_run(&env.loop, UV_RUN_NOWAIT);                       \
-	} while (0)
+/* Run the loop until cond holds (at most RELAY_SPIN_MAX iterations). */
+#define SPIN_UNTIL(cond) RELAY_SPIN_UNTIL(&env.r, cond)
 
 static bool env_up(size_t flow_buffer)
 {
-	struct tp_host services;
 	int ret;
 
-	tp_options_defaults(&env.opt);
-	env.opt.handler = TEST_HANDLER;
-	tp_registry_init(&env.reg, NULL);
-	ret = tp_registry_add_table(&env.reg, &th_table);
+	relay_env_init(&env.r);
+	ret = tp_registry_add_table(&env.r.reg, &th_table);
 	CHECK_EQ(ret, 0, "tp_registry_add_table");
-	if (!ret)
-		ret = tp_dispatch_configure(&env.dsp, &env.reg, env.opt.handler, NULL, 0, NULL, 0);
-	CHECK_EQ(ret, 0, "tp_dispatch_configure");
-	if (ret)
+	if (ret || !relay_env_up(&env.r, TEST_HANDLER, flow_buffer, NULL))
 		return false;
-	CHECK_EQ(uv_loop_init(&env.loop), 0, "uv_loop_init");
-	env.up = true;
-	ret = tp_relay_init(&env.rel, &env.loop, &env.st, &env.dsp, flow_buffer, 0);
-	CHECK_EQ(ret, 0, "tp_relay_init");
-	if (!ret)
-		ret = tp_relay_start(&env.rel);
-	memset(&services, 0, sizeof(services));
-	services.loop = &env.loop;
-	services.connect_timeout_ms = 5000;
-	tp_relay_host_services(&services);
-	tp_udpflow_host_services(&services);
-	if (!ret)
-		ret = tp_registry_start(&env.reg, &services, NULL);
-	CHECK_EQ(ret, 0, "relay and handler start");
 	CHECK_EQ(th.inits, 1, "handler init calls");
-	return ret == 0;
+	return true;
 }
 
 static int listen_unix(void)
@@ -587,17 +556,6 @@ static int listen_unix(void)
 	return fd;
 }
 
-static void count_open_handle(uv_handle_t *h, void *arg)
-{
-	unsigned *n = arg;
-
-	if (!uv_is_closing(h)) {
-		fprintf(stderr, "handle of type %s still open\n", uv_handle_type_name(h->type));
-		(*n)++;
-		uv_close(h, NULL); /* leaks the memory of a heap handle: the check fails anyway */
-	}
-}
-
 static void setup(void)
 {
 	memset(&th, 0, sizeof(th));
@@ -610,11 +568,11 @@ static void setup(void)
 /* The checks every case ends with, then everything undone. */
 static void teardown(void)
 {
-	unsigned open_handles = 0;
+	bool up = env.r.up;
 
-	if (env.up) {
+	if (up) {
 		spin(20);
-		CHECK_EQ(tp_relay_flow_count(&env.rel), 0, "flows still allocated at the end");
+		CHECK_EQ(tp_relay_flow_count(&env.r.rel), 0, "flows still allocated at the end");
 		for (size_t i = 0; i < th.n; i++) {
 			CHECK(th.flows[i].closes == 1, "flow %zu: handler flow_close ran %u times",
 			      i, th.flows[i].closes);
@@ -622,22 +580,11 @@ static void teardown(void)
 			      "flow %zu: flow_close from inside a host->* call", i);
 		}
 		CHECK_EQ(th.stray_closes, 0, "flow_close for a flow the handler never took");
-		CHECK_EQ(fake_misuse(), 0, "calls on flows the stack had freed");
-		/* as gw_stop and gw_fini: whatever a failed case left */
-		tp_relay_refuse_pending(&env.rel);
-		tp_relay_stop(&env.rel);
-		spin(20);
-		tp_relay_run_deferred(&env.rel);
-		tp_registry_stop(&env.reg);
-		CHECK_EQ(th.finis, 1, "handler fini calls");
-		spin(5);
-		uv_walk(&env.loop, count_open_handle, &open_handles);
-		CHECK_EQ(open_handles, 0, "loop handles still open at the end");
-		spin(5);
-		CHECK_EQ(uv_loop_close(&env.loop), 0, "uv_loop_close");
-		tp_relay_close(&env.rel);
-		tp_registry_close(&env.reg);
 	}
+	/* as gw_stop and gw_fini: whatever a failed case left */
+	relay_env_down(&env.r);
+	if (up)
+		CHECK_EQ(th.finis, 1, "handler fini calls");
 	for (size_t i = 0; i < th.n; i++) {
 		peer_close(&th.flows[i].peer);
 		free(th.flows[i].got);
@@ -647,9 +594,7 @@ static void teardown(void)
 		unlink(env.path);
 		rmdir(env.dir);
 	}
-	fake_free_all();
 	memset(&th, 0, sizeof(th));
-	env.up = false;
 }
 
 TP_TEST_FIXTURE(setup, teardown);
@@ -662,7 +607,7 @@ static struct tp_tcp_flow *syn(size_t space)
 	struct tp_tcp_flow *tf = fake_tcp_new("198.18.0.1", port++, "198.19.0.1", 80, space);
 
 	if (tf)
-		tp_relay_tcp_syn(&env.rel, tf);
+		tp_relay_tcp_syn(&env.r.rel, tf);
 	return tf;
 }
 
@@ -740,7 +685,7 @@ TP_TEST(splice_upload_backpressure)
 	         "first wrong byte at the upstream");
 	CHECK_EQ(tf->consumed, total, "consumed");
 	CHECK_EQ(tf->rx_bytes, 0, "still queued");
-	CHECK_EQ(env.st.bytes_up, total, "bytes_up counter");
+	CHECK_EQ(env.r.st.bytes_up, total, "bytes_up counter");
 	OK("reading at the peer moves every byte, in order, consumed only behind it");
 	abort_flow(r);
 out:
@@ -782,7 +727,7 @@ TP_TEST(splice_download_backpressure)
 	CHECK(stepped, "each ACK of 1000 moved exactly 1000 bytes (now %zu sent)", tf->sent_len);
 	CHECK_EQ(tf->sent_len, total, "sent");
 	CHECK_EQ(mismatch(tf->sent, tf->sent_len, 2), tf->sent_len, "first wrong byte sent");
-	CHECK_EQ(env.st.bytes_down, total, "bytes_down counter");
+	CHECK_EQ(env.r.st.bytes_down, total, "bytes_down counter");
 	OK("every writable reads only what fits, in order");
 	abort_flow(r);
 out:
@@ -828,7 +773,7 @@ TP_TEST(splice_download_rest)
 	}
 	CHECK_EQ(tf->sent_len, total, "sent");
 	CHECK_EQ(mismatch(tf->sent, tf->sent_len, 3), tf->sent_len, "first wrong byte sent");
-	CHECK_EQ(env.st.bytes_down, total, "bytes_down counter");
+	CHECK_EQ(env.r.st.bytes_down, total, "bytes_down counter");
 	OK("every byte reaches the client once, in order");
 	abort_flow(r);
 out:
@@ -936,7 +881,7 @@ static void check_clean_close(const struct tp_tcp_flow *tf, const struct th_flow
 	SPIN_UNTIL(r->closes);
 	CHECK_EQ(r->closes, 1, "handler flow_close");
 	CHECK_EQ(r->close_err, 0, "flow_close err");
-	CHECK_EQ(tp_relay_flow_count(&env.rel), 0, "flows allocated");
+	CHECK_EQ(tp_relay_flow_count(&env.r.rel), 0, "flows allocated");
 }
 
 /* Client FIN first: its bytes reach the upstream, then the upstream's write
@@ -973,8 +918,8 @@ TP_TEST(halfclose_client_first)
 	CHECK_EQ(mismatch(tf->sent, tf->sent_len, 7), tf->sent_len, "first wrong byte sent");
 	CHECK_EQ(tf->shutdowns, 1, "FIN toward the client");
 	check_clean_close(tf, r);
-	CHECK_EQ(env.st.flows_closed, 1, "flows_closed");
-	CHECK_EQ(env.st.flows_closed_err, 0, "flows_closed_err");
+	CHECK_EQ(env.r.st.flows_closed, 1, "flows_closed");
+	CHECK_EQ(env.r.st.flows_closed_err, 0, "flows_closed_err");
 	OK("upstream EOF then: every byte, FIN, clean close, flow freed");
 out:
 	free(a);
@@ -1094,8 +1039,8 @@ TP_TEST(rst_pending_connect)
 	fake_tcp_reset(tf, -ECONNRESET);
 	CHECK_EQ(r->closes, 1, "handler flow_close after the client's RST");
 	CHECK_EQ(r->close_err, -ECONNRESET, "flow_close err");
-	CHECK_EQ(env.st.flows_refused[TP_REFUSE_CONNRESET], 1, "counted as refused: connreset");
-	CHECK_EQ(env.st.flows_closed, 0, "not counted as closed (never accepted)");
+	CHECK_EQ(env.r.st.flows_refused[TP_REFUSE_CONNRESET], 1, "counted as refused: connreset");
+	CHECK_EQ(env.r.st.flows_closed, 0, "not counted as closed (never accepted)");
 	SPIN_UNTIL(r->conn_cb && r->conn_closed);
 	CHECK(r->conn_cb && r->conn_status == UV_ECANCELED, "connect callback: %s",
 	      r->conn_cb ? uv_err_name(r->conn_status) : "never");
@@ -1108,7 +1053,7 @@ TP_TEST(rst_pending_connect)
 		peer_pull(&p, SIZE_MAX);
 	CHECK(fd >= 0 && (p.eof || p.error) && p.in_len == 0, "the upstream saw its end");
 	peer_close(&p);
-	CHECK_EQ(tp_relay_flow_count(&env.rel), 0, "flows allocated");
+	CHECK_EQ(tp_relay_flow_count(&env.r.rel), 0, "flows allocated");
 	OK("RST during a pending connect: flow_close(-ECONNRESET) once, upstream closed");
 
 	tf = syn(1 << 20);
@@ -1137,7 +1082,7 @@ TP_TEST(rst_pending_connect)
 	CHECK(r->peer.eof || r->peer.error, "the upstream was closed after the client's RST");
 	SPIN_UNTIL(r->closes);
 	CHECK_EQ(r->close_err, -ECONNRESET, "flow_close err");
-	CHECK_EQ(env.st.flows_accepted, 1, "flows_accepted");
+	CHECK_EQ(env.r.st.flows_accepted, 1, "flows_accepted");
 	OK("a completed connect: decided, spliced, relayed; a RST closes the upstream");
 }
 
@@ -1169,9 +1114,9 @@ TP_TEST(splice_reset_while_writing)
 	}
 	CHECK(r->peer.eof || r->peer.error, "the upstream was closed");
 	CHECK(r->peer.in_len < total, "the upstream got %zu bytes of %zu", r->peer.in_len, total);
-	SPIN_UNTIL(tp_relay_flow_count(&env.rel) == 0);
-	CHECK_EQ(tp_relay_flow_count(&env.rel), 0, "flows allocated");
-	CHECK_EQ(env.st.flows_closed_err, 1, "flows_closed_err");
+	SPIN_UNTIL(tp_relay_flow_count(&env.r.rel) == 0);
+	CHECK_EQ(tp_relay_flow_count(&env.r.rel), 0, "flows allocated");
+	CHECK_EQ(env.r.st.flows_closed_err, 1, "flows_closed_err");
 	OK("RST with a write outstanding: upstream closed, flow freed after the write");
 out:
 	free(data);
@@ -1202,7 +1147,7 @@ TP_TEST(flow_close_queued)
 	spin(1);
 	CHECK_EQ(r->closes, 1, "flow_close from the loop");
 	CHECK_EQ(r->close_err, -ECONNREFUSED, "flow_close err");
-	CHECK_EQ(env.st.flows_refused[TP_REFUSE_CONNREFUSED], 1, "refused: connection refused");
+	CHECK_EQ(env.r.st.flows_refused[TP_REFUSE_CONNREFUSED], 1, "refused: connection refused");
 	OK("flow_decide(-ECONNREFUSED): flow_close queued, then once");
 
 	/* a pending flow closed by the handler, twice */
@@ -1263,7 +1208,7 @@ TP_TEST(flow_close_queued)
 
 	/* a UDP flow closed by the handler */
 	uf = fake_udp_new("198.18.0.1", 5000, "198.19.0.1", 5353);
-	CHECK(uf && tp_udpflow_new(&env.rel, uf) == 0, "udp flow taken");
+	CHECK(uf && tp_udpflow_new(&env.r.rel, uf) == 0, "udp flow taken");
 	if (!uf)
 		return;
 	fake_udp_datagram(uf, "q", 1);
@@ -1279,7 +1224,7 @@ TP_TEST(flow_close_queued)
 	CHECK_EQ(r->closes, 1, "flow_close from the loop");
 	OK("flow_close on a UDP flow: the same");
 
-	CHECK_EQ(tp_relay_flow_count(&env.rel), 0, "flows allocated");
+	CHECK_EQ(tp_relay_flow_count(&env.r.rel), 0, "flows allocated");
 	CHECK_EQ(th.n, 6, "flows the handler took");
 }
 
@@ -1325,7 +1270,7 @@ TP_TEST(decide_errno_reasons)
 		      "flow_decide(%d): flow_close %d", k[i].err, r->close_err);
 	}
 	for (int i = 0; i < TP_REFUSE__COUNT; i++)
-		CHECK_EQ(env.st.flows_refused[i], want[i], "refusals of one reason");
+		CHECK_EQ(env.r.st.flows_refused[i], want[i], "refusals of one reason");
 	OK("flow_decide(-errno): the errno reaches the stack unchanged; counted as connrefused, "
 	   "connreset, hostunreach, netunreach, timedout, prohibited or other");
 }
@@ -1372,7 +1317,7 @@ TP_TEST(io_pause_resume)
 	CHECK_EQ(r->got_len, in1 + in2, "delivered after flow_resume");
 	CHECK_EQ(mismatch(r->got, r->got_len, 11), r->got_len, "first wrong byte delivered");
 	CHECK_EQ(tf->rx_bytes, 0, "left in the stack");
-	CHECK_EQ(env.st.bytes_up, in1 + in2, "bytes_up counter");
+	CHECK_EQ(env.r.st.bytes_up, in1 + in2, "bytes_up counter");
 	OK("flow_resume delivers the rest, in order");
 
 	fake_tcp_ack(tf, 2000);
@@ -1413,22 +1358,22 @@ TP_TEST(udp_declined)
 	th.udp_answer[0] = TP_DECLINED;
 	th.n_udp_answers = 1;
 	uf = fake_udp_new("198.18.0.1", 5000, "198.19.0.1", 53);
-	CHECK(uf && tp_udpflow_new(&env.rel, uf) == 0, "udp flow taken by the relay");
+	CHECK(uf && tp_udpflow_new(&env.r.rel, uf) == 0, "udp flow taken by the relay");
 	if (!uf)
 		return;
-	CHECK_EQ(tp_relay_flow_count(&env.rel), 1, "flows allocated");
+	CHECK_EQ(tp_relay_flow_count(&env.r.rel), 1, "flows allocated");
 	fake_udp_datagram(uf, "query", 5);
 	CHECK_EQ(th.udp_calls, 1, "udp_datagram calls");
 	CHECK_EQ(uf->unreachables, 1, "ICMP unreachable");
 	CHECK_EQ(uf->unreach_err, -ECONNREFUSED, "ICMP kind (port unreachable)");
 	CHECK(uf->closes == 1 && uf->closed_fired, "the flow closed");
 	CHECK_EQ(th.n, 0, "flows the handler took");
-	CHECK_EQ(env.st.flows_seen, 1, "flows_seen");
-	CHECK_EQ(env.st.flows_refused[TP_REFUSE_DECLINED], 1, "refused: declined");
-	CHECK_EQ(env.st.flows_accepted, 0, "flows_accepted");
-	CHECK_EQ(env.st.flows_closed, 0, "flows_closed (a refused flow was never accepted)");
-	CHECK_EQ(env.st.bytes_up, 5, "bytes_up");
-	CHECK_EQ(tp_relay_flow_count(&env.rel), 0, "flows allocated");
+	CHECK_EQ(env.r.st.flows_seen, 1, "flows_seen");
+	CHECK_EQ(env.r.st.flows_refused[TP_REFUSE_DECLINED], 1, "refused: declined");
+	CHECK_EQ(env.r.st.flows_accepted, 0, "flows_accepted");
+	CHECK_EQ(env.r.st.flows_closed, 0, "flows_closed (a refused flow was never accepted)");
+	CHECK_EQ(env.r.st.bytes_up, 5, "bytes_up");
+	CHECK_EQ(tp_relay_flow_count(&env.r.rel), 0, "flows allocated");
 	OK("declined: unreachable, closed, counted, freed");
 }
 
@@ -1449,7 +1394,7 @@ TP_TEST(udp_flow)
 	th.udp_answer[2] = -EHOSTUNREACH;
 	th.n_udp_answers = 3;
 	uf = fake_udp_new("2001:db8::1", 5000, "2001:db8::2", 443);
-	CHECK(uf && tp_udpflow_new(&env.rel, uf) == 0, "udp flow taken by the relay");
+	CHECK(uf && tp_udpflow_new(&env.r.rel, uf) == 0, "udp flow taken by the relay");
 	if (!uf)
 		return;
 	fake_udp_datagram(uf, "ping", 4);
@@ -1457,7 +1402,7 @@ TP_TEST(udp_flow)
 	CHECK(r && r->dgrams == 1, "the handler took the flow");
 	if (!r)
 		return;
-	CHECK_EQ(env.st.flows_accepted, 1, "flows_accepted");
+	CHECK_EQ(env.r.st.flows_accepted, 1, "flows_accepted");
 	CHECK_EQ(th_udp_send(r->f, "pong", 4), 0, "udp_send");
 	CHECK(uf->sends == 1 && uf->last_len == 4 && !memcmp(uf->last, "pong", 4) &&
 	              !uf->last_from_set,
@@ -1467,19 +1412,19 @@ TP_TEST(udp_flow)
 	CHECK_EQ(uf->sends, 1, "datagrams to the client");
 	fake_udp_datagram(uf, "second", 6);
 	CHECK_EQ(r->dgrams, 2, "later datagram to the same handler");
-	CHECK_EQ(env.st.flows_seen, 1, "flows_seen");
-	CHECK_EQ(env.st.flows_accepted, 1, "flows_accepted (no second dispatch)");
+	CHECK_EQ(env.r.st.flows_seen, 1, "flows_seen");
+	CHECK_EQ(env.r.st.flows_accepted, 1, "flows_accepted (no second dispatch)");
 	fake_udp_datagram(uf, "third", 5);
 	CHECK_EQ(uf->unreachables, 1, "ICMP after -EHOSTUNREACH");
 	CHECK_EQ(uf->unreach_err, -EHOSTUNREACH, "ICMP kind");
 	CHECK(uf->closed_fired, "closed");
 	CHECK_EQ(r->closes, 1, "handler flow_close");
-	CHECK_EQ(env.st.bytes_up, 4 + 6 + 5, "bytes_up");
-	CHECK_EQ(env.st.bytes_down, 4, "bytes_down");
+	CHECK_EQ(env.r.st.bytes_up, 4 + 6 + 5, "bytes_up");
+	CHECK_EQ(env.r.st.bytes_down, 4, "bytes_down");
 	OK("later datagrams bypass dispatch; replies; -errno closes with ICMP");
 
 	uf2 = fake_udp_new("198.18.0.1", 5001, "198.19.0.1", 443);
-	CHECK(uf2 && tp_udpflow_new(&env.rel, uf2) == 0, "udp flow taken by the relay");
+	CHECK(uf2 && tp_udpflow_new(&env.r.rel, uf2) == 0, "udp flow taken by the relay");
 	if (!uf2)
 		return;
 	fake_udp_datagram(uf2, "a", 1);
@@ -1496,8 +1441,8 @@ TP_TEST(udp_flow)
 	fake_udp_expire(uf2, -ETIMEDOUT);
 	CHECK_EQ(r2->closes, 1, "handler flow_close on expiry");
 	CHECK_EQ(r2->close_err, -ETIMEDOUT, "flow_close err");
-	CHECK_EQ(env.st.flows_closed, 2, "flows_closed");
-	CHECK_EQ(env.st.flows_closed_err, 0, "flows_closed_err (idle is no error)");
-	CHECK_EQ(tp_relay_flow_count(&env.rel), 0, "flows allocated");
+	CHECK_EQ(env.r.st.flows_closed, 2, "flows_closed");
+	CHECK_EQ(env.r.st.flows_closed_err, 0, "flows_closed_err (idle is no error)");
+	CHECK_EQ(tp_relay_flow_count(&env.r.rel), 0, "flows allocated");
 	OK("send_from another address; idle expiry: flow_close(-ETIMEDOUT), not an error");
 }

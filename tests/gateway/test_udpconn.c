@@ -25,26 +25,15 @@
 #include <unistd.h>
 #include <uv.h>
 
-#include "dispatch/dispatch.h"
 #include "fakestack.h"
+#include "relayenv.h"
+#include "udp/udpflow.h"
 #include "harness.h"
 #include "log.h"
-#include "options/options.h"
-#include "registry/registry.h"
-#include "relay/relay.h"
 #include "stats/stats.h"
-#include "udp/udpflow.h"
-
-#define SPIN_MAX 2000
 
 static struct {
-	bool up;
-	uv_loop_t loop;
-	struct tp_options opt;
-	struct tp_registry reg;
-	struct tp_dispatch dsp;
-	struct tp_flow_counters st;
-	struct tp_relay rel;
+	struct relay_env r;
 	unsigned protects;
 } env;
 
@@ -59,67 +48,27 @@ static int test_protect(const struct tp_host *host, int fd, int family)
 
 static void spin(int n)
 {
-	for (int i = 0; i < n; i++)
-		uv_run(&env.loop, UV_RUN_NOWAIT);
+	relay_env_spin(&env.r, n);
 }
 
-#define SPIN_UNTIL(cond)                                                        \
-	do {                                                                    \
-		for (int spin_i_ = 0; spin_i_ < SPIN_MAX && !(cond); spin_i_++) \
-			uv_run(&env.loop, UV_RUN_NOWAIT);                       \
-	} while (0)
+#define SPIN_UNTIL(cond) RELAY_SPIN_UNTIL(&env.r, cond)
 
 static bool env_up(const char *handler)
 {
-	struct tp_host services;
-	int ret;
-
-	tp_options_defaults(&env.opt);
-	env.opt.handler = handler;
-	tp_registry_init(&env.reg, NULL);
-	ret = tp_dispatch_configure(&env.dsp, &env.reg, env.opt.handler, NULL, 0, NULL, 0);
-	CHECK_EQ(ret, 0, "tp_dispatch_configure");
-	if (ret)
-		return false;
-	CHECK_EQ(uv_loop_init(&env.loop), 0, "uv_loop_init");
-	env.up = true;
-	ret = tp_relay_init(&env.rel, &env.loop, &env.st, &env.dsp, 262144, 0);
-	CHECK_EQ(ret, 0, "tp_relay_init");
-	if (!ret)
-		ret = tp_relay_start(&env.rel);
-	memset(&services, 0, sizeof(services));
-	services.loop = &env.loop;
-	services.connect_timeout_ms = 5000;
-	tp_relay_host_services(&services);
-	tp_udpflow_host_services(&services);
-	services.protect = test_protect;
-	if (!ret)
-		ret = tp_registry_start(&env.reg, &services, NULL);
-	CHECK_EQ(ret, 0, "relay and handler start");
-	return ret == 0;
+	relay_env_init(&env.r);
+	return relay_env_up(&env.r, handler, 262144, test_protect);
 }
 
 /* The handler's counter `name` ("direct.udp_sent"), 0 if never added. */
 static unsigned long long counter(const char *name)
 {
 	struct tp_counter c[64];
-	size_t n = tp_registry_counters(&env.reg, c, 64);
+	size_t n = tp_registry_counters(&env.r.reg, c, 64);
 
 	for (size_t i = 0; i < n; i++)
 		if (!strcmp(c[i].name, name))
 			return (unsigned long long)c[i].value;
 	return 0;
-}
-
-static void count_open_handle(uv_handle_t *h, void *arg)
-{
-	unsigned *n = arg;
-
-	if (!uv_is_closing(h)) {
-		fprintf(stderr, "handle of type %s still open\n", uv_handle_type_name(h->type));
-		(*n)++;
-		uv_close(h, NULL);
-	}
 }
 
 static void setup(void)
@@ -131,27 +80,7 @@ static void setup(void)
 
 static void teardown(void)
 {
-	unsigned open_handles = 0;
-
-	if (env.up) {
-		spin(20);
-		tp_relay_refuse_pending(&env.rel);
-		tp_relay_stop(&env.rel);
-		spin(20);
-		tp_relay_run_deferred(&env.rel);
-		tp_registry_stop(&env.reg);
-		spin(5);
-		uv_walk(&env.loop, count_open_handle, &open_handles);
-		CHECK_EQ(open_handles, 0, "loop handles still open at the end");
-		spin(5);
-		CHECK_EQ(uv_loop_close(&env.loop), 0, "uv_loop_close");
-		CHECK_EQ(tp_relay_flow_count(&env.rel), 0, "flows still allocated at the end");
-		CHECK_EQ(fake_misuse(), 0, "calls on flows the stack had freed");
-		tp_relay_close(&env.rel);
-		tp_registry_close(&env.reg);
-	}
-	fake_free_all();
-	env.up = false;
+	relay_env_down(&env.r);
 }
 
 TP_TEST_FIXTURE(setup, teardown);
@@ -232,7 +161,7 @@ static void drain(int fd, struct rx *rx, size_t want, uint32_t tag)
 		ssize_t n = recvfrom(fd, buf, sizeof(buf), 0, (struct sockaddr *)&rx->from, &sl);
 
 		if (n < 0) {
-			uv_run(&env.loop, UV_RUN_NOWAIT);
+			uv_run(&env.r.loop, UV_RUN_NOWAIT);
 			if (++idle % 50 == 0)
 				usleep(1000);
 			continue;
@@ -262,7 +191,7 @@ static struct tp_udp_flow *flow_to(const char *host, uint16_t port, uint16_t spo
 	        fake_udp_new(v6 ? "::1" : "127.0.0.1", sport, v6 ? "::1" : "127.0.0.1", port);
 	static uint8_t buf[65536];
 
-	CHECK(uf && tp_udpflow_new(&env.rel, uf) == 0, "udp flow taken by the relay");
+	CHECK(uf && tp_udpflow_new(&env.r.rel, uf) == 0, "udp flow taken by the relay");
 	if (!uf)
 		return NULL;
 	fill(buf, len, tag, 0);
