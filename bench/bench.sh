@@ -539,8 +539,12 @@ PY
   done
   drain_ms=$(($(now_ms) - t0))
   flows_close
+  # memory given back: tunplug trims at most once per 5 s after a drain
+  sleep 6
+  rss_drained=$("$PYTHON" "$TP_TOOL" procstat --pid "$TP_GW_PID" |
+    "$PYTHON" -c 'import json, sys; print(round(json.load(sys.stdin)["rss_kib"] / 1024, 1))')
   "$PYTHON" "$HERE/report.py" json --target "$t" --test flows_drain --rep "$rep" \
-    --json "{\"drain_s\": $(awk "BEGIN { print $drain_ms / 1000 }"), \"flows_left\": ${left:-null}, \"tun_tx_dropped\": $(($(tun_tx_dropped) - d0))}" \
+    --json "{\"drain_s\": $(awk "BEGIN { print $drain_ms / 1000 }"), \"flows_left\": ${left:-null}, \"tun_tx_dropped\": $(($(tun_tx_dropped) - d0)), \"rss_drained_mib\": ${rss_drained:-null}}" \
     | tee -a "$RAW"
   # SIGTERM with N open
   flush_tw

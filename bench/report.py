@@ -526,6 +526,8 @@ def flows_table(lines, summary, cell, settings):
             ("  flows left (when it timed out)", "count", "flows_drain", "flows_left", ""),
             ("  tun TX drops meanwhile (client FINs)", "packets", "flows_drain", "tun_tx_dropped",
              ""),
+            ("gateway VmRSS 6 s after the drain", "MiB", "flows_drain", "rss_drained_mib",
+             "<= 1.2x before"),
             ("SIGTERM with %s open" % n, "s", "flows_sigterm", "stop_s", "< 3")]
     for label, unit, test, field, goal in rows:
         if test is None:
