@@ -13,6 +13,7 @@
  *   memtrim    the heap given back to the kernel after large drains
  * This file only wires them: it owns no packet or flow logic. */
 #include <errno.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -247,8 +248,22 @@ static void on_signal(uv_signal_t *s, int signum)
 	gw_stop(gw);
 }
 
+/* Called once the network configuration is undone. Closing the last
+ * handle of a signal gives it back its default action (death), and a stop
+ * signal that arrives in the last milliseconds (the second of a Ctrl-C and
+ * a wrapper's SIGTERM) would end the process with 143 after a clean stop:
+ * the stop signals are blocked first, and discarded at exit. */
 static void close_signals(struct tp_gw *gw)
 {
+	sigset_t stop;
+
+	if (gw->sig[SIG_INT].data) {
+		sigemptyset(&stop);
+		sigaddset(&stop, SIGINT);
+		sigaddset(&stop, SIGTERM);
+		sigaddset(&stop, SIGQUIT);
+		pthread_sigmask(SIG_BLOCK, &stop, NULL);
+	}
 	for (int i = 0; i < SIG__COUNT; i++)
 		if (gw->sig[i].data && !uv_is_closing((uv_handle_t *)&gw->sig[i]))
 			uv_close((uv_handle_t *)&gw->sig[i], NULL);
