@@ -47,13 +47,16 @@ refuse() { # WHAT PATTERN ARGS...
   grep -q -- "$pat" <<<"$out" || fail "$what: message lacks \"$pat\": $out"
   ok "$what: refused: $(grep -- "$pat" <<<"$out" | head -1)"
 }
-refuse "plugin for ABI 3" "built for handler ABI 3.0, this tunplug speaks 2.0" \
+# the version this tunplug speaks, read from the header it was built with
+ABI=$(awk '/define TP_HANDLER_ABI_MAJOR/ { M = $3 } /define TP_HANDLER_ABI_MINOR/ { m = $3 }
+  END { print M "." m }' "$SRC/handlers/include/tunplug/handler.h")
+refuse "plugin for ABI 3" "built for handler ABI 3.0, this tunplug speaks $ABI" \
   --plugin "$TP_TMP/bad/upper.so" --handler upper
 # shellcheck disable=SC2046 # pkg-config prints several words
 cc -std=c11 -Wall -Werror $(PKG_CONFIG_PATH="$PCDIR" pkg-config --cflags tunplug-handler) -shared \
   -fPIC -o "$TP_TMP/abi1.so" "$SRC/tests/gateway/plugin_abi1.c" >>"$TP_TMP/make.log" 2>&1 ||
   fail "ABI 1.2 plugin build failed: $(tail -5 "$TP_TMP/make.log")"
-refuse "plugin for ABI 1.2" "built for handler ABI 1.2, this tunplug speaks 2.0" \
+refuse "plugin for ABI 1.2" "built for handler ABI 1.2, this tunplug speaks $ABI" \
   --plugin "$TP_TMP/abi1.so" --handler abi1
 cc -shared -fPIC -o "$TP_TMP/nosym.so" -x c - <<<'int not_a_plugin(void) { return 1; }'
 refuse "plugin without entry symbol" "no tunplug_handler_entry symbol" \

@@ -25,7 +25,11 @@
  *   - The log levels are named here (enum tp_log_level) instead of being bare
  *     numbers.
  * A table built for 1.x is refused at start-up with a message naming both
- * versions: the calls above changed shape, so it cannot run unchanged. */
+ * versions: the calls above changed shape, so it cannot run unchanged.
+ *
+ * 2.1 (minor: a 2.0 handler runs unchanged): struct tp_flow_info gains name
+ * and name_source, the destination's DNS name when the gateway knows it
+ * (fake-IP DNS or sniffing). Fields are only ever added at the end. */
 #ifndef TUNPLUG_HANDLER_H
 #define TUNPLUG_HANDLER_H
 
@@ -36,7 +40,7 @@
 #include <uv.h>
 
 #define TP_HANDLER_ABI_MAJOR 2
-#define TP_HANDLER_ABI_MINOR 0
+#define TP_HANDLER_ABI_MINOR 1
 #define TP_HANDLER_ABI ((TP_HANDLER_ABI_MAJOR << 16) | TP_HANDLER_ABI_MINOR)
 
 /* Return values of tcp_accept. Negative values are -errno: refuse at once
@@ -51,11 +55,27 @@ struct tp_handler_args;
 /* Levels of host->log: messages above the configured level are dropped. */
 enum tp_log_level { TP_LOG_ERROR = 0, TP_LOG_WARN, TP_LOG_INFO, TP_LOG_DEBUG };
 
+/* Where a flow's name came from (struct tp_flow_info.name_source). */
+enum tp_name_source {
+	TP_NAME_NONE = 0,   /* no name: the flow has only its addresses */
+	TP_NAME_FAKE_IP,    /* dst is a fake-IP pool address handed out for the name */
+	TP_NAME_SNIFF_TLS,  /* the TLS ClientHello's server_name */
+	TP_NAME_SNIFF_HTTP, /* the HTTP/1 Host header */
+	TP_NAME_SNIFF_QUIC, /* the SNI of a QUIC v1 Initial */
+};
+
 /* Original addresses of a flow, as the client sent them. */
 struct tp_flow_info {
 	int proto; /* IPPROTO_TCP or IPPROTO_UDP */
 	struct sockaddr_storage src;
 	struct sockaddr_storage dst;
+	/* 2.1: the destination's name, when the host knows one: lower case,
+	 * no trailing dot, at most 253 characters, NUL-terminated. NULL when
+	 * name_source is TP_NAME_NONE. Owned by the host; valid as long as the
+	 * flow is (until flow_close returns). With TP_NAME_FAKE_IP, dst is an
+	 * address of the gateway's pool, not a real host: connect by name. */
+	const char *name;
+	int name_source; /* enum tp_name_source */
 };
 
 /* Callbacks for a handler that reads/writes a flow itself (echo); not
