@@ -95,7 +95,29 @@ void tp_flow_unref(struct tp_flow *f)
 	if (f->next)
 		f->next->prev = f->prev;
 	free(f->rest);
+	free((char *)f->info.name);
 	free(f);
+}
+
+int tp_flow_set_name(struct tp_flow *f, const char *name, size_t len, int source)
+{
+	char *copy;
+
+	if (!len || len > 253 || source == TP_NAME_NONE)
+		return -EINVAL;
+	copy = malloc(len + 1);
+	if (!copy)
+		return -ENOMEM;
+	for (size_t i = 0; i < len; i++) {
+		char c = name[i];
+
+		copy[i] = (char)(c >= 'A' && c <= 'Z' ? c - 'A' + 'a' : c);
+	}
+	copy[len] = '\0';
+	free((char *)f->info.name);
+	f->info.name = copy;
+	f->info.name_source = source;
+	return 0;
 }
 
 void tp_flow_idle_unlink(struct tp_flow *f)

@@ -96,6 +96,12 @@ void tp_flow_finish(struct tp_flow *f, int err);
 /* Around every host service a handler calls: closes are queued meanwhile. */
 void tp_flow_api_enter(struct tp_flow *f);
 void tp_flow_api_leave(struct tp_flow *f);
+/* Give f the name (len bytes, no NUL needed; at most 253) of its
+ * destination and where it came from (enum tp_name_source, not NONE): a
+ * lower-cased copy owned by f, freed with it, replacing any earlier name.
+ * Returns 0, -EINVAL (empty, too long, TP_NAME_NONE) or -ENOMEM; f keeps
+ * its old name on error. */
+int tp_flow_set_name(struct tp_flow *f, const char *name, size_t len, int source);
 /* "198.18.0.1:80 -> 198.19.0.1:80" for debug logs. */
 const char *tp_flow_str(const struct tp_flow *f, char *buf, size_t len);
 #define TP_FLOW_STRLEN (2 * 64 + 8)
