@@ -26,6 +26,11 @@
  *   tinyproxy 1.11 answers bad credentials with 401), a malformed or
  *   > 8 KiB head, the proxy closing early or refusing the connection -> RST;
  *   no answer within --connect-timeout -> silence.
+ * A flow with a name (fake-IP DNS or sniffing; struct tp_flow_info.name)
+ * asks for it instead: CONNECT example.com:443 and Host: example.com:443,
+ * so the proxy resolves it. A name unfit to send (tp_name_valid) goes by
+ * IP, unless the IP is a fake-IP pool address: then the flow is refused
+ * with ICMP host unreachable (counter http.name_refused).
  * UDP cannot go through CONNECT: udp_datagram answers TP_DECLINED, so a
  * later rule or the default handler gets the flow (or ICMP port
  * unreachable if there is none). The proxy's name is resolved once at
@@ -38,6 +43,7 @@
 
 #include "builtin.h"
 #include "httpmsg.h"
+#include "names.h"
 #include "target.h"
 #include "tunplug/text.h"
 #include "upconn.h"
@@ -92,10 +98,12 @@ static int httpc_on_connect(struct tp_upconn *c, void *ud)
 {
 	struct httpc *h = ud;
 	const struct tp_flow_info *fi = h->host->flow_info(tp_upconn_flow(c));
-	char buf[1400];
+	const char *name;
+	char buf[1700];
 	int n;
 
-	n = tp_http_connect_request(buf, sizeof(buf), (const struct sockaddr *)&fi->dst,
+	name = tp_flow_name(fi, &n); /* a refusal (n < 0) was returned by tcp_accept */
+	n = tp_http_connect_request(buf, sizeof(buf), (const struct sockaddr *)&fi->dst, name,
 	                            h->t.has_auth ? h->t.user : NULL, h->t.pass);
 	return n < 0 ? n : tp_upconn_send(c, buf, (size_t)n);
 }
@@ -116,15 +124,21 @@ static int httpc_refused(const struct httpc *h, struct tp_upconn *c, const struc
                          const char *body, size_t len)
 {
 	int err = tp_http_answer_errno(r->status, body, len);
-	char dst[TP_SOCKADDR_STRLEN];
+	const struct tp_flow_info *fi = h->host->flow_info(tp_upconn_flow(c));
+	char dst[TP_NAME_MAX + TP_SOCKADDR_STRLEN + 4];
+	const char *name;
 
 	if (r->status == 407 || r->status == 401) {
 		h->host->log(h->host, TP_LOG_WARN, "%s: authentication %s (%d %s)", h->who,
 		             h->t.has_auth ? "failed" : "required", r->status, r->reason);
 	} else {
-		tp_sockaddr_str(
-		        (const struct sockaddr *)&h->host->flow_info(tp_upconn_flow(c))->dst, dst,
-		        sizeof(dst));
+		name = tp_flow_name(fi, &err);
+		if (name)
+			snprintf(dst, sizeof(dst), "%s:%u", name,
+			         tp_sockaddr_port((const struct sockaddr *)&fi->dst));
+		else
+			tp_sockaddr_str((const struct sockaddr *)&fi->dst, dst, sizeof(dst));
+		err = tp_http_answer_errno(r->status, body, len);
 		h->host->log(h->host, TP_LOG_DEBUG, "%s: CONNECT %s refused: %d %s (%s)", h->who,
 		             dst, r->status, r->reason, strerror(-err));
 	}
@@ -188,7 +202,17 @@ static int httpc_tcp_accept(void *state, struct tp_flow *f)
 	        .data = &hc,
 	        .data_size = sizeof(hc),
 	};
+	int err;
 
+	(void)tp_flow_name(h->host->flow_info(f), &err);
+	if (err) {
+		/* a fake-IP flow without a name we can send: never ask the proxy
+		 * for the pool address itself */
+		h->host->counter_add(h->host, "http.name_refused", 1);
+		h->host->log(h->host, TP_LOG_INFO,
+		             "%s: refused a flow to a fake IP without a usable name", h->who);
+		return err;
+	}
 	return tp_upconn_start(h->host, f, &req, NULL);
 }
 

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "httpmsg.h"
+#include "names.h"
 #include "tunplug/text.h"
 
 size_t tp_base64_encode(const void *in, size_t len, char *out, size_t outlen)
@@ -37,17 +38,24 @@ size_t tp_base64_encode(const void *in, size_t len, char *out, size_t outlen)
 	return o;
 }
 
-int tp_http_connect_request(char *buf, size_t cap, const struct sockaddr *dst, const char *user,
-                            const char *pass)
+int tp_http_connect_request(char *buf, size_t cap, const struct sockaddr *dst, const char *name,
+                            const char *user, const char *pass)
 {
-	char hostport[TP_SOCKADDR_STRLEN];
+	char hostport[TP_NAME_MAX + 8 > TP_SOCKADDR_STRLEN ? TP_NAME_MAX + 8 : TP_SOCKADDR_STRLEN];
 	char cred[520], b64[700];
 	int n;
 
 	/* "1.2.3.4:80", "[fd00::1]:80" */
 	if (dst->sa_family != AF_INET && dst->sa_family != AF_INET6)
 		return -EAFNOSUPPORT;
-	tp_sockaddr_str(dst, hostport, sizeof(hostport));
+	if (name) {
+		/* "example.com:443": checked, so nothing can end the line early */
+		if (!tp_name_valid(name))
+			return -EINVAL;
+		snprintf(hostport, sizeof(hostport), "%s:%u", name, tp_sockaddr_port(dst));
+	} else {
+		tp_sockaddr_str(dst, hostport, sizeof(hostport));
+	}
 	b64[0] = '\0';
 	if (user) {
 		n = snprintf(cred, sizeof(cred), "%s:%s", user, pass ? pass : "");

@@ -22,10 +22,12 @@ size_t tp_base64_encode(const void *in, size_t len, char *out, size_t outlen);
 /* Build "CONNECT host:port HTTP/1.1" with a Host header and, when user is
  * not NULL, "Proxy-Authorization: Basic base64(user:pass)". dst is the
  * flow's original destination (AF_INET or AF_INET6; IPv6 is written as
- * [addr]:port). Returns the length (no NUL counted), -ENOSPC if buf is too
- * small, -EAFNOSUPPORT for another family. */
-int tp_http_connect_request(char *buf, size_t cap, const struct sockaddr *dst, const char *user,
-                            const char *pass);
+ * [addr]:port); when name is not NULL (the flow's name, borrowed), host is
+ * name and only dst's port is used. Returns the length (no NUL counted),
+ * -ENOSPC if buf is too small, -EAFNOSUPPORT for another family, -EINVAL
+ * for a name tp_name_valid (names.h) refuses. */
+int tp_http_connect_request(char *buf, size_t cap, const struct sockaddr *dst, const char *name,
+                            const char *user, const char *pass);
 
 /* How many more bytes may be read after buf[0..len) without reading past
  * the "\r\n\r\n" that ends a response head: 0 when buf already ends with it,

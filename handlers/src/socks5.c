@@ -24,6 +24,15 @@
  * says 0.0.0.0 / ::). Datagrams carry the RFC 1928 UDP header; those that
  * arrive before the association is up are queued (bounded) and sent then.
  *
+ * Names: when the flow has a name (fake-IP DNS or sniffing; struct
+ * tp_flow_info.name), CONNECT asks for it with ATYP DOMAIN and the flow's
+ * port, so the proxy resolves it (remote DNS), and the flow's UDP datagrams
+ * carry ATYP DOMAIN headers too; replies to such a flow reach the client
+ * from its original destination whatever address the proxy reports (the
+ * client knows only that one). A name unfit to send (tp_name_valid) goes by
+ * IP instead, unless the IP is a fake-IP pool address: then the flow is
+ * refused with ICMP host unreachable (counter socks5.name_refused).
+ *
  * The connection to the proxy (TCP, and the UDP control connection) is a
  * tp_upconn (upconn.h): this file only speaks the protocol over it. */
 #include <arpa/inet.h>
@@ -36,6 +45,7 @@
 #include <sys/socket.h>
 
 #include "builtin.h"
+#include "names.h"
 #include "socks5msg.h"
 #include "tunplug/text.h"
 #include "upconn.h"
@@ -67,7 +77,8 @@ struct s5_udp;
 struct s5_conn {
 	struct s5_udp *u; /* UDP: the association this connection controls */
 	enum s5_state st;
-	char dst[TP_SOCKADDR_STRLEN]; /* the flow's destination, for messages */
+	/* the flow's destination for messages: "name:port" or the address */
+	char dst[TP_NAME_MAX + TP_SOCKADDR_STRLEN + 4];
 };
 
 struct udp_pending {
@@ -183,6 +194,7 @@ static int send_request(struct tp_upconn *c, const struct s5_inst *inst)
 	const struct s5_conn *s = tp_upconn_data(c);
 	uint8_t req[S5_REQUEST_MAX];
 	struct sockaddr_storage any;
+	const char *name;
 	int n;
 
 	if (s->u) {
@@ -190,6 +202,10 @@ static int send_request(struct tp_upconn *c, const struct s5_inst *inst)
 		memset(&any, 0, sizeof(any));
 		any.ss_family = inst->proxy.ss_family;
 		n = s5_build_request(req, S5_CMD_UDP_ASSOCIATE, (struct sockaddr *)&any);
+	} else if ((name = tp_flow_name(fi, &n)) != NULL) {
+		/* ATYP DOMAIN: the proxy resolves the name */
+		n = s5_build_request_name(req, S5_CMD_CONNECT, name,
+		                          tp_sockaddr_port((const struct sockaddr *)&fi->dst));
 	} else {
 		n = s5_build_request(req, S5_CMD_CONNECT, (const struct sockaddr *)&fi->dst);
 	}
@@ -385,8 +401,26 @@ static int conn_start(struct s5_inst *inst, struct tp_flow *f, struct s5_udp *u,
 	        .data_size = sizeof(s),
 	};
 
-	tp_sockaddr_str((const struct sockaddr *)&inst->host->flow_info(f)->dst, s.dst,
-	                sizeof(s.dst));
+	const struct tp_flow_info *fi = inst->host->flow_info(f);
+	const char *name;
+	int err;
+
+	name = tp_flow_name(fi, &err);
+	if (err) {
+		/* a fake-IP flow without a name we can send: never ask for the
+		 * pool address itself */
+		inst->host->counter_add(inst->host, "socks5.name_refused", 1);
+		inst->host->log(
+		        inst->host, TP_LOG_INFO,
+		        "socks5 proxy %s: refused a flow to a fake IP without a usable name",
+		        inst->label);
+		return err;
+	}
+	if (name)
+		snprintf(s.dst, sizeof(s.dst), "%s:%u", name,
+		         tp_sockaddr_port((const struct sockaddr *)&fi->dst));
+	else
+		tp_sockaddr_str((const struct sockaddr *)&fi->dst, s.dst, sizeof(s.dst));
 	return tp_upconn_start(inst->host, f, &req, out);
 }
 
@@ -450,7 +484,8 @@ static void udp_recv(uv_udp_t *h, ssize_t nread, const uv_buf_t *buf, const stru
 		return;
 	}
 	fi = host->flow_info(u->flow);
-	if (ret == 1 || same_addr(&from, &fi->dst))
+	/* a flow by name: the client knows only its destination's address */
+	if (ret == 1 || fi->name || same_addr(&from, &fi->dst))
 		host->udp_send(u->flow, buf->base + off, (size_t)nread - off);
 	else if (from.ss_family == fi->dst.ss_family)
 		host->udp_send_from(u->flow, (const struct sockaddr *)&from, buf->base + off,
@@ -470,12 +505,15 @@ static void udp_sent(uv_udp_send_t *req, int status)
 /* Wrap and send one datagram to the relay (u->ready). */
 static void udp_relay(struct s5_udp *u, const void *buf, size_t len)
 {
+	int ret;
 	const struct tp_flow_info *fi = u->inst->host->flow_info(u->flow);
 	uint8_t hdr[S5_UDP_HDR_MAX];
 	struct udp_send_req *r;
 	uv_buf_t b[2];
-	int hl = s5_udp_header(hdr, (const struct sockaddr *)&fi->dst);
-	int ret;
+	const char *name = tp_flow_name(fi, &ret); /* checked when the flow began */
+	int hl = name ? s5_udp_header_name(hdr, name,
+	                                   tp_sockaddr_port((const struct sockaddr *)&fi->dst))
+	              : s5_udp_header(hdr, (const struct sockaddr *)&fi->dst);
 
 	if (hl < 0)
 		return;

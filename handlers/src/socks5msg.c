@@ -4,6 +4,7 @@
 #include <netinet/in.h>
 #include <string.h>
 
+#include "names.h"
 #include "socks5msg.h"
 
 int s5_spec_parse(const char *target, struct tp_target *s, char *err, size_t errlen)
@@ -81,6 +82,33 @@ static int put_addr(uint8_t *p, const struct sockaddr *addr)
 		return 19;
 	}
 	return -EAFNOSUPPORT;
+}
+
+/* ATYP domain, name, port at p; the bytes written, or -EINVAL. */
+static int put_name(uint8_t *p, const char *name, uint16_t port)
+{
+	size_t len;
+
+	if (!tp_name_valid(name))
+		return -EINVAL;
+	len = strlen(name); /* at most TP_NAME_MAX: fits the length byte */
+	p[0] = S5_ATYP_DOMAIN;
+	p[1] = (uint8_t)len;
+	memcpy(p + 2, name, len);
+	p[2 + len] = (uint8_t)(port >> 8);
+	p[3 + len] = (uint8_t)port;
+	return (int)(4 + len);
+}
+
+int s5_build_request_name(uint8_t *buf, uint8_t cmd, const char *name, uint16_t port)
+{
+	int n;
+
+	buf[0] = S5_VER;
+	buf[1] = cmd;
+	buf[2] = 0;
+	n = put_name(buf + 3, name, port);
+	return n < 0 ? n : 3 + n;
 }
 
 int s5_build_request(uint8_t *buf, uint8_t cmd, const struct sockaddr *addr)
@@ -222,6 +250,17 @@ int s5_udp_header(uint8_t *hdr, const struct sockaddr *dst)
 	hdr[1] = 0;
 	hdr[2] = 0; /* FRAG: standalone datagram */
 	n = put_addr(hdr + 3, dst);
+	return n < 0 ? n : 3 + n;
+}
+
+int s5_udp_header_name(uint8_t *hdr, const char *name, uint16_t port)
+{
+	int n;
+
+	hdr[0] = 0;
+	hdr[1] = 0;
+	hdr[2] = 0;
+	n = put_name(hdr + 3, name, port);
 	return n < 0 ? n : 3 + n;
 }
 

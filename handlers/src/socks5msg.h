@@ -39,7 +39,7 @@
 #define S5_REPLY_MIN 5 /* VER REP RSV ATYP + first address byte */
 #define S5_REPLY_MAX (4 + 1 + 255 + 2)
 #define S5_AUTH_MAX (3 + 255 + 255)
-#define S5_REQUEST_MAX (4 + 16 + 2)
+#define S5_REQUEST_MAX (4 + 1 + 255 + 2) /* ATYP domain: the longest */
 #define S5_UDP_HDR_MAX (4 + 1 + 255 + 2)
 
 /* A parsed CONNECT / UDP ASSOCIATE reply. */
@@ -74,6 +74,9 @@ int s5_parse_auth_reply(const uint8_t *buf);
 /* CONNECT / UDP ASSOCIATE request for an AF_INET/AF_INET6 address into buf
  * (S5_REQUEST_MAX bytes); the length, or -EAFNOSUPPORT. */
 int s5_build_request(uint8_t *buf, uint8_t cmd, const struct sockaddr *addr);
+/* The same with ATYP DOMAIN: name (borrowed; tp_name_valid) and port (host
+ * order). The length, or -EINVAL for a name tp_name_valid refuses. */
+int s5_build_request_name(uint8_t *buf, uint8_t cmd, const char *name, uint16_t port);
 
 /* Total size of the reply whose first bytes are buf[0..len): S5_REPLY_MIN
  * while len < S5_REPLY_MIN, else the exact size; -EPROTO for a bad VER or
@@ -100,6 +103,9 @@ const char *s5_rep_str(uint8_t rep);
  * AF_INET/AF_INET6 destination into hdr (S5_UDP_HDR_MAX bytes); the
  * length, or -EAFNOSUPPORT. */
 int s5_udp_header(uint8_t *hdr, const struct sockaddr *dst);
+/* The same with ATYP DOMAIN for name (borrowed; tp_name_valid) and port
+ * (host order); the length, or -EINVAL for a name tp_name_valid refuses. */
+int s5_udp_header_name(uint8_t *hdr, const char *name, uint16_t port);
 /* Unwrap a relayed datagram. On success the payload is buf[*off..len) and
  * returns 0 with *from set (ATYP IPv4/IPv6), or 1 for ATYP domain
  * (from->ss_family is AF_UNSPEC: the sender has no address to report).

@@ -8,6 +8,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -56,22 +57,74 @@ TP_TEST(request)
 
 	inet_pton(AF_INET, "198.19.1.1", &s4.sin_addr);
 	inet_pton(AF_INET6, "fd00:19::1", &s6.sin6_addr);
-	n = tp_http_connect_request(buf, sizeof(buf), (struct sockaddr *)&s4, NULL, NULL);
+	n = tp_http_connect_request(buf, sizeof(buf), (struct sockaddr *)&s4, NULL, NULL, NULL);
 	CHECK(n > 0 && (size_t)n == strlen(buf) &&
 	              !strcmp(buf, "CONNECT 198.19.1.1:80 HTTP/1.1\r\nHost: 198.19.1.1:80\r\n\r\n"),
 	      "v4: %s", buf);
-	n = tp_http_connect_request(buf, sizeof(buf), (struct sockaddr *)&s6, "user", "pass");
+	n = tp_http_connect_request(buf, sizeof(buf), (struct sockaddr *)&s6, NULL, "user", "pass");
 	CHECK(n > 0 && !strcmp(buf, "CONNECT [fd00:19::1]:443 HTTP/1.1\r\n"
 	                            "Host: [fd00:19::1]:443\r\n"
 	                            "Proxy-Authorization: Basic dXNlcjpwYXNz\r\n\r\n"),
 	      "v6 with auth: %s", buf);
-	n = tp_http_connect_request(buf, sizeof(buf), (struct sockaddr *)&s4, "u", "");
+	n = tp_http_connect_request(buf, sizeof(buf), (struct sockaddr *)&s4, NULL, "u", "");
 	CHECK(n > 0 && strstr(buf, "Basic dTo=\r\n"), "empty password: %s", buf);
-	CHECK(tp_http_connect_request(buf, 40, (struct sockaddr *)&s4, NULL, NULL) == -ENOSPC,
+	CHECK(tp_http_connect_request(buf, 40, (struct sockaddr *)&s4, NULL, NULL, NULL) == -ENOSPC,
 	      "too small");
-	CHECK(tp_http_connect_request(buf, sizeof(buf), &sa, NULL, NULL) == -EAFNOSUPPORT,
+	CHECK(tp_http_connect_request(buf, sizeof(buf), &sa, NULL, NULL, NULL) == -EAFNOSUPPORT,
 	      "AF_UNIX");
 	OK("CONNECT request: v4, [v6]:port, Basic credentials, too small, bad family");
+}
+
+TP_TEST(request_name)
+{
+	struct sockaddr_in s4 = {.sin_family = AF_INET, .sin_port = htons(443)};
+	struct sockaddr_in6 s6 = {.sin6_family = AF_INET6, .sin6_port = htons(8443)};
+	char buf[1024], name[260], want[700];
+	int n;
+
+	inet_pton(AF_INET, "198.18.0.7", &s4.sin_addr);
+	inet_pton(AF_INET6, "fc00:18::7", &s6.sin6_addr);
+	n = tp_http_connect_request(buf, sizeof(buf), (struct sockaddr *)&s4, "www.example.com",
+	                            NULL, NULL);
+	CHECK(n > 0 && (size_t)n == strlen(buf) &&
+	              !strcmp(buf, "CONNECT www.example.com:443 HTTP/1.1\r\n"
+	                           "Host: www.example.com:443\r\n\r\n"),
+	      "by name, v4 flow: %s", buf);
+	n = tp_http_connect_request(buf, sizeof(buf), (struct sockaddr *)&s6, "a.example", "u",
+	                            "p");
+	CHECK(n > 0 && !strcmp(buf, "CONNECT a.example:8443 HTTP/1.1\r\nHost: a.example:8443\r\n"
+	                            "Proxy-Authorization: Basic dTpw\r\n\r\n"),
+	      "by name, v6 flow (no brackets), with auth: %s", buf);
+
+	for (size_t i = 0; i < 253; i++)
+		name[i] = (i % 64 == 63) ? '.' : 'x';
+	name[253] = '\0';
+	n = tp_http_connect_request(buf, sizeof(buf), (struct sockaddr *)&s4, name, NULL, NULL);
+	snprintf(want, sizeof(want), "CONNECT %s:443 HTTP/1.1\r\nHost: %s:443\r\n\r\n", name, name);
+	CHECK(n > 0 && !strcmp(buf, want), "253-character name");
+	name[253] = 'x';
+	name[254] = '\0';
+	CHECK_EQ(
+	        tp_http_connect_request(buf, sizeof(buf), (struct sockaddr *)&s4, name, NULL, NULL),
+	        -EINVAL, "254 characters");
+
+	static const char *const bad[] = {"evil.com:80 HTTP/1.1\r\nX-Injected: 1\r\n\r\nGET ",
+	                                  "a b",
+	                                  "a\nb",
+	                                  "user@host",
+	                                  "host:1",
+	                                  "[::1]",
+	                                  "",
+	                                  "a..b",
+	                                  "a/b"};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		CHECK_EQ(tp_http_connect_request(buf, sizeof(buf), (struct sockaddr *)&s4, bad[i],
+		                                 NULL, NULL),
+		         -EINVAL, "bad name refused");
+	CHECK_EQ(tp_http_connect_request(buf, 60, (struct sockaddr *)&s4, "www.example.com", NULL,
+	                                 NULL),
+	         -ENOSPC, "by name, too small");
+	OK("CONNECT name:port: v4 and v6 flows, 253 characters, injection and bad names refused");
 }
 
 TP_TEST(head_want)

@@ -364,3 +364,77 @@ TP_TEST(udp)
 	OK("UDP header: wrap IPv4/IPv6 byte for byte; unwrap IPv4, IPv6, domain; FRAG != 0, bad "
 	   "RSV/ATYP and every truncation dropped");
 }
+
+/* A name of len characters: labels of up to 63 'a'..'z' separated by
+ * dots, never ending with a dot. */
+static void long_name(char *out, size_t len)
+{
+	for (size_t i = 0; i < len; i++)
+		out[i] = (i % 64 == 63) ? '.' : (char)('a' + i % 26);
+	if (len && out[len - 1] == '.')
+		out[len - 1] = 'z';
+	out[len] = '\0';
+}
+
+TP_TEST(request_name)
+{
+	uint8_t b[S5_REQUEST_MAX + 1], hdr[S5_UDP_HDR_MAX + 1], pkt[S5_UDP_HDR_MAX + 8];
+	struct sockaddr_storage from;
+	char name[300];
+	size_t off = 0;
+	int n;
+
+	n = s5_build_request_name(b, S5_CMD_CONNECT, "www.example.com", 443);
+	CHECK_EQ(n, 3 + 1 + 1 + 15 + 2, "CONNECT by name: length");
+	CHECK(n == 22 && !memcmp(b, "\x05\x01\x00\x03\x0fwww.example.com\x01\xbb", 22),
+	      "CONNECT by name: VER CMD RSV ATYP=3 LEN name PORT");
+	n = s5_build_request_name(b, S5_CMD_UDP_ASSOCIATE, "a", 53);
+	CHECK(n == 8 && !memcmp(b,
+	                        "\x05\x03\x00\x03\x01"
+	                        "a\x00\x35",
+	                        8),
+	      "UDP ASSOCIATE by name");
+
+	/* the longest name: 253 characters, length byte 253, fits S5_REQUEST_MAX */
+	long_name(name, 253);
+	memset(b, 0xee, sizeof(b));
+	n = s5_build_request_name(b, S5_CMD_CONNECT, name, 65535);
+	CHECK_EQ(n, 3 + 1 + 1 + 253 + 2, "253-character name: length");
+	CHECK(n > 0 && (size_t)n <= S5_REQUEST_MAX, "fits S5_REQUEST_MAX");
+	CHECK(b[4] == 253 && !memcmp(b + 5, name, 253) && b[258] == 0xff && b[259] == 0xff,
+	      "253-character name: bytes");
+	CHECK_EQ(b[S5_REQUEST_MAX], 0xee, "nothing written past S5_REQUEST_MAX");
+	long_name(name, 254);
+	CHECK_EQ(s5_build_request_name(b, S5_CMD_CONNECT, name, 80), -EINVAL, "254 characters");
+
+	static const char *const bad[] = {
+	        "",    "exa mple.com", "example.com\r\nX: y", "a..b",
+	        ".a",  "a.",           "user@host",           "host:80",
+	        "a/b", "a%20b",        "\xc3\xa9.fr",         "tab\there",
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		CHECK_EQ(s5_build_request_name(b, S5_CMD_CONNECT, bad[i], 80), -EINVAL,
+		         "bad name refused in a request");
+		CHECK_EQ(s5_udp_header_name(hdr, bad[i], 80), -EINVAL,
+		         "bad name refused in a UDP header");
+	}
+	CHECK_EQ(s5_build_request_name(b, S5_CMD_CONNECT, NULL, 80), -EINVAL, "NULL name");
+	OK("requests with ATYP DOMAIN: bytes, 253 characters fit, 254 and bad characters refused");
+
+	n = s5_udp_header_name(hdr, "dns.example", 53);
+	CHECK(n == 3 + 1 + 1 + 11 + 2 && !memcmp(hdr,
+	                                         "\x00\x00\x00\x03\x0b"
+	                                         "dns.example\x00\x35",
+	                                         18),
+	      "UDP header by name: bytes");
+	/* what the proxy would see is what s5_udp_unwrap reads back */
+	memcpy(pkt, hdr, (size_t)n);
+	memcpy(pkt + n, "q", 1);
+	CHECK_EQ(s5_udp_unwrap(pkt, (size_t)n + 1, &from, &off), 1, "unwrap: ATYP DOMAIN");
+	CHECK(off == (size_t)n && from.ss_family == AF_UNSPEC, "unwrap: payload after the name");
+	long_name(name, 253);
+	n = s5_udp_header_name(hdr, name, 1);
+	CHECK(n == 3 + 1 + 1 + 253 + 2 && (size_t)n <= S5_UDP_HDR_MAX && hdr[4] == 253,
+	      "UDP header with a 253-character name fits S5_UDP_HDR_MAX");
+	OK("UDP headers with ATYP DOMAIN: bytes, round trip, 253 characters");
+}
