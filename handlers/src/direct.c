@@ -6,13 +6,24 @@
  * succeeded, failed, or timed out, so the client sees the truth: a refused
  * port gets a RST, an unreachable host or network the matching ICMP
  * unreachable, a silent one silence (upconn.h). UDP: one connected socket
- * per flow (udpconn.h). */
+ * per flow (udpconn.h).
+ *
+ * A flow to a fake-IP address (tp_flow_info.name_source TP_NAME_FAKE_IP)
+ * is never connected to that address: its name is looked up without
+ * blocking (uv_getaddrinfo) and the connect goes to the real address, the
+ * client's family first, with the SYN still held; a UDP flow looks its
+ * name up once and sends every datagram to that address. A name that
+ * cannot be resolved refuses the flow with ICMP host unreachable (counters
+ * direct.names_resolved / direct.names_unresolved, and
+ * direct.udp_names_*). A sniffed name changes nothing here: the flow's
+ * address is real. */
 #include <errno.h>
 #include <netinet/in.h>
 #include <stdlib.h>
 #include <sys/socket.h>
 
 #include "builtin.h"
+#include "names.h"
 #include "udpconn.h"
 #include "upconn.h"
 
@@ -42,8 +53,21 @@ static int direct_tcp_accept(void *state, struct tp_flow *f)
 {
 	struct direct *d = state;
 	const struct tp_flow_info *fi = d->host->flow_info(f);
-	struct tp_upconn_req req = {.who = "direct", .to = (const struct sockaddr *)&fi->dst};
+	struct tp_upconn_req req = {
+	        .who = "direct",
+	        .to = (const struct sockaddr *)&fi->dst,
+	        .counter = "direct",
+	};
+	int err;
 
+	if (fi->name_source == TP_NAME_FAKE_IP) {
+		/* the address is the pool's: connect to the name's */
+		req.name = tp_flow_name(fi, &err);
+		if (err) {
+			d->host->counter_add(d->host, "direct.names_unresolved", 1);
+			return err;
+		}
+	}
 	return tp_upconn_start(d->host, f, &req, NULL);
 }
 
@@ -54,8 +78,18 @@ static int direct_udp_datagram(void *state, struct tp_flow *f, const void *buf, 
 	struct direct *d = state;
 	const struct tp_flow_info *fi = d->host->flow_info(f);
 
-	return tp_udpconn_datagram(&d->udp, f, (const struct sockaddr *)&fi->dst, "direct", buf,
-	                           len);
+	const char *name = NULL;
+	int err;
+
+	if (fi->name_source == TP_NAME_FAKE_IP) {
+		name = tp_flow_name(fi, &err);
+		if (err) {
+			d->host->counter_add(d->host, "direct.udp_names_unresolved", 1);
+			return err;
+		}
+	}
+	return tp_udpconn_datagram(&d->udp, f, (const struct sockaddr *)&fi->dst, name, "direct",
+	                           buf, len);
 }
 
 static void direct_flow_close(void *state, struct tp_flow *f, int err)

@@ -13,7 +13,9 @@
  * replies reach the client from the flow's original destination, ICMP
  * errors from the fixed address become ICMP errors toward the client.
  * HOST may be a name: it is resolved once at start-up. The fixed address
- * may be of the other family than a flow's. */
+ * may be of the other family than a flow's. A flow's name (fake-IP DNS or
+ * sniffing) changes nothing here: the fixed address is where every flow
+ * goes, so there is nothing to look up per flow. */
 #include <errno.h>
 #include <netinet/in.h>
 #include <stdio.h>
@@ -81,7 +83,8 @@ static int redirect_udp_datagram(void *state, struct tp_flow *f, const void *buf
 {
 	struct redirect *r = state;
 
-	return tp_udpconn_datagram(&r->udp, f, (const struct sockaddr *)&r->to, r->who, buf, len);
+	return tp_udpconn_datagram(&r->udp, f, (const struct sockaddr *)&r->to, NULL, r->who, buf,
+	                           len);
 }
 
 static void redirect_flow_close(void *state, struct tp_flow *f, int err)

@@ -13,6 +13,8 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
+#include "names.h"
+#include "tunplug/text.h"
 #include "udpconn.h"
 
 #define RX_SLOT 65536           /* any datagram fits (IPv6: 65527 bytes of payload) */
@@ -38,12 +40,15 @@ enum {
 	C_RECEIVED,
 	C_RCVBUF_DROPS,
 	C_BUF_GROWN,
+	C_NAMES_RESOLVED,
+	C_NAMES_UNRESOLVED,
 	C__COUNT
 };
 
 static const char *const counter_names[C__COUNT] = {
-        "udp_send_calls", "udp_sent",       "udp_gso_sends", "udp_gso_segs",     "udp_send_lost",
-        "udp_backlogged", "udp_recv_calls", "udp_received",  "udp_rcvbuf_drops", "udp_buf_grown",
+        "udp_send_calls",   "udp_sent",       "udp_gso_sends",      "udp_gso_segs",
+        "udp_send_lost",    "udp_backlogged", "udp_recv_calls",     "udp_received",
+        "udp_rcvbuf_drops", "udp_buf_grown",  "udp_names_resolved", "udp_names_unresolved",
 };
 
 /* A datagram waiting for its socket to become writable (copied). */
@@ -73,6 +78,13 @@ struct udpconn {
 	size_t grown; /* buffer bytes asked for beyond the defaults */
 	struct qd *q_head, *q_tail;
 	size_t queued; /* bytes in the backlog */
+	/* by name: the lookup (datagrams wait in the backlog; no socket yet) */
+	bool resolving;
+	bool poll_live; /* fd and poll set up (else fd is -1) */
+	uv_getaddrinfo_t gai;
+	char *name;                 /* ours, while resolving */
+	struct sockaddr_storage to; /* port and preferred family */
+	const char *who;
 };
 
 /* A datagram of this iteration in sh->tx. */
@@ -609,19 +621,12 @@ static int neg_errno(void)
 	return errno > 0 ? -errno : -EIO;
 }
 
-/* Open the flow's socket: protect, connect, poll. Returns it, or NULL with
- * -errno in *err. */
-static struct udpconn *udp_open(struct tp_udpconn_inst *ui, struct tp_flow *f,
-                                const struct sockaddr *to, int *err)
+/* A flow's state, without a socket yet, in f's data slot; NULL when out of
+ * memory. */
+static struct udpconn *udp_new(struct tp_udpconn_inst *ui, struct tp_flow *f)
 {
-	const struct tp_host *host = ui->host;
-	socklen_t tolen =
-	        to->sa_family == AF_INET ? sizeof(struct sockaddr_in) : sizeof(struct sockaddr_in6);
 	struct udpconn *u;
-	int one = 1;
-	int ret;
 
-	*err = -ENOMEM;
 	if (!ui->sh && !(ui->sh = shared_new(ui)))
 		return NULL;
 	u = calloc(1, sizeof(*u));
@@ -629,13 +634,26 @@ static struct udpconn *udp_open(struct tp_udpconn_inst *ui, struct tp_flow *f,
 		return NULL;
 	u->sh = ui->sh;
 	u->head = u->tail = -1;
+	u->fd = -1;
+	u->flow = f;
+	ui->host->flow_set_data(f, u);
+	return u;
+}
+
+/* Open u's socket for `to`: protect, connect, poll. 0 or -errno (then u
+ * has no socket). */
+static int udp_sock(struct udpconn *u, const struct sockaddr *to)
+{
+	const struct tp_host *host = u->sh->host;
+	socklen_t tolen =
+	        to->sa_family == AF_INET ? sizeof(struct sockaddr_in) : sizeof(struct sockaddr_in6);
+	int one = 1;
+	int ret;
+
 	u->hdr = to->sa_family == AF_INET ? 28 : 48;
 	u->fd = socket(to->sa_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, IPPROTO_UDP);
-	if (u->fd < 0) {
-		*err = neg_errno();
-		free(u);
-		return NULL;
-	}
+	if (u->fd < 0)
+		return neg_errno();
 	ret = host->protect(host, u->fd, to->sa_family);
 	/* the kernel's count of datagrams dropped at a full receive buffer,
 	 * with every datagram read: the signal to grow it */
@@ -646,15 +664,114 @@ static struct udpconn *udp_open(struct tp_udpconn_inst *ui, struct tp_flow *f,
 	if (!ret)
 		ret = uv_poll_init_socket(host->loop, &u->poll, u->fd);
 	if (ret) {
-		*err = ret;
 		close(u->fd);
+		u->fd = -1;
+		return ret;
+	}
+	u->poll.data = u;
+	u->poll_live = true;
+	watch(u, UV_READABLE);
+	return 0;
+}
+
+/* Open the flow's socket: protect, connect, poll. Returns it, or NULL with
+ * -errno in *err. */
+static struct udpconn *udp_open(struct tp_udpconn_inst *ui, struct tp_flow *f,
+                                const struct sockaddr *to, int *err)
+{
+	struct udpconn *u;
+
+	*err = -ENOMEM;
+	u = udp_new(ui, f);
+	if (!u)
+		return NULL;
+	*err = udp_sock(u, to);
+	if (*err) {
+		ui->host->flow_set_data(f, NULL);
 		free(u);
 		return NULL;
 	}
-	u->poll.data = u;
-	watch(u, UV_READABLE);
-	u->flow = f;
-	host->flow_set_data(f, u);
+	return u;
+}
+
+/* The lookup of a flow's name ended: connect its socket and send what
+ * waited, or refuse the flow. */
+static void on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
+{
+	struct udpconn *u = req->data;
+	struct udpconn_shared *sh = u->sh;
+	struct sockaddr_storage to;
+	char addr[TP_SOCKADDR_STRLEN];
+	int ret = -ENOENT;
+
+	u->resolving = false;
+	if (!u->flow) {
+		/* closed meanwhile (cancelled, or too late to cancel): u is
+		 * ours alone; the instance may be gone */
+		uv_freeaddrinfo(res);
+		free(u->name);
+		free(u);
+		return;
+	}
+	if (status == 0)
+		ret = tp_name_pick(res, u->to.ss_family,
+		                   tp_sockaddr_port((struct sockaddr *)&u->to), &to);
+	uv_freeaddrinfo(res);
+	sh->c[ret ? C_NAMES_UNRESOLVED : C_NAMES_RESOLVED]++;
+	arm(sh); /* the counters */
+	if (ret) {
+		sh->host->log(sh->host, TP_LOG_DEBUG, "%s: cannot resolve %s: %s", u->who, u->name,
+		              status ? uv_strerror(status) : "no IPv4 or IPv6 address");
+		ret = -EHOSTUNREACH;
+	} else {
+		tp_sockaddr_str((const struct sockaddr *)&to, addr, sizeof(addr));
+		sh->host->log(sh->host, TP_LOG_DEBUG, "%s: %s is %s", u->who, u->name, addr);
+		ret = udp_sock(u, (const struct sockaddr *)&to);
+		if (ret)
+			sh->host->log(sh->host, TP_LOG_DEBUG, "%s: udp socket: %s", u->who,
+			              strerror(-ret));
+	}
+	free(u->name);
+	u->name = NULL;
+	if (ret) {
+		backlog_free(u);
+		u->refused = true;
+		sh->host->flow_unreachable(u->flow, ret == -ENOENT ? -ENETUNREACH : ret);
+		sh->host->flow_close(u->flow, false); /* flow_close follows, from the loop */
+		return;
+	}
+	if (u->q_head)
+		watch(u, UV_READABLE | UV_WRITABLE); /* what waited goes out, in order */
+}
+
+/* A flow by name: its state and the lookup; datagrams wait until it ends.
+ * NULL with -errno in *err when nothing could be started. */
+static struct udpconn *udp_open_name(struct tp_udpconn_inst *ui, struct tp_flow *f,
+                                     const struct sockaddr *to, const char *name, const char *who,
+                                     int *err)
+{
+	socklen_t tolen =
+	        to->sa_family == AF_INET ? sizeof(struct sockaddr_in) : sizeof(struct sockaddr_in6);
+	struct addrinfo hints;
+	struct udpconn *u;
+
+	*err = -ENOMEM;
+	u = udp_new(ui, f);
+	if (!u)
+		return NULL;
+	memcpy(&u->to, to, tolen);
+	u->who = who;
+	u->name = strdup(name);
+	tp_name_hints(&hints);
+	u->gai.data = u;
+	if (!u->name ||
+	    (*err = uv_getaddrinfo(ui->host->loop, &u->gai, on_resolved, u->name, NULL, &hints))) {
+		ui->host->flow_set_data(f, NULL);
+		free(u->name);
+		free(u);
+		return NULL;
+	}
+	u->resolving = true;
 	return u;
 }
 
@@ -680,7 +797,7 @@ void tp_udpconn_inst_fini(struct tp_udpconn_inst *ui)
 }
 
 int tp_udpconn_datagram(struct tp_udpconn_inst *ui, struct tp_flow *f, const struct sockaddr *to,
-                        const char *who, const void *buf, size_t len)
+                        const char *name, const char *who, const void *buf, size_t len)
 {
 	const struct tp_host *host = ui->host;
 	struct udpconn *u = host->flow_get_data(f);
@@ -689,7 +806,7 @@ int tp_udpconn_datagram(struct tp_udpconn_inst *ui, struct tp_flow *f, const str
 	int ret;
 
 	if (!u) {
-		u = udp_open(ui, f, to, &ret);
+		u = name ? udp_open_name(ui, f, to, name, who, &ret) : udp_open(ui, f, to, &ret);
 		if (!u) {
 			host->log(host, TP_LOG_DEBUG, "%s: udp socket: %s", who, strerror(-ret));
 			return ret == -ENOENT ? -ENETUNREACH : ret;
@@ -698,6 +815,11 @@ int tp_udpconn_datagram(struct tp_udpconn_inst *ui, struct tp_flow *f, const str
 	sh = u->sh;
 	if (u->refused)
 		return TP_OK; /* closing: flow_close follows */
+	if (u->resolving) {
+		backlog_add(u, buf, len); /* sent once the name's address is known */
+		arm(sh);
+		return TP_OK;
+	}
 	if (sh->nent == TX_MAX || sh->txlen + len > TX_BYTES) {
 		flush_all(sh);
 		if (u->refused)
@@ -764,5 +886,15 @@ void tp_udpconn_flow_close(struct tp_udpconn_inst *ui, struct tp_flow *f)
 	}
 	backlog_free(u);
 	sh->grown -= u->grown;
+	if (u->resolving) {
+		/* queued: on_resolved runs with UV_ECANCELED; running: it
+		 * finishes later. Either way it finds no flow and frees u. */
+		(void)uv_cancel((uv_req_t *)&u->gai);
+		return;
+	}
+	if (!u->poll_live) {
+		free(u); /* its lookup failed: it never had a socket */
+		return;
+	}
 	uv_close((uv_handle_t *)&u->poll, on_closed);
 }

@@ -48,6 +48,15 @@
  * calls, datagrams received, the kernel's receive-buffer drops, buffer
  * growth steps.
  *
+ * By name (a flow to a fake-IP address): the first datagram starts a
+ * lookup of the name (uv_getaddrinfo, both families, no AI_ADDRCONFIG);
+ * datagrams wait for it in the flow's backlog (TP_UDPCONN_QUEUE_MAX), then
+ * the socket is connected to the first address of the family of `to`, else
+ * of the other, with `to`'s port, and they go out. A lookup that fails
+ * tells the client ICMP host unreachable and closes the flow. Counters
+ * "NAME.udp_names_resolved" and "NAME.udp_names_unresolved". A flow closed
+ * during its lookup cancels it.
+ *
  * The socket lives in the flow's data slot; the handler's flow_close must
  * call tp_udpconn_flow_close() for UDP flows.
  *
@@ -88,11 +97,13 @@ void tp_udpconn_inst_fini(struct tp_udpconn_inst *ui);
 /* From the handler's udp_datagram: send buf[0..len) (borrowed; copied) to
  * `to` (the same address for every datagram of f) at the end of this loop
  * iteration, opening the socket on the first one (a failure is logged at
- * debug level, prefixed with who). Returns what udp_datagram returns: TP_OK
- * (a datagram that cannot be sent is lost, the flow goes on) or -errno (the
- * socket could not be opened). */
+ * debug level, prefixed with who). With name (borrowed; copied on the first
+ * datagram; NULL: none), the first datagram looks it up and every datagram
+ * goes to its address instead, with to's port (see above). Returns what
+ * udp_datagram returns: TP_OK (a datagram that cannot be sent is lost, the
+ * flow goes on) or -errno (the socket could not be opened). */
 int tp_udpconn_datagram(struct tp_udpconn_inst *ui, struct tp_flow *f, const struct sockaddr *to,
-                        const char *who, const void *buf, size_t len);
+                        const char *name, const char *who, const void *buf, size_t len);
 
 /* From the handler's flow_close for a UDP flow: close its socket (datagrams
  * not sent yet are dropped). */

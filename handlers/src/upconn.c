@@ -24,6 +24,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "names.h"
+#include "tunplug/text.h"
 #include "upconn.h"
 
 struct tp_upconn {
@@ -32,12 +34,17 @@ struct tp_upconn {
 	uv_tcp_t *tcp;        /* heap; ours until handed to flow_splice */
 	uv_timer_t timer;
 	uv_connect_t creq;
+	uv_getaddrinfo_t gai; /* by name: the lookup */
 	unsigned refs;
+	bool resolving;  /* gai is pending (its callback holds a ref) */
 	bool timer_live; /* initialised and not yet closing */
 	bool to_is_proxy;
 	bool keep;        /* keep mode: proto->on_end */
 	bool established; /* keep mode: the exchange is over */
 	const char *who;
+	char *name;                 /* by name: ours (freed with c) */
+	const char *counter;        /* by name: the counters' prefix */
+	struct sockaddr_storage to; /* by name: port and preferred family */
 	const struct tp_upconn_proto *proto;
 	void *ud;
 	char *ans; /* proto->answer_max bytes after data */
@@ -53,8 +60,10 @@ struct send_req {
 
 static void conn_unref(struct tp_upconn *c)
 {
-	if (--c->refs == 0)
+	if (--c->refs == 0) {
+		free(c->name);
 		free(c);
+	}
 }
 
 static void on_timer_closed(uv_handle_t *h)
@@ -73,6 +82,10 @@ static void on_tcp_closed(uv_handle_t *h)
 /* Close whatever handles are still ours; each close callback drops its ref. */
 static void conn_teardown(struct tp_upconn *c)
 {
+	if (c->resolving)
+		/* queued: its callback runs with UV_ECANCELED; running: it
+		 * finishes and finds no flow. Either way it drops its ref. */
+		(void)uv_cancel((uv_req_t *)&c->gai);
 	if (c->timer_live) {
 		c->timer_live = false;
 		uv_close((uv_handle_t *)&c->timer, on_timer_closed);
@@ -331,40 +344,18 @@ static void on_timeout(uv_timer_t *t)
 	conn_unref(c);
 }
 
-int tp_upconn_start(const struct tp_host *host, struct tp_flow *f, const struct tp_upconn_req *r,
-                    struct tp_upconn **out)
+/* Open a protected socket for `to` and start connecting (c's tcp handle
+ * and the connect request take their refs). 0 or -errno; a socket that
+ * could not be handed to a handle is closed here. */
+static int conn_connect(struct tp_upconn *c, const struct sockaddr_storage *to)
 {
-	int family = r->to->sa_family;
-	socklen_t tolen =
-	        family == AF_INET6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in);
-	size_t dsize = (r->data_size + sizeof(max_align_t) - 1) / sizeof(max_align_t);
-	struct sockaddr_storage to;
-	struct tp_upconn *c;
-	int fd = -1;
-	int ret;
-
-	memset(&to, 0, sizeof(to));
-	memcpy(&to, r->to, tolen);
-	c = calloc(1, sizeof(*c) + dsize * sizeof(max_align_t) +
-	                      (r->proto ? r->proto->answer_max : 0));
-	if (!c)
-		return -ENOMEM;
-	c->refs = 1; /* ours while setting up; becomes the flow link */
-	c->host = host;
-	c->who = r->who;
-	c->to_is_proxy = r->to_is_proxy;
-	c->proto = r->proto;
-	c->keep = r->proto && r->proto->on_end;
-	c->ud = r->ud;
-	c->ans = (char *)(c->data + dsize);
-	if (r->data_size)
-		memcpy(c->data, r->data, r->data_size);
+	const struct tp_host *host = c->host;
+	int family = to->ss_family;
+	int fd, ret;
 
 	fd = socket(family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (fd < 0) {
-		ret = -errno;
-		goto out;
-	}
+	if (fd < 0)
+		return -errno;
 	ret = host->protect(host, fd, family);
 	if (ret)
 		goto out;
@@ -386,6 +377,85 @@ int tp_upconn_start(const struct tp_host *host, struct tp_flow *f, const struct 
 		goto out;
 	fd = -1; /* the handle owns it */
 	uv_tcp_nodelay(c->tcp, 1);
+	c->creq.data = c;
+	ret = uv_tcp_connect(&c->creq, c->tcp, (const struct sockaddr *)to, on_connect);
+	if (ret)
+		goto out;
+	c->refs++;
+out:
+	if (fd >= 0)
+		close(fd);
+	return ret;
+}
+
+/* Count a lookup's outcome as "<counter>.names_(un)resolved". */
+static void count_lookup(const struct tp_upconn *c, bool ok)
+{
+	char name[80];
+
+	snprintf(name, sizeof(name), "%s.names_%s", c->counter ? c->counter : "upconn",
+	         ok ? "resolved" : "unresolved");
+	c->host->counter_add(c->host, name, 1);
+}
+
+static void on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
+{
+	struct tp_upconn *c = req->data;
+	const struct tp_host *host = c->host;
+	char addr[TP_SOCKADDR_STRLEN];
+	struct sockaddr_storage to;
+	int ret = -ENOENT;
+
+	c->resolving = false;
+	if (!c->flow || status == UV_ECANCELED)
+		goto out; /* decided or closed meanwhile: teardown is under way */
+	if (status == 0)
+		ret = tp_name_pick(res, c->to.ss_family,
+		                   tp_sockaddr_port((struct sockaddr *)&c->to), &to);
+	count_lookup(c, ret == 0);
+	if (ret) {
+		host->log(host, TP_LOG_DEBUG, "%s: cannot resolve %s: %s", c->who, c->name,
+		          status ? uv_strerror(status) : "no IPv4 or IPv6 address");
+		conn_fail(c, -EHOSTUNREACH);
+		goto out;
+	}
+	tp_sockaddr_str((const struct sockaddr *)&to, addr, sizeof(addr));
+	host->log(host, TP_LOG_DEBUG, "%s: %s is %s", c->who, c->name, addr);
+	ret = conn_connect(c, &to);
+	if (ret)
+		conn_fail(c, conn_error(c, TP_UPCONN_CONNECT, ret));
+out:
+	uv_freeaddrinfo(res);
+	conn_unref(c); /* the lookup's ref */
+}
+
+int tp_upconn_start(const struct tp_host *host, struct tp_flow *f, const struct tp_upconn_req *r,
+                    struct tp_upconn **out)
+{
+	int family = r->to->sa_family;
+	socklen_t tolen =
+	        family == AF_INET6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in);
+	size_t dsize = (r->data_size + sizeof(max_align_t) - 1) / sizeof(max_align_t);
+	struct addrinfo hints;
+	struct tp_upconn *c;
+	int ret;
+
+	c = calloc(1, sizeof(*c) + dsize * sizeof(max_align_t) +
+	                      (r->proto ? r->proto->answer_max : 0));
+	if (!c)
+		return -ENOMEM;
+	memcpy(&c->to, r->to, tolen);
+	c->refs = 1; /* ours while setting up; becomes the flow link */
+	c->host = host;
+	c->who = r->who;
+	c->counter = r->counter;
+	c->to_is_proxy = r->to_is_proxy;
+	c->proto = r->proto;
+	c->keep = r->proto && r->proto->on_end;
+	c->ud = r->ud;
+	c->ans = (char *)(c->data + dsize);
+	if (r->data_size)
+		memcpy(c->data, r->data, r->data_size);
 
 	ret = uv_timer_init(host->loop, &c->timer);
 	if (ret)
@@ -394,11 +464,24 @@ int tp_upconn_start(const struct tp_host *host, struct tp_flow *f, const struct 
 	c->timer_live = true;
 	c->refs++;
 
-	c->creq.data = c;
-	ret = uv_tcp_connect(&c->creq, c->tcp, (const struct sockaddr *)&to, on_connect);
-	if (ret)
-		goto out;
-	c->refs++;
+	if (r->name) {
+		c->name = strdup(r->name);
+		if (!c->name) {
+			ret = -ENOMEM;
+			goto out;
+		}
+		tp_name_hints(&hints);
+		c->gai.data = c;
+		ret = uv_getaddrinfo(host->loop, &c->gai, on_resolved, c->name, NULL, &hints);
+		if (ret)
+			goto out;
+		c->resolving = true;
+		c->refs++;
+	} else {
+		ret = conn_connect(c, &c->to);
+		if (ret)
+			goto out;
+	}
 	uv_timer_start(&c->timer, on_timeout, host->connect_timeout_ms, 0);
 
 	c->flow = f;
@@ -409,8 +492,6 @@ int tp_upconn_start(const struct tp_host *host, struct tp_flow *f, const struct 
 	return TP_PENDING;
 
 out:
-	if (fd >= 0)
-		close(fd);
 	ret = conn_error(c, TP_UPCONN_CONNECT, ret);
 	conn_teardown(c);
 	conn_unref(c); /* the setup ref */

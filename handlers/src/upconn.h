@@ -15,6 +15,17 @@
  * SYN is dropped silently and the client's next retransmission starts
  * over).
  *
+ * By name (req->name, for a flow to a fake-IP address): the name is looked
+ * up first, asynchronously (uv_getaddrinfo on libuv's thread pool, both
+ * families, no AI_ADDRCONFIG), and the connect goes to the first address
+ * of the family of req->to, else of the other, with req->to's port. The
+ * lookup counts toward connect_timeout_ms. A failed lookup (or one with no
+ * address) refuses the flow with -EHOSTUNREACH (the client hears ICMP host
+ * unreachable) and adds 1 to the counter "<counter>.names_unresolved"
+ * (host->counter_add; "<counter>.names_resolved" counts the others). A
+ * flow closed while its lookup runs cancels it (uv_cancel; a lookup
+ * already running finishes on a connection nobody links to any more).
+ *
  * The connection uses the flow's data slot until it is decided; the
  * handler's flow_close must call tp_upconn_flow_close() for TCP flows.
  *
@@ -90,6 +101,11 @@ struct tp_upconn_req {
 	/* The connection's own data (tp_upconn_data), copied from data. */
 	const void *data;
 	size_t data_size;
+	/* Optional: connect to an address of this name (copied; see above)
+	 * instead of `to`, which then gives the port and the preferred
+	 * family. counter prefixes the lookup's counters (static storage). */
+	const char *name;
+	const char *counter;
 };
 
 /* Returns TP_PENDING (*out, if not NULL, gets the connection), or -errno
