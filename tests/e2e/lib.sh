@@ -337,3 +337,45 @@ tp_xfer() {
   [[ $got == "$want" ]] || fail "$what: the receiver got sha256 $got, the sender sent $want"
   ok "$what: sha256 matches ($ms ms, $((bytes * 8 / 1000 / (ms + 1))) Mbit/s)"
 }
+
+# ---- upstreams by name: what the proxy was asked for ----
+# tp_wait_log FILE ERE [SECONDS]: true once a line of FILE matches the
+# extended regex ERE (polled, at most SECONDS, default 5).
+tp_wait_log() {
+  local file=$1 re=$2 t_end=$(($(now_ms) + ${3:-5} * 1000))
+  while ((t_end > $(now_ms))); do
+    grep -Eq -- "$re" "$file" 2>/dev/null && return 0
+    sleep 0.05
+  done
+  grep -Eq -- "$re" "$file" 2>/dev/null
+}
+
+# tp_ere_quote TEXT: TEXT with every ERE metacharacter escaped.
+tp_ere_quote() { printf '%s' "$1" | sed 's/[][\.*^$?+(){}|/]/\\&/g'; }
+
+# tp_dante_saw_name LOG NAME PORT: danted was asked to CONNECT to NAME:PORT
+# by name (ATYP 3). danted resolves a name before it logs the connect, so
+# `log: connect` shows only the address; the request itself is logged with
+# `debug: 1` in danted's config (one line per request):
+#   dorequest(): command 1 request received from client ... Packet: VER: 5
+#   CMD: 1 FLAG: 0 ATYP: 3 address: www.example.com.443
+# (a CONNECT by IP says ATYP: 1 / ATYP: 4 there). Waits up to 5 s.
+tp_dante_saw_name() {
+  tp_wait_log "$1" "dorequest\(\): command 1 request .*ATYP: 3 address: $(tp_ere_quote "$2")\.$3( |\$)"
+}
+
+# tp_dante_saw_udp_name LOG NAME PORT: like tp_dante_saw_name for a UDP
+# datagram whose header names NAME:PORT (ATYP 3); danted with `debug: 1`
+# logs `io_udp_client2target(): packet of length N (payload length M) from
+# client ... for target NAME.PORT`. Waits up to 5 s.
+tp_dante_saw_udp_name() {
+  tp_wait_log "$1" "io_udp_client2target\(\): packet .* for target $(tp_ere_quote "$2")\.$3( |\$)"
+}
+
+# tp_tinyproxy_saw_connect LOG NAME PORT: tinyproxy (LogLevel Info or
+# Connect; its LogFile, or its stderr with -d) got "CONNECT NAME:PORT
+# HTTP/1.1": it logs `Request (file descriptor N): CONNECT NAME:PORT
+# HTTP/1.1`. Waits up to 5 s.
+tp_tinyproxy_saw_connect() {
+  tp_wait_log "$1" "Request \(file descriptor [0-9]+\): CONNECT $(tp_ere_quote "$2"):$3 HTTP/1\.1"
+}
