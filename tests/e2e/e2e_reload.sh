@@ -15,7 +15,9 @@
 #    rules of B stay in force (:5002 still refused, :5003 connects)
 #  - a non-reloadable key added (tun.mtu): refused naming "tun.mtu" and
 #    its line; B's rules stay
-#  - SIGTERM: exit 0, no flow left over
+#  - a handler whose init fails (socks5 without a port): refused, B stays
+#  - a flow open on an instance retired by another reload when SIGTERM
+#    comes: exit 0, no flow left over (and under ASan: no leak)
 # Run under the ASan build too (ctest in build-asan): instances retired by a
 # reload must be freed without use-after-free or leak.
 set -euo pipefail
@@ -135,7 +137,32 @@ grep -q "reload refused.*$CONF:5: key \"tun.mtu\" cannot change at run time" <<<
 ok "non-reloadable key refused: $out"
 check "after the refused reload: :5002 still refused (B's rule, not A's)" refused_by_reject 5002
 
+# a handler whose init fails with the new file: refused, the staged set
+# is dropped (its instances that did start are finished), B stays
+printf 'handler: direct\nrules:\n  - {proto: tcp, port: 5002, handler: "socks5://no-port"}\n' >"$CONF"
+out=$(hup)
+grep -q "reload refused.*$CONF: handler socks5://no-port: init: " <<<"$out" ||
+  fail "a handler that cannot init: want a refusal, got: $out"
+ok "handler init failure refused: $out"
+check "after the refused reload: :5002 still refused (B's rule)" refused_by_reject 5002
+
+# stop while a retired instance still serves a flow: it is finished at exit
+write_conf direct
+mkfifo "$TP_TMP/gate2"
+tp_bg send-5003 "$NS_C" timeout 60 bash -c \
+  "{ head -c 1000 /dev/urandom; read -r _ <'$TP_TMP/gate2'; } | socat -u STDIN TCP4:$TP_DST4:5003"
+deadline=$(($(now_ms) + 10000))
+until [[ $(nss ss -Htn state established "sport = :5003" | wc -l) -ge 1 ]]; do
+  (($(now_ms) < deadline)) || fail "the flow to :5003 is not established after 10 s"
+  sleep 0.05
+done
+out=$(hup)
+grep -q 'reloaded.*1 older instances still serve open flows' <<<"$out" ||
+  fail "config A again: want one older instance kept for the open flow: $out"
+ok "reloaded with a flow open on the old instance: $out"
+
 tp_gw_stop_ok
+echo go >"$TP_TMP/gate2" || true
 grep -q 'flows still allocated' <<<"$TP_GW_SUMMARY" && fail "flows left at exit"
 grep -qE 'ERROR: (AddressSanitizer|LeakSanitizer)|runtime error:' "$TP_GW_LOG" &&
   fail "sanitizer report in tunplug's log"

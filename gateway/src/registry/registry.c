@@ -88,6 +88,7 @@ static struct tp_hinst *hinst_new(struct tp_registry *r, const char *spec)
 		if (!strcmp(r->plugins[i].h->name, hi->name))
 			hi->h = r->plugins[i].h;
 	if (!hi->h) {
+		snprintf(r->last_err, sizeof(r->last_err), "handler \"%s\": no such handler", spec);
 		fprintf(stderr, "tunplug: handler \"%s\": no such handler (built in: ", spec);
 		for (unsigned i = 0; tp_handler_builtin_name(i); i++)
 			fprintf(stderr, "%s%s", i ? ", " : "", tp_handler_builtin_name(i));
@@ -237,9 +238,10 @@ static int hinst_start(struct tp_registry *r, struct tp_hinst *hi)
 	hi->owner = r->owner;
 	ret = hi->h->init(&hi->host, &hi->args, &hi->state);
 	if (ret) {
-		fprintf(stderr, "tunplug: handler %s: init: %s\n",
-		        tp_handler_spec_redact(hi->args.spec, red, sizeof(red)),
-		        strerror(ret < 0 ? -ret : ret));
+		snprintf(r->last_err, sizeof(r->last_err), "handler %s: init: %s",
+		         tp_handler_spec_redact(hi->args.spec, red, sizeof(red)),
+		         strerror(ret < 0 ? -ret : ret));
+		fprintf(stderr, "tunplug: %s\n", r->last_err);
 		return ret < 0 ? ret : -EINVAL;
 	}
 	hi->up = true;

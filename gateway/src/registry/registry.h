@@ -81,6 +81,7 @@ struct tp_registry {
 	size_t n_plugins;
 	const struct tp_config *config;        /* per-handler options; borrowed */
 	const struct tp_config *config_before; /* while staging: the one to go back to */
+	char last_err[320]; /* the last refusal of get or start (also on stderr) */
 };
 
 /* Start empty; config (may be NULL) is borrowed for r's life. */

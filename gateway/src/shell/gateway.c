@@ -231,6 +231,7 @@ static int reload_apply(struct tp_gw *gw, struct gw_reload *nx, char *err, size_
 		ret = tp_config_diff(o->config, &nx->cfg, err, errlen);
 	if (ret)
 		return ret;
+	gw->reg.last_err[0] = '\0';
 	ret = tp_registry_stage(&gw->reg, &nx->cfg);
 	if (ret) {
 		snprintf(err, errlen, "tunplug: a reload is already under way");
@@ -238,17 +239,11 @@ static int reload_apply(struct tp_gw *gw, struct gw_reload *nx, char *err, size_
 	}
 	ret = tp_dispatch_configure(&nx->dsp, &gw->reg, nx->opt.handler, nx->opt.dns_upstreams,
 	                            nx->opt.n_dns, nx->opt.rules, nx->opt.n_rules);
-	if (ret)
-		snprintf(err, errlen,
-		         "tunplug: %s: the rules' handlers: %s (see the message above)",
-		         o->config_path, strerror(-ret));
-	if (!ret) {
+	if (!ret)
 		ret = tp_registry_start_staged(&gw->reg);
-		if (ret)
-			snprintf(err, errlen,
-			         "tunplug: %s: a handler's init failed: %s (see the message above)",
-			         o->config_path, strerror(-ret));
-	}
+	if (ret)
+		snprintf(err, errlen, "tunplug: %s: %s", o->config_path,
+		         gw->reg.last_err[0] ? gw->reg.last_err : strerror(-ret));
 	if (ret) {
 		tp_registry_abort(&gw->reg);
 		return ret;
