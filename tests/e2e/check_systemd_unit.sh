@@ -34,6 +34,7 @@ out=$(systemd-analyze verify "$tmp/tunplug.service" 2>&1) || rc=$?
 [[ $rc -eq 0 && -z $out ]] || fail "systemd-analyze verify (status $rc): $out"
 ok "systemd-analyze verify: no error, no warning ($(systemd-analyze --version | head -n 1))"
 
+# shellcheck disable=SC2016  # $MAINPID is for systemd, not the shell
 for want in 'Type=notify$' 'NotifyAccess=main$' 'ExecReload=/bin/kill -HUP \$MAINPID$' \
   'ExecStart=/usr/local/bin/tunplug .*--user ' \
   'CapabilityBoundingSet=CAP_NET_ADMIN CAP_NET_RAW CAP_SETUID CAP_SETGID$' \

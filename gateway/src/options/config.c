@@ -104,6 +104,7 @@ static bool is_null(const yaml_node_t *n)
 /* The scalar n as an owned string; path names the key in messages. */
 static int scalar(struct walk *w, const yaml_node_t *n, const char *path, const char **out)
 {
+	*out = ""; /* set on every path (the callers use it only on success) */
 	if (n->type != YAML_SCALAR_NODE)
 		return fail(w, line_of(n), "key \"%s\": expected a scalar, not %s", path,
 		            type_name(n));

@@ -391,7 +391,7 @@ void tp_registry_commit(struct tp_registry *r)
 		r->n_retired++;
 		tp_hinst_unref(hi); /* the set's reference */
 	}
-	memcpy(r->hinst, r->staged, r->n_staged * sizeof(r->hinst[0]));
+	memcpy(r->hinst, r->staged, sizeof(r->hinst));
 	r->n_hinst = r->n_staged;
 	r->n_staged = 0;
 	r->config_before = NULL;
