@@ -13,8 +13,9 @@
 #  - SIGTERM: STOPPING=1, the last message
 #  - --queues 2: every message from the master's pid, READY=1 once both
 #    workers are (STATUS says 2/2 workers), the route there; SIGHUP:
-#    RELOADING=1, then READY=1 after "reloaded ... in all 2 workers";
-#    SIGTERM: STOPPING=1
+#    RELOADING=1, then READY=1 after "reloaded ... in all 2 workers"; a
+#    broken file: refused by the master, no worker sees it, READY=1 again;
+#    SIGTERM: STOPPING=1, both workers exit 0
 set -euo pipefail
 # shellcheck source=lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -133,8 +134,22 @@ grep -q 'SIGHUP: reloaded .* in all 2 workers' "$TP_GW_LOG" ||
 [[ $(grep -c 'worker [12]: .*SIGHUP: reloaded' "$TP_GW_LOG") -eq 2 ]] ||
   fail "--queues 2: not both workers reloaded"
 ok "--queues 2: SIGHUP went to both workers; RELOADING=1 then READY=1"
+printf 'rules: [\n' >"$CONF"
+tp_gw_signal HUP
+a=$(wait_for "$OUT" 'RELOADING=1' 10 "$b") || fail "--queues 2: no RELOADING=1 after the second SIGHUP"
+b=$(wait_for "$OUT" 'READY=1' 10 "$a") || fail "--queues 2: no READY=1 after a refused reload"
+grep -q 'tunplug: SIGHUP: reload refused.*bad YAML' "$TP_GW_LOG" ||
+  fail "--queues 2: the master did not refuse the broken file"
+[[ $(grep -c 'worker [12]: .*SIGHUP: reload' "$TP_GW_LOG") -eq 2 ]] ||
+  fail "--queues 2: a worker saw the refused reload"
+ok "--queues 2: a broken file is refused by the master, no worker reloads; READY=1 again"
 tp_gw_stop_ok
+grep -qE 'worker [12] \(pid [0-9]+\) (exited with status [1-9]|killed)' <<<"$TP_GW_SUMMARY" &&
+  fail "--queues 2: a worker did not exit 0: $TP_GW_SUMMARY"
 e=$(wait_for "$OUT" 'STOPPING=1' 5 "$b") || fail "--queues 2: no STOPPING=1"
 all_from "$pid"
 ok "--queues 2: STOPPING=1; every message from the master's pid"
+grep -qE 'ERROR: (AddressSanitizer|LeakSanitizer)|runtime error:' "$TP_TMP/tunplug.log" &&
+  fail "sanitizer report in tunplug's log"
+ok "no sanitizer report"
 
