@@ -18,6 +18,7 @@
 #  - a handler whose init fails (socks5 without a port): refused, B stays
 #  - a flow open on an instance retired by another reload when SIGTERM
 #    comes: exit 0, no flow left over (and under ASan: no leak)
+#  - without -c: SIGHUP is logged and ignored, the command line's rules stay
 # Run under the ASan build too (ctest in build-asan): instances retired by a
 # reload must be freed without use-after-free or leak.
 set -euo pipefail
@@ -46,8 +47,8 @@ wait_log() {
 hup() { # SIGHUP, then wait for the outcome line
   LOG_OFF=$(stat -c %s "$TP_GW_LOG")
   tp_gw_signal HUP
-  wait_log 'SIGHUP: reload' 10
-  tail -c +"$((LOG_OFF + 1))" "$TP_GW_LOG" | grep -m 1 'SIGHUP: reload'
+  wait_log 'SIGHUP: \(reload\|no --config\)' 10
+  tail -c +"$((LOG_OFF + 1))" "$TP_GW_LOG" | grep -m 1 'SIGHUP: \(reload\|no --config\)'
 }
 connects() { nsc timeout 10 socat -u OPEN:/dev/null "TCP4:$TP_DST4:$1,connect-timeout=5"; }
 refused_by_reject() {
@@ -167,3 +168,13 @@ grep -q 'flows still allocated' <<<"$TP_GW_SUMMARY" && fail "flows left at exit"
 grep -qE 'ERROR: (AddressSanitizer|LeakSanitizer)|runtime error:' "$TP_GW_LOG" &&
   fail "sanitizer report in tunplug's log"
 ok "clean stop, no flow left, no sanitizer report"
+
+# without -c there is nothing to re-read: SIGHUP is logged and ignored
+tp_gw_start --rule "proto=tcp,dst=$TP_DST4/32,port=5002,handler=reject"
+out=$(hup)
+grep -q 'SIGHUP: no --config file to reload: ignored' <<<"$out" ||
+  fail "without -c: want SIGHUP logged and ignored, got: $out"
+tp_gw_check_alive
+check "without -c, after SIGHUP: the command line's rule still refuses :5002" refused_by_reject 5002
+check "without -c, after SIGHUP: :5003 connects" connects 5003
+tp_gw_stop_ok
