@@ -10,7 +10,7 @@ BUILD_FUZZ ?= build-fuzz
 JOBS       ?= $(shell nproc)
 CMAKE_ARGS ?=
 
-PACKAGES = build-essential cmake pkg-config patch xz-utils libuv1-dev libmnl-dev libyaml-dev \
+PACKAGES = build-essential cmake pkg-config patch xz-utils libuv1-dev libmnl-dev libyaml-dev libsystemd-dev \
            clang libclang-rt-14-dev clang-format clang-tidy iproute2 procps curl iperf3 socat python3 \
            iputils-ping dnsutils dnsmasq-base tinyproxy \
            dante-server microsocks hping3 nmap

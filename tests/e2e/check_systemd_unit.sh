@@ -6,7 +6,8 @@
 #  - `systemd-analyze verify` on a copy whose ExecStart points at this
 #    build's tunplug: exit 0 and not one warning (unknown keys, bad values
 #    are only warnings to systemd)
-#  - the directives the README promises are there
+#  - the directives the README promises are there (Type=notify with
+#    ExecReload sending SIGHUP, the hardening)
 #  - ExecStart's options parse: the same command line with an example
 #    configuration file and --check-config prints "config ok"
 set -euo pipefail
@@ -33,14 +34,21 @@ out=$(systemd-analyze verify "$tmp/tunplug.service" 2>&1) || rc=$?
 [[ $rc -eq 0 && -z $out ]] || fail "systemd-analyze verify (status $rc): $out"
 ok "systemd-analyze verify: no error, no warning ($(systemd-analyze --version | head -n 1))"
 
-for want in 'ExecStart=/usr/local/bin/tunplug .*--user ' \
+# shellcheck disable=SC2016  # $MAINPID is for systemd, not the shell
+for want in 'Type=notify$' 'NotifyAccess=main$' 'ExecReload=/bin/kill -HUP \$MAINPID$' \
+  'ExecStart=/usr/local/bin/tunplug .*--user ' \
   'CapabilityBoundingSet=CAP_NET_ADMIN CAP_NET_RAW CAP_SETUID CAP_SETGID$' \
   'DeviceAllow=/dev/net/tun rw$' 'DevicePolicy=closed$' 'ProtectSystem=strict$' \
   'NoNewPrivileges=yes$' 'RestrictAddressFamilies=AF_INET AF_INET6 AF_NETLINK AF_UNIX$' \
   'Restart=on-failure$' 'LimitNOFILE=' 'SystemCallFilter=@system-service$'; do
   grep -qE "^$want" "$UNIT" || fail "the unit lacks a line matching '^$want'"
 done
-ok "hardening directives present (capabilities, devices, ProtectSystem, NoNewPrivileges, address families, restart)"
+ok "directives present (Type=notify, ExecReload=SIGHUP, capabilities, devices, ProtectSystem, NoNewPrivileges, address families, restart)"
+
+# Type=notify needs a tunplug that can notify
+"$TUNPLUG" --version | grep -q 'systemd notify)' ||
+  fail "the unit says Type=notify but $TUNPLUG was built without libsystemd: $("$TUNPLUG" --version)"
+ok "this tunplug can notify: $("$TUNPLUG" --version)"
 
 # ExecStart's options, with an example file instead of /etc/tunplug/tunplug.yaml
 read -r -a cmd < <(grep -m 1 '^ExecStart=' "$UNIT" | sed 's/^ExecStart=//')

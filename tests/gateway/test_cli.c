@@ -719,7 +719,7 @@ TP_TEST(every_option)
 TP_TEST(usage_text)
 {
 	const char *u = tp_options_usage();
-	const char *tail = "SIGUSR1 prints the counters and keeps running.\n";
+	const char *tail = "reload (see README, systemd).\n";
 	char want[256], name[128];
 
 	for (const struct tp_optdef *d = tp_optdef_next(NULL); d; d = tp_optdef_next(d)) {

@@ -45,6 +45,12 @@ int tp_dispatch_configure(struct tp_dispatch *d, struct tp_registry *reg, const 
 	return 0;
 }
 
+void tp_dispatch_replace(struct tp_dispatch *d, struct tp_dispatch *next)
+{
+	*d = *next;
+	memset(next, 0, sizeof(*next));
+}
+
 int tp_dispatch_offer(const struct tp_dispatch *d, struct tp_flow *f,
                       const struct tp_flow_info *info, const void *buf, size_t len,
                       struct tp_hinst **owner)

@@ -27,6 +27,11 @@ int tp_dispatch_configure(struct tp_dispatch *d, struct tp_registry *reg, const 
                           const char *const *dns, size_t n_dns, const struct tp_rule *rules,
                           size_t n_rules);
 
+/* A SIGHUP reload: d takes the rules of next (configured against the
+ * registry while it staged the new set, which is committed now); next is
+ * left empty. The relay keeps pointing at d. */
+void tp_dispatch_replace(struct tp_dispatch *d, struct tp_dispatch *next);
+
 /* Offer the new flow f (described by info) to the handler of each matching
  * rule in order, then to the default handler; the first answer other than
  * TP_DECLINED wins. *owner is set to each instance before it is asked (a

@@ -104,6 +104,7 @@ static bool is_null(const yaml_node_t *n)
 /* The scalar n as an owned string; path names the key in messages. */
 static int scalar(struct walk *w, const yaml_node_t *n, const char *path, const char **out)
 {
+	*out = ""; /* set on every path (the callers use it only on success) */
 	if (n->type != YAML_SCALAR_NODE)
 		return fail(w, line_of(n), "key \"%s\": expected a scalar, not %s", path,
 		            type_name(n));
@@ -173,6 +174,26 @@ static void noted(struct walk *w, const yaml_node_t *n, const struct tp_optdef *
 	}
 }
 
+/* Remember that the file gave d the value val at n's line. */
+static int record(struct walk *w, const yaml_node_t *n, const struct tp_optdef *d, const char *val)
+{
+	struct tp_config *c = w->c;
+
+	if (c->n_vals == c->cap_vals) {
+		size_t cap = c->cap_vals ? 2 * c->cap_vals : 16;
+		struct tp_config_val *v = realloc(c->vals, cap * sizeof(*v));
+
+		if (!v) {
+			fail(w, line_of(n), "out of memory");
+			return -ENOMEM;
+		}
+		c->vals = v;
+		c->cap_vals = cap;
+	}
+	c->vals[c->n_vals++] = (struct tp_config_val){d, val, line_of(n)};
+	return 0;
+}
+
 /* Option d's value from the file (the command line's checks; the message
  * names the key). */
 static int set_opt(struct walk *w, const yaml_node_t *n, const char *path,
@@ -183,7 +204,7 @@ static int set_opt(struct walk *w, const yaml_node_t *n, const char *path,
 	if (tp_optdef_apply(w->o, d, value, why, sizeof(why)))
 		return fail(w, line_of(n), "key \"%s\": %s", path, why);
 	noted(w, n, d, value);
-	return 0;
+	return record(w, n, d, value);
 }
 
 /* Flag d from "true" or "false" (the opposite for a TP_OPTF_KEY_NOT key):
@@ -208,7 +229,7 @@ static int set_bool(struct walk *w, const yaml_node_t *n, const char *path,
 	tp_optdef_set_flag(w->o, d, on);
 	if (on)
 		noted(w, n, d, NULL);
-	return 0;
+	return record(w, n, d, v);
 }
 
 static int do_rules(struct walk *w, const yaml_node_t *n)
@@ -366,6 +387,9 @@ static int do_value(struct walk *w, const struct tp_optdef *d, bool section, con
 		if (d) {
 			tp_optdef_set_flag(w->o, d, true);
 			noted(w, v, d, NULL);
+			ret = record(w, v, d, "true");
+			if (ret)
+				return ret;
 		} else {
 			ret = want_mapping(w, v, path, &empty);
 			if (ret || empty)
@@ -575,6 +599,67 @@ int tp_config_check(const struct tp_config *c, const struct tp_options *o, size_
 	return 0;
 }
 
+int tp_config_load_all(struct tp_config *c, struct tp_options *o, const char *path, int argc,
+                       char **argv, size_t extra_plugins, char *err, size_t errlen)
+{
+	int ret;
+
+	tp_options_defaults(o);
+	ret = tp_config_load(c, o, path, err, errlen);
+	if (!ret)
+		ret = tp_config_check(c, o, extra_plugins, err, errlen);
+	if (!ret && argc > 0)
+		ret = tp_options_parse_over(o, argc, argv, err, errlen);
+	o->config = c;
+	o->config_path = path;
+	o->argc = argc;
+	o->argv = argv;
+	return ret;
+}
+
+/* The i-th value the file gave d (from 0), or NULL; *line its line. */
+static const struct tp_config_val *nth_val(const struct tp_config *c, const struct tp_optdef *d,
+                                           size_t i)
+{
+	for (size_t k = 0; k < c->n_vals; k++)
+		if (c->vals[k].d == d && i-- == 0)
+			return &c->vals[k];
+	return NULL;
+}
+
+int tp_config_diff(const struct tp_config *old, const struct tp_config *new_c, char *err,
+                   size_t errlen)
+{
+	struct walk w = {.c = (struct tp_config *)new_c, .err = err, .errlen = errlen};
+	struct walk wo = {.c = (struct tp_config *)old, .err = err, .errlen = errlen};
+
+	for (const struct tp_optdef *d = tp_optdef_next(NULL); d; d = tp_optdef_next(d)) {
+		if (!d->yaml_key || (d->flags & TP_OPTF_RELOAD))
+			continue;
+		for (size_t i = 0;; i++) {
+			const struct tp_config_val *a = nth_val(old, d, i),
+			                           *b = nth_val(new_c, d, i);
+
+			if (!a && !b)
+				break;
+			if (a && b && !strcmp(a->val, b->val))
+				continue;
+			if (b)
+				fail(&w, b->line,
+				     "key \"%s\" cannot change at run time (\"%s\" -> \"%s\"): "
+				     "restart tunplug to apply it",
+				     d->yaml_key, a ? a->val : "(not set)", b->val);
+			else
+				fail(&wo, a->line,
+				     "key \"%s\" cannot change at run time (\"%s\" of the running "
+				     "file is gone from the new one): restart tunplug to apply it",
+				     d->yaml_key, a->val);
+			return -EPERM;
+		}
+	}
+	return 0;
+}
+
 const struct tp_handler_opt *tp_config_handler_opts(const struct tp_config *c, const char *spec,
                                                     size_t *n)
 {
@@ -598,6 +683,7 @@ void tp_config_free(struct tp_config *c)
 	}
 	for (size_t i = 0; i < c->n_handlers; i++)
 		free(c->handlers[i].opts);
+	free(c->vals);
 	free(c->name);
 	memset(c, 0, sizeof(*c));
 }

@@ -31,6 +31,13 @@ struct tp_config_handler {
 	size_t n_opts;
 };
 
+/* One value the file gave an option (tp_config_diff compares them). */
+struct tp_config_val {
+	const struct tp_optdef *d; /* the option (static) */
+	const char *val;           /* as written ("true"/"false" for a flag) */
+	unsigned long line;
+};
+
 struct tp_config {
 	char *name;                 /* the file name, for messages */
 	struct tp_config_str *strs; /* every string the options point to */
@@ -44,6 +51,9 @@ struct tp_config {
 	unsigned long tun_fd_line; /* 0 = tun.fd not set */
 	unsigned long netcfg_line; /* first of tun.addresses/routes/mtu */
 	const char *netcfg_key;
+	/* every option value in the file, in order (lists: one per item) */
+	struct tp_config_val *vals;
+	size_t n_vals, cap_vals;
 };
 
 /* Parse the YAML text buf[0..len) (named name in messages) into *o, on top
@@ -66,6 +76,25 @@ int tp_config_load(struct tp_config *c, struct tp_options *o, const char *path, 
  * 0 or -EINVAL with a message naming the file and line. */
 int tp_config_check(const struct tp_config *c, const struct tp_options *o, size_t extra_plugins,
                     char *err, size_t errlen);
+
+/* The whole load, as main does it and a SIGHUP reload does it again:
+ * defaults, the file at path (tp_config_load), tp_config_check (with
+ * extra_plugins from the command line or the running set), then the command
+ * line argv[0..argc) on top (tp_options_parse_over; none when argc is 0);
+ * o->config = c. Returns 0 or -errno with a one-line message in err; call
+ * tp_config_free(c) in any case once *o is no longer used. */
+int tp_config_load_all(struct tp_config *c, struct tp_options *o, const char *path, int argc,
+                       char **argv, size_t extra_plugins, char *err, size_t errlen);
+
+/* Can the running file old be replaced by new without a restart (pure)?
+ * Every option without TP_OPTF_RELOAD (options.h) must have the same
+ * values in both, as written (an added "mtu: 1500" is a change). 0, or
+ * -EPERM with a one-line message naming the first such key, its line and
+ * both values (a value the new file lacks: the running file's line):
+ *   tunplug: FILE:LINE: key "tun.mtu" cannot change at run time ("1500" ->
+ *   "9000"): restart tunplug to apply it */
+int tp_config_diff(const struct tp_config *old, const struct tp_config *new_c, char *err,
+                   size_t errlen);
 
 /* The options the file gives the handler instance spec ("handlers:"
  * entry whose key is exactly spec); *n = their number. NULL (and *n = 0)

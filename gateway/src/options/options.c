@@ -519,7 +519,7 @@ static const struct tp_optdef optdefs[] = {
         {.name = "handler",
          .arg = TP_ARG_ONE,
          .yaml_key = "handler",
-         .flags = TP_OPTF_HANDLER,
+         .flags = TP_OPTF_HANDLER | TP_OPTF_RELOAD,
          .group = "Flows",
          .metavar = "SPEC",
          .help = "default handler: direct | echo | NAME://TARGET\n"
@@ -530,7 +530,7 @@ static const struct tp_optdef optdefs[] = {
         {.name = "rule",
          .arg = TP_ARG_LIST,
          .yaml_key = "rules",
-         .flags = TP_OPTF_KEY_RULES,
+         .flags = TP_OPTF_KEY_RULES | TP_OPTF_RELOAD,
          .metavar = "RULE",
          .help = "send matching flows to a handler (repeatable, first\n"
                  "match wins, DECLINED passes on):\n"
@@ -548,6 +548,7 @@ static const struct tp_optdef optdefs[] = {
         {.name = "dns-upstream",
          .arg = TP_ARG_LIST,
          .yaml_key = "dns.upstreams",
+         .flags = TP_OPTF_RELOAD,
          .metavar = "ADDR:PORT",
          .help = "answer UDP port 53 with the dns handler, forwarding\n"
                  "to this resolver (repeatable; [ADDR6]:PORT for IPv6)",
@@ -695,6 +696,7 @@ static const struct tp_optdef optdefs[] = {
         {.name = "log-level",
          .arg = TP_ARG_ONE,
          .yaml_key = "log-level",
+         .flags = TP_OPTF_RELOAD,
          .group = "Other",
          .metavar = "LEVEL",
          .help = "error | warn | info | debug (default info)",
@@ -781,7 +783,10 @@ static const char usage_head[] =
 static const char usage_tail[] =
         "\n"
         "Signals: SIGINT/SIGTERM stop (undoing the network setup) and print counters;\n"
-        "SIGUSR1 prints the counters and keeps running.\n";
+        "SIGUSR1 prints the counters and keeps running; SIGHUP re-reads the --config\n"
+        "file: rules, handler, handlers, dns.upstreams and log-level change for new\n"
+        "flows (open flows keep their handler), any other changed key refuses the\n"
+        "reload (see README, systemd).\n";
 
 /* The column where the explanations start. */
 #define USAGE_COL 25

@@ -85,6 +85,10 @@ struct tp_options {
 	/* -c/--config FILE (NULL = none); --check-config: validate only */
 	const char *config_path;
 	bool check_config;
+	/* the command line (main's argv, borrowed), applied again over the
+	 * file at a SIGHUP reload; argc 0 = none */
+	int argc;
+	char **argv;
 	/* per-handler options from the config file (tp_config_handler_opts);
 	 * NULL = none. Set by main after loading the file. */
 	const struct tp_config *config;
@@ -110,6 +114,7 @@ enum tp_optarg {
 #define TP_OPTF_HANDLER 0x04u   /* a handler spec, checked once plugins are known */
 #define TP_OPTF_KEY_NOT 0x08u   /* flag whose config key says the opposite (tun.offload) */
 #define TP_OPTF_KEY_RULES 0x10u /* config list items are mappings of tp_rule_set's keys */
+#define TP_OPTF_RELOAD 0x20u    /* SIGHUP re-reads it from the config file (new flows) */
 
 struct tp_optdef;
 

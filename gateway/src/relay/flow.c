@@ -96,6 +96,8 @@ void tp_flow_unref(struct tp_flow *f)
 		f->next->prev = f->prev;
 	free(f->rest);
 	free((char *)f->info.name);
+	if (f->hi)
+		tp_hinst_unref(f->hi); /* a reload's old instance may go now */
 	free(f);
 }
 

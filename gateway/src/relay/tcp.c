@@ -182,6 +182,8 @@ void tp_relay_tcp_syn(void *ctx, struct tp_tcp_flow *tf)
 
 	tp_flow_ref(f);
 	r = tp_dispatch_offer(rel->dsp, f, &f->info, NULL, 0, &f->hi);
+	if (f->hi)
+		tp_hinst_ref(f->hi); /* the instance lives as long as its flows */
 	if (r == TP_OK)
 		flow_accept(f); /* no-op if the handler already decided */
 	else if (r == TP_DECLINED)

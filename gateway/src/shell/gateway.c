@@ -11,7 +11,10 @@
  *   udp        UDP flow services
  *   stats      counters and the summary
  *   memtrim    the heap given back to the kernel after large drains
- * This file only wires them: it owns no packet or flow logic. */
+ *   notify     readiness and status for systemd (sd_notify)
+ * This file only wires them: it owns no packet or flow logic. A SIGHUP
+ * reload is triggered here (gw_reload): the options room reads and checks
+ * the file, the registry and dispatch build the new set and swap. */
 #include <errno.h>
 #include <pthread.h>
 #include <signal.h>
@@ -27,6 +30,8 @@
 #include "loop/clock.h"
 #include "loop/tunio.h"
 #include "netcfg/netcfg.h"
+#include "notify/notify.h"
+#include "options/config.h"
 #include "registry/registry.h"
 #include "relay/relay.h"
 #include "stats/stats.h"
@@ -34,7 +39,7 @@
 #include "tunplug/stack.h"
 #include "udp/udpflow.h"
 
-enum { SIG_INT, SIG_TERM, SIG_QUIT, SIG_USR1, SIG__COUNT };
+enum { SIG_INT, SIG_TERM, SIG_QUIT, SIG_USR1, SIG_HUP, SIG__COUNT };
 
 struct tp_gw {
 	uv_loop_t loop;
@@ -56,6 +61,20 @@ struct tp_gw {
 	uv_signal_t sig[SIG__COUNT];
 	unsigned stop_signals; /* SIGINT/SIGTERM seen */
 	bool stopping;
+
+	struct tp_notify ntf;    /* systemd (not for workers, not embedded) */
+	uv_timer_t status_timer; /* STATUS= (or a worker's report) every 5 s */
+	/* the latest reload's options and file: the rules and instances copy
+	 * what they need, kept anyway until the next reload replaces them */
+	struct gw_reload *reloaded;
+	unsigned reloads, reloads_refused;
+};
+
+/* What one SIGHUP reload builds. */
+struct gw_reload {
+	struct tp_options opt;
+	struct tp_config cfg;
+	struct tp_dispatch dsp;
 };
 
 static struct tp_gw gw_main;
@@ -136,6 +155,152 @@ static void on_tick(void *ud)
 		gw->embed->snapshot(gw->embed, &gw->stats, uptime_ms(gw));
 }
 
+/* ---- status: systemd's STATUS=, a worker's report to its master ---- */
+
+static void flow_counts(struct tp_gw *gw, struct tp_notify_counts *c)
+{
+	const struct tp_stack_stats *ss = tp_stack_stats();
+
+	memset(c, 0, sizeof(*c));
+	if (ss && gw->stack_up) {
+		c->tcp_now = ss->tcp_flows_now;
+		c->udp_now = ss->udp_flows_now;
+	}
+	c->seen = gw->stats.flows.flows_seen;
+	c->accepted = gw->stats.flows.flows_accepted;
+	for (int i = 0; i < TP_REFUSE__COUNT; i++)
+		c->refused += gw->stats.flows.flows_refused[i];
+	c->bytes_up = gw->stats.flows.bytes_up;
+	c->bytes_down = gw->stats.flows.bytes_down;
+}
+
+static const char *status_text(struct tp_gw *gw, char *buf, size_t len)
+{
+	struct tp_notify_counts c;
+
+	flow_counts(gw, &c);
+	return tp_notify_status_text(&c, buf, len);
+}
+
+static void on_status_timer(uv_timer_t *t)
+{
+	struct tp_gw *gw = t->data;
+	char text[256];
+
+	if (gw->stopping)
+		return;
+	if (gw_worker && gw_worker->status) {
+		struct tp_notify_counts c;
+
+		flow_counts(gw, &c);
+		gw_worker->status(&gw->stats, c.tcp_now, c.udp_now);
+		return;
+	}
+	tp_notify_status(&gw->ntf, status_text(gw, text, sizeof(text)));
+}
+
+/* Only when someone listens: systemd, or the master of a worker. */
+static int status_start(struct tp_gw *gw)
+{
+	int ret;
+
+	if (!gw->ntf.on && !(gw_worker && gw_worker->status))
+		return 0;
+	ret = uv_timer_init(&gw->loop, &gw->status_timer);
+	if (ret)
+		return ret;
+	gw->status_timer.data = gw;
+	ret = uv_timer_start(&gw->status_timer, on_status_timer, TP_NOTIFY_STATUS_MS,
+	                     TP_NOTIFY_STATUS_MS);
+	uv_unref((uv_handle_t *)&gw->status_timer);
+	return ret;
+}
+
+/* ---- SIGHUP: reload rules and handlers from the config file ---- */
+
+/* Build the new set beside the running one and swap, or refuse (the reason
+ * in err) and keep the running one. */
+static int reload_apply(struct tp_gw *gw, struct gw_reload *nx, char *err, size_t errlen)
+{
+	const struct tp_options *o = gw->opt;
+	int ret;
+
+	ret = tp_config_load_all(&nx->cfg, &nx->opt, o->config_path, o->argc, o->argv, o->n_plugins,
+	                         err, errlen);
+	if (!ret && o->config)
+		ret = tp_config_diff(o->config, &nx->cfg, err, errlen);
+	if (ret)
+		return ret;
+	gw->reg.last_err[0] = '\0';
+	ret = tp_registry_stage(&gw->reg, &nx->cfg);
+	if (ret) {
+		snprintf(err, errlen, "tunplug: a reload is already under way");
+		return ret;
+	}
+	ret = tp_dispatch_configure(&nx->dsp, &gw->reg, nx->opt.handler, nx->opt.dns_upstreams,
+	                            nx->opt.n_dns, nx->opt.rules, nx->opt.n_rules);
+	if (!ret)
+		ret = tp_registry_start_staged(&gw->reg);
+	if (ret)
+		snprintf(err, errlen, "tunplug: %s: %s", o->config_path,
+		         gw->reg.last_err[0] ? gw->reg.last_err : strerror(-ret));
+	if (ret) {
+		tp_registry_abort(&gw->reg);
+		return ret;
+	}
+	tp_registry_commit(&gw->reg);
+	tp_dispatch_replace(&gw->dsp, &nx->dsp);
+	tp_log_set_level(nx->opt.log_level);
+	return 0;
+}
+
+static void gw_reload(struct tp_gw *gw)
+{
+	struct gw_reload *nx;
+	char err[640], text[256];
+	int ret;
+
+	if (!gw->opt->config_path) {
+		/* nothing to re-read: the command line cannot have changed */
+		tp_log(TP_LOG_INFO, "SIGHUP: no --config file to reload: ignored");
+		if (gw_worker && gw_worker->reloaded)
+			gw_worker->reloaded(true);
+		return;
+	}
+	tp_notify_reloading(&gw->ntf);
+	nx = calloc(1, sizeof(*nx));
+	if (!nx) {
+		snprintf(err, sizeof(err), "out of memory");
+		ret = -ENOMEM;
+	} else {
+		ret = reload_apply(gw, nx, err, sizeof(err));
+	}
+	if (ret) {
+		gw->reloads_refused++;
+		tp_log(TP_LOG_ERROR,
+		       "SIGHUP: reload refused, the running rules and handlers stay: %s",
+		       strncmp(err, "tunplug: ", 9) ? err : err + 9);
+		if (nx)
+			tp_config_free(&nx->cfg);
+		free(nx);
+	} else {
+		gw->reloads++;
+		tp_log(TP_LOG_INFO,
+		       "SIGHUP: reloaded %s (set %u): %zu rules, %zu handler instances for new "
+		       "flows; "
+		       "%zu older instances still serve open flows",
+		       gw->opt->config_path, gw->reg.gen, gw->dsp.n_rules, gw->reg.n_hinst,
+		       tp_registry_retired(&gw->reg));
+		if (gw->reloaded)
+			tp_config_free(&gw->reloaded->cfg);
+		free(gw->reloaded);
+		gw->reloaded = nx;
+	}
+	if (gw_worker && gw_worker->reloaded)
+		gw_worker->reloaded(ret == 0);
+	tp_notify_ready(&gw->ntf, status_text(gw, text, sizeof(text)));
+}
+
 /* ---- memory: trim the heap after large drains (shell/memtrim.h) ---- */
 
 static void on_trim_timer(uv_timer_t *t)
@@ -186,6 +351,7 @@ static void gw_stop(struct tp_gw *gw)
 	if (gw->stopping)
 		return;
 	gw->stopping = true;
+	tp_notify_stopping(&gw->ntf);
 	if (gw->stack_up)
 		tp_clock_sync(&gw->loop);
 	tp_relay_refuse_pending(&gw->rel);
@@ -197,6 +363,8 @@ static void gw_stop(struct tp_gw *gw)
 	tp_tunio_stop(&gw->tio); /* the RSTs and FINs of the shutdown go out first */
 	if (gw->trim_timer.data && !uv_is_closing((uv_handle_t *)&gw->trim_timer))
 		uv_close((uv_handle_t *)&gw->trim_timer, NULL);
+	if (gw->status_timer.data && !uv_is_closing((uv_handle_t *)&gw->status_timer))
+		uv_close((uv_handle_t *)&gw->status_timer, NULL);
 	for (int i = 0; i < SIG__COUNT; i++)
 		if (gw->sig[i].data)
 			uv_unref((uv_handle_t *)&gw->sig[i]);
@@ -231,6 +399,13 @@ static void on_signal(uv_signal_t *s, int signum)
 
 	if (signum == SIGUSR1) {
 		print_summary(gw, false);
+		return;
+	}
+	if (signum == SIGHUP) {
+		if (gw->stopping)
+			tp_log(TP_LOG_INFO, "SIGHUP: stopping: no reload");
+		else
+			gw_reload(gw);
 		return;
 	}
 	if (signum == SIGQUIT)
@@ -326,7 +501,8 @@ static int signals_start(struct tp_gw *gw)
 	static const int signums[SIG__COUNT] = {[SIG_INT] = SIGINT,
 	                                        [SIG_TERM] = SIGTERM,
 	                                        [SIG_QUIT] = SIGQUIT,
-	                                        [SIG_USR1] = SIGUSR1};
+	                                        [SIG_USR1] = SIGUSR1,
+	                                        [SIG_HUP] = SIGHUP};
 	int ret;
 
 	if (gw->embed) {
@@ -356,6 +532,9 @@ static int gw_init(struct tp_gw *gw, const struct tp_options *o, struct tp_embed
 	memset(gw, 0, sizeof(*gw));
 	gw->embed = embed;
 	gw->opt = o;
+	/* systemd talks to the tunplug program's main process only */
+	if (!embed && !gw_worker)
+		tp_notify_init(&gw->ntf);
 	tp_tunio_init(&gw->tio);
 	tp_registry_init(&gw->reg, o->config);
 	tp_netcfg_init(&gw->net, o, &gw->stats.flows);
@@ -400,6 +579,8 @@ static int gw_init(struct tp_gw *gw, const struct tp_options *o, struct tp_embed
 	if (!ret)
 		ret = trim_start(gw);
 	if (!ret)
+		ret = status_start(gw);
+	if (!ret)
 		ret = signals_start(gw);
 	if (ret) {
 		fprintf(stderr, "tunplug: event loop setup: %s\n", uv_strerror(ret));
@@ -440,6 +621,11 @@ static int gw_fini(struct tp_gw *gw)
 		gw->loop_up = false;
 	}
 	tp_relay_close(&gw->rel);
+	if (gw->reloaded)
+		tp_config_free(&gw->reloaded->cfg);
+	free(gw->reloaded);
+	gw->reloaded = NULL;
+	tp_notify_close(&gw->ntf);
 	return ret;
 }
 
@@ -463,6 +649,8 @@ static int gateway_run(const struct tp_options *opt, struct tp_embed *embed)
 	tp_log(TP_LOG_INFO, "ready tun=%s mtu=%u handler=%s%s", tp_tunio_tun(&gw->tio)->name,
 	       tp_tunio_mtu(&gw->tio), tp_handler_spec_redact(hi0->args.spec, red, sizeof(red)),
 	       tp_tunio_tun(&gw->tio)->adopted ? " (adopted fd)" : "");
+	/* the tun, its addresses and routes, the handlers: all up */
+	tp_notify_ready(&gw->ntf, status_text(gw, red, sizeof(red)));
 	if (embed)
 		embed->loop_ready(embed);
 	uv_run(&gw->loop, UV_RUN_DEFAULT);

@@ -20,6 +20,10 @@ struct tp_gw_worker {
 	void (*ready)(const struct tp_stats *st);
 	/* after each summary; final: the last one, at exit */
 	void (*summary)(const struct tp_stats *st, bool final);
+	/* every TP_NOTIFY_STATUS_MS: the counters and the open flows */
+	void (*status)(const struct tp_stats *st, uint64_t tcp_now, uint64_t udp_now);
+	/* a SIGHUP reload was applied (ok) or refused */
+	void (*reloaded)(bool ok);
 };
 
 /* Set before tp_gateway_run; w is borrowed for the run (NULL: none). */
@@ -36,7 +40,9 @@ void tp_gateway_set_worker(const struct tp_gw_worker *w);
  * process of the group) and a SIGTERM right after it still end cleanly. A
  * third one, or SIGQUIT, forces the stop: flows are not waited for, the
  * network configuration is undone at once and the process exits with
- * status 1. SIGUSR1 prints the summary. */
+ * status 1. SIGUSR1 prints the summary. SIGHUP re-reads the --config file
+ * (rules and handlers for new flows; see README, systemd) or is logged
+ * and ignored without one. */
 int tp_gateway_run(const struct tp_options *opt);
 
 /* Embedding (embed.c): what the library adds to a gateway run. */

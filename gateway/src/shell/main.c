@@ -11,28 +11,20 @@
 #include "shell/gateway.h"
 #include "log.h"
 #include "shell/master.h"
+#include "notify/notify.h"
 #include "options/options.h"
 
 #ifndef TUNPLUG_VERSION
 #define TUNPLUG_VERSION "0.0.0"
 #endif
 
-/* -c FILE: the file into defaults, then the command line on top. */
+/* -c FILE: the file into defaults, then the command line on top (a SIGHUP
+ * reload does the same again: tp_config_load_all). */
 static int load_config(struct tp_options *opt, struct tp_config *cfg, int argc, char **argv,
                        char *err, size_t errlen)
 {
-	size_t cli_plugins = opt->n_plugins;
-	const char *path = opt->config_path;
-	int ret;
-
-	tp_options_defaults(opt);
-	ret = tp_config_load(cfg, opt, path, err, errlen);
-	if (!ret)
-		ret = tp_config_check(cfg, opt, cli_plugins, err, errlen);
-	if (!ret)
-		ret = tp_options_parse_over(opt, argc, argv, err, errlen);
-	opt->config = cfg;
-	return ret;
+	return tp_config_load_all(cfg, opt, opt->config_path, argc, argv, opt->n_plugins, err,
+	                          errlen);
 }
 
 /* Every flow holds a socket: lift the soft fd limit to the hard one (the
@@ -66,7 +58,9 @@ int main(int argc, char **argv)
 		return 0;
 	}
 	if (opt.version) {
-		printf("tunplug %s (lwIP 2.1.3)\n", TUNPLUG_VERSION);
+		printf("tunplug %s (lwIP 2.1.3, %s)\n", TUNPLUG_VERSION,
+		       tp_notify_built_in() ? "systemd notify"
+		                            : "no systemd notify: built without libsystemd");
 		return 0;
 	}
 	if (opt.config_path ? load_config(&opt, &cfg, argc, argv, err, sizeof(err))
@@ -75,6 +69,8 @@ int main(int argc, char **argv)
 		tp_config_free(&cfg);
 		return 2;
 	}
+	opt.argc = argc;
+	opt.argv = argv;
 	if (opt.check_config) {
 		puts("config ok");
 		tp_config_free(&cfg);

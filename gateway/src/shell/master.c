@@ -35,7 +35,20 @@
  *    (tp_nl_undo; the master keeps root for it), closes the queues (the
  *    device goes away), exits 0;
  *  - SIGUSR1: sends SIGUSR1 to every worker (each prints its summary) and,
- *    once all answered (or after 2 s), prints the total.
+ *    once all answered (or after 2 s), prints the total;
+ *  - SIGHUP: reads and checks the --config file itself (the same load and
+ *    the same non-reloadable-key check as a single process); refused there,
+ *    nothing is forwarded. Else SIGHUP goes to every worker, each reloads
+ *    its own rules and handler instances and answers RELOAD_OK or
+ *    RELOAD_FAIL; once all answered (or after 10 s) the master logs the
+ *    outcome. A worker that refuses (a handler's init failed there) keeps
+ *    its old set while the others run the new one: the master says which,
+ *    and a later SIGHUP tries again. Workers started after an applied
+ *    reload get the new options;
+ *  - systemd (notify/): the master is the service's main process: READY=1
+ *    once every worker is ready, STATUS= with the totals of the workers'
+ *    5-second reports, RELOADING=1 ... READY=1 around a SIGHUP round,
+ *    STOPPING=1. Workers drop $NOTIFY_SOCKET (tp_notify_disown).
  *
  * A worker (worker_main, in the forked child) closes what is not its own
  * (the other queues, the pipes' other ends, the signalfd, the netlink
@@ -78,6 +91,8 @@
 #include "shell/gateway.h"
 #include "shell/master.h"
 #include "netcfg/netcfg.h"
+#include "notify/notify.h"
+#include "options/config.h"
 #include "tunplug/tun.h"
 #include "dispatch/rules.h"
 
@@ -86,9 +101,22 @@
 #define RESTART_WINDOW_MS 10000u
 #define STOP_GRACE_MS 10000u
 #define USR1_WAIT_MS 2000u
+#define RELOAD_WAIT_MS 10000u
 
-enum { MQ_READY = 1, MQ_REPORT, MQ_FINAL };
-enum { C_PKTS_IN, C_PKTS_OUT, C_SEEN, C_ACCEPTED, C_REFUSED, C_UP, C_DOWN, C__COUNT };
+enum { MQ_READY = 1, MQ_REPORT, MQ_FINAL, MQ_STATUS, MQ_RELOAD_OK, MQ_RELOAD_FAIL };
+/* C_TCP_NOW, C_UDP_NOW: open flows (not summed over a slot's workers) */
+enum {
+	C_PKTS_IN,
+	C_PKTS_OUT,
+	C_SEEN,
+	C_ACCEPTED,
+	C_REFUSED,
+	C_UP,
+	C_DOWN,
+	C_TCP_NOW,
+	C_UDP_NOW,
+	C__COUNT
+};
 
 struct mq_rec {
 	uint32_t magic;
@@ -107,6 +135,7 @@ struct slot {
 	bool ready;     /* the current worker sent READY */
 	bool final;     /* ... and FINAL */
 	bool usr1_wait; /* a SIGUSR1 report is due */
+	bool hup_wait;  /* a reload answer is due */
 	bool given_up;
 	uint64_t cur[C__COUNT];  /* the current worker's latest counters */
 	uint64_t past[C__COUNT]; /* earlier workers of this slot */
@@ -128,12 +157,32 @@ static struct master {
 	bool killed;           /* stragglers got SIGKILL */
 	uint64_t stop_deadline;
 	uint64_t usr1_deadline; /* 0: no SIGUSR1 round open */
-	unsigned partial;       /* workers that died without a FINAL record */
-	bool started;           /* a worker was forked */
-	struct pollfd *pf;      /* the signalfd, then the pipes */
-	struct slot **ps;       /* pf[i]'s slot (NULL: the signalfd) */
+	uint64_t hup_deadline;  /* 0: no SIGHUP round open */
+	unsigned hup_ok, hup_fail;
+	struct mreload *hup_next; /* the options of the open round */
+	struct mreload *cur;      /* the last applied reload's (M.opt) */
+	struct tp_notify ntf;
+	uint64_t status_ms; /* the last STATUS= sent */
+	unsigned partial;   /* workers that died without a FINAL record */
+	bool started;       /* a worker was forked */
+	struct pollfd *pf;  /* the signalfd, then the pipes */
+	struct slot **ps;   /* pf[i]'s slot (NULL: the signalfd) */
 	int status;
 } M;
+
+/* A reload's options and the file they point into. */
+struct mreload {
+	struct tp_options opt;
+	struct tp_config cfg;
+};
+
+static void mreload_free(struct mreload *r)
+{
+	if (r) {
+		tp_config_free(&r->cfg);
+		free(r);
+	}
+}
 
 static uint64_t now_ms(void)
 {
@@ -177,6 +226,10 @@ static void w_send(unsigned kind, const struct tp_stats *st)
 		r.c[C_REFUSED] += st->flows.flows_refused[i];
 	r.c[C_UP] = st->flows.bytes_up;
 	r.c[C_DOWN] = st->flows.bytes_down;
+	if (ss) {
+		r.c[C_TCP_NOW] = ss->tcp_flows_now;
+		r.c[C_UDP_NOW] = ss->udp_flows_now;
+	}
 	do
 		n = write(w_fd, &r, sizeof(r));
 	while (n < 0 && errno == EINTR);
@@ -200,16 +253,39 @@ static void w_summary(const struct tp_stats *st, bool final)
 	w_send(final ? MQ_FINAL : MQ_REPORT, st);
 }
 
+static void w_status(const struct tp_stats *st, uint64_t tcp_now, uint64_t udp_now)
+{
+	(void)tcp_now;
+	(void)udp_now; /* w_send reads them from the stack, as the others */
+	w_send(MQ_STATUS, st);
+}
+
+static const struct tp_stats *w_stats; /* for w_reloaded's record */
+
+static void w_ready_st(const struct tp_stats *st)
+{
+	w_stats = st;
+	w_ready(st);
+}
+
+static void w_reloaded(bool ok)
+{
+	if (w_stats)
+		w_send(ok ? MQ_RELOAD_OK : MQ_RELOAD_FAIL, w_stats);
+}
+
 static void worker_main(struct slot *s, int wfd) __attribute__((noreturn));
 static void worker_main(struct slot *s, int wfd)
 {
-	static const struct tp_gw_worker w = {w_label, w_ready, w_summary};
+	static const struct tp_gw_worker w = {w_label, w_ready_st, w_summary, w_status, w_reloaded};
 	static struct tp_options wopt;
 	int ret;
 
 	prctl(PR_SET_PDEATHSIG, SIGTERM);
 	if (getppid() != M.pid)
 		_exit(1);
+	tp_notify_disown(); /* the master is the service's main process */
+	M.ntf.on = false;
 	close(M.sfd);
 	for (unsigned i = 0; i < M.n; i++) {
 		struct slot *t = &M.slots[i];
@@ -283,6 +359,8 @@ static void begin_stop(int sig)
 	if (M.stopping)
 		return;
 	M.stopping = true;
+	tp_notify_stopping(&M.ntf);
+	M.hup_deadline = 0;
 	M.stop_deadline = now_ms() + STOP_GRACE_MS;
 	M.usr1_deadline = 0;
 	for (unsigned i = 0; i < M.n; i++)
@@ -320,6 +398,42 @@ static void print_total(const char *when)
 	        (unsigned long long)t[C_UP], (unsigned long long)t[C_DOWN], dev, note);
 }
 
+/* The workers' totals as STATUS= text. */
+static const char *status_text(char *buf, size_t len)
+{
+	struct tp_notify_counts c;
+
+	memset(&c, 0, sizeof(c));
+	for (unsigned i = 0; i < M.n; i++) {
+		const struct slot *s = &M.slots[i];
+
+		c.seen += s->past[C_SEEN] + s->cur[C_SEEN];
+		c.accepted += s->past[C_ACCEPTED] + s->cur[C_ACCEPTED];
+		c.refused += s->past[C_REFUSED] + s->cur[C_REFUSED];
+		c.bytes_up += s->past[C_UP] + s->cur[C_UP];
+		c.bytes_down += s->past[C_DOWN] + s->cur[C_DOWN];
+		if (s->pid) {
+			c.tcp_now += s->cur[C_TCP_NOW];
+			c.udp_now += s->cur[C_UDP_NOW];
+		}
+		c.workers_ready += s->pid && s->ready;
+	}
+	c.workers = M.n;
+	return tp_notify_status_text(&c, buf, len);
+}
+
+/* STATUS= after the workers' reports, at most once a second. */
+static void send_status(void)
+{
+	char text[256];
+	uint64_t now = now_ms();
+
+	if (!M.ntf.on || !M.all_ready || M.stopping || M.hup_deadline || now - M.status_ms < 1000)
+		return;
+	M.status_ms = now;
+	tp_notify_status(&M.ntf, status_text(text, sizeof(text)));
+}
+
 static void check_ready(void)
 {
 	char pids[256], red[300];
@@ -338,6 +452,8 @@ static void check_ready(void)
 	tp_log(TP_LOG_INFO, "ready tun=%s mtu=%u handler=%s queues=%u (worker pids %s)",
 	       M.slots[0].q.name, M.opt->mtu,
 	       tp_handler_spec_redact(M.opt->handler, red, sizeof(red)), M.n, pids);
+	M.status_ms = now_ms();
+	tp_notify_ready(&M.ntf, status_text(red, sizeof(red)));
 }
 
 static void on_record(struct slot *s, const struct mq_rec *r)
@@ -353,6 +469,19 @@ static void on_record(struct slot *s, const struct mq_rec *r)
 	} else if (r->kind == MQ_FINAL) {
 		s->final = true;
 		s->usr1_wait = false;
+	} else if (r->kind == MQ_STATUS) {
+		send_status();
+	} else if ((r->kind == MQ_RELOAD_OK || r->kind == MQ_RELOAD_FAIL) && s->hup_wait) {
+		s->hup_wait = false;
+		if (r->kind == MQ_RELOAD_OK) {
+			M.hup_ok++;
+		} else {
+			M.hup_fail++;
+			tp_log(TP_LOG_WARN,
+			       "SIGHUP: worker %u (pid %d) refused the reload and keeps its old "
+			       "rules and handlers (its reason is logged above)",
+			       s->k, (int)s->pid);
+		}
 	}
 }
 
@@ -456,9 +585,10 @@ static void reap(void)
 		was_ready = s->ready;
 		if (!s->final && was_ready)
 			M.partial++;
-		for (int c = 0; c < C__COUNT; c++)
+		for (int c = 0; c < C_TCP_NOW; c++)
 			s->past[c] += s->cur[c];
 		memset(s->cur, 0, sizeof(s->cur));
+		s->hup_wait = false;
 		if (M.stopping) {
 			tp_log(WIFEXITED(st) && WEXITSTATUS(st) == 0 ? TP_LOG_INFO : TP_LOG_WARN,
 			       "worker %u (pid %d) %s", s->k, (int)pid, how);
@@ -505,6 +635,90 @@ static void usr1_check(void)
 	print_total(" (SIGUSR1)");
 }
 
+/* SIGHUP: check the file here, then let every worker reload. */
+static void hup_round(void)
+{
+	struct mreload *nx;
+	char err[640], text[256];
+	int ret;
+
+	if (M.stopping)
+		return;
+	if (!M.opt->config_path) {
+		tp_log(TP_LOG_INFO, "SIGHUP: no --config file to reload: ignored");
+		return;
+	}
+	if (M.hup_deadline) {
+		tp_log(TP_LOG_WARN, "SIGHUP: a reload is under way: this one is ignored");
+		return;
+	}
+	tp_notify_reloading(&M.ntf);
+	nx = calloc(1, sizeof(*nx));
+	if (!nx) {
+		snprintf(err, sizeof(err), "out of memory");
+		ret = -ENOMEM;
+	} else {
+		ret = tp_config_load_all(&nx->cfg, &nx->opt, M.opt->config_path, M.opt->argc,
+		                         M.opt->argv, M.opt->n_plugins, err, sizeof(err));
+		if (!ret && M.opt->config)
+			ret = tp_config_diff(M.opt->config, &nx->cfg, err, sizeof(err));
+	}
+	if (ret) {
+		tp_log(TP_LOG_ERROR,
+		       "SIGHUP: reload refused, the running rules and handlers stay: %s",
+		       strncmp(err, "tunplug: ", 9) ? err : err + 9);
+		mreload_free(nx);
+		tp_notify_ready(&M.ntf, status_text(text, sizeof(text)));
+		return;
+	}
+	M.hup_next = nx;
+	M.hup_ok = M.hup_fail = 0;
+	for (unsigned i = 0; i < M.n; i++) {
+		struct slot *s = &M.slots[i];
+
+		if (s->pid && s->ready && kill(s->pid, SIGHUP) == 0)
+			s->hup_wait = true;
+	}
+	M.hup_deadline = now_ms() + RELOAD_WAIT_MS;
+}
+
+static void hup_check(void)
+{
+	unsigned waiting = 0;
+	char text[256];
+
+	if (!M.hup_deadline)
+		return;
+	for (unsigned i = 0; i < M.n; i++)
+		waiting += M.slots[i].hup_wait;
+	if (waiting && now_ms() < M.hup_deadline)
+		return;
+	for (unsigned i = 0; i < M.n; i++)
+		M.slots[i].hup_wait = false;
+	M.hup_deadline = 0;
+	if (M.hup_ok) {
+		/* workers started from now on get the new options */
+		mreload_free(M.cur);
+		M.cur = M.hup_next;
+		M.opt = &M.cur->opt;
+		tp_log_set_level(M.opt->log_level);
+	} else {
+		mreload_free(M.hup_next);
+	}
+	M.hup_next = NULL;
+	if (!M.hup_fail && !waiting)
+		tp_log(TP_LOG_INFO, "SIGHUP: reloaded %s in all %u workers", M.opt->config_path,
+		       M.hup_ok);
+	else
+		tp_log(TP_LOG_WARN,
+		       "SIGHUP: reload of %s: %u worker%s applied it, %u refused, %u did not "
+		       "answer within %u s (those keep their old rules and handlers)",
+		       M.opt->config_path, M.hup_ok, M.hup_ok == 1 ? "" : "s", M.hup_fail, waiting,
+		       RELOAD_WAIT_MS / 1000u);
+	M.status_ms = now_ms();
+	tp_notify_ready(&M.ntf, status_text(text, sizeof(text)));
+}
+
 static void on_signals(void)
 {
 	struct signalfd_siginfo si;
@@ -516,6 +730,8 @@ static void on_signals(void)
 			continue; /* reap() runs after every wake-up */
 		if (sig == SIGUSR1) {
 			usr1_round();
+		} else if (sig == SIGHUP) {
+			hup_round();
 		} else if (sig == SIGQUIT || ++M.stop_signals >= 3) {
 			/* forced: the workers undo their part at once and exit */
 			tp_log(TP_LOG_WARN, "%s: forcing %u worker%s to stop", strsignal(sig),
@@ -540,6 +756,8 @@ static int poll_timeout(void)
 
 	if (M.usr1_deadline)
 		next = M.usr1_deadline;
+	if (M.hup_deadline && M.hup_deadline < next)
+		next = M.hup_deadline;
 	if (M.stopping && !M.killed && M.stop_deadline < next)
 		next = M.stop_deadline;
 	if (next == UINT64_MAX)
@@ -559,6 +777,7 @@ static void run_loop(void)
 		if (M.stopping && !live_workers())
 			break;
 		usr1_check();
+		hup_check();
 		if (M.stopping && !M.killed && now_ms() >= M.stop_deadline) {
 			for (unsigned i = 0; i < M.n; i++)
 				if (M.slots[i].pid) {
@@ -605,6 +824,7 @@ int tp_master_run(const struct tp_options *opt, unsigned n)
 
 	memset(&M, 0, sizeof(M));
 	M.opt = opt;
+	tp_notify_init(&M.ntf);
 	M.n = n;
 	M.pid = getpid();
 	M.sfd = -1;
@@ -613,6 +833,7 @@ int tp_master_run(const struct tp_options *opt, unsigned n)
 	sigaddset(&set, SIGTERM);
 	sigaddset(&set, SIGQUIT);
 	sigaddset(&set, SIGUSR1);
+	sigaddset(&set, SIGHUP);
 	sigaddset(&set, SIGCHLD);
 	sigprocmask(SIG_BLOCK, &set, &M.oldmask);
 	M.sfd = signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
@@ -676,5 +897,10 @@ out:
 	free(M.ps);
 	free(q);
 	M.slots = NULL;
+	mreload_free(M.hup_next);
+	mreload_free(M.cur);
+	M.hup_next = M.cur = NULL;
+	M.opt = opt;
+	tp_notify_close(&M.ntf);
 	return ret;
 }

@@ -79,9 +79,11 @@ static void ev_udp_datagram(struct tp_udp_flow *uf, void *ud, const void *buf, s
 	f->bytes_up += len;
 	rel->st->bytes_up += len;
 	tp_flow_ref(f);
-	if (first)
+	if (first) {
 		r = tp_dispatch_offer(rel->dsp, f, &f->info, buf, len, &f->hi);
-	else
+		if (f->hi)
+			tp_hinst_ref(f->hi); /* the instance lives as long as its flows */
+	} else
 		r = f->hi->h->udp_datagram(f->hi->state, f, buf, len);
 	if (f->udp && (r < 0 || (first && r == TP_DECLINED))) {
 		int err = r < 0 ? r : -ECONNREFUSED;

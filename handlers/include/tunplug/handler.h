@@ -29,7 +29,13 @@
  *
  * 2.1 (minor: a 2.0 handler runs unchanged): struct tp_flow_info gains name
  * and name_source, the destination's DNS name when the gateway knows it
- * (fake-IP DNS or sniffing). Fields are only ever added at the end. */
+ * (fake-IP DNS or sniffing). Fields are only ever added at the end.
+ *
+ * Instances come and go while the gateway runs (no ABI change): a SIGHUP
+ * reload inits new instances (with the new options) for new flows while the
+ * old ones keep serving their open flows; an old instance's fini runs from
+ * the loop once its last flow_close has returned. So init and fini are not
+ * only start-up and exit, and instances must not share file-static state. */
 #ifndef TUNPLUG_HANDLER_H
 #define TUNPLUG_HANDLER_H
 
@@ -208,7 +214,8 @@ struct tp_handler {
 
 	/* Called once per instance with that instance's host (keep the
 	 * pointer in *state: every later callback gets state). A returned
-	 * -errno aborts start-up (log why with host->log first). */
+	 * -errno aborts start-up, or refuses a reload (log why with host->log
+	 * first). */
 	int (*init)(const struct tp_host *host, const struct tp_handler_args *args, void **state);
 	/* A new TCP flow: TP_OK, TP_PENDING, TP_DECLINED or -errno. */
 	int (*tcp_accept)(void *state, struct tp_flow *f);
