@@ -225,12 +225,11 @@ void tp_sniff_tcp_input(struct tp_flow *f)
 		r = tp_sniff_http(rel->sniff_buf, len, name);
 	}
 	if (r == TP_SNIFF_NEED_MORE) {
-		if (f->client_eof)
-			r = TP_SNIFF_MALFORMED; /* ends before its name */
-		else if (len == SNIFF_TCP_MAX || len < queued)
-			r = TP_SNIFF_MALFORMED; /* beyond what we look at */
-		else
+		/* the stream ends before its name, or the name lies beyond what
+		 * we look at: give up */
+		if (!f->client_eof && len < SNIFF_TCP_MAX && len == queued)
 			return;
+		r = TP_SNIFF_MALFORMED;
 	}
 	tcp_done(f, r, name, source);
 }
