@@ -10,11 +10,11 @@
  * the keys tp_quic_initial_keys derives), compared byte for byte with the
  * RFC's protected packet, and then sniffed ("example.com"); plus a hello
  * in CRYPTO frames out of order, over two datagrams, and coalesced. */
-#include <openssl/evp.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "harness.h"
+#include "quicinit.h"
 #include "sniff/sniff.h"
 
 /* ---- helpers ---- */
@@ -341,15 +341,6 @@ TP_TEST(http)
 
 /* ---- QUIC (RFC 9001 Appendix A) ---- */
 
-static const char a2_crypto[] = "060040f1010000ed0303ebf8fa56f12939b9584a3896472ec40bb863cfd3e868"
-                                "04fe3a47f06a2b69484c00000413011302010000c000000010000e00000b6578"
-                                "616d706c652e636f6dff01000100000a00080006001d00170018001000070005"
-                                "04616c706e000500050100000000003300260024001d00209370b2c9caa47fba"
-                                "baf4559fedba753de171fa71f50f1ce15d43e994ec74d748002b000302030400"
-                                "0d0010000e0403050306030203080408050806002d00020101001c0002400100"
-                                "3900320408ffffffffffffffff05048000ffff07048000ffff08011001048000"
-                                "75300901100f088394c8f03e51570806048000ffff";
-
 static const char a2_packet[] = "c000000001088394c8f03e5157080000449e7b9aec34d1b1c98dd7689fb8ec11"
                                 "d242b123dc9bd8bab936b47d92ec356c0bab7df5976d27cd449f63300099f399"
                                 "1c260ec4c60d17b31f8429157bb35a1282a643a8d2262cad67500cadb8e7378c"
@@ -391,56 +382,6 @@ static const char a2_packet[] = "c000000001088394c8f03e5157080000449e7b9aec34d1b
 
 static const uint8_t dcid[8] = {0x83, 0x94, 0xc8, 0xf0, 0x3e, 0x51, 0x57, 0x08};
 
-/* Test-only: protect an Initial (RFC 9001 5.3, 5.4.1) with OpenSSL.
- * hdr[0..hlen) is the unprotected header whose last pn_len bytes are the
- * packet number; pt[0..n) the payload. The packet goes into out. */
-static size_t protect(const struct tp_quic_keys *k, const uint8_t *hdr, size_t hlen, size_t pn_len,
-                      const uint8_t *pt, size_t n, uint8_t *out)
-{
-	EVP_CIPHER_CTX *c = EVP_CIPHER_CTX_new();
-	uint8_t nonce[12], mask[16];
-	size_t pn_off = hlen - pn_len;
-	int len = 0;
-
-	memcpy(nonce, k->iv, 12);
-	for (size_t i = 0; i < pn_len; i++)
-		nonce[12 - pn_len + i] ^= hdr[pn_off + i];
-	memcpy(out, hdr, hlen);
-	if (EVP_EncryptInit_ex(c, EVP_aes_128_gcm(), NULL, k->key, nonce) != 1 ||
-	    EVP_EncryptUpdate(c, NULL, &len, hdr, (int)hlen) != 1 ||
-	    EVP_EncryptUpdate(c, out + hlen, &len, pt, (int)n) != 1 ||
-	    EVP_EncryptFinal_ex(c, out + hlen + len, &len) != 1 ||
-	    EVP_CIPHER_CTX_ctrl(c, EVP_CTRL_GCM_GET_TAG, 16, out + hlen + n) != 1)
-		abort();
-	if (EVP_EncryptInit_ex(c, EVP_aes_128_ecb(), NULL, k->hp, NULL) != 1 ||
-	    EVP_EncryptUpdate(c, mask, &len, out + pn_off + 4, 16) != 1)
-		abort();
-	EVP_CIPHER_CTX_free(c);
-	out[0] ^= mask[0] & 0x0f;
-	for (size_t i = 0; i < pn_len; i++)
-		out[pn_off + i] ^= mask[1 + i];
-	return hlen + n + 16;
-}
-
-/* An Initial with DCID dcid, packet number pn (2 bytes), payload
- * pt[0..n) into out; returns its length. */
-static size_t initial(const struct tp_quic_keys *k, unsigned pn, const uint8_t *pt, size_t n,
-                      uint8_t *out)
-{
-	struct buf h = {.n = 0};
-	size_t plen = 2 + n + 16;
-
-	put8(&h, 0xc1); /* long, fixed, Initial, pn length 2 */
-	put(&h, "\x00\x00\x00\x01", 4);
-	put8(&h, sizeof(dcid));
-	put(&h, dcid, sizeof(dcid));
-	put8(&h, 0); /* SCID */
-	put8(&h, 0); /* token */
-	put16(&h, (unsigned)(0x4000 | plen));
-	put16(&h, pn);
-	return protect(k, h.b, h.n, 2, pt, n, out);
-}
-
 TP_TEST(quic_rfc9001)
 {
 	static const char *const key = "1f369613dd76d5467730efcbe3b1a22d";
@@ -464,9 +405,9 @@ TP_TEST(quic_rfc9001)
 	/* A.2: the CRYPTO frame padded to 1162 bytes, packet number 2 */
 	hlen = unhex("c300000001088394c8f03e5157080000449e00000002", hdr, sizeof(hdr));
 	memset(pt, 0, sizeof(pt));
-	CHECK(unhex(a2_crypto, pt, sizeof(pt)) == 245, "the CRYPTO frame: 245 bytes");
+	CHECK(quic_a2_crypto(pt, sizeof(pt)) == 245, "the CRYPTO frame: 245 bytes");
 	CHECK(unhex(a2_packet, rfc, sizeof(rfc)) == 1200, "the RFC's packet: 1200 bytes");
-	n = protect(&k, hdr, hlen, 4, pt, sizeof(pt), out);
+	n = quic_protect(&k, hdr, hlen, 4, pt, sizeof(pt), out);
 	CHECK(n == 1200 && !memcmp(out, rfc, 1200), "our protected Initial is the RFC's");
 	OK("A.2: the client Initial, protected by us, byte for byte");
 
@@ -511,7 +452,7 @@ TP_TEST(quic_reassembly)
 	const uint8_t *ch;
 
 	CHECK(tp_quic_initial_keys(dcid, sizeof(dcid), &k) == 0, "derive");
-	n = unhex(a2_crypto, frame, sizeof(frame));
+	n = quic_a2_crypto(frame, sizeof(frame));
 	ch = frame + 4; /* type 06, offset 00, length 40f1 */
 	hl = n - 4;
 	/* packet 1: PING, the hello's tail (offset cut), padding;
@@ -532,8 +473,8 @@ TP_TEST(quic_reassembly)
 	put(&b, "\x00\x00\x00\x00", 4);
 	while (b.n < 400)
 		put8(&b, 0);
-	n1 = initial(&k, 0, a.b, a.n, p1);
-	n2 = initial(&k, 1, b.b, b.n, p2);
+	n1 = quic_initial(dcid, sizeof(dcid), 0, a.b, a.n, p1);
+	n2 = quic_initial(dcid, sizeof(dcid), 1, b.b, b.n, p2);
 
 	/* two datagrams: the tail first */
 	memcpy(d1, p1, n1);
@@ -559,7 +500,7 @@ TP_TEST(quic_reassembly)
 	CHECK(tp_quic_sniff_datagram(q, d2, n2, name) == TP_SNIFF_FOUND, "head alone");
 	/* an unknown frame gives up */
 	a.b[0] = 0x1c; /* CONNECTION_CLOSE */
-	n1 = initial(&k, 0, a.b, a.n, p1);
+	n1 = quic_initial(dcid, sizeof(dcid), 0, a.b, a.n, p1);
 	tp_quic_sniff_init(q);
 	CHECK(tp_quic_sniff_datagram(q, p1, n1, name) == TP_SNIFF_MALFORMED, "CONNECTION_CLOSE");
 	OK("partial and bad frames");

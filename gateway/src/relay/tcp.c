@@ -20,7 +20,13 @@ static void ev_closed(struct tp_tcp_flow *tf, void *ud, int err)
 
 	(void)tf;
 	tp_flow_ref(f);
-	tp_sniff_wait_end(f);
+	if (f->sniff) {
+		/* gone while its first bytes were awaited: never dispatched, so
+		 * (like a reset held SYN) a refusal */
+		tp_sniff_wait_end(f);
+		f->refused = true;
+		rel->st->flows_refused[tp_refuse_reason(err ? err : -ECONNRESET)]++;
+	}
 	/* -ENOSPC: the stack evicted the half-open flow for another client's
 	 * SYN (--max-pending); the handler's connect is abandoned below */
 	if (err == -ENOSPC && !f->why)
