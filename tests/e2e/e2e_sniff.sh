@@ -10,7 +10,8 @@
 #    tunplug's debug log shows the sniffed name; when the http handler asks
 #    for name:port (handler ABI names), tinyproxy's log shows
 #    "CONNECT sniff.example.test:443" (tinyproxy resolves it through the
-#    server namespace's /etc/netns hosts file)
+#    server namespace's /etc/netns hosts file); and with the ClientHello
+#    sent in 40-byte TCP segments (tlssplit.py)
 #  - curl http://web.example.test/file: the Host header's name, sha256
 #  - a server-first protocol (the server speaks first): the sniff deadline
 #    passes, the flow is dispatched by address and works both ways
@@ -34,8 +35,8 @@ tp_topo_up
 # hosts file (ip netns exec bind-mounts /etc/netns/NS/hosts); removed at exit
 NETNS_ETC=/etc/netns/$NS_S
 mkdir -p "$NETNS_ETC"
-printf '%s sniff.example.test web.example.test\n%s sniff.example.test\n' "$TP_DST4" "$TP_DST6" \
-  >"$NETNS_ETC/hosts"
+printf '%s sniff.example.test split.sniff.example.test web.example.test\n%s sniff.example.test\n' \
+  "$TP_DST4" "$TP_DST6" >"$NETNS_ETC/hosts"
 trap 'rm -rf "$NETNS_ETC"; tp_cleanup' EXIT
 
 QUICSEND=$TP_E2E_DIR/quicsend.py
@@ -136,6 +137,12 @@ for dst in "$TP_DST4" "[$TP_DST6]"; do
   ok "https://$NAME/file connected to $dst: sha256 matches"
 done
 sniff_logged "TLS SNI, IPv4" "-> $TP_DST4:443: found name=$NAME"
+# the ClientHello in 40-byte TCP segments (tlssplit.py): put back together
+got=$(nsc timeout 30 "$PYTHON" "$TP_E2E_DIR/tlssplit.py" --host "$TP_DST4" --name "split.$NAME" \
+  --path /file --chunk 40) || fail "TLS with the ClientHello in 40-byte segments: $got"
+[[ $got == "$want" ]] || fail "TLS, hello in 40-byte segments: sha256 differs"
+ok "https with the ClientHello in 40-byte TCP segments: sha256 matches"
+sniff_logged "TLS SNI over many segments" "-> $TP_DST4:443: found name=split.$NAME"
 sniff_logged "TLS SNI, IPv6" "-> \[$TP_DST6\]:443: found name=$NAME"
 tinyproxy_connect "TLS SNI" "$NAME:443"
 
@@ -207,7 +214,7 @@ sniff_logged "UDP 443, not QUIC" "quic not-proto \(0 held\)"
 tp_gw_check_alive
 tp_gw_stop_ok
 line=$(grep "sniffed names:" <<<"$TP_GW_SUMMARY") || fail "no 'sniffed names' line in the summary"
-for want_count in "tls 2," "http 1," "quic 2;" "timeout 2," "reset after the handshake 1"; do
+for want_count in "tls 3," "http 1," "quic 2;" "timeout 2," "reset after the handshake 1"; do
   grep -qF "$want_count" <<<"$line" || fail "summary: want '$want_count' in: $line"
 done
 ok "summary: ${line#*  }"
