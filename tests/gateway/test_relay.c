@@ -39,6 +39,7 @@
 #include "udp/udpflow.h"
 #include "harness.h"
 #include "log.h"
+#include "quicinit.h"
 #include "registry/registry.h"
 #include "relay/relay.h"
 #include "stats/stats.h"
@@ -1445,4 +1446,276 @@ TP_TEST(udp_flow)
 	CHECK_EQ(env.r.st.flows_closed_err, 0, "flows_closed_err (idle is no error)");
 	CHECK_EQ(tp_relay_flow_count(&env.r.rel), 0, "flows allocated");
 	OK("send_from another address; idle expiry: flow_close(-ETIMEDOUT), not an error");
+}
+
+/* ---- sniffing (relay/sniff.c, udp/udpflow.c) ---- */
+
+static struct tp_sniff_cfg sniff_cfg;
+
+/* env_up with --sniff (TCP ports 80 and 443, UDP 443) and timeout_ms. */
+static bool sniff_up(unsigned timeout_ms)
+{
+	if (!env_up(262144))
+		return false;
+	tp_sniff_cfg_init(&sniff_cfg);
+	sniff_cfg.on = true;
+	sniff_cfg.timeout_ms = timeout_ms;
+	CHECK_EQ(tp_relay_sniff_init(&env.r.rel, &sniff_cfg, false), 0, "tp_relay_sniff_init");
+	return true;
+}
+
+/* Run the loop, blocking for its timers, until cond (at most n turns). */
+#define WAIT_UNTIL(cond, n)                                                \
+	do {                                                               \
+		for (int wait_i_ = 0; wait_i_ < (n) && !(cond); wait_i_++) \
+			uv_run(&env.r.loop, UV_RUN_ONCE);                  \
+	} while (0)
+
+/* Pull from r's peer until it holds want bytes (or SPIN_MAX turns). */
+static void peer_wait(struct th_flow *r, size_t want)
+{
+	for (int i = 0; i < SPIN_MAX && r->peer.in_len < want && !r->peer.eof; i++) {
+		spin(1);
+		peer_pull(&r->peer, SIZE_MAX);
+	}
+}
+
+/* The name the handler sees, or "". */
+static const char *flow_name(const struct th_flow *r, int *source)
+{
+	const struct tp_flow_info *fi = th.host->flow_info(r->f);
+
+	*source = fi->name_source;
+	return fi->name ? fi->name : "";
+}
+
+/* HTTP Host: the handshake completes before dispatch; the request in two
+ * segments, the second completing the Host line, then dispatch with the
+ * name; the upstream gets every byte unchanged (peeked, not consumed). */
+TP_TEST(sniff_tcp_http)
+{
+	static const char req[] = "GET /x HTTP/1.1\r\nUser-Agent: t\r\nHost: Example.ORG:8080\r\n"
+	                          "Accept: */*\r\n\r\n";
+	struct tp_tcp_flow *tf;
+	struct th_flow *r;
+	size_t cut = 40, n = strlen(req);
+	int src = 0;
+
+	if (!sniff_up(5000))
+		return;
+	th.mode = TH_SPLICE;
+	tf = syn(1 << 20);
+	if (!tf)
+		return;
+	CHECK_EQ(tf->accepts, 1, "the handshake completes at once");
+	CHECK_EQ(th.n, 0, "not dispatched before the first bytes");
+	fake_tcp_established(tf);
+	fake_tcp_client_send(tf, req, cut, 7);
+	CHECK_EQ(th.n, 0, "half a request: still waiting");
+	fake_tcp_client_send(tf, req + cut, n - cut, 0);
+	r = last_flow();
+	CHECK(r != NULL, "dispatched once the Host line is complete");
+	if (!r)
+		return;
+	CHECK(!strcmp(flow_name(r, &src), "example.org") && src == TP_NAME_SNIFF_HTTP,
+	      "name \"%s\" source %d", flow_name(r, &src), src);
+	CHECK_EQ(tf->accepts, 1, "accepted once");
+	peer_wait(r, n);
+	CHECK(r->peer.in_len == n && !memcmp(r->peer.in, req, n), "upstream got %zu of %zu bytes",
+	      r->peer.in_len, n);
+	CHECK_EQ(env.r.st.sniff_http, 1, "sniff_http");
+	CHECK_EQ(env.r.st.flows_accepted, 1, "flows_accepted");
+	OK("HTTP Host sniffed, dispatched with the name, the bytes upstream unchanged");
+	abort_flow(r);
+}
+
+/* Server-first: nothing comes; the deadline dispatches the flow by
+ * address, and the server's banner reaches the client. */
+TP_TEST(sniff_tcp_timeout)
+{
+	struct tp_tcp_flow *tf;
+	struct th_flow *r;
+	int src = -1;
+
+	if (!sniff_up(20))
+		return;
+	th.mode = TH_SPLICE;
+	tf = syn(1 << 20);
+	if (!tf)
+		return;
+	fake_tcp_established(tf);
+	WAIT_UNTIL(th.n > 0, 100);
+	r = last_flow();
+	CHECK(r != NULL, "dispatched when the deadline passed");
+	if (!r)
+		return;
+	CHECK(!*flow_name(r, &src) && src == TP_NAME_NONE, "no name");
+	CHECK_EQ(env.r.st.sniff_timeout, 1, "sniff_timeout");
+	CHECK_EQ(peer_push(&r->peer, (const uint8_t *)"220 hi\r\n", 8), 8, "banner");
+	SPIN_UNTIL(tf->sent_len >= 8);
+	CHECK(tf->sent_len == 8 && !memcmp(tf->sent, "220 hi\r\n", 8), "banner to the client");
+	OK("server-first: the deadline, then by address; the banner reaches the client");
+	abort_flow(r);
+}
+
+/* A handler that refuses a sniffed flow (at once, or later through
+ * flow_decide): the client, past its handshake, gets a RST; counted as
+ * refused and reset, not as closed. */
+TP_TEST(sniff_tcp_refused)
+{
+	static const char req[] = "GET / HTTP/1.1\r\nHost: a.example\r\n\r\n";
+	struct tp_tcp_flow *tf;
+	struct th_flow *r;
+
+	if (!sniff_up(5000))
+		return;
+	th.mode = TH_REFUSE;
+	tf = syn(1 << 20);
+	if (!tf)
+		return;
+	fake_tcp_established(tf);
+	fake_tcp_client_send(tf, req, strlen(req), 0);
+	CHECK(th.n == 1 && tf->closed_fired && tf->close_abort, "RST after the handshake");
+	CHECK_EQ(tf->rejects, 0, "no held SYN to reject");
+	CHECK_EQ(env.r.st.flows_refused[TP_REFUSE_CONNREFUSED], 1, "refused: connrefused");
+	CHECK_EQ(env.r.st.sniff_reset, 1, "sniff_reset");
+	CHECK_EQ(env.r.st.flows_closed, 0, "not counted as closed");
+	CHECK_EQ(env.r.st.flows_accepted, 0, "not counted as accepted");
+	OK("refused at once: RST");
+
+	th.mode = TH_PENDING;
+	tf = syn(1 << 20);
+	if (!tf)
+		return;
+	fake_tcp_established(tf);
+	fake_tcp_client_send(tf, req, strlen(req), 0);
+	r = last_flow();
+	CHECK(r && th.n == 2 && !tf->closed_fired, "pending");
+	if (!r)
+		return;
+	th_decide(r->f, -EHOSTUNREACH);
+	CHECK(tf->closed_fired && tf->close_abort, "RST after flow_decide(-EHOSTUNREACH)");
+	CHECK_EQ(env.r.st.flows_refused[TP_REFUSE_HOSTUNREACH], 1, "refused: hostunreach");
+	CHECK_EQ(env.r.st.sniff_reset, 2, "sniff_reset");
+	OK("refused later: RST");
+}
+
+/* The wait ends early: a FIN before the name (malformed, dispatched), a
+ * TLS ClientHello that is no such thing, and a client that resets while
+ * waiting (never dispatched, nothing left). */
+TP_TEST(sniff_tcp_early_end)
+{
+	struct tp_tcp_flow *tf;
+	struct th_flow *r;
+
+	if (!sniff_up(5000))
+		return;
+	th.mode = TH_SPLICE;
+	tf = syn(1 << 20);
+	if (!tf)
+		return;
+	fake_tcp_established(tf);
+	fake_tcp_client_send(tf, "GET / HTTP/1.1\r\n", 16, 0);
+	fake_tcp_client_fin(tf);
+	r = last_flow();
+	CHECK(r != NULL, "dispatched at the FIN");
+	CHECK_EQ(env.r.st.sniff_malformed, 1, "sniff_malformed");
+	if (r) {
+		for (int i = 0; i < SPIN_MAX && !r->peer.eof; i++) {
+			spin(1);
+			peer_pull(&r->peer, SIZE_MAX);
+		}
+		CHECK(r->peer.in_len == 16 && r->peer.eof, "the bytes and the FIN upstream");
+		abort_flow(r);
+	}
+	OK("FIN before the name: malformed, dispatched, bytes and FIN upstream");
+
+	tf = syn(1 << 20);
+	if (!tf)
+		return;
+	fake_tcp_established(tf);
+	fake_tcp_client_send(tf, "\x16\x03\x01\x00\x05\x02\x00\x00\x01\x00", 10, 0);
+	CHECK_EQ(th.n, 2, "not a ClientHello: dispatched");
+	CHECK_EQ(env.r.st.sniff_none, 1, "sniff_none");
+	if (th.n == 2)
+		abort_flow(last_flow());
+
+	tf = syn(1 << 20);
+	if (!tf)
+		return;
+	fake_tcp_established(tf);
+	fake_tcp_client_send(tf, "GE", 2, 0);
+	fake_tcp_reset(tf, -ECONNRESET);
+	CHECK_EQ(th.n, 2, "a client gone while waiting is never dispatched");
+	CHECK_EQ(env.r.st.flows_refused[TP_REFUSE_CONNRESET], 1, "counted as refused: connreset");
+	CHECK_EQ(env.r.st.flows_closed, 2, "flows_closed: the two dispatched ones only");
+	spin(5);
+	CHECK_EQ(tp_relay_flow_count(&env.r.rel), 0, "flows allocated");
+	OK("not TLS: no name; a reset while waiting: nothing left");
+}
+
+/* QUIC: a ClientHello over two datagrams: the first is held, the second
+ * completes the name, both reach the handler in order, unchanged; a lone
+ * tail is held until the deadline; a datagram that is no QUIC goes at
+ * once; a flow that ends while holding frees what it held. */
+TP_TEST(sniff_quic_hold)
+{
+	static uint8_t d1[1200], d2[1200];
+	size_t n1, n2;
+	struct tp_udp_flow *uf, *ufs[3] = {NULL, NULL, NULL};
+	struct th_flow *r;
+	int src = 0;
+
+	if (!sniff_up(20))
+		return;
+	quic_split_hello(d1, &n1, d2, &n2);
+	uf = fake_udp_new("198.18.0.1", 6000, "198.19.0.1", 443);
+	CHECK(uf && tp_udpflow_new(&env.r.rel, uf) == 0, "udp flow");
+	if (!uf)
+		return;
+	ufs[0] = uf;
+	fake_udp_datagram(uf, d1, n1);
+	CHECK_EQ(th.udp_calls, 0, "the first datagram is held");
+	fake_udp_datagram(uf, d2, n2);
+	CHECK_EQ(th.udp_calls, 2, "both delivered once the name is known");
+	r = last_flow();
+	CHECK(r && !strcmp(flow_name(r, &src), "example.com") && src == TP_NAME_SNIFF_QUIC,
+	      "name %s", r ? flow_name(r, &src) : "-");
+	CHECK_EQ(env.r.st.bytes_up, n1 + n2, "bytes_up");
+	CHECK_EQ(env.r.st.sniff_quic, 1, "sniff_quic");
+	CHECK_EQ(env.r.st.flows_accepted, 1, "flows_accepted");
+	OK("two datagrams: held, then both delivered with the name");
+
+	uf = fake_udp_new("198.18.0.1", 6001, "198.19.0.1", 443);
+	CHECK(uf && tp_udpflow_new(&env.r.rel, uf) == 0, "udp flow");
+	if (!uf)
+		return;
+	ufs[1] = uf;
+	fake_udp_datagram(uf, d1, n1);
+	CHECK_EQ(th.udp_calls, 2, "the tail alone is held");
+	WAIT_UNTIL(th.udp_calls == 3, 100);
+	CHECK_EQ(th.udp_calls, 3, "delivered at the deadline");
+	CHECK_EQ(env.r.st.sniff_timeout, 1, "sniff_timeout");
+	OK("a lone tail: held until the deadline, then delivered");
+
+	uf = fake_udp_new("198.18.0.1", 6002, "198.19.0.1", 443);
+	CHECK(uf && tp_udpflow_new(&env.r.rel, uf) == 0, "udp flow");
+	if (!uf)
+		return;
+	ufs[2] = uf;
+	fake_udp_datagram(uf, "not quic", 8);
+	CHECK_EQ(th.udp_calls, 4, "not QUIC: delivered at once");
+	CHECK_EQ(env.r.st.sniff_none, 1, "sniff_none");
+
+	uf = fake_udp_new("198.18.0.1", 6003, "198.19.0.1", 443);
+	CHECK(uf && tp_udpflow_new(&env.r.rel, uf) == 0, "udp flow");
+	if (!uf)
+		return;
+	fake_udp_datagram(uf, d1, n1);
+	fake_udp_expire(uf, -ETIMEDOUT);
+	CHECK_EQ(th.udp_calls, 4, "a flow gone while holding delivers nothing");
+	CHECK_EQ(env.r.rel.sniff_quic_live, 0, "no QUIC state left");
+	OK("not QUIC: at once; a flow gone while holding: freed");
+	for (int i = 0; i < 3; i++)
+		fake_udp_expire(ufs[i], -ETIMEDOUT);
 }

@@ -75,6 +75,12 @@ TP_TEST(parse_ok)
 	CHECK(tp_rule_parse("proto=any,dst=fd00::/8,handler=echo", &r, err, sizeof(err)) == 0 &&
 	              r.proto == 0 && r.has_dst,
 	      "any + v6");
+	CHECK(!r.sniff, "sniff off by default");
+	CHECK(tp_rule_parse("port=443,sniff=1,handler=direct", &r, err, sizeof(err)) == 0 &&
+	              r.sniff,
+	      "sniff=1: %s", err);
+	CHECK(tp_rule_parse("sniff=false,handler=direct", &r, err, sizeof(err)) == 0 && !r.sniff,
+	      "sniff=false: %s", err);
 	OK("parse: every key, defaults, handler spec with commas");
 }
 
@@ -100,6 +106,7 @@ TP_TEST(parse_errors)
 	        {"proto=tcp", {"handler", "missing"}},
 	        {"handler=", {"handler", NULL}},
 	        {"tcp,handler=direct", {"unknown key", "tcp"}},
+	        {"sniff=yes,handler=direct", {"sniff", "yes"}},
 	};
 	struct tp_rule r;
 	char err[512];

@@ -84,3 +84,13 @@ int tp_dispatch_offer(const struct tp_dispatch *d, struct tp_flow *f,
 	}
 	return TP_DECLINED;
 }
+
+bool tp_dispatch_wants_sniff(const struct tp_dispatch *d, const struct tp_flow_info *info)
+{
+	for (size_t i = 0; i < d->n_rules; i++)
+		if (d->rules[i].sniff &&
+		    tp_rule_match(&d->rules[i], info->proto, (const struct sockaddr *)&info->src,
+		                  (const struct sockaddr *)&info->dst))
+			return true;
+	return false;
+}

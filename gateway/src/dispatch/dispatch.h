@@ -4,6 +4,7 @@
 #ifndef TUNPLUG_GW_DISPATCH_H
 #define TUNPLUG_GW_DISPATCH_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "registry/registry.h"
@@ -41,5 +42,9 @@ void tp_dispatch_replace(struct tp_dispatch *d, struct tp_dispatch *next);
 int tp_dispatch_offer(const struct tp_dispatch *d, struct tp_flow *f,
                       const struct tp_flow_info *info, const void *buf, size_t len,
                       struct tp_hinst **owner);
+
+/* Is the new flow (info; no name yet) one a rule with sniff=1 matches?
+ * Then its name is sniffed before tp_dispatch_offer. Borrowed. */
+bool tp_dispatch_wants_sniff(const struct tp_dispatch *d, const struct tp_flow_info *info);
 
 #endif

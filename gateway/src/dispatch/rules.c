@@ -51,6 +51,13 @@ int tp_rule_set(struct tp_rule *r, const char *key, const char *val, char *err, 
 			r->has_dst = true;
 		else
 			r->has_src = true;
+	} else if (!strcmp(key, "sniff")) {
+		if (!strcmp(val, "1") || !strcmp(val, "true"))
+			r->sniff = true;
+		else if (!strcmp(val, "0") || !strcmp(val, "false"))
+			r->sniff = false;
+		else
+			return tp_errf(err, errlen, "\"%s\" is not 0|1|false|true", val);
 	} else if (!strcmp(key, "port")) {
 		const char *dash = strchr(val, '-');
 		const char *vend = val + vlen;
@@ -111,7 +118,7 @@ int tp_rule_parse(const char *text, struct tp_rule *r, char *err, size_t errlen)
 		if (ret == -ENOENT)
 			return tp_errf(err, errlen,
 			               "rule \"%s\": unknown key \"%.*s\" (proto, dst, src, port, "
-			               "handler)",
+			               "sniff, handler)",
 			               text, (int)klen, p);
 		if (ret)
 			return tp_errf(err, errlen, "rule \"%s\": %s: %s", text, key, why);

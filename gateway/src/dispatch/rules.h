@@ -3,7 +3,7 @@
  *
  * A rule is written as comma-separated key=value pairs, handler last:
  *   proto=tcp,dst=198.19.0.0/16,port=80-443,src=10.0.0.0/8,handler=socks5://h:1080
- * Every key but handler is optional (proto: tcp|udp|any). Rules are tried in
+ * Every key but handler is optional (proto: tcp|udp|any; sniff: 0|1). Rules are tried in
  * order; the first match wins; a handler that answers TP_DECLINED passes the
  * flow on to the next matching rule, then to the default handler. */
 #ifndef TUNPLUG_GW_RULES_H
@@ -23,6 +23,9 @@ struct tp_rule {
 	uint16_t port_lo, port_hi;
 	char handler[256]; /* the handler spec ("direct", "socks5://...") */
 	unsigned inst;     /* index of its handler instance (set by the gateway) */
+	/* sniff=1: flows this rule could match are sniffed for their name
+	 * before dispatch (relay/sniff.c) */
+	bool sniff;
 };
 
 /* tp_errf (tunplug/text.h): the error convention of options, rules and
@@ -36,7 +39,7 @@ int tp_rule_parse(const char *text, struct tp_rule *r, char *err, size_t errlen)
 /* A rule that matches everything (port 1..65535) and has no handler yet. */
 void tp_rule_init(struct tp_rule *r);
 
-/* Set one key (proto, dst, src, port, handler) of *r from val, as in the
+/* Set one key (proto, dst, src, port, sniff, handler) of *r from val, as in the
  * text form. Returns 0, -ENOENT for an unknown key, or -EINVAL with the
  * reason (the value and what it should be, no key, no newline) in err. */
 int tp_rule_set(struct tp_rule *r, const char *key, const char *val, char *err, size_t errlen);

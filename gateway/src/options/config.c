@@ -34,7 +34,7 @@ struct walk {
  * (options.h), or a section holding some ("tun" for "tun.mtu"). */
 static const char handlers_key[] = "handlers";
 
-static const char *const rule_keys[] = {"proto", "dst", "src", "port", "handler", NULL};
+static const char *const rule_keys[] = {"proto", "dst", "src", "port", "sniff", "handler", NULL};
 
 static int fail(struct walk *w, unsigned long line, const char *fmt, ...)
         __attribute__((format(printf, 3, 4)));
@@ -273,7 +273,7 @@ static int do_rules(struct walk *w, const yaml_node_t *n)
 			if (!rule_keys[j])
 				return fail(w, line_of(k),
 				            "unknown key \"%s\" in \"%s\" (proto, dst, src, port, "
-				            "handler)",
+				            "sniff, handler)",
 				            kname, in);
 			snprintf(path, sizeof(path), "%s.%s", in, kname);
 			ret = scalar(w, v, path, &val);

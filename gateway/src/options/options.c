@@ -375,6 +375,15 @@ static int set_user(struct tp_options *o, const struct tp_optdef *d, const char 
 	return 0;
 }
 
+static int set_sniff_ports(struct tp_options *o, const struct tp_optdef *d, const char *val,
+                           char *err, size_t errlen)
+{
+	if (tp_sniff_cfg_ports(&o->sniff, val))
+		return fail(err, errlen,
+		            "\"%s\" is not a list of ports or ranges (80,443,8000-8080)", val);
+	return 0;
+}
+
 static int set_log_level(struct tp_options *o, const struct tp_optdef *d, const char *val,
                          char *err, size_t errlen)
 {
@@ -534,7 +543,8 @@ static const struct tp_optdef optdefs[] = {
          .metavar = "RULE",
          .help = "send matching flows to a handler (repeatable, first\n"
                  "match wins, DECLINED passes on):\n"
-                 "[proto=tcp|udp,][dst=CIDR,][src=CIDR,][port=N[-M],]handler=SPEC",
+                 "[proto=tcp|udp,][dst=CIDR,][src=CIDR,][port=N[-M],]\n"
+                 "[sniff=1,]handler=SPEC (sniff=1: sniff the name first)",
          .example = "proto=tcp,dst=198.19.0.0/16,port=80-443,handler=echo",
          .set = set_rule},
         {.name = "plugin",
@@ -662,6 +672,32 @@ static const struct tp_optdef optdefs[] = {
          .help = "allow destinations in loopback, unspecified and the\n"
                  "gateway's own addresses (refused by default)",
          .field = OFF(allow_loopback)},
+        {.name = "sniff",
+         .arg = TP_ARG_NONE,
+         .yaml_key = "sniff", /* also the section of the next two */
+         .help = "learn the destination's name before dispatch: the TLS\n"
+                 "SNI or HTTP Host of TCP flows to --sniff-ports (their\n"
+                 "handshake completes first), the QUIC Initial's SNI of\n"
+                 "UDP to port 443 (see README, Sniffing)",
+         .field = OFF(sniff.on)},
+        {.name = "sniff-ports",
+         .arg = TP_ARG_ONE,
+         .yaml_key = "sniff.ports",
+         .metavar = "LIST",
+         .help = "TCP ports sniffed with --sniff (default 80,443)",
+         .example = "80,443,8000-8080",
+         .set = set_sniff_ports},
+        {.name = "sniff-timeout",
+         .arg = TP_ARG_ONE,
+         .yaml_key = "sniff.timeout",
+         .metavar = "MS",
+         .help = "wait this long for a sniffed flow's first bytes,\n"
+                 "10..10000 ms (default 300); then dispatch by address",
+         .example = "500",
+         .set = set_uint,
+         .field = OFF(sniff.timeout_ms),
+         .min = 10,
+         .max = 10000},
 
         {.name = "bind-interface",
          .arg = TP_ARG_ONE,
@@ -872,6 +908,7 @@ void tp_options_defaults(struct tp_options *o)
 	o->max_udp_flows = 65536;
 	o->log_level = TP_LOG_INFO;
 	o->route_table = TP_AUTOROUTE_TABLE;
+	tp_sniff_cfg_init(&o->sniff);
 }
 
 /* getopt's value of the table entry d, and back. */

@@ -8,6 +8,7 @@
 #include <stdint.h>
 
 #include "dispatch/rules.h"
+#include "sniff/sniff.h"
 #include "tunplug/handler.h" /* enum tp_log_level */
 #include "tunplug/addr.h"
 
@@ -80,6 +81,8 @@ struct tp_options {
 	unsigned max_udp_flows;     /* beyond it the longest idle is evicted */
 	bool icmp_drop;             /* --icmp drop: do not answer echo requests */
 	bool allow_loopback;
+	/* --sniff, --sniff-ports, --sniff-timeout (sniff.on, .ports, .timeout_ms) */
+	struct tp_sniff_cfg sniff;
 	bool no_offload; /* plain tun, no virtio_net_hdr */
 	int log_level;   /* enum tp_log_level */
 	/* -c/--config FILE (NULL = none); --check-config: validate only */

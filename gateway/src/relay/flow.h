@@ -25,6 +25,7 @@
 #include "relay/relay.h"
 #include "tunplug/handler.h"
 #include "tunplug/stack.h"
+#include "sniff/sniff.h"
 
 #define TP_PEEK_IOV 16
 
@@ -74,7 +75,52 @@ struct tp_flow {
 	bool down_fin; /* FIN queued toward the client */
 	uint8_t *rest; /* upstream bytes the client's buffer refused */
 	size_t rest_off, rest_len;
+
+	/* ---- sniffing (sniff.c) ---- */
+	struct tp_sniff_wait *sniff; /* while the first bytes are awaited; else NULL */
+	/* a sniffed TCP flow, its handshake done, was offered to the handlers
+	 * and none has decided yet: a refusal now is a RST */
+	bool await_decision;
 };
+
+/* ---- sniff.c: flows whose name is sniffed before dispatch ---- */
+
+#define TP_SNIFF_HOLD 4 /* UDP: datagrams held at most while sniffing */
+/* UDP flows holding datagrams at once (about 9.5 KiB each); beyond, new
+ * ones go by address (counted as skipped) */
+#define TP_SNIFF_QUIC_LIVE_MAX 256
+
+/* A flow waiting for its first bytes, on rel's list by deadline (the
+ * deadline is the same for all, so the list is in arrival order). */
+struct tp_sniff_wait {
+	struct tp_sniff_wait *prev, *next;
+	struct tp_flow *f;
+	uint64_t deadline; /* loop ms */
+	/* the deadline passed: the owner gives up (and frees nothing: the
+	 * wait is unlinked and freed by tp_sniff_wait_end) */
+	void (*expire)(struct tp_flow *f);
+	/* UDP: the QUIC state and the datagrams held meanwhile */
+	struct tp_quic_sniff *quic;
+	unsigned n_held;
+	struct {
+		uint8_t *buf;
+		size_t len;
+	} held[TP_SNIFF_HOLD];
+};
+
+/* Put f on the wait list with rel's sniff timeout; expire is called when
+ * it passes. 0 or -ENOMEM. */
+int tp_sniff_wait_begin(struct tp_flow *f, void (*expire)(struct tp_flow *f));
+/* Off the list; the wait (and held datagrams, QUIC state) freed. */
+void tp_sniff_wait_end(struct tp_flow *f);
+/* Count one sniff outcome (found: by the name source). */
+void tp_sniff_count(struct tp_flow *f, enum tp_sniff_res r, int source);
+/* Does f's first packet call for sniffing (--sniff and its port, or a
+ * rule with sniff=1)? */
+bool tp_sniff_wanted(const struct tp_flow *f);
+/* TCP: start (accept the handshake now), new bytes or EOF, the end. */
+void tp_sniff_tcp_start(struct tp_flow *f);
+void tp_sniff_tcp_input(struct tp_flow *f);
 
 /* ---- flow.c: the core ---- */
 
@@ -107,8 +153,11 @@ const char *tp_flow_str(const struct tp_flow *f, char *buf, size_t len);
 #define TP_FLOW_STRLEN (2 * 64 + 8)
 
 /* ---- tcp.c ---- */
-/* Refuse a pending flow (RST to the client) and finish it. */
+/* Refuse a pending flow (RST to the client) and finish it; a sniffed flow
+ * awaiting its handler's decision is reset instead. */
 void tp_tcp_reject(struct tp_flow *f, int err, enum tp_refuse why);
+/* Offer f to the handlers (dispatch) and act on the answer. */
+void tp_tcp_dispatch(struct tp_flow *f);
 
 /* ---- splice.c ---- */
 void tp_splice_pump_up(struct tp_flow *f);

@@ -54,6 +54,9 @@ int tp_relay_init(struct tp_relay *rel, uv_loop_t *loop, struct tp_flow_counters
 	uv_timer_init(loop, &rel->idle_timer);
 	rel->idle_timer.data = rel;
 	rel->handles_live++;
+	uv_timer_init(loop, &rel->sniff_timer);
+	rel->sniff_timer.data = rel;
+	rel->handles_live++;
 	return 0;
 }
 
@@ -81,6 +84,7 @@ void tp_relay_stop(struct tp_relay *rel)
 	/* Anything the stack did not report (should be none) is finished here. */
 	for (f = rel->flows; f; f = next) {
 		tp_flow_ref(f);
+		tp_sniff_wait_end(f);
 		if (f->tcp) {
 			f->tcp = NULL;
 			f->phase = PH_GONE;
@@ -96,6 +100,8 @@ void tp_relay_stop(struct tp_relay *rel)
 		uv_close((uv_handle_t *)&rel->defer_idle, on_handle_closed);
 	if (rel->idle_timer.data && !uv_is_closing((uv_handle_t *)&rel->idle_timer))
 		uv_close((uv_handle_t *)&rel->idle_timer, on_handle_closed);
+	if (rel->sniff_timer.data && !uv_is_closing((uv_handle_t *)&rel->sniff_timer))
+		uv_close((uv_handle_t *)&rel->sniff_timer, on_handle_closed);
 }
 
 size_t tp_relay_flow_count(const struct tp_relay *rel)
@@ -111,4 +117,6 @@ void tp_relay_close(struct tp_relay *rel)
 {
 	free(rel->dlbuf);
 	rel->dlbuf = NULL;
+	free(rel->sniff_buf);
+	rel->sniff_buf = NULL;
 }

@@ -13,6 +13,7 @@
 #include <uv.h>
 
 #include "dispatch/dispatch.h"
+#include "sniff/sniff.h"
 #include "stats/stats.h"
 #include "tunplug/handler.h"
 #include "tunplug/stack.h"
@@ -40,6 +41,13 @@ struct tp_relay {
 	uint8_t *dlbuf;
 	size_t dlbuf_len;
 	size_t flow_buffer;
+	/* sniffing (relay/sniff.c); sniff NULL: off */
+	const struct tp_sniff_cfg *sniff; /* borrowed */
+	bool sniff_rules;                 /* some rule has sniff=1 */
+	uv_timer_t sniff_timer;           /* the head of the wait list's deadline */
+	struct tp_sniff_wait *sniff_head, *sniff_tail;
+	unsigned sniff_quic_live; /* UDP flows holding datagrams now */
+	uint8_t *sniff_buf;       /* a TCP flow's first bytes, made contiguous */
 };
 
 /* Set up r (the caller's); everything given is borrowed for r's life.
@@ -47,6 +55,11 @@ struct tp_relay {
  * idle_s: the TCP idle timeout (0 = none). Returns 0 or -errno (-ENOMEM). */
 int tp_relay_init(struct tp_relay *r, uv_loop_t *loop, struct tp_flow_counters *st,
                   const struct tp_dispatch *dsp, size_t flow_buffer, unsigned idle_s);
+
+/* Sniff flows' names before dispatch (--sniff, rules with sniff=1): cfg
+ * (borrowed for r's life) gives the ports and the deadline; rules: some
+ * rule has sniff=1. After tp_relay_init. 0 or -ENOMEM. */
+int tp_relay_sniff_init(struct tp_relay *r, const struct tp_sniff_cfg *cfg, bool rules);
 
 /* Start the idle sweep (if any). Returns 0 or a libuv error. */
 int tp_relay_start(struct tp_relay *r);

@@ -20,6 +20,13 @@ static void ev_closed(struct tp_tcp_flow *tf, void *ud, int err)
 
 	(void)tf;
 	tp_flow_ref(f);
+	if (f->sniff) {
+		/* gone while its first bytes were awaited: never dispatched, so
+		 * (like a reset held SYN) a refusal */
+		tp_sniff_wait_end(f);
+		f->refused = true;
+		rel->st->flows_refused[tp_refuse_reason(err ? err : -ECONNRESET)]++;
+	}
 	/* -ENOSPC: the stack evicted the half-open flow for another client's
 	 * SYN (--max-pending); the handler's connect is abandoned below */
 	if (err == -ENOSPC && !f->why)
@@ -28,6 +35,8 @@ static void ev_closed(struct tp_tcp_flow *tf, void *ud, int err)
 	if (f->phase == PH_PENDING) {
 		/* the client reset its held SYN: never accepted, so a refusal */
 		rel->st->flows_refused[tp_refuse_reason(err ? err : -ECONNRESET)]++;
+	} else if (f->refused) {
+		/* a sniffed flow its handler refused (counted then) */
 	} else {
 		rel->st->flows_closed++;
 		if (err)
@@ -81,7 +90,9 @@ static void ev_readable(struct tp_tcp_flow *tf, void *ud)
 	if (f->phase == PH_ACCEPTED)
 		f->phase = PH_OPEN; /* data implies the handshake is done */
 	tp_flow_touch(f);
-	if (f->mode == MODE_SPLICE)
+	if (f->sniff)
+		tp_sniff_tcp_input(f);
+	else if (f->mode == MODE_SPLICE)
 		tp_splice_pump_up(f);
 	else if (f->mode == MODE_IO)
 		tp_io_deliver(f);
@@ -105,6 +116,7 @@ static void ev_eof(struct tp_tcp_flow *tf, void *ud)
 		tp_io_deliver(f);
 	} else {
 		f->client_eof = true;
+		tp_sniff_tcp_input(f); /* a flow that waits: it ends here */
 	}
 	tp_flow_unref(f);
 }
@@ -140,6 +152,22 @@ static const struct tp_tcp_events flow_events = {
 
 void tp_tcp_reject(struct tp_flow *f, int err, enum tp_refuse why)
 {
+	if (f->await_decision && f->tcp) {
+		/* sniffed: the handshake is done, so only a RST can say no */
+		f->await_decision = false;
+		f->refused = true;
+		f->rel->st->flows_refused[why]++;
+		f->rel->st->sniff_reset++;
+		if (tp_log_enabled(TP_LOG_DEBUG)) {
+			char fs[TP_FLOW_STRLEN];
+
+			tp_log(TP_LOG_DEBUG, "flow refused after sniffing (reset): %s: %s",
+			       tp_flow_str(f, fs, sizeof(fs)),
+			       why == TP_REFUSE_DECLINED ? "declined" : strerror(-err));
+		}
+		tp_flow_abort(f, "refused after sniffing");
+		return;
+	}
 	if (!f->tcp || f->phase != PH_PENDING)
 		return;
 	f->rel->st->flows_refused[why]++;
@@ -158,6 +186,13 @@ void tp_tcp_reject(struct tp_flow *f, int err, enum tp_refuse why)
 
 static void flow_accept(struct tp_flow *f)
 {
+	if (f->await_decision) {
+		/* sniffed: the handshake is done already */
+		f->await_decision = false;
+		if (f->tcp)
+			f->rel->st->flows_accepted++;
+		return;
+	}
 	if (!f->tcp || f->phase != PH_PENDING)
 		return;
 	f->rel->st->flows_accepted++;
@@ -170,7 +205,6 @@ void tp_relay_tcp_syn(void *ctx, struct tp_tcp_flow *tf)
 {
 	struct tp_relay *rel = ctx;
 	struct tp_flow *f;
-	int r;
 
 	f = tp_flow_new(rel, IPPROTO_TCP, tp_tcp_flow_src(tf), tp_tcp_flow_dst(tf), PH_PENDING);
 	if (!f) {
@@ -181,7 +215,21 @@ void tp_relay_tcp_syn(void *ctx, struct tp_tcp_flow *tf)
 	tp_tcp_flow_set_events(tf, &flow_events, f);
 
 	tp_flow_ref(f);
-	r = tp_dispatch_offer(rel->dsp, f, &f->info, NULL, 0, &f->hi);
+	if (tp_sniff_wanted(f))
+		tp_sniff_tcp_start(f); /* dispatched once the name is known */
+	else
+		tp_tcp_dispatch(f);
+	tp_flow_unref(f);
+}
+
+void tp_tcp_dispatch(struct tp_flow *f)
+{
+	int r;
+
+	tp_flow_ref(f);
+	if (f->phase != PH_PENDING)
+		f->await_decision = true; /* sniffed: accepted already */
+	r = tp_dispatch_offer(f->rel->dsp, f, &f->info, NULL, 0, &f->hi);
 	if (f->hi)
 		tp_hinst_ref(f->hi); /* the instance lives as long as its flows */
 	if (r == TP_OK)
@@ -235,7 +283,7 @@ static void host_flow_close(struct tp_flow *f, bool abort)
 	tp_flow_api_enter(f);
 	tp_flow_ref(f);
 	tp_clock_sync(f->rel->loop);
-	if (f->phase == PH_PENDING) {
+	if (f->phase == PH_PENDING || f->await_decision) {
 		tp_tcp_reject(f, abort ? -ECONNRESET : -ECONNREFUSED,
 		              abort ? TP_REFUSE_CONNRESET : TP_REFUSE_CONNREFUSED);
 	} else if (f->tcp) {

@@ -563,6 +563,14 @@ static int gw_init(struct tp_gw *gw, const struct tp_options *o, struct tp_embed
 		return ret;
 	ret = tp_relay_init(&gw->rel, &gw->loop, &gw->stats.flows, &gw->dsp, o->flow_buffer,
 	                    o->idle_timeout_s);
+	if (!ret) {
+		bool rules = false;
+
+		for (size_t i = 0; i < o->n_rules; i++)
+			rules |= o->rules[i].sniff;
+		if (o->sniff.on || rules)
+			ret = tp_relay_sniff_init(&gw->rel, &o->sniff, rules);
+	}
 	if (ret) {
 		fprintf(stderr, "tunplug: out of memory\n");
 		return ret;

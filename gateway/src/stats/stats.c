@@ -216,6 +216,17 @@ void tp_stats_print_summary(const struct tp_stats *all, const struct tp_stack_st
 	        lb, (unsigned long long)st->bytes_up, (unsigned long long)st->bytes_down,
 	        (unsigned long long)st->protect_calls, (unsigned long long)st->protect_errors,
 	        (unsigned long long)st->mem_trims);
+	if (st->sniff_tls + st->sniff_http + st->sniff_quic + st->sniff_none + st->sniff_timeout +
+	    st->sniff_malformed + st->sniff_skipped)
+		fprintf(stderr,
+		        "tunplug: %s  sniffed names: tls %llu, http %llu, quic %llu; no name %llu, "
+		        "timeout %llu, malformed %llu, skipped %llu; reset after the handshake "
+		        "%llu\n",
+		        lb, (unsigned long long)st->sniff_tls, (unsigned long long)st->sniff_http,
+		        (unsigned long long)st->sniff_quic, (unsigned long long)st->sniff_none,
+		        (unsigned long long)st->sniff_timeout,
+		        (unsigned long long)st->sniff_malformed,
+		        (unsigned long long)st->sniff_skipped, (unsigned long long)st->sniff_reset);
 	if (sum->n_counters) {
 		off = (size_t)snprintf(line, sizeof(line), "tunplug: %s  handler counters:", lb);
 		for (size_t i = 0; i < sum->n_counters && off < sizeof(line); i++)

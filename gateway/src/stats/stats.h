@@ -77,6 +77,14 @@ struct tp_flow_counters {
 	uint64_t protect_errors;
 	uint64_t protect_calls; /* outbound sockets that went through protect() */
 	uint64_t mem_trims;     /* heap trims after drains (shell/memtrim.h) */
+	/* sniffing (relay/sniff.c): flows whose name was found, by where;
+	 * flows sniffed without a name (another protocol, or none in it);
+	 * the deadline passed first; malformed or beyond the parsers' bounds;
+	 * not sniffed for want of room (QUIC holds, memory). A flow counts
+	 * once. Sniffed TCP flows refused after their handshake: reset. */
+	uint64_t sniff_tls, sniff_http, sniff_quic;
+	uint64_t sniff_none, sniff_timeout, sniff_malformed, sniff_skipped;
+	uint64_t sniff_reset;
 };
 
 struct tp_stats {
