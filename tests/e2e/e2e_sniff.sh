@@ -91,33 +91,12 @@ tp_wait_listen "$NS_S" 80
 tp_wait_listen "$NS_S" 8025
 tp_wait_listen "$NS_S" 8888
 
-# Does the http handler ask the proxy for name:port when a flow has a name?
-# (handler ABI 2.1 names; until then its CONNECT carries the address.)
-# TP_SNIFF_CONNECT_NAMES=1 forces the check, 0 skips it; by default it is on
-# when the handler's sources read the flow's name.
-handler_sends_names() {
-  local src=$TP_E2E_DIR/../../handlers/src
-  case ${TP_SNIFF_CONNECT_NAMES:-auto} in
-  1) return 0 ;;
-  0) return 1 ;;
-  esac
-  grep -qE 'name_source|(info|fi|i)->name\b' "$src/httpconnect.c" "$src/httpmsg.c" \
-    "$src/upconn.c" "$src/target.c" 2>/dev/null
-}
-# tinyproxy_connect WHAT TARGET: tinyproxy's log has "CONNECT TARGET"
+# tinyproxy_connect WHAT NAME PORT: tinyproxy was asked for CONNECT NAME:PORT
+# (the http handler sends the flow's name when it has one)
 tinyproxy_connect() {
-  if ! handler_sends_names; then
-    ok "$1: SKIPPED the tinyproxy CONNECT check: the http handler does not send names yet"
-    return 0
-  fi
-  local i
-  for ((i = 0; i < 40; i++)); do
-    grep -qF "CONNECT $2" "$TP_TMP/tinyproxy.log" && break
-    sleep 0.05
-  done
-  grep -qF "CONNECT $2" "$TP_TMP/tinyproxy.log" ||
-    fail "$1: no 'CONNECT $2' in tinyproxy's log: $(grep CONNECT "$TP_TMP/tinyproxy.log" | tail -n 3)"
-  ok "$1: tinyproxy saw CONNECT $2"
+  tp_tinyproxy_saw_connect "$TP_TMP/tinyproxy.log" "$2" "$3" ||
+    fail "$1: no 'CONNECT $2:$3' in tinyproxy's log: $(grep CONNECT "$TP_TMP/tinyproxy.log" | tail -n 3)"
+  ok "$1: tinyproxy saw CONNECT $2:$3"
 }
 # sniff_logged WHAT PATTERN: tunplug's debug log has a sniff line matching
 sniff_logged() {
@@ -144,7 +123,7 @@ got=$(nsc timeout 30 "$PYTHON" "$TP_E2E_DIR/tlssplit.py" --host "$TP_DST4" --nam
 ok "https with the ClientHello in 40-byte TCP segments: sha256 matches"
 sniff_logged "TLS SNI over many segments" "-> $TP_DST4:443: found name=split.$NAME"
 sniff_logged "TLS SNI, IPv6" "-> \[$TP_DST6\]:443: found name=$NAME"
-tinyproxy_connect "TLS SNI" "$NAME:443"
+tinyproxy_connect "TLS SNI" "$NAME" 443
 
 # ---- HTTP Host ----
 nsc timeout 30 curl -sS --max-time 20 --connect-to "$WEB:80:$TP_DST4:80" -o "$TP_TMP/http.out" \
@@ -152,7 +131,7 @@ nsc timeout 30 curl -sS --max-time 20 --connect-to "$WEB:80:$TP_DST4:80" -o "$TP
 [[ $(sha_of "$TP_TMP/http.out") == "$want" ]] || fail "http: sha256 differs"
 ok "http://$WEB/file connected to $TP_DST4: sha256 matches"
 sniff_logged "HTTP Host" "-> $TP_DST4:80: found name=$WEB"
-tinyproxy_connect "HTTP Host" "$WEB:80"
+tinyproxy_connect "HTTP Host" "$WEB" 80
 
 # ---- server-first: the deadline passes, the flow goes on by address ----
 out=$(nsc timeout 20 "$PYTHON" - "$TP_DST4" <<'EOF'
