@@ -169,6 +169,60 @@ size_t dnsmsg_build_servfail(const struct dnsmsg_query *q, void *out, size_t cap
 	return n;
 }
 
+size_t dnsmsg_build_address(const struct dnsmsg_query *q, const void *addr, size_t alen,
+                            uint32_t ttl, void *out, size_t cap)
+{
+	uint8_t *o = out, *a;
+	size_t n = dnsmsg_build_servfail(q, out, cap);
+
+	if (!n || (alen != 0 && alen != 4 && alen != 16) || (alen && cap < n + 12 + alen))
+		return 0;
+	wr16(o + 2, reply_flags(q->flags, DNSMSG_RCODE_NOERROR));
+	if (!alen)
+		return n; /* NODATA: the name exists, no record of this type */
+	wr16(o + 6, 1);   /* ANCOUNT */
+	a = o + n;
+	wr16(a, 0xc000 | DNSMSG_HDR_LEN); /* the question's name */
+	wr16(a + 2, q->qtype);
+	wr16(a + 4, q->qclass);
+	wr16(a + 6, (uint16_t)(ttl >> 16));
+	wr16(a + 8, (uint16_t)ttl);
+	wr16(a + 10, (uint16_t)alen);
+	memcpy(a + 12, addr, alen);
+	return n + 12 + alen;
+}
+
+size_t dnsmsg_host_name(const uint8_t *wire, size_t len, char *out, size_t cap)
+{
+	size_t o = 0, i = 0;
+
+	while (i < len && wire[i]) {
+		size_t l = wire[i];
+
+		if (l > 63 || i + 1 + l >= len)
+			return 0;
+		if (o && o + 1 < cap)
+			out[o++] = '.';
+		for (size_t k = 1; k <= l; k++) {
+			uint8_t c = wire[i + k];
+
+			if (c >= 'A' && c <= 'Z')
+				c = (uint8_t)(c - 'A' + 'a');
+			if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' ||
+			      c == '_'))
+				return 0;
+			if (o + 1 >= cap)
+				return 0;
+			out[o++] = (char)c;
+		}
+		i += 1 + l;
+	}
+	if (i >= len || o == 0 || o + 1 > cap)
+		return 0; /* no root label, or the root itself */
+	out[o] = '\0';
+	return o;
+}
+
 size_t dnsmsg_build_formerr(const void *query, size_t len, void *out, size_t cap)
 {
 	const uint8_t *m = query;

@@ -14,7 +14,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 
+#include "names/fakepool.h"
 #include "options/options.h"
 #include "tunplug/stack.h"
 #include "tunplug/builtin.h"
@@ -330,6 +332,25 @@ static int set_dns_upstream(struct tp_options *o, const struct tp_optdef *d, con
 	return 0;
 }
 
+/* A pool of its own family, large enough, the network part only. */
+static int set_fake_ip(struct tp_options *o, const struct tp_optdef *d, const char *val, char *err,
+                       size_t errlen)
+{
+	struct tp_cidr c;
+
+	if (tp_cidr_parse(val, &c) != 0 || !strchr(val, '/'))
+		return fail(err, errlen, "\"%s\" is not an IPv4 or IPv6 prefix (CIDR)", val);
+	for (size_t i = 0; i < o->n_fake_ips; i++)
+		if (o->fake_ips[i].family == c.family)
+			return fail(err, errlen, "\"%s\": at most one IPv%c pool", val,
+			            c.family == AF_INET ? '4' : '6');
+	if (!tp_fakepool_usable(&c))
+		return fail(err, errlen, "\"%s\" is too small for a pool (at most /%d)", val,
+		            c.family == AF_INET ? 30 : 127);
+	o->fake_ips[o->n_fake_ips++] = c;
+	return 0;
+}
+
 static int set_flow_buffer(struct tp_options *o, const struct tp_optdef *d, const char *val,
                            char *err, size_t errlen)
 {
@@ -553,6 +574,38 @@ static const struct tp_optdef optdefs[] = {
                  "to this resolver (repeatable; [ADDR6]:PORT for IPv6)",
          .example = "[fd00::53]:53",
          .set = set_dns_upstream},
+        {.name = "fake-ip",
+         .arg = TP_ARG_LIST,
+         .yaml_key = "dns.fake-ip",
+         .metavar = "CIDR",
+         .help = "answer A/AAAA queries (with --dns-upstream) with\n"
+                 "addresses of this pool; a flow to one carries the\n"
+                 "name (repeatable: one IPv4, one IPv6 pool; see\n"
+                 "README, Names)",
+         .example = "198.18.0.0/16",
+         .set = set_fake_ip},
+        {.name = "fake-ip-ttl",
+         .arg = TP_ARG_ONE,
+         .yaml_key = "dns.fake-ip-ttl",
+         .metavar = "SEC",
+         .help = "TTL of the pool addresses in answers, 1..86400\n"
+                 "(default 10)",
+         .example = "60",
+         .set = set_uint,
+         .field = OFF(fake_ip_ttl),
+         .min = 1,
+         .max = 86400},
+        {.name = "fake-ip-max",
+         .arg = TP_ARG_ONE,
+         .yaml_key = "dns.fake-ip-max",
+         .metavar = "N",
+         .help = "names mapped per pool at most, 1..4194304 (default\n"
+                 "65536); beyond, the least recently used is evicted",
+         .example = "1000",
+         .set = set_uint,
+         .field = OFF(fake_ip_max),
+         .min = 1,
+         .max = TP_FAKE_MAX_ENTRIES},
         {.name = "max-flows",
          .arg = TP_ARG_ONE,
          .yaml_key = "flows.max",
@@ -867,6 +920,8 @@ void tp_options_defaults(struct tp_options *o)
 	o->max_udp_flows = 65536;
 	o->log_level = TP_LOG_INFO;
 	o->route_table = TP_AUTOROUTE_TABLE;
+	o->fake_ip_ttl = 10;
+	o->fake_ip_max = 65536;
 }
 
 /* getopt's value of the table entry d, and back. */
@@ -961,6 +1016,20 @@ static int parse_args(struct tp_options *o, int argc, char **argv, char *err, si
 			if (check_spec(o->rules[i].handler, why, sizeof(why)))
 				return fail(err, errlen, "tunplug: --rule: %s", why);
 	}
+	if (o->n_fake_ips && !o->n_dns)
+		return fail(err, errlen,
+		            "tunplug: --fake-ip needs --dns-upstream (other query types are "
+		            "forwarded there)");
+	for (size_t i = 0; i < o->n_fake_ips; i++)
+		for (size_t j = 0; j < o->n_addrs; j++)
+			if (tp_cidr_contains(&o->fake_ips[i], o->addrs[j].family,
+			                     o->addrs[j].addr)) {
+				char a[64], b[64];
+				return fail(err, errlen,
+				            "tunplug: --fake-ip %s contains the tun's address %s",
+				            tp_cidr_format(&o->fake_ips[i], a, sizeof(a)),
+				            tp_cidr_format(&o->addrs[j], b, sizeof(b)));
+			}
 	if (!o->auto_route && (o->n_excludes || o->n_include_uids || o->n_exclude_uids ||
 	                       o->route_table != TP_AUTOROUTE_TABLE))
 		return fail(err, errlen, "tunplug: %s needs --auto-route",

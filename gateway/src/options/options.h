@@ -53,6 +53,11 @@ struct tp_options {
 	size_t n_rules;
 	const char *dns_upstreams[TP_OPT_MAX_DNS]; /* "ADDR:PORT", point into argv */
 	size_t n_dns;
+	/* --fake-ip: at most one IPv4 and one IPv6 pool (names/) */
+	struct tp_cidr fake_ips[2];
+	size_t n_fake_ips;
+	unsigned fake_ip_ttl;                    /* --fake-ip-ttl: seconds in the answers */
+	unsigned fake_ip_max;                    /* --fake-ip-max: mappings per pool at most */
 	const char *plugins[TP_OPT_MAX_PLUGINS]; /* shared objects to load, point into argv */
 	size_t n_plugins;
 	const char *user;           /* --user: drop to this user after set-up */

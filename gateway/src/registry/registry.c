@@ -116,6 +116,16 @@ static struct tp_hinst *hinst_of(const struct tp_host *host)
 	return host->host_data;
 }
 
+void tp_registry_set_names(struct tp_registry *r, void *names)
+{
+	r->names = names;
+}
+
+void *tp_hinst_names(const struct tp_host *host)
+{
+	return hinst_of(host)->names;
+}
+
 void *tp_hinst_owner(const struct tp_host *host)
 {
 	return hinst_of(host)->owner;
@@ -176,6 +186,7 @@ int tp_registry_start(struct tp_registry *r, const struct tp_host *services, voi
 		hi->host.opt_get = hinst_opt_get;
 		hi->host.counter_add = hinst_counter_add;
 		hi->owner = owner;
+		hi->names = r->names;
 		ret = hi->h->init(&hi->host, &hi->args, &hi->state);
 		if (ret) {
 			fprintf(stderr, "tunplug: handler %s: init: %s\n",

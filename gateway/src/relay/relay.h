@@ -13,6 +13,7 @@
 #include <uv.h>
 
 #include "dispatch/dispatch.h"
+#include "names/names.h"
 #include "stats/stats.h"
 #include "tunplug/handler.h"
 #include "tunplug/stack.h"
@@ -23,6 +24,7 @@ struct tp_relay {
 	uv_loop_t *loop;               /* borrowed */
 	struct tp_flow_counters *st;   /* borrowed */
 	const struct tp_dispatch *dsp; /* borrowed */
+	struct tp_names *names;        /* borrowed; NULL = no names */
 	struct tp_flow *flows;         /* every live flow (intrusive list) */
 	struct tp_flow *deferred;      /* flows whose handler flow_close is queued */
 	/* open TCP flows by last activity, least recent first (the idle sweep
@@ -47,6 +49,10 @@ struct tp_relay {
  * idle_s: the TCP idle timeout (0 = none). Returns 0 or -errno (-ENOMEM). */
 int tp_relay_init(struct tp_relay *r, uv_loop_t *loop, struct tp_flow_counters *st,
                   const struct tp_dispatch *dsp, size_t flow_buffer, unsigned idle_s);
+
+/* Give new flows to a fake-IP pool address their names (names borrowed
+ * for r's life; NULL = none). */
+void tp_relay_set_names(struct tp_relay *r, struct tp_names *names);
 
 /* Start the idle sweep (if any). Returns 0 or a libuv error. */
 int tp_relay_start(struct tp_relay *r);

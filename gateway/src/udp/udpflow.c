@@ -79,6 +79,17 @@ static void ev_udp_datagram(struct tp_udp_flow *uf, void *ud, const void *buf, s
 	f->bytes_up += len;
 	rel->st->bytes_up += len;
 	tp_flow_ref(f);
+	if (first && tp_flow_name_fake_ip(f)) {
+		/* a pool address without a name: ICMP host unreachable */
+		rel->st->flows_refused[TP_REFUSE_UNMAPPED]++;
+		f->why = "fake-ip address without a name";
+		f->close_err = -EHOSTUNREACH;
+		f->refused = true;
+		tp_udp_flow_unreachable(f->udp, -EHOSTUNREACH);
+		tp_udp_flow_close(f->udp);
+		tp_flow_unref(f);
+		return;
+	}
 	if (first)
 		r = tp_dispatch_offer(rel->dsp, f, &f->info, buf, len, &f->hi);
 	else
