@@ -301,14 +301,68 @@ static int set_exclude_uid(struct tp_options *o, const struct tp_optdef *d, cons
 	return add_uids(val, o->exclude_uids, &o->n_exclude_uids, err, errlen);
 }
 
+/* ---- the rule arena (see options.h) ---- */
+
+struct arena_block {
+	struct arena_block *next;
+	max_align_t data[];
+};
+
+static struct arena_block *arena;
+
+void *tp_options_arena_alloc(size_t size)
+{
+	struct arena_block *b = malloc(sizeof(*b) + size);
+
+	if (!b)
+		return NULL;
+	b->next = arena;
+	arena = b;
+	return b->data;
+}
+
+void tp_options_arena_reset(void)
+{
+	while (arena) {
+		struct arena_block *b = arena;
+
+		arena = b->next;
+		free(b);
+	}
+}
+
+struct tp_rule *tp_options_add_rule(struct tp_options *o)
+{
+	if (o->n_rules >= TP_OPT_MAX_RULES)
+		return NULL;
+	if (o->n_rules == o->cap_rules) {
+		size_t cap = o->cap_rules ? 2 * o->cap_rules : 16;
+		struct tp_rule *r;
+
+		if (cap > TP_OPT_MAX_RULES)
+			cap = TP_OPT_MAX_RULES;
+		r = tp_options_arena_alloc(cap * sizeof(*r));
+		if (!r)
+			return NULL;
+		if (o->n_rules)
+			memcpy(r, o->rules, o->n_rules * sizeof(*r));
+		o->rules = r;
+		o->cap_rules = cap;
+	}
+	return &o->rules[o->n_rules++];
+}
+
 static int set_rule(struct tp_options *o, const struct tp_optdef *d, const char *val, char *err,
                     size_t errlen)
 {
-	if (o->n_rules == TP_OPT_MAX_RULES)
-		return fail(err, errlen, "at most %d rules", TP_OPT_MAX_RULES);
-	if (tp_rule_parse(val, &o->rules[o->n_rules], err, errlen))
+	struct tp_rule *r = tp_options_add_rule(o);
+
+	if (!r)
+		return fail(err, errlen, "at most %d rules (or out of memory)", TP_OPT_MAX_RULES);
+	if (tp_rule_parse(val, r, err, errlen)) {
+		o->n_rules--;
 		return -EINVAL;
-	o->n_rules++;
+	}
 	return 0;
 }
 
@@ -555,7 +609,8 @@ static const struct tp_optdef optdefs[] = {
          .metavar = "RULE",
          .help = "send matching flows to a handler (repeatable, first\n"
                  "match wins, DECLINED passes on):\n"
-                 "[proto=tcp|udp,][dst=CIDR,][src=CIDR,][port=N[-M],]handler=SPEC",
+                 "[proto=tcp|udp,][dst=CIDR,][src=CIDR,][port=N[-M],]\n"
+                 "[domain=NAME,]handler=SPEC (domain: NAME and below)",
          .example = "proto=tcp,dst=198.19.0.0/16,port=80-443,handler=echo",
          .set = set_rule},
         {.name = "plugin",

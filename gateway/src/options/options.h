@@ -13,7 +13,7 @@
 
 #define TP_OPT_MAX_ADDRS 16
 #define TP_OPT_MAX_ROUTES 64
-#define TP_OPT_MAX_RULES 48
+#define TP_OPT_MAX_RULES 65536 /* domain lists run into thousands */
 #define TP_OPT_MAX_DNS 8
 #define TP_OPT_MAX_PLUGINS 16
 #define TP_OPT_MAX_EXCLUDES 64
@@ -49,8 +49,10 @@ struct tp_options {
 	 * from max_flows (tp_options_txqueuelen) */
 	unsigned txqueuelen;
 	const char *handler; /* default handler spec; points into argv or a literal */
-	struct tp_rule rules[TP_OPT_MAX_RULES];
-	size_t n_rules;
+	/* --rule: rules[0..n_rules), room for cap_rules; from the rule arena
+	 * (tp_options_add_rule), shared by copies of the struct */
+	struct tp_rule *rules;
+	size_t n_rules, cap_rules;
 	const char *dns_upstreams[TP_OPT_MAX_DNS]; /* "ADDR:PORT", point into argv */
 	size_t n_dns;
 	/* --fake-ip: at most one IPv4 and one IPv6 pool (names/) */
@@ -170,6 +172,27 @@ void tp_optdef_set_flag(struct tp_options *o, const struct tp_optdef *d, bool on
 /* The txqueuelen to set: --txqueuelen, or max(TP_TXQLEN_MIN,
  * min(max_flows * TP_TXQLEN_PER_FLOW, TP_TXQLEN_MAX)). */
 unsigned tp_options_txqueuelen(const struct tp_options *o);
+
+/* ---- Rules: a process-wide arena ----
+ * Rules can be many thousands (domain lists), so struct tp_options holds a
+ * pointer, not an array; the struct is copied by value (workers, tests)
+ * and has no free function, so the arrays come from an arena that lives
+ * until exit. Options are parsed once per run; a grown array leaves its
+ * old copy in the arena (at most as much again). Tests and fuzzers that
+ * parse again and again call tp_options_arena_reset() when no options are
+ * in use. */
+
+/* A new rule at the end of o->rules (its contents undefined), growing the
+ * array in the arena; NULL when o already has TP_OPT_MAX_RULES or out of
+ * memory. */
+struct tp_rule *tp_options_add_rule(struct tp_options *o);
+
+/* size bytes (aligned for any type) from the arena, or NULL. */
+void *tp_options_arena_alloc(size_t size);
+
+/* Free the whole arena: every struct tp_options and tp_config rules
+ * array is invalid afterwards. */
+void tp_options_arena_reset(void);
 
 /* Fill *o with the defaults. */
 void tp_options_defaults(struct tp_options *o);

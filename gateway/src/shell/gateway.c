@@ -461,6 +461,7 @@ static int gw_fini(struct tp_gw *gw)
 		gw->loop_up = false;
 	}
 	tp_relay_close(&gw->rel);
+	tp_dispatch_close(&gw->dsp);
 	if (gw->names_up)
 		tp_names_close(&gw->names);
 	gw->names_up = false;
