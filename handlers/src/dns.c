@@ -679,43 +679,39 @@ static bool fake_ip_on(const struct tp_host *h)
 	       h->fake_ip_addr;
 }
 
+static int host_addr(void *ctx, int family, const char *name, size_t len, void *addr)
+{
+	const struct tp_host *h = ctx;
+
+	return h->fake_ip_addr(h, family, name, len, addr);
+}
+
 /* Answer an A/AAAA query from the pool. false: not ours, forward it. */
 static bool fake_answer(struct dns_state *st, struct tp_flow *f, const struct dnsmsg_query *dq)
 {
 	const struct tp_host *h = st->host;
-	uint8_t out[DNSMSG_HDR_LEN + DNSMSG_NAME_MAX + 4 + 12 + 16], addr[16];
-	char name[DNSMSG_NAME_MAX + 1], tb[16];
-	int family = dq->qtype == 1 ? AF_INET : AF_INET6;
-	size_t len, n;
-	int r;
+	uint8_t out[DNSMSG_HDR_LEN + DNSMSG_NAME_MAX + 4 + 12 + 16];
+	char name[DNSMSG_NAME_MAX + 1], tb[16], as[64] = "NODATA";
+	size_t n;
+	int rc;
 
-	if ((dq->qtype != 1 && dq->qtype != 28) || dq->qclass != 1 || (dq->flags & 0x7800u) ||
-	    !fake_ip_on(h))
+	if (!fake_ip_on(h))
 		return false;
-	len = dnsmsg_host_name(dq->qname, dq->qname_len, name, sizeof(name));
-	if (!len)
+	n = dnsmsg_fake_answer(dq, host_addr, (void *)h, h->fake_ip_ttl, name, out, sizeof(out),
+	                       &rc);
+	if (!n)
 		return false;
-	r = h->fake_ip_addr(h, family, name, len, addr);
-	if (r == -EAFNOSUPPORT) {
-		n = dnsmsg_build_address(dq, NULL, 0, 0, out, sizeof(out));
-		st->n.fake_nodata++;
-	} else if (r == 0) {
-		n = dnsmsg_build_address(dq, addr, family == AF_INET ? 4 : 16, h->fake_ip_ttl, out,
-		                         sizeof(out));
+	if (rc == 0) {
 		st->n.fake++;
+		/* the answer's last bytes are the address */
+		inet_ntop(dq->qtype == 1 ? AF_INET : AF_INET6, out + n - (dq->qtype == 1 ? 4 : 16),
+		          as, sizeof(as));
 	} else {
-		return false;
+		st->n.fake_nodata++;
 	}
-	if (n)
-		h->udp_send(f, out, n);
-	{
-		char as[64] = "NODATA";
-
-		if (!r)
-			inet_ntop(family, addr, as, sizeof(as));
-		h->log(h, TP_LOG_DEBUG, "dns: %s %s -> %s (fake-ip)", name,
-		       dnsmsg_type_str(dq->qtype, tb, sizeof(tb)), as);
-	}
+	h->udp_send(f, out, n);
+	h->log(h, TP_LOG_DEBUG, "dns: %s %s -> %s (fake-ip)", name,
+	       dnsmsg_type_str(dq->qtype, tb, sizeof(tb)), as);
 	return true;
 }
 

@@ -1,10 +1,12 @@
 /* SPDX-License-Identifier: MIT */
 /* tunplug — DNS message helpers of the dns handler (see dnsmsg.h). */
 #include <arpa/inet.h>
+#include <errno.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 
 #include "dnsmsg.h"
 
@@ -221,6 +223,27 @@ size_t dnsmsg_host_name(const uint8_t *wire, size_t len, char *out, size_t cap)
 		return 0; /* no root label, or the root itself */
 	out[o] = '\0';
 	return o;
+}
+
+size_t dnsmsg_fake_answer(const struct dnsmsg_query *q, dnsmsg_addr_fn *fn, void *ctx, uint32_t ttl,
+                          char *name, void *out, size_t cap, int *rc)
+{
+	uint8_t addr[16];
+	int family = q->qtype == 1 ? AF_INET : AF_INET6;
+	size_t len;
+
+	*rc = 1;
+	if ((q->qtype != 1 && q->qtype != 28) || q->qclass != 1 || (q->flags & F_OPCODE))
+		return 0;
+	len = dnsmsg_host_name(q->qname, q->qname_len, name, DNSMSG_NAME_MAX + 1);
+	if (!len)
+		return 0;
+	*rc = fn(ctx, family, name, len, addr);
+	if (*rc == -EAFNOSUPPORT)
+		return dnsmsg_build_address(q, NULL, 0, 0, out, cap);
+	if (*rc)
+		return 0;
+	return dnsmsg_build_address(q, addr, family == AF_INET ? 4 : 16, ttl, out, cap);
 }
 
 size_t dnsmsg_build_formerr(const void *query, size_t len, void *out, size_t cap)

@@ -75,6 +75,20 @@ size_t dnsmsg_build_address(const struct dnsmsg_query *q, const void *addr, size
  * a letter, digit, '-' or '_' (such names are not faked). */
 size_t dnsmsg_host_name(const uint8_t *wire, size_t len, char *out, size_t cap);
 
+/* Where dnsmsg_fake_answer gets a name's address: 0 with addr filled (4
+ * or 16 bytes of family), -EAFNOSUPPORT for a family without a pool
+ * (NODATA), any other -errno to forward the query instead. */
+typedef int dnsmsg_addr_fn(void *ctx, int family, const char *name, size_t len, void *addr);
+
+/* The fake-IP responder: for a parsed QUERY (opcode 0) of type A or AAAA,
+ * class IN, whose name is a host name (dnsmsg_host_name, into name: at
+ * least DNSMSG_NAME_MAX + 1 bytes), ask fn for the address and build the
+ * answer (ttl) or NODATA into out. Returns the answer's length, or 0 when
+ * the query is not answered here (forward it); *rc gets fn's result (or 1
+ * when fn was not asked). */
+size_t dnsmsg_fake_answer(const struct dnsmsg_query *q, dnsmsg_addr_fn *fn, void *ctx, uint32_t ttl,
+                          char *name, void *out, size_t cap, int *rc);
+
 /* FORMERR from a query's readable header (len >= 12): ID, opcode, RD; no
  * records. Returns DNSMSG_HDR_LEN, or 0 if the header is not readable. */
 size_t dnsmsg_build_formerr(const void *query, size_t len, void *out, size_t cap);
