@@ -80,12 +80,14 @@ static void ev_udp_datagram(struct tp_udp_flow *uf, void *ud, const void *buf, s
 	rel->st->bytes_up += len;
 	tp_flow_ref(f);
 	if (first && tp_flow_name_fake_ip(f)) {
-		/* a pool address without a name: ICMP host unreachable */
+		/* a pool address without a name: ICMP administratively
+		 * prohibited (a host unreachable is a soft error that a
+		 * client's UDP socket never hears of) */
 		rel->st->flows_refused[TP_REFUSE_UNMAPPED]++;
 		f->why = "fake-ip address without a name";
-		f->close_err = -EHOSTUNREACH;
+		f->close_err = -EACCES;
 		f->refused = true;
-		tp_udp_flow_unreachable(f->udp, -EHOSTUNREACH);
+		tp_udp_flow_unreachable(f->udp, -EACCES);
 		tp_udp_flow_close(f->udp);
 		tp_flow_unref(f);
 		return;
