@@ -113,7 +113,7 @@ int tp_dispatch_configure(struct tp_dispatch *d, struct tp_registry *reg, const 
 		fprintf(stderr, "tunplug: too many rules\n");
 		return -E2BIG;
 	}
-	d->rules = malloc((n_rules + 1) * sizeof(*d->rules));
+	d->rules = calloc(n_rules + 1, sizeof(*d->rules));
 	if (!d->rules) {
 		fprintf(stderr, "tunplug: out of memory for %zu rules\n", n_rules);
 		return -ENOMEM;
