@@ -748,18 +748,25 @@ static void dns_fini(void *state)
 	/* the host closes every flow first; this is only a safety net */
 	while (st->flows)
 		flow_drop(st, st->flows);
-	st->host->log(st->host, TP_LOG_INFO,
-	              "dns: queries %llu, answered %llu (via tcp %llu), servfail %llu "
-	              "(over the %u-per-flow limit %llu), truncated passed on %llu, formerr %llu, "
-	              "dropped %llu, try timeouts %llu, mismatched answers %llu, fake-ip %llu "
-	              "(nodata %llu)",
-	              (unsigned long long)st->n.queries, (unsigned long long)st->n.answered,
-	              (unsigned long long)st->n.tcp, (unsigned long long)st->n.servfail,
-	              DNS_MAX_INFLIGHT, (unsigned long long)st->n.overflow,
-	              (unsigned long long)st->n.tc_passed, (unsigned long long)st->n.formerr,
-	              (unsigned long long)st->n.dropped, (unsigned long long)st->n.timeouts,
-	              (unsigned long long)st->n.mismatched, (unsigned long long)st->n.fake,
-	              (unsigned long long)st->n.fake_nodata);
+	{
+		char fake[96] = "";
+
+		if (fake_ip_on(st->host))
+			snprintf(fake, sizeof(fake), ", fake-ip answers %llu (nodata %llu)",
+			         (unsigned long long)st->n.fake,
+			         (unsigned long long)st->n.fake_nodata);
+		st->host->log(
+		        st->host, TP_LOG_INFO,
+		        "dns: queries %llu, answered %llu (via tcp %llu), servfail %llu "
+		        "(over the %u-per-flow limit %llu), truncated passed on %llu, formerr "
+		        "%llu, dropped %llu, try timeouts %llu, mismatched answers %llu%s",
+		        (unsigned long long)st->n.queries, (unsigned long long)st->n.answered,
+		        (unsigned long long)st->n.tcp, (unsigned long long)st->n.servfail,
+		        DNS_MAX_INFLIGHT, (unsigned long long)st->n.overflow,
+		        (unsigned long long)st->n.tc_passed, (unsigned long long)st->n.formerr,
+		        (unsigned long long)st->n.dropped, (unsigned long long)st->n.timeouts,
+		        (unsigned long long)st->n.mismatched, fake);
+	}
 	free(st->rxbuf);
 	free(st);
 }
