@@ -3,7 +3,9 @@
  * order, LRU eviction in a full pool (per family), both families, name
  * checks, the map shared with fork()ed children (a worker's mapping seen by
  * another, a new child finding the old mappings), recovery after a child
- * died holding the lock; and the options (--fake-ip, -ttl, -max) with their
+ * died holding the lock; the dns handler's responder (dnsmsg_fake_answer)
+ * over the pool: the TTL, both families, NODATA, what is forwarded; and
+ * the options (--fake-ip, -ttl, -max) with their
  * errors. */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -13,6 +15,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "dnsmsg.h"
 #include "harness.h"
 #include "names/fakepool.h"
 #include "options/config.h"
@@ -306,4 +309,91 @@ TP_TEST(config)
 	      "bad ttl, line 2: %s", err);
 	tp_config_free(&c);
 	OK("config file: dns.fake-ip list, ttl, max; errors name the key and the line");
+}
+
+static int pool_addr(void *ctx, int family, const char *name, size_t len, void *addr)
+{
+	return tp_fakepool_assign(ctx, family, name, len, addr, NULL);
+}
+
+/* A query for name (dotted) of type and class, with opcode flags. */
+static size_t query(uint8_t *m, const char *name, uint16_t type, uint16_t cls, uint16_t flags)
+{
+	size_t n = 12;
+
+	memset(m, 0, 12);
+	m[0] = 0x12;
+	m[1] = 0x34;
+	m[2] = (uint8_t)(flags >> 8);
+	m[3] = (uint8_t)flags;
+	m[5] = 1;
+	while (*name) {
+		const char *dot = strchr(name, '.');
+		size_t l = dot ? (size_t)(dot - name) : strlen(name);
+
+		m[n++] = (uint8_t)l;
+		memcpy(m + n, name, l);
+		n += l;
+		name += l + (dot != NULL);
+	}
+	m[n++] = 0;
+	m[n++] = (uint8_t)(type >> 8);
+	m[n++] = (uint8_t)type;
+	m[n++] = (uint8_t)(cls >> 8);
+	m[n++] = (uint8_t)cls;
+	return n;
+}
+
+TP_TEST(responder)
+{
+	struct tp_cidr pools[1] = {cidr("198.18.0.0/24")};
+	struct tp_fakepool *p = NULL;
+	uint8_t m[300], out[600];
+	char name[DNSMSG_NAME_MAX + 1], back[TP_FAKE_NAME_MAX + 1], buf[64];
+	struct dnsmsg_query q;
+	size_t qn, n;
+	int rc;
+
+	CHECK_EQ(tp_fakepool_create(&p, pools, 1, 100), 0, "create");
+	if (!p)
+		return;
+	qn = query(m, "WWW.Example.com", 1, 1, 0x0100);
+	CHECK_EQ(dnsmsg_parse_query(m, qn, &q), DNSMSG_OK, "parse");
+	n = dnsmsg_fake_answer(&q, pool_addr, p, 42, name, out, sizeof(out), &rc);
+	CHECK(n == qn + 16 && rc == 0, "answered: n %zu rc %d", n, rc);
+	CHECK(!strcmp(name, "www.example.com"), "name %s", name);
+	CHECK(out[qn + 6] == 0 && out[qn + 7] == 0 && out[qn + 8] == 0 && out[qn + 9] == 42,
+	      "TTL 42 in the answer");
+	CHECK(!strcmp(a4(out + n - 4, buf), "198.18.0.1"), "address %s", buf);
+	CHECK(tp_fakepool_lookup(p, AF_INET, out + n - 4, back, sizeof(back)) == 15 &&
+	              !strcmp(back, "www.example.com"),
+	      "the answer's address maps back to the name");
+	OK("A: a pool address with the configured TTL, mapped back to the lower-case name");
+
+	qn = query(m, "www.example.com", 28, 1, 0x0100);
+	CHECK_EQ(dnsmsg_parse_query(m, qn, &q), DNSMSG_OK, "parse AAAA");
+	n = dnsmsg_fake_answer(&q, pool_addr, p, 42, name, out, sizeof(out), &rc);
+	CHECK(n == qn && rc == -EAFNOSUPPORT && out[7] == 0, "no IPv6 pool: NODATA (n %zu)", n);
+	OK("AAAA without an IPv6 pool: NODATA, the client gets no real address");
+
+	static const struct {
+		const char *name;
+		uint16_t type, cls, flags;
+		const char *why;
+	} fwd[] = {
+	        {"example.com", 16, 1, 0x0100, "TXT"},
+	        {"example.com", 12, 1, 0x0100, "PTR"},
+	        {"example.com", 1, 3, 0x0100, "class CH"},
+	        {"example.com", 1, 1, 0x1100, "opcode STATUS"},
+	        {"", 1, 1, 0x0100, "the root"},
+	        {"a b.example", 1, 1, 0x0100, "a space in a label"},
+	};
+	for (size_t i = 0; i < sizeof(fwd) / sizeof(fwd[0]); i++) {
+		qn = query(m, fwd[i].name, fwd[i].type, fwd[i].cls, fwd[i].flags);
+		CHECK_EQ(dnsmsg_parse_query(m, qn, &q), DNSMSG_OK, fwd[i].why);
+		CHECK_EQ(dnsmsg_fake_answer(&q, pool_addr, p, 42, name, out, sizeof(out), &rc), 0,
+		         fwd[i].why);
+	}
+	OK("forwarded, not faked: TXT, PTR, class CH, opcode STATUS, the root, odd names");
+	tp_fakepool_unmap(p);
 }
