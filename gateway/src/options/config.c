@@ -241,6 +241,7 @@ static int do_rules(struct walk *w, const yaml_node_t *n)
 			}
 			if (w->c->n_rules)
 				memcpy(l, w->c->rule_line, w->c->n_rules * sizeof(*l));
+			tp_options_arena_free(w->c->rule_line);
 			w->c->rule_line = l;
 			w->c->rule_line_cap = cap;
 		}

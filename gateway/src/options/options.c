@@ -304,7 +304,7 @@ static int set_exclude_uid(struct tp_options *o, const struct tp_optdef *d, cons
 /* ---- the rule arena (see options.h) ---- */
 
 struct arena_block {
-	struct arena_block *next;
+	struct arena_block *prev, *next;
 	max_align_t data[];
 };
 
@@ -316,9 +316,28 @@ void *tp_options_arena_alloc(size_t size)
 
 	if (!b)
 		return NULL;
+	b->prev = NULL;
 	b->next = arena;
+	if (arena)
+		arena->prev = b;
 	arena = b;
 	return b->data;
+}
+
+void tp_options_arena_free(void *p)
+{
+	struct arena_block *b;
+
+	if (!p)
+		return;
+	b = (struct arena_block *)(void *)((char *)p - offsetof(struct arena_block, data));
+	if (b->prev)
+		b->prev->next = b->next;
+	else
+		arena = b->next;
+	if (b->next)
+		b->next->prev = b->prev;
+	free(b);
 }
 
 void tp_options_arena_reset(void)
@@ -346,6 +365,7 @@ struct tp_rule *tp_options_add_rule(struct tp_options *o)
 			return NULL;
 		if (o->n_rules)
 			memcpy(r, o->rules, o->n_rules * sizeof(*r));
+		tp_options_arena_free(o->rules);
 		o->rules = r;
 		o->cap_rules = cap;
 	}

@@ -177,18 +177,21 @@ unsigned tp_options_txqueuelen(const struct tp_options *o);
  * Rules can be many thousands (domain lists), so struct tp_options holds a
  * pointer, not an array; the struct is copied by value (workers, tests)
  * and has no free function, so the arrays come from an arena that lives
- * until exit. Options are parsed once per run; a grown array leaves its
- * old copy in the arena (at most as much again). Tests and fuzzers that
- * parse again and again call tp_options_arena_reset() when no options are
- * in use. */
+ * until exit (an array dropped by tp_options_defaults stays there too: the
+ * program parses its command line twice). Tests and fuzzers that parse
+ * again and again call tp_options_arena_reset() when no options are in
+ * use. */
 
 /* A new rule at the end of o->rules (its contents undefined), growing the
- * array in the arena; NULL when o already has TP_OPT_MAX_RULES or out of
- * memory. */
+ * array in the arena (the old array is freed: a copy of *o made before
+ * must not be used after); NULL when o already has TP_OPT_MAX_RULES or out
+ * of memory. */
 struct tp_rule *tp_options_add_rule(struct tp_options *o);
 
-/* size bytes (aligned for any type) from the arena, or NULL. */
+/* size bytes (aligned for any type) from the arena, or NULL; and back to
+ * it (p from tp_options_arena_alloc, or NULL). */
 void *tp_options_arena_alloc(size_t size);
+void tp_options_arena_free(void *p);
 
 /* Free the whole arena: every struct tp_options and tp_config rules
  * array is invalid afterwards. */
