@@ -40,9 +40,13 @@ struct tp_fakepool {
 	pthread_mutex_t mu;
 	uint64_t clock; /* use stamps */
 	struct fp_family fam[2];
-	uint32_t *buckets;        /* in this mapping: same address in every process */
-	struct fp_entry *entries; /* likewise */
+	size_t buckets_off, entries_off; /* from the start of the mapping */
 };
+
+/* The hash buckets and the entries: offsets into the mapping, so nothing in
+ * it depends on where a process has it mapped. */
+#define BUCKETS(p) ((uint32_t *)(void *)((char *)(p) + (p)->buckets_off))
+#define ENTRIES(p) ((struct fp_entry *)(void *)((char *)(p) + (p)->entries_off))
 
 static struct fp_family *fam_of(struct tp_fakepool *p, int family)
 {
@@ -90,14 +94,14 @@ static uint32_t hash_name(int family, const char *name, size_t len)
 
 static void lru_unlink(struct tp_fakepool *p, struct fp_family *f, uint32_t i)
 {
-	struct fp_entry *e = &p->entries[i];
+	struct fp_entry *e = &ENTRIES(p)[i];
 
 	if (e->prev != NIL)
-		p->entries[e->prev].next = e->next;
+		ENTRIES(p)[e->prev].next = e->next;
 	else
 		f->head = e->next;
 	if (e->next != NIL)
-		p->entries[e->next].prev = e->prev;
+		ENTRIES(p)[e->next].prev = e->prev;
 	else
 		f->tail = e->prev;
 	e->prev = e->next = NIL;
@@ -105,12 +109,12 @@ static void lru_unlink(struct tp_fakepool *p, struct fp_family *f, uint32_t i)
 
 static void lru_append(struct tp_fakepool *p, struct fp_family *f, uint32_t i)
 {
-	struct fp_entry *e = &p->entries[i];
+	struct fp_entry *e = &ENTRIES(p)[i];
 
 	e->next = NIL;
 	e->prev = f->tail;
 	if (f->tail != NIL)
-		p->entries[f->tail].next = i;
+		ENTRIES(p)[f->tail].next = i;
 	else
 		f->head = i;
 	f->tail = i;
@@ -118,7 +122,7 @@ static void lru_append(struct tp_fakepool *p, struct fp_family *f, uint32_t i)
 
 static void touch(struct tp_fakepool *p, struct fp_family *f, uint32_t i)
 {
-	p->entries[i].stamp = ++p->clock;
+	ENTRIES(p)[i].stamp = ++p->clock;
 	if (f->tail != i) {
 		lru_unlink(p, f, i);
 		lru_append(p, f, i);
@@ -127,20 +131,20 @@ static void touch(struct tp_fakepool *p, struct fp_family *f, uint32_t i)
 
 static void hash_unlink(struct tp_fakepool *p, uint32_t i)
 {
-	uint32_t *link = &p->buckets[p->entries[i].hash & (p->nbuckets - 1)];
+	uint32_t *link = &BUCKETS(p)[ENTRIES(p)[i].hash & (p->nbuckets - 1)];
 
 	while (*link != NIL && *link != i)
-		link = &p->entries[*link].hnext;
+		link = &ENTRIES(p)[*link].hnext;
 	if (*link == i)
-		*link = p->entries[i].hnext;
-	p->entries[i].hnext = NIL;
+		*link = ENTRIES(p)[i].hnext;
+	ENTRIES(p)[i].hnext = NIL;
 }
 
 static void hash_link(struct tp_fakepool *p, uint32_t i)
 {
-	uint32_t *b = &p->buckets[p->entries[i].hash & (p->nbuckets - 1)];
+	uint32_t *b = &BUCKETS(p)[ENTRIES(p)[i].hash & (p->nbuckets - 1)];
 
-	p->entries[i].hnext = *b;
+	ENTRIES(p)[i].hnext = *b;
 	*b = i;
 }
 
@@ -150,8 +154,8 @@ static struct tp_fakepool *sort_pool; /* qsort's context (under the lock) */
 
 static int by_stamp(const void *a, const void *b)
 {
-	uint64_t x = sort_pool->entries[*(const uint32_t *)a].stamp;
-	uint64_t y = sort_pool->entries[*(const uint32_t *)b].stamp;
+	uint64_t x = ENTRIES(sort_pool)[*(const uint32_t *)a].stamp;
+	uint64_t y = ENTRIES(sort_pool)[*(const uint32_t *)b].stamp;
 
 	return x < y ? -1 : x > y;
 }
@@ -162,7 +166,7 @@ static int by_stamp(const void *a, const void *b)
 static void rebuild(struct tp_fakepool *p)
 {
 	for (uint32_t b = 0; b < p->nbuckets; b++)
-		p->buckets[b] = NIL;
+		BUCKETS(p)[b] = NIL;
 	for (int k = 0; k < 2; k++) {
 		struct fp_family *f = &p->fam[k];
 		uint32_t *order = f->n ? malloc(f->n * sizeof(*order)) : NULL;
@@ -174,7 +178,7 @@ static void rebuild(struct tp_fakepool *p)
 		f->used = 0;
 		for (uint32_t s = 0; s < f->n; s++) {
 			uint32_t i = f->first + s;
-			struct fp_entry *e = &p->entries[i];
+			struct fp_entry *e = &ENTRIES(p)[i];
 
 			e->prev = e->next = e->hnext = NIL;
 			if (!e->used) {
@@ -262,10 +266,9 @@ int tp_fakepool_create(struct tp_fakepool **out, const struct tp_cidr *pools, si
 	*p = hdr;
 	p->magic = FP_MAGIC;
 	p->map_len = len;
-	p->buckets = (uint32_t *)(void *)((char *)m + off);
-	p->entries = (struct fp_entry *)(void *)((char *)m +
-	                                         ((off + hdr.nbuckets * 4 + 63) & ~(size_t)63));
-	memset(p->buckets, 0xff, hdr.nbuckets * sizeof(uint32_t)); /* NIL */
+	p->buckets_off = off;
+	p->entries_off = (off + hdr.nbuckets * sizeof(uint32_t) + 63) & ~(size_t)63;
+	memset(BUCKETS(p), 0xff, hdr.nbuckets * sizeof(uint32_t)); /* NIL */
 	if (pthread_mutexattr_init(&ma) ||
 	    pthread_mutexattr_setpshared(&ma, PTHREAD_PROCESS_SHARED) ||
 	    pthread_mutexattr_setrobust(&ma, PTHREAD_MUTEX_ROBUST) ||
@@ -365,8 +368,8 @@ int tp_fakepool_assign(struct tp_fakepool *p, int family, const char *name, size
 	h = hash_name(family, name, len);
 	if (lock(p))
 		return -EIO;
-	for (i = p->buckets[h & (p->nbuckets - 1)]; i != NIL; i = p->entries[i].hnext) {
-		e = &p->entries[i];
+	for (i = BUCKETS(p)[h & (p->nbuckets - 1)]; i != NIL; i = ENTRIES(p)[i].hnext) {
+		e = &ENTRIES(p)[i];
 		if (e->hash == h && e->len == len && i >= f->first && i - f->first < f->cap &&
 		    !memcmp(e->name, name, len))
 			break;
@@ -377,8 +380,8 @@ int tp_fakepool_assign(struct tp_fakepool *p, int family, const char *name, size
 			lru_append(p, f, i);
 		} else {
 			i = f->head; /* the least recently used */
-			if (p->entries[i].used) {
-				p->entries[i].used = 0;
+			if (ENTRIES(p)[i].used) {
+				ENTRIES(p)[i].used = 0;
 				hash_unlink(p, i);
 				f->used--;
 				f->evictions++;
@@ -386,7 +389,7 @@ int tp_fakepool_assign(struct tp_fakepool *p, int family, const char *name, size
 					*evicted = true;
 			}
 		}
-		e = &p->entries[i];
+		e = &ENTRIES(p)[i];
 		e->hash = h;
 		e->len = (uint8_t)len;
 		memcpy(e->name, name, len);
@@ -415,8 +418,8 @@ int tp_fakepool_lookup(struct tp_fakepool *p, int family, const void *addr, char
 		return -ENOENT;
 	if (lock(p))
 		return -EIO;
-	if (slot < f->n && p->entries[f->first + slot].used) {
-		struct fp_entry *e = &p->entries[f->first + slot];
+	if (slot < f->n && ENTRIES(p)[f->first + slot].used) {
+		struct fp_entry *e = &ENTRIES(p)[f->first + slot];
 
 		if (cap > e->len) {
 			memcpy(name, e->name, e->len);
