@@ -15,6 +15,12 @@
  * which is a valid one). Malformed queries get FORMERR when their header is
  * readable, and are dropped otherwise (responses are never answered).
  *
+ * Fake-IP (the host's fake_ip_addr, --fake-ip): a QUERY for A or AAAA in
+ * class IN of a plain host name is answered here, with the name's address
+ * from the gateway's pool and the host's fake_ip_ttl; a family without a
+ * pool gets NODATA (so the client never learns a real address that would
+ * bypass the pool). Every other query is forwarded as above.
+ *
  * Tries start at the upstream that answered last. At most DNS_MAX_INFLIGHT
  * queries per flow are outstanding; beyond that the client gets SERVFAIL.
  *
@@ -26,8 +32,10 @@
  * UV_ECANCELED after uv_close). Callbacks of a query that is no longer live
  * (q->df == NULL) or of a socket that is no longer the query's current one
  * do nothing but drop references, so nothing touches a closed flow. */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -58,7 +66,7 @@ struct dns_state {
 	struct dns_flow *flows;
 	struct {
 		uint64_t queries, answered, tcp, servfail, tc_passed, formerr, dropped, overflow,
-		        timeouts, mismatched;
+		        timeouts, mismatched, fake, fake_nodata;
 	} n;
 };
 
@@ -109,6 +117,7 @@ struct dns_query {
 };
 
 static void start_try(struct dns_query *q);
+static bool fake_answer(struct dns_state *st, struct tp_flow *f, const struct dnsmsg_query *dq);
 
 /* ---- references ---- */
 
@@ -626,6 +635,8 @@ static int dns_udp_datagram(void *state, struct tp_flow *f, const void *buf, siz
 			st->host->udp_send(f, out, n);
 		return TP_OK;
 	}
+	if (fake_answer(st, f, &dq))
+		return TP_OK;
 	if (df->n_queries >= DNS_MAX_INFLIGHT) {
 		st->n.overflow++;
 		reply_servfail(st, f, &dq);
@@ -661,6 +672,49 @@ static int dns_udp_datagram(void *state, struct tp_flow *f, const void *buf, siz
 	return TP_OK;
 }
 
+/* Has the host the fake-IP service (a 2.1 host with --fake-ip)? */
+static bool fake_ip_on(const struct tp_host *h)
+{
+	return h->struct_size >= offsetof(struct tp_host, fake_ip_ttl) + sizeof(h->fake_ip_ttl) &&
+	       h->fake_ip_addr;
+}
+
+static int host_addr(void *ctx, int family, const char *name, size_t len, void *addr)
+{
+	const struct tp_host *h = ctx;
+
+	return h->fake_ip_addr(h, family, name, len, addr);
+}
+
+/* Answer an A/AAAA query from the pool. false: not ours, forward it. */
+static bool fake_answer(struct dns_state *st, struct tp_flow *f, const struct dnsmsg_query *dq)
+{
+	const struct tp_host *h = st->host;
+	uint8_t out[DNSMSG_HDR_LEN + DNSMSG_NAME_MAX + 4 + 12 + 16];
+	char name[DNSMSG_NAME_MAX + 1], tb[16], as[64] = "NODATA";
+	size_t n;
+	int rc;
+
+	if (!fake_ip_on(h))
+		return false;
+	n = dnsmsg_fake_answer(dq, host_addr, (void *)h, h->fake_ip_ttl, name, out, sizeof(out),
+	                       &rc);
+	if (!n)
+		return false;
+	if (rc == 0) {
+		st->n.fake++;
+		/* the answer's last bytes are the address */
+		inet_ntop(dq->qtype == 1 ? AF_INET : AF_INET6, out + n - (dq->qtype == 1 ? 4 : 16),
+		          as, sizeof(as));
+	} else {
+		st->n.fake_nodata++;
+	}
+	h->udp_send(f, out, n);
+	h->log(h, TP_LOG_DEBUG, "dns: %s %s -> %s (fake-ip)", name,
+	       dnsmsg_type_str(dq->qtype, tb, sizeof(tb)), as);
+	return true;
+}
+
 static void flow_drop(struct dns_state *st, struct dns_flow *df)
 {
 	while (df->queries)
@@ -694,16 +748,25 @@ static void dns_fini(void *state)
 	/* the host closes every flow first; this is only a safety net */
 	while (st->flows)
 		flow_drop(st, st->flows);
-	st->host->log(st->host, TP_LOG_INFO,
-	              "dns: queries %llu, answered %llu (via tcp %llu), servfail %llu "
-	              "(over the %u-per-flow limit %llu), truncated passed on %llu, formerr %llu, "
-	              "dropped %llu, try timeouts %llu, mismatched answers %llu",
-	              (unsigned long long)st->n.queries, (unsigned long long)st->n.answered,
-	              (unsigned long long)st->n.tcp, (unsigned long long)st->n.servfail,
-	              DNS_MAX_INFLIGHT, (unsigned long long)st->n.overflow,
-	              (unsigned long long)st->n.tc_passed, (unsigned long long)st->n.formerr,
-	              (unsigned long long)st->n.dropped, (unsigned long long)st->n.timeouts,
-	              (unsigned long long)st->n.mismatched);
+	{
+		char fake[96] = "";
+
+		if (fake_ip_on(st->host))
+			snprintf(fake, sizeof(fake), ", fake-ip answers %llu (nodata %llu)",
+			         (unsigned long long)st->n.fake,
+			         (unsigned long long)st->n.fake_nodata);
+		st->host->log(
+		        st->host, TP_LOG_INFO,
+		        "dns: queries %llu, answered %llu (via tcp %llu), servfail %llu "
+		        "(over the %u-per-flow limit %llu), truncated passed on %llu, formerr "
+		        "%llu, dropped %llu, try timeouts %llu, mismatched answers %llu%s",
+		        (unsigned long long)st->n.queries, (unsigned long long)st->n.answered,
+		        (unsigned long long)st->n.tcp, (unsigned long long)st->n.servfail,
+		        DNS_MAX_INFLIGHT, (unsigned long long)st->n.overflow,
+		        (unsigned long long)st->n.tc_passed, (unsigned long long)st->n.formerr,
+		        (unsigned long long)st->n.dropped, (unsigned long long)st->n.timeouts,
+		        (unsigned long long)st->n.mismatched, fake);
+	}
 	free(st->rxbuf);
 	free(st);
 }

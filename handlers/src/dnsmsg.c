@@ -1,10 +1,12 @@
 /* SPDX-License-Identifier: MIT */
 /* tunplug — DNS message helpers of the dns handler (see dnsmsg.h). */
 #include <arpa/inet.h>
+#include <errno.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 
 #include "dnsmsg.h"
 
@@ -167,6 +169,81 @@ size_t dnsmsg_build_servfail(const struct dnsmsg_query *q, void *out, size_t cap
 	wr16(o + DNSMSG_HDR_LEN + q->qname_len, q->qtype);
 	wr16(o + DNSMSG_HDR_LEN + q->qname_len + 2, q->qclass);
 	return n;
+}
+
+size_t dnsmsg_build_address(const struct dnsmsg_query *q, const void *addr, size_t alen,
+                            uint32_t ttl, void *out, size_t cap)
+{
+	uint8_t *o = out, *a;
+	size_t n = dnsmsg_build_servfail(q, out, cap);
+
+	if (!n || (alen != 0 && alen != 4 && alen != 16) || (alen && cap < n + 12 + alen))
+		return 0;
+	wr16(o + 2, reply_flags(q->flags, DNSMSG_RCODE_NOERROR));
+	if (!alen)
+		return n; /* NODATA: the name exists, no record of this type */
+	wr16(o + 6, 1);   /* ANCOUNT */
+	a = o + n;
+	wr16(a, 0xc000 | DNSMSG_HDR_LEN); /* the question's name */
+	wr16(a + 2, q->qtype);
+	wr16(a + 4, q->qclass);
+	wr16(a + 6, (uint16_t)(ttl >> 16));
+	wr16(a + 8, (uint16_t)ttl);
+	wr16(a + 10, (uint16_t)alen);
+	memcpy(a + 12, addr, alen);
+	return n + 12 + alen;
+}
+
+size_t dnsmsg_host_name(const uint8_t *wire, size_t len, char *out, size_t cap)
+{
+	size_t o = 0, i = 0;
+
+	while (i < len && wire[i]) {
+		size_t l = wire[i];
+
+		if (l > 63 || i + 1 + l >= len)
+			return 0;
+		if (o && o + 1 < cap)
+			out[o++] = '.';
+		for (size_t k = 1; k <= l; k++) {
+			uint8_t c = wire[i + k];
+
+			if (c >= 'A' && c <= 'Z')
+				c = (uint8_t)(c - 'A' + 'a');
+			if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' ||
+			      c == '_'))
+				return 0;
+			if (o + 1 >= cap)
+				return 0;
+			out[o++] = (char)c;
+		}
+		i += 1 + l;
+	}
+	if (i >= len || o == 0 || o + 1 > cap)
+		return 0; /* no root label, or the root itself */
+	out[o] = '\0';
+	return o;
+}
+
+size_t dnsmsg_fake_answer(const struct dnsmsg_query *q, dnsmsg_addr_fn *fn, void *ctx, uint32_t ttl,
+                          char *name, void *out, size_t cap, int *rc)
+{
+	uint8_t addr[16];
+	int family = q->qtype == 1 ? AF_INET : AF_INET6;
+	size_t len;
+
+	*rc = 1;
+	if ((q->qtype != 1 && q->qtype != 28) || q->qclass != 1 || (q->flags & F_OPCODE))
+		return 0;
+	len = dnsmsg_host_name(q->qname, q->qname_len, name, DNSMSG_NAME_MAX + 1);
+	if (!len)
+		return 0;
+	*rc = fn(ctx, family, name, len, addr);
+	if (*rc == -EAFNOSUPPORT)
+		return dnsmsg_build_address(q, NULL, 0, 0, out, cap);
+	if (*rc)
+		return 0;
+	return dnsmsg_build_address(q, addr, family == AF_INET ? 4 : 16, ttl, out, cap);
 }
 
 size_t dnsmsg_build_formerr(const void *query, size_t len, void *out, size_t cap)

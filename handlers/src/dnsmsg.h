@@ -62,6 +62,33 @@ int dnsmsg_rcode(const void *msg, size_t len); /* -1 if shorter than a header */
  * small. */
 size_t dnsmsg_build_servfail(const struct dnsmsg_query *q, void *out, size_t cap);
 
+/* NOERROR for a parsed query with one answer: the question's name (a
+ * pointer to it), its type and class, ttl and addr (alen 4 or 16 bytes);
+ * alen 0 gives NODATA (no answer record). Returns the length (<= cap) or
+ * 0 if cap is too small. */
+size_t dnsmsg_build_address(const struct dnsmsg_query *q, const void *addr, size_t alen,
+                            uint32_t ttl, void *out, size_t cap);
+
+/* A wire name as a host name for the fake-IP pool: lower case, labels
+ * joined by '.', no trailing dot, into out (cap bytes, NUL-terminated).
+ * Returns its length, or 0 for the root or a name with a byte other than
+ * a letter, digit, '-' or '_' (such names are not faked). */
+size_t dnsmsg_host_name(const uint8_t *wire, size_t len, char *out, size_t cap);
+
+/* Where dnsmsg_fake_answer gets a name's address: 0 with addr filled (4
+ * or 16 bytes of family), -EAFNOSUPPORT for a family without a pool
+ * (NODATA), any other -errno to forward the query instead. */
+typedef int dnsmsg_addr_fn(void *ctx, int family, const char *name, size_t len, void *addr);
+
+/* The fake-IP responder: for a parsed QUERY (opcode 0) of type A or AAAA,
+ * class IN, whose name is a host name (dnsmsg_host_name, into name: at
+ * least DNSMSG_NAME_MAX + 1 bytes), ask fn for the address and build the
+ * answer (ttl) or NODATA into out. Returns the answer's length, or 0 when
+ * the query is not answered here (forward it); *rc gets fn's result (or 1
+ * when fn was not asked). */
+size_t dnsmsg_fake_answer(const struct dnsmsg_query *q, dnsmsg_addr_fn *fn, void *ctx, uint32_t ttl,
+                          char *name, void *out, size_t cap, int *rc);
+
 /* FORMERR from a query's readable header (len >= 12): ID, opcode, RD; no
  * records. Returns DNSMSG_HDR_LEN, or 0 if the header is not readable. */
 size_t dnsmsg_build_formerr(const void *query, size_t len, void *out, size_t cap);

@@ -68,5 +68,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			abort();
 	}
 	tp_config_free(&c);
-	return (int)(sum & 0); /* sum keeps the reads */
+	tp_options_arena_reset(); /* the rules of this input */
+	return (int)(sum & 0);    /* sum keeps the reads */
 }

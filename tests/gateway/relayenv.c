@@ -79,6 +79,7 @@ void relay_env_down(struct relay_env *e)
 		CHECK_EQ(fake_misuse(), 0, "calls on flows the stack had freed");
 		tp_relay_close(&e->rel);
 		tp_registry_close(&e->reg);
+		tp_dispatch_close(&e->dsp);
 	}
 	fake_free_all();
 	e->up = false;

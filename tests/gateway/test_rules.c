@@ -6,11 +6,16 @@
 #include <errno.h>
 #include <netinet/in.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 
 #include "harness.h"
+#include "dispatch/dispatch.h"
 #include "dispatch/rules.h"
+#include "options/config.h"
+#include "options/options.h"
+#include "registry/registry.h"
 
 static struct sockaddr_storage sa(const char *addr, unsigned port)
 {
@@ -107,6 +112,11 @@ TP_TEST(parse_errors)
 	        {"handler=", {"handler", NULL}},
 	        {"tcp,handler=direct", {"unknown key", "tcp"}},
 	        {"sniff=yes,handler=direct", {"sniff", "yes"}},
+	        {"domain=,handler=direct", {"domain", "not a domain"}},
+	        {"domain=a..b,handler=direct", {"domain", "a..b"}},
+	        {"domain=.example.com,handler=direct", {"domain", ".example.com"}},
+	        {"domain=*.example.com,handler=direct", {"domain", "*.example.com"}},
+	        {"domain=ex ample.com,handler=direct", {"domain", "ex ample"}},
 	};
 	struct tp_rule r;
 	char err[512];
@@ -235,4 +245,241 @@ TP_TEST(spec_split)
 	CHECK(!tp_handler_spec_split("averyveryverylongnamethatdoesnotfit://x", name, 8),
 	      "too long");
 	OK("handler spec split");
+}
+
+/* ---- domain rules ---- */
+
+TP_TEST(domain_match)
+{
+	struct tp_rule r;
+	char err[512] = "", out[300];
+	struct sockaddr_storage s = sa("10.0.0.1", 1000), d = sa("198.18.0.5", 443);
+	const struct sockaddr *src = (struct sockaddr *)&s, *dst = (struct sockaddr *)&d;
+
+	CHECK(!tp_domain_match("example.com", "badexample.com"), "not across a label");
+	CHECK(tp_domain_match("example.com", "example.com"), "exact");
+	CHECK(tp_domain_match("example.com", "a.example.com"), "suffix");
+	CHECK(tp_domain_match("example.com", "x.y.a.example.com"), "deep suffix");
+	CHECK(!tp_domain_match("a.example.com", "example.com"), "the parent is not below");
+	CHECK(tp_domain_match("example.com", "A.Example.COM"), "any case");
+	CHECK(tp_domain_match("example.com", "a.example.com."), "trailing dot");
+	CHECK(!tp_domain_match("example.com", "example.com.evil"), "not a prefix match");
+	CHECK(!tp_domain_match("example.com", ""), "empty name");
+	CHECK(!tp_domain_match("com", "example.co"), "shorter");
+	OK("label boundary, exact and suffix, case, trailing dot");
+
+	CHECK_EQ(tp_domain_normalize("Example.COM.", 12, out, sizeof(out)), 11, "normalize");
+	CHECK(!strcmp(out, "example.com"), "lower case, trailing dot dropped: %s", out);
+	memset(out, 'a', 64);
+	CHECK_EQ(tp_domain_normalize(out, 64, out + 100, 100), 0, "a 64-byte label");
+	CHECK_EQ(tp_domain_normalize(".", 1, out, sizeof(out)), 0, "the root");
+	OK("normalize: case, trailing dot, label length, root");
+
+	CHECK(!tp_rule_parse("domain=Example.com.,port=443,handler=direct", &r, err, sizeof(err)),
+	      "%s", err);
+	CHECK(!strcmp(r.domain, "example.com"), "rule domain %s", r.domain);
+	CHECK(tp_rule_match_flow(&r, T, src, dst, "www.example.com"), "named flow matches");
+	CHECK(!tp_rule_match_flow(&r, T, src, dst, NULL), "a flow without a name never");
+	CHECK(!tp_rule_match_flow(&r, T, src, dst, "www.example.org"), "another name");
+	d = sa("198.18.0.5", 80);
+	CHECK(!tp_rule_match_flow(&r, T, src, dst, "www.example.com"), "port still counts");
+	CHECK(!tp_rule_parse("port=80,handler=direct", &r, err, sizeof(err)), "%s", err);
+	CHECK(tp_rule_match_flow(&r, T, src, dst, NULL), "a rule without domain: names no matter");
+	OK("rules: domain with the other keys; unnamed flows never match a domain rule");
+}
+
+/* A handler that records the order it is offered flows in and declines
+ * each, so one offer walks every matching rule. */
+static int offered[64], n_offered;
+
+static int rec_init(const struct tp_host *host, const struct tp_handler_args *args, void **state)
+{
+	(void)host;
+	*state = (void *)(intptr_t)atoi(args->target);
+	return 0;
+}
+
+static int rec_accept(void *state, struct tp_flow *f)
+{
+	(void)f;
+	if (n_offered < 64)
+		offered[n_offered++] = (int)(intptr_t)state;
+	return TP_DECLINED;
+}
+
+static void rec_close(void *state, struct tp_flow *f, int err)
+{
+	(void)state, (void)f, (void)err;
+}
+
+static void rec_fini(void *state)
+{
+	(void)state;
+}
+
+static const struct tp_handler rec_handler = {
+        .abi_version = TP_HANDLER_ABI,
+        .struct_size = sizeof(struct tp_handler),
+        .name = "rec",
+        .init = rec_init,
+        .tcp_accept = rec_accept,
+        .flow_close = rec_close,
+        .fini = rec_fini,
+};
+
+static void log_noop(const struct tp_host *h, int level, const char *fmt, ...)
+{
+	(void)h, (void)level, (void)fmt;
+}
+
+/* The handler numbers offered a TCP flow to dst:port named name, as
+ * "1,5,999" in out. */
+static const char *offer(const struct tp_dispatch *d, const char *dst, unsigned port,
+                         const char *name, char *out, size_t cap)
+{
+	struct tp_flow_info info;
+	struct tp_hinst *owner = NULL;
+	size_t n = 0;
+
+	memset(&info, 0, sizeof(info));
+	info.proto = IPPROTO_TCP;
+	info.src = sa("10.0.0.1", 1000);
+	info.dst = sa(dst, port);
+	info.name = name;
+	info.name_source = name ? TP_NAME_FAKE_IP : TP_NAME_NONE;
+	n_offered = 0;
+	tp_dispatch_offer(d, NULL, &info, NULL, 0, &owner);
+	out[0] = '\0';
+	for (int i = 0; i < n_offered && n < cap; i++)
+		n += (size_t)snprintf(out + n, cap - n, "%s%d", i ? "," : "", offered[i]);
+	return out;
+}
+
+TP_TEST(dispatch_order)
+{
+	static const char *const rules[] = {
+	        "dst=198.19.0.0/16,handler=rec://1",
+	        "domain=example.com,handler=rec://2",
+	        "port=443,handler=rec://3",
+	        "domain=a.example.com,port=443,handler=rec://4",
+	        "domain=b.example.org,handler=rec://5",
+	        "domain=example.com,port=80,handler=rec://6",
+	        "domain=com,handler=rec://7",
+	};
+	struct tp_registry reg;
+	struct tp_dispatch d;
+	struct tp_options o;
+	struct tp_host services;
+	char err[512], got[256];
+	int ret;
+
+	tp_options_defaults(&o);
+	for (size_t i = 0; i < sizeof(rules) / sizeof(rules[0]); i++) {
+		ret = tp_options_set(&o, "rule", rules[i], err, sizeof(err));
+		CHECK(!ret, "rule %zu: %s", i, err);
+	}
+	tp_registry_init(&reg, NULL);
+	CHECK_EQ(tp_registry_add_table(&reg, &rec_handler), 0, "add rec");
+	ret = tp_dispatch_configure(&d, &reg, "rec://999", NULL, 0, o.rules, o.n_rules);
+	CHECK_EQ(ret, 0, "configure");
+	memset(&services, 0, sizeof(services));
+	services.log = log_noop;
+	CHECK_EQ(tp_registry_start(&reg, &services, NULL), 0, "start");
+	if (ret)
+		return;
+	CHECK(!strcmp(offer(&d, "198.18.0.1", 443, "a.example.com", got, sizeof(got)),
+	              "2,3,4,7,999"),
+	      "a.example.com:443 -> %s", got);
+	CHECK(!strcmp(offer(&d, "198.19.0.1", 80, "x.example.com", got, sizeof(got)),
+	              "1,2,6,7,999"),
+	      "x.example.com:80 in 198.19/16 -> %s", got);
+	CHECK(!strcmp(offer(&d, "198.18.0.1", 443, "b.example.org", got, sizeof(got)), "3,5,999"),
+	      "b.example.org:443 -> %s", got);
+	CHECK(!strcmp(offer(&d, "198.18.0.1", 443, "badexample.com", got, sizeof(got)), "3,7,999"),
+	      "badexample.com:443 -> %s", got);
+	CHECK(!strcmp(offer(&d, "198.18.0.1", 443, NULL, got, sizeof(got)), "3,999"),
+	      "no name -> %s", got);
+	CHECK(!strcmp(offer(&d, "198.18.0.1", 22, "A.EXAMPLE.COM.", got, sizeof(got)), "2,7,999"),
+	      "upper case with a trailing dot:22 -> %s", got);
+	OK("first match order kept across address, port and domain rules; suffixes on label "
+	   "boundaries; unnamed flows skip domain rules");
+	tp_registry_stop(&reg);
+	tp_registry_close(&reg);
+	tp_dispatch_close(&d);
+}
+
+TP_TEST(domain_config)
+{
+	static const char yaml[] = "rules:\n"
+	                           "  - {domain: a.example.com, handler: direct}\n"
+	                           "  - {domain: b.example.org, proto: tcp, handler: echo}\n";
+	static const char bad[] = "rules:\n"
+	                          "  - {port: 80, handler: direct}\n"
+	                          "  - domain: bad..name\n"
+	                          "    handler: direct\n";
+	struct tp_config c;
+	struct tp_options o;
+	char err[512];
+	char *argv[] = {"tunplug", "--rule", "domain=x..y,handler=direct", NULL};
+
+	tp_options_defaults(&o);
+	CHECK(!tp_config_parse(&c, &o, "r.yaml", yaml, sizeof(yaml) - 1, err, sizeof(err)), "%s",
+	      err);
+	CHECK(o.n_rules == 2 && !strcmp(o.rules[0].domain, "a.example.com") &&
+	              !strcmp(o.rules[1].domain, "b.example.org") && o.rules[1].proto == T,
+	      "two domain rules from YAML");
+	tp_config_free(&c);
+	tp_options_defaults(&o);
+	CHECK(tp_config_parse(&c, &o, "r.yaml", bad, sizeof(bad) - 1, err, sizeof(err)) &&
+	              strstr(err, "r.yaml:3:") && strstr(err, "rules[1].domain") &&
+	              strstr(err, "bad..name"),
+	      "bad domain names the key and line: %s", err);
+	tp_config_free(&c);
+	CHECK(tp_options_parse(&o, 3, argv, err, sizeof(err)) && strstr(err, "--rule") &&
+	              strstr(err, "domain") && strstr(err, "x..y"),
+	      "CLI: %s", err);
+	OK("domain= in YAML and on the command line; errors name key, value and line");
+}
+
+TP_TEST(many_rules)
+{
+	struct tp_options o;
+	char err[512], rule[128];
+	struct tp_registry reg;
+	struct tp_dispatch d;
+	struct tp_flow_info info;
+	struct tp_hinst *owner = NULL;
+	struct tp_host services;
+	int ret;
+
+	tp_options_defaults(&o);
+	for (int i = 0; i < 10000; i++) {
+		snprintf(rule, sizeof(rule), "domain=host%d.example.net,handler=rec://%d", i,
+		         i % 20);
+		if (tp_options_set(&o, "rule", rule, err, sizeof(err))) {
+			CHECK(0, "rule %d: %s", i, err);
+			break;
+		}
+	}
+	CHECK_EQ(o.n_rules, 10000, "10000 rules parsed");
+	tp_registry_init(&reg, NULL);
+	tp_registry_add_table(&reg, &rec_handler);
+	ret = tp_dispatch_configure(&d, &reg, "rec://999", NULL, 0, o.rules, o.n_rules);
+	CHECK_EQ(ret, 0, "configure");
+	memset(&services, 0, sizeof(services));
+	services.log = log_noop;
+	CHECK_EQ(tp_registry_start(&reg, &services, NULL), 0, "start");
+	memset(&info, 0, sizeof(info));
+	info.proto = IPPROTO_TCP;
+	info.src = sa("10.0.0.1", 1000);
+	info.dst = sa("198.18.0.1", 443);
+	info.name = "www.host9876.example.net";
+	n_offered = 0;
+	tp_dispatch_offer(&d, NULL, &info, NULL, 0, &owner);
+	CHECK(n_offered == 2 && offered[0] == 9876 % 20 && offered[1] == 999,
+	      "rule 9876 then the default: %d offers", n_offered);
+	OK("10000 domain rules: above the old limit of 64, the right one found");
+	tp_registry_stop(&reg);
+	tp_registry_close(&reg);
+	tp_dispatch_close(&d);
 }

@@ -312,6 +312,56 @@ TP_TEST(build)
 	OK("formerr: header only, ID and RD kept; none for short messages or responses");
 }
 
+TP_TEST(fake_answer)
+{
+	uint8_t qm[300], out[300], a4[4] = {198, 18, 0, 1}, a6[16] = {0xfd, 0, 0x18};
+	char name[256];
+	struct dnsmsg_query q;
+	size_t qn = build_msg(qm, 0x1234, 0x0100, 1, "WWW.Example.COM", 1, 1), n;
+
+	CHECK_EQ(dnsmsg_parse_query(qm, qn, &q), DNSMSG_OK, "A query");
+	n = dnsmsg_build_address(&q, a4, 4, 10, out, sizeof(out));
+	CHECK_EQ(n, qn + 16, "header + question + one A record");
+	CHECK(dnsmsg_match_answer(&q, out, n), "the answer matches its query");
+	CHECK_EQ(rd16(out + 2), 0x8180, "QR RD RA, NOERROR");
+	CHECK_EQ(rd16(out + 6), 1, "ANCOUNT 1");
+	CHECK_EQ(rd16(out + qn), 0xc00c, "the answer's name points at the question");
+	CHECK(rd16(out + qn + 2) == 1 && rd16(out + qn + 4) == 1, "type A class IN");
+	CHECK(rd16(out + qn + 6) == 0 && rd16(out + qn + 8) == 10, "ttl 10");
+	CHECK(rd16(out + qn + 10) == 4 && !memcmp(out + qn + 12, a4, 4), "rdata");
+	CHECK_EQ(dnsmsg_build_address(&q, a4, 4, 10, out, qn + 15), 0, "no room");
+	CHECK_EQ(dnsmsg_build_address(&q, a4, 5, 10, out, sizeof(out)), 0, "bad length");
+	OK("A answer: pointer to the question, type, class, ttl, 4 bytes");
+
+	qn = build_msg(qm, 7, 0x0100, 1, "b.example.org", 28, 1);
+	CHECK_EQ(dnsmsg_parse_query(qm, qn, &q), DNSMSG_OK, "AAAA query");
+	n = dnsmsg_build_address(&q, a6, 16, 0x12345678, out, sizeof(out));
+	CHECK_EQ(n, qn + 28, "one AAAA record");
+	CHECK(rd16(out + qn + 6) == 0x1234 && rd16(out + qn + 8) == 0x5678, "32-bit ttl");
+	CHECK(!memcmp(out + qn + 12, a6, 16), "rdata 16 bytes");
+	n = dnsmsg_build_address(&q, NULL, 0, 10, out, sizeof(out));
+	CHECK_EQ(n, qn, "NODATA: no record");
+	CHECK(rd16(out + 6) == 0 && dnsmsg_rcode(out, n) == 0, "ANCOUNT 0, NOERROR");
+	OK("AAAA answer with a 32-bit ttl; NODATA");
+
+	n = put_name(qm, "WWW.Example.COM");
+	CHECK_EQ(dnsmsg_host_name(qm, n, name, sizeof(name)), 15, "host name");
+	CHECK(!strcmp(name, "www.example.com"), "lower case, no trailing dot: %s", name);
+	n = put_name(qm, "a_b-1.x");
+	CHECK_EQ(dnsmsg_host_name(qm, n, name, sizeof(name)), 7, "'_' and '-' pass");
+	qm[0] = 0;
+	CHECK_EQ(dnsmsg_host_name(qm, 1, name, sizeof(name)), 0, "the root is no host name");
+	n = put_name(qm, "a b.example");
+	CHECK_EQ(dnsmsg_host_name(qm, n, name, sizeof(name)), 0, "a space is refused");
+	n = put_name(qm, "a.example");
+	qm[2] = '.';
+	CHECK_EQ(dnsmsg_host_name(qm, n, name, sizeof(name)), 0, "a dot inside a label too");
+	n = put_name(qm, "abc.example");
+	CHECK_EQ(dnsmsg_host_name(qm, n - 1, name, sizeof(name)), 0, "no root label");
+	CHECK_EQ(dnsmsg_host_name(qm, n, name, 5), 0, "no room");
+	OK("host names: lower-cased, plain bytes only, root and odd names refused");
+}
+
 TP_TEST(strings)
 {
 	uint8_t w[64];

@@ -25,6 +25,55 @@ static bool parse_port(const char *s, const char *end, uint16_t *out)
 	return true;
 }
 
+size_t tp_domain_normalize(const char *d, size_t len, char *out, size_t cap)
+{
+	size_t label = 0;
+
+	if (len && d[len - 1] == '.')
+		len--;
+	if (!len || len > TP_RULE_DOMAIN_MAX || len + 1 > cap)
+		return 0;
+	for (size_t i = 0; i < len; i++) {
+		char c = d[i];
+
+		if (c >= 'A' && c <= 'Z')
+			c = (char)(c - 'A' + 'a');
+		if (c == '.') {
+			if (!label)
+				return 0;
+			label = 0;
+		} else if ((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' ||
+		           c == '_') {
+			if (++label > 63)
+				return 0;
+		} else {
+			return 0;
+		}
+		out[i] = c;
+	}
+	out[len] = '\0';
+	return len;
+}
+
+static char lower(char c)
+{
+	return c >= 'A' && c <= 'Z' ? (char)(c - 'A' + 'a') : c;
+}
+
+bool tp_domain_match(const char *domain, const char *name)
+{
+	size_t dl = strlen(domain), nl = strlen(name);
+
+	if (nl && name[nl - 1] == '.')
+		nl--;
+	if (!dl || nl < dl)
+		return false;
+	for (size_t i = 0; i < dl; i++)
+		if (lower(name[nl - dl + i]) != domain[i])
+			return false;
+	return nl == dl || name[nl - dl - 1] == '.';
+}
+
 /* One key of a rule; val is borrowed. */
 int tp_rule_set(struct tp_rule *r, const char *key, const char *val, char *err, size_t errlen)
 {
@@ -58,6 +107,12 @@ int tp_rule_set(struct tp_rule *r, const char *key, const char *val, char *err, 
 			r->sniff = false;
 		else
 			return tp_errf(err, errlen, "\"%s\" is not 0|1|false|true", val);
+	} else if (!strcmp(key, "domain")) {
+		if (!tp_domain_normalize(val, vlen, r->domain, sizeof(r->domain)))
+			return tp_errf(err, errlen,
+			               "\"%s\" is not a domain name (labels of letters, digits, "
+			               "'-', '_', at most 253 bytes)",
+			               val);
 	} else if (!strcmp(key, "port")) {
 		const char *dash = strchr(val, '-');
 		const char *vend = val + vlen;
@@ -118,7 +173,7 @@ int tp_rule_parse(const char *text, struct tp_rule *r, char *err, size_t errlen)
 		if (ret == -ENOENT)
 			return tp_errf(err, errlen,
 			               "rule \"%s\": unknown key \"%.*s\" (proto, dst, src, port, "
-			               "sniff, handler)",
+			               "domain, sniff, handler)",
 			               text, (int)klen, p);
 		if (ret)
 			return tp_errf(err, errlen, "rule \"%s\": %s: %s", text, key, why);
@@ -166,6 +221,14 @@ bool tp_rule_match(const struct tp_rule *r, int proto, const struct sockaddr *sr
 	if (r->has_src && !tp_cidr_contains(&r->src, fs, as))
 		return false;
 	return true;
+}
+
+bool tp_rule_match_flow(const struct tp_rule *r, int proto, const struct sockaddr *src,
+                        const struct sockaddr *dst, const char *name)
+{
+	if (r->domain[0] && (!name || !tp_domain_match(r->domain, name)))
+		return false;
+	return tp_rule_match(r, proto, src, dst);
 }
 
 /* spec is borrowed; the return points into it. */

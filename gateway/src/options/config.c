@@ -34,7 +34,8 @@ struct walk {
  * (options.h), or a section holding some ("tun" for "tun.mtu"). */
 static const char handlers_key[] = "handlers";
 
-static const char *const rule_keys[] = {"proto", "dst", "src", "port", "sniff", "handler", NULL};
+static const char *const rule_keys[] = {"proto",  "dst",   "src",     "port",
+                                        "domain", "sniff", "handler", NULL};
 
 static int fail(struct walk *w, unsigned long line, const char *fmt, ...)
         __attribute__((format(printf, 3, 4)));
@@ -242,7 +243,6 @@ static int do_rules(struct walk *w, const yaml_node_t *n)
 	for (yaml_node_item_t *it = n->data.sequence.items.start; it < n->data.sequence.items.top;
 	     it++) {
 		const yaml_node_t *rn = yaml_document_get_node(w->doc, *it);
-		size_t idx = w->o->n_rules;
 		struct tp_rule *r;
 		char in[32], path[64], why[256];
 		bool has_handler = false;
@@ -253,10 +253,26 @@ static int do_rules(struct walk *w, const yaml_node_t *n)
 		if (rn->type != YAML_MAPPING_NODE)
 			return fail(w, line_of(rn), "key \"%s\": expected a mapping, not %s", in,
 			            type_name(rn));
-		if (idx == TP_OPT_MAX_RULES)
-			return fail(w, line_of(rn), "key \"%s\": at most %d rules", in,
+		if (w->c->n_rules == w->c->rule_line_cap) {
+			size_t cap = w->c->rule_line_cap ? 2 * w->c->rule_line_cap : 16;
+			unsigned long *l = tp_options_arena_alloc(cap * sizeof(*l));
+
+			if (!l) {
+				fail(w, line_of(rn), "out of memory");
+				return -ENOMEM;
+			}
+			if (w->c->n_rules)
+				memcpy(l, w->c->rule_line, w->c->n_rules * sizeof(*l));
+			tp_options_arena_free(w->c->rule_line);
+			w->c->rule_line = l;
+			w->c->rule_line_cap = cap;
+		}
+		r = tp_options_add_rule(w->o);
+		if (!r)
+			return fail(w, line_of(rn),
+			            "key \"%s\": at most %d rules (or out of memory)", in,
 			            TP_OPT_MAX_RULES);
-		r = &w->o->rules[idx];
+		w->o->n_rules--; /* counted once the rule is complete */
 		tp_rule_init(r);
 		for (yaml_node_pair_t *p = rn->data.mapping.pairs.start;
 		     p < rn->data.mapping.pairs.top; p++) {
@@ -273,7 +289,7 @@ static int do_rules(struct walk *w, const yaml_node_t *n)
 			if (!rule_keys[j])
 				return fail(w, line_of(k),
 				            "unknown key \"%s\" in \"%s\" (proto, dst, src, port, "
-				            "sniff, handler)",
+				            "domain, sniff, handler)",
 				            kname, in);
 			snprintf(path, sizeof(path), "%s.%s", in, kname);
 			ret = scalar(w, v, path, &val);

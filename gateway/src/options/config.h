@@ -46,8 +46,9 @@ struct tp_config {
 	/* where the file named handlers and the tun fd (tp_config_check) */
 	const char *handler; /* the file's "handler:" (NULL = not set) */
 	unsigned long handler_line;
-	size_t n_rules; /* the file's rules are o->rules[0..n_rules) */
-	unsigned long rule_line[TP_OPT_MAX_RULES];
+	size_t n_rules;           /* the file's rules are o->rules[0..n_rules) */
+	unsigned long *rule_line; /* n_rules of them, from the rule arena */
+	size_t rule_line_cap;
 	unsigned long tun_fd_line; /* 0 = tun.fd not set */
 	unsigned long netcfg_line; /* first of tun.addresses/routes/mtu */
 	const char *netcfg_key;

@@ -14,7 +14,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 
+#include "names/fakepool.h"
 #include "options/options.h"
 #include "tunplug/stack.h"
 #include "tunplug/builtin.h"
@@ -299,14 +301,88 @@ static int set_exclude_uid(struct tp_options *o, const struct tp_optdef *d, cons
 	return add_uids(val, o->exclude_uids, &o->n_exclude_uids, err, errlen);
 }
 
+/* ---- the rule arena (see options.h) ---- */
+
+struct arena_block {
+	struct arena_block *prev, *next;
+	max_align_t data[];
+};
+
+static struct arena_block *arena;
+
+void *tp_options_arena_alloc(size_t size)
+{
+	struct arena_block *b = malloc(sizeof(*b) + size);
+
+	if (!b)
+		return NULL;
+	b->prev = NULL;
+	b->next = arena;
+	if (arena)
+		arena->prev = b;
+	arena = b;
+	return b->data;
+}
+
+void tp_options_arena_free(void *p)
+{
+	struct arena_block *b;
+
+	if (!p)
+		return;
+	b = (struct arena_block *)(void *)((char *)p - offsetof(struct arena_block, data));
+	if (b->prev)
+		b->prev->next = b->next;
+	else
+		arena = b->next;
+	if (b->next)
+		b->next->prev = b->prev;
+	free(b);
+}
+
+void tp_options_arena_reset(void)
+{
+	while (arena) {
+		struct arena_block *b = arena;
+
+		arena = b->next;
+		free(b);
+	}
+}
+
+struct tp_rule *tp_options_add_rule(struct tp_options *o)
+{
+	if (o->n_rules >= TP_OPT_MAX_RULES)
+		return NULL;
+	if (o->n_rules == o->cap_rules) {
+		size_t cap = o->cap_rules ? 2 * o->cap_rules : 16;
+		struct tp_rule *r;
+
+		if (cap > TP_OPT_MAX_RULES)
+			cap = TP_OPT_MAX_RULES;
+		r = tp_options_arena_alloc(cap * sizeof(*r));
+		if (!r)
+			return NULL;
+		if (o->n_rules)
+			memcpy(r, o->rules, o->n_rules * sizeof(*r));
+		tp_options_arena_free(o->rules);
+		o->rules = r;
+		o->cap_rules = cap;
+	}
+	return &o->rules[o->n_rules++];
+}
+
 static int set_rule(struct tp_options *o, const struct tp_optdef *d, const char *val, char *err,
                     size_t errlen)
 {
-	if (o->n_rules == TP_OPT_MAX_RULES)
-		return fail(err, errlen, "at most %d rules", TP_OPT_MAX_RULES);
-	if (tp_rule_parse(val, &o->rules[o->n_rules], err, errlen))
+	struct tp_rule *r = tp_options_add_rule(o);
+
+	if (!r)
+		return fail(err, errlen, "at most %d rules (or out of memory)", TP_OPT_MAX_RULES);
+	if (tp_rule_parse(val, r, err, errlen)) {
+		o->n_rules--;
 		return -EINVAL;
-	o->n_rules++;
+	}
 	return 0;
 }
 
@@ -327,6 +403,25 @@ static int set_dns_upstream(struct tp_options *o, const struct tp_optdef *d, con
 	if (check_hostport(val, err, errlen))
 		return -EINVAL;
 	o->dns_upstreams[o->n_dns++] = val;
+	return 0;
+}
+
+/* A pool of its own family, large enough, the network part only. */
+static int set_fake_ip(struct tp_options *o, const struct tp_optdef *d, const char *val, char *err,
+                       size_t errlen)
+{
+	struct tp_cidr c;
+
+	if (tp_cidr_parse(val, &c) != 0 || !strchr(val, '/'))
+		return fail(err, errlen, "\"%s\" is not an IPv4 or IPv6 prefix (CIDR)", val);
+	for (size_t i = 0; i < o->n_fake_ips; i++)
+		if (o->fake_ips[i].family == c.family)
+			return fail(err, errlen, "\"%s\": at most one IPv%c pool", val,
+			            c.family == AF_INET ? '4' : '6');
+	if (!tp_fakepool_usable(&c))
+		return fail(err, errlen, "\"%s\" is too small for a pool (at most /%d)", val,
+		            c.family == AF_INET ? 30 : 127);
+	o->fake_ips[o->n_fake_ips++] = c;
 	return 0;
 }
 
@@ -544,7 +639,8 @@ static const struct tp_optdef optdefs[] = {
          .help = "send matching flows to a handler (repeatable, first\n"
                  "match wins, DECLINED passes on):\n"
                  "[proto=tcp|udp,][dst=CIDR,][src=CIDR,][port=N[-M],]\n"
-                 "[sniff=1,]handler=SPEC (sniff=1: sniff the name first)",
+                 "[domain=NAME,][sniff=1,]handler=SPEC\n"
+                 "(domain: NAME and below; sniff=1: sniff the name first)",
          .example = "proto=tcp,dst=198.19.0.0/16,port=80-443,handler=echo",
          .set = set_rule},
         {.name = "plugin",
@@ -564,6 +660,38 @@ static const struct tp_optdef optdefs[] = {
                  "to this resolver (repeatable; [ADDR6]:PORT for IPv6)",
          .example = "[fd00::53]:53",
          .set = set_dns_upstream},
+        {.name = "fake-ip",
+         .arg = TP_ARG_LIST,
+         .yaml_key = "dns.fake-ip",
+         .metavar = "CIDR",
+         .help = "answer A/AAAA queries (with --dns-upstream) with\n"
+                 "addresses of this pool; a flow to one carries the\n"
+                 "name (repeatable: one IPv4, one IPv6 pool; see\n"
+                 "README, Names)",
+         .example = "198.18.0.0/16",
+         .set = set_fake_ip},
+        {.name = "fake-ip-ttl",
+         .arg = TP_ARG_ONE,
+         .yaml_key = "dns.fake-ip-ttl",
+         .metavar = "SEC",
+         .help = "TTL of the pool addresses in answers, 1..86400\n"
+                 "(default 10)",
+         .example = "60",
+         .set = set_uint,
+         .field = OFF(fake_ip_ttl),
+         .min = 1,
+         .max = 86400},
+        {.name = "fake-ip-max",
+         .arg = TP_ARG_ONE,
+         .yaml_key = "dns.fake-ip-max",
+         .metavar = "N",
+         .help = "names mapped per pool at most, 1..4194304 (default\n"
+                 "65536); beyond, the least recently used is evicted",
+         .example = "1000",
+         .set = set_uint,
+         .field = OFF(fake_ip_max),
+         .min = 1,
+         .max = TP_FAKE_MAX_ENTRIES},
         {.name = "max-flows",
          .arg = TP_ARG_ONE,
          .yaml_key = "flows.max",
@@ -909,6 +1037,8 @@ void tp_options_defaults(struct tp_options *o)
 	o->log_level = TP_LOG_INFO;
 	o->route_table = TP_AUTOROUTE_TABLE;
 	tp_sniff_cfg_init(&o->sniff);
+	o->fake_ip_ttl = 10;
+	o->fake_ip_max = 65536;
 }
 
 /* getopt's value of the table entry d, and back. */
@@ -1003,6 +1133,20 @@ static int parse_args(struct tp_options *o, int argc, char **argv, char *err, si
 			if (check_spec(o->rules[i].handler, why, sizeof(why)))
 				return fail(err, errlen, "tunplug: --rule: %s", why);
 	}
+	if (o->n_fake_ips && !o->n_dns)
+		return fail(err, errlen,
+		            "tunplug: --fake-ip needs --dns-upstream (other query types are "
+		            "forwarded there)");
+	for (size_t i = 0; i < o->n_fake_ips; i++)
+		for (size_t j = 0; j < o->n_addrs; j++)
+			if (tp_cidr_contains(&o->fake_ips[i], o->addrs[j].family,
+			                     o->addrs[j].addr)) {
+				char a[64], b[64];
+				return fail(err, errlen,
+				            "tunplug: --fake-ip %s contains the tun's address %s",
+				            tp_cidr_format(&o->fake_ips[i], a, sizeof(a)),
+				            tp_cidr_format(&o->addrs[j], b, sizeof(b)));
+			}
 	if (!o->auto_route && (o->n_excludes || o->n_include_uids || o->n_exclude_uids ||
 	                       o->route_table != TP_AUTOROUTE_TABLE))
 		return fail(err, errlen, "tunplug: %s needs --auto-route",

@@ -14,7 +14,7 @@
 
 #define TP_OPT_MAX_ADDRS 16
 #define TP_OPT_MAX_ROUTES 64
-#define TP_OPT_MAX_RULES 48
+#define TP_OPT_MAX_RULES 65536 /* domain lists run into thousands */
 #define TP_OPT_MAX_DNS 8
 #define TP_OPT_MAX_PLUGINS 16
 #define TP_OPT_MAX_EXCLUDES 64
@@ -50,10 +50,17 @@ struct tp_options {
 	 * from max_flows (tp_options_txqueuelen) */
 	unsigned txqueuelen;
 	const char *handler; /* default handler spec; points into argv or a literal */
-	struct tp_rule rules[TP_OPT_MAX_RULES];
-	size_t n_rules;
+	/* --rule: rules[0..n_rules), room for cap_rules; from the rule arena
+	 * (tp_options_add_rule), shared by copies of the struct */
+	struct tp_rule *rules;
+	size_t n_rules, cap_rules;
 	const char *dns_upstreams[TP_OPT_MAX_DNS]; /* "ADDR:PORT", point into argv */
 	size_t n_dns;
+	/* --fake-ip: at most one IPv4 and one IPv6 pool (names/) */
+	struct tp_cidr fake_ips[2];
+	size_t n_fake_ips;
+	unsigned fake_ip_ttl;                    /* --fake-ip-ttl: seconds in the answers */
+	unsigned fake_ip_max;                    /* --fake-ip-max: mappings per pool at most */
 	const char *plugins[TP_OPT_MAX_PLUGINS]; /* shared objects to load, point into argv */
 	size_t n_plugins;
 	const char *user;           /* --user: drop to this user after set-up */
@@ -173,6 +180,30 @@ void tp_optdef_set_flag(struct tp_options *o, const struct tp_optdef *d, bool on
 /* The txqueuelen to set: --txqueuelen, or max(TP_TXQLEN_MIN,
  * min(max_flows * TP_TXQLEN_PER_FLOW, TP_TXQLEN_MAX)). */
 unsigned tp_options_txqueuelen(const struct tp_options *o);
+
+/* ---- Rules: a process-wide arena ----
+ * Rules can be many thousands (domain lists), so struct tp_options holds a
+ * pointer, not an array; the struct is copied by value (workers, tests)
+ * and has no free function, so the arrays come from an arena that lives
+ * until exit (an array dropped by tp_options_defaults stays there too: the
+ * program parses its command line twice). Tests and fuzzers that parse
+ * again and again call tp_options_arena_reset() when no options are in
+ * use. */
+
+/* A new rule at the end of o->rules (its contents undefined), growing the
+ * array in the arena (the old array is freed: a copy of *o made before
+ * must not be used after); NULL when o already has TP_OPT_MAX_RULES or out
+ * of memory. */
+struct tp_rule *tp_options_add_rule(struct tp_options *o);
+
+/* size bytes (aligned for any type) from the arena, or NULL; and back to
+ * it (p from tp_options_arena_alloc, or NULL). */
+void *tp_options_arena_alloc(size_t size);
+void tp_options_arena_free(void *p);
+
+/* Free the whole arena: every struct tp_options and tp_config rules
+ * array is invalid afterwards. */
+void tp_options_arena_reset(void);
 
 /* Fill *o with the defaults. */
 void tp_options_defaults(struct tp_options *o);

@@ -177,6 +177,16 @@ static struct tp_hinst *hinst_of(const struct tp_host *host)
 	return host->host_data;
 }
 
+void tp_registry_set_names(struct tp_registry *r, void *names)
+{
+	r->names = names;
+}
+
+void *tp_hinst_names(const struct tp_host *host)
+{
+	return hinst_of(host)->names;
+}
+
 void *tp_hinst_owner(const struct tp_host *host)
 {
 	return hinst_of(host)->owner;
@@ -236,6 +246,7 @@ static int hinst_start(struct tp_registry *r, struct tp_hinst *hi)
 	hi->host.opt_get = hinst_opt_get;
 	hi->host.counter_add = hinst_counter_add;
 	hi->owner = r->owner;
+	hi->names = r->names;
 	ret = hi->h->init(&hi->host, &hi->args, &hi->state);
 	if (ret) {
 		snprintf(r->last_err, sizeof(r->last_err), "handler %s: init: %s",

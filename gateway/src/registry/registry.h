@@ -41,6 +41,7 @@ struct tp_hinst {
 	bool up;             /* init succeeded; fini due */
 	struct tp_host host; /* this instance's services; host.host_data = this */
 	void *owner;         /* the host's context for flow-less services */
+	void *names;         /* the names room, for fake_ip_addr (NULL: none) */
 	struct tp_counter counters[TP_MAX_HCOUNTERS]; /* host->counter_add */
 	size_t n_counters;
 	/* ---- lifetime (registry.c) ---- */
@@ -82,6 +83,7 @@ struct tp_registry {
 	const struct tp_config *config;        /* per-handler options; borrowed */
 	const struct tp_config *config_before; /* while staging: the one to go back to */
 	char last_err[320]; /* the last refusal of get or start (also on stderr) */
+	void *names;        /* given to every instance (tp_hinst_names) */
 };
 
 /* Start empty; config (may be NULL) is borrowed for r's life. */
@@ -147,6 +149,11 @@ void tp_registry_stop(struct tp_registry *r);
 /* Free every instance and dlclose the plugins: no handler code may run
  * after this. */
 void tp_registry_close(struct tp_registry *r);
+
+/* The names room every instance's fake_ip_addr reaches (borrowed; set
+ * before tp_registry_start), and an instance's view of it. */
+void tp_registry_set_names(struct tp_registry *r, void *names);
+void *tp_hinst_names(const struct tp_host *host);
 
 /* The owner given to tp_registry_start for an instance's host. */
 void *tp_hinst_owner(const struct tp_host *host);

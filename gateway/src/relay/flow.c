@@ -122,6 +122,24 @@ int tp_flow_set_name(struct tp_flow *f, const char *name, size_t len, int source
 	return 0;
 }
 
+int tp_flow_name_fake_ip(struct tp_flow *f)
+{
+	char name[TP_FAKE_NAME_MAX + 1];
+	int len;
+
+	if (!f->rel->names)
+		return 0;
+	len = tp_names_for_dst(f->rel->names, (const struct sockaddr *)&f->info.dst, name,
+	                       sizeof(name), now_ms(f->rel));
+	if (len < 0)
+		return -ENOENT;
+	/* out of memory: the flow goes on by address (to the pool address:
+	 * refuse it as unmapped rather than connect there) */
+	if (len > 0 && tp_flow_set_name(f, name, (size_t)len, TP_NAME_FAKE_IP))
+		return -ENOENT;
+	return 0;
+}
+
 void tp_flow_idle_unlink(struct tp_flow *f)
 {
 	struct tp_relay *rel = f->rel;

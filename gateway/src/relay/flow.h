@@ -148,6 +148,12 @@ void tp_flow_api_leave(struct tp_flow *f);
  * Returns 0, -EINVAL (empty, too long, TP_NAME_NONE) or -ENOMEM; f keeps
  * its old name on error. */
 int tp_flow_set_name(struct tp_flow *f, const char *name, size_t len, int source);
+/* A new flow whose destination is a fake-IP pool address gets the name
+ * mapped to it (TP_NAME_FAKE_IP). Returns 0 (named, or not a pool
+ * address), or -ENOENT for a pool address with no mapping (counted and
+ * logged by names/): the caller refuses the flow, which must never reach
+ * the fake address itself. */
+int tp_flow_name_fake_ip(struct tp_flow *f);
 /* "198.18.0.1:80 -> 198.19.0.1:80" for debug logs. */
 const char *tp_flow_str(const struct tp_flow *f, char *buf, size_t len);
 #define TP_FLOW_STRLEN (2 * 64 + 8)

@@ -60,6 +60,11 @@ int tp_relay_init(struct tp_relay *rel, uv_loop_t *loop, struct tp_flow_counters
 	return 0;
 }
 
+void tp_relay_set_names(struct tp_relay *rel, struct tp_names *names)
+{
+	rel->names = names;
+}
+
 int tp_relay_start(struct tp_relay *rel)
 {
 	uint64_t iv = rel->idle_ms / 4u;

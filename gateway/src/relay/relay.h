@@ -14,6 +14,7 @@
 
 #include "dispatch/dispatch.h"
 #include "sniff/sniff.h"
+#include "names/names.h"
 #include "stats/stats.h"
 #include "tunplug/handler.h"
 #include "tunplug/stack.h"
@@ -24,6 +25,7 @@ struct tp_relay {
 	uv_loop_t *loop;               /* borrowed */
 	struct tp_flow_counters *st;   /* borrowed */
 	const struct tp_dispatch *dsp; /* borrowed */
+	struct tp_names *names;        /* borrowed; NULL = no names */
 	struct tp_flow *flows;         /* every live flow (intrusive list) */
 	struct tp_flow *deferred;      /* flows whose handler flow_close is queued */
 	/* open TCP flows by last activity, least recent first (the idle sweep
@@ -60,6 +62,11 @@ int tp_relay_init(struct tp_relay *r, uv_loop_t *loop, struct tp_flow_counters *
  * (borrowed for r's life) gives the ports and the deadline; rules: some
  * rule has sniff=1. After tp_relay_init. 0 or -ENOMEM. */
 int tp_relay_sniff_init(struct tp_relay *r, const struct tp_sniff_cfg *cfg, bool rules);
+/* After a reload: does some rule of the new set have sniff=1? */
+void tp_relay_sniff_rules(struct tp_relay *r, bool rules);
+/* Give new flows to a fake-IP pool address their names (names borrowed
+ * for r's life; NULL = none). */
+void tp_relay_set_names(struct tp_relay *r, struct tp_names *names);
 
 /* Start the idle sweep (if any). Returns 0 or a libuv error. */
 int tp_relay_start(struct tp_relay *r);

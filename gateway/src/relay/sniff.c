@@ -142,8 +142,8 @@ bool tp_sniff_wanted(const struct tp_flow *f)
 	const struct tp_relay *rel = f->rel;
 	uint16_t port;
 
-	if (!rel->sniff)
-		return false;
+	if (!rel->sniff || f->info.name)
+		return false; /* a fake-IP flow has its name already */
 	port = ntohs(f->info.dst.ss_family == AF_INET6
 	                     ? ((const struct sockaddr_in6 *)&f->info.dst)->sin6_port
 	                     : ((const struct sockaddr_in *)&f->info.dst)->sin_port);
@@ -244,4 +244,9 @@ int tp_relay_sniff_init(struct tp_relay *rel, const struct tp_sniff_cfg *cfg, bo
 	rel->sniff = cfg;
 	rel->sniff_rules = rules;
 	return 0;
+}
+
+void tp_relay_sniff_rules(struct tp_relay *rel, bool rules)
+{
+	rel->sniff_rules = rules;
 }

@@ -215,6 +215,12 @@ void tp_relay_tcp_syn(void *ctx, struct tp_tcp_flow *tf)
 	tp_tcp_flow_set_events(tf, &flow_events, f);
 
 	tp_flow_ref(f);
+	if (tp_flow_name_fake_ip(f)) {
+		/* a pool address without a name: RST, never a connection to it */
+		tp_tcp_reject(f, -ECONNREFUSED, TP_REFUSE_UNMAPPED);
+		tp_flow_unref(f);
+		return;
+	}
 	if (tp_sniff_wanted(f))
 		tp_sniff_tcp_start(f); /* dispatched once the name is known */
 	else

@@ -5,6 +5,7 @@
  *
  *   registry   handler tables (built in, plugins) and instances
  *   dispatch   rules -> instances
+ *   names      the fake-IP pool (shared with the other workers)
  *   loop glue  the tun on the loop, lwIP's timers (loop/tunio)
  *   netcfg     link, addresses, routes, --auto-route; protect()
  *   relay      flows: the held handshake, splice relay, handler I/O
@@ -29,6 +30,7 @@
 #include "log.h"
 #include "loop/clock.h"
 #include "loop/tunio.h"
+#include "names/names.h"
 #include "netcfg/netcfg.h"
 #include "notify/notify.h"
 #include "options/config.h"
@@ -51,6 +53,8 @@ struct tp_gw {
 	struct tp_stats stats;
 	struct tp_registry reg;
 	struct tp_dispatch dsp;
+	struct tp_names names;
+	bool names_up;
 	struct tp_tunio tio;
 	struct tp_netcfg net;
 	struct tp_relay rel;
@@ -79,10 +83,16 @@ struct gw_reload {
 
 static struct tp_gw gw_main;
 static const struct tp_gw_worker *gw_worker; /* --queues: this process is a worker */
+static struct tp_fakepool *gw_fakepool;      /* --queues: the master's pool */
 
 void tp_gateway_set_worker(const struct tp_gw_worker *w)
 {
 	gw_worker = w;
+}
+
+void tp_gateway_set_fakepool(struct tp_fakepool *p)
+{
+	gw_fakepool = p;
 }
 
 static uint64_t uptime_ms(struct tp_gw *gw)
@@ -128,6 +138,7 @@ static void print_summary(struct tp_gw *gw, bool final)
 	        .offload_desc = tp_tunio_offload_desc(&gw->tio),
 	        .gro_kinds = tp_tunio_gro_kinds(&gw->tio),
 	        .counters = hc,
+	        .fake_ip = tp_names_fake_ip(&gw->names),
 	};
 
 	sum.n_counters = tp_registry_counters(&gw->reg, hc, TP_MAX_HCOUNTERS);
@@ -246,10 +257,18 @@ static int reload_apply(struct tp_gw *gw, struct gw_reload *nx, char *err, size_
 		         gw->reg.last_err[0] ? gw->reg.last_err : strerror(-ret));
 	if (ret) {
 		tp_registry_abort(&gw->reg);
+		tp_dispatch_close(&nx->dsp);
 		return ret;
 	}
 	tp_registry_commit(&gw->reg);
 	tp_dispatch_replace(&gw->dsp, &nx->dsp);
+	{
+		bool sniff_rules = false;
+
+		for (size_t i = 0; i < nx->opt.n_rules; i++)
+			sniff_rules |= nx->opt.rules[i].sniff;
+		tp_relay_sniff_rules(&gw->rel, sniff_rules);
+	}
 	tp_log_set_level(nx->opt.log_level);
 	return 0;
 }
@@ -491,6 +510,11 @@ static int handlers_start(struct tp_gw *gw)
 	services.loop = &gw->loop;
 	services.connect_timeout_ms = (uint64_t)gw->opt->connect_timeout_s * 1000u;
 	services.protect = tp_netcfg_host_protect;
+	if (tp_names_fake_ip(&gw->names)) {
+		services.fake_ip_addr = tp_names_host_fake_ip;
+		services.fake_ip_ttl = gw->names.ttl;
+	}
+	tp_registry_set_names(&gw->reg, &gw->names);
 	tp_relay_host_services(&services);
 	tp_udpflow_host_services(&services);
 	return tp_registry_start(&gw->reg, &services, &gw->net);
@@ -546,6 +570,10 @@ static int gw_init(struct tp_gw *gw, const struct tp_options *o, struct tp_embed
 	if (!ret)
 		ret = tp_dispatch_configure(&gw->dsp, &gw->reg, o->handler, o->dns_upstreams,
 		                            o->n_dns, o->rules, o->n_rules);
+	if (!ret) {
+		ret = tp_names_init(&gw->names, o, gw_fakepool, &gw->stats.names);
+		gw->names_up = true;
+	}
 	if (ret)
 		return ret;
 	ret = uv_loop_init(&gw->loop);
@@ -568,13 +596,14 @@ static int gw_init(struct tp_gw *gw, const struct tp_options *o, struct tp_embed
 
 		for (size_t i = 0; i < o->n_rules; i++)
 			rules |= o->rules[i].sniff;
-		if (o->sniff.on || rules)
-			ret = tp_relay_sniff_init(&gw->rel, &o->sniff, rules);
+		/* always: a reload may bring rules with sniff=1 */
+		ret = tp_relay_sniff_init(&gw->rel, &o->sniff, rules);
 	}
 	if (ret) {
 		fprintf(stderr, "tunplug: out of memory\n");
 		return ret;
 	}
+	tp_relay_set_names(&gw->rel, &gw->names);
 	ret = stack_start(gw);
 	if (!ret)
 		ret = handlers_start(gw);
@@ -634,6 +663,10 @@ static int gw_fini(struct tp_gw *gw)
 	free(gw->reloaded);
 	gw->reloaded = NULL;
 	tp_notify_close(&gw->ntf);
+	tp_dispatch_close(&gw->dsp);
+	if (gw->names_up)
+		tp_names_close(&gw->names);
+	gw->names_up = false;
 	return ret;
 }
 

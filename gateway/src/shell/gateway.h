@@ -29,6 +29,11 @@ struct tp_gw_worker {
 /* Set before tp_gateway_run; w is borrowed for the run (NULL: none). */
 void tp_gateway_set_worker(const struct tp_gw_worker *w);
 
+struct tp_fakepool;
+/* --queues: the fake-IP pool the master mapped before forking (borrowed
+ * for the run; NULL: the run maps its own when --fake-ip is given). */
+void tp_gateway_set_fakepool(struct tp_fakepool *p);
+
 /* Run the gateway until a stop signal. Returns the exit status (0 clean
  * stop, 1 start-up failure or a forced stop). opt is borrowed for the whole
  * run.

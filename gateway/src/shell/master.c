@@ -90,6 +90,7 @@
 #include "log.h"
 #include "shell/gateway.h"
 #include "shell/master.h"
+#include "names/names.h"
 #include "netcfg/netcfg.h"
 #include "notify/notify.h"
 #include "options/config.h"
@@ -148,6 +149,7 @@ static struct master {
 	unsigned n;
 	struct slot *slots;
 	struct tp_nl *nl;
+	struct tp_fakepool *pool; /* --fake-ip: shared with every worker */
 	int sfd;
 	sigset_t oldmask; /* the mask before the master blocked its signals */
 	pid_t pid;
@@ -305,6 +307,7 @@ static void worker_main(struct slot *s, int wfd)
 	wopt.tun_fd = s->q.fd; /* adopted: no netlink, mtu from the device */
 	wopt.queues = 1;
 	tp_gateway_set_worker(&w);
+	tp_gateway_set_fakepool(M.pool); /* mapped before the fork: shared */
 	ret = tp_gateway_run(&wopt);
 	close(w_fd);
 	exit(ret);
@@ -863,6 +866,8 @@ int tp_master_run(const struct tp_options *opt, unsigned n)
 	tp_log(TP_LOG_INFO, "tun %s: %u queues (IFF_MULTI_QUEUE)%s", q[0].name, n,
 	       q[0].vnet ? ", vnet header" : "");
 	ret = tp_netcfg_setup(&M.nl, q[0].ifindex, opt) ? 1 : 0;
+	if (!ret && tp_names_pool_create(opt, &M.pool))
+		ret = 1;
 	for (unsigned i = 0; !ret && i < n; i++)
 		if (start_worker(&M.slots[i])) {
 			M.status = 1;
@@ -891,6 +896,8 @@ out:
 		tp_tun_close(&M.slots[i].q);
 	if (M.sfd >= 0)
 		close(M.sfd);
+	tp_fakepool_unmap(M.pool);
+	M.pool = NULL;
 	sigprocmask(SIG_SETMASK, &M.oldmask, NULL);
 	free(M.slots);
 	free(M.pf);

@@ -39,6 +39,7 @@ static const char *const refuse_names[TP_REFUSE__COUNT] = {
         [TP_REFUSE_CONNRESET] = "connreset",     [TP_REFUSE_DECLINED] = "declined",
         [TP_REFUSE_SHUTDOWN] = "shutdown",       [TP_REFUSE_NOMEM] = "nomem",
         [TP_REFUSE_PROHIBITED] = "prohibited",   [TP_REFUSE_OTHER] = "other",
+        [TP_REFUSE_UNMAPPED] = "fake-unmapped",
 };
 
 static const char *const syn_answer_names[TP_SYN_ANSWER__COUNT] = {
@@ -227,6 +228,14 @@ void tp_stats_print_summary(const struct tp_stats *all, const struct tp_stack_st
 		        (unsigned long long)st->sniff_timeout,
 		        (unsigned long long)st->sniff_malformed,
 		        (unsigned long long)st->sniff_skipped, (unsigned long long)st->sniff_reset);
+	if (sum->fake_ip)
+		fprintf(stderr,
+		        "tunplug: %s  fake-ip: answers %llu, evictions %llu, flows named %llu, "
+		        "unmapped refused %llu\n",
+		        lb, (unsigned long long)all->names.answers,
+		        (unsigned long long)all->names.evictions,
+		        (unsigned long long)all->names.named,
+		        (unsigned long long)all->names.unmapped);
 	if (sum->n_counters) {
 		off = (size_t)snprintf(line, sizeof(line), "tunplug: %s  handler counters:", lb);
 		for (size_t i = 0; i < sum->n_counters && off < sizeof(line); i++)

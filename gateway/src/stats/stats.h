@@ -25,6 +25,7 @@ enum tp_refuse {
 	TP_REFUSE_NOMEM,
 	TP_REFUSE_PROHIBITED, /* -EACCES, -EPERM: a policy said no */
 	TP_REFUSE_OTHER,
+	TP_REFUSE_UNMAPPED, /* a fake-IP pool address without a name (names/) */
 	TP_REFUSE__COUNT
 };
 
@@ -87,9 +88,18 @@ struct tp_flow_counters {
 	uint64_t sniff_reset;
 };
 
+/* Names (names/): fake-IP DNS. */
+struct tp_names_counters {
+	uint64_t answers;   /* pool addresses handed to the dns handler */
+	uint64_t evictions; /* ... that evicted the least recently used mapping */
+	uint64_t named;     /* flows to a pool address that got its name */
+	uint64_t unmapped;  /* flows to a pool address without a mapping: refused */
+};
+
 struct tp_stats {
 	struct tp_tun_counters tun;
 	struct tp_flow_counters flows;
+	struct tp_names_counters names;
 };
 
 /* A named handler counter (host->counter_add), as the summary shows it. */
@@ -115,6 +125,7 @@ struct tp_summary {
 	bool has_link;
 	unsigned txqueuelen;
 	uint64_t tx_dropped;
+	bool fake_ip; /* print the names counters */
 };
 
 /* The refusal kind of a handler's or upstream's -errno. */

@@ -78,6 +78,19 @@ static void udp_offer(struct tp_flow *f, const void *buf, size_t len, bool first
 	f->bytes_up += len;
 	rel->st->bytes_up += len;
 	tp_flow_ref(f);
+	if (first && tp_flow_name_fake_ip(f)) {
+		/* a pool address without a name: ICMP administratively
+		 * prohibited (a host unreachable is a soft error that a
+		 * client's UDP socket never hears of) */
+		rel->st->flows_refused[TP_REFUSE_UNMAPPED]++;
+		f->why = "fake-ip address without a name";
+		f->close_err = -EACCES;
+		f->refused = true;
+		tp_udp_flow_unreachable(f->udp, -EACCES);
+		tp_udp_flow_close(f->udp);
+		tp_flow_unref(f);
+		return;
+	}
 	if (first) {
 		r = tp_dispatch_offer(rel->dsp, f, &f->info, buf, len, &f->hi);
 		if (f->hi)

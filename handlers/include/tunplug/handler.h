@@ -29,7 +29,11 @@
  *
  * 2.1 (minor: a 2.0 handler runs unchanged): struct tp_flow_info gains name
  * and name_source, the destination's DNS name when the gateway knows it
- * (fake-IP DNS or sniffing). Fields are only ever added at the end.
+ * (fake-IP DNS or sniffing). struct tp_host gains fake_ip_addr and
+ * fake_ip_ttl at its end (fake-IP DNS, --fake-ip): the dns handler's way to
+ * the gateway's shared pool; a handler reads them only when
+ * host->struct_size covers them and fake_ip_addr is not NULL. Fields are
+ * only ever added at the end.
  *
  * Instances come and go while the gateway runs (no ABI change): a SIGHUP
  * reload inits new instances (with the new options) for new flows while the
@@ -188,6 +192,19 @@ struct tp_host {
 	 * output. Up to 64 names per instance; beyond that they are added to
 	 * "other". */
 	void (*counter_add)(const struct tp_host *host, const char *name, uint64_t delta);
+
+	/* ---- 2.1: fake-IP DNS (NULL / 0 without --fake-ip) ---- */
+	/* The pool address for name[0..len) (lower case, no trailing dot,
+	 * 1..253 bytes; borrowed) in family (AF_INET, AF_INET6) into addr (4
+	 * or 16 bytes): the name's mapping, or a new one (the least recently
+	 * used mapping may be evicted for it). A later flow to that address
+	 * carries the name (TP_NAME_FAKE_IP). The pool is the gateway's,
+	 * shared by every worker. Returns 0, -EAFNOSUPPORT (no pool of that
+	 * family), -EINVAL (not a name the pool takes) or -EIO. */
+	int (*fake_ip_addr)(const struct tp_host *host, int family, const char *name, size_t len,
+	                    void *addr);
+	/* The TTL (seconds) to give those addresses in DNS answers. */
+	uint32_t fake_ip_ttl;
 };
 
 /* One option of a handler instance (from the config file or the command
