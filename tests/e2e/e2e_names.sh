@@ -20,15 +20,22 @@
 #  - --queues 2: 24 names asked, then 24 flows on other connections: every
 #    flow is named, whichever worker got the query; after SIGKILL of a
 #    worker, the restarted one still names the old mappings
-# Not yet: "direct" to a fake IP connecting to the real address dnsmasq
-# gives for the name (needs upstreams by name, issue 14 item 4): see the
-# TODO at the end.
+#  - upstreams by name (--handler direct, a domain rule to socks5://): a
+#    flow to b.example.org's pool address (IPv4 and IPv6) is connected by
+#    direct to the address dnsmasq gives the gateway for the name (the
+#    client namespace's resolv.conf), curl's sha256 matches; a name that
+#    does not resolve is refused (EHOSTUNREACH); s5.example.org goes to
+#    danted, whose log shows the CONNECT by name (ATYP 3) and a UDP
+#    datagram for the name, and danted, not the gateway, looked it up in
+#    dnsmasq (remote DNS); curl's sha256 matches, the UDP echo comes back
 # shellcheck disable=SC2015  # "A && B || fail" is meant: fail unless both hold
 set -euo pipefail
 # shellcheck source=lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
+DANTED=${DANTED:-/usr/sbin/danted}
 tp_require_root dig dnsmasq curl socat pgrep
+[[ -x $DANTED ]] || fail "missing $DANTED (Debian: apt-get install -y dante-server)"
 tp_kernel_mode && { echo "SKIP: $TP_TEST: needs tunplug (TP_MODE=kernel)"; exit 77; }
 tp_require_tunplug "${1:-}"
 tp_topo_up
@@ -37,11 +44,22 @@ POOL4=198.19.200.0/24
 POOL6=fd00:19::fa00:0/120
 HPORT=8080
 
-# dnsmasq in the server namespace: the real names
+# dnsmasq in the server namespace: the real names, for the gateway's dns
+# handler ($TP_DST4) and for the programs that look names up themselves:
+# tunplug's direct handler in the client namespace (resolv.conf naming
+# $TP_S4, reached over the veth, not through the tun) and danted in the
+# server namespace (remote DNS: $TP_DST4)
+tp_netns_file "$NS_C" resolv.conf "nameserver $TP_S4
+options timeout:2 attempts:2
+"
+tp_netns_file "$NS_S" resolv.conf "nameserver $TP_DST4
+options timeout:2 attempts:2
+"
 tp_bg dnsmasq "$NS_S" dnsmasq --keep-in-foreground --no-resolv --no-hosts --conf-file=/dev/null \
-  --user=root --pid-file= --port 53 --listen-address="$TP_DST4" --bind-interfaces \
-  --log-queries --log-facility=- --address=/a.example.com/198.19.1.1 \
-  --address=/b.example.org/198.19.1.1 --txt-record=t.example.net,"real txt"
+  --user=root --pid-file= --port 53 --listen-address="$TP_DST4" --listen-address="$TP_S4" \
+  --bind-interfaces --log-queries --log-facility=- --address=/a.example.com/198.19.1.1 \
+  --address=/b.example.org/198.19.1.1 --address=/s5.example.org/198.19.1.1 \
+  --local=/nx.example.net/ --txt-record=t.example.net,"real txt"
 DNSMASQ_LOG=$TP_TMP/dnsmasq.log
 for ((i = 0; i < 100; i++)); do
   [[ $(nss ss -Hlun "sport = :53" | wc -l) -ge 1 ]] && break
@@ -211,9 +229,84 @@ done
 ok "worker $w killed and restarted: the 24 old mappings still name their flows"
 tp_gw_stop_ok
 
-# TODO (issue 14 item 4, upstreams by name): with --handler direct, curl
-# http://b.example.org:$HPORT/ through the pool address must reach
-# $TP_DST4 (dnsmasq's answer for the name, resolved by direct with
-# uv_getaddrinfo in the gateway's namespace: give it a resolv.conf naming
-# $TP_DST4). Until then direct connects to the pool address itself, which
-# leads nowhere, so this test routes named flows with domain rules only.
+# ---- upstreams by name: direct resolves the name, socks5 sends it ----
+# danted (debug: 1 logs each request with its ATYP and address) resolves
+# the names itself, through the server namespace's resolv.conf
+DANTE_LOG=$TP_TMP/dante.out
+cat >"$TP_TMP/dante.conf" <<EOF
+logoutput: $DANTE_LOG
+debug: 1
+internal: $TP_S4 port = 1080
+external: tps0
+socksmethod: none
+clientmethod: none
+user.privileged: root
+user.unprivileged: nobody
+timeout.negotiate: 10
+timeout.io: 120
+client pass {
+  from: 0/0 to: 0/0
+  log: error
+}
+socks pass {
+  from: 0/0 to: 0/0
+  command: connect udpassociate udpreply
+  log: error connect
+}
+EOF
+nss "$DANTED" -V -f "$TP_TMP/dante.conf" >"$TP_TMP/dante-check.log" 2>&1 ||
+  fail "danted rejects the config: $(tail -n 5 "$TP_TMP/dante-check.log" | tr '\n' '|')"
+tp_bg dante "$NS_S" "$DANTED" -f "$TP_TMP/dante.conf" -N 1
+tp_bg udpecho "$NS_S" "$PYTHON" "$UDPTOOL" server --host "$TP_DST4" --port 5001 --timeout 120
+tp_wait_listen "$NS_S" 1080 10
+
+TP_LOG_LEVEL=debug tp_gw_start --handler direct --dns-upstream "$TP_DST4:53" \
+  --fake-ip "$POOL4" --fake-ip "$POOL6" --rule "domain=s5.example.org,handler=socks5://$TP_S4:1080"
+# direct: a pool address, and the name behind it looked up by the gateway
+b4=$(addr_of b.example.org A)
+b6=$(addr_of b.example.org AAAA)
+in_pool4 "$b4" && in_pool6 "$b6" || fail "b.example.org: A $b4, AAAA $b6"
+got=$(nsc timeout 30 curl -sS --fail --resolve "b.example.org:$HPORT:$b4" \
+  "http://b.example.org:$HPORT/file.bin" | sha256sum | cut -d' ' -f1) || fail "direct: curl b.example.org"
+[[ $got == "$want" ]] || fail "direct, curl http://b.example.org:$HPORT/file.bin ($b4): sha256 $got, want $want"
+grep -q "direct: b.example.org is $TP_DST4:$HPORT" "$TP_GW_LOG" ||
+  fail "direct did not resolve b.example.org to $TP_DST4: $(grep 'direct:' "$TP_GW_LOG" | tail -n 3)"
+tp_wait_log "$DNSMASQ_LOG" "query\[A\] b\.example\.org from $TP_C4" ||
+  fail "dnsmasq never got the gateway's lookup of b.example.org"
+ok "direct: curl http://b.example.org:$HPORT/file.bin via $b4: looked up ($TP_DST4, from dnsmasq), sha256 matches"
+got=$(nsc timeout 30 curl -sS --fail -g --resolve "b.example.org:$HPORT:[$b6]" \
+  "http://b.example.org:$HPORT/file.bin" | sha256sum | cut -d' ' -f1) || fail "direct: curl via [$b6]"
+[[ $got == "$want" ]] || fail "direct, curl via [$b6]: sha256 $got, want $want"
+ok "direct: the same via [$b6] (the name has no AAAA: its IPv4 address): sha256 matches"
+nx=$(addr_of nx.example.net A)
+in_pool4 "$nx" || fail "nx.example.net A: $nx"
+out=$(nsc timeout 20 "$PYTHON" "$TP_TOOL" connect --host "$nx" --port 80 --expect EHOSTUNREACH \
+  --max 10 --timeout 15) || fail "direct, a name that does not resolve: $out"
+ok "direct: nx.example.net ($nx) does not resolve (dnsmasq: NXDOMAIN): EHOSTUNREACH ($out)"
+
+# socks5 by name: danted is asked for s5.example.org and looks it up itself
+s5=$(addr_of s5.example.org A)
+in_pool4 "$s5" || fail "s5.example.org A: $s5"
+got=$(nsc timeout 30 curl -sS --fail --resolve "s5.example.org:$HPORT:$s5" \
+  "http://s5.example.org:$HPORT/file.bin" | sha256sum | cut -d' ' -f1) || fail "socks5: curl s5.example.org"
+[[ $got == "$want" ]] || fail "socks5, curl http://s5.example.org:$HPORT/file.bin ($s5): sha256 $got, want $want"
+tp_dante_saw_name "$DANTE_LOG" s5.example.org "$HPORT" ||
+  fail "danted was not asked for s5.example.org:$HPORT by name: $(grep -m 3 'dorequest' "$DANTE_LOG")"
+ok "socks5: curl http://s5.example.org:$HPORT/file.bin via $s5: danted got CONNECT s5.example.org.$HPORT (ATYP 3), sha256 matches"
+tp_wait_log "$DNSMASQ_LOG" "query\[A\] s5\.example\.org from $TP_DST4" ||
+  fail "danted did not look s5.example.org up: $(grep s5.example "$DNSMASQ_LOG")"
+! grep -qE "query\[A+\] s5\.example\.org from $TP_C4" "$DNSMASQ_LOG" ||
+  fail "the gateway looked s5.example.org up itself (the proxy must)"
+ok "socks5: s5.example.org was looked up by danted (remote DNS), never by the gateway"
+out=$(nsc timeout 20 "$PYTHON" "$UDPTOOL" client --host "$s5" --port 5001 --flows 2 --size 200 \
+  --timeout 10) || fail "socks5 UDP to s5.example.org: $out"
+tp_dante_saw_udp_name "$DANTE_LOG" s5.example.org 5001 ||
+  fail "danted saw no UDP datagram for s5.example.org.5001: $(grep -m 3 'io_udp_client2target' "$DANTE_LOG")"
+ok "socks5 UDP to s5.example.org ($s5:5001): datagrams for s5.example.org.5001, echoed: $out"
+tp_gw_check_alive
+tp_gw_stop_ok
+for c in "direct.names_resolved [2-9]" "direct.names_unresolved 1"; do
+  grep -qE "$c" <<<"$TP_GW_SUMMARY" || fail "summary lacks '$c'"
+done
+ok "summary counts the lookups: $(grep -oE 'direct\.names_[a-z]+ [0-9]+' <<<"$TP_GW_SUMMARY" | tr '\n' ' ')"
+echo "e2e_names: PASS"

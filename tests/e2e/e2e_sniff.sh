@@ -23,6 +23,15 @@
 #    then delivered), a datagram that is no QUIC: every datagram reaches the
 #    server byte for byte, in order; the names are in the debug log
 #  - the summary counts each outcome
+#  - domain rules on sniffed names (--sniff, a.example.com -> direct,
+#    b.example.org -> reject, the rest -> tinyproxy): the SNI and the Host
+#    header pick the handler (a: sha256 matches, the server saw the
+#    gateway's own address, tinyproxy never saw the name; b: RST after the
+#    handshake; c.example.net: CONNECT by name to tinyproxy)
+#  - without --sniff a domain rule sniffs nothing (port 80 goes to
+#    tinyproxy by address); a rule with domain= and sniff=1 (port=443)
+#    sniffs every flow its other keys match: a.example.com on 443 is then
+#    sniffed and takes its own rule (direct)
 set -euo pipefail
 # shellcheck source=lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -32,12 +41,11 @@ if tp_kernel_mode; then echo "SKIP: $TP_TEST: tests tunplug's sniffing, no kerne
 tp_require_tunplug "${1:-}"
 tp_topo_up
 # tinyproxy resolves the sniffed names through the server namespace's own
-# hosts file (ip netns exec bind-mounts /etc/netns/NS/hosts); removed at exit
-NETNS_ETC=/etc/netns/$NS_S
-mkdir -p "$NETNS_ETC"
-printf '%s sniff.example.test split.sniff.example.test web.example.test\n%s sniff.example.test\n' \
-  "$TP_DST4" "$TP_DST6" >"$NETNS_ETC/hosts"
-trap 'rm -rf "$NETNS_ETC"; tp_cleanup' EXIT
+# hosts file (tp_netns_file: /etc/netns/NS/hosts); removed at exit
+tp_netns_file "$NS_S" hosts "$TP_DST4 sniff.example.test split.sniff.example.test web.example.test
+$TP_DST4 a.example.com b.example.org c.example.net
+$TP_DST6 sniff.example.test
+"
 
 QUICSEND=$TP_E2E_DIR/quicsend.py
 NAME=sniff.example.test
@@ -194,6 +202,86 @@ tp_gw_check_alive
 tp_gw_stop_ok
 line=$(grep "sniffed names:" <<<"$TP_GW_SUMMARY") || fail "no 'sniffed names' line in the summary"
 for want_count in "tls 3," "http 1," "quic 2;" "timeout 2," "reset after the handshake 1"; do
+  grep -qF "$want_count" <<<"$line" || fail "summary: want '$want_count' in: $line"
+done
+ok "summary: ${line#*  }"
+# ---- sniffed names and domain rules ----
+# fetch PROTO NAME TAG: curl PROTO://NAME/file?TAG connected to $TP_DST4
+# (nginx for https, http.server for http); the body's sha256 must match
+fetch() {
+  local port=443
+  [[ $1 == http ]] && port=80
+  nsc timeout 30 curl -sS -k --max-time 20 --connect-to "$2:$port:$TP_DST4:$port" \
+    -o "$TP_TMP/fetch.out" "$1://$2/file?$3" || fail "curl $1://$2/file?$3 failed"
+  [[ $(sha_of "$TP_TMP/fetch.out") == "$want" ]] || fail "$1://$2/file?$3: sha256 differs"
+}
+# served PROTO TAG ADDR: the server's log has the request for /file?TAG from
+# ADDR ($TP_C4: the gateway's direct handler; tinyproxy connects from its
+# own namespace)
+served() {
+  local log=$TP_TMP/nginx-access.log
+  [[ $1 == http ]] && log=$TP_TMP/httpserver.log
+  tp_wait_log "$log" "^$(tp_ere_quote "$3") .*\"GET /file\?$2 HTTP" ||
+    fail "$1 /file?$2: not served to $3: $(grep -F "?$2 " "$log")"
+}
+# refused PROTO NAME: a sniff-then-reject: the client gets a RST after its handshake
+refused() {
+  local port=443 rc=0 out
+  [[ $1 == http ]] && port=80
+  out=$(nsc timeout 20 curl -sS -k --max-time 10 --connect-to "$2:$port:$TP_DST4:$port" \
+    "$1://$2/file" 2>&1) || rc=$?
+  [[ $rc -ne 0 ]] || fail "$1://$2 must be reset: curl succeeded"
+  grep -qi reset <<<"$out" || fail "$1://$2 must be reset (rc $rc): $out"
+}
+no_connect() { # tinyproxy never got a CONNECT for NAME
+  ! grep -qF "CONNECT $1:" "$TP_TMP/tinyproxy.log" || fail "tinyproxy got a CONNECT for $1"
+}
+# --sniff: the SNI and the Host name pick the rule
+TP_LOG_LEVEL=debug tp_gw_start --sniff --handler "http://$TP_S4:8888" \
+  --rule "domain=a.example.com,handler=direct" --rule "domain=b.example.org,handler=reject"
+fetch https a.example.com a-tls
+served https a-tls "$TP_C4"
+fetch http a.example.com a-http
+served http a-http "$TP_C4"
+no_connect a.example.com
+ok "--sniff: https and http to a.example.com (SNI, Host) -> domain rule -> direct: sha256 matches, served to $TP_C4, never via tinyproxy"
+refused https b.example.org
+refused http b.example.org
+no_connect b.example.org
+ok "--sniff: https and http to b.example.org -> domain rule -> reject: RST after the handshake"
+fetch https c.example.net c-tls
+tinyproxy_connect "--sniff, a name without a rule -> the default http handler" c.example.net 443
+tp_gw_check_alive
+tp_gw_stop_ok
+line=$(grep "sniffed names:" <<<"$TP_GW_SUMMARY") || fail "no 'sniffed names' line in the summary"
+for want_count in "tls 3, http 2," "reset after the handshake 2"; do
+  grep -qF "$want_count" <<<"$line" || fail "summary: want '$want_count' in: $line"
+done
+ok "summary: ${line#*  }"
+
+# no --sniff: a domain rule alone sniffs nothing; a sniff=1 rule with a
+# domain sniffs every flow its other keys match (the name is not known yet)
+TP_LOG_LEVEL=debug tp_gw_start --handler "http://$TP_S4:8888" \
+  --rule "domain=a.example.com,handler=direct" --rule "domain=b.example.org,port=443,sniff=1,handler=reject"
+fetch http a.example.com a-http-nosniff
+tinyproxy_connect "no --sniff, http to a.example.com: not sniffed, by address" "$TP_DST4" 80
+! grep -q "sniff: .*-> $TP_DST4:80" "$TP_GW_LOG" || fail "a flow to port 80 was sniffed"
+tp_wait_log "$TP_TMP/httpserver.log" 'GET /file\?a-http-nosniff ' || fail "http.server: no a-http-nosniff"
+! grep -qE "^$(tp_ere_quote "$TP_C4") .*GET /file\?a-http-nosniff " "$TP_TMP/httpserver.log" ||
+  fail "the request through tinyproxy came from $TP_C4: 'served' cannot tell direct from tinyproxy"
+ok "no --sniff: http to a.example.com (port 80) not sniffed: its domain rule cannot match, the default handler took it"
+fetch https a.example.com a-tls-rule
+served https a-tls-rule "$TP_C4"
+sniff_logged "a sniff=1 rule with domain=b.example.org, a flow to a.example.com" \
+  "-> $TP_DST4:443: found name=a.example.com"
+ok "https to a.example.com sniffed by the b.example.org sniff=1 rule (port 443), then its own rule: direct"
+refused https b.example.org
+ok "https to b.example.org: sniffed, its rule (reject): RST after the handshake"
+no_connect a.example.com
+tp_gw_check_alive
+tp_gw_stop_ok
+line=$(grep "sniffed names:" <<<"$TP_GW_SUMMARY") || fail "no 'sniffed names' line in the summary"
+for want_count in "tls 2, http 0," "reset after the handshake 1"; do
   grep -qF "$want_count" <<<"$line" || fail "summary: want '$want_count' in: $line"
 done
 ok "summary: ${line#*  }"

@@ -46,6 +46,7 @@ TP_GW_PID=""      # the running tunplug
 TP_GW_LOG=""
 TP_GW_RC=""       # exit status of the last tunplug stopped by tp_gw_stop
 TP_GW_SUMMARY=""  # what it printed on stderr after the stop signal
+TP_NETNS_ETC=()   # /etc/netns/NS directories written by tp_netns_file
 
 log() { printf '[%s] %s\n' "$TP_TEST" "$*" >&2; }
 ok() { printf '[%s] ok: %s\n' "$TP_TEST" "$*"; }
@@ -143,6 +144,7 @@ tp_cleanup() {
     for pid in $(ip netns pids "$ns" 2>/dev/null); do kill -KILL "$pid" 2>/dev/null; done
     ip netns del "$ns" 2>/dev/null
   done
+  for f in "${TP_NETNS_ETC[@]}"; do rm -rf "$f"; done
   if [[ -n $TP_TMP && -d $TP_TMP ]]; then
     if [[ ${TP_KEEP:-0} == 1 ]]; then log "kept $TP_TMP"; else rm -rf "$TP_TMP"; fi
   fi
@@ -196,6 +198,20 @@ tp_topo_up() {
   ip -n "$NS_C" route add "$TP_NET4" via "$TP_S4" dev tpc0 table "$TP_TABLE"
   ip -n "$NS_C" -6 route add "$TP_NET6" via "$TP_S6" dev tpc0 table "$TP_TABLE"
   log "topology up: $NS_C ($TP_C4, $TP_C6) <-> $NS_S ($TP_S4, $TP_S6; $TP_DST4, $TP_DST6 on lo); tmp $TP_TMP"
+}
+
+# tp_netns_file NS FILE TEXT: TEXT into /etc/netns/NS/FILE (resolv.conf,
+# hosts): `ip netns exec NS` bind-mounts it over /etc/FILE for every program
+# it starts afterwards (so write it before starting them). NS is one of this
+# run's namespaces; tp_cleanup removes the directory. (Not in a pipeline: a
+# subshell would not record the directory.)
+tp_netns_file() {
+  local dir=/etc/netns/$1
+  [[ -n $1 && ($1 == "$NS_C" || $1 == "$NS_S") ]] ||
+    fail "tp_netns_file: '$1' is not a namespace of this run"
+  TP_NETNS_ETC+=("$dir")
+  mkdir -p "$dir"
+  printf '%s' "$3" >"$dir/$2"
 }
 
 # kernel-direct: no tunplug, the main table of $NS_C routes straight over the veth
