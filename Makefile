@@ -14,7 +14,7 @@ PACKAGES = build-essential cmake pkg-config patch xz-utils libuv1-dev libmnl-dev
            clang libclang-rt-14-dev clang-format clang-tidy iproute2 procps curl iperf3 socat python3 \
            iputils-ping dnsutils dnsmasq-base tinyproxy \
            dante-server microsocks hping3 nmap \
-           debhelper fakeroot lintian debootstrap git python3-matplotlib
+           debhelper fakeroot lintian debootstrap git python3-matplotlib bird2
 
 .PHONY: all deps build run test check test-asan test-fuzz format format-check tidy bench soak deb clean
 

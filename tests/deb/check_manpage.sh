@@ -14,8 +14,8 @@ help_opts=$("$bin" --help | grep -oE -- '--[a-z][a-z0-9-]+' | sort -u)
 man_opts=$(sed 's/\\-/-/g' "$man" | grep -oE -- '--[a-z][a-z0-9-]+' | sort -u)
 missing=$(comm -23 <(echo "$help_opts") <(echo "$man_opts"))
 extra=$(comm -13 <(echo "$help_opts") <(echo "$man_opts"))
-[[ -z $missing ]] || fail "in --help but not in $man: $(echo $missing)"
-[[ -z $extra ]] || fail "in $man but not in --help: $(echo $extra)"
+[[ -z $missing ]] || fail "in --help but not in $man: $(tr '\n' ' ' <<<"$missing")"
+[[ -z $extra ]] || fail "in $man but not in --help: $(tr '\n' ' ' <<<"$extra")"
 echo "ok: $(wc -l <<<"$help_opts") long options, the same in --help and the man page"
 
 ver=$("$bin" --version | awk '{ print $2 }')

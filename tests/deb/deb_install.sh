@@ -113,6 +113,7 @@ mirror_ok || skip "the Debian mirror $MIRROR is not reachable (apt-get -f instal
 in_root sh -c 'apt-get update -q && apt-get -f install -y -q --no-install-recommends' \
   >"$TMP/apt.log" 2>&1 || fail "apt-get -f install failed: $(tail -20 "$TMP/apt.log")"
 for p in tunplug tunplug-dev; do
+  # shellcheck disable=SC2016 # dpkg-query's own ${...} fields
   st=$(in_root dpkg-query -W -f='${Status} ${Version}' "$p" 2>&1) || true
   [[ $st == "install ok installed $VERSION" ]] || fail "$p: dpkg says \"$st\"; dpkg -i: $(cat "$TMP/dpkg.log")"
 done
