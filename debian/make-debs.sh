@@ -1,19 +1,28 @@
 #!/bin/bash
 # SPDX-License-Identifier: MIT
 # make-debs.sh OUT_DIR: build the tunplug and tunplug-dev .debs into OUT_DIR
-# (what `make deb` runs). It never touches the source tree: it gets lwIP's
-# source (third_party/get-lwip.sh, cached in OUT_DIR/lwip), copies the
-# tracked files (plus uncommitted changes) into OUT_DIR/src/tunplug-VERSION,
-# runs `dpkg-buildpackage -us -uc -b` there and lintian on the result; any
-# lintian error fails. DEB_BUILD_OPTIONS is passed through (nocheck skips
-# the unit tests of the package build). See debian/README.source.
+# (what `make deb` runs). It never touches the source tree: it takes lwIP's
+# source from $LWIP_SOURCE_DIR or gets it (third_party/get-lwip.sh, into
+# OUT_DIR/lwip), copies the tracked files (plus uncommitted changes) into
+# OUT_DIR/src/tunplug-VERSION, runs `dpkg-buildpackage -us -uc -b` there
+# and lintian on the result; any lintian error fails. DEB_BUILD_OPTIONS is
+# passed through (nocheck skips the unit tests of the package build). See
+# debian/README.source.
 set -euo pipefail
 out=${1:?usage: make-debs.sh OUT_DIR}
 src=$(cd "$(dirname "$0")/.." && pwd)
 mkdir -p "$out"
 out=$(cd "$out" && pwd)
 
-"$src/third_party/get-lwip.sh" "$out/lwip"
+# lwIP's pristine source: LWIP_SOURCE_DIR when given (the ctest passes the
+# one the build tree uses), else Debian's source package into OUT_DIR/lwip
+if [ -n "${LWIP_SOURCE_DIR:-}" ]; then
+	lwip=$(cd "$LWIP_SOURCE_DIR" && pwd)
+else
+	"$src/third_party/get-lwip.sh" "$out/lwip"
+	lwip="$out/lwip/lwip-2.1.3"
+fi
+[ -f "$lwip/src/core/tcp_in.c" ] || { echo "make-debs: $lwip is not an lwIP source tree" >&2; exit 1; }
 version=$(dpkg-parsechangelog -l "$src/debian/changelog" -S Version)
 tree="$out/src/tunplug-$version"
 rm -rf "$out/src"
@@ -33,7 +42,7 @@ fi
 
 rm -f "$out"/tunplug*_"$version"_*.deb "$out"/tunplug*_"$version"_*.changes \
 	"$out"/tunplug*_"$version"_*.buildinfo
-(cd "$tree" && LWIP_SOURCE_DIR="$out/lwip/lwip-2.1.3" dpkg-buildpackage -us -uc -b)
+(cd "$tree" && LWIP_SOURCE_DIR="$lwip" dpkg-buildpackage -us -uc -b)
 # dpkg-buildpackage writes next to the tree
 mv "$out/src"/tunplug*_"$version"_* "$out/"
 rm -rf "$out/src"
