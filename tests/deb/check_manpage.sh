@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: MIT
-# check_manpage: docs/tunplug.8 documents exactly the long options that
-# `tunplug --help` lists (both ways), its version is the binary's, and groff
-# reads it without a warning.
+# check_manpage: the tunplug.8 the build made (docs/manpage.py from
+# docs/tunplug.8.in and --help) documents exactly the long options that
+# `tunplug --help` lists (both ways: the converter lost or invented none),
+# its version is the binary's, and groff reads it without a warning.
 #   check_manpage.sh MANPAGE TUNPLUG
 set -euo pipefail
 man=${1:?usage: check_manpage.sh MANPAGE TUNPLUG}

@@ -132,7 +132,11 @@ for f in /usr/bin/tunplug /lib/systemd/system/tunplug.service /usr/share/man/man
 done
 grep -q '^ExecStart=/usr/bin/tunplug ' "$MERGED/lib/systemd/system/tunplug.service" ||
   fail "the unit does not start /usr/bin/tunplug: $(grep ExecStart= "$MERGED/lib/systemd/system/tunplug.service")"
-zcat "$MERGED/usr/share/man/man8/tunplug.8.gz" | grep -q '^\.TH TUNPLUG 8' || fail "tunplug.8 has no .TH line"
+page=$(zcat "$MERGED/usr/share/man/man8/tunplug.8.gz")
+grep -q "^\.TH TUNPLUG 8 .*\"tunplug ${VERSION%%-*}\"" <<<"$page" ||
+  fail "tunplug.8 has no .TH line with the version"
+grep -q '^\\fB\\-\\-max\\-flows' <<<"$page" ||
+  fail "tunplug.8 lacks the options (--max-flows)"
 ok "binary, unit (ExecStart=/usr/bin/tunplug), man page, header, examples in place"
 
 in_root sh -c 'cp -r /usr/share/doc/tunplug-dev/examples /tmp/plugin && make -C /tmp/plugin' \
