@@ -38,7 +38,8 @@
 # Counts come from the SIGUSR1 summary ("stack tcp flows: opened N"). Note:
 # on veths the router hashes with the sending socket's own L4 hash (the skb
 # keeps it across namespaces), so which port goes where is not predictable
-# with `ip route get ... sport`; a flow still keeps one hash for its life.
+# with `ip route get ... sport`; a flow keeps that hash unless its sender
+# picks a new one after a retransmission timeout (none happen here).
 set -euo pipefail
 # shellcheck source=lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
