@@ -13,9 +13,10 @@ CMAKE_ARGS ?=
 PACKAGES = build-essential cmake pkg-config patch xz-utils libuv1-dev libmnl-dev libyaml-dev libsystemd-dev libssl-dev \
            clang libclang-rt-14-dev clang-format clang-tidy iproute2 procps curl iperf3 socat python3 \
            iputils-ping dnsutils dnsmasq-base tinyproxy \
-           dante-server microsocks hping3 nmap nginx-light openssl
+           dante-server microsocks hping3 nmap nginx-light openssl \
+           debhelper fakeroot lintian debootstrap git python3-matplotlib bird2
 
-.PHONY: all deps build run test check test-asan test-fuzz format format-check tidy bench soak clean
+.PHONY: all deps build run test check test-asan test-fuzz format format-check tidy bench soak deb clean
 
 all: build
 
@@ -41,8 +42,11 @@ run: build
 # Everything CI runs: formatting and SPDX lines, -Werror build, clang-tidy,
 # all ctest (unit, stack, gateway, fuzz corpus replay, end-to-end in netns),
 # the same tests again with tunplug and everything else built with
-# ASan+UBSan (a sanitizer report or a leak at exit fails the test), and
-# bounded libFuzzer runs.
+# ASan+UBSan (a sanitizer report or a leak at exit fails the test; not the
+# Debian package test, label deb), and bounded libFuzzer runs. The package
+# test (deb_install) keeps a clean Debian 12 rootfs in
+# /var/cache/tunplug-test-rootfs (made once with debootstrap; delete it to
+# start over).
 test: format-check build tidy
 	ctest --test-dir $(BUILD) --output-on-failure -j 1
 	$(MAKE) --no-print-directory test-asan test-fuzz
@@ -56,7 +60,7 @@ test-asan: deps
 		-DCMAKE_BUILD_TYPE=Debug $(CMAKE_ARGS)
 	cmake --build $(BUILD_ASAN) -j $(JOBS)
 	ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
-		ctest --test-dir $(BUILD_ASAN) --output-on-failure
+		ctest --test-dir $(BUILD_ASAN) --output-on-failure -LE deb
 
 test-fuzz: deps
 	CC=clang cmake -S . -B $(BUILD_FUZZ) -DTUNPLUG_FUZZ=ON -DCMAKE_BUILD_TYPE=Debug $(CMAKE_ARGS)
@@ -86,6 +90,12 @@ bench: build
 SOAK_MINUTES ?= 10
 soak: build
 	bench/soak.sh $(BUILD)/gateway/tunplug --minutes $(SOAK_MINUTES)
+
+# The Debian packages tunplug and tunplug-dev into DEB_OUT (lintian: no
+# errors); see debian/README.source for how lwIP's source gets there.
+DEB_OUT ?= $(BUILD)/deb
+deb: deps
+	debian/make-debs.sh $(DEB_OUT)
 
 clean:
 	rm -rf $(BUILD) $(BUILD_ASAN) $(BUILD_FUZZ)

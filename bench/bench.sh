@@ -579,4 +579,7 @@ for ((rep = 1; rep <= REPS; rep++)); do
   fi
 done
 "$PYTHON" "$HERE/report.py" report "$OUT"
+# the picture: Debian's python3-matplotlib, so Debian's python3
+"${CHART_PYTHON:-/usr/bin/python3}" "$HERE/chart.py" "$OUT" ||
+  log "no chart (bench/chart.py failed; python3-matplotlib installed?)"
 log "results in $OUT"
