@@ -11,6 +11,7 @@
  *   udp        UDP flow services
  *   stats      counters and the summary
  *   memtrim    the heap given back to the kernel after large drains
+ *   ctl        the control socket and the metrics page
  * This file only wires them: it owns no packet or flow logic. */
 #include <errno.h>
 #include <pthread.h>
@@ -20,6 +21,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "ctl/ctl.h"
 #include "dispatch/dispatch.h"
 #include "shell/gateway.h"
 #include "shell/memtrim.h"
@@ -52,6 +54,7 @@ struct tp_gw {
 	bool stack_up;
 	struct tp_memtrim trim; /* memory back to the kernel after drains */
 	uv_timer_t trim_timer;
+	struct tp_ctl ctl; /* control socket, metrics */
 
 	uv_signal_t sig[SIG__COUNT];
 	unsigned stop_signals; /* SIGINT/SIGTERM seen */
@@ -186,6 +189,7 @@ static void gw_stop(struct tp_gw *gw)
 	if (gw->stopping)
 		return;
 	gw->stopping = true;
+	tp_ctl_stop(&gw->ctl); /* before the relay: it holds flow cursors */
 	if (gw->stack_up)
 		tp_clock_sync(&gw->loop);
 	tp_relay_refuse_pending(&gw->rel);
@@ -321,6 +325,34 @@ static int handlers_start(struct tp_gw *gw)
 	return tp_registry_start(&gw->reg, &services, &gw->net);
 }
 
+/* The control socket (a worker: the master's channel instead) and the
+ * metrics page. An embedding program has none unless it asks. */
+static int ctl_start(struct tp_gw *gw)
+{
+	const struct tp_options *o = gw->opt;
+	struct tp_ctl_source src = {
+	        .rel = &gw->rel,
+	        .st = &gw->stats,
+	        .stack_stats = tp_stack_stats,
+	        .reg = &gw->reg,
+	        .worker = gw_worker ? gw_worker->index : 0,
+	};
+	int ret;
+
+	tp_ctl_init(&gw->ctl, &gw->loop, &src);
+	if (gw_worker)
+		return gw_worker->ctl_fd >= 0 ? tp_ctl_worker_channel(&gw->ctl, gw_worker->ctl_fd)
+		                              : 0;
+	ret = tp_ctl_listen(&gw->ctl,
+	                    o->control  ? o->control
+	                    : gw->embed ? "none"
+	                                : NULL,
+	                    tp_tunio_tun(&gw->tio)->name);
+	if (!ret)
+		ret = tp_ctl_metrics_listen(&gw->ctl, o->metrics);
+	return ret;
+}
+
 static int signals_start(struct tp_gw *gw)
 {
 	static const int signums[SIG__COUNT] = {[SIG_INT] = SIGINT,
@@ -394,6 +426,9 @@ static int gw_init(struct tp_gw *gw, const struct tp_options *o, struct tp_embed
 	if (ret)
 		return ret;
 
+	ret = ctl_start(gw);
+	if (ret)
+		return ret;
 	ret = tp_tunio_start(&gw->tio, on_tick, gw);
 	if (!ret)
 		ret = tp_relay_start(&gw->rel);
@@ -440,6 +475,7 @@ static int gw_fini(struct tp_gw *gw)
 		gw->loop_up = false;
 	}
 	tp_relay_close(&gw->rel);
+	tp_ctl_close(&gw->ctl);
 	return ret;
 }
 

@@ -20,6 +20,8 @@ struct tp_gw_worker {
 	void (*ready)(const struct tp_stats *st);
 	/* after each summary; final: the last one, at exit */
 	void (*summary)(const struct tp_stats *st, bool final);
+	unsigned index; /* K, 1-based: flow ids "K-N" on the control socket */
+	int ctl_fd;     /* the master's control channel (ctl.h), -1 = none */
 };
 
 /* Set before tp_gateway_run; w is borrowed for the run (NULL: none). */
