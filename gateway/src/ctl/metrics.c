@@ -442,6 +442,10 @@ int tp_http_head(const char *buf, size_t len, char *method, size_t mlen, char *p
 			break;
 		}
 	}
+	/* the method is checked as it arrives (garbage is refused at once) */
+	for (size_t i = 0; i < len && buf[i] != ' '; i++)
+		if (buf[i] < 'A' || buf[i] > 'Z' || i + 1 >= mlen)
+			return -EINVAL;
 	eol = memchr(buf, '\n', len);
 	/* a request line is checked as soon as it is in */
 	if (!eol && !end)
