@@ -803,7 +803,30 @@ static int probe(const char *path)
 	return r;
 }
 
+static int listen_at(struct tp_ctl *c, const char *path, const char *tun_name);
+
 int tp_ctl_listen(struct tp_ctl *c, const char *path, const char *tun_name)
+{
+	int r = listen_at(c, path, tun_name);
+
+	/* the default path is a convenience: a read-only /run (a unit with
+	 * ProtectSystem=strict and no RuntimeDirectory=) must not stop the
+	 * gateway */
+	if (r && !path) {
+		tp_log(TP_LOG_WARN,
+		       "no control socket at the default path %s: running without one "
+		       "(--control PATH names another)",
+		       c->path);
+		if (c->own_path)
+			unlink(c->path);
+		c->own_path = false;
+		c->path[0] = '\0';
+		return 0;
+	}
+	return r;
+}
+
+static int listen_at(struct tp_ctl *c, const char *path, const char *tun_name)
 {
 	char dir[sizeof(c->path)], *slash;
 	bool dflt = !path;
@@ -875,7 +898,7 @@ int tp_ctl_listen(struct tp_ctl *c, const char *path, const char *tun_name)
 	if (!r)
 		c->own_path = true;
 	if (!r)
-		r = uv_listen((uv_stream_t *)&c->lsock, TP_CTL_MAX_CLIENTS, on_connection);
+		r = uv_listen((uv_stream_t *)&c->lsock, 64, on_connection);
 	if (r < 0) {
 		fprintf(stderr, "tunplug: control socket %s: %s\n", c->path, uv_strerror(r));
 		return r;
@@ -922,7 +945,7 @@ int tp_ctl_metrics_listen(struct tp_ctl *c, const char *addr)
 	c->msock_up = true;
 	r = uv_tcp_bind(&c->msock, (struct sockaddr *)&ss, 0);
 	if (!r)
-		r = uv_listen((uv_stream_t *)&c->msock, TP_CTL_MAX_CLIENTS, on_connection);
+		r = uv_listen((uv_stream_t *)&c->msock, 64, on_connection);
 	if (r < 0) {
 		fprintf(stderr, "tunplug: --metrics %s: %s\n", addr, uv_strerror(r));
 		return r;

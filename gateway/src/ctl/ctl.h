@@ -73,8 +73,9 @@ void tp_ctl_init(struct tp_ctl *c, uv_loop_t *loop, const struct tp_ctl_source *
  * TP_CTL_DEFAULT_DIR/<tun_name>.sock; "none": nothing). Its directory is
  * created (0700) when missing; the socket is 0600. A stale socket file
  * (nobody listening) is replaced; one a live gateway listens on is an
- * error for an explicit path (-EADDRINUSE, message on stderr) and a
- * warning (no control socket) for the default one. 0 or -errno. */
+ * error for an explicit path (-EADDRINUSE, message on stderr); for the
+ * default path it and every other failure (a read-only /run) are a
+ * warning: no control socket, 0. 0 or -errno. */
 int tp_ctl_listen(struct tp_ctl *c, const char *path, const char *tun_name);
 
 /* Serve GET /metrics on addr ("198.18.0.1:9100", "[::1]:9100"). 0 or

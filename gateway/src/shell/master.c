@@ -784,11 +784,11 @@ out:
 	if (M.sfd >= 0)
 		close(M.sfd);
 	sigprocmask(SIG_SETMASK, &M.oldmask, NULL);
-	free(M.slots);
 	ctl_stop();
 	for (unsigned i = 0; M.slots && i < n; i++)
 		if (M.slots[i].ctl >= 0)
 			close(M.slots[i].ctl);
+	free(M.slots);
 	free(M.ctl_fds);
 	M.ctl_fds = NULL;
 	free(M.pf);
