@@ -167,6 +167,15 @@ static void on_written(uv_write_t *req, int status)
 static void fill_flows(struct ctl_conn *c);
 static void sub_resume(struct sub *s);
 
+/* fill_flows found no row in its share of flows: go on next loop turn */
+static void on_more(uv_timer_t *t)
+{
+	struct ctl_conn *c = t->data;
+
+	arm(c, TP_CTL_STALL_MS);
+	pump(c);
+}
+
 static void pump(struct ctl_conn *c)
 {
 	uv_buf_t b;
@@ -174,8 +183,13 @@ static void pump(struct ctl_conn *c)
 
 	if (c->closing || c->writing)
 		return;
-	if (!c->out.len && c->cursor_on)
+	if (!c->out.len && c->cursor_on) {
 		fill_flows(c);
+		if (!c->out.len && c->cursor_on) {
+			uv_timer_start(&c->timer, on_more, 0, 0);
+			return;
+		}
+	}
 	if (c->sub && c->sub->paused && c->out.len < OUT_HIGH)
 		sub_resume(c->sub);
 	if (c->out.nomem) {
@@ -255,9 +269,10 @@ static void fill_flows(struct ctl_conn *c)
 	struct tp_flow_view v;
 	struct tp_ctl_row r;
 	char line[TP_CTL_ESC_MAX(256) + 512];
-	unsigned rows = 0;
+	unsigned rows = 0, seen = 0;
 
-	while (rows < TP_CTL_CHUNK) {
+	/* at most TP_CTL_CHUNK rows, and TP_CTL_SCAN flows looked at, per turn */
+	while (rows < TP_CTL_CHUNK && seen++ < TP_CTL_SCAN) {
 		if (!tp_relay_cursor_next(&c->cur, &v)) {
 			tp_relay_cursor_end(&c->cur);
 			c->cursor_on = false;

@@ -16,9 +16,12 @@
  * Limits: TP_CTL_MAX_CLIENTS connections per listener (more are closed at
  * once), a request line (or HTTP head) of at most TP_CTL_LINE_MAX bytes,
  * TP_CTL_REQUEST_MS to send it and TP_CTL_STALL_MS without write progress;
- * a flow list is written in chunks of at most TP_CTL_CHUNK rows, one chunk
- * per write completion, so a slow reader holds no more than one chunk and
- * a list of 100k flows never holds the loop for long. */
+ * a flow list is written in chunks of at most TP_CTL_CHUNK rows (and
+ * TP_CTL_SCAN flows looked at, for a filter that matches few), one chunk
+ * per write completion or loop turn, so a slow reader holds no more than
+ * one chunk and a list of 100k flows never holds the loop for long. The
+ * metrics page's flows_open gauge is one pass over the flows per scrape
+ * (counting only). */
 #ifndef TUNPLUG_GW_CTL_H
 #define TUNPLUG_GW_CTL_H
 
@@ -33,6 +36,7 @@
 #define TP_CTL_REQUEST_MS 5000u
 #define TP_CTL_STALL_MS 30000u
 #define TP_CTL_CHUNK 256
+#define TP_CTL_SCAN 4096
 #define TP_CTL_DEFAULT_DIR "/run/tunplug"
 
 struct tp_relay;
