@@ -239,7 +239,7 @@ tp_gw_start() {
   # the control socket in this run's directory, not the host's /run/tunplug
   # (unless the test names one, or the binary is older than --control)
   local ctl=()
-  if [[ " $* " != *" --control "* ]] && "$TUNPLUG" --help 2>/dev/null | grep -q -- '--control PATH'; then
+  if [[ " $* " != *" --control "* && $("$TUNPLUG" --help 2>/dev/null) == *"--control PATH"* ]]; then
     ctl=(--control "$TP_TMP/tunplug.sock")
   fi
   log "start: $TUNPLUG ${TP_GW_BASE_ARGS[*]} --log-level ${TP_LOG_LEVEL:-info} ${ctl[*]} $*"
