@@ -116,6 +116,9 @@ promtool check metrics <"$TP_TMP/m1.txt" || fail "promtool check metrics: $(prom
 grep -q '^tunplug_flows_open{handler="echo",proto="tcp",state="open"} 1$' "$TP_TMP/m1.txt" &&
   grep -q '^tunplug_flows_open{handler="direct",proto="tcp",state="open"} 1$' "$TP_TMP/m1.txt" ||
   fail "flows_open gauges: $(grep flows_open "$TP_TMP/m1.txt")"
+grep -qE '^tunplug_tun_tx_dropped_total [0-9]+$' "$TP_TMP/m1.txt" &&
+  grep -qE '^tunplug_start_time_seconds [0-9]{10}$' "$TP_TMP/m1.txt" ||
+  fail "no tun_tx_dropped or start_time_seconds: $(grep -E 'tx_dropped|start_time' "$TP_TMP/m1.txt")"
 M1=$(awk '$1 == "tunplug_bytes_down_total" {print $2}' "$TP_TMP/m1.txt")
 risen() { (($(metric tunplug_bytes_down_total) > M1)); }
 poll 10 risen ||
@@ -197,6 +200,8 @@ n2=$(grep -c '^2-' <<<"$ids" || true)
 [[ $(json_flows) == 16 ]] || fail "--json with --queues"
 [[ $(cstat flows_seen) -ge 16 && $(cstat tcp_flows) == 16 ]] || fail "summed stats: seen $(cstat flows_seen), tcp_flows $(cstat tcp_flows)"
 metrics | promtool check metrics || fail "the master's metrics"
+[[ $(metrics | grep -cE '^tunplug_(start_time_seconds|tun_tx_dropped_total|tun_txqueuelen) ') == 3 ]] ||
+  fail "the master's device counters and start time: $(metrics | grep -E 'start_time|tun_tx')"
 grep -q '^tunplug_flows_open{handler="direct",proto="tcp",state="open"} 16$' <<<"$(metrics)" || fail "master flows_open: $(metrics | grep flows_open)"
 CID=$(head -n 1 <<<"$ids")
 [[ $(ctl close "$CID") == "closed $CID" ]] || fail "close $CID with --queues"

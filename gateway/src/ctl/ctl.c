@@ -291,6 +291,20 @@ static void fill_flows(struct ctl_conn *c)
 	}
 }
 
+/* What only the process that owns the device adds: the tun's kernel
+ * counters and the start time. */
+static void collect_device(struct tp_ctl *ctl, struct tp_samples *s)
+{
+	uint64_t txq, drop;
+
+	if (ctl->src.link && ctl->src.link(ctl->src.link_ud, &txq, &drop) == 0) {
+		tp_samples_add(s, "tun_txqueuelen", "", txq);
+		tp_samples_add(s, "tun_tx_dropped", "", drop);
+	}
+	if (ctl->src.start_time > 0)
+		tp_samples_add(s, "start_time_seconds", "", (uint64_t)ctl->src.start_time);
+}
+
 /* Counters, handler counters and the flows by handler and state. */
 static void collect_local(struct tp_ctl *ctl, struct tp_samples *s)
 {
@@ -300,6 +314,7 @@ static void collect_local(struct tp_ctl *ctl, struct tp_samples *s)
 	char label[64];
 
 	tp_samples_collect(s, ctl->src.st, ctl->src.stack_stats ? ctl->src.stack_stats() : NULL);
+	collect_device(ctl, s);
 	for (size_t i = 0; reg && i < reg->n_hinst; i++) {
 		const struct tp_hinst *hi = &reg->hinst[i];
 
@@ -373,6 +388,8 @@ static void ask_next_worker(struct ctl_conn *c);
 
 static void master_finish(struct ctl_conn *c)
 {
+	if (c->ctl->src.n_workers && (c->kind == K_HTTP || c->req.verb == TP_CTL_STATS))
+		collect_device(c->ctl, &c->sum);
 	if (c->kind == K_HTTP) {
 		struct tp_buf page = {0};
 

@@ -52,6 +52,12 @@ struct tp_ctl_source {
 	unsigned worker;       /* this worker's K (ids "K-N"); 0: none */
 	const int *worker_fds; /* master: channel fd of worker k at [k - 1], -1 = none */
 	unsigned n_workers;    /* master: how many */
+	/* the tun device's own counters, read from the kernel when asked (the
+	 * process that owns the device: not a worker); NULL: none. 0 or
+	 * -errno. */
+	int (*link)(void *ud, uint64_t *txqueuelen, uint64_t *tx_dropped);
+	void *link_ud;
+	double start_time; /* unix time of the start (not a worker): a gauge */
 };
 
 struct tp_ctl {

@@ -76,6 +76,8 @@ static const struct tp_metric_def defs[] = {
         {"super_packet_segments_out", C, "Packets merged into the super-packets out."},
         {"gro_einval", C, "Coalesced writes the kernel refused (re-sent one by one)."},
         {"acks_thinned", C, "Pure ACKs superseded within one super-packet."},
+        {"tun_txqueuelen", G, "The tun device's transmit queue length (packets)."},
+        {"tun_tx_dropped", C, "Packets the kernel dropped: the tun's queue was full."},
         {"tcp_super_packets_whole", C, "TCP super-packets fed to the stack whole."},
         {"tcp_super_packets_split", C, "TCP super-packets split, by reason."},
         /* flows */
@@ -94,6 +96,7 @@ static const struct tp_metric_def defs[] = {
         {"mem_trims", C, "Heap trims after drains."},
         {"flows_open", G, "Live flows by handler instance, protocol and state."},
         {"handler_events", C, "Handler counters (counter_add) by handler instance."},
+        {"start_time_seconds", G, "Start time of the gateway, seconds since the epoch."},
 };
 
 #undef C

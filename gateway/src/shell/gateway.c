@@ -19,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "ctl/ctl.h"
@@ -325,6 +326,22 @@ static int handlers_start(struct tp_gw *gw)
 	return tp_registry_start(&gw->reg, &services, &gw->net);
 }
 
+/* ctl's view of the tun device's own counters (netcfg) */
+static int ctl_link(void *ud, uint64_t *txqlen, uint64_t *tx_dropped)
+{
+	struct tp_gw *gw = ud;
+	struct tp_nl_link l;
+	int ret = tp_netcfg_tun_link(&gw->net, tp_tunio_tun(&gw->tio)->ifindex, &l);
+
+	if (ret)
+		return ret;
+	if (!l.has_txqlen || !l.has_stats)
+		return -ENODATA;
+	*txqlen = l.txqlen;
+	*tx_dropped = l.tx_dropped;
+	return 0;
+}
+
 /* The control socket (a worker: the master's channel instead) and the
  * metrics page. An embedding program has none unless it asks. */
 static int ctl_start(struct tp_gw *gw)
@@ -336,8 +353,15 @@ static int ctl_start(struct tp_gw *gw)
 	        .stack_stats = tp_stack_stats,
 	        .reg = &gw->reg,
 	        .worker = gw_worker ? gw_worker->index : 0,
+	        /* a worker's queue is one of several: the master has these */
+	        .link = gw_worker ? NULL : ctl_link,
+	        .link_ud = gw,
 	};
+	struct timespec now;
 	int ret;
+
+	if (!gw_worker && clock_gettime(CLOCK_REALTIME, &now) == 0)
+		src.start_time = (double)now.tv_sec;
 
 	tp_ctl_init(&gw->ctl, &gw->loop, &src);
 	if (gw_worker)

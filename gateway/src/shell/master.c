@@ -673,11 +673,33 @@ static void run_loop(void)
 	}
 }
 
+/* ctl's view of the device's own counters (all queues) */
+static int ctl_link(void *ud, uint64_t *txqlen, uint64_t *tx_dropped)
+{
+	struct tp_nl_link l;
+	int ret;
+
+	if (!M.nl)
+		return -ENODEV;
+	ret = tp_netcfg_read_link(M.nl, M.slots[0].q.ifindex, &l);
+	if (ret)
+		return ret;
+	if (!l.has_txqlen || !l.has_stats)
+		return -ENODATA;
+	*txqlen = l.txqlen;
+	*tx_dropped = l.tx_dropped;
+	return 0;
+}
+
 /* The control socket and the metrics page on the master's own loop. */
 static int ctl_start(const char *tun_name)
 {
-	struct tp_ctl_source src = {.worker_fds = M.ctl_fds, .n_workers = M.n};
+	struct tp_ctl_source src = {.worker_fds = M.ctl_fds, .n_workers = M.n, .link = ctl_link};
+	struct timespec now;
 	int ret = uv_loop_init(&M.loop);
+
+	if (clock_gettime(CLOCK_REALTIME, &now) == 0)
+		src.start_time = (double)now.tv_sec;
 
 	if (ret) {
 		fprintf(stderr, "tunplug: event loop: %s\n", uv_strerror(ret));
