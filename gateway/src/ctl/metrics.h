@@ -48,9 +48,11 @@ struct tp_samples {
 int tp_samples_add(struct tp_samples *s, const char *name, const char *labels, uint64_t value);
 /* Labels built from pairs: k1, v1 (unescaped), k2, v2 ..., NULL. */
 int tp_samples_addl(struct tp_samples *s, const char *name, uint64_t value, ...);
+/* Free what s holds; s is empty again. */
 void tp_samples_free(struct tp_samples *s);
 
-/* The gateway's counters (st; ss may be NULL) as samples. */
+/* The gateway's counters (st; ss may be NULL; both borrowed for the call)
+ * added to s. */
 void tp_samples_collect(struct tp_samples *s, const struct tp_stats *st,
                         const struct tp_stack_stats *ss);
 
@@ -60,7 +62,10 @@ struct tp_buf {
 	size_t len, cap;
 	bool nomem;
 };
+/* Append to b (grown as needed; b->nomem once an allocation failed, and
+ * nothing more is added). */
 void tp_buf_printf(struct tp_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Free what b holds; b is empty again. */
 void tp_buf_free(struct tp_buf *b);
 
 /* The samples as "stat NAME LABELS VALUE\n" lines (the protocol's). */
