@@ -14,6 +14,9 @@
 #include "ctl/proto.h"
 #include "harness.h"
 
+/* a rendered page, "" when nothing was */
+#define PAGE(b) ((b).p ? (b).p : "")
+
 static int parse(const char *line, struct tp_ctl_req *r, char *err)
 {
 	return tp_ctl_parse_request(line, strlen(line), r, err, 160);
@@ -244,16 +247,16 @@ TP_TEST(samples)
 	tp_samples_collect(&s, &st, NULL);
 	CHECK(s.n > 60, "collected %zu", s.n);
 	tp_samples_prometheus(&s, &b);
-	CHECK(b.p && strstr(b.p, "# HELP tunplug_bytes_up_total ") &&
+	CHECK(b.p && strstr(PAGE(b), "# HELP tunplug_bytes_up_total ") &&
 	              strstr(b.p,
 	                     "# TYPE tunplug_bytes_up_total counter\ntunplug_bytes_up_total 42\n"),
 	      "counter with HELP/TYPE");
-	CHECK(strstr(b.p, "tunplug_flows_refused_total{reason=\"connrefused\"} 3\n") != NULL,
+	CHECK(strstr(PAGE(b), "tunplug_flows_refused_total{reason=\"connrefused\"} 3\n") != NULL,
 	      "labelled counter");
-	CHECK(strstr(b.p, "# TYPE tunplug_tcp_flows gauge\ntunplug_tcp_flows 0\n") != NULL,
+	CHECK(strstr(PAGE(b), "# TYPE tunplug_tcp_flows gauge\ntunplug_tcp_flows 0\n") != NULL,
 	      "gauge without _total");
-	CHECK(strstr(b.p, "# TYPE tunplug_drops_total counter") ==
-	              strstr(b.p, "# TYPE tunplug_drops"),
+	CHECK(strstr(PAGE(b), "# TYPE tunplug_drops_total counter") ==
+	              strstr(PAGE(b), "# TYPE tunplug_drops"),
 	      "one TYPE line per family");
 	tp_samples_free(&s);
 	tp_buf_free(&b);
@@ -268,10 +271,10 @@ TP_TEST(prometheus_escaping)
 	tp_samples_addl(&s, "handler_events", 5, "handler", "my\"plug\\in\n", "counter",
 	                "caf\xc3\xa9\x01", NULL);
 	tp_samples_prometheus(&s, &b);
-	CHECK(b.p && strstr(b.p, "tunplug_handler_events_total{handler=\"my\\\"plug\\\\in\\n\","
-	                         "counter=\"caf???\"} 5\n"),
+	CHECK(b.p && strstr(PAGE(b), "tunplug_handler_events_total{handler=\"my\\\"plug\\\\in\\n\","
+	                             "counter=\"caf???\"} 5\n"),
 	      "escaped: %s", b.p ? b.p : "");
-	CHECK(strstr(b.p, "# HELP tunplug_handler_events_total ") == b.p, "HELP first");
+	CHECK(strstr(PAGE(b), "# HELP tunplug_handler_events_total ") == PAGE(b), "HELP first");
 	tp_samples_free(&s);
 	tp_buf_free(&b);
 	tp_samples_prometheus(&s, &b);

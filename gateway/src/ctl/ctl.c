@@ -945,6 +945,8 @@ int tp_ctl_metrics_listen(struct tp_ctl *c, const char *addr)
 	char host[64];
 	const char *colon;
 	struct sockaddr_storage ss;
+	unsigned long lport;
+	char *end;
 	int r, port;
 
 	if (!addr)
@@ -964,7 +966,11 @@ int tp_ctl_metrics_listen(struct tp_ctl *c, const char *addr)
 		memcpy(host, addr, (size_t)(colon - addr));
 		host[colon - addr] = '\0';
 	}
-	port = atoi(colon + 1);
+	errno = 0;
+	lport = strtoul(colon + 1, &end, 10);
+	if (errno || *end || end == colon + 1 || lport < 1 || lport > 65535)
+		return -EINVAL;
+	port = (int)lport;
 	r = strchr(host, ':') ? uv_ip6_addr(host, port, (struct sockaddr_in6 *)&ss)
 	                      : uv_ip4_addr(host, port, (struct sockaddr_in *)&ss);
 	if (!r)
