@@ -13,7 +13,7 @@ CMAKE_ARGS ?=
 PACKAGES = build-essential cmake pkg-config patch xz-utils libuv1-dev libmnl-dev libyaml-dev libsystemd-dev libssl-dev \
            clang libclang-rt-14-dev clang-format clang-tidy iproute2 procps curl iperf3 socat python3 \
            iputils-ping dnsutils dnsmasq-base tinyproxy \
-           dante-server microsocks hping3 nmap nginx-light openssl \
+           dante-server microsocks hping3 nmap nginx-light openssl prometheus \
            debhelper fakeroot lintian debootstrap git python3-matplotlib bird2
 
 .PHONY: all deps build run test check test-asan test-fuzz format format-check tidy bench soak deb clean

@@ -118,7 +118,7 @@ run_mode() {
   # 1. the app creates the device and keeps the fd
   tp_bg "tunfd-$MODE" "$NS_C" "$PYTHON" "$TUNFD" run --name "$DEV" "${vnet[@]}" --dir "$dir" \
     --log "$gwlog" --probe-port "$PROBE_PORT" -- \
-    "$TUNPLUG" --tun-fd '{fd}' --fwmark "$TP_MARK" --log-level debug
+    "$TUNPLUG" --tun-fd '{fd}' --fwmark "$TP_MARK" --log-level debug --control "$dir/ctl.sock"
   lpid=$TP_LAST_PID
   wait_file "$dir/created" 20 "tunfd.py"
   log "$MODE: the app created $DEV: $(cat "$dir/created")"

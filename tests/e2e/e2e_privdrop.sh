@@ -52,6 +52,7 @@ ok "$TP_TUN is gone after exit"
 # no --fwmark: nothing kept (the test's policy routing needs the mark for
 # real traffic, so only the start-up is checked here)
 ip netns exec "$NS_C" "$TUNPLUG" --tun-name tp1 --address 198.20.0.1/32 --user nobody --log-level info \
+  --control "$TP_TMP/nomark.sock" \
   >"$TP_TMP/nomark.log" 2>&1 </dev/null &
 pid=$!
 TP_PIDS+=("$pid")

@@ -252,8 +252,14 @@ tp_gw_start() {
   if tp_kernel_mode; then tp_route_kernel; return 0; fi
   TP_GW_LOG=$TP_TMP/tunplug.log
   : >"$TP_GW_LOG"
-  log "start: $TUNPLUG ${TP_GW_BASE_ARGS[*]} --log-level ${TP_LOG_LEVEL:-info} $*"
-  ip netns exec "$NS_C" "$TUNPLUG" "${TP_GW_BASE_ARGS[@]}" --log-level "${TP_LOG_LEVEL:-info}" "$@" \
+  # the control socket in this run's directory, not the host's /run/tunplug
+  # (unless the test names one, or the binary is older than --control)
+  local ctl=()
+  if [[ " $* " != *" --control "* && $("$TUNPLUG" --help 2>/dev/null) == *"--control PATH"* ]]; then
+    ctl=(--control "$TP_TMP/tunplug.sock")
+  fi
+  log "start: $TUNPLUG ${TP_GW_BASE_ARGS[*]} --log-level ${TP_LOG_LEVEL:-info} ${ctl[*]} $*"
+  ip netns exec "$NS_C" "$TUNPLUG" "${TP_GW_BASE_ARGS[@]}" --log-level "${TP_LOG_LEVEL:-info}" "${ctl[@]}" "$@" \
     >>"$TP_GW_LOG" 2>&1 </dev/null &
   TP_GW_PID=$!
   deadline=$(($(now_ms) + ${TP_READY_TIMEOUT:-10} * 1000))

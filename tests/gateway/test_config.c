@@ -73,6 +73,10 @@ static const char *options_diff(const struct tp_options *a, const struct tp_opti
 		return "bind_interface";
 	if (!str_eq(a->user, b->user))
 		return "user";
+	if (!str_eq(a->control, b->control))
+		return "control";
+	if (!str_eq(a->metrics, b->metrics))
+		return "metrics";
 	if (a->n_dns != b->n_dns)
 		return "n_dns";
 	for (size_t i = 0; i < a->n_dns; i++)
@@ -90,6 +94,8 @@ static const char *options_diff(const struct tp_options *a, const struct tp_opti
 	x.handler = y.handler = NULL;
 	x.bind_interface = y.bind_interface = NULL;
 	x.user = y.user = NULL;
+	x.control = y.control = NULL;
+	x.metrics = y.metrics = NULL;
 	memset(x.dns_upstreams, 0, sizeof(x.dns_upstreams));
 	memset(y.dns_upstreams, 0, sizeof(y.dns_upstreams));
 	memset(x.plugins, 0, sizeof(x.plugins));

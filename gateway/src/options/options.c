@@ -479,6 +479,25 @@ static int set_sniff_ports(struct tp_options *o, const struct tp_optdef *d, cons
 	return 0;
 }
 
+static int set_control(struct tp_options *o, const struct tp_optdef *d, const char *val, char *err,
+                       size_t errlen)
+{
+	if (strcmp(val, "none") && (val[0] != '/' || strlen(val) >= 108))
+		return fail(err, errlen, "\"%s\" is not none or an absolute path (< 108 bytes)",
+		            val);
+	o->control = val;
+	return 0;
+}
+
+static int set_metrics(struct tp_options *o, const struct tp_optdef *d, const char *val, char *err,
+                       size_t errlen)
+{
+	if (check_hostport(val, err, errlen))
+		return -EINVAL;
+	o->metrics = val;
+	return 0;
+}
+
 static int set_log_level(struct tp_options *o, const struct tp_optdef *d, const char *val,
                          char *err, size_t errlen)
 {
@@ -857,6 +876,24 @@ static const struct tp_optdef optdefs[] = {
          .example = "nobody",
          .set = set_user},
 
+        {.name = "control",
+         .arg = TP_ARG_ONE,
+         .yaml_key = "control",
+         .group = "Control socket and metrics",
+         .metavar = "PATH|none",
+         .help = "the control socket for 'tunplug ctl' (default\n"
+                 "/run/tunplug/TUN-NAME.sock, mode 0600; none: off)",
+         .example = "/run/tp/ctl.sock",
+         .set = set_control},
+        {.name = "metrics",
+         .arg = TP_ARG_ONE,
+         .yaml_key = "metrics",
+         .metavar = "ADDR:PORT",
+         .help = "serve Prometheus metrics on http://ADDR:PORT/metrics\n"
+                 "(default off)",
+         .example = "127.0.0.1:9477",
+         .set = set_metrics},
+
         {.name = "log-level",
          .arg = TP_ARG_ONE,
          .yaml_key = "log-level",
@@ -941,6 +978,7 @@ int tp_optdef_apply(struct tp_options *o, const struct tp_optdef *d, const char 
 
 static const char usage_head[] =
         "Usage: tunplug [OPTION]...\n"
+        "       tunplug ctl [--control PATH] flows|stats|close ID  (tunplug ctl --help)\n"
         "Terminate TCP and UDP flows routed into a TUN device in userspace and hand\n"
         "each one to a handler (by default: connect to the original destination).\n";
 

@@ -63,7 +63,11 @@ struct tp_options {
 	unsigned fake_ip_max;                    /* --fake-ip-max: mappings per pool at most */
 	const char *plugins[TP_OPT_MAX_PLUGINS]; /* shared objects to load, point into argv */
 	size_t n_plugins;
-	const char *user;           /* --user: drop to this user after set-up */
+	const char *user; /* --user: drop to this user after set-up */
+	/* --control: the control socket's path, "none", or NULL (the default
+	 * under /run/tunplug/); --metrics: "ADDR:PORT" or NULL (off) */
+	const char *control;
+	const char *metrics;
 	const char *bind_interface; /* NULL = none */
 	uint32_t fwmark;
 	bool fwmark_set;

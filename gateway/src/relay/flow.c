@@ -60,6 +60,8 @@ struct tp_flow *tp_flow_new(struct tp_relay *rel, int proto, const struct tp_end
 	f->refs = 1; /* alive */
 	f->phase = (uint8_t)phase;
 	f->info.proto = proto;
+	f->id = ++rel->last_id;
+	f->born = now_ms(rel);
 	endpoint_to_sockaddr(src, &f->info.src);
 	endpoint_to_sockaddr(dst, &f->info.dst);
 	f->next = rel->flows;

@@ -54,6 +54,8 @@ struct tp_flow {
 	/* open TCP flows only: rel's idle list, by last_active */
 	struct tp_flow *idle_prev, *idle_next;
 	bool idle_listed;
+	uint64_t id;   /* unique in this relay, from 1 (relay.h: the flow views) */
+	uint64_t born; /* loop ms at tp_flow_new */
 
 	/* ---- MODE_IO (io.c) ---- */
 	const struct tp_flow_io *io;

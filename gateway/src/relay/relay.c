@@ -3,6 +3,7 @@
  * relay.h). */
 #include <errno.h>
 #include <stdlib.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "loop/clock.h"
@@ -124,4 +125,106 @@ void tp_relay_close(struct tp_relay *rel)
 	rel->dlbuf = NULL;
 	free(rel->sniff_buf);
 	rel->sniff_buf = NULL;
+}
+
+/* ---- read-only views (relay.h) ---- */
+
+const char *tp_flow_state_name(enum tp_flow_state s)
+{
+	static const char *const names[TP_FLOW_STATE__COUNT] = {
+	        [TP_FLOW_PENDING] = "pending",
+	        [TP_FLOW_ACCEPTED] = "accepted",
+	        [TP_FLOW_OPEN] = "open",
+	        [TP_FLOW_HALF_CLOSED] = "half-closed",
+	};
+
+	return (unsigned)s < TP_FLOW_STATE__COUNT ? names[s] : "?";
+}
+
+/* A flow the operator still sees: not ended, the stack flow still there. */
+static bool flow_live(const struct tp_flow *f)
+{
+	return f->phase != PH_GONE && !f->handler_closed && (f->tcp || f->udp);
+}
+
+static enum tp_flow_state flow_state(const struct tp_flow *f)
+{
+	if (f->phase == PH_PENDING)
+		return TP_FLOW_PENDING;
+	if (f->phase == PH_ACCEPTED)
+		return TP_FLOW_ACCEPTED;
+	if (f->tcp && (f->client_eof || f->up_eof || f->io_eof || f->io_shut))
+		return TP_FLOW_HALF_CLOSED;
+	return TP_FLOW_OPEN;
+}
+
+void tp_relay_cursor_begin(struct tp_relay *rel, struct tp_relay_cursor *c)
+{
+	c->rel = rel;
+	c->at = rel->flows;
+	if (c->at)
+		tp_flow_ref(c->at);
+}
+
+bool tp_relay_cursor_next(struct tp_relay_cursor *c, struct tp_flow_view *v)
+{
+	struct tp_flow *f;
+
+	while ((f = c->at) != NULL) {
+		uint64_t now = uv_now(c->rel->loop);
+		bool live = flow_live(f);
+
+		c->at = f->next;
+		if (c->at)
+			tp_flow_ref(c->at);
+		if (live) {
+			memset(v, 0, sizeof(*v));
+			v->id = f->id;
+			v->proto = f->info.proto;
+			v->src = f->info.src;
+			v->dst = f->info.dst;
+			if (f->info.name)
+				snprintf(v->name, sizeof(v->name), "%s", f->info.name);
+			v->hi = f->hi;
+			v->state = flow_state(f);
+			v->bytes_up = f->bytes_up;
+			v->bytes_down = f->bytes_down;
+			v->age_ms = now > f->born ? now - f->born : 0;
+			v->idle_ms = now > f->last_active ? now - f->last_active : 0;
+		}
+		tp_flow_unref(f); /* may free f: nothing of it is used after this */
+		if (live)
+			return true;
+	}
+	return false;
+}
+
+void tp_relay_cursor_end(struct tp_relay_cursor *c)
+{
+	if (c->at)
+		tp_flow_unref(c->at);
+	c->at = NULL;
+}
+
+int tp_relay_close_flow(struct tp_relay *rel, uint64_t id)
+{
+	struct tp_flow *f;
+
+	for (f = rel->flows; f; f = f->next)
+		if (f->id == id && flow_live(f))
+			break;
+	if (!f)
+		return -ENOENT;
+	tp_clock_sync(rel->loop);
+	tp_flow_ref(f);
+	rel->st->flows_ctl_closed++;
+	if (f->phase == PH_PENDING && f->tcp) {
+		tp_tcp_reject(f, -ECONNRESET, TP_REFUSE_CONNRESET);
+	} else if (f->tcp) {
+		tp_flow_abort(f, "closed by ctl");
+	} else if (f->udp) {
+		tp_udp_flow_close(f->udp); /* `closed` fires at once */
+	}
+	tp_flow_unref(f);
+	return 0;
 }

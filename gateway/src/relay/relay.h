@@ -20,6 +20,7 @@
 #include "tunplug/stack.h"
 
 struct tp_flow;
+struct tp_hinst;
 
 struct tp_relay {
 	uv_loop_t *loop;               /* borrowed */
@@ -50,6 +51,7 @@ struct tp_relay {
 	struct tp_sniff_wait *sniff_head, *sniff_tail;
 	unsigned sniff_quic_live; /* UDP flows holding datagrams now */
 	uint8_t *sniff_buf;       /* a TCP flow's first bytes, made contiguous */
+	uint64_t last_id;         /* the id of the newest flow (ids start at 1) */
 };
 
 /* Set up r (the caller's); everything given is borrowed for r's life.
@@ -87,6 +89,56 @@ void tp_relay_run_deferred(struct tp_relay *r);
 
 /* Number of flows still allocated. */
 size_t tp_relay_flow_count(const struct tp_relay *r);
+
+/* ---- read-only views of the live flows (for ctl/) ----
+ * A cursor walks rel->flows; between calls it holds a reference on the next
+ * flow, so it may be kept across loop iterations while flows come and go
+ * (flows that arrive meanwhile are not seen: new flows join at the head).
+ * Flows that have ended (their handler's flow_close ran) are skipped. */
+
+/* A flow's state as the operator sees it. */
+enum tp_flow_state {
+	TP_FLOW_PENDING,     /* SYN held: the handler has not decided yet */
+	TP_FLOW_ACCEPTED,    /* handler said yes; the client's handshake is not done */
+	TP_FLOW_OPEN,        /* data may flow both ways */
+	TP_FLOW_HALF_CLOSED, /* TCP: one side has sent its FIN */
+	TP_FLOW_STATE__COUNT
+};
+
+/* "pending", "accepted", "open", "half-closed". */
+const char *tp_flow_state_name(enum tp_flow_state s);
+
+/* One flow, copied out (nothing in it points into the flow). */
+struct tp_flow_view {
+	uint64_t id;
+	int proto; /* IPPROTO_TCP or IPPROTO_UDP */
+	struct sockaddr_storage src, dst;
+	char name[254];            /* info.name, "" when none */
+	const struct tp_hinst *hi; /* the handler instance, NULL before one took it;
+	                                borrowed from the registry */
+	enum tp_flow_state state;
+	uint64_t bytes_up, bytes_down;
+	uint64_t age_ms, idle_ms; /* since tp_flow_new and since the last activity */
+};
+
+struct tp_relay_cursor {
+	struct tp_relay *rel;
+	struct tp_flow *at; /* the next flow to look at, referenced; NULL at the end */
+};
+
+/* Start c at the newest flow of r. The caller owns c and must end it with
+ * tp_relay_cursor_end before r stops. */
+void tp_relay_cursor_begin(struct tp_relay *r, struct tp_relay_cursor *c);
+/* Copy the next live flow into *v and step on. false at the end. */
+bool tp_relay_cursor_next(struct tp_relay_cursor *c, struct tp_flow_view *v);
+/* Drop the cursor's reference (idempotent). */
+void tp_relay_cursor_end(struct tp_relay_cursor *c);
+
+/* Reset flow id (an operator's request): TCP gets a RST to the client and
+ * the upstream closed, a pending TCP flow is refused with a RST, a UDP flow
+ * is closed; counted in flows_ctl_closed. Returns 0 or -ENOENT (no live
+ * flow with that id). */
+int tp_relay_close_flow(struct tp_relay *r, uint64_t id);
 
 /* Free what tp_relay_init allocated (after the loop has run down). */
 void tp_relay_close(struct tp_relay *r);

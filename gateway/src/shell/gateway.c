@@ -13,6 +13,7 @@
  *   stats      counters and the summary
  *   memtrim    the heap given back to the kernel after large drains
  *   notify     readiness and status for systemd (sd_notify)
+ *   ctl        the control socket and the metrics page
  * This file only wires them: it owns no packet or flow logic. A SIGHUP
  * reload is triggered here (gw_reload): the options room reads and checks
  * the file, the registry and dispatch build the new set and swap. */
@@ -22,8 +23,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
+#include "ctl/ctl.h"
 #include "dispatch/dispatch.h"
 #include "shell/gateway.h"
 #include "shell/memtrim.h"
@@ -61,6 +64,7 @@ struct tp_gw {
 	bool stack_up;
 	struct tp_memtrim trim; /* memory back to the kernel after drains */
 	uv_timer_t trim_timer;
+	struct tp_ctl ctl; /* control socket, metrics */
 
 	uv_signal_t sig[SIG__COUNT];
 	unsigned stop_signals; /* SIGINT/SIGTERM seen */
@@ -371,6 +375,7 @@ static void gw_stop(struct tp_gw *gw)
 		return;
 	gw->stopping = true;
 	tp_notify_stopping(&gw->ntf);
+	tp_ctl_stop(&gw->ctl); /* before the relay: it holds flow cursors */
 	if (gw->stack_up)
 		tp_clock_sync(&gw->loop);
 	tp_relay_refuse_pending(&gw->rel);
@@ -520,6 +525,57 @@ static int handlers_start(struct tp_gw *gw)
 	return tp_registry_start(&gw->reg, &services, &gw->net);
 }
 
+/* ctl's view of the tun device's own counters (netcfg) */
+static int ctl_link(void *ud, uint64_t *txqlen, uint64_t *tx_dropped)
+{
+	struct tp_gw *gw = ud;
+	struct tp_nl_link l;
+	int ret = tp_netcfg_tun_link(&gw->net, tp_tunio_tun(&gw->tio)->ifindex, &l);
+
+	if (ret)
+		return ret;
+	if (!l.has_txqlen || !l.has_stats)
+		return -ENODATA;
+	*txqlen = l.txqlen;
+	*tx_dropped = l.tx_dropped;
+	return 0;
+}
+
+/* The control socket (a worker: the master's channel instead) and the
+ * metrics page. An embedding program has none unless it asks. */
+static int ctl_start(struct tp_gw *gw)
+{
+	const struct tp_options *o = gw->opt;
+	struct tp_ctl_source src = {
+	        .rel = &gw->rel,
+	        .st = &gw->stats,
+	        .stack_stats = tp_stack_stats,
+	        .reg = &gw->reg,
+	        .worker = gw_worker ? gw_worker->index : 0,
+	        /* a worker's queue is one of several: the master has these */
+	        .link = gw_worker ? NULL : ctl_link,
+	        .link_ud = gw,
+	};
+	struct timespec now;
+	int ret;
+
+	if (!gw_worker && clock_gettime(CLOCK_REALTIME, &now) == 0)
+		src.start_time = (double)now.tv_sec;
+
+	tp_ctl_init(&gw->ctl, &gw->loop, &src);
+	if (gw_worker)
+		return gw_worker->ctl_fd >= 0 ? tp_ctl_worker_channel(&gw->ctl, gw_worker->ctl_fd)
+		                              : 0;
+	ret = tp_ctl_listen(&gw->ctl,
+	                    o->control  ? o->control
+	                    : gw->embed ? "none"
+	                                : NULL,
+	                    tp_tunio_tun(&gw->tio)->name);
+	if (!ret)
+		ret = tp_ctl_metrics_listen(&gw->ctl, o->metrics);
+	return ret;
+}
+
 static int signals_start(struct tp_gw *gw)
 {
 	static const int signums[SIG__COUNT] = {[SIG_INT] = SIGINT,
@@ -610,6 +666,9 @@ static int gw_init(struct tp_gw *gw, const struct tp_options *o, struct tp_embed
 	if (ret)
 		return ret;
 
+	ret = ctl_start(gw);
+	if (ret)
+		return ret;
 	ret = tp_tunio_start(&gw->tio, on_tick, gw);
 	if (!ret)
 		ret = tp_relay_start(&gw->rel);
@@ -663,6 +722,7 @@ static int gw_fini(struct tp_gw *gw)
 	free(gw->reloaded);
 	gw->reloaded = NULL;
 	tp_notify_close(&gw->ntf);
+	tp_ctl_close(&gw->ctl);
 	tp_dispatch_close(&gw->dsp);
 	if (gw->names_up)
 		tp_names_close(&gw->names);

@@ -24,6 +24,8 @@ struct tp_gw_worker {
 	void (*status)(const struct tp_stats *st, uint64_t tcp_now, uint64_t udp_now);
 	/* a SIGHUP reload was applied (ok) or refused */
 	void (*reloaded)(bool ok);
+	unsigned index; /* K, 1-based: flow ids "K-N" on the control socket */
+	int ctl_fd;     /* the master's control channel (ctl.h), -1 = none */
 };
 
 /* Set before tp_gateway_run; w is borrowed for the run (NULL: none). */

@@ -6,7 +6,9 @@
 #include <signal.h>
 #include <sys/resource.h>
 #include <stdio.h>
+#include <string.h>
 
+#include "ctl/client.h"
 #include "options/config.h"
 #include "shell/gateway.h"
 #include "log.h"
@@ -47,6 +49,8 @@ int main(int argc, char **argv)
 	unsigned queues;
 	int ret;
 
+	if (argc > 1 && !strcmp(argv[1], "ctl"))
+		return tp_ctl_main(argc - 1, argv + 1);
 	/* the command line alone first: -c, --help, --version, bad values
 	 * (its combinations are checked once the file is in) */
 	if (tp_options_scan(&opt, argc, argv, err, sizeof(err)) != 0) {

@@ -7,7 +7,8 @@
  * arrive on one queue (a symmetric flow hash; replies written on a queue pin
  * the flow to it), so each queue can have a stack of its own.
  *
- * The master (this file; no libuv, no lwIP, no handler code):
+ * The master (this file; no lwIP, no handler code, libuv only for the
+ * control socket, see below):
  *  - opens the tun with IFF_MULTI_QUEUE and N fds (tp_tun_open_mq: each fd
  *    with the same vnet/offload set-up as the single-queue open), does the
  *    netlink set-up once (tp_netcfg_setup: link, mtu, addresses, routes,
@@ -70,6 +71,13 @@
  * plus what earlier workers of the slot reported (a killed worker's counters
  * only as of its last record: they are then said to be partial).
  *
+ * The control socket and the metrics page (ctl/ctl.h) are the master's: its
+ * own libuv loop, used for nothing else, is polled with the rest
+ * (uv_backend_fd, run with UV_RUN_NOWAIT after each wake-up). Each worker
+ * has a socketpair to the master (its "channel"); for every request the
+ * master passes the worker a fresh connection over it and asks the same
+ * question, then streams the flows through or sums the counters.
+ *
  * --queues 1 (the default, or auto on one CPU) never comes here: main runs
  * the single process exactly as before.
  */
@@ -82,11 +90,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
 #include <sys/signalfd.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "ctl/ctl.h"
 #include "log.h"
 #include "shell/gateway.h"
 #include "shell/master.h"
@@ -142,6 +152,7 @@ struct slot {
 	uint64_t past[C__COUNT]; /* earlier workers of this slot */
 	uint64_t restart_ms[RESTART_MAX];
 	unsigned restarts;
+	int ctl; /* the master's end of the worker's control channel, -1 = none */
 };
 
 static struct master {
@@ -170,6 +181,10 @@ static struct master {
 	struct pollfd *pf;  /* the signalfd, then the pipes */
 	struct slot **ps;   /* pf[i]'s slot (NULL: the signalfd) */
 	int status;
+	uv_loop_t loop; /* the control socket's and the metrics page's */
+	bool loop_up;
+	struct tp_ctl ctl;
+	int *ctl_fds; /* slot i's channel at [i] (the ctl source's worker_fds) */
 } M;
 
 /* A reload's options and the file they point into. */
@@ -208,6 +223,16 @@ unsigned tp_master_queues(const struct tp_options *opt)
 
 static int w_fd = -1; /* write end of this worker's pipe */
 static char w_label[24];
+
+/* In the child: close the fds of the master's control loop (listening
+ * sockets, clients), which the worker must not hold open. */
+static void w_close_ctl_fd(uv_handle_t *h, void *arg)
+{
+	uv_os_fd_t fd;
+
+	if (uv_fileno(h, &fd) == 0 && fd >= 0)
+		close(fd);
+}
 
 static void w_send(unsigned kind, const struct tp_stats *st)
 {
@@ -276,10 +301,11 @@ static void w_reloaded(bool ok)
 		w_send(ok ? MQ_RELOAD_OK : MQ_RELOAD_FAIL, w_stats);
 }
 
-static void worker_main(struct slot *s, int wfd) __attribute__((noreturn));
-static void worker_main(struct slot *s, int wfd)
+static void worker_main(struct slot *s, int wfd, int cfd) __attribute__((noreturn));
+static void worker_main(struct slot *s, int wfd, int cfd)
 {
-	static const struct tp_gw_worker w = {w_label, w_ready_st, w_summary, w_status, w_reloaded};
+	static struct tp_gw_worker w = {w_label,    w_ready_st, w_summary, w_status,
+	                                w_reloaded, 0,          -1};
 	static struct tp_options wopt;
 	int ret;
 
@@ -294,13 +320,21 @@ static void worker_main(struct slot *s, int wfd)
 
 		if (t->rd >= 0)
 			close(t->rd);
+		if (t->ctl >= 0)
+			close(t->ctl);
 		if (t != s)
 			tp_tun_close(&t->q);
 	}
 	if (M.nl)
 		tp_nl_close(M.nl); /* closes the socket; the journal is the master's */
 	M.nl = NULL;
+	if (M.loop_up) {
+		uv_walk(&M.loop, w_close_ctl_fd, NULL);
+		close(uv_backend_fd(&M.loop));
+	}
 	w_fd = wfd;
+	w.index = s->k;
+	w.ctl_fd = cfd;
 	snprintf(w_label, sizeof(w_label), "worker %u: ", s->k);
 	tp_log_set_prefix(w_label);
 	wopt = *M.opt;
@@ -315,9 +349,17 @@ static void worker_main(struct slot *s, int wfd)
 
 /* ---- the master side ---- */
 
+static void slot_ctl_close(struct slot *s)
+{
+	if (s->ctl >= 0)
+		close(s->ctl);
+	s->ctl = -1;
+	M.ctl_fds[s->k - 1] = -1;
+}
+
 static int start_worker(struct slot *s)
 {
-	int p[2], err;
+	int p[2], c[2] = {-1, -1}, err;
 	pid_t pid;
 
 	if (pipe2(p, O_CLOEXEC | O_NONBLOCK) < 0) {
@@ -325,20 +367,38 @@ static int start_worker(struct slot *s)
 		tp_log(TP_LOG_ERROR, "worker %u: pipe: %s", s->k, strerror(err));
 		return -err;
 	}
+	/* the control channel: without one the worker runs, unasked */
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, c) < 0) {
+		tp_log(TP_LOG_WARN, "worker %u: control channel: %s", s->k, strerror(errno));
+		c[0] = c[1] = -1;
+	} else {
+		fcntl(c[0], F_SETFL, O_NONBLOCK);
+	}
 	fflush(NULL);
 	pid = fork();
 	if (pid < 0) {
 		err = errno;
 		close(p[0]);
 		close(p[1]);
+		if (c[0] >= 0) {
+			close(c[0]);
+			close(c[1]);
+		}
 		tp_log(TP_LOG_ERROR, "worker %u: fork: %s", s->k, strerror(err));
 		return -err;
 	}
 	if (pid == 0) {
 		close(p[0]);
-		worker_main(s, p[1]);
+		if (c[0] >= 0)
+			close(c[0]);
+		worker_main(s, p[1], c[1]);
 	}
 	close(p[1]);
+	if (c[1] >= 0)
+		close(c[1]);
+	slot_ctl_close(s);
+	s->ctl = c[0];
+	M.ctl_fds[s->k - 1] = c[0];
 	s->pid = pid;
 	s->rd = p[0];
 	M.started = true;
@@ -583,6 +643,7 @@ static void reap(void)
 			s->rd = -1;
 		}
 		describe(st, how, sizeof(how));
+		slot_ctl_close(s);
 		s->pid = 0;
 		s->usr1_wait = false;
 		was_ready = s->ready;
@@ -763,6 +824,12 @@ static int poll_timeout(void)
 		next = M.hup_deadline;
 	if (M.stopping && !M.killed && M.stop_deadline < next)
 		next = M.stop_deadline;
+	if (M.loop_up) {
+		int t = uv_backend_timeout(&M.loop);
+
+		if (t >= 0 && now + (uint64_t)t < next)
+			next = now + (uint64_t)t;
+	}
 	if (next == UINT64_MAX)
 		return -1;
 	return next <= now ? 0 : (int)(next - now);
@@ -794,9 +861,17 @@ static void run_loop(void)
 				}
 			M.killed = true;
 		}
+		nfds_t uv_at = (nfds_t)-1;
+
 		pf[n].fd = M.sfd;
 		pf[n].events = POLLIN;
 		ps[n++] = NULL;
+		if (M.loop_up) {
+			uv_at = n;
+			pf[n].fd = uv_backend_fd(&M.loop);
+			pf[n].events = POLLIN;
+			ps[n++] = NULL;
+		}
 		for (unsigned i = 0; i < M.n; i++)
 			if (M.slots[i].rd >= 0) {
 				pf[n].fd = M.slots[i].rd;
@@ -808,8 +883,10 @@ static void run_loop(void)
 			sleep(1);
 			continue;
 		}
+		if (M.loop_up)
+			uv_run(&M.loop, UV_RUN_NOWAIT);
 		for (nfds_t i = 0; i < n; i++) {
-			if (!pf[i].revents)
+			if (!pf[i].revents || i == uv_at)
 				continue;
 			if (ps[i])
 				read_records(ps[i]);
@@ -817,6 +894,58 @@ static void run_loop(void)
 				on_signals();
 		}
 	}
+}
+
+/* ctl's view of the device's own counters (all queues) */
+static int ctl_link(void *ud, uint64_t *txqlen, uint64_t *tx_dropped)
+{
+	struct tp_nl_link l;
+	int ret;
+
+	if (!M.nl)
+		return -ENODEV;
+	ret = tp_netcfg_read_link(M.nl, M.slots[0].q.ifindex, &l);
+	if (ret)
+		return ret;
+	if (!l.has_txqlen || !l.has_stats)
+		return -ENODATA;
+	*txqlen = l.txqlen;
+	*tx_dropped = l.tx_dropped;
+	return 0;
+}
+
+/* The control socket and the metrics page on the master's own loop. */
+static int ctl_start(const char *tun_name)
+{
+	struct tp_ctl_source src = {.worker_fds = M.ctl_fds, .n_workers = M.n, .link = ctl_link};
+	struct timespec now;
+	int ret = uv_loop_init(&M.loop);
+
+	if (clock_gettime(CLOCK_REALTIME, &now) == 0)
+		src.start_time = (double)now.tv_sec;
+
+	if (ret) {
+		fprintf(stderr, "tunplug: event loop: %s\n", uv_strerror(ret));
+		return ret;
+	}
+	M.loop_up = true;
+	tp_ctl_init(&M.ctl, &M.loop, &src);
+	ret = tp_ctl_listen(&M.ctl, M.opt->control, tun_name);
+	if (!ret)
+		ret = tp_ctl_metrics_listen(&M.ctl, M.opt->metrics);
+	return ret;
+}
+
+static void ctl_stop(void)
+{
+	if (!M.loop_up)
+		return;
+	tp_ctl_stop(&M.ctl);
+	uv_run(&M.loop, UV_RUN_DEFAULT);
+	if (uv_loop_close(&M.loop) == UV_EBUSY)
+		tp_log(TP_LOG_WARN, "control loop still has open handles at exit");
+	tp_ctl_close(&M.ctl);
+	M.loop_up = false;
 }
 
 int tp_master_run(const struct tp_options *opt, unsigned n)
@@ -842,14 +971,18 @@ int tp_master_run(const struct tp_options *opt, unsigned n)
 	M.sfd = signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
 	M.slots = calloc(n, sizeof(*M.slots));
 	q = calloc(n, sizeof(*q));
-	M.pf = calloc(n + 1, sizeof(*M.pf));
-	M.ps = calloc(n + 1, sizeof(struct slot *));
+	M.pf = calloc(n + 2, sizeof(*M.pf));
+	M.ps = calloc(n + 2, sizeof(struct slot *));
+	M.ctl_fds = calloc(n, sizeof(int));
 	for (unsigned i = 0; M.slots && i < n; i++) {
 		M.slots[i].k = i + 1;
 		M.slots[i].q.fd = -1;
 		M.slots[i].rd = -1;
+		M.slots[i].ctl = -1;
+		if (M.ctl_fds)
+			M.ctl_fds[i] = -1;
 	}
-	if (M.sfd < 0 || !M.slots || !q || !M.pf || !M.ps) {
+	if (M.sfd < 0 || !M.slots || !q || !M.pf || !M.ps || !M.ctl_fds) {
 		fprintf(stderr, "tunplug: %s\n", M.sfd < 0 ? "signalfd failed" : "out of memory");
 		ret = 1;
 		goto out;
@@ -868,6 +1001,8 @@ int tp_master_run(const struct tp_options *opt, unsigned n)
 	ret = tp_netcfg_setup(&M.nl, q[0].ifindex, opt) ? 1 : 0;
 	if (!ret && tp_names_pool_create(opt, &M.pool))
 		ret = 1;
+	if (!ret)
+		ret = ctl_start(q[0].name) ? 1 : 0;
 	for (unsigned i = 0; !ret && i < n; i++)
 		if (start_worker(&M.slots[i])) {
 			M.status = 1;
@@ -876,6 +1011,7 @@ int tp_master_run(const struct tp_options *opt, unsigned n)
 		}
 	if (!ret)
 		run_loop();
+	ctl_stop();
 	if (!ret && M.started)
 		print_total("");
 	if (!ret)
@@ -899,7 +1035,13 @@ out:
 	tp_fakepool_unmap(M.pool);
 	M.pool = NULL;
 	sigprocmask(SIG_SETMASK, &M.oldmask, NULL);
+	ctl_stop();
+	for (unsigned i = 0; M.slots && i < n; i++)
+		if (M.slots[i].ctl >= 0)
+			close(M.slots[i].ctl);
 	free(M.slots);
+	free(M.ctl_fds);
+	M.ctl_fds = NULL;
 	free(M.pf);
 	free(M.ps);
 	free(q);

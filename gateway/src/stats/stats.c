@@ -50,6 +50,16 @@ static const char *const syn_answer_names[TP_SYN_ANSWER__COUNT] = {
         [TP_SYN_SILENT] = "silent",
 };
 
+const char *tp_refuse_name(enum tp_refuse r)
+{
+	return (unsigned)r < TP_REFUSE__COUNT ? refuse_names[r] : "?";
+}
+
+const char *tp_syn_answer_name(int answer)
+{
+	return answer >= 0 && answer < TP_SYN_ANSWER__COUNT ? syn_answer_names[answer] : "?";
+}
+
 /* a / b with two decimals, "-" when b is 0 */
 static const char *ratio(char *buf, size_t len, uint64_t a, uint64_t b)
 {
@@ -201,11 +211,11 @@ void tp_stats_print_summary(const struct tp_stats *all, const struct tp_stack_st
 	fprintf(stderr, "%s)\n", line);
 	fprintf(stderr,
 	        "tunplug: %s  flows: seen %llu, accepted %llu, refused %llu, closed %llu (with "
-	        "error %llu, idle %llu), upstream errors %llu\n",
+	        "error %llu, idle %llu), upstream errors %llu, reset by ctl %llu\n",
 	        lb, (unsigned long long)st->flows_seen, (unsigned long long)st->flows_accepted,
 	        refused, (unsigned long long)st->flows_closed,
 	        (unsigned long long)st->flows_closed_err, (unsigned long long)st->flows_idle,
-	        (unsigned long long)st->upstream_errors);
+	        (unsigned long long)st->upstream_errors, (unsigned long long)st->flows_ctl_closed);
 	off = (size_t)snprintf(line, sizeof(line), "tunplug: %s  refused by reason:", lb);
 	for (int i = 0; i < TP_REFUSE__COUNT && off < sizeof(line); i++)
 		off += (size_t)snprintf(line + off, sizeof(line) - off, " %s %llu", refuse_names[i],

@@ -76,8 +76,9 @@ struct tp_flow_counters {
 	uint64_t bytes_up;         /* client -> upstream/handler */
 	uint64_t bytes_down;       /* upstream/handler -> client */
 	uint64_t protect_errors;
-	uint64_t protect_calls; /* outbound sockets that went through protect() */
-	uint64_t mem_trims;     /* heap trims after drains (shell/memtrim.h) */
+	uint64_t protect_calls;    /* outbound sockets that went through protect() */
+	uint64_t mem_trims;        /* heap trims after drains (shell/memtrim.h) */
+	uint64_t flows_ctl_closed; /* reset by an operator (tunplug ctl close) */
 	/* sniffing (relay/sniff.c): flows whose name was found, by where;
 	 * flows sniffed without a name (another protocol, or none in it);
 	 * the deadline passed first; malformed or beyond the parsers' bounds;
@@ -130,6 +131,11 @@ struct tp_summary {
 
 /* The refusal kind of a handler's or upstream's -errno. */
 enum tp_refuse tp_refuse_reason(int err);
+
+/* A refusal reason's short name ("connrefused"), a refused SYN's answer
+ * ("rst"); "?" out of range. Static strings. */
+const char *tp_refuse_name(enum tp_refuse r);
+const char *tp_syn_answer_name(int answer);
 
 /* The summary to stderr. ss may be NULL (the stack never started). */
 void tp_stats_print_summary(const struct tp_stats *st, const struct tp_stack_stats *ss,
