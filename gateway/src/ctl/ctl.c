@@ -222,17 +222,22 @@ static void hinst_label(const struct tp_registry *reg, const struct tp_hinst *hi
 {
 	unsigned same = 0;
 	size_t idx = 0;
+	bool current = false;
 
 	if (!hi) {
 		snprintf(buf, len, "-");
 		return;
 	}
 	for (size_t i = 0; reg && i < reg->n_hinst; i++) {
-		if (&reg->hinst[i] == hi)
+		if (reg->hinst[i] == hi) {
 			idx = i;
-		same += !strcmp(reg->hinst[i].name, hi->name);
+			current = true;
+		}
+		same += !strcmp(reg->hinst[i]->name, hi->name);
 	}
-	if (same > 1)
+	if (!current) /* an instance a SIGHUP reload replaced, still serving */
+		snprintf(buf, len, "%s(old)", hi->name);
+	else if (same > 1)
 		snprintf(buf, len, "%s#%zu", hi->name, idx);
 	else
 		snprintf(buf, len, "%s", hi->name);
@@ -316,7 +321,7 @@ static void collect_local(struct tp_ctl *ctl, struct tp_samples *s)
 	tp_samples_collect(s, ctl->src.st, ctl->src.stack_stats ? ctl->src.stack_stats() : NULL);
 	collect_device(ctl, s);
 	for (size_t i = 0; reg && i < reg->n_hinst; i++) {
-		const struct tp_hinst *hi = &reg->hinst[i];
+		const struct tp_hinst *hi = reg->hinst[i];
 
 		hinst_label(reg, hi, label, sizeof(label));
 		for (size_t k = 0; k < hi->n_counters; k++)

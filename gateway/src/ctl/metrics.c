@@ -94,6 +94,13 @@ static const struct tp_metric_def defs[] = {
         {"protect_calls", C, "Outbound sockets through protect()."},
         {"protect_errors", C, "protect() failures."},
         {"mem_trims", C, "Heap trims after drains."},
+        {"sniffed_names", C, "Flows whose name sniffing found, by protocol."},
+        {"sniff_misses", C, "Sniffed flows without a name, by outcome."},
+        {"sniff_resets", C, "Sniffed TCP flows refused after their handshake (reset)."},
+        {"fake_ip_answers", C, "Fake-IP pool addresses handed to the dns handler."},
+        {"fake_ip_evictions", C, "Fake-IP answers that evicted the least recently used name."},
+        {"fake_ip_flows_named", C, "Flows to a fake-IP address that got its name."},
+        {"fake_ip_unmapped", C, "Flows to a fake-IP address without a name: refused."},
         {"flows_open", G, "Live flows by handler instance, protocol and state."},
         {"handler_events", C, "Handler counters (counter_add) by handler instance."},
         {"start_time_seconds", G, "Start time of the gateway, seconds since the epoch."},
@@ -271,6 +278,18 @@ void tp_samples_collect(struct tp_samples *s, const struct tp_stats *all,
 	ADD("protect_calls", fc->protect_calls);
 	ADD("protect_errors", fc->protect_errors);
 	ADD("mem_trims", fc->mem_trims);
+	tp_samples_addl(s, "sniffed_names", fc->sniff_tls, "protocol", "tls", NULL);
+	tp_samples_addl(s, "sniffed_names", fc->sniff_http, "protocol", "http", NULL);
+	tp_samples_addl(s, "sniffed_names", fc->sniff_quic, "protocol", "quic", NULL);
+	tp_samples_addl(s, "sniff_misses", fc->sniff_none, "outcome", "no_name", NULL);
+	tp_samples_addl(s, "sniff_misses", fc->sniff_timeout, "outcome", "timeout", NULL);
+	tp_samples_addl(s, "sniff_misses", fc->sniff_malformed, "outcome", "malformed", NULL);
+	tp_samples_addl(s, "sniff_misses", fc->sniff_skipped, "outcome", "skipped", NULL);
+	ADD("sniff_resets", fc->sniff_reset);
+	ADD("fake_ip_answers", all->names.answers);
+	ADD("fake_ip_evictions", all->names.evictions);
+	ADD("fake_ip_flows_named", all->names.named);
+	ADD("fake_ip_unmapped", all->names.unmapped);
 #undef ADD
 }
 
