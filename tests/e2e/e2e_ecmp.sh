@@ -35,7 +35,8 @@
 #     on both, B is killed (SIGKILL: it resets nothing) and its routes are
 #     withdrawn: B's long flows fail within 30 s (A, which has no state for
 #     them, resets them), A's complete sha256-exact
-# Counts come from the SIGUSR1 summary ("stack tcp flows: opened N"). Note:
+# Shares: each gateway's `tunplug ctl flows` while long flows run; exact
+# counts come from the SIGUSR1 summary ("stack tcp flows: opened N"). Note:
 # on veths the router hashes with the sending socket's own L4 hash (the skb
 # keeps it across namespaces), so which port goes where is not predictable
 # with `ip route get ... sport`; a flow keeps that hash unless its sender
@@ -70,6 +71,11 @@ L3_A=$N_A L3_B=$N_B
 # --- 1-3: both gateways up, L4 hash ---
 longs_on_both 6
 ok "long flows under way: $LONGS"
+# each gateway's `tunplug ctl flows` shows its share: at least its long flows
+ca=$(ctl_long_flows A) cb=$(ctl_long_flows B)
+((ca >= LONG_A && cb >= LONG_B)) ||
+  fail "tunplug ctl flows: A lists $ca flows to the server (want >= $LONG_A), B $cb (want >= $LONG_B)"
+ok "tunplug ctl flows: A lists $ca flows to the server ($LONG_A long on A), B $cb ($LONG_B long on B)"
 flows short4 4 21000 200
 a4=$N_A b4=$N_B
 flows short6 6 23000 100

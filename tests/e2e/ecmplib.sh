@@ -115,7 +115,8 @@ gateway_start() {
   local g=$1 ns pid logf deadline
   ns=NS_$g
   logf=$TP_TMP/gw-$g.log
-  ip netns exec "${!ns}" "$TUNPLUG" "${TP_GW_BASE_ARGS[@]}" >"$logf" 2>&1 </dev/null &
+  ip netns exec "${!ns}" "$TUNPLUG" "${TP_GW_BASE_ARGS[@]}" --control "$TP_TMP/ctl-$g.sock" \
+    >"$logf" 2>&1 </dev/null &
   pid=$!
   printf -v "GW_PID_$g" '%s' "$pid"
   deadline=$(($(now_ms) + 10000))
@@ -174,6 +175,15 @@ longs_on_both() { # SECONDS
   done
   ((have_a > 0 && have_b > 0)) || fail "16 long flows, not one on each gateway: $LONGS"
   LONG_A=$have_a LONG_B=$have_b
+}
+# ctl_long_flows A|B: how many TCP flows to the test server `tunplug ctl
+# flows --json` of that gateway lists now (its own control socket)
+ctl_long_flows() {
+  local ns=NS_$1
+  ip netns exec "${!ns}" timeout 10 "$TUNPLUG" ctl --control "$TP_TMP/ctl-$1.sock" flows --json |
+    "$PYTHON" -c 'import json, sys
+d = json.load(sys.stdin)
+print(sum(1 for f in d["flows"] if f["proto"] == "tcp" and f["destination"].endswith(":" + sys.argv[1])))' "$PORT"
 }
 long_result() { # NAME: wait for it (bounded: timeout 60), its last JSON line in $R
   local pid=LONG_PID_$1 rc=0
