@@ -28,6 +28,7 @@ struct tp_hinst {
 	void *owner;         /* the host's context for flow-less services */
 	struct tp_counter counters[TP_MAX_HCOUNTERS]; /* host->counter_add */
 	size_t n_counters;
+	size_t counter_hint; /* where counter_add looks first: after the last hit */
 };
 
 struct tp_registry {
