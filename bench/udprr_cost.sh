@@ -201,6 +201,9 @@ cost_perf() { # SOCKETS
   tp_gw_stop_ok
   perf report -i "$f" --stdio --no-children --percent-limit 0.5 -g none >"$TP_TMP/perf.txt" 2>/dev/null || true
   grep -v '^$' "$TP_TMP/perf.txt" | head -n 70 >"$OUTDIR/perf-$n.txt" || true
+  # user space (tunplug, libuv, libc) against the kernel
+  perf report -i "$f" --stdio --no-children --sort dso -g none >"$TP_TMP/perf-dso.txt" 2>/dev/null || true
+  { printf '\n---- by object ----\n'; grep -E '^ +[0-9.]+%' "$TP_TMP/perf-dso.txt"; } >>"$OUTDIR/perf-$n.txt" || true
   record perf "$n" "$j" "{}"
 }
 
