@@ -138,7 +138,8 @@ EOF
 PSTAT_SYS="epoll_wait epoll_pwait epoll_ctl read readv write writev sendmsg sendmmsg sendto recvmsg recvmmsg recvfrom clock_gettime ioctl"
 
 cost_pstat() { # SOCKETS
-  local n=$1 j ppid f=$OUTDIR/pstat-$n.txt ev=task-clock,context-switches,raw_syscalls:sys_enter s extra
+  local n=$1 j ppid f ev=task-clock,context-switches,raw_syscalls:sys_enter s extra
+  f=$OUTDIR/pstat-$n.txt
   for s in $PSTAT_SYS; do
     [[ -e /sys/kernel/tracing/events/syscalls/sys_enter_$s || -e /sys/kernel/debug/tracing/events/syscalls/sys_enter_$s ]] &&
       ev+=",syscalls:sys_enter_$s"
@@ -178,7 +179,8 @@ PY
 }
 
 cost_strace() { # SOCKETS
-  local n=$1 j spid f=$OUTDIR/strace-$n.txt calls
+  local n=$1 j spid f calls
+  f=$OUTDIR/strace-$n.txt
   tp_gw_start --handler direct
   strace -c -f -p "$TP_GW_PID" -o "$f" 2>"$TP_TMP/strace.err" &
   spid=$!
