@@ -7,13 +7,15 @@ and prints one JSON line.
   echo --host H [--host H2] --port P --timeout T
       UDP echo server: every datagram goes back to its sender, until T s
       passed (one thread, blocking recvfrom/sendto: the cheapest Python loop)
-  rr --host H --port P --duration D [--sockets N] [--rto S]
+  rr --host H --port P --duration D [--sockets N] [--rto S] [--count N]
       request/response: N sockets (each its own source port, so its own flow
       through the gateway), each with exactly one 1-byte datagram in flight;
       the byte is a sequence number (mod 256), so a late echo of an earlier,
       timed-out request is recognised and ignored. A request with no answer
       within --rto is counted lost and the socket sends the next one.
-      Prints transactions/s, p50/p99 of one round trip, lost.
+      Prints transactions/s, p50/p99 of one round trip, lost. --count N:
+      exactly N requests in all, then stop (--duration still bounds it):
+      a fixed amount of work, for counting instructions or syscalls
   snap [--dev DEV]
       this network namespace's UDP counters (/proc/net/snmp: Udp and
       /proc/net/snmp6: Udp6) and, with --dev, DEV's link counters (rx/tx
@@ -86,24 +88,43 @@ def cmd_echo(a):
 def cmd_rr(a):
     fam = family_of(a.host)
     ep = select.epoll()
-    socks = {}  # fd -> [sock, seq, t_sent_ns]
+    socks = {}  # fd -> [sock, seq, t_sent_ns, in_flight]
     rto_ns = int(a.rto * 1e9)
     for _ in range(a.sockets):
         s = socket.socket(fam, socket.SOCK_DGRAM)
         s.setblocking(False)
         s.connect((a.host, a.port))
-        socks[s.fileno()] = [s, 0, 0]
+        socks[s.fileno()] = [s, 0, 0, False]
         ep.register(s.fileno(), select.EPOLLIN)
-    ok = lost = stale = errors = 0
+    ok = lost = stale = errors = sent = 0
     times = []
     clock = time.monotonic_ns
     t0 = clock()
     stop = t0 + int(a.duration * 1e9)
+    busy = 0  # sockets with a request in flight
+
+    def send_next(st, t):
+        # the next request on this socket; with --count, none beyond it
+        nonlocal sent, errors, busy
+        if a.count and sent >= a.count:
+            if st[3]:
+                st[3] = False
+                busy -= 1
+            return
+        if not st[3]:
+            st[3] = True
+            busy += 1
+        st[2] = t
+        sent += 1
+        try:
+            st[0].send(bytes((st[1],)))
+        except OSError:
+            errors += 1
+
     for st in socks.values():
-        st[2] = clock()
-        st[0].send(bytes((st[1],)))
+        send_next(st, clock())
     last_sweep = t0
-    while True:
+    while busy:
         now = clock()
         if now >= stop:
             break
@@ -118,31 +139,23 @@ def cmd_rr(a):
                 except OSError:  # e.g. ECONNREFUSED from an ICMP error
                     errors += 1
                     break
-                if d != bytes((st[1],)):
+                if not st[3] or d != bytes((st[1],)):
                     stale += 1  # the echo of a request already counted lost
                     continue
                 t = clock()
                 times.append(t - st[2])
                 ok += 1
                 st[1] = (st[1] + 1) & 0xFF
-                st[2] = t
-                try:
-                    s.send(bytes((st[1],)))
-                except OSError:
-                    errors += 1
+                send_next(st, t)
                 break
         now = clock()
         if now - last_sweep > 20_000_000:  # lost requests, every 20 ms
             last_sweep = now
             for st in socks.values():
-                if now - st[2] > rto_ns:
+                if st[3] and now - st[2] > rto_ns:
                     lost += 1
                     st[1] = (st[1] + 1) & 0xFF
-                    st[2] = now
-                    try:
-                        st[0].send(bytes((st[1],)))
-                    except OSError:
-                        errors += 1
+                    send_next(st, now)
     el = (clock() - t0) / 1e9
     for st in socks.values():
         st[0].close()
@@ -153,7 +166,7 @@ def cmd_rr(a):
         return round(times[min(len(times) - 1, int(len(times) * q))] / 1000.0, 1) if times else None
 
     out({"client": "udp-rr", "sockets": a.sockets, "ok": ok, "lost": lost, "stale": stale,
-         "errors": errors, "elapsed_s": round(el, 3), "tps": round(ok / el, 1) if el else 0,
+         "errors": errors, "sent": sent, "elapsed_s": round(el, 3), "tps": round(ok / el, 1) if el else 0,
          "p50_us": p(0.5), "p99_us": p(0.99)})
     return 0 if ok else 1
 
@@ -222,6 +235,8 @@ def main():
     p.add_argument("--duration", type=float, default=5)
     p.add_argument("--sockets", type=int, default=1)
     p.add_argument("--rto", type=float, default=0.2, help="seconds until a request counts lost")
+    p.add_argument("--count", type=int, default=0,
+                   help="stop after this many requests (answered or lost); --duration still bounds it")
     p.set_defaults(fn=cmd_rr)
     p = sub.add_parser("snap")
     p.add_argument("--dev", default="")

@@ -28,6 +28,7 @@
 #define GSO_BYTES 65000u
 #define BUF_STEP1 (1u << 20) /* the first growth step of a socket buffer */
 #define ERR_SPINS 16         /* POLLERR without a pending error, in a row, before giving up */
+#define IDLE_FLUSHES 64      /* loop hooks with nothing to flush, in a row, before they stop */
 
 enum {
 	C_SEND_CALLS,
@@ -110,9 +111,11 @@ struct udpconn_shared {
 	uv_prepare_t prepare;
 	uv_check_t check;
 	int handles_open;
-	bool armed;
+	bool armed;   /* check and prepare started */
+	bool pending; /* something to send or count since the last flush */
 	bool flushing;
-	bool no_force; /* SO_*BUFFORCE refused: not privileged */
+	unsigned idle_flushes; /* flush calls in a row with nothing pending */
+	bool no_force;         /* SO_*BUFFORCE refused: not privileged */
 	/* this loop iteration's datagrams, in arrival order */
 	char *tx;
 	size_t txlen;
@@ -131,17 +134,30 @@ struct udpconn_shared {
 	struct iovec riov[TP_UDPCONN_RX_VLEN];
 	union ctl_rx rctl[TP_UDPCONN_RX_VLEN];
 	uint64_t c[C__COUNT];     /* not handed to counter_add yet */
+	uint32_t cmask;           /* bit i: c[i] is not 0 */
 	char cname[C__COUNT][48]; /* "NAME.udp_sent" */
 	size_t grown;             /* buffer growth of all flows */
 };
 
 /* ---- counters, the loop hooks ---- */
 
+/* Counter i grows by n (handed to counter_add at the next flush). */
+static void count(struct udpconn_shared *sh, int i, uint64_t n)
+{
+	sh->c[i] += n;
+	sh->cmask |= 1u << i;
+}
+
+/* Only the counters that moved: a flush with one datagram need not look
+ * at all of them. */
 static void counters_push(struct udpconn_shared *sh)
 {
 	if (!sh->host)
 		return;
-	for (int i = 0; i < C__COUNT; i++) {
+	while (sh->cmask) {
+		int i = __builtin_ctz(sh->cmask);
+
+		sh->cmask &= sh->cmask - 1;
 		if (!sh->c[i])
 			continue;
 		sh->host->counter_add(sh->host, sh->cname[i], sh->c[i]);
@@ -161,9 +177,14 @@ static void on_prepare(uv_prepare_t *p)
 	flush_all(p->data);
 }
 
-/* Something to send or count: flush at the end of this iteration. */
+/* Something to send or count: flush at the end of this iteration. The
+ * handles stay started while traffic goes on (starting and stopping them
+ * for every datagram of a request/response flow cost more than a flush
+ * with nothing to do); flush_all stops them after IDLE_FLUSHES idle calls. */
 static void arm(struct udpconn_shared *sh)
 {
+	sh->pending = true;
+	sh->idle_flushes = 0;
 	if (sh->armed)
 		return;
 	sh->armed = true;
@@ -202,13 +223,23 @@ static struct udpconn_shared *shared_new(struct tp_udpconn_inst *ui)
 		return NULL;
 	}
 	for (unsigned i = 0; i < TP_UDPCONN_RX_VLEN; i++) {
+		struct msghdr *mh = &sh->rmsgs[i].msg_hdr;
+
 		sh->riov[i].iov_base = sh->rx + (size_t)i * RX_SLOT;
 		sh->riov[i].iov_len = RX_SLOT;
+		mh->msg_iov = &sh->riov[i];
+		mh->msg_iovlen = 1;
+		mh->msg_control = sh->rctl[i].buf;
+		mh->msg_controllen = sizeof(sh->rctl[i].buf);
 	}
 	uv_prepare_init(ui->host->loop, &sh->prepare);
 	uv_check_init(ui->host->loop, &sh->check);
 	sh->prepare.data = sh;
 	sh->check.data = sh;
+	/* they may stay started while nothing is pending (see arm): they
+	 * must not keep the loop alive on their own, e.g. at shut-down */
+	uv_unref((uv_handle_t *)&sh->prepare);
+	uv_unref((uv_handle_t *)&sh->check);
 	sh->handles_open = 2;
 	return sh;
 }
@@ -238,7 +269,7 @@ static void buf_grow(struct udpconn *u, bool rcv)
 	sh->grown += want - had;
 	u->grown += want - had;
 	(*step)++;
-	sh->c[C_BUF_GROWN]++;
+	count(sh, C_BUF_GROWN, 1);
 }
 
 /* ---- sending ---- */
@@ -249,7 +280,7 @@ static void backlog_add(struct udpconn *u, const void *buf, size_t len)
 	struct qd *q;
 
 	if (u->queued + len > TP_UDPCONN_QUEUE_MAX || !(q = malloc(sizeof(*q) + len))) {
-		u->sh->c[C_SEND_LOST]++;
+		count(u->sh, C_SEND_LOST, 1);
 		return;
 	}
 	memcpy(q->data, buf, len);
@@ -261,7 +292,7 @@ static void backlog_add(struct udpconn *u, const void *buf, size_t len)
 		u->q_head = q;
 	u->q_tail = q;
 	u->queued += len;
-	u->sh->c[C_BACKLOGGED]++;
+	count(u->sh, C_BACKLOGGED, 1);
 }
 
 static void backlog_free(struct udpconn *u)
@@ -379,13 +410,13 @@ static void flush_conn(struct udpconn_shared *sh, struct udpconn *u)
 
 		r = sendmmsg(u->fd, sh->msgs, nmsg, 0);
 		if (r >= 0 || errno != EINTR)
-			sh->c[C_SEND_CALLS]++;
+			count(sh, C_SEND_CALLS, 1);
 		if (r > 0) {
 			for (int m = 0; m < r; m++) {
-				sh->c[C_SENT] += sh->msg_n[m];
+				count(sh, C_SENT, sh->msg_n[m]);
 				if (sh->msg_n[m] > 1) {
-					sh->c[C_GSO_SENDS]++;
-					sh->c[C_GSO_SEGS] += sh->msg_n[m];
+					count(sh, C_GSO_SENDS, 1);
+					count(sh, C_GSO_SEGS, sh->msg_n[m]);
 				}
 			}
 			i = sh->msg_next[r - 1];
@@ -408,7 +439,7 @@ static void flush_conn(struct udpconn_shared *sh, struct udpconn *u)
 			u->no_gso = true;
 			continue;
 		}
-		sh->c[C_SEND_LOST]++; /* EMSGSIZE, EPERM, ...: this one is lost */
+		count(sh, C_SEND_LOST, 1); /* EMSGSIZE, EPERM, ...: this one is lost */
 		i = sh->msg_next[0];
 	}
 	if (i < 0)
@@ -421,14 +452,23 @@ static void flush_conn(struct udpconn_shared *sh, struct udpconn *u)
 		return;
 	}
 	for (; i >= 0; i = sh->ent[i].next)
-		sh->c[C_SEND_LOST]++; /* refused or closed meanwhile */
+		count(sh, C_SEND_LOST, 1); /* refused or closed meanwhile */
 }
 
-/* Send every flow's datagrams of this iteration; disarm. */
+/* Send every flow's datagrams of this iteration and push the counters. */
 static void flush_all(struct udpconn_shared *sh)
 {
 	if (sh->flushing)
 		return;
+	if (!sh->pending) {
+		if (sh->armed && ++sh->idle_flushes >= IDLE_FLUSHES) {
+			sh->armed = false;
+			uv_check_stop(&sh->check);
+			uv_prepare_stop(&sh->prepare);
+		}
+		return;
+	}
+	sh->pending = false;
 	sh->flushing = true;
 	while (sh->dirty_head) {
 		struct udpconn *u = sh->dirty_head;
@@ -443,11 +483,6 @@ static void flush_all(struct udpconn_shared *sh)
 	sh->txlen = 0;
 	sh->flushing = false;
 	counters_push(sh);
-	if (sh->armed) {
-		sh->armed = false;
-		uv_check_stop(&sh->check);
-		uv_prepare_stop(&sh->prepare);
-	}
 }
 
 /* The socket is writable again: send the backlog, in order. */
@@ -472,7 +507,7 @@ static void drain_backlog(struct udpconn *u)
 		r = sendmmsg(u->fd, sh->msgs, n, 0);
 		if (r < 0 && errno == EINTR)
 			continue;
-		sh->c[C_SEND_CALLS]++;
+		count(sh, C_SEND_CALLS, 1);
 		if (r < 0) {
 			if (errno == EAGAIN || errno == EWOULDBLOCK || errno == ENOBUFS)
 				break;
@@ -481,9 +516,9 @@ static void drain_backlog(struct udpconn *u)
 				break;
 			}
 			r = 1; /* this one is lost */
-			sh->c[C_SEND_LOST]++;
+			count(sh, C_SEND_LOST, 1);
 		} else {
-			sh->c[C_SENT] += (uint64_t)r;
+			count(sh, C_SENT, (uint64_t)r);
 		}
 		while (r-- > 0) {
 			q = u->q_head;
@@ -503,6 +538,19 @@ static void drain_backlog(struct udpconn *u)
 
 /* ---- receiving ---- */
 
+/* After a recvmmsg that returned n >= 0 and its datagrams were read: the
+ * slots it may have written to (the first n, and the next one, in case a
+ * failing datagram got that far) get their control buffer length back. */
+static void rx_rearm(struct udpconn_shared *sh, int n)
+{
+	unsigned end = (unsigned)n + 1;
+
+	if (end > TP_UDPCONN_RX_VLEN)
+		end = TP_UDPCONN_RX_VLEN;
+	for (unsigned i = 0; i < end; i++)
+		sh->rmsgs[i].msg_hdr.msg_controllen = sizeof(sh->rctl[i].buf);
+}
+
 /* Read what is there, in batches, and pass each datagram to the client. */
 static void recv_some(struct udpconn *u)
 {
@@ -513,21 +561,15 @@ static void recv_some(struct udpconn *u)
 	for (int call = 0; call < RX_CALLS && u->flow; call++) {
 		int n;
 
-		for (unsigned i = 0; i < TP_UDPCONN_RX_VLEN; i++) {
-			struct msghdr *mh = &sh->rmsgs[i].msg_hdr;
-
-			memset(mh, 0, sizeof(*mh));
-			mh->msg_iov = &sh->riov[i];
-			mh->msg_iovlen = 1;
-			mh->msg_control = sh->rctl[i].buf;
-			mh->msg_controllen = sizeof(sh->rctl[i].buf);
-		}
+		/* the slots were set up once (shared_new); a call changes only
+		 * the control length (and the output fields) of the messages
+		 * it filled, which rx_rearm restores once they are read */
 		n = recvmmsg(u->fd, sh->rmsgs, TP_UDPCONN_RX_VLEN, MSG_DONTWAIT, NULL);
 		if (n < 0 && errno == EINTR) {
 			call--;
 			continue;
 		}
-		sh->c[C_RECV_CALLS]++;
+		count(sh, C_RECV_CALLS, 1);
 		if (n < 0) {
 			/* an ICMP error for the connected address
 			 * (ECONNREFUSED, EHOSTUNREACH, ...): tell the client
@@ -548,14 +590,15 @@ static void recv_some(struct udpconn *u)
 					continue;
 				memcpy(&d, CMSG_DATA(cm), sizeof(d));
 				if (d != u->drops) {
-					sh->c[C_RCVBUF_DROPS] += (uint32_t)(d - u->drops);
+					count(sh, C_RCVBUF_DROPS, (uint32_t)(d - u->drops));
 					u->drops = d;
 					grow = true;
 				}
 			}
 			host->udp_send(u->flow, sh->riov[i].iov_base, sh->rmsgs[i].msg_len);
 		}
-		sh->c[C_RECEIVED] += (uint64_t)n;
+		rx_rearm(sh, n);
+		count(sh, C_RECEIVED, (uint64_t)n);
 		if (n < TP_UDPCONN_RX_VLEN)
 			break; /* drained */
 		grow = true;
@@ -717,7 +760,7 @@ static void on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
 		ret = tp_name_pick(res, u->to.ss_family,
 		                   tp_sockaddr_port((struct sockaddr *)&u->to), &to);
 	uv_freeaddrinfo(res);
-	sh->c[ret ? C_NAMES_UNRESOLVED : C_NAMES_RESOLVED]++;
+	count(sh, ret ? C_NAMES_UNRESOLVED : C_NAMES_RESOLVED, 1);
 	arm(sh); /* the counters */
 	if (ret) {
 		sh->host->log(sh->host, TP_LOG_DEBUG, "%s: cannot resolve %s: %s", u->who, u->name,

@@ -917,7 +917,8 @@ static void refuse_syn(const struct tp_endpoint *s, const struct tp_endpoint *d,
 static bool addr_unspecified(int family, const uint8_t *a)
 {
 	static const uint8_t zero[16];
-	return !memcmp(a, zero, family == AF_INET ? 4 : 16);
+	/* constant sizes: inline compares, not a libc call per packet */
+	return family == AF_INET ? !memcmp(a, zero, 4) : !memcmp(a, zero, 16);
 }
 
 bool tp__dst_forbidden(const struct tp_endpoint *d)

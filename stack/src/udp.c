@@ -61,28 +61,38 @@ static struct {
 	struct lru dns, other;
 	struct udp_pcb *pcb; /* replies; never bound, so never in lwIP's demux */
 	uint32_t tokens, tok_ms;
+	uint16_t ip_id; /* IPv4 ID of the replies send_fast builds */
 	uint8_t buf[65536];
+	uint8_t obuf[65536]; /* send_fast's packet (not buf: a reply may echo it) */
 } U;
 
 /* ---- table ---- */
+/* Seeded, over 32-bit words of the addresses (one multiply per word, not
+ * per byte: every datagram pays it) and the ports. */
 static uint32_t tuple_hash(const struct tp_endpoint *s, const struct tp_endpoint *d)
 {
-	uint32_t h = 2166136261u ^ U.seed;
+	uint64_t h = 0x9e3779b97f4a7c15ull ^ U.seed;
 	size_t alen = s->family == AF_INET ? 4 : 16;
 
-	for (size_t i = 0; i < alen; i++)
-		h = (h ^ s->addr[i]) * 16777619u;
-	for (size_t i = 0; i < alen; i++)
-		h = (h ^ d->addr[i]) * 16777619u;
-	h = (h ^ s->port) * 16777619u;
-	h = (h ^ d->port) * 16777619u;
-	return h ^ (h >> 15);
+	for (size_t i = 0; i < alen; i += 4) {
+		uint32_t a, b;
+
+		memcpy(&a, s->addr + i, 4);
+		memcpy(&b, d->addr + i, 4);
+		h = (h ^ a) * 0xff51afd7ed558ccdull;
+		h = (h ^ b) * 0xff51afd7ed558ccdull;
+	}
+	h = (h ^ ((uint32_t)s->port << 16 | d->port)) * 0xc4ceb9fe1a85ec53ull;
+	return (uint32_t)(h ^ (h >> 32));
 }
 
 static bool ep_eq(const struct tp_endpoint *a, const struct tp_endpoint *b)
 {
-	return a->family == b->family && a->port == b->port &&
-	       memcmp(a->addr, b->addr, a->family == AF_INET ? 4 : 16) == 0;
+	if (a->family != b->family || a->port != b->port)
+		return false;
+	/* constant sizes: compiled inline, not a libc call per lookup */
+	return a->family == AF_INET ? memcmp(a->addr, b->addr, 4) == 0
+	                            : memcmp(a->addr, b->addr, 16) == 0;
 }
 
 static void lru_unlink(struct tp_udp_flow *f)
@@ -478,6 +488,88 @@ void tp_udp_flow_set_events(struct tp_udp_flow *f, const struct tp_udp_events *e
 	f->ud = ud;
 }
 
+/* The header checksum of the 20-byte IPv4 header at b (field zeroed),
+ * written into it: 32-bit words summed in host order, folded, stored in
+ * host order (RFC 1071's byte-order independence); no call for 20 bytes. */
+static void ip4_hdr_csum(uint8_t *b)
+{
+	uint64_t a = 0;
+	uint16_t c;
+
+	for (int i = 0; i < 20; i += 4) {
+		uint32_t v;
+
+		memcpy(&v, b + i, 4);
+		a += v;
+	}
+	a = (a & 0xffffffffu) + (a >> 32);
+	a = (a & 0xffffu) + (a >> 16);
+	a = (a & 0xffffu) + (a >> 16);
+	a = (a & 0xffffu) + (a >> 16);
+	c = (uint16_t)~a;
+	memcpy(b + 10, &c, 2);
+}
+
+/* A reply that fits the MTU, built here: IPv4 (no options, DF clear, TTL
+ * 64, its own ID sequence) or IPv6 (hop limit 64) and UDP with its full
+ * checksum, the same packet lwIP's udp_sendto_if_src builds, without the
+ * pbuf, the routing and the per-field byte swaps (half the gateway's own
+ * instructions of a 1-byte request/response went there). Larger replies
+ * go through lwIP, which fragments them. Returns 0 (handed to the output
+ * callback; its failure is counted as lwIP's would be) or -EMSGSIZE when
+ * it does not fit. */
+static int send_fast(const struct tp_endpoint *from, const struct tp_endpoint *to, const void *buf,
+                     size_t len)
+{
+	struct netif *nif = tp__netif();
+	uint8_t *b = U.obuf;
+	size_t iphl = from->family == AF_INET ? 20 : 40;
+	size_t ulen = 8 + len, tot = iphl + ulen;
+	unsigned mtu = from->family == AF_INET ? nif->mtu : nif->mtu6;
+	uint8_t *u = b + iphl;
+	uint32_t sum;
+	uint16_t c;
+
+	if (tot > mtu || tot > sizeof(U.obuf))
+		return -EMSGSIZE;
+	if (from->family == AF_INET) {
+		b[0] = 0x45;
+		b[1] = 0;
+		wr16(b + 2, (uint16_t)tot);
+		wr16(b + 4, U.ip_id++);
+		wr16(b + 6, 0);
+		b[8] = 64;
+		b[9] = IPPROTO_UDP;
+		wr16(b + 10, 0);
+		memcpy(b + 12, from->addr, 4);
+		memcpy(b + 16, to->addr, 4);
+		ip4_hdr_csum(b);
+	} else {
+		b[0] = 0x60;
+		b[1] = b[2] = b[3] = 0;
+		wr16(b + 4, (uint16_t)ulen);
+		b[6] = IPPROTO_UDP;
+		b[7] = 64;
+		memcpy(b + 8, from->addr, 16);
+		memcpy(b + 24, to->addr, 16);
+	}
+	wr16(u, from->port);
+	wr16(u + 2, to->port);
+	wr16(u + 4, (uint16_t)ulen);
+	wr16(u + 6, 0);
+	memcpy(u + 8, buf, len);
+	/* the addresses sit right before the UDP header (IPv4 12..19, IPv6
+	 * 8..39): one sum over them, the header and the payload, plus the
+	 * pseudo-header's protocol and length (ulen < 65536, so IPv6's 32-bit
+	 * length has a zero upper half) */
+	sum = IPPROTO_UDP + (uint32_t)ulen;
+	c = tp_csum_finish(from->family == AF_INET ? tp_csum_add(sum, b + 12, 8 + ulen)
+	                                           : tp_csum_add(sum, b + 8, 32 + ulen));
+	wr16(u + 6, c ? c : 0xffff); /* RFC 768: 0 means "no checksum" */
+	tp__emit_raw(b, tot);
+	return 0;
+}
+
 /* buf is borrowed for the call. */
 int tp_udp_flow_send_from(struct tp_udp_flow *f, const struct tp_endpoint *from, const void *buf,
                           size_t len)
@@ -493,6 +585,8 @@ int tp_udp_flow_send_from(struct tp_udp_flow *f, const struct tp_endpoint *from,
 	 * IPv6 header; beyond it ip6_output failed with ERR_BUF (-EIO) */
 	if (len > (from->family == AF_INET ? 65507u : 65487u))
 		return -EMSGSIZE;
+	if (send_fast(from, &f->src, buf, len) == 0)
+		goto sent;
 	p = pbuf_alloc(PBUF_TRANSPORT, (u16_t)len, PBUF_RAM);
 	if (!p) {
 		st->udp_send_errors++;
@@ -509,6 +603,7 @@ int tp_udp_flow_send_from(struct tp_udp_flow *f, const struct tp_endpoint *from,
 		st->udp_send_errors++;
 		return e == ERR_MEM ? -ENOMEM : -EIO;
 	}
+sent:
 	st->udp_dgrams_out++;
 	st->udp_bytes_out += len;
 	touch(f);

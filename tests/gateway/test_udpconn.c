@@ -469,6 +469,77 @@ TP_TEST(batch_flow_closed_before_flush)
 	OK("two of three flows closed before the flush: the third's datagrams arrive, no leak");
 }
 
+static void count_hook(uv_handle_t *h, void *arg)
+{
+	int **c = arg;
+
+	if ((h->type == UV_PREPARE || h->type == UV_CHECK) && uv_is_active(h)) {
+		(*c[0])++;
+		if (uv_has_ref(h))
+			(*c[1])++;
+	}
+}
+
+/* The handler's loop hooks (prepare and check, the only ones in this
+ * loop): how many are started, and how many of those keep the loop alive. */
+static void hooks(int *active, int *refd)
+{
+	*active = *refd = 0;
+	uv_walk(&env.r.loop, count_hook, (void *[]){active, refd});
+}
+
+/* The flush hooks stay started while datagrams come (not stopped and
+ * started again for each one), never keep the loop alive, stop after a
+ * run of loop iterations with nothing to flush, and start again with the
+ * next datagram, which still goes out (and is counted) in its iteration. */
+TP_TEST(loop_hooks_idle)
+{
+	static uint8_t buf[2048];
+	uint16_t port = 0;
+	int fd, active, refd, got = 0;
+	struct tp_udp_flow *a;
+
+	if (!env_up("direct"))
+		return;
+	fd = server("127.0.0.1", &port);
+	CHECK(fd >= 0, "server socket");
+	if (fd < 0)
+		return;
+	a = flow_to("127.0.0.1", port, 45100, 5, 10);
+	if (!a) {
+		close(fd);
+		return;
+	}
+	hooks(&active, &refd);
+	CHECK(active == 2 && refd == 0,
+	      "a datagram batched: 2 hooks started, unreferenced (%d, %d)", active, refd);
+	uv_run(&env.r.loop, UV_RUN_NOWAIT);
+	CHECK(recv(fd, buf, sizeof(buf), 0) == 10, "the first datagram went out in its iteration");
+	CHECK_EQ(counter("direct.udp_sent"), 1, "counted in that iteration");
+	hooks(&active, &refd);
+	CHECK(active == 2, "still started right after the flush (%d)", active);
+	for (int i = 0; i < 100; i++)
+		uv_run(&env.r.loop, UV_RUN_NOWAIT);
+	hooks(&active, &refd);
+	CHECK(active == 0, "stopped after 100 idle iterations (%d started)", active);
+	for (uint32_t k = 1; k <= 3; k++) {
+		send_dgram(a, 5, k, 10);
+		hooks(&active, &refd);
+		CHECK(active == 2 && refd == 0, "datagram %u: hooks started again (%d, %d)", k,
+		      active, refd);
+		uv_run(&env.r.loop, UV_RUN_NOWAIT);
+		if (recv(fd, buf, sizeof(buf), 0) == 10)
+			got++;
+		CHECK(counter("direct.udp_sent") == 1 + k,
+		      "datagram %u counted in its iteration (%llu)", k, counter("direct.udp_sent"));
+	}
+	CHECK_EQ(got, 3, "each went out in the iteration it was handed over in");
+	fake_udp_expire(a, -ETIMEDOUT);
+	spin(5);
+	close(fd);
+	OK("flush hooks: kept while busy, unreferenced, stopped when idle, restarted on demand");
+}
+
 /* Replies: a burst of 100 from the server is read with recvmmsg in a few
  * calls and reaches the client complete; a flood the default receive
  * buffer cannot hold makes it grow (SO_RXQ_OVFL). */

@@ -737,6 +737,88 @@ TP_TEST(send_v6)
 	test_send(AF_INET6);
 }
 
+/* Replies that fit the MTU are built by udp.c itself, larger ones by lwIP:
+ * the same header fields either way (IPv4: no options, TOS 0, DF clear,
+ * TTL 64; IPv6: traffic class and flow label 0, hop limit 64), the largest
+ * datagram that fits goes out whole, one byte more is fragmented, IPv4 IDs
+ * differ from one reply to the next, and a UDP checksum that sums to 0 is
+ * sent as 0xffff (RFC 768). */
+static void test_reply_headers(int family)
+{
+	struct opts o = {0};
+	struct tuple a;
+	static uint8_t big[1600];
+	size_t fit = family == AF_INET ? 1500 - 28 : 1500 - 48;
+	uint8_t two[2] = {0, 0};
+	uint16_t c0;
+
+	stack_up(&o);
+	tuple_fam(&a, family, 40010, 5010);
+	send_udp(&a, "q", 1);
+	struct rec *r = &recs[0];
+	CHECK(nrec == 1 && r->f, "flow");
+	if (!r->f) {
+		stack_down("reply_headers");
+		return;
+	}
+	fill(big, fit + 1, 7);
+	out.n = 0;
+	CHECK(tp_udp_flow_send(r->f, "a", 1) == 0 && tp_udp_flow_send(r->f, "b", 1) == 0 &&
+	              tp_udp_flow_send(r->f, big, fit) == 0 && out.n == 3,
+	      "two 1-byte replies and one of %zu bytes: 3 packets (%d)", fit, out.n);
+	check_udp_out(0, family, a.dst, 5010, a.src, 40010, "a", 1);
+	check_udp_out(1, family, a.dst, 5010, a.src, 40010, "b", 1);
+	check_udp_out(2, family, a.dst, 5010, a.src, 40010, big, fit);
+	for (int i = 0; i < out.n; i++) {
+		const uint8_t *b = out.buf[i];
+
+		if (family == AF_INET)
+			CHECK(b[0] == 0x45 && b[1] == 0 && (rd16(b + 6) & 0xffff) == 0 &&
+			              b[8] == 64,
+			      "IPv4 reply %d: no options, TOS 0, DF clear, TTL 64 (%02x %02x %04x "
+			      "%u)",
+			      i, b[0], b[1], rd16(b + 6), b[8]);
+		else
+			CHECK(b[0] == 0x60 && b[1] == 0 && b[2] == 0 && b[3] == 0 && b[7] == 64,
+			      "IPv6 reply %d: class and flow label 0, hop limit 64", i);
+	}
+	if (family == AF_INET)
+		CHECK(rd16(out.buf[0] + 4) != rd16(out.buf[1] + 4), "IPv4 IDs differ (%u, %u)",
+		      rd16(out.buf[0] + 4), rd16(out.buf[1] + 4));
+	CHECK(out.len[2] == 1500, "the largest that fits is one packet of 1500 (%zu)", out.len[2]);
+	out.n = 0;
+	CHECK(tp_udp_flow_send(r->f, big, fit + 1) == 0, "%zu bytes", fit + 1);
+	CHECK(out.n == 2, "one byte more: 2 fragments (%d)", out.n);
+	check_frags_out(0, out.n, family, a.dst, 5010, a.src, 40010, big, fit + 1, 1500);
+
+	/* payload 00 00 gives checksum c0; payload c0 then sums to 0 */
+	out.n = 0;
+	CHECK(tp_udp_flow_send(r->f, two, 2) == 0 && out.n == 1, "2-byte reply");
+	c0 = rd16(out.buf[0] + (family == AF_INET ? 20 : 40) + 6);
+	wr16(two, c0);
+	out.n = 0;
+	CHECK(tp_udp_flow_send(r->f, two, 2) == 0 && out.n == 1, "2-byte reply summing to 0");
+	CHECK(rd16(out.buf[0] + (family == AF_INET ? 20 : 40) + 6) == 0xffff,
+	      "a checksum of 0 goes out as 0xffff (%04x)",
+	      rd16(out.buf[0] + (family == AF_INET ? 20 : 40) + 6));
+	check_udp_out(0, family, a.dst, 5010, a.src, 40010, two, 2);
+	check_mem_base("after replies");
+	stack_down("reply_headers");
+	OK("%s: replies up to the MTU built whole with lwIP's header fields, beyond it "
+	   "fragmented; checksum 0 sent as 0xffff",
+	   fam(family));
+}
+
+TP_TEST(reply_headers_v4)
+{
+	test_reply_headers(AF_INET);
+}
+
+TP_TEST(reply_headers_v6)
+{
+	test_reply_headers(AF_INET6);
+}
+
 /* Poll like the gateway's loop does: sleep exactly what tp_stack_poll
  * returns, until the flow closes; returns the time it closed at. */
 static uint32_t run_loop_until_closed(struct rec *r, uint32_t limit_ms)

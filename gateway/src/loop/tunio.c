@@ -171,6 +171,11 @@ static void arm_stack_timer(struct tp_tunio *t, uint32_t next_ms)
 		return;
 	if (next_ms > STACK_TIMER_CAP_MS)
 		next_ms = STACK_TIMER_CAP_MS;
+	/* due no later already: keep it (an early tick only polls; a restart
+	 * per tun read was a heap removal and insertion each time) */
+	if (uv_is_active((uv_handle_t *)&t->stack_timer) &&
+	    uv_timer_get_due_in(&t->stack_timer) <= next_ms)
+		return;
 	uv_timer_start(&t->stack_timer, on_stack_timer, next_ms, 0);
 }
 
@@ -214,8 +219,11 @@ static void tun_input(struct tp_tunio *t, size_t n)
 	 * verified the checksum. flags 0 (forwarded, unverified): verify. */
 	in_flags =
 	        (h.flags & (TP_VNET_F_NEEDS_CSUM | TP_VNET_F_DATA_VALID)) ? TP_STACK_IN_CSUM_OK : 0;
-	if (h.gso_type == TP_GSO_NONE && !(h.flags & TP_VNET_F_NEEDS_CSUM)) {
-		/* a whole packet with nothing to check in the header */
+	if (h.gso_type == TP_GSO_NONE && (!(h.flags & TP_VNET_F_NEEDS_CSUM) ||
+	                                  (size_t)h.csum_start + h.csum_offset + 2 <= len)) {
+		/* a whole packet: nothing to split, and a partial checksum
+		 * (NEEDS_CSUM, within the packet) need not be completed, the
+		 * stack does not verify it (CSUM_OK) */
 		tp_stack_input_flags(pkt, len, in_flags);
 		return;
 	}

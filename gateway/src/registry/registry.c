@@ -217,11 +217,14 @@ static const char *hinst_opt_get(const struct tp_host *host, const char *key)
 static void hinst_counter_add(const struct tp_host *host, const char *name, uint64_t delta)
 {
 	struct tp_hinst *hi = hinst_of(host);
-	size_t i;
+	size_t i = hi->counter_hint;
 
-	for (i = 0; i < hi->n_counters; i++)
-		if (!strcmp(hi->counters[i].name, name))
-			break;
+	/* handlers add their counters in the same order every time: the one
+	 * after the last hit is usually the one (one strcmp, not a scan) */
+	if (i >= hi->n_counters || strcmp(hi->counters[i].name, name) != 0)
+		for (i = 0; i < hi->n_counters; i++)
+			if (!strcmp(hi->counters[i].name, name))
+				break;
 	if (i == hi->n_counters) {
 		if (i == TP_MAX_HCOUNTERS - 1)
 			name = "other";
@@ -230,6 +233,7 @@ static void hinst_counter_add(const struct tp_host *host, const char *name, uint
 		snprintf(hi->counters[i].name, sizeof(hi->counters[i].name), "%s", name);
 	}
 	hi->counters[i].value += delta;
+	hi->counter_hint = i + 1;
 }
 
 /* init hi with its own copy of r's services. */

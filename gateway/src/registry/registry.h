@@ -52,6 +52,7 @@ struct tp_hinst {
 	unsigned gen;                    /* the set it was made for (0: start-up) */
 	char *spec_buf;                  /* args.spec and args.target point into it */
 	struct tp_handler_opt *opts_buf; /* args.opts, strings in one block */
+	size_t counter_hint;             /* where counter_add looks first: after the last hit */
 };
 
 struct tp_registry {
