@@ -23,6 +23,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -730,6 +731,18 @@ static int gw_fini(struct tp_gw *gw)
 	return ret;
 }
 
+/* random() seeds the stack's flow hash tables and is lwIP's LWIP_RAND:
+ * without this every run (and every worker) would use the same default
+ * sequence, and a client could aim at one hash bucket. */
+static void seed_random(void)
+{
+	unsigned int s;
+
+	if (getrandom(&s, sizeof(s), GRND_NONBLOCK) != (ssize_t)sizeof(s))
+		s = (unsigned int)time(NULL) ^ (unsigned int)getpid() ^ (unsigned int)clock();
+	srandom(s);
+}
+
 static int gateway_run(const struct tp_options *opt, struct tp_embed *embed)
 {
 	struct tp_gw *gw = &gw_main;
@@ -737,6 +750,7 @@ static int gateway_run(const struct tp_options *opt, struct tp_embed *embed)
 	char red[300];
 	int ret;
 
+	seed_random();
 	ret = gw_init(gw, opt, embed);
 	if (!ret)
 		ret = tp_netcfg_drop_privileges(&gw->net);
