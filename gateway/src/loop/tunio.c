@@ -52,6 +52,11 @@ bool tp_tunio_tcp_csum_partial(const struct tp_tunio *t)
 	return t->gro != NULL;
 }
 
+bool tp_tunio_tcp_tso(const struct tp_tunio *t)
+{
+	return t->gro != NULL && (t->gro_kinds & TP_GRO_TSO);
+}
+
 /* ---- packets out ---- */
 
 /* One write to the tun: a bare packet (no vnet) or [vnet header | packet]
@@ -89,9 +94,11 @@ static int gro_write(void *ctx, const struct iovec *iov, int iovcnt, unsigned ns
 	struct tp_tunio *t = ctx;
 	int r;
 
-	(void)kind;
 	r = tun_writev(t, iov, iovcnt, nsegs ? nsegs : 1);
-	if (r == 0 && nsegs > 1) {
+	if (r == 0 && kind == TP_GRO_TSO) {
+		t->st->tso_out++;
+		t->st->tso_out_segs += nsegs;
+	} else if (r == 0 && nsegs > 1) {
 		t->st->gro_out++;
 		t->st->gro_out_segs += nsegs;
 	}
@@ -106,6 +113,16 @@ void tp_tunio_flush(struct tp_tunio *t)
 		return;
 	tp_gro_flush(t->gro, t->gro_kinds, gro_write, t, &refused);
 	refused &= t->gro_kinds;
+	if (refused & TP_GRO_TSO) {
+		t->gro_kinds &= ~TP_GRO_TSO;
+		t->st->tso_einval++;
+		tp_stack_set_tcp_gso(false);
+		tp_log(TP_LOG_WARN,
+		       "offload: the kernel refused a TCP super-segment write (EINVAL): "
+		       "super-segments split before writing, new flows send MSS-sized "
+		       "segments");
+		refused &= ~TP_GRO_TSO;
+	}
 	if (refused) {
 		t->gro_kinds &= ~refused;
 		tp_log(TP_LOG_WARN,
@@ -133,6 +150,33 @@ static int gro_enqueue(void *ctx, const void *buf, size_t len)
 		r = tp_gro_add(t->gro, buf, len);
 	}
 	return r;
+}
+
+/* A TCP super-segment from the stack (lwIP patch 0012): into the batch,
+ * which writes it with a TSO header (or splits it: tp_tso_write); while
+ * stopping, written at once the same way. */
+int tp_tunio_output_gso(void *ctx, const void *buf, size_t len, unsigned gso_size)
+{
+	struct tp_tunio *t = ctx;
+	unsigned refused = 0;
+	int r;
+
+	if (gso_size == 0 || gso_size > 0xffff)
+		return -EINVAL;
+	if (t->gro && !t->stopping) {
+		r = tp_gro_add_tso(t->gro, buf, len, (uint16_t)gso_size);
+		if (r == -ENOSPC) {
+			tp_tunio_flush(t);
+			r = tp_gro_add_tso(t->gro, buf, len, (uint16_t)gso_size);
+		}
+		return r;
+	}
+	if (!t->tun.vnet)
+		return -EINVAL; /* the stack only sends them to a vnet tun */
+	r = tp_tso_write(buf, len, (uint16_t)gso_size, t->gro_kinds & TP_GRO_TSO, gro_write, t,
+	                 &refused);
+	t->gro_kinds &= ~refused;
+	return r < 0 ? r : 0;
 }
 
 /* With a vnet header, into this iteration's batch (written by
@@ -305,7 +349,7 @@ static int offload_setup(struct tp_tunio *t, bool no_offload)
 		/* TCP coalescing needs only the header (writes are parsed
 		 * whatever TUNSETOFFLOAD said); UDP_L4 needs a >= 6.2 kernel,
 		 * which USO being granted shows */
-		t->gro_kinds = TP_GRO_TCP;
+		t->gro_kinds = TP_GRO_TCP | TP_GRO_TSO;
 		if ((tun->offloads & (TP_TUN_F_USO4 | TP_TUN_F_USO6)) ==
 		    (TP_TUN_F_USO4 | TP_TUN_F_USO6))
 			t->gro_kinds |= TP_GRO_UDP;
