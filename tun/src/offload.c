@@ -823,11 +823,10 @@ int tp_gro_flush(struct tp_gro *g, unsigned kinds, tp_gro_write_fn write, void *
 				unsigned ref = 0;
 				r = tp_tso_write(g->arena + p->off, p->len, p->tso,
 				                 (kinds & TP_GRO_TSO) && !(off_kinds & TP_GRO_TSO),
-				                 write, ctx, &ref);
+				                 write, ctx, &ref, &writes);
 				off_kinds |= ref;
 				if (refused)
 					*refused |= ref;
-				writes += r > 0 ? r : 1;
 				if (r < 0 && !err)
 					err = r;
 				continue;
@@ -848,7 +847,7 @@ int tp_gro_flush(struct tp_gro *g, unsigned kinds, tp_gro_write_fn write, void *
 /* pkt is borrowed; write/ctx for the call. Splitting allocates its
  * segments' buffer (only when a TSO write is not possible). */
 int tp_tso_write(const uint8_t *pkt, size_t len, uint16_t gso_size, bool try_tso,
-                 tp_gro_write_fn write, void *ctx, unsigned *refused)
+                 tp_gro_write_fn write, void *ctx, unsigned *refused, int *writes)
 {
 	static const uint8_t zero[TP_VNET_HDR_LEN];
 	struct gso_geom geo;
@@ -859,7 +858,7 @@ int tp_tso_write(const uint8_t *pkt, size_t len, uint16_t gso_size, bool try_tso
 	uint8_t *out = NULL;
 	enum tp_drop why;
 	size_t thl, payload, nseg, cap;
-	int k, r, writes = 0, err = 0;
+	int k, r, err = 0;
 
 	iov[0] = (struct iovec){(void *)zero, sizeof(zero)};
 	iov[1] = (struct iovec){(void *)pkt, len};
@@ -867,11 +866,11 @@ int tp_tso_write(const uint8_t *pkt, size_t len, uint16_t gso_size, bool try_tso
 	    geo.proto != IPPROTO_TCP || geo.iphl != (geo.family == AF_INET ? 20 : 40) ||
 	    (size_t)geo.iphl + 20 > geo.len)
 		goto plain;
+	thl = (size_t)(pkt[geo.iphl + 12] >> 4) * 4;
+	if (thl < 20 || geo.iphl + thl > geo.len)
+		goto plain;
 	len = geo.len;
 	iov[1].iov_len = len;
-	thl = (size_t)(pkt[geo.iphl + 12] >> 4) * 4;
-	if (thl < 20 || geo.iphl + thl > len)
-		goto plain;
 	geo.hlen = (uint16_t)(geo.iphl + thl);
 	payload = len - geo.hlen;
 	nseg = payload ? (payload + gso_size - 1) / gso_size : 1;
@@ -885,37 +884,37 @@ int tp_tso_write(const uint8_t *pkt, size_t len, uint16_t gso_size, bool try_tso
 		tp_vnet_emit(vh, &v);
 		iov[0].iov_base = vh;
 		r = write(ctx, iov, 2, (unsigned)nseg, TP_GRO_TSO);
+		(*writes)++;
 		if (r != -EINVAL)
-			return r < 0 ? r : 1;
+			return r < 0 ? r : 0;
 		*refused |= TP_GRO_TSO;
+		iov[0].iov_base = (void *)zero;
 	}
 	/* one wire segment at a time, complete checksums */
 	cap = nseg * geo.hlen + payload;
 	out = malloc(cap);
 	segs = calloc(nseg, sizeof(*segs));
-	if (!out || !segs) {
+	k = out && segs ? tp_gso_split(pkt, len, &v, TP_SPLIT_FILL_CSUM, out, cap, segs, (int)nseg,
+	                               &why)
+	                : -1;
+	if (k < 0) {
 		free(out);
 		free(segs);
-		return -ENOMEM;
+		goto plain; /* no memory, or unsplittable: as it is */
 	}
-	k = tp_gso_split(pkt, len, &v, TP_SPLIT_FILL_CSUM, out, cap, segs, (int)nseg, &why);
-	if (k < 0) {
-		err = -EINVAL;
-		k = 0;
-	}
-	iov[0].iov_base = (void *)zero;
 	for (int i = 0; i < k; i++) {
 		iov[1] = (struct iovec){segs[i].data, segs[i].len};
 		r = write(ctx, iov, 2, 1, 0);
-		writes++;
+		(*writes)++;
 		if (r < 0 && !err)
 			err = r;
 	}
 	free(out);
 	free(segs);
-	return err ? err : writes;
+	return err;
 
 plain: /* not a super-segment after all: as it is */
 	r = write(ctx, iov, 2, 1, 0);
-	return r < 0 ? r : 1;
+	(*writes)++;
+	return r < 0 ? r : 0;
 }

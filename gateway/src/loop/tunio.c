@@ -159,7 +159,7 @@ int tp_tunio_output_gso(void *ctx, const void *buf, size_t len, unsigned gso_siz
 {
 	struct tp_tunio *t = ctx;
 	unsigned refused = 0;
-	int r;
+	int r, writes = 0;
 
 	if (gso_size == 0 || gso_size > 0xffff)
 		return -EINVAL;
@@ -174,9 +174,9 @@ int tp_tunio_output_gso(void *ctx, const void *buf, size_t len, unsigned gso_siz
 	if (!t->tun.vnet)
 		return -EINVAL; /* the stack only sends them to a vnet tun */
 	r = tp_tso_write(buf, len, (uint16_t)gso_size, t->gro_kinds & TP_GRO_TSO, gro_write, t,
-	                 &refused);
+	                 &refused, &writes);
 	t->gro_kinds &= ~refused;
-	return r < 0 ? r : 0;
+	return r;
 }
 
 /* With a vnet header, into this iteration's batch (written by

@@ -176,9 +176,11 @@ int tp_gro_flush(struct tp_gro *g, unsigned kinds, tp_gro_write_fn write, void *
  * TP_GRO_TSO); if that returns -EINVAL (or without try_tso), split into
  * gso_size segments with complete checksums, each written with an all-zero
  * header (nsegs 1, kind 0), and *refused |= TP_GRO_TSO when a TSO write
- * was refused. A packet that is no TCP over plain IPv4/IPv6 is written
- * unchanged. Returns the number of writes, or the first error. */
+ * was refused. A packet that is no TCP over plain IPv4/IPv6 (or cannot be
+ * split) is written unchanged with an all-zero header. *writes grows by the
+ * write calls made. Returns 0 or the first error of a write (not the
+ * EINVAL of a refused TSO write). */
 int tp_tso_write(const uint8_t *pkt, size_t len, uint16_t gso_size, bool try_tso,
-                 tp_gro_write_fn write, void *ctx, unsigned *refused);
+                 tp_gro_write_fn write, void *ctx, unsigned *refused, int *writes);
 
 #endif
