@@ -857,7 +857,7 @@ int tp_tso_write(const uint8_t *pkt, size_t len, uint16_t gso_size, bool try_tso
 	struct tp_seg *segs = NULL;
 	uint8_t *out = NULL;
 	enum tp_drop why;
-	size_t thl, payload, nseg, cap;
+	size_t thl, payload, nseg, cap, given = len;
 	int k, r, err = 0;
 
 	iov[0] = (struct iovec){(void *)zero, sizeof(zero)};
@@ -914,6 +914,8 @@ int tp_tso_write(const uint8_t *pkt, size_t len, uint16_t gso_size, bool try_tso
 	return err;
 
 plain: /* not a super-segment after all: as it is */
+	iov[0] = (struct iovec){(void *)zero, sizeof(zero)};
+	iov[1] = (struct iovec){(void *)pkt, given};
 	r = write(ctx, iov, 2, 1, 0);
 	(*writes)++;
 	return r < 0 ? r : 0;
