@@ -105,6 +105,18 @@ static int gro_write(void *ctx, const struct iovec *iov, int iovcnt, unsigned ns
 	return r;
 }
 
+/* The kernel said EINVAL to a TSO write: super-segments are split here from
+ * now on, and new flows send MSS-sized segments. */
+static void tso_refused(struct tp_tunio *t)
+{
+	t->gro_kinds &= ~TP_GRO_TSO;
+	t->st->tso_einval++;
+	tp_stack_set_tcp_gso(false);
+	tp_log(TP_LOG_WARN, "offload: the kernel refused a TCP super-segment write (EINVAL): "
+	                    "super-segments split before writing, new flows send MSS-sized "
+	                    "segments");
+}
+
 void tp_tunio_flush(struct tp_tunio *t)
 {
 	unsigned refused = 0;
@@ -114,13 +126,7 @@ void tp_tunio_flush(struct tp_tunio *t)
 	tp_gro_flush(t->gro, t->gro_kinds, gro_write, t, &refused);
 	refused &= t->gro_kinds;
 	if (refused & TP_GRO_TSO) {
-		t->gro_kinds &= ~TP_GRO_TSO;
-		t->st->tso_einval++;
-		tp_stack_set_tcp_gso(false);
-		tp_log(TP_LOG_WARN,
-		       "offload: the kernel refused a TCP super-segment write (EINVAL): "
-		       "super-segments split before writing, new flows send MSS-sized "
-		       "segments");
+		tso_refused(t);
 		refused &= ~TP_GRO_TSO;
 	}
 	if (refused) {
@@ -152,9 +158,10 @@ static int gro_enqueue(void *ctx, const void *buf, size_t len)
 	return r;
 }
 
-/* A TCP super-segment from the stack (lwIP patch 0012): into the batch,
- * which writes it with a TSO header (or splits it: tp_tso_write); while
- * stopping, written at once the same way. */
+/* A TCP super-segment from the stack (lwIP patch 0012): written at once
+ * with a TSO header (or split: tp_tso_write), straight from the stack's
+ * buffer, not copied into the batch; what the batch holds is written first,
+ * so the order within each flow stays. */
 int tp_tunio_output_gso(void *ctx, const void *buf, size_t len, unsigned gso_size)
 {
 	struct tp_tunio *t = ctx;
@@ -163,19 +170,14 @@ int tp_tunio_output_gso(void *ctx, const void *buf, size_t len, unsigned gso_siz
 
 	if (gso_size == 0 || gso_size > 0xffff)
 		return -EINVAL;
-	if (t->gro && !t->stopping) {
-		r = tp_gro_add_tso(t->gro, buf, len, (uint16_t)gso_size);
-		if (r == -ENOSPC) {
-			tp_tunio_flush(t);
-			r = tp_gro_add_tso(t->gro, buf, len, (uint16_t)gso_size);
-		}
-		return r;
-	}
 	if (!t->tun.vnet)
 		return -EINVAL; /* the stack only sends them to a vnet tun */
+	if (t->gro)
+		tp_tunio_flush(t);
 	r = tp_tso_write(buf, len, (uint16_t)gso_size, t->gro_kinds & TP_GRO_TSO, gro_write, t,
 	                 &refused, &writes);
-	t->gro_kinds &= ~refused;
+	if (refused & t->gro_kinds & TP_GRO_TSO)
+		tso_refused(t);
 	return r;
 }
 
