@@ -171,6 +171,7 @@ static int trim_start(struct tp_gw *gw)
 	int ret;
 
 	tp_memtrim_init(&gw->trim);
+	tp_memtrim_keep_top(TP_MEMTRIM_KEEP_TOP);
 	ret = uv_timer_init(&gw->loop, &gw->trim_timer);
 	if (ret)
 		return ret;
