@@ -58,7 +58,9 @@ int tp_tunio_open(struct tp_tunio *t, uv_loop_t *loop, struct tp_tun_counters *s
 /* The stack's output callback (ctx = t). */
 int tp_tunio_output(void *ctx, const void *buf, size_t len);
 /* The stack's output_gso callback (ctx = t): one TCP super-segment, written
- * with a TSO vnet header (split here if the kernel refuses that). */
+ * at once with a TSO vnet header (split here if the kernel refuses that),
+ * after what the batch holds. buf is borrowed for the call. Returns 0 or
+ * -errno. */
 int tp_tunio_output_gso(void *ctx, const void *buf, size_t len, unsigned gso_size);
 
 /* Start reading the tun, the per-iteration flush and lwIP's timers;

@@ -7,7 +7,9 @@
  *             tp_gso_whole -> the TCP super-packet as one segment, or
  *             tp_gso_split -> segments -> tp_stack_input_flags(CSUM_OK?)
  * Write path: lwIP output packets -> tp_gro_add (per loop iteration) ->
- *             tp_gro_flush -> one writev per (super-)packet. */
+ *             tp_gro_flush -> one writev per (super-)packet;
+ *             lwIP's TCP super-segments -> tp_tso_write -> one writev
+ *             with a TSO header (or split when refused). */
 #ifndef TUNPLUG_OFFLOAD_H
 #define TUNPLUG_OFFLOAD_H
 
