@@ -624,6 +624,47 @@ static void sb_conversation(int p, int s, const char *synopts, size_t n)
 	sb_time(5000);
 }
 
+/* A segment of peer p acking ack_delta from the gateway's last byte
+ * (negative: an ACK inside what it sent), window wnd. */
+static void sb_ack(int p, int ack_delta, unsigned wnd)
+{
+	sb_u8(FS_OP(FS_SEG, p));
+	sb_u8(F_ACK);
+	sb_u8(0);
+	sb_u16(0);
+	sb_u16((unsigned)ack_delta & 0xffff);
+	sb_u16(wnd);
+	sb_opts(NOP_TS, 12);
+	sb_u8(0);
+}
+
+/* Super-segments out (patch 0012): 60000 bytes acknowledged in the middle,
+ * duplicate ACKs (fast retransmit of one wire segment), an RTO, a window
+ * smaller than a super-segment, a zero window (persist), FIN. */
+static void sb_tso(int p)
+{
+	sb_syn(p, 0x20000000u, 0, LINUX_SYN, 20);
+	sb_seg(p, F_ACK, 0, NOP_TS, 12, 0);
+	sb_op(FS_SEND, 0);
+	sb_u16(60000);
+	sb_ack(p, -30001, 65535);
+	sb_ack(p, -30001, 65535);
+	sb_ack(p, -30001, 65535);
+	sb_ack(p, -30001, 65535);
+	sb_time(1200);
+	sb_ack(p, -1000, 65535);
+	sb_seg(p, F_ACK, 0, NOP_TS, 12, 0);
+	sb_op(FS_SEND, 8); /* slot 0, more follows */
+	sb_u16(60000);
+	sb_ack(p, -60000, 100); /* 100 << 7 = 12800 bytes of window */
+	sb_ack(p, -50000, 0);
+	sb_time(3000);
+	sb_seg(p, F_ACK, 0, NOP_TS, 12, 0);
+	sb_op(FS_SHUTDOWN, 0);
+	sb_seg(p, F_ACK, 0, NOP_TS, 12, 0);
+	sb_time(2000);
+}
+
 static void stack(const char *dir)
 {
 	static const char *const bad[] = {CRASH, "\x01\x01\x01\xfe", "\x01\x01\x1e\x08",
@@ -632,6 +673,12 @@ static void stack(const char *dir)
 	sb_start(FS_HOLD | 3 << 4);
 	sb_conversation(0, 0, LINUX_SYN, 20);
 	put(dir, "held-accept-v4", sb, sb_len, NULL, 0);
+	sb_start(FS_ACCEPT_NOW | FS_CSUM_PARTIAL | FS_TSO | 3 << 4);
+	sb_tso(0);
+	put(dir, "tso-partial-acks-v4", sb, sb_len, NULL, 0);
+	sb_start(FS_ACCEPT_NOW | FS_CSUM_PARTIAL | FS_TSO | 3 << 4);
+	sb_tso(1);
+	put(dir, "tso-partial-acks-v6", sb, sb_len, NULL, 0);
 	sb_start(FS_HOLD | 3 << 4);
 	sb_conversation(1, 0, LINUX_SYN, 20);
 	put(dir, "held-accept-v6", sb, sb_len, NULL, 0);
