@@ -174,6 +174,15 @@ void tp_lwip_ooseq_drop(const struct tcp_pcb *pcb, unsigned long segs, unsigned 
  * segment moves rcv_nxt by more than the MSS (as Linux does once more than
  * one full segment is unacknowledged; also when it fills a gap). */
 #define TCP_ACK_LARGE_SEGMENTS 1
+/* Patch 0012: a flow whose gso_max the stack sets (a vnet tun taking TSO
+ * writes) builds segments of up to 64 KiB while its MSS stays the client's;
+ * they leave flagged PBUF_FLAG_TCP_GSO, the hook tells the stack the data
+ * per wire segment (gso_size), and the kernel segments them. lwIP cuts a
+ * segment to what the window allows, retransmits one wire segment at a
+ * time and trims a partly acknowledged segment. */
+#define LWIP_TUNPLUG_TCP_GSO 1
+void tp_lwip_tcp_gso(struct pbuf *p, unsigned short gso_size);
+#define LWIP_HOOK_TCP_OUT_GSO(pcb, p, gso_size) tp_lwip_tcp_gso(p, gso_size)
 /* Timestamps (when the client's SYN offers them, as Linux does): without
  * them a Linux client cannot reuse a port in TIME-WAIT (tcp_tw_reuse needs
  * timestamps), and sustained connection churn to one destination ran out of

@@ -139,6 +139,8 @@ static struct {
 	struct bigbuf *bigbuf_free; /* large input buffers kept for reuse */
 	unsigned bigbuf_kept, bigbuf_used;
 	uint8_t outbuf[65536 + 64];
+	bool tcp_gso;      /* new flows build super-segments (cfg.output_gso set) */
+	uint16_t gso_size; /* lwIP patch 0012's hook: wire payload of the segment leaving */
 } S;
 
 /* ---- consistency (test builds) ---- */
@@ -153,6 +155,8 @@ static void lwip_check(const char *where)
 	if (S.in_lwip)
 		return; /* inside lwIP (an owner callback): checked on the way out */
 	e = tcp_tunplug_check();
+	for (struct tcp_pcb *pcb = tcp_active_pcbs; !e && pcb; pcb = pcb->next)
+		e = tcp_tunplug_check_sendq(pcb); /* patch 0012 */
 	if (e) {
 		fprintf(stderr, "tunplug: lwIP inconsistent after %s: %s\n", where, e);
 		abort();
@@ -433,6 +437,11 @@ uint32_t tp__now(void)
 	return tp_lwip_now_ms;
 }
 
+void tp_stack_set_tcp_gso(bool on)
+{
+	S.tcp_gso = on && S.cfg.output_gso && S.cfg.tcp_csum_partial;
+}
+
 void tp__emit_raw(const void *buf, size_t len)
 {
 	S.st.pkts_out++;
@@ -482,10 +491,20 @@ static void tcp_csum(uint8_t *b, size_t len)
 	}
 }
 
+/* lwIP patch 0012's hook (lwipopts.h): the segment about to leave is a
+ * super-segment of gso_size bytes of data per wire segment. */
+void tp_lwip_tcp_gso(struct pbuf *p, uint16_t gso_size)
+{
+	(void)p;
+	S.gso_size = gso_size;
+}
+
 static err_t emit(struct pbuf *p)
 {
 	uint8_t *buf = p->payload;
 	size_t len = p->tot_len;
+	unsigned gso = 0;
+	int r;
 
 	if (S.muted)
 		return ERR_OK;
@@ -499,9 +518,20 @@ static err_t emit(struct pbuf *p)
 	}
 	/* the field is rewritten (zeroed by lwIP) on every (re)transmission */
 	tcp_csum(buf, len);
+	if ((p->flags & PBUF_FLAG_TCP_GSO) && S.gso_size) {
+		gso = S.gso_size;
+		S.gso_size = 0;
+	}
 	S.st.pkts_out++;
 	S.st.bytes_out += len;
-	if (S.cfg.output(S.cfg.ctx, buf, len) < 0)
+	if (gso && S.cfg.output_gso) {
+		S.st.tcp_gso_out++;
+		S.st.tcp_gso_out_bytes += len;
+		r = S.cfg.output_gso(S.cfg.ctx, buf, len, gso);
+	} else {
+		r = S.cfg.output(S.cfg.ctx, buf, len);
+	}
+	if (r < 0)
 		S.st.output_errors++;
 	/* A lost packet is retransmitted by lwIP; never report an error up. */
 	return ERR_OK;
@@ -546,6 +576,9 @@ static void pcb_attach(struct tp_tcp_flow *f, struct tcp_pcb *pcb)
 	tcp_sent(pcb, on_sent);
 	tcp_err(pcb, on_err);
 	tcp_nagle_disable(pcb); /* the relay writes whole reads; PSH/MORE decide */
+	/* lwIP patch 0012: segments of up to 64 KiB that the tun segments
+	 * (TSO); the cap leaves room for headers in a u16 IP length */
+	pcb->gso_max = S.tcp_gso ? 65535 - 40 - 60 : 0;
 }
 
 static int lwip_err_to_errno(err_t err)
@@ -1264,6 +1297,8 @@ int tp_stack_init(const struct tp_stack_cfg *cfg)
 		memcpy(S.own, cfg->own, cfg->n_own * sizeof(*S.own));
 	}
 	S.cfg.own = S.own;
+	S.tcp_gso = cfg->output_gso && cfg->tcp_csum_partial;
+	S.gso_size = 0;
 	S.nbuckets = 64;
 	while (S.nbuckets < cfg->max_flows && S.nbuckets < (1u << 20))
 		S.nbuckets <<= 1;

@@ -6,8 +6,9 @@
 # super-packets on write), the same at MTU 9000, and with --no-offload. Then,
 # from tunplug's exit summary: with offloads on, super-packets in > 0 and
 # out > 0 with more than one segment per super-packet each way, and every
-# TCP super-packet read fed whole (none split); with --no-offload, none at
-# all. (UDP with and without offload: e2e_iperf_udp.)
+# TCP super-packet read fed whole (none split), and lwIP's own TCP
+# super-segments (patch 0012) written with a TSO header, none refused; with
+# --no-offload, none at all. (UDP with and without offload: e2e_iperf_udp.)
 set -euo pipefail
 # shellcheck source=lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -55,14 +56,17 @@ run() {
   SEG_OUT=$(summary_field 'out [0-9]+ \(([0-9]+) segments')
   WHOLE=$(summary_field 'tcp super-packets in: whole ([0-9]+),')
   SPLIT=$(summary_field 'tcp super-packets in: whole [0-9]+, split ([0-9]+) ')
+  TSO_W=$(summary_field ', ([0-9]+) TSO writes')
+  TSO_SEGS=$(summary_field 'TSO writes \(([0-9]+) segments')
+  TSO_EINVAL=$(summary_field 'TSO EINVAL ([0-9]+)')
   READS=$(summary_field 'tun: reads ([0-9]+),')
   WRITES=$(summary_field 'tun: reads [0-9]+, writes ([0-9]+),')
   [[ -n $SP_IN && -n $SEG_IN && -n $SP_OUT && -n $SEG_OUT && -n $READS && -n $WRITES &&
-    -n $WHOLE && -n $SPLIT ]] ||
+    -n $WHOLE && -n $SPLIT && -n $TSO_W && -n $TSO_SEGS && -n $TSO_EINVAL ]] ||
     fail "$mode: no super-packet/tun counters in tunplug's summary"
   log "$mode: ${OFFLOAD_LINE#*tunplug: }; tun reads $READS, writes $WRITES;" \
     "super-packets in $SP_IN ($SEG_IN segments; TCP fed whole $WHOLE, split $SPLIT)," \
-    "out $SP_OUT ($SEG_OUT segments)"
+    "out $SP_OUT ($SEG_OUT segments); TSO writes $TSO_W ($TSO_SEGS segments, EINVAL $TSO_EINVAL)"
 }
 
 run offload 5101
@@ -72,14 +76,21 @@ case $OFFLOAD_LINE in
   *) fail "offload: no 'offload:' line at start (got '$OFFLOAD_LINE')" ;;
 esac
 check "offload: super-packets read from the tun ($SP_IN) > 0" test "$SP_IN" -gt 0
-check "offload: coalesced super-packets written to the tun ($SP_OUT) > 0" test "$SP_OUT" -gt 0
+# written super-packets: lwIP's super-segments (TSO writes) and segments
+# coalesced by tun/ (now mostly what split-to-fit and retransmissions cut)
+check "offload: super-packets written to the tun ($SP_OUT coalesced + $TSO_W TSO) > 0" \
+  test "$((SP_OUT + TSO_W))" -gt 0
 check "offload: segments per super-packet in ($SEG_IN / $SP_IN) > 1" test "$SEG_IN" -gt "$SP_IN"
-check "offload: segments per super-packet out ($SEG_OUT / $SP_OUT) > 1" test "$SEG_OUT" -gt "$SP_OUT"
+check "offload: segments per super-packet out ($SEG_OUT + $TSO_SEGS / $SP_OUT + $TSO_W) > 1" \
+  test "$((SEG_OUT + TSO_SEGS))" -gt "$((SP_OUT + TSO_W))"
 check "offload: TCP super-packets fed to lwIP whole ($WHOLE) > 0" test "$WHOLE" -gt 0
 # only TCP super-packets come in (uploads), each from this host's kernel:
 # NEEDS_CSUM, no ECN, no options, so none has a reason to be split
 check "offload: every super-packet read went in whole ($WHOLE of $SP_IN, split $SPLIT)" \
   test "$WHOLE" -eq "$SP_IN" -a "$SPLIT" -eq 0
+check "offload: lwIP's super-segments written with a TSO header ($TSO_W) > 0" test "$TSO_W" -gt 0
+check "offload: segments per TSO write ($TSO_SEGS / $TSO_W) > 1" test "$TSO_SEGS" -gt "$TSO_W"
+check "offload: no TSO write refused ($TSO_EINVAL)" test "$TSO_EINVAL" -eq 0
 ON_SYSCALLS=$((READS + WRITES))
 
 # a jumbo MTU: lwIP's MSS 8960, super-packets of 8948-byte segments, still whole
@@ -87,6 +98,8 @@ run mtu9000 5301 --mtu 9000
 check "mtu9000: super-packets read from the tun ($SP_IN) > 0" test "$SP_IN" -gt 0
 check "mtu9000: every super-packet read went in whole ($WHOLE of $SP_IN, split $SPLIT)" \
   test "$WHOLE" -eq "$SP_IN" -a "$SPLIT" -eq 0
+check "mtu9000: TSO writes ($TSO_W) > 0, none refused ($TSO_EINVAL)" \
+  test "$TSO_W" -gt 0 -a "$TSO_EINVAL" -eq 0
 
 run no-offload 5201 --no-offload
 case $OFFLOAD_LINE in
@@ -96,6 +109,7 @@ esac
 check "no-offload: no super-packets in ($SP_IN)" test "$SP_IN" -eq 0
 check "no-offload: no super-packets out ($SP_OUT)" test "$SP_OUT" -eq 0
 check "no-offload: nothing fed whole ($WHOLE) or split ($SPLIT)" test "$WHOLE" -eq 0 -a "$SPLIT" -eq 0
+check "no-offload: no TSO writes ($TSO_W)" test "$TSO_W" -eq 0
 OFF_SYSCALLS=$((READS + WRITES))
 log "tun reads+writes for the same $((2 * BIG_MIB + 2 * V6_MIB)) MiB: offload $ON_SYSCALLS," \
   "no-offload $OFF_SYSCALLS ($((OFF_SYSCALLS / (ON_SYSCALLS + 1)))x)"

@@ -6,7 +6,9 @@
  * most MAX_PKTS. Control byte: bit 0 TP_GRO_TCP, bit 1 TP_GRO_UDP, bit 2
  * the write callback answers -EINVAL to every merged write (as a kernel
  * without the offload would), bits 3-5 the batch capacity (-ENOSPC: flush,
- * then add again, as a caller does).
+ * then add again, as a caller does), bit 6 TP_GRO_TSO, bit 7: every packet
+ * is preceded by a 2-byte big-endian gso_size: non-zero adds it with
+ * tp_gro_add_tso (a TCP super-segment of the stack, lwIP patch 0012).
  *
  * Invariants (abort on violation), checked per write and per flush:
  *  - iov[0] is the TP_VNET_HDR_LEN-byte header; at most 65535 packet bytes;
@@ -21,6 +23,13 @@
  *  - every added packet is written exactly once by a successful write
  *    (EINVAL'd merged writes are not counted: their members come again one
  *    by one), and packets of one 5-tuple keep their order;
+ *  - a super-segment (tp_gro_add_tso) goes out as one write with kind
+ *    TP_GRO_TSO (when on and not refused): NEEDS_CSUM, TCPV4/TCPV6 by
+ *    family, its gso_size, csum_start at the TCP header, offset 16, nsegs =
+ *    ceil(payload / gso_size), the packet's bytes unchanged (up to its IP
+ *    length); or, TSO off or refused, as the segments tp_gso_split with
+ *    FILL makes of it, one write each in order with an all-zero header; or
+ *    unchanged when it is no TCP super-segment;
  *  - flush returns the number of writes, *refused names the EINVAL'd kinds,
  *    and the batch is empty afterwards. */
 #include <errno.h>
@@ -41,6 +50,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 struct inpkt {
 	const uint8_t *b;
 	size_t len;
+	uint16_t tso; /* gso_size given to tp_gro_add_tso, 0 */
 	bool used;
 };
 
@@ -56,6 +66,12 @@ struct ctx {
 	uint8_t buf[MAX_LEN];    /* the written packet, contiguous */
 	uint8_t segbuf[1 << 17]; /* its segments: up to 128 headers + 64 KiB */
 	struct tp_seg segs[TP_GRO_UDP_MAX_SEGS * 2 + 1];
+	/* a super-segment being written as segments: its input index, its
+	 * pieces (tp_gso_split with FILL) and how many came so far */
+	int piece_of;
+	int npieces, pieces_seen;
+	uint8_t *piecebuf; /* 65535 + 65535 * 120 headers, allocated once */
+	struct tp_seg *pieces;
 };
 
 static uint16_t rd16(const uint8_t *p)
@@ -151,6 +167,89 @@ static void check_merged(struct ctx *c, size_t len, unsigned nsegs, unsigned kin
 		take(c, match(c, c->segs[i].data, c->segs[i].len, true));
 }
 
+static bool tso_hdr_len(const uint8_t *b, size_t len, size_t *iphl, size_t *hlen, size_t *iplen)
+{
+	if (len < 40)
+		return false;
+	if ((b[0] >> 4) == 4 && (b[0] & 15) == 5 && b[9] == IPPROTO_TCP) {
+		*iphl = 20;
+		*iplen = rd16(b + 2);
+	} else if ((b[0] >> 4) == 6 && len >= 60 && b[6] == IPPROTO_TCP) {
+		*iphl = 40;
+		*iplen = 40 + (size_t)rd16(b + 4);
+	} else {
+		return false;
+	}
+	*hlen = *iphl + (size_t)(b[*iphl + 12] >> 4) * 4;
+	return *iplen <= len && *hlen >= *iphl + 20 && *hlen <= *iplen;
+}
+
+/* A TSO write: the unused super-segment it is, unchanged. */
+static void check_tso(struct ctx *c, size_t len, unsigned nsegs, const struct tp_vnet_hdr *h)
+{
+	const uint8_t *b = c->buf;
+	size_t iphl, hlen, iplen;
+
+	if (!(c->kinds & TP_GRO_TSO) || (c->refused & TP_GRO_TSO))
+		abort();
+	if (!tso_hdr_len(b, len, &iphl, &hlen, &iplen) || iplen != len)
+		abort();
+	if (h->flags != TP_VNET_F_NEEDS_CSUM ||
+	    h->gso_type != (iphl == 20 ? TP_GSO_TCPV4 : TP_GSO_TCPV6) || h->csum_start != iphl ||
+	    h->csum_offset != 16 || h->hdr_len != hlen || h->gso_size == 0)
+		abort();
+	if (nsegs != (len - hlen + h->gso_size - 1) / h->gso_size || nsegs < 2)
+		abort();
+	for (size_t i = c->first; i < c->n; i++) {
+		const struct inpkt *p = &c->pkts[i];
+		if (!p->used && p->tso == h->gso_size && p->len >= len &&
+		    memcmp(p->b, b, len) == 0) {
+			take(c, (int)i);
+			return;
+		}
+	}
+	abort(); /* no such super-segment added */
+}
+
+/* A plain write that is no added packet: the next segment of a
+ * super-segment written in pieces. */
+static void check_piece(struct ctx *c, size_t len)
+{
+	if (c->piece_of < 0) {
+		/* the first piece: of the earliest unused super-segment whose
+		 * split starts with it (pieces of one come back to back) */
+		for (size_t i = c->first; i < c->n && c->piece_of < 0; i++) {
+			const struct inpkt *p = &c->pkts[i];
+			struct tp_vnet_hdr h = {.flags = TP_VNET_F_NEEDS_CSUM, .csum_offset = 16};
+			size_t iphl, hlen, iplen;
+			enum tp_drop why;
+			int k;
+			if (p->used || !p->tso || !tso_hdr_len(p->b, p->len, &iphl, &hlen, &iplen))
+				continue;
+			h.gso_type = iphl == 20 ? TP_GSO_TCPV4 : TP_GSO_TCPV6;
+			h.gso_size = p->tso;
+			h.csum_start = (uint16_t)iphl;
+			k = tp_gso_split(p->b, p->len, &h, TP_SPLIT_FILL_CSUM, c->piecebuf,
+			                 65535 + 65535 * 120, c->pieces, 65535, &why);
+			if (k < 1 || c->pieces[0].len != len ||
+			    memcmp(c->pieces[0].data, c->buf, len))
+				continue;
+			c->piece_of = (int)i;
+			c->npieces = k;
+			c->pieces_seen = 0;
+		}
+		if (c->piece_of < 0)
+			abort(); /* written but never added */
+	}
+	if (c->pieces[c->pieces_seen].len != len ||
+	    memcmp(c->pieces[c->pieces_seen].data, c->buf, len) != 0)
+		abort(); /* not the next piece */
+	if (++c->pieces_seen == c->npieces) {
+		take(c, c->piece_of);
+		c->piece_of = -1;
+	}
+}
+
 static int write_cb(void *vctx, const struct iovec *iov, int iovcnt, unsigned nsegs, unsigned kind)
 {
 	static const uint8_t zero[TP_VNET_HDR_LEN];
@@ -170,20 +269,30 @@ static int write_cb(void *vctx, const struct iovec *iov, int iovcnt, unsigned ns
 	if (tp_vnet_parse(iov[0].iov_base, iov[0].iov_len, &h) != 0)
 		abort();
 	if (nsegs == 1) {
+		int i;
 		if (kind != 0 || iovcnt != 2 || memcmp(iov[0].iov_base, zero, sizeof(zero)) != 0)
 			abort();
-		take(c, match(c, c->buf, len, false));
+		i = c->piece_of < 0 ? match(c, c->buf, len, false) : -1;
+		if (i >= 0)
+			take(c, i);
+		else
+			check_piece(c, len);
 		return 0;
 	}
+	if (c->piece_of >= 0)
+		abort(); /* a super-segment's pieces interrupted */
 	if (c->einval) {
-		if (kind != TP_GRO_TCP && kind != TP_GRO_UDP)
+		if (kind != TP_GRO_TCP && kind != TP_GRO_UDP && kind != TP_GRO_TSO)
 			abort();
 		if (c->refused & kind)
 			abort(); /* merged again after EINVAL */
 		c->refused |= kind;
 		return -EINVAL;
 	}
-	check_merged(c, len, nsegs, kind, &h);
+	if (kind == TP_GRO_TSO)
+		check_tso(c, len, nsegs, &h);
+	else
+		check_merged(c, len, nsegs, kind, &h);
 	return 0;
 }
 
@@ -215,8 +324,9 @@ static void flush(struct tp_gro *g, struct ctx *c, unsigned *kinds)
 	c->refused = 0;
 	c->calls = 0;
 	c->nwritten = 0;
+	c->piece_of = -1;
 	r = tp_gro_flush(g, *kinds, write_cb, c, &refused);
-	if (r != c->calls || refused != c->refused || tp_gro_count(g) != 0)
+	if (r != c->calls || refused != c->refused || tp_gro_count(g) != 0 || c->piece_of >= 0)
 		abort();
 	/* nothing lost, nothing duplicated */
 	if (c->nwritten != c->n - c->first)
@@ -247,30 +357,49 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	if (size < 1)
 		return 0;
+	bool tso_in = data[0] & 0x80;
+
 	kinds = data[0] & (TP_GRO_TCP | TP_GRO_UDP);
+	if (data[0] & 0x40)
+		kinds |= TP_GRO_TSO;
 	c.einval = data[0] & 4;
+	if (!c.piecebuf) {
+		c.piecebuf = malloc(65535 + 65535 * 120);
+		c.pieces = malloc(65535 * sizeof(*c.pieces));
+		if (!c.piecebuf || !c.pieces)
+			abort();
+	}
 	c.first = c.n = 0;
 	g = tp_gro_new(caps[(data[0] >> 3) & 7]);
 	if (!g)
 		abort();
 	while (off < size && c.n < MAX_PKTS) {
 		struct inpkt *p = &c.pkts[c.n];
-		size_t len = size - off >= 2 ? rd16(data + off) : 0;
+		uint16_t tso = 0;
+		size_t len;
 		int r;
 
+		if (tso_in) {
+			if (size - off < 2)
+				break;
+			tso = rd16(data + off);
+			off += 2;
+		}
+		len = size - off >= 2 ? rd16(data + off) : 0;
 		off += 2;
 		if (off > size)
 			break;
 		if (len > size - off)
 			len = size - off;
-		*p = (struct inpkt){data + off, len, false};
+		*p = (struct inpkt){data + off, len, tso, false};
 		off += len;
-		r = tp_gro_add(g, p->b, p->len);
+		r = tso ? tp_gro_add_tso(g, p->b, p->len, tso) : tp_gro_add(g, p->b, p->len);
 		if (r == -ENOSPC) {
 			if (tp_gro_count(g) == 0)
 				abort();
 			flush(g, &c, &kinds);
-			r = tp_gro_add(g, p->b, p->len);
+			r = tso ? tp_gro_add_tso(g, p->b, p->len, tso)
+			        : tp_gro_add(g, p->b, p->len);
 		}
 		if (len < 20) {
 			if (r != -EINVAL)

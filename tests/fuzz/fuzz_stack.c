@@ -37,6 +37,8 @@
 #include <sys/socket.h>
 
 #include "lwip/netif.h"
+#include "lwip/priv/tcp_priv.h"
+#include "tunplug/offload.h"
 #include "lwip/pbuf.h"
 
 #include "fuzz_stack.h"
@@ -83,6 +85,7 @@ static struct {
 	size_t len, pos;
 	unsigned policy;
 	bool partial;
+	bool tso;
 	bool forged;                        /* an FS_RAW packet ran: data may not be the peers' */
 	uint32_t cur_seq;                   /* seq of the segment being input (for tcp_syn) */
 	uint64_t opt_drops;                 /* tcp_options returned by tp_stack_input */
@@ -234,6 +237,40 @@ static void on_syn(void *ctx, struct tp_tcp_flow *f)
 }
 
 /* ---- what the stack emits ---- */
+static int on_output(void *ctx, const void *buf, size_t len);
+
+/* A TCP super-segment (lwIP patch 0012): more data than gso_size, at most
+ * 65535 bytes, a TCP packet the kernel's TSO would split; its segments then
+ * go through on_output. */
+static int on_output_gso(void *ctx, const void *buf, size_t len, unsigned gso_size)
+{
+	static uint8_t segbuf[65535 + 1400 * 120];
+	static struct tp_seg segs[1400];
+	const uint8_t *b = buf;
+	size_t iphl = (b[0] >> 4) == 4 ? 20 : 40, thl;
+	struct tp_vnet_hdr h = {
+	        .flags = TP_VNET_F_NEEDS_CSUM,
+	        .gso_type = iphl == 20 ? TP_GSO_TCPV4 : TP_GSO_TCPV6,
+	        .gso_size = (uint16_t)gso_size,
+	        .csum_start = (uint16_t)iphl,
+	        .csum_offset = 16,
+	};
+	enum tp_drop why;
+	int k;
+
+	if (!G.tso || gso_size == 0 || gso_size > 0xffff || len > 65535 || len < iphl + 20)
+		abort();
+	thl = (size_t)(b[iphl + 12] >> 4) * 4;
+	if (len < iphl + thl || len - iphl - thl <= gso_size)
+		abort(); /* no more than one wire segment's worth */
+	k = tp_gso_split(buf, len, &h, 0, segbuf, sizeof(segbuf), segs, 1400, &why);
+	if (k < 2)
+		abort(); /* the kernel would refuse it */
+	for (int i = 0; i < k; i++)
+		on_output(ctx, segs[i].data, segs[i].len);
+	return 0;
+}
+
 static int on_output(void *ctx, const void *buf, size_t len)
 {
 	struct tp_pkt pk;
@@ -585,6 +622,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	c = u8();
 	G.policy = c & 3;
 	G.partial = (c & FS_CSUM_PARTIAL) != 0;
+	G.tso = G.partial && (c & FS_TSO);
 	if (!G.sendbuf[1])
 		for (size_t i = 0; i < sizeof(G.sendbuf); i++)
 			G.sendbuf[i] = (uint8_t)(i * 7 + 1);
@@ -596,11 +634,20 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	cfg.output = on_output;
 	cfg.tcp_syn = on_syn;
 	cfg.tcp_csum_partial = G.partial;
+	if (G.tso)
+		cfg.output_gso = on_output_gso;
 	tp_stack_set_now(now);
 	if (tp_stack_init(&cfg) != 0)
 		abort();
-	while (G.pos < G.len)
+	while (G.pos < G.len) {
 		run_op();
+		/* send queues consistent (patch 0012's checker) */
+		for (struct tcp_pcb *pcb = tcp_active_pcbs; pcb; pcb = pcb->next)
+			if (tcp_tunplug_check_sendq(pcb)) {
+				fprintf(stderr, "fuzz_stack: %s\n", tcp_tunplug_check_sendq(pcb));
+				abort();
+			}
+	}
 	if (tp_stack_stats()->drops[TP_DROP_TCP_OPTIONS] != G.opt_drops)
 		abort(); /* every tcp_options drop counted, once */
 	if (G.trace) {

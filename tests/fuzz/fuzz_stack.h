@@ -9,6 +9,8 @@
  *             every pending flow from inside the next lwIP callback
  *             (readable/eof/writable: the deferred-accept path)
  *   bit 2     tcp_csum_partial
+ *   bit 3     with bit 2: output_gso, TCP flows send super-segments (lwIP
+ *             patch 0012); each is checked and split as the kernel would
  *   bits 4-7  max_flows - 1
  * Then operations until the input ends; each is one byte, the opcode in the
  * low nibble (modulo FS_OP__COUNT) and an argument A in the high nibble,
@@ -43,6 +45,7 @@ enum {
 	FS_REJECT_NOW = 2,
 	FS_HOLD_DEFER = 3,
 	FS_CSUM_PARTIAL = 0x04,
+	FS_TSO = 0x08,
 };
 
 enum {

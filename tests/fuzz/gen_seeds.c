@@ -343,8 +343,10 @@ static void gso(const char *dir)
 #define C_UDP 0x02
 #define C_EINVAL 0x04
 #define C_CAP(i) ((i) << 3) /* batch capacity index: 1 2 3 5 8 32 64 256 */
+#define C_TSO 0x40          /* TP_GRO_TSO on */
+#define C_TSOIN 0x80        /* a 2-byte gso_size before every packet (gro_gso) */
 
-static uint8_t gro_buf[4096];
+static uint8_t gro_buf[16384];
 static size_t gro_len;
 
 static void gro_start(uint8_t ctl)
@@ -365,10 +367,21 @@ static void gro_pkt(const uint8_t *p, size_t n)
 	gro_len += 2 + n;
 }
 
+/* With C_TSOIN: the gso_size of the next packet (0: a plain one). */
+static void gro_gso(uint16_t gso_size)
+{
+	if (gro_len + 2 > sizeof(gro_buf)) {
+		failed = 1;
+		return;
+	}
+	pb_put16(gro_buf + gro_len, gso_size);
+	gro_len += 2;
+}
+
 /* A TCP segment of flow sport with sequence number seq. */
 static void gro_tcp(int family, uint16_t sport, uint32_t seq, size_t payload, uint8_t flags)
 {
-	static uint8_t p[2048];
+	static uint8_t p[8192];
 	size_t n = pb_build(p, family, IPPROTO_TCP, payload, flags);
 	size_t off = family == AF_INET ? 20 : 40;
 
@@ -380,7 +393,7 @@ static void gro_tcp(int family, uint16_t sport, uint32_t seq, size_t payload, ui
 
 static void gro_udp(int family, uint16_t sport, size_t payload)
 {
-	static uint8_t p[2048];
+	static uint8_t p[8192];
 	size_t n = pb_build(p, family, IPPROTO_UDP, payload, 0);
 
 	pb_put16(p + (family == AF_INET ? 20 : 40), sport);
@@ -477,6 +490,37 @@ static void gro(const char *dir)
 	memset(p + n, 0, 6); /* padded: total length < packet */
 	gro_pkt(p, n + 6);
 	put(dir, "junk", gro_buf, gro_len, NULL, 0);
+
+	/* TCP super-segments of the stack (tp_gro_add_tso, lwIP patch 0012):
+	 * between plain segments of their flow, v4 and v6, TSO on (one write),
+	 * off (split), refused (EINVAL, then split), and shapes that are no
+	 * super-segment (UDP, one segment's worth) */
+	gro_start(C_TCP | C_TSO | C_TSOIN | C_CAP(7));
+	gro_gso(0);
+	gro_tcp(AF_INET, 40000, 1000, 1000, 0x10);
+	gro_gso(1000);
+	gro_tcp(AF_INET, 40000, 2000, 2500, 0x18);
+	gro_gso(0);
+	gro_tcp(AF_INET, 40000, 4500, 1000, 0x10);
+	gro_gso(0);
+	gro_tcp(AF_INET, 40000, 5500, 1000, 0x10);
+	put(dir, "tso4", gro_buf, gro_len, NULL, 0);
+	gro_start(C_TCP | C_TSO | C_TSOIN | C_EINVAL | C_CAP(7));
+	gro_gso(1428);
+	gro_tcp(AF_INET6, 40000, 1, 3000, 0x10);
+	gro_gso(700);
+	gro_tcp(AF_INET6, 40000, 3001, 700 * 2, 0x11); /* FIN on the last piece */
+	put(dir, "tso6-einval", gro_buf, gro_len, NULL, 0);
+	gro_start(C_TCP | C_TSOIN | C_CAP(1));
+	gro_gso(1448);
+	gro_tcp(AF_INET, 40000, 1, 3000, 0x18);
+	gro_gso(0);
+	gro_udp(AF_INET, 5353, 100);
+	gro_gso(1000);
+	gro_udp(AF_INET, 5353, 2000); /* no TCP: written as it is */
+	gro_gso(1448);
+	gro_tcp(AF_INET6, 40000, 1, 1000, 0x10); /* one segment's worth */
+	put(dir, "tso-off-shapes", gro_buf, gro_len, NULL, 0);
 }
 
 /* ---- stack: scripts of fuzz_stack.h ---- */
@@ -580,6 +624,47 @@ static void sb_conversation(int p, int s, const char *synopts, size_t n)
 	sb_time(5000);
 }
 
+/* A segment of peer p acking ack_delta from the gateway's last byte
+ * (negative: an ACK inside what it sent), window wnd. */
+static void sb_ack(int p, int ack_delta, unsigned wnd)
+{
+	sb_u8(FS_OP(FS_SEG, p));
+	sb_u8(F_ACK);
+	sb_u8(0);
+	sb_u16(0);
+	sb_u16((unsigned)ack_delta & 0xffff);
+	sb_u16(wnd);
+	sb_opts(NOP_TS, 12);
+	sb_u8(0);
+}
+
+/* Super-segments out (patch 0012): 60000 bytes acknowledged in the middle,
+ * duplicate ACKs (fast retransmit of one wire segment), an RTO, a window
+ * smaller than a super-segment, a zero window (persist), FIN. */
+static void sb_tso(int p)
+{
+	sb_syn(p, 0x20000000u, 0, LINUX_SYN, 20);
+	sb_seg(p, F_ACK, 0, NOP_TS, 12, 0);
+	sb_op(FS_SEND, 0);
+	sb_u16(60000);
+	sb_ack(p, -30001, 65535);
+	sb_ack(p, -30001, 65535);
+	sb_ack(p, -30001, 65535);
+	sb_ack(p, -30001, 65535);
+	sb_time(1200);
+	sb_ack(p, -1000, 65535);
+	sb_seg(p, F_ACK, 0, NOP_TS, 12, 0);
+	sb_op(FS_SEND, 8); /* slot 0, more follows */
+	sb_u16(60000);
+	sb_ack(p, -60000, 100); /* 100 << 7 = 12800 bytes of window */
+	sb_ack(p, -50000, 0);
+	sb_time(3000);
+	sb_seg(p, F_ACK, 0, NOP_TS, 12, 0);
+	sb_op(FS_SHUTDOWN, 0);
+	sb_seg(p, F_ACK, 0, NOP_TS, 12, 0);
+	sb_time(2000);
+}
+
 static void stack(const char *dir)
 {
 	static const char *const bad[] = {CRASH, "\x01\x01\x01\xfe", "\x01\x01\x1e\x08",
@@ -588,6 +673,12 @@ static void stack(const char *dir)
 	sb_start(FS_HOLD | 3 << 4);
 	sb_conversation(0, 0, LINUX_SYN, 20);
 	put(dir, "held-accept-v4", sb, sb_len, NULL, 0);
+	sb_start(FS_ACCEPT_NOW | FS_CSUM_PARTIAL | FS_TSO | 3 << 4);
+	sb_tso(0);
+	put(dir, "tso-partial-acks-v4", sb, sb_len, NULL, 0);
+	sb_start(FS_ACCEPT_NOW | FS_CSUM_PARTIAL | FS_TSO | 3 << 4);
+	sb_tso(1);
+	put(dir, "tso-partial-acks-v6", sb, sb_len, NULL, 0);
 	sb_start(FS_HOLD | 3 << 4);
 	sb_conversation(1, 0, LINUX_SYN, 20);
 	put(dir, "held-accept-v6", sb, sb_len, NULL, 0);

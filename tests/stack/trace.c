@@ -399,6 +399,15 @@ static err_t nif_init(struct netif *n)
 	return ERR_OK;
 }
 
+/* lwIP patch 0012's hook: the traces never set a PCB's gso_max, so no
+ * segment is ever a super-segment. */
+void tp_lwip_tcp_gso(struct pbuf *p, unsigned short gso_size)
+{
+	(void)p;
+	(void)gso_size;
+	abort();
+}
+
 /* lwipopts.h routes UDP datagrams to the stack's hook; the traces send
  * none, so any that came would be dropped here. */
 int tp_lwip_udp_input(struct pbuf *p, struct netif *inp)

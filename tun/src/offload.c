@@ -396,6 +396,7 @@ struct gro_pkt {
 	uint8_t tcpflags;
 	uint32_t seq, ack;
 	int32_t next; /* next member of the same item, -1 */
+	uint16_t tso; /* a super-segment's gso_size (tp_gro_add_tso), 0 */
 };
 
 /* One write: a packet, or a run of packets of one flow merged. */
@@ -491,9 +492,23 @@ int tp_gro_add(struct tp_gro *g, const void *pkt, size_t len)
 	memcpy(g->arena + g->arena_len, pkt, len);
 	g->pkts[g->n].off = (uint32_t)g->arena_len;
 	g->pkts[g->n].len = (uint16_t)len;
+	g->pkts[g->n].tso = 0;
 	g->arena_len += len;
 	g->n++;
 	return 0;
+}
+
+/* pkt is copied; the caller keeps ownership. */
+int tp_gro_add_tso(struct tp_gro *g, const void *pkt, size_t len, uint16_t gso_size)
+{
+	int r;
+
+	if (gso_size == 0)
+		return -EINVAL;
+	r = tp_gro_add(g, pkt, len);
+	if (r == 0)
+		g->pkts[g->n - 1].tso = gso_size;
+	return r;
 }
 
 size_t tp_gro_count(const struct tp_gro *g)
@@ -544,12 +559,13 @@ static void gro_classify(const uint8_t *b, struct gro_pkt *p, unsigned kinds)
 		p->tcpflags = b[p->iphl + 13];
 		p->seq = rd32(b + p->iphl + 4);
 		p->ack = rd32(b + p->iphl + 8);
-		if ((kinds & TP_GRO_TCP) &&
+		if ((kinds & TP_GRO_TCP) && !p->tso &&
 		    (p->tcpflags == TCP_ACK || p->tcpflags == (TCP_ACK | TCP_PSH)) && len > p->hlen)
 			p->cand = TP_GRO_TCP;
 	} else {
 		p->hlen = (uint8_t)(p->iphl + 8);
-		if ((kinds & TP_GRO_UDP) && rd16(b + p->iphl + 4) == len - p->iphl && len > p->hlen)
+		if ((kinds & TP_GRO_UDP) && !p->tso && rd16(b + p->iphl + 4) == len - p->iphl &&
+		    len > p->hlen)
 			p->cand = TP_GRO_UDP;
 	}
 }
@@ -802,7 +818,20 @@ int tp_gro_flush(struct tp_gro *g, unsigned kinds, tp_gro_write_fn write, void *
 				*refused |= it->kind;
 		}
 		for (int32_t i = (int32_t)it->head; i >= 0; i = g->pkts[i].next) {
-			r = gro_write_one(g, &g->pkts[i], write, ctx);
+			const struct gro_pkt *p = &g->pkts[i];
+			if (p->tso) {
+				unsigned ref = 0;
+				r = tp_tso_write(g->arena + p->off, p->len, p->tso,
+				                 (kinds & TP_GRO_TSO) && !(off_kinds & TP_GRO_TSO),
+				                 write, ctx, &ref, &writes);
+				off_kinds |= ref;
+				if (refused)
+					*refused |= ref;
+				if (r < 0 && !err)
+					err = r;
+				continue;
+			}
+			r = gro_write_one(g, p, write, ctx);
 			writes++;
 			if (r < 0 && !err)
 				err = r;
@@ -811,4 +840,83 @@ int tp_gro_flush(struct tp_gro *g, unsigned kinds, tp_gro_write_fn write, void *
 	g->n = 0;
 	g->arena_len = 0;
 	return err ? err : writes;
+}
+
+/* ---- TCP super-segments from the stack (write path) ---- */
+
+/* pkt is borrowed; write/ctx for the call. Splitting allocates its
+ * segments' buffer (only when a TSO write is not possible). */
+int tp_tso_write(const uint8_t *pkt, size_t len, uint16_t gso_size, bool try_tso,
+                 tp_gro_write_fn write, void *ctx, unsigned *refused, int *writes)
+{
+	static const uint8_t zero[TP_VNET_HDR_LEN];
+	struct gso_geom geo;
+	struct tp_vnet_hdr v = {0};
+	uint8_t vh[TP_VNET_HDR_LEN];
+	struct iovec iov[2];
+	struct tp_seg *segs = NULL;
+	uint8_t *out = NULL;
+	enum tp_drop why;
+	size_t thl, payload, nseg, cap, given = len;
+	int k, r, err = 0;
+
+	iov[0] = (struct iovec){(void *)zero, sizeof(zero)};
+	iov[1] = (struct iovec){(void *)pkt, len};
+	if (gso_size == 0 || gso_parse_ip(pkt, len, &geo) != TP_DROP_NONE ||
+	    geo.proto != IPPROTO_TCP || geo.iphl != (geo.family == AF_INET ? 20 : 40) ||
+	    (size_t)geo.iphl + 20 > geo.len)
+		goto plain;
+	thl = (size_t)(pkt[geo.iphl + 12] >> 4) * 4;
+	if (thl < 20 || geo.iphl + thl > geo.len)
+		goto plain;
+	len = geo.len;
+	iov[1].iov_len = len;
+	geo.hlen = (uint16_t)(geo.iphl + thl);
+	payload = len - geo.hlen;
+	nseg = payload ? (payload + gso_size - 1) / gso_size : 1;
+	v.flags = TP_VNET_F_NEEDS_CSUM;
+	v.gso_type = geo.family == AF_INET ? TP_GSO_TCPV4 : TP_GSO_TCPV6;
+	v.hdr_len = geo.hlen;
+	v.gso_size = gso_size;
+	v.csum_start = geo.iphl;
+	v.csum_offset = 16;
+	if (try_tso && nseg > 1) {
+		tp_vnet_emit(vh, &v);
+		iov[0].iov_base = vh;
+		r = write(ctx, iov, 2, (unsigned)nseg, TP_GRO_TSO);
+		(*writes)++;
+		if (r != -EINVAL)
+			return r < 0 ? r : 0;
+		*refused |= TP_GRO_TSO;
+		iov[0].iov_base = (void *)zero;
+	}
+	/* one wire segment at a time, complete checksums */
+	cap = nseg * geo.hlen + payload;
+	out = malloc(cap);
+	segs = calloc(nseg, sizeof(*segs));
+	k = out && segs ? tp_gso_split(pkt, len, &v, TP_SPLIT_FILL_CSUM, out, cap, segs, (int)nseg,
+	                               &why)
+	                : -1;
+	if (k < 0) {
+		free(out);
+		free(segs);
+		goto plain; /* no memory, or unsplittable: as it is */
+	}
+	for (int i = 0; i < k; i++) {
+		iov[1] = (struct iovec){segs[i].data, segs[i].len};
+		r = write(ctx, iov, 2, 1, 0);
+		(*writes)++;
+		if (r < 0 && !err)
+			err = r;
+	}
+	free(out);
+	free(segs);
+	return err;
+
+plain: /* not a super-segment after all: as it is */
+	iov[0] = (struct iovec){(void *)zero, sizeof(zero)};
+	iov[1] = (struct iovec){(void *)pkt, given};
+	r = write(ctx, iov, 2, 1, 0);
+	(*writes)++;
+	return r < 0 ? r : 0;
 }

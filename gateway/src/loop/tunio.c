@@ -52,6 +52,11 @@ bool tp_tunio_tcp_csum_partial(const struct tp_tunio *t)
 	return t->gro != NULL;
 }
 
+bool tp_tunio_tcp_tso(const struct tp_tunio *t)
+{
+	return t->gro != NULL && (t->gro_kinds & TP_GRO_TSO);
+}
+
 /* ---- packets out ---- */
 
 /* One write to the tun: a bare packet (no vnet) or [vnet header | packet]
@@ -89,13 +94,27 @@ static int gro_write(void *ctx, const struct iovec *iov, int iovcnt, unsigned ns
 	struct tp_tunio *t = ctx;
 	int r;
 
-	(void)kind;
 	r = tun_writev(t, iov, iovcnt, nsegs ? nsegs : 1);
-	if (r == 0 && nsegs > 1) {
+	if (r == 0 && kind == TP_GRO_TSO) {
+		t->st->tso_out++;
+		t->st->tso_out_segs += nsegs;
+	} else if (r == 0 && nsegs > 1) {
 		t->st->gro_out++;
 		t->st->gro_out_segs += nsegs;
 	}
 	return r;
+}
+
+/* The kernel said EINVAL to a TSO write: super-segments are split here from
+ * now on, and new flows send MSS-sized segments. */
+static void tso_refused(struct tp_tunio *t)
+{
+	t->gro_kinds &= ~TP_GRO_TSO;
+	t->st->tso_einval++;
+	tp_stack_set_tcp_gso(false);
+	tp_log(TP_LOG_WARN, "offload: the kernel refused a TCP super-segment write (EINVAL): "
+	                    "super-segments split before writing, new flows send MSS-sized "
+	                    "segments");
 }
 
 void tp_tunio_flush(struct tp_tunio *t)
@@ -106,6 +125,10 @@ void tp_tunio_flush(struct tp_tunio *t)
 		return;
 	tp_gro_flush(t->gro, t->gro_kinds, gro_write, t, &refused);
 	refused &= t->gro_kinds;
+	if (refused & TP_GRO_TSO) {
+		tso_refused(t);
+		refused &= ~TP_GRO_TSO;
+	}
 	if (refused) {
 		t->gro_kinds &= ~refused;
 		tp_log(TP_LOG_WARN,
@@ -132,6 +155,29 @@ static int gro_enqueue(void *ctx, const void *buf, size_t len)
 		tp_tunio_flush(t);
 		r = tp_gro_add(t->gro, buf, len);
 	}
+	return r;
+}
+
+/* A TCP super-segment from the stack (lwIP patch 0012): written at once
+ * with a TSO header (or split: tp_tso_write), straight from the stack's
+ * buffer, not copied into the batch; what the batch holds is written first,
+ * so the order within each flow stays. */
+int tp_tunio_output_gso(void *ctx, const void *buf, size_t len, unsigned gso_size)
+{
+	struct tp_tunio *t = ctx;
+	unsigned refused = 0;
+	int r, writes = 0;
+
+	if (gso_size == 0 || gso_size > 0xffff)
+		return -EINVAL;
+	if (!t->tun.vnet)
+		return -EINVAL; /* the stack only sends them to a vnet tun */
+	if (t->gro)
+		tp_tunio_flush(t);
+	r = tp_tso_write(buf, len, (uint16_t)gso_size, t->gro_kinds & TP_GRO_TSO, gro_write, t,
+	                 &refused, &writes);
+	if (refused & t->gro_kinds & TP_GRO_TSO)
+		tso_refused(t);
 	return r;
 }
 
@@ -313,7 +359,7 @@ static int offload_setup(struct tp_tunio *t, bool no_offload)
 		/* TCP coalescing needs only the header (writes are parsed
 		 * whatever TUNSETOFFLOAD said); UDP_L4 needs a >= 6.2 kernel,
 		 * which USO being granted shows */
-		t->gro_kinds = TP_GRO_TCP;
+		t->gro_kinds = TP_GRO_TCP | TP_GRO_TSO;
 		if ((tun->offloads & (TP_TUN_F_USO4 | TP_TUN_F_USO6)) ==
 		    (TP_TUN_F_USO4 | TP_TUN_F_USO6))
 			t->gro_kinds |= TP_GRO_UDP;

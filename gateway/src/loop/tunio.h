@@ -57,6 +57,11 @@ int tp_tunio_open(struct tp_tunio *t, uv_loop_t *loop, struct tp_tun_counters *s
 
 /* The stack's output callback (ctx = t). */
 int tp_tunio_output(void *ctx, const void *buf, size_t len);
+/* The stack's output_gso callback (ctx = t): one TCP super-segment, written
+ * at once with a TSO vnet header (split here if the kernel refuses that),
+ * after what the batch holds. buf is borrowed for the call. Returns 0 or
+ * -errno. */
+int tp_tunio_output_gso(void *ctx, const void *buf, size_t len, unsigned gso_size);
 
 /* Start reading the tun, the per-iteration flush and lwIP's timers;
  * on_tick(ud) (may be NULL) runs after every lwIP timer tick. Returns 0 or
@@ -82,5 +87,7 @@ const char *tp_tunio_offload_desc(const struct tp_tunio *t);
 unsigned tp_tunio_gro_kinds(const struct tp_tunio *t);
 /* Whether TCP leaves with a partial checksum (a vnet batch is in use). */
 bool tp_tunio_tcp_csum_partial(const struct tp_tunio *t);
+/* Whether the stack may send TCP super-segments (TSO writes are on). */
+bool tp_tunio_tcp_tso(const struct tp_tunio *t);
 
 #endif

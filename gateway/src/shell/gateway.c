@@ -114,6 +114,13 @@ static int stack_output(void *ctx, const void *buf, size_t len)
 	return tp_tunio_output(&gw->tio, buf, len);
 }
 
+static int stack_output_gso(void *ctx, const void *buf, size_t len, unsigned gso_size)
+{
+	struct tp_gw *gw = ctx;
+
+	return tp_tunio_output_gso(&gw->tio, buf, len, gso_size);
+}
+
 static void stack_tcp_syn(void *ctx, struct tp_tcp_flow *tf)
 {
 	struct tp_gw *gw = ctx;
@@ -353,6 +360,7 @@ static int trim_start(struct tp_gw *gw)
 	int ret;
 
 	tp_memtrim_init(&gw->trim);
+	tp_memtrim_keep_top(TP_MEMTRIM_KEEP_TOP);
 	ret = uv_timer_init(&gw->loop, &gw->trim_timer);
 	if (ret)
 		return ret;
@@ -489,6 +497,9 @@ static int stack_start(struct tp_gw *gw)
 	/* with a batch, every TCP packet leaves with a vnet header: NEEDS_CSUM
 	 * and the pseudo-header sum, so nobody sums the payload */
 	cfg.tcp_csum_partial = tp_tunio_tcp_csum_partial(&gw->tio);
+	/* TCP super-segments out (lwIP patch 0012), written with a TSO header */
+	if (tp_tunio_tcp_tso(&gw->tio))
+		cfg.output_gso = stack_output_gso;
 	cfg.tcp_syn = stack_tcp_syn;
 	cfg.udp_new = stack_udp_new;
 	cfg.max_udp_flows = o->max_udp_flows;

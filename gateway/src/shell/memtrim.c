@@ -37,3 +37,15 @@ bool tp_memtrim_release(void)
 	return false;
 #endif
 }
+
+bool tp_memtrim_keep_top(size_t bytes)
+{
+#if defined(__GLIBC__)
+	if (bytes > (size_t)0x7fffffff)
+		bytes = 0x7fffffff;
+	return mallopt(M_TRIM_THRESHOLD, (int)bytes) == 1;
+#else
+	(void)bytes;
+	return false;
+#endif
+}

@@ -21,6 +21,7 @@
 #define TUNPLUG_GW_MEMTRIM_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #define TP_MEMTRIM_CHECK_MS 1000u    /* how often the shell looks */
@@ -44,5 +45,16 @@ bool tp_memtrim_due(struct tp_memtrim *m, uint64_t flows, uint64_t now_ms);
  * glibc; a no-op (false) with a C library that has no malloc_trim. True
  * when memory was released. */
 bool tp_memtrim_release(void);
+
+/* How much free memory may stay at the top of the heap before free() gives
+ * it back by itself (glibc's M_TRIM_THRESHOLD, 128 KiB by default). TCP
+ * super-segments (lwIP patch 0012) are 64 KiB allocations made and freed
+ * with every few ACKs: at the default, free() shrank the heap and the next
+ * segment grew it again, hundreds of brk calls a second and a page fault
+ * for every page of every new segment. TP_MEMTRIM_KEEP_TOP keeps that much;
+ * large drains still go back through tp_memtrim_release. Process-wide; call
+ * once at start. True when set (false without glibc). */
+#define TP_MEMTRIM_KEEP_TOP (4u << 20)
+bool tp_memtrim_keep_top(size_t bytes);
 
 #endif

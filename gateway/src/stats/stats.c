@@ -195,6 +195,13 @@ void tp_stats_print_summary(const struct tp_stats *all, const struct tp_stack_st
 	        (unsigned long long)tc->gro_einval, sum->gro_kinds & TP_GRO_TCP ? " tcp" : "",
 	        sum->gro_kinds & TP_GRO_UDP ? " udp" : (sum->gro_kinds ? "" : " none"),
 	        (unsigned long long)tc->acks_thinned);
+	fprintf(stderr,
+	        "tunplug: %s  tcp super-segments out: %llu from the stack, %llu TSO writes (%llu "
+	        "segments, %s per write), TSO EINVAL %llu, tso %s\n",
+	        lb, ss ? (unsigned long long)ss->tcp_gso_out : 0ULL,
+	        (unsigned long long)tc->tso_out, (unsigned long long)tc->tso_out_segs,
+	        ratio(r_out, sizeof(r_out), tc->tso_out_segs, tc->tso_out),
+	        (unsigned long long)tc->tso_einval, sum->gro_kinds & TP_GRO_TSO ? "on" : "off");
 	split = 0;
 	off = (size_t)snprintf(line, sizeof(line), "tunplug: %s  tcp super-packets in: whole %llu",
 	                       lb, (unsigned long long)tc->gso_whole);

@@ -51,6 +51,11 @@ struct tp_tun_counters {
 	uint64_t gso_in, gso_in_segs;
 	uint64_t gro_out, gro_out_segs;
 	uint64_t gro_einval;
+	/* TCP super-segments from the stack (lwIP patch 0012) written with a
+	 * TSO header, the wire segments they stand for, and TSO writes the
+	 * kernel refused (then split and TSO off for the run) */
+	uint64_t tso_out, tso_out_segs;
+	uint64_t tso_einval;
 	uint64_t acks_thinned; /* pure ACKs superseded within one super-packet */
 	/* TCP super-packets (TCPV4/TCPV6): fed to the stack as one segment
 	 * each, or split, counted by tp_gso_whole's reason (enum tp_whole;

@@ -126,6 +126,9 @@ struct tp_stack_stats {
 	/* ICMP */
 	uint64_t icmp_echo_in, icmp_echo_dropped; /* requests; dropped by --icmp drop */
 	uint64_t icmp_unreach_sent, icmp_unreach_limited;
+	/* TCP super-segments given to output_gso (lwIP patch 0012): count and
+	 * IP bytes (also in pkts_out/bytes_out) */
+	uint64_t tcp_gso_out, tcp_gso_out_bytes;
 };
 
 /* Events of one UDP flow, delivered to its owner (tp_udp_flow_set_events). */
@@ -179,6 +182,14 @@ struct tp_stack_cfg {
 	 * NEEDS_CSUM); false: complete checksums. */
 	bool tcp_csum_partial;
 	void *ctx;
+	/* TCP flows send super-segments (lwIP patch 0012): up to 64 KiB of data
+	 * in one IP packet, which output_gso gets with gso_size = the data per
+	 * wire segment (the client's MSS less the TCP options sent); the tun
+	 * writes it with a TSO vnet header (TCPV4/TCPV6) and the kernel
+	 * segments it. Partial checksums: only with tcp_csum_partial. NULL: TCP
+	 * segments never exceed the MSS (everything goes through output).
+	 * Return 0 or -errno, as output. */
+	int (*output_gso)(void *ctx, const void *buf, size_t len, unsigned gso_size);
 };
 
 /* Initialise lwIP and the tun netif. Only one stack may exist.
@@ -201,6 +212,11 @@ enum tp_drop tp_stack_input(const void *buf, size_t len);
  * partial sum), so it is not verified. */
 #define TP_STACK_IN_CSUM_OK 0x1u
 enum tp_drop tp_stack_input_flags(const void *buf, size_t len, unsigned flags);
+/* Whether flows accepted from now on send super-segments (cfg.output_gso
+ * given; on by default then). Flows already open keep what they had: the
+ * owner of output_gso must still take their super-segments (split them if
+ * the tun refuses TSO writes). */
+void tp_stack_set_tcp_gso(bool on);
 /* Run due lwIP timers. Returns milliseconds until the next one is due
  * (UINT32_MAX if none). */
 uint32_t tp_stack_poll(void);

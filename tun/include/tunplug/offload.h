@@ -7,7 +7,9 @@
  *             tp_gso_whole -> the TCP super-packet as one segment, or
  *             tp_gso_split -> segments -> tp_stack_input_flags(CSUM_OK?)
  * Write path: lwIP output packets -> tp_gro_add (per loop iteration) ->
- *             tp_gro_flush -> one writev per (super-)packet. */
+ *             tp_gro_flush -> one writev per (super-)packet;
+ *             lwIP's TCP super-segments -> tp_tso_write -> one writev
+ *             with a TSO header (or split when refused). */
 #ifndef TUNPLUG_OFFLOAD_H
 #define TUNPLUG_OFFLOAD_H
 
@@ -115,6 +117,7 @@ enum tp_whole tp_gso_whole(const uint8_t *pkt, size_t len, const struct tp_vnet_
 /* ---- GRO on write ---- */
 #define TP_GRO_TCP 0x1u /* coalesce TCP (needs IFF_VNET_HDR) */
 #define TP_GRO_UDP 0x2u /* coalesce UDP into UDP_L4 (kernel >= 6.2, USO granted) */
+#define TP_GRO_TSO 0x4u /* write TCP super-segments (tp_gro_add_tso) with a TSO header */
 #define TP_GRO_UDP_MAX_SEGS 64
 
 struct tp_gro;
@@ -137,6 +140,16 @@ void tp_gro_set_tcp_partial(struct tp_gro *g, bool on);
 int tp_gro_add(struct tp_gro *g, const void *pkt, size_t len);
 size_t tp_gro_count(const struct tp_gro *g);
 
+/* Append a copy of one outgoing TCP super-segment (the stack's, lwIP patch
+ * 0012): one IP packet of up to 65535 bytes whose checksum field holds the
+ * pseudo-header sum over its whole length, to leave as ONE write with a
+ * TSO vnet header (NEEDS_CSUM, gso_type TCPV4/TCPV6, gso_size = data per
+ * wire segment). It is never merged with other packets (nor they into it);
+ * order within its flow is kept. Without TP_GRO_TSO in the flush's kinds,
+ * or when the kernel refuses the write, it is split here (tp_tso_write).
+ * Returns as tp_gro_add; -EINVAL also for gso_size 0. */
+int tp_gro_add_tso(struct tp_gro *g, const void *pkt, size_t len, uint16_t gso_size);
+
 /* Called once per resulting write: iov[0] is the TP_VNET_HDR_LEN-byte vnet
  * header, iov[1..iovcnt) the packet bytes; nsegs = packets merged (1 = not
  * coalesced); kind = TP_GRO_TCP/TP_GRO_UDP for merged items, 0 otherwise.
@@ -158,5 +171,18 @@ typedef int (*tp_gro_write_fn)(void *ctx, const struct iovec *iov, int iovcnt, u
  * written). */
 int tp_gro_flush(struct tp_gro *g, unsigned kinds, tp_gro_write_fn write, void *ctx,
                  unsigned *refused);
+
+/* Write one TCP super-segment pkt[0..len) (as for tp_gro_add_tso, the
+ * checksum field holding the pseudo-header sum): with try_tso, as one
+ * write with a TSO vnet header (nsegs = wire segments it stands for, kind
+ * TP_GRO_TSO); if that returns -EINVAL (or without try_tso), split into
+ * gso_size segments with complete checksums, each written with an all-zero
+ * header (nsegs 1, kind 0), and *refused |= TP_GRO_TSO when a TSO write
+ * was refused. A packet that is no TCP over plain IPv4/IPv6 (or cannot be
+ * split) is written unchanged with an all-zero header. *writes grows by the
+ * write calls made. Returns 0 or the first error of a write (not the
+ * EINVAL of a refused TSO write). */
+int tp_tso_write(const uint8_t *pkt, size_t len, uint16_t gso_size, bool try_tso,
+                 tp_gro_write_fn write, void *ctx, unsigned *refused, int *writes);
 
 #endif
