@@ -75,6 +75,9 @@ static const struct tp_metric_def defs[] = {
         {"super_packets_out", C, "Coalesced super-packets written to the tun."},
         {"super_packet_segments_out", C, "Packets merged into the super-packets out."},
         {"gro_einval", C, "Coalesced writes the kernel refused (re-sent one by one)."},
+        {"tso_writes", C, "TCP super-segments of the stack written with a TSO header."},
+        {"tso_write_segments", C, "Wire segments the TSO writes stood for."},
+        {"tso_einval", C, "TSO writes the kernel refused (split; TSO off for the run)."},
         {"acks_thinned", C, "Pure ACKs superseded within one super-packet."},
         {"tun_txqueuelen", G, "The tun device's transmit queue length (packets)."},
         {"tun_tx_dropped", C, "Packets the kernel dropped: the tun's queue was full."},
@@ -257,6 +260,9 @@ void tp_samples_collect(struct tp_samples *s, const struct tp_stats *all,
 	ADD("super_packets_out", tc->gro_out);
 	ADD("super_packet_segments_out", tc->gro_out_segs);
 	ADD("gro_einval", tc->gro_einval);
+	ADD("tso_writes", tc->tso_out);
+	ADD("tso_write_segments", tc->tso_out_segs);
+	ADD("tso_einval", tc->tso_einval);
 	ADD("acks_thinned", tc->acks_thinned);
 	ADD("tcp_super_packets_whole", tc->gso_whole);
 	for (int i = TP_WHOLE_NOT_TCP + 1; i < TP_WHOLE__COUNT; i++)
