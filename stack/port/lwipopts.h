@@ -183,6 +183,15 @@ void tp_lwip_ooseq_drop(const struct tcp_pcb *pcb, unsigned long segs, unsigned 
 #define LWIP_TUNPLUG_TCP_GSO 1
 void tp_lwip_tcp_gso(struct pbuf *p, unsigned short gso_size);
 #define LWIP_HOOK_TCP_OUT_GSO(pcb, p, gso_size) tp_lwip_tcp_gso(p, gso_size)
+/* Initial sequence numbers in RFC 6528's shape: a hash of the 4-tuple keyed
+ * with a secret drawn per run, plus a clock of 4 us per step, instead of
+ * lwIP's global counter (which a host that can send into the tun could
+ * predict from one connection of its own). The hash is a keyed 64-bit mix,
+ * not a cryptographic PRF. */
+unsigned int tp_lwip_tcp_isn(const void *local_ip, unsigned short local_port, const void *remote_ip,
+                             unsigned short remote_port);
+#define LWIP_HOOK_TCP_ISN(local_ip, local_port, remote_ip, remote_port) \
+	tp_lwip_tcp_isn(local_ip, local_port, remote_ip, remote_port)
 /* Timestamps (when the client's SYN offers them, as Linux does): without
  * them a Linux client cannot reuse a port in TIME-WAIT (tcp_tw_reuse needs
  * timestamps), and sustained connection churn to one destination ran out of

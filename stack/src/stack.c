@@ -120,6 +120,7 @@ static struct {
 	struct tp_tcp_flow **buckets;
 	uint32_t nbuckets; /* power of two */
 	uint32_t seed;
+	uint64_t isn_key[2]; /* tp_lwip_tcp_isn's secret, drawn at init */
 	size_t nflows;
 	int in_lwip;                  /* depth of calls into lwIP input/timers */
 	struct tp_tcp_flow *deferred; /* accepted while inside lwIP */
@@ -742,6 +743,39 @@ void tp_lwip_ooseq_drop(const struct tcp_pcb *pcb, unsigned long segs, unsigned 
 	S.st.ooseq_drop_bytes += bytes;
 }
 
+/* 64-bit finaliser (a bijection that spreads every input bit). */
+static uint64_t isn_mix(uint64_t x)
+{
+	x ^= x >> 33;
+	x *= 0xff51afd7ed558ccdull;
+	x ^= x >> 33;
+	x *= 0xc4ceb9fe1a85ec53ull;
+	x ^= x >> 33;
+	return x;
+}
+
+static uint64_t isn_addr(uint64_t h, const ip_addr_t *a)
+{
+	if (IP_IS_V6(a)) {
+		for (int i = 0; i < 4; i++)
+			h = isn_mix(h ^ ip_2_ip6(a)->addr[i]);
+		return h;
+	}
+	return isn_mix(h ^ ip_2_ip4(a)->addr);
+}
+
+unsigned int tp_lwip_tcp_isn(const void *local_ip, unsigned short local_port, const void *remote_ip,
+                             unsigned short remote_port)
+{
+	uint64_t h = S.isn_key[0];
+
+	h = isn_addr(h, local_ip);
+	h = isn_addr(h, remote_ip);
+	h = isn_mix(h ^ ((uint64_t)local_port << 16 | remote_port) ^ S.isn_key[1]);
+	/* plus a clock of 4 us per step, as RFC 6528's M */
+	return (unsigned int)h + tp_lwip_now_ms * 250u;
+}
+
 /* ---- feeding lwIP ---- */
 static void run_deferred(void);
 
@@ -1328,6 +1362,8 @@ int tp_stack_init(const struct tp_stack_cfg *cfg)
 		goto out;
 	}
 	S.seed = (uint32_t)random();
+	S.isn_key[0] = (uint64_t)random() << 33 ^ (uint64_t)random() << 11 ^ (uint64_t)random();
+	S.isn_key[1] = (uint64_t)random() << 33 ^ (uint64_t)random() << 11 ^ (uint64_t)random();
 	if (!S.lwip_ready) {
 		lwip_init();
 		S.lwip_ready = true;

@@ -759,6 +759,41 @@ TP_TEST(timestamps)
 	OK("timestamps negotiated and echoed (tsval %#x)", ts_val);
 }
 
+/* The ISN of a SYN-ACK from source port sport, in a stack started after
+ * srandom(seed). */
+static uint32_t isn_for(unsigned seed, uint16_t sport)
+{
+	struct peer p;
+	uint8_t b[2048];
+	uint32_t isn = 0;
+
+	srandom(seed);
+	stack_up(16, 0);
+	policy = P_ACCEPT;
+	peer_init(&p, AF_INET, "198.18.0.1", "198.19.1.1", sport, 80);
+	tp_stack_input(b, build(b, &p, SYN, p.seq, 0, NULL, 0, 0));
+	CHECK(out.n == 1, "SYN-ACK for port %u", sport);
+	if (out.n == 1)
+		isn = parse_out(0).seq;
+	stack_down("isn");
+	return isn;
+}
+
+/* Initial sequence numbers are keyed per run (RFC 6528's shape), not lwIP's
+ * global counter: the same 4-tuple at the same time gets another ISN in a
+ * run with another secret, and neighbouring ports are far apart. */
+TP_TEST(isn_keyed)
+{
+	uint32_t a1 = isn_for(1, 50000), a2 = isn_for(1, 50001), b1 = isn_for(2, 50000);
+	uint32_t again = isn_for(1, 50000);
+
+	CHECK(a1 == again, "same secret, tuple and time: same ISN (%u, %u)", a1, again);
+	CHECK(a1 != b1, "another secret: another ISN (%u)", a1);
+	CHECK(a2 - a1 > 65536 && a1 - a2 > 65536, "ports 50000 and 50001: %u and %u, too close", a1,
+	      a2);
+	OK("ISNs keyed per run: %u / %u (ports 50000/50001), %u with another secret", a1, a2, b1);
+}
+
 TP_TEST(backpressure)
 {
 	struct peer p;
