@@ -65,6 +65,7 @@ link() {
 # routing, the server (ecmptool.py server on port $PORT, both families)
 ecmp_topo_up() {
   local ns g r4 r6 s4 s6 a
+  tp_sweep_stale_ns
   trap ecmp_cleanup EXIT
   trap 'exit 130' INT
   trap 'exit 143' TERM

@@ -152,9 +152,27 @@ tp_cleanup() {
   exit "$rc"
 }
 
+# tp_sweep_stale_ns: remove the namespaces an earlier test left behind when
+# it was killed without a chance to clean up (SIGKILL, e.g. a ctest
+# timeout): ours are named tp<letters>-<pid of the test>; one whose test is
+# no longer running is stale.
+tp_sweep_stale_ns() {
+  local ns owner pid
+  for ns in $(ip netns list | awk '{print $1}'); do
+    [[ $ns =~ ^tp[a-z]*-([0-9]+)$ ]] || continue
+    owner=${BASH_REMATCH[1]}
+    [[ $owner == "$$" ]] && continue
+    kill -0 "$owner" 2>/dev/null && continue
+    for pid in $(ip netns pids "$ns" 2>/dev/null); do kill -KILL "$pid" 2>/dev/null || true; done
+    ip netns del "$ns" 2>/dev/null && log "removed stale namespace $ns (test $owner is gone)"
+  done
+  return 0
+}
+
 # tp_topo_up: both namespaces, veth, addresses, policy routing, sysctls, tmp dir
 tp_topo_up() {
   local ns pid
+  tp_sweep_stale_ns
   NS_C=${TP_NS_C:-tpc-$$}
   NS_S=${TP_NS_S:-tps-$$}
   TP_TMP=$(mktemp -d "${TMPDIR:-/tmp}/tunplug-$TP_TEST.XXXXXX")
