@@ -127,39 +127,48 @@ int tp_lwip_udp_input(struct pbuf *p, struct netif *inp);
  * min(TCP_MSS, netif MTU - 40/60, peer's MSS), so MTU 1500 gives 1460.
  * 8960 covers a 9000-byte jumbo MTU while keeping the sanity checks below. */
 #define TCP_MSS 8960
-/* Receive window 256 KiB with window scaling (Linux always offers it). It
+/* Receive window 1 MiB with window scaling (Linux always offers it). It
  * bounds what one flow buffers in the upload direction: data is ACKed when
  * lwIP holds it, but the window only reopens (tcp_recved) once the upstream
- * socket accepted it. */
+ * socket accepted it. 256 KiB was too little on a busy 2-vCPU host: while
+ * the gateway waited for the CPU the client ran out of window (1 MiB: upload
+ * CPU per GB -15 %, bench/results/2026-12-03-session18). Memory is only used
+ * while data is queued. */
 #define LWIP_WND_SCALE 1
-#define TCP_RCV_SCALE 3
-#define TCP_WND (256 * 1024)
-/* Send buffer 256 KiB: how much download data lwIP may hold unacked per flow
- * (the relay offers at most this much; tcp_sndbuf() reports <= 64 KiB at a
- * time). Memory is only used while data is queued. */
-#define TCP_SND_BUF (256 * 1024)
+#define TCP_RCV_SCALE 5 /* 65535 << 5 = 2 MiB >= TCP_WND */
+#define TCP_WND (1024 * 1024)
+/* Send buffer 1 MiB: how much download data lwIP may hold unacked per flow
+ * (the relay offers at most --flow-buffer of it; tcp_sndbuf() reports
+ * <= 64 KiB at a time). With 256 KiB a single download stream stalled on
+ * it: 9 Gbit/s and 0.73 s/GB of gateway CPU; with 1 MiB 15 Gbit/s and
+ * 0.35 s/GB (same run). Memory is only used while data is queued. */
+#define TCP_SND_BUF (1024 * 1024)
 /* Segments (pbufs) per send queue: copied writes fill MSS-sized segments, so
- * 1024 covers 256 KiB even at 536-byte MSS halves. */
-#define TCP_SND_QUEUELEN 1024
+ * 4096 covers 1 MiB even at 536-byte MSS halves. */
+#define TCP_SND_QUEUELEN 4096
 #define TCP_SNDLOWAT (2 * TCP_MSS + 1)
 #define TCP_SNDQUEUELOWAT 8
 #define TCP_OVERSIZE TCP_MSS /* small writes coalesce into full segments */
-/* Send a window update once 16 KiB were consumed, not at WND/4 (64 KiB). */
-#define TCP_WND_UPDATE_THRESHOLD (16 * 1024)
+/* Send a window update once 32 KiB were consumed, not at WND/4 (256 KiB):
+ * the client never waits long for it. It must stay well below 64 KiB: a
+ * client without window scaling never sees more than 65535 bytes of window,
+ * so a larger threshold would never send it an update (stack.tcp.backpressure). */
+#define TCP_WND_UPDATE_THRESHOLD (32 * 1024)
 #define TCP_QUEUE_OOSEQ 1 /* keep out-of-order data (the local leg rarely reorders) */
 /* Out-of-order data is bounded per flow: at most TCP_OOSEQ_MAX_PBUFS
  * segments and TCP_OOSEQ_MAX_BYTES payload bytes. lwIP walks the sorted
  * queue for every out-of-order segment (to insert it, then to apply the
  * limits), so the pbuf bound is also what bounds the CPU per segment: 1-byte
  * segments with gaps would otherwise queue up to one per 2 bytes of the
- * 256 KiB window, each walking the whole queue (quadratic). 256 segments
- * still hold a full window of 1460-byte segments. Past a limit lwIP frees
+ * window, each walking the whole queue (quadratic). 256 segments hold
+ * 256 KiB of 1460-byte segments (a quarter of the window; past it the
+ * client retransmits). Past a limit lwIP frees
  * the segments with the highest sequence numbers (patch 0010 reports them:
  * counted as out-of-order drops). The limit macros also apply the bound of
  * the whole gateway (stack.c, tp_lwip_ooseq_*_limit): when the queues of all
  * flows together reach it, a flow may keep only its fair share. */
 #define TCP_OOSEQ_MAX_PBUFS 256
-#define TCP_OOSEQ_MAX_BYTES TCP_WND
+#define TCP_OOSEQ_MAX_BYTES (256 * 1024) /* a quarter of TCP_WND */
 struct tcp_pcb;
 unsigned tp_lwip_ooseq_pbufs_limit(const struct tcp_pcb *pcb);
 unsigned long tp_lwip_ooseq_bytes_limit(const struct tcp_pcb *pcb);

@@ -1591,7 +1591,8 @@ size_t tp_tcp_flow_unacked(const struct tp_tcp_flow *f)
 {
 	if (!f->pcb)
 		return 0;
-	return (size_t)TCP_SND_BUF - tcp_sndbuf(f->pcb);
+	/* snd_buf, not tcp_sndbuf(): that one is clamped to 64 KiB */
+	return (size_t)TCP_SND_BUF - f->pcb->snd_buf;
 }
 
 long tp_tcp_flow_send(struct tp_tcp_flow *f, const void *buf, size_t len, bool more)

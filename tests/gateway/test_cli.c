@@ -45,7 +45,7 @@ static const char *check_defaults(const struct tp_options *o)
 		return "connect_timeout";
 	if (o->idle_timeout_s != 300)
 		return "idle_timeout";
-	if (o->flow_buffer != 262144)
+	if (o->flow_buffer != 1048576)
 		return "flow_buffer";
 	if (o->allow_loopback)
 		return "allow_loopback";
@@ -265,9 +265,9 @@ static const struct cli_case bad_values[] = {
          {"--flow-buffer", "4095"},
          NULL},
         {"flow-buffer above lwIP's send buffer (it could never be held)",
-         {"--flow-buffer", "262145", NULL},
+         {"--flow-buffer", "1048577", NULL},
          -EINVAL,
-         {"--flow-buffer", "262145", "262144"},
+         {"--flow-buffer", "1048577", "1048576"},
          NULL},
         {"flow-buffer overflow",
          {"--flow-buffer", "99999999999999999999999", NULL},

@@ -233,8 +233,8 @@ static void client_ack(uint32_t ack_rel, uint8_t extra)
 		R.fin_sent = true;
 	tp_stack_input(b, n);
 	if (R.flow && tcp_active_pcbs && ack_rel <= R.written) {
-		/* the one connection's PCB: tp_tcp_flow_unacked sees at most 64 KiB
-		 * of the send buffer (tcp_sndbuf is a u16) */
+		/* the one connection's PCB: lwIP's whole send buffer (its
+		 * tcp_sndbuf() is clamped to 64 KiB) */
 		long held = (long)(TCP_SND_BUF - tcp_active_pcbs->snd_buf) -
 		            (long)(R.written - ack_rel);
 		if (held > R.max_held)
@@ -497,6 +497,16 @@ static void client_rx(const struct qseg *s)
 	if ((int32_t)(s->seq - R.rcv_nxt) > 0) {
 		ooo_add(s->seq, end);     /* a FIN out of order is resent later */
 		client_ack(R.rcv_nxt, 0); /* duplicate ACK */
+		R.unacked_segs = 0;
+		return;
+	}
+	if (fin && !R.fin_got && end == R.rcv_nxt) {
+		/* what we have already (it came out of order before) and the
+		 * FIN: a receiver trims the old front and takes the FIN */
+		R.fin_got = true;
+		R.fin_seq = end;
+		R.rcv_nxt = end + 1;
+		client_ack(R.rcv_nxt, 0);
 		R.unacked_segs = 0;
 		return;
 	}

@@ -117,11 +117,20 @@ static void tso_refused(struct tp_tunio *t)
 	                    "segments");
 }
 
+static int gro_enqueue(void *ctx, const void *buf, size_t len);
+
 void tp_tunio_flush(struct tp_tunio *t)
 {
 	unsigned refused = 0;
 
-	if (!t->gro || tp_gro_count(t->gro) == 0)
+	if (!t->gro)
+		return;
+	if (t->ack.len) {
+		/* the held ACK is the newest packet: last into the batch */
+		tp_ack_release(&t->ack, gro_enqueue, t);
+		t->st->acks_thinned = t->ack.thinned;
+	}
+	if (tp_gro_count(t->gro) == 0)
 		return;
 	tp_gro_flush(t->gro, t->gro_kinds, gro_write, t, &refused);
 	refused &= t->gro_kinds;
@@ -173,7 +182,7 @@ int tp_tunio_output_gso(void *ctx, const void *buf, size_t len, unsigned gso_siz
 	if (!t->tun.vnet)
 		return -EINVAL; /* the stack only sends them to a vnet tun */
 	if (t->gro)
-		tp_tunio_flush(t);
+		tp_tunio_flush(t); /* the held ACK and the batch: keep the order */
 	r = tp_tso_write(buf, len, (uint16_t)gso_size, t->gro_kinds & TP_GRO_TSO, gro_write, t,
 	                 &refused, &writes);
 	if (refused & t->gro_kinds & TP_GRO_TSO)
@@ -191,7 +200,7 @@ int tp_tunio_output(void *ctx, const void *buf, size_t len)
 	struct iovec iov[2];
 
 	if (t->gro && !t->stopping) {
-		if (t->ack_holding && tp_ack_thin(&t->ack, buf, len, gro_enqueue, t))
+		if (tp_ack_thin(&t->ack, buf, len, gro_enqueue, t))
 			return 0;
 		return gro_enqueue(t, buf, len);
 	}
@@ -301,14 +310,8 @@ static void tun_input(struct tp_tunio *t, size_t n)
 		t->st->gso_in++;
 		t->st->gso_in_segs += (uint64_t)k;
 	}
-	t->ack_holding = k > 1 && t->gro;
 	for (int i = 0; i < k; i++)
 		tp_stack_input_flags(t->segs[i].data, t->segs[i].len, in_flags);
-	if (t->ack_holding) {
-		t->ack_holding = false;
-		tp_ack_release(&t->ack, gro_enqueue, t);
-		t->st->acks_thinned = t->ack.thinned;
-	}
 }
 
 static void on_tun_readable(uv_poll_t *p, int status, int events)

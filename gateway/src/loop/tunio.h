@@ -34,9 +34,9 @@ struct tp_tunio {
 	struct tp_gro *gro;    /* vnet: this iteration's output packets */
 	unsigned gro_kinds;    /* TP_GRO_* still enabled */
 	char offload_desc[96]; /* "csum tso4 tso6 uso" or "off (why)" */
-	/* while the segments of one super-packet go into the stack, lwIP's
-	 * pure ACKs for them are held and only the newest one is sent */
-	bool ack_holding;
+	/* with the batch: the stack's newest pure ACK, held until the next
+	 * packet or the batch's flush; a newer ACK of the same flow replaces
+	 * it (see ackthin.h), so one loop iteration sends one per flow run */
 	struct tp_ack_hold ack;
 
 	/* called after every lwIP timer tick (the embedding's snapshot) */

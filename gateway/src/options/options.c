@@ -769,7 +769,7 @@ static const struct tp_optdef optdefs[] = {
          .arg = TP_ARG_ONE,
          .yaml_key = "flows.buffer",
          .metavar = "BYTES",
-         .help = "bytes held per flow toward its client, 4096..262144 (default 262144)",
+         .help = "bytes held per flow toward its client, 4096..1048576 (default 1048576)",
          .example = "4096",
          .set = set_flow_buffer,
          .min = 4096,
@@ -1068,7 +1068,7 @@ void tp_options_defaults(struct tp_options *o)
 	o->max_pending_per_source = 256;
 	o->connect_timeout_s = 130;
 	o->idle_timeout_s = 300;
-	o->flow_buffer = 262144;
+	o->flow_buffer = 1048576;
 	o->udp_timeout_s = 60;
 	o->udp_dns_timeout_s = 10;
 	o->max_udp_flows = 65536;

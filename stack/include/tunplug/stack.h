@@ -254,7 +254,7 @@ void tp_tcp_flow_consume(struct tp_tcp_flow *f, size_t n);
 size_t tp_tcp_flow_send_space(const struct tp_tcp_flow *f);
 /* Bytes handed to tp_tcp_flow_send that the client has not acknowledged
  * yet (queued or in flight); at most TP_STACK_TCP_SNDBUF. */
-#define TP_STACK_TCP_SNDBUF (256u * 1024u) /* lwIP's TCP_SND_BUF (lwipopts.h) */
+#define TP_STACK_TCP_SNDBUF (1024u * 1024u) /* lwIP's TCP_SND_BUF (lwipopts.h) */
 size_t tp_tcp_flow_unacked(const struct tp_tcp_flow *f);
 /* Copy up to len bytes into the send buffer; returns bytes taken (maybe 0),
  * or -EPIPE after shutdown. more=true: more data follows (no PSH). */
