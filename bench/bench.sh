@@ -31,10 +31,16 @@
 #                         --queues 1 and --queues 2 (targets tunplug_q1/_q2;
 #                         CPU summed over the master and its workers), next to
 #                         kernel-direct with 8 streams
-#   socks5                tunplug --handler socks5://... -> microsocks (server
-#                         namespace) -> server: tcp1_up/down and connrate
-#                         seq/par/par32 as target "tunplug_socks5"; kernel and
-#                         tunplug (direct) run tcp and connrate for comparison
+#   socks5                tunplug --handler socks5://... -> a SOCKS5 server in
+#                         the server namespace -> server, with two servers:
+#                         microsocks (:1081, target "tunplug_socks5") and
+#                         dante-server's danted (:1080, no auth, a config in
+#                         the run's temp dir, errors only logged to a file;
+#                         target "tunplug_socks5_danted"): tcp1_up/down with
+#                         the server's CPU s/GB (danted: summed over its
+#                         processes) and connrate seq/par/par32 each; kernel
+#                         and tunplug (direct) run tcp and connrate for
+#                         comparison
 #   flows                 (only with --only flows) BENCH_FLOWS_N (100000) idle
 #                         flows through tunplug --handler echo (target
 #                         "tunplug_flows"): sequential connection rate with none
@@ -48,7 +54,8 @@
 #                         hand after the start (default: as tunplug leaves it)
 # Output: DIR/raw.jsonl, DIR/raw/*.json (iperf3), DIR/machine.json,
 # DIR/summary.json, DIR/table.md (default DIR: bench/results/<date>).
-# Needs root, iproute2, iperf3, python3 (microsocks for socks5). Namespaces
+# Needs root, iproute2, iperf3, python3 (microsocks and dante-server for
+# socks5; DANTED=path, default /usr/sbin/danted). Namespaces
 # and processes are removed on exit, even on failure. Every step is bounded
 # in time.
 set -euo pipefail
@@ -58,7 +65,7 @@ TP_TEST=bench
 # shellcheck source=../tests/e2e/lib.sh
 source "$HERE/../tests/e2e/lib.sh"
 
-usage() { sed -n '3,48p' "$0"; }
+usage() { sed -n '4,/^set -euo/{/^#/p}' "$0"; } # the header comment above
 T=${BENCH_T:-10}
 CONNRATE_S=${BENCH_CONNRATE_S:-5}
 IDLE_N=${BENCH_IDLE_N:-1000}
@@ -74,6 +81,7 @@ ONLY=${BENCH_ONLY:-tcp,connrate,idle,offload,udp_rr,udp_tput,socks5,queues}
 FLOWS_N=${BENCH_FLOWS_N:-100000}
 FLOWS_IDLE_S=${BENCH_FLOWS_IDLE_S:-10}
 FLOWS_TXQLEN=${BENCH_FLOWS_TXQLEN:-}
+DANTED=${DANTED:-/usr/sbin/danted}
 STREAMS=1 # iperf3 -P; the queues part uses 8
 OUT=""
 BIN=""
@@ -109,7 +117,10 @@ done
 want offload || OFFLOAD_CMP=0
 
 tp_require_root iperf3
-if want socks5; then command -v microsocks >/dev/null || fail "missing microsocks (Debian: apt-get install -y microsocks)"; fi
+if want socks5; then
+  command -v microsocks >/dev/null || fail "missing microsocks (Debian: apt-get install -y microsocks)"
+  [[ -x $DANTED ]] || fail "missing $DANTED (Debian: apt-get install -y dante-server)"
+fi
 if [[ ,$TARGETS, == *,tunplug,* ]]; then tp_require_tunplug "$BIN"; else TUNPLUG=${BIN:-}; fi
 # many idle connections need many descriptors in the client (root may raise
 # the hard limit)
@@ -133,8 +144,10 @@ tp_bg echo "$NS_S" "$PYTHON" "$TP_TOOL" echoserver --host "$TP_DST4" --port "$EC
 tp_wait_listen "$NS_S" "$ECHO_PORT"
 UDPB=$HERE/udpbench.py
 UDP_ECHO_PORT=7100
-SOCKS_PORT=1081
+SOCKS_PORT=1081 # microsocks
+DANTE_PORT=1080
 PROXY_PID=""
+DANTE_PID=""
 if want udp_rr; then
   tp_bg udpecho "$NS_S" "$PYTHON" "$UDPB" echo --host "$TP_DST4" --port "$UDP_ECHO_PORT" --timeout 3600
   for ((i = 0; i < 100; i++)); do
@@ -147,6 +160,34 @@ if want socks5 && [[ ,$TARGETS, == *,tunplug,* ]]; then
   tp_bg microsocks "$NS_S" microsocks -i "$TP_S4" -p "$SOCKS_PORT"
   PROXY_PID=$TP_LAST_PID # ip netns exec execs microsocks: same PID
   tp_wait_listen "$NS_S" "$SOCKS_PORT"
+  # danted (dante-server), the other SOCKS5 server, on its own port: CONNECT
+  # without authentication, going out over tps0 like e2e_socks5's; only
+  # errors logged, to a file (no debug: it costs CPU)
+  cat >"$TP_TMP/danted.conf" <<EOF
+logoutput: $TP_TMP/danted.out
+internal: $TP_S4 port = $DANTE_PORT
+external: tps0
+socksmethod: none
+clientmethod: none
+user.privileged: root
+user.unprivileged: nobody
+timeout.negotiate: 10
+timeout.io: 120
+client pass {
+  from: 0/0 to: 0/0
+  log: error
+}
+socks pass {
+  from: 0/0 to: 0/0
+  command: connect
+  log: error
+}
+EOF
+  nss "$DANTED" -V -f "$TP_TMP/danted.conf" >"$TP_TMP/danted-check.log" 2>&1 ||
+    fail "danted rejects the config: $(tail -n 5 "$TP_TMP/danted-check.log" | tr '\n' '|')"
+  tp_bg danted "$NS_S" "$DANTED" -f "$TP_TMP/danted.conf" -N 1
+  DANTE_PID=$TP_LAST_PID # the mother process; it forks its children itself
+  tp_wait_listen "$NS_S" "$DANTE_PORT" 10
 fi
 
 gw_stat() { # procstat JSON of the running tunplug (summed with its --queues workers), {} for kernel
@@ -163,8 +204,39 @@ else:
     print(json.dumps({k: sum(x.get(k, 0) for x in s) for k in s[0]}))' "${all[@]}"
 }
 
-proxy_stat() { # procstat JSON of microsocks for the socks5 target, "" otherwise
-  if [[ $1 == tunplug_socks5 && -n $PROXY_PID ]]; then "$PYTHON" "$TP_TOOL" procstat --pid "$PROXY_PID"; fi
+# proxy_stat TARGET: {"cpu_s", "procs"} of the SOCKS5 server behind a socks5
+# target ("" for the others): utime + stime of the process and every
+# descendant alive, plus the children's it has reaped (cutime + cstime), so
+# danted's negotiate/request/io children count too, even those that exited
+proxy_stat() {
+  local pid=""
+  case $1 in
+    tunplug_socks5) pid=$PROXY_PID ;;
+    tunplug_socks5_danted) pid=$DANTE_PID ;;
+  esac
+  [[ -n $pid ]] || return 0
+  "$PYTHON" - "$pid" <<'PY'
+import json, os, sys
+root, hz = int(sys.argv[1]), os.sysconf("SC_CLK_TCK")
+kids, ticks = {}, {}
+for d in os.listdir("/proc"):
+    if not d.isdigit():
+        continue
+    try:
+        with open("/proc/%s/stat" % d) as f:
+            st = f.read().rsplit(")", 1)[1].split()
+    except OSError:
+        continue  # gone meanwhile
+    kids.setdefault(int(st[1]), []).append(int(d))
+    ticks[int(d)] = sum(int(x) for x in st[11:15])  # utime stime cutime cstime
+todo, seen = [root], []
+while todo:
+    p = todo.pop()
+    if p in ticks and p not in seen:
+        seen.append(p)
+        todo += kids.get(p, [])
+print(json.dumps({"cpu_s": sum(ticks[p] for p in seen) / hz, "procs": len(seen)}) if seen else "{}")
+PY
 }
 
 # gw_counters TARGET: all counters of the running tunplug's SIGUSR1 summary as
@@ -373,13 +445,13 @@ offload_variant() { # TARGET REP ARGS...
   printf '%s\n' "$TP_GW_SUMMARY" >"$OUT/raw/$target-summary-$rep.txt"
 }
 
-# The SOCKS5 path: tunplug --handler socks5://microsocks; microsocks connects to
-# the server inside the server namespace
-socks5_target() { # REP
-  local rep=$1 target=tunplug_socks5
-  log "=== $target (--handler socks5://$TP_S4:$SOCKS_PORT, microsocks), repetition $rep"
+# The SOCKS5 path: tunplug --handler socks5://SERVER; the SOCKS5 server
+# (microsocks or danted) connects to the server inside the server namespace
+socks5_target() { # REP TARGET PORT SERVER-NAME
+  local rep=$1 target=$2 port=$3
+  log "=== $target (--handler socks5://$TP_S4:$port, $4), repetition $rep"
   read -r -a _gw_extra <<<"${BENCH_TUNPLUG_ARGS:-}"
-  tp_gw_start "${_gw_extra[@]}" --handler "socks5://$TP_S4:$SOCKS_PORT"
+  tp_gw_start "${_gw_extra[@]}" --handler "socks5://$TP_S4:$port"
   iperf "$target" up "$rep"
   iperf "$target" down "$rep"
   connrate "$target" seq "$rep"
@@ -567,7 +639,10 @@ for ((rep = 1; rep <= REPS; rep++)); do
   for ((k = 0; k < n; k++)); do
     run_target "${TARGET_LIST[$(((k + rep - 1) % n))]}" "$rep"
   done
-  if want socks5 && [[ ,$TARGETS, == *,tunplug,* ]]; then socks5_target "$rep"; fi
+  if want socks5 && [[ ,$TARGETS, == *,tunplug,* ]]; then
+    socks5_target "$rep" tunplug_socks5 "$SOCKS_PORT" microsocks
+    socks5_target "$rep" tunplug_socks5_danted "$DANTE_PORT" danted
+  fi
   if want queues && [[ ,$TARGETS, == *,tunplug,* ]]; then queues_part "$rep"; fi
   if want flows && [[ ,$TARGETS, == *,tunplug,* ]]; then flows_part "$rep"; fi
   if [[ $OFFLOAD_CMP == 1 && ,$TARGETS, == *,tunplug,* ]]; then

@@ -5,7 +5,7 @@
   report.py machine --tunplug PATH              machine/version facts as JSON
   report.py iperf --target T --test NAME --rep N --file IPERF.json [--cpu0 J --cpu1 J]
             [--io0 "READS WRITES" --io1 "READS WRITES"]  (tunplug's tun counters)
-            [--proxy-cpu0 J --proxy-cpu1 J]  (microsocks' procstat, socks5 target)
+            [--proxy-cpu0 J --proxy-cpu1 J]  (the SOCKS5 server's {"cpu_s"}, socks5 targets)
   report.py json --target T --test NAME --rep N --json J [...] [--cpu0 J --cpu1 J]
   report.py udpiperf --target T --test NAME --rep N --file IPERF.json [--cpu0 J --cpu1 J]
             [--gw0 J --gw1 J] [--snap-c0 J --snap-c1 J --snap-s0 J --snap-s1 J]
@@ -280,8 +280,8 @@ SOCKS5_ROWS = [
     ("TCP 1 stream download", "Gbit/s, higher better", "tcp1_down", "gbit_s"),
     ("  gateway CPU, upload", "s/GB", "tcp1_up", "gw_cpu_s_per_gb"),
     ("  gateway CPU, download", "s/GB", "tcp1_down", "gw_cpu_s_per_gb"),
-    ("  microsocks CPU, upload", "s/GB", "tcp1_up", "proxy_cpu_s_per_gb"),
-    ("  microsocks CPU, download", "s/GB", "tcp1_down", "proxy_cpu_s_per_gb"),
+    ("  SOCKS5 server CPU, upload", "s/GB", "tcp1_up", "proxy_cpu_s_per_gb"),
+    ("  SOCKS5 server CPU, download", "s/GB", "tcp1_down", "proxy_cpu_s_per_gb"),
     ("TCP connections, sequential", "conn/s, higher better", "connrate_seq", "conn_per_s"),
     ("  p50 connect+1B echo+close", "us, lower better", "connrate_seq", "p50_us"),
     ("TCP connections, 8 in flight", "conn/s, higher better", "connrate_par", "conn_per_s"),
@@ -418,20 +418,34 @@ def udp_loss_table(lines, summary, recs, udp_lens):
                                     "reads_per_event", "read_bound_pct")}})
 
 
+# the SOCKS5 servers of bench.sh's socks5 part: (target, name in the table, port)
+SOCKS5_SERVERS = (("tunplug_socks5", "microsocks", 1081),
+                  ("tunplug_socks5_danted", "danted", 1080))
+
+
 def socks5_table(lines, summary, cell):
-    """The SOCKS5 path next to kernel-direct and the direct handler."""
-    cols = ("kernel", "tunplug", "tunplug_socks5")
-    if cell("tunplug_socks5", "tcp1_up", "gbit_s")[0] is None and \
-            cell("tunplug_socks5", "connrate_seq", "conn_per_s")[0] is None:
+    """The SOCKS5 path through each SOCKS5 server the run measured (a run before
+    danted was added has microsocks only), next to kernel-direct and the direct
+    handler."""
+    servers = [(t, name, port) for t, name, port in SOCKS5_SERVERS
+               if cell(t, "tcp1_up", "gbit_s")[0] is not None
+               or cell(t, "connrate_seq", "conn_per_s")[0] is not None]
+    if not servers:
         return
+    cols = ("kernel", "tunplug") + tuple(t for t, _, _ in servers)
     lines.append("")
-    lines.append("SOCKS5 path: tunplug `--handler socks5://198.18.0.2:1081` -> microsocks "
-                 "(in the server namespace) -> server, next to kernel-direct and tunplug's "
-                 "direct handler of the same run:")
+    lines.append("SOCKS5 path: tunplug `--handler socks5://198.18.0.2:PORT` -> a SOCKS5 server "
+                 "in the server namespace -> server: %s; next to kernel-direct and tunplug's "
+                 "direct handler of the same run. *SOCKS5 server CPU*: the server's own%s:" % (
+                     ", ".join("%s (:%d)" % (name, port) for _, name, port in servers),
+                     " (danted's summed over its processes, with the children it reaped)"
+                     if any(name == "danted" for _, name, _ in servers) else ""))
     lines.append("")
-    lines.append("| metric | unit | kernel | tunplug direct | tunplug socks5 | socks5 / kernel | "
-                 "socks5 / direct |")
-    lines.append("|---|---|---|---|---|---|---|")
+    lines.append("| metric | unit | kernel | tunplug direct | " +
+                 " | ".join("socks5 %s" % name for _, name, _ in servers) + " | " +
+                 " | ".join("%s / kernel | %s / direct" % (name, name) for _, name, _ in servers)
+                 + " |")
+    lines.append("|" + "---|" * (4 + 3 * len(servers)))
     for label, unit, test, field in SOCKS5_ROWS:
         meds = {}
         for t in cols:
@@ -444,15 +458,22 @@ def socks5_table(lines, summary, cell):
         if all(meds[t] is None for t in cols):
             continue
         ratio = "failed" not in label and "CPU" not in label
+        ratios = {}
+        for t, _, _ in servers:
+            for b in ("kernel", "tunplug"):
+                v, w = meds[t], meds[b]
+                if ratio and v is not None and w:
+                    ratios["%s/%s" % (t, b)] = v / w
 
-        def rt(b):
-            v, w = meds["tunplug_socks5"], meds[b]
-            return ("%.3gx" % (v / w)) if ratio and v is not None and w else ""
-        lines.append("| %s | %s | %s | %s | %s | %s | %s |" % (
-            label, unit, fmt(meds["kernel"]), fmt(meds["tunplug"]), fmt(meds["tunplug_socks5"]),
-            rt("kernel"), rt("tunplug")))
+        def rt(t, b):
+            v = ratios.get("%s/%s" % (t, b))
+            return ("%.3gx" % v) if v is not None else ""
+        lines.append("| %s | %s | %s | %s | %s | %s |" % (
+            label, unit, fmt(meds["kernel"]), fmt(meds["tunplug"]),
+            " | ".join(fmt(meds[t]) for t, _, _ in servers),
+            " | ".join("%s | %s" % (rt(t, "kernel"), rt(t, "tunplug")) for t, _, _ in servers)))
         summary["rows"].append({"metric": "socks5:" + label.strip(), "unit": unit, "test": test,
-                                "field": field, "median": meds})
+                                "field": field, "median": meds, "ratios": ratios})
 
 
 def queues_table(lines, summary, cell):
