@@ -25,7 +25,15 @@
 #   udp_tput              iperf3 -u -b 0 -l 1400 / -l 8000, up and -R, for
 #                         BENCH_UDP_T (5) s: received Mbit/s, loss %, where the
 #                         datagrams were lost (tun queue, tunplug's counters,
-#                         UDP socket receive-buffer drops in both namespaces)
+#                         UDP socket receive-buffer drops in both namespaces);
+#                         then upload only, -l 1400, once per RATE:WINDOW in
+#                         BENCH_UDP_EXTRA ("0:4M 4000M:4M"; empty = none):
+#                         iperf3 -u -b RATE -w WINDOW (tests
+#                         udp1400_up_bRATE_wWINDOW), the same counters. A tun
+#                         does not backpressure a UDP sender (-b 0 overflows
+#                         tp0's queue) and iperf3's default ~208 KiB receive
+#                         buffer overflows when it shares a CPU with tunplug:
+#                         these runs show a paced sender and larger buffers
 #   queues                8 streams (iperf3 -P 8) up and down, and connection
 #                         rate with 8 and 32 in flight, through tunplug with
 #                         --queues 1 and --queues 2 (targets tunplug_q1/_q2;
@@ -77,6 +85,7 @@ UDP_T=${BENCH_UDP_T:-5}
 UDP_RR_S=${BENCH_UDP_RR_S:-5}
 UDP_RR_SOCKETS=${BENCH_UDP_RR_SOCKETS:-16}
 UDP_LENS=${BENCH_UDP_LENS:-1400 8000}
+UDP_EXTRA=${BENCH_UDP_EXTRA-0:4M 4000M:4M} # set but empty: no extra runs
 ONLY=${BENCH_ONLY:-tcp,connrate,idle,offload,udp_rr,udp_tput,socks5,queues}
 FLOWS_N=${BENCH_FLOWS_N:-100000}
 FLOWS_IDLE_S=${BENCH_FLOWS_IDLE_S:-10}
@@ -115,6 +124,21 @@ for p in "${_only[@]}"; do
   for q in "${_add[@]}"; do want "$q" || PARTS+=$q,; done
 done
 want offload || OFFLOAD_CMP=0
+# BENCH_UDP_EXTRA: RATE:WINDOW pairs, iperf3's -b and -w (a number with an
+# optional K/M/G); checked before anything runs. The window in bytes (iperf3:
+# K = 1024) against net.core.[rw]mem_max, the kernel's cap (iperf3 only warns)
+for _x in $UDP_EXTRA; do
+  [[ $_x =~ ^[0-9]+(\.[0-9]+)?[KMGkmg]?:[0-9]+[KMGkmg]?$ ]] ||
+    { echo "bench.sh: BENCH_UDP_EXTRA: '$_x' is not RATE:WINDOW (e.g. 4000M:4M)" >&2; exit 2; }
+  want udp_tput || continue
+  _w=${_x#*:} _m=1
+  case ${_w: -1} in [Kk]) _m=1024 ;; [Mm]) _m=$((1024 * 1024)) ;; [Gg]) _m=$((1024 * 1024 * 1024)) ;; esac
+  ((_m == 1)) || _w=${_w%?}
+  for _s in rmem_max wmem_max; do
+    _lim=$(cat /proc/sys/net/core/$_s 2>/dev/null || echo 0)
+    ((10#$_w * _m <= _lim)) || log "warning: BENCH_UDP_EXTRA $_x: -w ${_x#*:} > net.core.$_s ($_lim): the kernel caps the socket buffer"
+  done
+done
 
 tp_require_root iperf3
 if want socks5; then
@@ -135,7 +159,7 @@ mkdir -p "$OUT/raw"
 RAW=$OUT/raw.jsonl
 : >"$RAW"
 "$PYTHON" "$HERE/report.py" machine --tunplug "${TUNPLUG:-}" \
-  --settings "{\"iperf_t\": $T, \"connrate_s\": $CONNRATE_S, \"idle_n\": $IDLE_N, \"flows_n\": $FLOWS_N, \"flows_idle_s\": $FLOWS_IDLE_S, \"flows_txqlen\": \"$FLOWS_TXQLEN\", \"reps\": $REPS, \"offload_cmp\": $OFFLOAD_CMP, \"offload_mtus\": \"$OFFLOAD_MTUS\", \"tunplug_args\": \"${BENCH_TUNPLUG_ARGS:-}\", \"parts\": \"${PARTS:1:${#PARTS}-2}\", \"udp_t\": $UDP_T, \"udp_rr_s\": $UDP_RR_S, \"udp_rr_sockets\": $UDP_RR_SOCKETS, \"udp_lens\": \"$UDP_LENS\"}" >"$OUT/machine.json"
+  --settings "{\"iperf_t\": $T, \"connrate_s\": $CONNRATE_S, \"idle_n\": $IDLE_N, \"flows_n\": $FLOWS_N, \"flows_idle_s\": $FLOWS_IDLE_S, \"flows_txqlen\": \"$FLOWS_TXQLEN\", \"reps\": $REPS, \"offload_cmp\": $OFFLOAD_CMP, \"offload_mtus\": \"$OFFLOAD_MTUS\", \"tunplug_args\": \"${BENCH_TUNPLUG_ARGS:-}\", \"parts\": \"${PARTS:1:${#PARTS}-2}\", \"udp_t\": $UDP_T, \"udp_rr_s\": $UDP_RR_S, \"udp_rr_sockets\": $UDP_RR_SOCKETS, \"udp_lens\": \"$UDP_LENS\", \"udp_extra\": \"$UDP_EXTRA\"}" >"$OUT/machine.json"
 tp_topo_up
 
 ECHO_PORT=7000
@@ -304,13 +328,20 @@ udp_rr() {
   sleep 0.5
 }
 
-# udp_iperf TARGET LEN up|down REP: iperf3 -u -b 0 -l LEN; counters around it in
-# both namespaces (UDP receive-buffer drops, tp0's queue) and tunplug's own
+# udp_iperf TARGET LEN up|down REP [RATE WINDOW]: iperf3 -u -b RATE (0) -l LEN
+# [-w WINDOW]; counters around it in both namespaces (UDP receive-buffer drops,
+# tp0's queue) and tunplug's own. Test udpLEN_DIR; with RATE and WINDOW given
+# udpLEN_DIR_bRATE_wWINDOW
 udp_iperf() {
-  local target=$1 len=$2 dir=$3 rep=$4 flag=() dev=() f spid c0 c1 g0 g1 sc0 sc1 ss0 ss1
+  local target=$1 len=$2 dir=$3 rep=$4 rate=${5:-0} win=${6:-} flag=() dev=() test f spid c0 c1 g0 g1 sc0 sc1 ss0 ss1
+  test=udp${len}_$dir
   [[ $dir == down ]] && flag=(-R)
+  if (($# >= 6)); then
+    flag+=(-w "$win")
+    test+=_b${rate}_w${win}
+  fi
   [[ $target != kernel ]] && dev=(--dev "$TP_TUN")
-  f=$OUT/raw/$target-udp${len}_$dir-$rep.json
+  f=$OUT/raw/$target-$test-$rep.json
   tp_bg "iperf3-s" "$NS_S" timeout $((UDP_T + 30)) iperf3 -s -1 -B "$TP_DST4" -p "$IPERF_PORT"
   spid=$TP_LAST_PID
   tp_wait_listen "$NS_S" "$IPERF_PORT"
@@ -318,8 +349,8 @@ udp_iperf() {
   g0=$(gw_counters "$target")
   sc0=$(nsc "$PYTHON" "$UDPB" snap "${dev[@]}")
   ss0=$(nss "$PYTHON" "$UDPB" snap)
-  nsc timeout $((UDP_T + 20)) iperf3 -c "$TP_DST4" -p "$IPERF_PORT" -u -b 0 -l "$len" -t "$UDP_T" \
-    "${flag[@]}" -J --connect-timeout 3000 >"$f" 2>"$f.err" || log "iperf3 -u $target $len $dir failed (see $f)"
+  nsc timeout $((UDP_T + 20)) iperf3 -c "$TP_DST4" -p "$IPERF_PORT" -u -b "$rate" -l "$len" -t "$UDP_T" \
+    "${flag[@]}" -J --connect-timeout 3000 >"$f" 2>"$f.err" || log "iperf3 -u $target $test failed (see $f)"
   sleep 0.2 # the last datagrams in flight
   sc1=$(nsc "$PYTHON" "$UDPB" snap "${dev[@]}")
   ss1=$(nss "$PYTHON" "$UDPB" snap)
@@ -328,7 +359,7 @@ udp_iperf() {
   # iperf3 warns that 8000 > the TCP MSS: expected, fragmented on purpose
   grep -qv 'warning: UDP block size' "$f.err" 2>/dev/null || rm -f "$f.err"
   wait "$spid" 2>/dev/null || true
-  "$PYTHON" "$HERE/report.py" udpiperf --target "$target" --test "udp${len}_$dir" --rep "$rep" \
+  "$PYTHON" "$HERE/report.py" udpiperf --target "$target" --test "$test" --rep "$rep" \
     --file "$f" --cpu0 "$c0" --cpu1 "$c1" --gw0 "$g0" --gw1 "$g1" --snap-c0 "$sc0" --snap-c1 "$sc1" \
     --snap-s0 "$ss0" --snap-s1 "$ss1" | tee -a "$RAW"
 }
@@ -421,6 +452,7 @@ run_target() { # TARGET REP
       udp_iperf "$target" "$len" up "$rep"
       udp_iperf "$target" "$len" down "$rep"
     done
+    for x in $UDP_EXTRA; do udp_iperf "$target" 1400 up "$rep" "${x%%:*}" "${x#*:}"; done
   fi
   case $target in
     kernel) tp_route_kernel_del ;;

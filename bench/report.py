@@ -37,6 +37,14 @@ def sh(*cmd):
         return ""
 
 
+def read_int(path):
+    try:
+        with open(path) as f:
+            return int(f.read())
+    except (OSError, ValueError):
+        return None
+
+
 def cmd_machine(a):
     cpu = ""
     try:
@@ -62,6 +70,9 @@ def cmd_machine(a):
          "loadavg_start": load, "tunplug": a.tunplug, "tunplug_version": ver.splitlines()[0] if ver else "",
          "git_commit": commit + ("-dirty" if dirty else ""),
          "iperf3": sh("iperf3", "--version").splitlines()[0] if sh("iperf3", "--version") else "",
+         # the cap on a socket buffer iperf3 -w asks for (the bench's BENCH_UDP_EXTRA runs)
+         "net_core_rmem_max": read_int("/proc/sys/net/core/rmem_max"),
+         "net_core_wmem_max": read_int("/proc/sys/net/core/wmem_max"),
          "settings": json.loads(a.settings) if a.settings else {}})
 
 
@@ -218,6 +229,10 @@ def cmd_udpiperf(a):
         r["sent_mbit_s"] = sent.get("bits_per_second", 0) / 1e6
     start = j.get("start", {}).get("test_start", {})
     r["blksize"] = start.get("blksize")
+    # the client's socket buffers as the kernel set them (-w asks, rmem_max caps)
+    for k in ("sock_bufsize", "sndbuf_actual", "rcvbuf_actual"):
+        if isinstance(j.get("start", {}).get(k), int):
+            r[k] = j["start"][k]
     cpu_delta(r, a.cpu0, a.cpu1)
     r.update(delta(a.gw0, a.gw1, "gw_"))
     # the namespaces' counters: only what moved (and the receive-buffer drops)
@@ -275,6 +290,31 @@ UDP_TPUT_ROWS = [
     ("  sent", "Mbit/s", "udp{len}_down", "sent_mbit_s", True),
     ("  loss", "%", "udp{len}_down", "lost_pct", False),
 ]
+# upload -l 1400 with iperf3 -b RATE -w WINDOW, one block per pair of the settings'
+# udp_extra ("0:4M 4000M:4M"; runs before it have none)
+UDP_EXTRA_ROWS = [
+    ("UDP iperf3 -u -b {rate} -w {win} -l 1400 upload ({how}), received", "Mbit/s, higher better",
+     "mbit_s", True),
+    ("  sent", "Mbit/s", "sent_mbit_s", True),
+    ("  loss", "%", "lost_pct", False),
+]
+# udpLEN_DIR (-b 0, default buffers) or udpLEN_DIR_bRATE_wWINDOW (bench.sh's udp_iperf)
+UDP_TEST_RE = re.compile(r"udp(\d+)_(up|down)(?:_b([^_]+)_w([^_]+))?$")
+
+
+def udp_extra_pairs(st):
+    """The settings' udp_extra as [(rate, window)] (none in runs before it)."""
+    return [tuple(x.split(":", 1)) for x in str(st.get("udp_extra", "")).split() if ":" in x]
+
+
+def udp_extra_test(rate, win):
+    return "udp1400_up_b%s_w%s" % (rate, win)
+
+
+def buf_words(win):
+    """iperf3's -w 4M as "4 MiB" (its K/M/G are powers of 1024)."""
+    unit = {"k": "KiB", "m": "MiB", "g": "GiB"}.get(win[-1:].lower())
+    return "%s %s" % (win[:-1], unit) if unit else "%s B" % win
 SOCKS5_ROWS = [
     ("TCP 1 stream upload", "Gbit/s, higher better", "tcp1_up", "gbit_s"),
     ("TCP 1 stream download", "Gbit/s, higher better", "tcp1_down", "gbit_s"),
@@ -298,8 +338,9 @@ def derive(r):
         r["gw_cpu_us_per_tx"] = r["gw_cpu_s"] / r["ok"] * 1e6
     if t.startswith("flows_connrate") and r.get("gw_cpu_s") is not None and r.get("ok"):
         r["gw_us_per_conn"] = r["gw_cpu_s"] / r["ok"] * 1e6
-    if re.match(r"udp\d+_(up|down)$", t) and isinstance(r.get("dgrams"), int):
-        up = t.endswith("_up")
+    mt = UDP_TEST_RE.match(t)
+    if mt and isinstance(r.get("dgrams"), int):
+        up = mt.group(2) == "up"
         # the receiving application's socket: the server's on upload, the client's on download
         rcv = r.get("s_UdpRcvbufErrors" if up else "c_UdpRcvbufErrors")
         if r["target"] == "kernel":
@@ -355,10 +396,11 @@ def med(vals):
     return statistics.median(vals) if vals else None
 
 
-def udp_loss_table(lines, summary, recs, udp_lens):
+def udp_loss_table(lines, summary, recs, udp_lens, udp_extra):
     """Per iperf3 -u run: how much was sent, received, and where the rest was
     lost (medians over repetitions of the counters' deltas)."""
     tests = ["udp%s_%s" % (ln, d) for ln in udp_lens for d in ("up", "down")]
+    tests += [udp_extra_test(rate, win) for rate, win in udp_extra]
     got = [(t, test) for test in tests for t in ("kernel", "tunplug")
            if any(r["target"] == t and r["test"] == test and not r.get("error") for r in recs)]
     if not got:
@@ -376,6 +418,12 @@ def udp_loss_table(lines, summary, recs, udp_lens):
                  "datagram*: tunplug's send (upload) or receive (download) calls on its upstream "
                  "socket per datagram; *read loop*: tun reads per readable event and the share of "
                  "events that ended at the loop's bound rather than at an empty queue.")
+    if any(UDP_TEST_RE.match(test).group(3) is not None for _, test in got):
+        lines[-1] += (" Rows with *-b RATE -w WINDOW*: upload only, the sender paced at RATE "
+                      "(0 = unpaced, as above) and both iperf3 sockets' buffers set to WINDOW "
+                      "(capped by net.core.rmem_max/wmem_max); a tun does not backpressure a "
+                      "UDP sender, so unpaced the client kernel drops at tp0's queue what "
+                      "tunplug does not read in time.")
     lines.append("")
     lines.append("| path | test | sent Mbit/s | received Mbit/s | loss % | datagrams sent | lost | "
                  "where lost | tunplug CPU s | UDP super-packets to tp0 (datagrams) | "
@@ -386,7 +434,7 @@ def udp_loss_table(lines, summary, recs, udp_lens):
 
         def m(field):
             return med([r.get(field) for r in rs])
-        ln, d = test[3:].split("_")
+        ln, d, rate, win = UDP_TEST_RE.match(test).groups()
         where = []
         for field, what in (("loss_tunq", "tp0 queue %s pkts"),
                             ("loss_gw_send", "tunplug send errors %s"),
@@ -404,8 +452,9 @@ def udp_loss_table(lines, summary, recs, udp_lens):
         loop = "-"
         if m("reads_per_event") is not None:
             loop = "%s, %s %%" % (fmt(m("reads_per_event")), fmt(m("read_bound_pct")))
-        lines.append("| %s | -l %s %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |" % (
-            t, ln, "upload" if d == "up" else "download (-R)", fmt(m("sent_mbit_s")),
+        lines.append("| %s | -l %s %s%s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |" % (
+            t, ln, "upload" if d == "up" else "download (-R)",
+            " -b %s -w %s" % (rate, win) if rate is not None else "", fmt(m("sent_mbit_s")),
             fmt(m("mbit_s")), fmt(m("lost_pct")), fmt(m("dgrams")), fmt(m("lost")),
             "; ".join(where) or "-", fmt(m("gw_cpu_s")) if t != "kernel" else "-", gro,
             fmt(m("up_syscalls_per_dgram")), loop))
@@ -606,13 +655,20 @@ def cmd_report(a):
     udp_lens = str(st.get("udp_lens", "1400 8000")).split()
     for ln in udp_lens:
         rows += [(lb.format(len=ln), u, t.format(len=ln), f, rt) for lb, u, t, f, rt in UDP_TPUT_ROWS]
+    udp_extra = udp_extra_pairs(st)
+    for rate, win in udp_extra:
+        how = "%s, %s socket buffers" % ("unpaced" if rate == "0" else "paced", buf_words(win))
+        rows += [(lb.format(rate=rate, win=win, how=how), u, udp_extra_test(rate, win), f, rt)
+                 for lb, u, f, rt in UDP_EXTRA_ROWS]
 
     lines = []
     m = machine
     lines.append("# tunplug bench, %s" % m.get("date", "?"))
     lines.append("")
-    lines.append("Machine: %s vCPU, Linux %s, %s; load average at start %s." % (
-        m.get("nproc"), m.get("kernel"), m.get("cpu"), m.get("loadavg_start")))
+    lines.append("Machine: %s vCPU, Linux %s, %s; load average at start %s%s." % (
+        m.get("nproc"), m.get("kernel"), m.get("cpu"), m.get("loadavg_start"),
+        "; net.core.rmem_max / wmem_max %s / %s" % (m["net_core_rmem_max"], m.get(
+            "net_core_wmem_max")) if m.get("net_core_rmem_max") is not None else ""))
     lines.append("tunplug: `%s` (%s), git %s; %s." % (m.get("tunplug"), m.get("tunplug_version"),
                                                    m.get("git_commit"), m.get("iperf3")))
     st = m.get("settings", {})
@@ -684,7 +740,7 @@ def cmd_report(a):
                 rt(offsc["down"], sc["down"]) if t != "kernel" else "-"))
             summary["rows"].append({"metric": "offload_cmp", "target": t, "gbit_s": g,
                                     "cpu_s_per_gb": c, "tun_syscalls_per_gb": sc})
-    udp_loss_table(lines, summary, recs, udp_lens)
+    udp_loss_table(lines, summary, recs, udp_lens, udp_extra)
     socks5_table(lines, summary, cell)
     queues_table(lines, summary, cell)
     flows_table(lines, summary, cell, st)
