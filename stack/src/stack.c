@@ -69,7 +69,7 @@ struct tp_tcp_flow;
 /* A large input segment's pbuf (see lwip_input): a custom pbuf over a
  * buffer that is kept for the next one when freed. */
 #define BIGBUF_MIN 8192 /* shorter segments: an ordinary PBUF_RAM pbuf */
-#define BIGBUF_DATA 65535
+#define BIGBUF_DATA TP_STACK_RXBUF_LEN
 #define BIGBUF_KEEP 16 /* buffers kept while unused: 1 MiB */
 struct bigbuf {
 	struct pbuf_custom pc; /* first: lwIP frees &pc.pbuf */
@@ -138,6 +138,7 @@ static struct {
 	size_t npending, nsources;
 	uint32_t ooseq_max_pbufs, ooseq_max_bytes;
 	struct bigbuf *bigbuf_free; /* large input buffers kept for reuse */
+	struct bigbuf *lent;        /* the reader's buffer (tp_stack_rxbuf) */
 	unsigned bigbuf_kept, bigbuf_used;
 	uint8_t outbuf[65536 + 64];
 	bool tcp_gso;      /* new flows build super-segments (cfg.output_gso set) */
@@ -807,6 +808,36 @@ static void bigbuf_release(struct pbuf *p)
 	S.bigbuf_kept++;
 }
 
+/* A kept large buffer, or a new one (NULL: out of memory). */
+static struct bigbuf *bigbuf_take(void)
+{
+	struct bigbuf *b = S.bigbuf_free;
+
+	if (b) {
+		S.bigbuf_free = b->next;
+		S.bigbuf_kept--;
+		return b;
+	}
+	return malloc(sizeof(*b));
+}
+
+uint8_t *tp_stack_rxbuf(size_t *cap)
+{
+	if (!S.up)
+		return NULL;
+	if (!S.lent) {
+		S.lent = bigbuf_take();
+		if (!S.lent)
+			return NULL;
+#ifdef TP_ASAN
+		/* the reader's: the kernel writes it, tun/ parses it */
+		ASAN_UNPOISON_MEMORY_REGION(S.lent->data, sizeof(S.lent->data));
+#endif
+	}
+	*cap = sizeof(S.lent->data);
+	return S.lent->data;
+}
+
 /* A pbuf holding a copy of buf[0..len) (len <= 0xffff), or NULL. A large TCP
  * segment (a whole super-packet) gets a kept buffer: allocated and
  * freed for each super-packet, 64 KiB would grow and shrink the heap every
@@ -832,13 +863,29 @@ static struct pbuf *input_pbuf(const void *buf, size_t len, bool tcp)
 #endif
 		return p;
 	}
-	b = S.bigbuf_free;
-	if (b) {
-		S.bigbuf_free = b->next;
-		S.bigbuf_kept--;
-	} else if (!(b = malloc(sizeof(*b)))) {
-		return NULL;
+	b = S.lent;
+	if (b && (const uint8_t *)buf >= b->data &&
+	    (const uint8_t *)buf + len <= b->data + sizeof(b->data)) {
+		/* read into the lent buffer: lwIP takes it as it is, no copy;
+		 * the next tp_stack_rxbuf lends another */
+		size_t off = (size_t)((const uint8_t *)buf - b->data);
+		size_t room = sizeof(b->data) - off;
+
+		S.lent = NULL;
+#ifdef TP_ASAN
+		ASAN_POISON_MEMORY_REGION(b->data, off);
+		ASAN_POISON_MEMORY_REGION(b->data + off + len, room - len);
+#endif
+		b->pc.custom_free_function = bigbuf_release;
+		S.bigbuf_used++;
+		S.st.rx_zero_copy++;
+		return pbuf_alloced_custom(PBUF_RAW, (u16_t)len, PBUF_REF, &b->pc,
+		                           (uint8_t *)b->data + off,
+		                           (u16_t)(room > 0xffff ? 0xffff : room));
 	}
+	b = bigbuf_take();
+	if (!b)
+		return NULL;
 #ifdef TP_ASAN
 	/* in use: the packet's bytes; past them, as for pbuf_alloc's round-up */
 	ASAN_UNPOISON_MEMORY_REGION(b->data, len);
@@ -847,7 +894,8 @@ static struct pbuf *input_pbuf(const void *buf, size_t len, bool tcp)
 	memcpy(b->data, buf, len);
 	b->pc.custom_free_function = bigbuf_release;
 	S.bigbuf_used++;
-	return pbuf_alloced_custom(PBUF_RAW, (u16_t)len, PBUF_REF, &b->pc, b->data, BIGBUF_DATA);
+	/* the buffer is larger than a pbuf can say (u16): 0xffff >= len */
+	return pbuf_alloced_custom(PBUF_RAW, (u16_t)len, PBUF_REF, &b->pc, b->data, 0xffff);
 }
 
 /* One IP packet buf[0..len) into lwIP as one pbuf: a segment of any size a
@@ -1478,6 +1526,9 @@ void tp_stack_shutdown(void)
 	free(S.own);
 	S.own = NULL;
 	S.up = false;
+	if (S.lent)
+		bigbuf_free(S.lent);
+	S.lent = NULL;
 	while (S.bigbuf_free) {
 		struct bigbuf *b = S.bigbuf_free;
 		S.bigbuf_free = b->next;
@@ -1586,6 +1637,7 @@ size_t tp_tcp_flow_send_space(const struct tp_tcp_flow *f)
 }
 
 _Static_assert(TCP_SND_BUF == TP_STACK_TCP_SNDBUF, "stack.h's TP_STACK_TCP_SNDBUF");
+_Static_assert(TCP_WND == TP_STACK_TCP_WND, "stack.h's TP_STACK_TCP_WND");
 
 size_t tp_tcp_flow_unacked(const struct tp_tcp_flow *f)
 {

@@ -219,8 +219,10 @@ static size_t headers(uint8_t *b, const struct client *c, uint8_t flags, uint32_
 
 static const uint8_t ts_opt[12] = {1, 1, 8, 10, 0x80, 0, 0, 0xf1, 0, 0, 0, 0};
 
-enum how { H_WHOLE, H_SPLIT };
-static const char *const how_name[] = {"whole", "split"};
+/* H_LENT: whole, read (copied here) into the stack's lent buffer after a
+ * vnet header's room, as tunio reads: lwIP takes it without a copy */
+enum how { H_WHOLE, H_SPLIT, H_LENT };
+static const char *const how_name[] = {"whole", "split", "whole, lent buffer"};
 static uint32_t gso; /* the client's wire payload per segment (make_script) */
 
 static uint8_t pkt[70000], segbuf[SEG_MAX * 200 + 70000];
@@ -241,12 +243,23 @@ static void feed(size_t len, enum how how)
 	enum tp_whole r;
 	int k;
 
-	if (how == H_WHOLE) {
-		r = tp_gso_whole(pkt, len, &h, &w);
+	if (how == H_WHOLE || how == H_LENT) {
+		uint8_t *in = pkt;
+		size_t cap = 0;
+
+		if (how == H_LENT) {
+			in = tp_stack_rxbuf(&cap);
+			CHECK(in && cap >= TP_VNET_HDR_LEN + len, "a lent buffer (%zu bytes)", cap);
+			if (!in || cap < TP_VNET_HDR_LEN + len)
+				return;
+			in += TP_VNET_HDR_LEN;
+			memcpy(in, pkt, len);
+		}
+		r = tp_gso_whole(in, len, &h, &w);
 		CHECK(r == TP_WHOLE, "tp_gso_whole: %s", tp_whole_name(r));
 		if (r == TP_WHOLE)
-			CHECK_EQ(tp_stack_input_flags(pkt, w.len, TP_STACK_IN_CSUM_OK),
-			         TP_DROP_NONE, "whole segment taken");
+			CHECK_EQ(tp_stack_input_flags(in, w.len, TP_STACK_IN_CSUM_OK), TP_DROP_NONE,
+			         "whole segment taken");
 		return;
 	}
 	k = tp_gso_split(pkt, len, &h, 0, segbuf, sizeof(segbuf), segs, SEG_MAX, &why);
@@ -275,7 +288,7 @@ struct after {
 	int immediate; /* packets emitted before the timers ran */
 };
 
-#define MAXSTEPS 64
+#define MAXSTEPS 96
 
 /* The wire payload of the client's segments, as Linux sends them: the MSS
  * both sides agree on (1460 for IPv4, 1440 for IPv6 at MTU 1500) less the
@@ -304,13 +317,7 @@ static void make_script(int family)
 	        {SEND, g, sup, 0, false, true},
 	        {SEND, h, 40000, 0, false, false},
 	        {CONSUME, 0, 0, 0, false, false},
-	        /* the owner stops reading: a 256 KiB window, six super-packets */
-	        {SEND, x, sup, 0, false, true},
-	        {SEND, x + sup, sup, 0, false, true},
-	        {SEND, x + 2 * sup, sup, 0, false, true},
-	        {SEND, x + 3 * sup, sup, 0, false, true},
-	        {SEND, x + 4 * sup, sup, 0, false, false}, /* past the right edge */
-	        {SEND, x + 5 * sup, sup, 0, false, false}, /* wholly outside */
+	        /* (the owner stops reading: filled in below) */
 	        {CONSUME, 0, 0, 0, false, false},
 	        /* the client resends what was not acknowledged */
 	        {SEND, A, sup, 0, true, true},
@@ -322,8 +329,19 @@ static void make_script(int family)
 	        {CONSUME, 0, 0, 0, false, false},
 	        {END, 0, 0, 0, false, false},
 	};
-	memcpy(script, s, sizeof(s));
+	/* the owner stops reading: super-packets until the window is full,
+	 * one past its right edge, one wholly outside */
+	const uint32_t nfill = TP_STACK_TCP_WND / sup; /* whole ones inside */
+	size_t k = 0, head = 11;                       /* steps before the gap */
+
+	memcpy(script, s, head * sizeof(s[0]));
+	k = head;
+	for (uint32_t i = 0; i < nfill + 2 && k < MAXSTEPS - 16; i++)
+		script[k++] = (struct step){SEND, x + i * sup, sup, 0, false, i < nfill};
+	memcpy(&script[k], &s[head], sizeof(s) - head * sizeof(s[0]));
 }
+
+static uint64_t lent_zero_copy; /* rx_zero_copy after the H_LENT run */
 
 /* Run the script once: `fresh` is how new data is fed, `retx` how
  * retransmissions are. Fills after[] (one per step); returns the count. */
@@ -406,6 +424,8 @@ static int run(int family, enum how fresh, enum how retx, struct after *after)
 	CHECK(eof_seen, "FIN delivered");
 	CHECK_EQ(consumed, hi, "the whole stream delivered");
 	CHECK_EQ(em.ack - (c.isn + 1), hi + 1, "FIN acknowledged");
+	if (fresh == H_LENT)
+		lent_zero_copy = tp_stack_stats()->rx_zero_copy;
 	if (flow)
 		tp_tcp_flow_close(flow, true);
 	tp_stack_shutdown();
@@ -415,17 +435,22 @@ static int run(int family, enum how fresh, enum how retx, struct after *after)
 
 static void property(int family)
 {
-	static struct after res[4][MAXSTEPS];
-	static const enum how ways[4][2] = {
-	        {H_SPLIT, H_SPLIT}, {H_WHOLE, H_WHOLE}, {H_WHOLE, H_SPLIT}, {H_SPLIT, H_WHOLE}};
+	static struct after res[5][MAXSTEPS];
+	static const enum how ways[5][2] = {{H_SPLIT, H_SPLIT},
+	                                    {H_WHOLE, H_WHOLE},
+	                                    {H_WHOLE, H_SPLIT},
+	                                    {H_SPLIT, H_WHOLE},
+	                                    {H_LENT, H_LENT}};
 	const char *fam = family == AF_INET ? "v4" : "v6";
-	int n[4];
+	int n[5];
 
 	make_script(family);
-	for (int w = 0; w < 4; w++)
+	for (int w = 0; w < 5; w++)
 		n[w] = run(family, ways[w][0], ways[w][1], res[w]);
 	CHECK(n[0] > 20, "script ran (%d steps)", n[0]);
-	for (int w = 1; w < 4; w++) {
+	CHECK(lent_zero_copy > 10, "lent buffer: %llu segments taken without a copy",
+	      (unsigned long long)lent_zero_copy);
+	for (int w = 1; w < 5; w++) {
 		CHECK_EQ(n[w], n[0], "steps");
 		for (int i = 0; i < n[0] && i < n[w]; i++) {
 			const struct after *x = &res[0][i], *y = &res[w][i];

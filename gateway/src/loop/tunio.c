@@ -246,13 +246,13 @@ static void on_stack_timer(uv_timer_t *timer)
 
 /* ---- packets in ---- */
 
-/* One read of n bytes in t->rxbuf into the stack: bare, or a vnet header
+/* One read of n bytes in buf into the stack: bare, or a vnet header
  * and a packet that may be a GSO super-packet: a TCP one goes in whole when
  * tp_gso_whole allows it (one segment, one ACK from lwIP: patch 0011), any
  * other is split into segments. */
-static void tun_input(struct tp_tunio *t, size_t n)
+static void tun_input(struct tp_tunio *t, const uint8_t *buf, size_t n)
 {
-	const uint8_t *pkt = t->rxbuf + TP_VNET_HDR_LEN;
+	const uint8_t *pkt = buf + TP_VNET_HDR_LEN;
 	struct tp_vnet_hdr h;
 	struct tp_whole_pkt w;
 	enum tp_whole how;
@@ -262,10 +262,10 @@ static void tun_input(struct tp_tunio *t, size_t n)
 	int k;
 
 	if (!t->tun.vnet) {
-		tp_stack_input(t->rxbuf, n);
+		tp_stack_input(buf, n);
 		return;
 	}
-	if (tp_vnet_parse(t->rxbuf, n, &h) != 0) {
+	if (tp_vnet_parse(buf, n, &h) != 0) {
 		t->st->drops[TP_DROP_VNET_HDR]++;
 		return;
 	}
@@ -317,6 +317,8 @@ static void tun_input(struct tp_tunio *t, size_t n)
 static void on_tun_readable(uv_poll_t *p, int status, int events)
 {
 	struct tp_tunio *t = p->data;
+	uint8_t *buf;
+	size_t cap;
 	ssize_t n;
 	int i;
 
@@ -329,7 +331,14 @@ static void on_tun_readable(uv_poll_t *p, int status, int events)
 	tp_clock_sync(t->loop);
 	t->st->read_events++;
 	for (i = 0; i < TUN_BATCH; i++) {
-		n = read(t->tun.fd, t->rxbuf, TUN_BUF);
+		/* the stack's buffer: a large TCP segment read into it goes to
+		 * lwIP as it is (no copy); ours if it has none to lend */
+		buf = tp_stack_rxbuf(&cap);
+		if (!buf || cap < TUN_BUF) {
+			buf = t->rxbuf;
+			cap = TUN_BUF;
+		}
+		n = read(t->tun.fd, buf, cap);
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;
@@ -341,7 +350,7 @@ static void on_tun_readable(uv_poll_t *p, int status, int events)
 		if (n == 0)
 			break;
 		t->st->tun_reads++;
-		tun_input(t, (size_t)n);
+		tun_input(t, buf, (size_t)n);
 	}
 	if (i == TUN_BATCH)
 		t->st->read_bound_hits++;

@@ -129,6 +129,9 @@ struct tp_stack_stats {
 	/* TCP super-segments given to output_gso (lwIP patch 0012): count and
 	 * IP bytes (also in pkts_out/bytes_out) */
 	uint64_t tcp_gso_out, tcp_gso_out_bytes;
+	/* large TCP segments taken from the reader's buffer without a copy
+	 * (tp_stack_rxbuf) */
+	uint64_t rx_zero_copy;
 };
 
 /* Events of one UDP flow, delivered to its owner (tp_udp_flow_set_events). */
@@ -212,6 +215,15 @@ enum tp_drop tp_stack_input(const void *buf, size_t len);
  * partial sum), so it is not verified. */
 #define TP_STACK_IN_CSUM_OK 0x1u
 enum tp_drop tp_stack_input_flags(const void *buf, size_t len, unsigned flags);
+/* A buffer of *cap (TP_STACK_RXBUF_LEN) bytes to read the next packet into,
+ * owned by the stack and lent to the caller until the next input call that
+ * is given a pointer into it: a large TCP segment read there goes to lwIP
+ * without a copy (the stack keeps the buffer and lends another next time);
+ * anything else is copied as usual and the same buffer is lent again. The
+ * caller keeps no pointer into it past that input call. NULL if the stack
+ * is down or out of memory (then read into a buffer of your own). */
+#define TP_STACK_RXBUF_LEN (65535 + 128) /* a vnet header + a 64 KiB packet */
+uint8_t *tp_stack_rxbuf(size_t *cap);
 /* Whether flows accepted from now on send super-segments (cfg.output_gso
  * given; on by default then). Flows already open keep what they had: the
  * owner of output_gso must still take their super-segments (split them if
@@ -255,6 +267,7 @@ size_t tp_tcp_flow_send_space(const struct tp_tcp_flow *f);
 /* Bytes handed to tp_tcp_flow_send that the client has not acknowledged
  * yet (queued or in flight); at most TP_STACK_TCP_SNDBUF. */
 #define TP_STACK_TCP_SNDBUF (1024u * 1024u) /* lwIP's TCP_SND_BUF (lwipopts.h) */
+#define TP_STACK_TCP_WND (1024u * 1024u)    /* lwIP's TCP_WND: a flow's receive window */
 size_t tp_tcp_flow_unacked(const struct tp_tcp_flow *f);
 /* Copy up to len bytes into the send buffer; returns bytes taken (maybe 0),
  * or -EPIPE after shutdown. more=true: more data follows (no PSH). */
