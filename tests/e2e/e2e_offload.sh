@@ -56,13 +56,14 @@ run() {
   SEG_OUT=$(summary_field 'out [0-9]+ \(([0-9]+) segments')
   WHOLE=$(summary_field 'tcp super-packets in: whole ([0-9]+),')
   SPLIT=$(summary_field 'tcp super-packets in: whole [0-9]+, split ([0-9]+) ')
+  INPLACE=$(summary_field 'read in place \(no copy\) ([0-9]+)')
   TSO_W=$(summary_field ', ([0-9]+) TSO writes')
   TSO_SEGS=$(summary_field 'TSO writes \(([0-9]+) segments')
   TSO_EINVAL=$(summary_field 'TSO EINVAL ([0-9]+)')
   READS=$(summary_field 'tun: reads ([0-9]+),')
   WRITES=$(summary_field 'tun: reads [0-9]+, writes ([0-9]+),')
   [[ -n $SP_IN && -n $SEG_IN && -n $SP_OUT && -n $SEG_OUT && -n $READS && -n $WRITES &&
-    -n $WHOLE && -n $SPLIT && -n $TSO_W && -n $TSO_SEGS && -n $TSO_EINVAL ]] ||
+    -n $WHOLE && -n $SPLIT && -n $INPLACE && -n $TSO_W && -n $TSO_SEGS && -n $TSO_EINVAL ]] ||
     fail "$mode: no super-packet/tun counters in tunplug's summary"
   log "$mode: ${OFFLOAD_LINE#*tunplug: }; tun reads $READS, writes $WRITES;" \
     "super-packets in $SP_IN ($SEG_IN segments; TCP fed whole $WHOLE, split $SPLIT)," \
@@ -88,6 +89,11 @@ check "offload: TCP super-packets fed to lwIP whole ($WHOLE) > 0" test "$WHOLE" 
 # NEEDS_CSUM, no ECN, no options, so none has a reason to be split
 check "offload: every super-packet read went in whole ($WHOLE of $SP_IN, split $SPLIT)" \
   test "$WHOLE" -eq "$SP_IN" -a "$SPLIT" -eq 0
+# read straight into the stack's buffer: a super-packet of 8 KiB or more
+# becomes lwIP's pbuf without a copy (the last, shorter ones of a
+# transfer are copied)
+check "offload: super-packets read in place, no copy ($INPLACE of $WHOLE) > half" \
+  test "$((2 * INPLACE))" -gt "$WHOLE"
 check "offload: lwIP's super-segments written with a TSO header ($TSO_W) > 0" test "$TSO_W" -gt 0
 check "offload: segments per TSO write ($TSO_SEGS / $TSO_W) > 1" test "$TSO_SEGS" -gt "$TSO_W"
 check "offload: no TSO write refused ($TSO_EINVAL)" test "$TSO_EINVAL" -eq 0
@@ -110,6 +116,8 @@ check "no-offload: no super-packets in ($SP_IN)" test "$SP_IN" -eq 0
 check "no-offload: no super-packets out ($SP_OUT)" test "$SP_OUT" -eq 0
 check "no-offload: nothing fed whole ($WHOLE) or split ($SPLIT)" test "$WHOLE" -eq 0 -a "$SPLIT" -eq 0
 check "no-offload: no TSO writes ($TSO_W)" test "$TSO_W" -eq 0
+# a plain tun at MTU 1500: no segment reaches the in-place size
+check "no-offload: nothing read in place ($INPLACE)" test "$INPLACE" -eq 0
 OFF_SYSCALLS=$((READS + WRITES))
 log "tun reads+writes for the same $((2 * BIG_MIB + 2 * V6_MIB)) MiB: offload $ON_SYSCALLS," \
   "no-offload $OFF_SYSCALLS ($((OFF_SYSCALLS / (ON_SYSCALLS + 1)))x)"

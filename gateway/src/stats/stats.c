@@ -203,11 +203,8 @@ void tp_stats_print_summary(const struct tp_stats *all, const struct tp_stack_st
 	        ratio(r_out, sizeof(r_out), tc->tso_out_segs, tc->tso_out),
 	        (unsigned long long)tc->tso_einval, sum->gro_kinds & TP_GRO_TSO ? "on" : "off");
 	split = 0;
-	off = (size_t)snprintf(line, sizeof(line),
-	                       "tunplug: %s  tcp super-packets in: whole %llu (large segments "
-	                       "read in place, no copy: %llu)",
-	                       lb, (unsigned long long)tc->gso_whole,
-	                       ss ? (unsigned long long)ss->rx_zero_copy : 0ULL);
+	off = (size_t)snprintf(line, sizeof(line), "tunplug: %s  tcp super-packets in: whole %llu",
+	                       lb, (unsigned long long)tc->gso_whole);
 	for (int i = TP_WHOLE_NOT_TCP + 1; i < TP_WHOLE__COUNT; i++)
 		split += tc->gso_split[i];
 	if (off < sizeof(line))
@@ -218,7 +215,8 @@ void tp_stats_print_summary(const struct tp_stats *all, const struct tp_stack_st
 		                        i == TP_WHOLE_NOT_TCP + 1 ? "" : ", ",
 		                        tp_whole_name((enum tp_whole)i),
 		                        (unsigned long long)tc->gso_split[i]);
-	fprintf(stderr, "%s)\n", line);
+	fprintf(stderr, "%s); read in place (no copy) %llu\n", line,
+	        ss ? (unsigned long long)ss->rx_zero_copy : 0ULL);
 	fprintf(stderr,
 	        "tunplug: %s  flows: seen %llu, accepted %llu, refused %llu, closed %llu (with "
 	        "error %llu, idle %llu), upstream errors %llu, reset by ctl %llu\n",
