@@ -1636,6 +1636,28 @@ size_t tp_tcp_flow_send_space(const struct tp_tcp_flow *f)
 	return tcp_sndbuf(f->pcb);
 }
 
+size_t tp_tcp_flow_send_unit(const struct tp_tcp_flow *f, size_t *wire_out)
+{
+	const struct tcp_pcb *pcb = f->pcb;
+	u32_t optlen, wire, cap, k;
+
+	*wire_out = 0;
+	if (!pcb || pcb->mss == 0)
+		return 0;
+	optlen = LWIP_TCP_OPT_LENGTH((pcb->flags & TF_TIMESTAMP) ? TF_SEG_OPTS_TS : 0);
+	if (pcb->mss <= optlen)
+		return 0;
+	wire = (u32_t)(pcb->mss - optlen);
+	*wire_out = wire;
+	if (pcb->gso_max == 0)
+		return wire;
+	/* as tcp_write sizes a super-segment (lwIP patch 0012) */
+	cap = LWIP_MIN((u32_t)pcb->gso_max, 0xffffUL - 40 - 60);
+	cap = LWIP_MIN(cap, pcb->snd_wnd_max / 2);
+	k = cap / wire;
+	return k > 1 ? (size_t)k * wire : wire;
+}
+
 _Static_assert(TCP_SND_BUF == TP_STACK_TCP_SNDBUF, "stack.h's TP_STACK_TCP_SNDBUF");
 _Static_assert(TCP_WND == TP_STACK_TCP_WND, "stack.h's TP_STACK_TCP_WND");
 

@@ -217,6 +217,14 @@ size_t tp_tcp_flow_send_space(const struct tp_tcp_flow *f)
 	return f->space;
 }
 
+size_t tp_tcp_flow_send_unit(const struct tp_tcp_flow *f, size_t *wire)
+{
+	*wire = 0;
+	if (!tcp_ok(f, __func__))
+		return 0;
+	return 0; /* no segment size: reads are not rounded */
+}
+
 size_t tp_tcp_flow_unacked(const struct tp_tcp_flow *f)
 {
 	if (!tcp_ok(f, __func__))

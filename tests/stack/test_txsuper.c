@@ -132,6 +132,10 @@ static struct {
 	bool shut, closed, eof;
 	int close_err;
 	uint32_t now, base; /* the clock; where this run started */
+	/* tp_tcp_flow_send_unit once open: a super-segment's data, a wire
+	 * segment's */
+	uint32_t unit;
+	size_t unit_wire;
 } R;
 
 /* lwIP's timers run on absolute times and keep running between runs: each
@@ -417,6 +421,8 @@ static void owner_write(void)
 {
 	static uint8_t chunk[70000];
 
+	if (R.flow && !R.unit)
+		R.unit = (uint32_t)tp_tcp_flow_send_unit(R.flow, &R.unit_wire);
 	while (R.flow && R.written < R.sc->stream) {
 		uint32_t n = R.sc->stream - R.written;
 		long w;
@@ -643,6 +649,18 @@ static void run(const struct scen *sc, bool gso_mode)
 		/* a partly acknowledged super-segment is trimmed at once (to 4 bytes) */
 		CHECK(R.max_held <= 4, "%s: acknowledged bytes still held: up to %ld", sc->name,
 		      R.max_held);
+		/* the relay sizes its reads by it: it must be what lwIP builds
+		 * (all of it when nothing is lost: loss keeps cwnd below it) */
+		if (sc->rbuf >= 2 * 65536 && sc->wchunk >= 65536) {
+			CHECK(R.unit_wire && R.unit % R.unit_wire == 0 && R.max_super <= R.unit,
+			      "%s: send unit %u (wire %zu): whole wire segments, no super-segment "
+			      "larger (%u)",
+			      sc->name, R.unit, R.unit_wire, R.max_super);
+			if (!sc->loss && !sc->burst)
+				CHECK(R.max_super == R.unit,
+				      "%s: send unit %u is the largest super-segment sent (%u)",
+				      sc->name, R.unit, R.max_super);
+		}
 	} else
 		CHECK(R.super_out == 0, "%s: none in 1-MSS mode", sc->name);
 	if (R.flow)

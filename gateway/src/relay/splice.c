@@ -238,9 +238,17 @@ static void on_up_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 	struct tp_relay *rel = f->rel;
 	size_t cap = down_room(f);
 
+	size_t wire = 0, unit = f->tcp ? tp_tcp_flow_send_unit(f->tcp, &wire) : 0;
+
 	(void)suggested;
 	if (cap > rel->dlbuf_len)
 		cap = rel->dlbuf_len;
+	/* whole segments: a full read becomes whole super-segments (or whole
+	 * wire segments), not those and a short tail written on its own */
+	if (unit && cap > unit)
+		cap -= cap % unit;
+	else if (wire && cap > wire)
+		cap -= cap % wire;
 	/* len 0 makes libuv report UV_ENOBUFS: we stop and wait for writable. */
 	*buf = uv_buf_init((char *)rel->dlbuf, (unsigned)cap);
 }

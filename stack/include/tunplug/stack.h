@@ -269,6 +269,14 @@ size_t tp_tcp_flow_send_space(const struct tp_tcp_flow *f);
 #define TP_STACK_TCP_SNDBUF (1024u * 1024u) /* lwIP's TCP_SND_BUF (lwipopts.h) */
 #define TP_STACK_TCP_WND (1024u * 1024u)    /* lwIP's TCP_WND: a flow's receive window */
 size_t tp_tcp_flow_unacked(const struct tp_tcp_flow *f);
+/* The data one segment of this flow holds at most now: a super-segment of
+ * whole wire segments (lwIP patch 0012: 45 x 1448 = 65160 bytes at MSS 1460
+ * with timestamps), or one wire segment's payload; *wire = the payload of
+ * one wire segment (1448). Each write is sent at once, so a write that is
+ * not a multiple of them leaves a short tail segment, written to the tun on
+ * its own (a 65535-byte write went out as 65160 + 375). 0 (and *wire 0) if
+ * the flow has no connection. */
+size_t tp_tcp_flow_send_unit(const struct tp_tcp_flow *f, size_t *wire);
 /* Copy up to len bytes into the send buffer; returns bytes taken (maybe 0),
  * or -EPIPE after shutdown. more=true: more data follows (no PSH). */
 long tp_tcp_flow_send(struct tp_tcp_flow *f, const void *buf, size_t len, bool more);
