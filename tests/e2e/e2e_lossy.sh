@@ -137,6 +137,9 @@ read -r _ FRAMES _ DROPPED _ REORDERED <"$TP_TMP/lossyfwd.stats"
 log "lossyfwd: $FRAMES IP frames, $DROPPED dropped, $REORDERED reordered"
 check "the forwarder dropped frames ($DROPPED of $FRAMES)" test "$DROPPED" -gt 0
 check "the forwarder reordered frames ($REORDERED of $FRAMES)" test "$REORDERED" -gt 0
-check "drops bounded to ~1 % ($DROPPED <= $FRAMES / 100 + 1)" \
-  test "$DROPPED" -le "$((FRAMES / 100 + 1))"
+# lossyfwd.py drops a frame only while dropped < frames / 100 + 1 (counted
+# before that drop), so it ends below frames / 100 + 2 (an integer bound of
+# frames / 100 + 1 failed at 1061 of 105966)
+check "drops bounded to ~1 % ($DROPPED < $FRAMES / 100 + 2)" \
+  test "$((DROPPED * 100))" -lt "$((FRAMES + 200))"
 echo "e2e_lossy: PASS"
