@@ -2,7 +2,7 @@
 # SPDX-License-Identifier: MIT
 # e2e_ooseq: the 1-byte out-of-order attack on one flow.
 #  - ooseq.py opens a connection through tunplug with hand-made packets and
-#    sends every other byte of the 256 KiB window as its own segment
+#    sends every other byte of 256 KiB of the window as its own segment
 #    (131072 segments, at RATE per second), then the first 1000 bytes in
 #    order. The rate: a sender on this host can write 1-byte packets into
 #    the tun faster than any per-packet work on the other side reads them

@@ -470,6 +470,16 @@ static void ooo_pull(void)
 	}
 }
 
+/* The FIN at `end` (the stream's end): taken and acknowledged at once. */
+static void take_fin(uint32_t end)
+{
+	R.fin_got = true;
+	R.fin_seq = end;
+	R.rcv_nxt = end + 1;
+	client_ack(R.rcv_nxt, 0);
+	R.unacked_segs = 0;
+}
+
 static void client_rx(const struct qseg *s)
 {
 	uint32_t end = s->seq + s->len;
@@ -487,11 +497,7 @@ static void client_rx(const struct qseg *s)
 		R.rcv_nxt = end;
 		ooo_pull();
 		if (fin && !R.fin_got && R.rcv_nxt == end) {
-			R.fin_got = true;
-			R.fin_seq = end;
-			R.rcv_nxt = end + 1;
-			client_ack(R.rcv_nxt, 0);
-			R.unacked_segs = 0;
+			take_fin(end);
 			return;
 		}
 		if (++R.unacked_segs >= R.sc->ack_every || R.nooo > 0) {
@@ -509,11 +515,7 @@ static void client_rx(const struct qseg *s)
 	if (fin && !R.fin_got && end == R.rcv_nxt) {
 		/* what we have already (it came out of order before) and the
 		 * FIN: a receiver trims the old front and takes the FIN */
-		R.fin_got = true;
-		R.fin_seq = end;
-		R.rcv_nxt = end + 1;
-		client_ack(R.rcv_nxt, 0);
-		R.unacked_segs = 0;
+		take_fin(end);
 		return;
 	}
 	/* old data (a retransmission of what we have, or a probe) */
